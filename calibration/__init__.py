@@ -1,0 +1,1 @@
+"""Calibration: proxy models, training, sweeps and fitting (needs the `calibrate` extra)."""

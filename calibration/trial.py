@@ -1,0 +1,189 @@
+"""One calibration trial: its configuration (what to train) and its result (what happened).
+
+This is the shared contract between the trainer (train.py), the sweep (sweep.py), the store
+(store.py) and the trial table of DESIGN.md (`TrialResult.to_row`). Keep it free of torch.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import subprocess
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from advisor import __version__
+
+SCHEDULES = ("cosine", "wsd", "constant")
+STATUSES = ("ok", "diverged", "failed", "running")
+
+# Fields that do not change what is trained, so they stay out of the trial id.
+_NOT_HASHED = ()
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """Everything that determines a trial's outcome (the device is chosen at run time)."""
+
+    # proxy shape (see proxy.py for the size ladder)
+    n_layer: int
+    d_model: int
+    n_head: int
+    d_ff: int
+    vocab_size: int = 256
+    seq_len: int = 128
+    # budget and batch
+    tokens: int = 1_000_000  # training tokens; steps = tokens // batch_tokens
+    batch_seqs: int = 32
+    # optimizer: AdamW, decoupled weight decay on matrices only
+    lr: float = 3e-3  # peak learning rate
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    eps: float = 1e-8
+    grad_clip: float = 1.0  # max global grad norm; 0 disables
+    # schedule: linear warmup, then cosine to final_lr_frac*lr | WSD | constant
+    schedule: str = "cosine"
+    warmup_frac: float = 0.05  # fraction of steps (at least one step)
+    final_lr_frac: float = 0.1
+    decay_frac: float = 0.2  # WSD: fraction of steps in the final decay
+    # init and parameterisation ("sp" now; "mup" is the seam for later)
+    init_std: float = 0.02
+    parameterization: str = "sp"
+    # data and evaluation
+    data: str = "kjv"  # token source spec, see data.load_source
+    eval_tokens: int = 32_768  # fixed validation tokens scored at the end
+    seed: int = 0  # init and data order
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        for name in ("n_layer", "d_model", "n_head", "d_ff", "seq_len", "tokens", "batch_seqs"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.d_model % self.n_head:
+            raise ValueError(f"d_model {self.d_model} is not divisible by n_head {self.n_head}")
+        if self.steps < 1:
+            raise ValueError(
+                f"tokens {self.tokens} is less than one batch ({self.batch_tokens} tokens)"
+            )
+
+    @property
+    def batch_tokens(self) -> int:
+        return self.batch_seqs * self.seq_len
+
+    @property
+    def steps(self) -> int:
+        return self.tokens // self.batch_tokens
+
+    @property
+    def warmup_steps(self) -> int:
+        return max(1, round(self.warmup_frac * self.steps)) if self.warmup_frac > 0 else 0
+
+    @property
+    def trial_id(self) -> str:
+        """Stable 16-hex hash of the config (same config, same id, across machines)."""
+        d = {k: v for k, v in dataclasses.asdict(self).items() if k not in _NOT_HASHED}
+        blob = json.dumps(d, sort_keys=True, default=repr)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def replace(self, **changes) -> "TrialConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrialConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass
+class TrialResult:
+    """What a trial produced. `curve` holds (step, tokens, train_loss, lr) samples."""
+
+    trial_id: str
+    status: str  # ok | diverged | failed | running
+    loss: float | None = None  # final validation loss, nats/token
+    train_loss: float | None = None  # smoothed train loss at the end
+    steps_done: int = 0
+    wall_s: float = 0.0
+    tokens_per_s: float = 0.0
+    device: str = "cpu"
+    n_params: int = 0  # non-embedding
+    n_params_total: int = 0
+    flops: float = 0.0  # training FLOPs, 6N + attention per token (see proxy.flops_per_token)
+    data_id: str = ""
+    code_version: str = field(default_factory=lambda: code_version())
+    finished_at: str = ""
+    error: str = ""  # for failed trials: the exception, kept
+    curve: list = field(default_factory=list)
+    val_curve: list = field(default_factory=list)  # (step, val_loss) if evaluated during training
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+        if not self.finished_at and self.status != "running":
+            self.finished_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+    def to_row(self, cfg: TrialConfig) -> dict:
+        """One row of the trial table (DESIGN.md, contract 1)."""
+        return {
+            "trial_id": cfg.trial_id,
+            "status": self.status,
+            "n_params": self.n_params,
+            "n_params_total": self.n_params_total,
+            "n_layer": cfg.n_layer,
+            "d_model": cfg.d_model,
+            "n_head": cfg.n_head,
+            "d_ff": cfg.d_ff,
+            "seq_len": cfg.seq_len,
+            "tokens": cfg.steps * cfg.batch_tokens,
+            "lr": cfg.lr,
+            "batch_tokens": cfg.batch_tokens,
+            "batch_seqs": cfg.batch_seqs,
+            "steps": cfg.steps,
+            "warmup_steps": cfg.warmup_steps,
+            "schedule": cfg.schedule,
+            "weight_decay": cfg.weight_decay,
+            "beta1": cfg.beta1,
+            "beta2": cfg.beta2,
+            "grad_clip": cfg.grad_clip,
+            "seed": cfg.seed,
+            "loss": self.loss,
+            "train_loss": self.train_loss,
+            "flops": self.flops,
+            "wall_s": self.wall_s,
+            "device": self.device,
+            "data_id": self.data_id,
+            "code_version": self.code_version,
+            "finished_at": self.finished_at,
+            "error": self.error,
+        }
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrialResult":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """Package version plus the git commit when run from a checkout (e.g. '0.1.0+g1a2b3c4')."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=root, capture_output=True, text=True, timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"{__version__}+g{sha}" if sha else __version__
