@@ -37,7 +37,7 @@ VAL_EVERY = 20  # one block in 20 (5%) is validation ...
 VAL_OFFSET = 10  # ... the 11th of every 20, so neither the first nor a partial last block
 MIN_BLOCKS = 40  # small streams get smaller blocks, so at least two validation blocks exist
 TEXT_SUFFIXES = (".txt", ".md", ".rst", ".text")
-_HASH_CHUNK = 1 << 24
+_CHUNK = 1 << 24  # tokens per pass over big memory-mapped files (max, counts, hashing)
 
 
 class TokenSource:
@@ -115,6 +115,7 @@ class TokenSource:
 def load_source(spec: str = "kjv", vocab_size: int | None = None) -> TokenSource:
     """Load a token source: "kjv" (shipped corpus), a text file or folder, a .bin or nanoGPT folder.
 
+    "kjv" always means the shipped corpus (write "./kjv" for a local folder of that name).
     Byte sources have vocab_size 256. For .bin sources vocab_size is the option or max token + 1.
     Raises ValueError (one line, naming the value) for anything that cannot be a token source.
     Cached per process on (resolved path, vocab_size).
@@ -212,7 +213,7 @@ def _read_bin(path: Path) -> np.ndarray:
 
 
 def _bin_vocab(tokens: np.ndarray, vocab_size: int | None, path: Path) -> int:
-    top = max(int(tokens[i:i + _HASH_CHUNK].max()) for i in range(0, len(tokens), _HASH_CHUNK))
+    top = max(int(tokens[i:i + _CHUNK].max()) for i in range(0, len(tokens), _CHUNK))
     if vocab_size is None:
         return top + 1
     if top >= vocab_size:
@@ -251,8 +252,8 @@ def _gather(tokens: np.ndarray, starts: np.ndarray, width: int) -> torch.Tensor:
 def _counts(tokens: np.ndarray, runs: np.ndarray, vocab_size: int) -> np.ndarray:
     total = np.zeros(vocab_size, dtype=np.float64)
     for a, b in runs:
-        for i in range(a, b, _HASH_CHUNK):
-            total += np.bincount(tokens[i:min(i + _HASH_CHUNK, b)], minlength=vocab_size)
+        for i in range(a, b, _CHUNK):
+            total += np.bincount(tokens[i:min(i + _CHUNK, b)], minlength=vocab_size)
     return total
 
 
@@ -264,8 +265,8 @@ def _mix_seed(seed: int, step: int) -> int:
 
 def _sha256_array(tokens: np.ndarray) -> str:
     h = hashlib.sha256()
-    for i in range(0, len(tokens), _HASH_CHUNK):
-        h.update(np.ascontiguousarray(tokens[i:i + _HASH_CHUNK]).tobytes())
+    for i in range(0, len(tokens), _CHUNK):
+        h.update(np.ascontiguousarray(tokens[i:i + _CHUNK]).tobytes())
     return h.hexdigest()
 
 

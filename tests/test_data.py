@@ -5,13 +5,17 @@ import gzip
 import hashlib
 import math
 import re
+import time
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from advisor.paths import data_dir
-from calibration.data import VAL_EVERY, VAL_OFFSET, load_source, unigram_entropy
+from calibration.data import (VAL_EVERY, VAL_OFFSET, _load_cached, _split_stream, load_source,
+                              unigram_entropy)
 
 
 @pytest.fixture(scope="module")
@@ -249,3 +253,40 @@ def test_errors_for_bad_batch_arguments(tmp_path):
         src.train_batch(2, 8, seed=0, step=-1)
     with pytest.raises(ValueError, match="eval_tokens must be positive"):
         next(src.val_batches(seq_len=8, eval_tokens=0))
+
+
+# ---- the split rule, for any stream length -----------------------------------------------------
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 3_000_000))
+def test_split_partitions_any_stream(n):
+    src = _split_stream(np.zeros(n, dtype=np.uint8), "z", "bytes-256", 256, "0" * 64)
+    runs = sorted([tuple(r) for r in src._train_runs] + [tuple(r) for r in src._val_runs])
+    assert runs[0][0] == 0 and runs[-1][1] == n
+    assert all(a < b for a, b in runs) and all(b == c for (_, b), (c, _) in zip(runs, runs[1:]))
+    if n >= 40:  # at least two validation blocks, about one token in 20
+        assert len(src._val_runs) >= 2
+        assert 0.03 < src.n_val_tokens / n < 0.06
+
+
+# ---- speed (figures, not assertions): python -m pytest -m benchmark -s tests/test_data.py -------
+
+@pytest.mark.benchmark
+def test_benchmark_batches():
+    t0 = time.perf_counter()
+    src = _load_cached.__wrapped__(str(data_dir() / "corpus" / "kjv.txt.gz"), None, "kjv")
+    print(f"\nload kjv (gunzip + sha256 + split): {time.perf_counter() - t0:.3f} s")
+    t0 = time.perf_counter()
+    unigram_entropy(src)
+    print(f"unigram_entropy: {time.perf_counter() - t0:.3f} s")
+    for batch_seqs, seq_len in [(32, 128), (64, 256), (256, 1024), (512, 2048)]:
+        reps = 50
+        t0 = time.perf_counter()
+        for step in range(reps):
+            src.train_batch(batch_seqs, seq_len, seed=0, step=step)
+        dt = (time.perf_counter() - t0) / reps
+        print(f"train_batch({batch_seqs}, {seq_len}): {dt * 1e3:.2f} ms, "
+              f"{batch_seqs * seq_len / dt / 1e6:.0f} M tokens/s")
+    t0 = time.perf_counter()
+    n = sum(b.numel() for b in src.val_batches(seq_len=256, eval_tokens=131_072))
+    print(f"val_batches(256, 131072): {(time.perf_counter() - t0) * 1e3:.2f} ms for {n} tokens")
