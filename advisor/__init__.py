@@ -1,5 +1,30 @@
 """The scaling-rule advisor: learning rate, batch size and recipe for LLM pretraining.
 
 Light by design: this package imports numpy at most, never torch, pandas or sklearn.
+
+    from advisor import recommend, plan
+    rec = recommend("7B", "2T", model="model.json")   # Recommendation dataclass
+    p = plan(gpus=512, days=30, gpu="h100", loss_law="chinchilla", model="model.json")  # Plan dataclass
+
+`recommend` and `plan` are imported on first use so that `import advisor` stays instant.
 """
 __version__ = "0.1.0"
+
+__all__ = ["recommend", "plan", "Recommendation", "Plan", "FittedModel", "__version__"]
+
+_LAZY = {
+    "recommend": "advisor.recipe",
+    "Recommendation": "advisor.recipe",
+    "plan": "advisor.planning",
+    "Plan": "advisor.planning",
+    "FittedModel": "advisor.model",
+}
+
+
+def __getattr__(name):
+    # Lazy exports (PEP 562): calibration/ imports `advisor.__version__` and must not pay for the rest.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'advisor' has no attribute {name!r}")

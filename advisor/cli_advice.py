@@ -1,0 +1,459 @@
+"""The advice commands: `advisor recommend | plan | compare | show` (a thin layer over recipe/planning).
+
+Errors in what the user typed, or in a model file, print one line to stderr and exit with code 2.
+Imports stay light (click, json, math): `advisor recommend` must start in a small multiple of bare Python.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import math
+import sys
+
+import click
+
+from advisor.laws import HYPERPARAMETER_LAWS, LOSS_PRESETS, RECOMMEND_LAWS, Target
+from advisor.model import FittedModel, ModelError, percentile
+from advisor.recipe import AdvisorError, Recommendation, load_source, recommend as make_recommendation
+from advisor.units import UnitError, format_count
+
+USER_ERRORS = (UnitError, ModelError, AdvisorError)
+
+
+def _one_line_errors(func):
+    """Turn the advisor's input errors into `Error: <message>` on stderr and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except USER_ERRORS as exc:
+            message = " ".join(str(exc).split())
+            click.echo(f"Error: {message}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+def _dump(obj) -> None:
+    click.echo(json.dumps(obj, indent=2, default=str))
+
+
+def _lr(x: float | None) -> str:
+    return "—" if x is None else f"{x:.3g}"
+
+
+def _count(x: float | None) -> str:
+    return "—" if x is None else format_count(x)
+
+
+def _int(x: int) -> str:
+    return f"{x:,}"
+
+
+# ---------------------------------------------------------------------------------------- recommend
+
+_target_options = [
+    click.option("--params", help="TOTAL parameters of the target, e.g. 7B, 70b, 1.5e9, 300M (converted to "
+                 "non-embedding N with the Llama-style shape and --vocab-size)."),
+    click.option("--n-params-nonembedding", "n_params_nonembedding",
+                 help="Non-embedding parameters N directly (instead of --params)."),
+    click.option("--seq-len", default="4096", show_default=True, help="Sequence length in tokens."),
+    click.option("--vocab-size", default="32000", show_default=True,
+                 help="Vocabulary size used to split --params into embeddings and the rest."),
+    click.option("--model", "model_path", metavar="FILE",
+                 help="Fitted-model JSON (from `advisor fit`); default: the shipped data/default/model.json."),
+]
+
+
+def _add(options):
+    def decorator(func):
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorator
+
+
+@click.command()
+@_add(_target_options[:1])
+@click.option("--tokens", help="Training tokens, e.g. 2T, 300B. Default: compute-optimal for N under the model's "
+              "loss law (else 20 per parameter).")
+@click.option("--tokens-per-param", help="Training tokens per (total) parameter, e.g. 20.")
+@_add(_target_options[1:])
+@click.option("--law", type=str, help=f"Use a published law instead of a model: {', '.join(RECOMMEND_LAWS)}.")
+@click.option("--tau-frac", default="0.1", show_default=True,
+              help="AdamW timescale 1/(η·λ) as a fraction of training, sets the weight decay.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (keys lr, lr_low, lr_high, batch_tokens, ...).")
+@_one_line_errors
+def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, vocab_size, model_path, law,
+              tau_frac, as_json):
+    """Recommend the peak LR, batch size and full recipe for a target model.
+
+    \b
+    Examples:
+      advisor recommend --params 7B --tokens 2T
+      advisor recommend --params 70B --tokens-per-param 20 --seq-len 8192 --json
+      advisor recommend --n-params-nonembedding 6.5e9 --tokens 2T --model runs/quick/model.json
+      advisor recommend --params 7B --tokens 2T --law steplaw
+
+    \b
+    Quantities take K, M, B (or G), T suffixes ("7B", "300M", "2T"), plain or
+    scientific numbers ("1.5e9"), and 1,000,000-style grouping. Without
+    --tokens the token budget is compute-optimal under the model's loss law
+    (or 20 tokens per parameter), and the output says which.
+    """
+    if params is None and n_params_nonembedding is None:
+        raise AdvisorError("give the target size: --params 7B (total) or --n-params-nonembedding N")
+    rec = make_recommendation(params, tokens, tokens_per_param=tokens_per_param, seq_len=seq_len,
+                              vocab_size=vocab_size, n_params_nonembedding=n_params_nonembedding,
+                              model=model_path, law=law, tau_frac=tau_frac)
+    if as_json:
+        _dump(rec.to_dict())
+    else:
+        click.echo(render_recommendation(rec))
+
+
+def render_recommendation(rec: Recommendation) -> str:
+    seq = rec.seq_len
+    lines = [
+        f"Target: N = {format_count(rec.n_params)} non-embedding parameters "
+        f"({format_count(rec.n_params_total)} total; {rec.rules['shape']}; vocab {rec.vocab_size})",
+        f"  tokens       {format_count(rec.tokens)} — {rec.tokens_source}; "
+        f"{rec.tokens_per_param:.3g} tokens per parameter",
+        f"  compute      C = 6ND = {rec.flops:.3g} FLOPs (N non-embedding)",
+        "",
+        f"  peak LR      {rec.lr:.3g}   (90% interval {rec.lr_low:.3g} – {rec.lr_high:.3g})",
+        f"  batch        {_int(rec.batch_seqs)} sequences × {seq} = {format_count(rec.batch_tokens_rounded)} "
+        f"tokens   (law optimum {format_count(rec.batch_tokens)} tokens = {rec.batch_tokens / seq:.4g} "
+        f"sequences; 90% {format_count(rec.batch_tokens_low)} – {format_count(rec.batch_tokens_high)})",
+        f"  steps        {_int(rec.steps)}",
+        f"  warmup       {_int(rec.warmup_steps)} steps ({format_count(rec.warmup_tokens)} tokens): {rec.rules['warmup']}",
+        f"  schedule     {rec.schedule}, final LR {rec.final_lr:.3g} ({rec.final_lr_frac:g}× peak)",
+        f"  AdamW        β1 {rec.beta1:g}, β2 {rec.beta2:.4g}, ε {rec.eps:g}, weight decay {rec.weight_decay:.3g}",
+        f"               β2 rule: {rec.rules['beta2']}",
+        f"               weight decay rule: {rec.rules['weight_decay']}, τ_frac = {rec.tau_frac:g}",
+        f"  grad clip    {rec.grad_clip:g} (max global norm)",
+        "",
+        _extrapolation_line(rec),
+        _source_line(rec.source),
+    ]
+    if rec.warnings:
+        lines.append("Warnings:")
+        lines.extend(f"  - {w}" for w in rec.warnings)
+    return "\n".join(lines)
+
+
+def _extrapolation_line(rec: Recommendation) -> str:
+    if rec.source.get("kind") == "law":
+        return "Extrapolation: unknown (a published law's fit range is not tracked); no interval."
+    ex = rec.extrapolation
+    if not ex:
+        return (f"Extrapolation: the model records no fit range. Interval width: LR {rec.lr_interval_ratio:.3g}×, "
+                f"batch {rec.batch_interval_ratio:.3g}× (high/low).")
+    parts = ", ".join(f"{'N' if k == 'n_params' else 'D' if k == 'tokens' else 'C'} "
+                      f"{'inside' if f <= 1 else f'{f:.3g}×'}" for k, f in ex.items())
+    return (f"Extrapolation beyond the fitted range: {parts}. Interval width (high/low): "
+            f"LR {rec.lr_interval_ratio:.3g}×, batch {rec.batch_interval_ratio:.3g}×.")
+
+
+def _source_line(src: dict) -> str:
+    if src.get("kind") == "law":
+        return f"Source: {src['name']} ({src['citation']}): {src['formula']}"
+    bits = [f"{k} {src[k]}" for k in ("source", "tokenizer", "n_trials_used", "n_cells", "code_version",
+                                      "created_at") if src.get(k) is not None]
+    return f"Model: {src['path']} ({', '.join(bits)}); laws: lr {src['lr_form']}, batch {src['batch_form']}"
+
+
+# ---------------------------------------------------------------------------------------- plan
+
+
+@click.command()
+@click.option("--flops", help="Compute budget in FLOPs, e.g. 1e23.")
+@click.option("--gpu-hours", help="Budget in GPU-hours, e.g. 1e5.")
+@click.option("--gpus", help="Number of GPUs (with --days as the budget, or for time and memory).")
+@click.option("--days", help="Wall-clock days (with --gpus).")
+@click.option("--gpu", default="h100", show_default=True,
+              help="Accelerator: b200, h200, h100, h800, a100, a100-40gb, l40s, v100, mi300x, mi250x.")
+@click.option("--mfu", default="0.4", show_default=True, help="Model FLOPs utilisation (fraction of peak).")
+@click.option("--tokens", help="With --params: training tokens of the run to cost.")
+@_add(_target_options)
+@click.option("--law", "loss_law", help="Loss law for the compute-optimal (N, D): chinchilla or epoch "
+              "(default: the model's fitted loss law).")
+@click.option("--hp-law", help=f"Published LR/batch law for the recipe instead of a model: {', '.join(RECOMMEND_LAWS)}.")
+@click.option("--price-per-gpu-hour", help="Price per GPU-hour for a cost estimate, e.g. 2.5.")
+@click.option("--sharding", default="fsdp", show_default=True,
+              help="fsdp (weights, grads and AdamW state sharded over the GPUs, ZeRO-3) or ddp (replicated).")
+@click.option("--activation-checkpointing/--no-activation-checkpointing", default=True, show_default=True,
+              help="Keep only each layer's input and recompute the rest in the backward pass.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_one_line_errors
+def plan(flops, gpu_hours, gpus, days, gpu, mfu, tokens, params, n_params_nonembedding, seq_len, vocab_size,
+         model_path, loss_law, hp_law, price_per_gpu_hour, sharding, activation_checkpointing, as_json):
+    """Plan a run from a budget, or cost a given model size.
+
+    From a budget (--flops, --gpu-hours, or --gpus with --days) it picks the
+    compute-optimal N and D under a loss law (C = 6ND), then gives the full
+    recipe; from --params [--tokens] it gives GPU-hours, wall time and cost.
+    Both report memory per GPU (weights, gradients, AdamW state, activations)
+    and the micro-batch and gradient accumulation that reach the batch size.
+
+    \b
+    Examples:
+      advisor plan --gpus 512 --days 30 --gpu h100 --mfu 0.4
+      advisor plan --flops 1e23 --law chinchilla
+      advisor plan --params 7B --tokens 2T --gpus 256 --price-per-gpu-hour 2.5
+      advisor plan --gpu-hours 1e5 --law epoch --hp-law deepseek --json
+    """
+    from advisor.planning import plan as make_plan
+
+    result = make_plan(
+        flops=flops, gpu_hours=gpu_hours, gpus=gpus, days=days, params=params, tokens=tokens,
+        n_params_nonembedding=n_params_nonembedding, gpu=gpu, mfu=mfu, price_per_gpu_hour=price_per_gpu_hour,
+        loss_law=loss_law, model=model_path, hp_law=hp_law, seq_len=seq_len, vocab_size=vocab_size,
+        sharding=sharding.lower(), activation_checkpointing=activation_checkpointing,
+    )
+    if as_json:
+        _dump(result.to_dict())
+        return
+    click.echo(render_plan(result))
+
+
+def render_plan(p) -> str:
+    m, rec = p.memory, p.recommendation
+    lines = [f"Plan ({'compute-optimal from a budget' if p.mode == 'budget' else 'cost of a given size'})",
+             f"  compute      C = {p.flops:.3g} FLOPs ({p.flops_source})"]
+    if p.loss_law:
+        lines.append(f"  allocation   N = {format_count(p.n_params)} non-embedding "
+                     f"({format_count(p.n_params_total)} total), D = {format_count(p.tokens)} tokens: minimises "
+                     f"{p.loss_law['name']} L(N, D) at C = 6ND ({p.loss_law['citation']}); predicted loss "
+                     f"{p.predicted_loss:.3f} nats/token (that law's data and tokenizer)")
+    else:
+        lines.append(f"  size         N = {format_count(p.n_params)} non-embedding "
+                     f"({format_count(p.n_params_total)} total), D = {format_count(p.tokens)} tokens")
+    lines += [
+        f"  hardware     {p.gpus} × {p.gpu} ({p.gpus_source}), peak {p.gpu_peak_flops:.3g} FLOP/s, MFU {p.mfu:g}",
+        f"  time         {p.gpu_hours:,.0f} GPU-hours = {p.wall_days:.3g} days on {p.gpus} GPUs",
+    ]
+    if p.cost is not None:
+        lines.append(f"  cost         ${p.cost:,.0f} at ${p.price_per_gpu_hour:g}/GPU-hour")
+    ckpt = "with" if p.activation_checkpointing else "without"
+    lines += [
+        f"  memory/GPU   {p.sharding}, {ckpt} activation checkpointing, micro-batch {m.micro_batch or 1}:",
+        f"               weights {m.weights_gib:.2f} GiB (bf16) + grads {m.grads_gib:.2f} + AdamW state "
+        f"{m.optimizer_gib:.2f} (fp32 master + 2 moments) + activations {m.activations_gib:.2f} + logits "
+        f"{m.logits_gib:.2f} = {m.total_gib:.1f} GiB of {m.usable_gib:.1f} usable ({m.gpu_gib:.0f} GiB GPU)",
+    ]
+    if m.fits:
+        lines.append(f"  batching     {rec.batch_seqs} sequences = {m.per_gpu_seqs} per GPU = micro-batch "
+                     f"{m.micro_batch} × {m.grad_accum} gradient-accumulation steps")
+    else:
+        lines.append("  batching     does NOT fit even at micro-batch 1 (see warnings)")
+    lines += ["", "Recipe:", render_recommendation(rec)]
+    extra = [w for w in p.warnings if w not in rec.warnings]
+    if extra:
+        lines.append("Plan warnings:")
+        lines.extend(f"  - {w}" for w in extra)
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------- compare
+
+
+@click.command()
+@_add(_target_options[:1])
+@click.option("--tokens", help="Training tokens, e.g. 2T (default as in `advisor recommend`).")
+@_add(_target_options[1:])
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_one_line_errors
+def compare(params, tokens, n_params_nonembedding, seq_len, vocab_size, model_path, as_json):
+    """Compare the fitted model's LR and batch with published laws, side by side.
+
+    Rows: this model (with its 90% interval), DeepSeek LLM (arXiv 2401.02954),
+    Step Law (arXiv 2503.04715), Kaplan et al. (arXiv 2001.08361) and Porian
+    et al. (arXiv 2406.19146). Batch sizes are in tokens and in sequences at
+    --seq-len; N is non-embedding everywhere.
+
+    \b
+    Examples:
+      advisor compare --params 7B --tokens 2T
+      advisor compare --params 70B --tokens 15T --seq-len 8192 --json
+    """
+    if params is None and n_params_nonembedding is None:
+        raise AdvisorError("give the target size: --params 7B (total) or --n-params-nonembedding N")
+    rec = make_recommendation(params, tokens, seq_len=seq_len, vocab_size=vocab_size,
+                              n_params_nonembedding=n_params_nonembedding, model=model_path)
+    table = comparison(rec)
+    if as_json:
+        _dump(table)
+    else:
+        click.echo(render_comparison(table))
+
+
+def comparison(rec: Recommendation) -> dict:
+    """The model's row beside each published law's, evaluated at the same (N, D, seq_len)."""
+    chinchilla = LOSS_PRESETS["chinchilla"]
+    target = Target(rec.n_params, rec.tokens, rec.seq_len, rec.n_layer, rec.d_model,
+                    loss=chinchilla.loss(rec.n_params, rec.tokens),
+                    loss_source=f"the Chinchilla loss law ({chinchilla.citation})")
+    rows = [{
+        "key": "model", "source": "this model", "citation": rec.source.get("path", ""),
+        "formula": f"lr {rec.source.get('lr_form')}, batch {rec.source.get('batch_form')}",
+        "lr": rec.lr, "lr_low": rec.lr_low, "lr_high": rec.lr_high,
+        "batch_tokens": rec.batch_tokens, "batch_tokens_low": rec.batch_tokens_low,
+        "batch_tokens_high": rec.batch_tokens_high, "batch_seqs": rec.batch_tokens / rec.seq_len,
+        "notes": ["90% interval"] + (["extrapolated: " + _extrapolation_line(rec)] if rec.extrapolation else []),
+    }]
+    for law in HYPERPARAMETER_LAWS.values():
+        answer = law.evaluate(target)
+        rows.append({
+            "key": law.key, "source": law.name, "citation": law.citation, "formula": law.formula,
+            "lr": answer.lr, "batch_tokens": answer.batch_tokens,
+            "batch_seqs": answer.batch_tokens / rec.seq_len if answer.batch_tokens else None,
+            "notes": answer.notes,
+        })
+    return {"n_params": rec.n_params, "n_params_total": rec.n_params_total, "tokens": rec.tokens,
+            "tokens_source": rec.tokens_source, "seq_len": rec.seq_len, "flops": rec.flops, "rows": rows}
+
+
+def render_comparison(table: dict) -> str:
+    header = f"{'source':<16} {'peak LR':>10} {'batch tokens':>13} {'batch seqs':>11}  citation"
+    lines = [f"LR and batch at N = {format_count(table['n_params'])} non-embedding "
+             f"({format_count(table['n_params_total'])} total), D = {format_count(table['tokens'])} tokens "
+             f"({table['tokens_source']}), seq_len {table['seq_len']}, C = 6ND = {table['flops']:.3g}",
+             "", header, "-" * len(header)]
+    for r in table["rows"]:
+        seqs = "—" if r["batch_seqs"] is None else f"{r['batch_seqs']:.4g}"
+        lines.append(f"{r['source']:<16} {_lr(r['lr']):>10} {_count(r['batch_tokens']):>13} {seqs:>11}  "
+                     f"{r['citation']}")
+        if r.get("lr_low") is not None:
+            lines.append(f"{'':<16} {_lr(r['lr_low']) + '–' + _lr(r['lr_high']):>10} "
+                         f"{_count(r['batch_tokens_low']) + '–' + _count(r['batch_tokens_high']):>13}")
+    lines += ["", "Notes:"]
+    for r in table["rows"][1:]:
+        lines.append(f"  {r['source']}: {r['formula']}")
+        lines.extend(f"      {n}" for n in r["notes"])
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------- show
+
+
+@click.command()
+@click.argument("model_path", required=False, metavar="[MODEL]")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (the artifact without bootstrap samples, "
+              "plus coefficient intervals).")
+@_one_line_errors
+def show(model_path, as_json):
+    """Show what a fitted model is: provenance, fit ranges, laws, held-out errors.
+
+    \b
+    Examples:
+      advisor show                      # the shipped default model
+      advisor show runs/quick/model.json --json
+    """
+    fitted, _ = load_source(model_path, None)
+    summary = describe_model(fitted)
+    if as_json:
+        _dump(summary)
+    else:
+        click.echo(render_model(summary))
+
+
+def _coef_intervals(values, samples) -> list[list[float] | None]:
+    if not samples:
+        return [None] * len(values)
+    columns = list(zip(*samples))
+    return [[percentile(sorted(col), 5.0), percentile(sorted(col), 95.0)] for col in columns]
+
+
+def _law_summary(fl) -> dict:
+    names = ["log_a"] + [f"exp_{name}" for name in fl.law.inputs]
+    return {
+        "form": fl.law.form, "inputs": list(fl.law.inputs), "coef_names": names,
+        "log_coef": list(fl.law.log_coef), "log_coef_90": _coef_intervals(fl.law.log_coef, fl.samples),
+        "n_samples": len(fl.samples), "residual_sd": fl.residual_sd, "cv_log2_error": fl.cv_log2_error,
+        "n_cells": fl.n_cells,
+    }
+
+
+def describe_model(fitted: FittedModel) -> dict:
+    laws = {}
+    for name, fl in (("lr", fitted.lr_), ("batch", fitted.batch_)):
+        laws[name] = _law_summary(fl)
+        laws[name]["alternatives"] = [_law_summary(a) for a in fl.alternatives]
+    if fitted.loss_ is not None:
+        law = fitted.loss_.law
+        values = [law.E, law.A, law.alpha, law.B, law.beta]
+        laws["loss"] = {"form": "E+A/N^alpha+B/D^beta", "param_names": ["E", "A", "alpha", "B", "beta"],
+                        "values": values, "values_90": _coef_intervals(values, fitted.loss_.samples),
+                        "n_samples": len(fitted.loss_.samples), "residual_sd": fitted.loss_.residual_sd,
+                        "n_cells": fitted.loss_.n_cells}
+    else:
+        laws["loss"] = None
+    return {"path": fitted.path, "schema": fitted.doc.get("schema"), "version": fitted.doc.get("version"),
+            "created_at": fitted.doc.get("created_at"), "flops_formula": fitted.flops_formula,
+            "provenance": fitted.provenance_, "fit_range": {k: list(v) for k, v in fitted.fit_range_.items()},
+            "laws": laws, "validation": fitted.validation_, "n_cells": len(fitted.cells_),
+            "warnings": fitted.warnings_}
+
+
+def _g(x) -> str:
+    if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x):
+        return f"{x:.3g}"
+    return "n/a"
+
+
+def _fmt_interval(pair) -> str:
+    return "" if pair is None else f" [{pair[0]:.3g}, {pair[1]:.3g}]"
+
+
+def render_model(s: dict) -> str:
+    prov = s["provenance"]
+    lines = [f"Fitted model {s['path']} ({s['schema']} v{s['version']}, created {s['created_at']}, "
+             f"C = {s['flops_formula']})", "Provenance:"]
+    for key in ("source", "table", "data_id", "tokenizer", "n_trials", "n_trials_used", "n_excluded", "n_cells",
+                "bootstrap", "code_version"):
+        if key in prov:
+            lines.append(f"  {key:<14} {prov[key]}")
+    for key in ("proxy", "optimizer", "schedule"):
+        if isinstance(prov.get(key), dict):
+            lines.append(f"  {key:<14} " + ", ".join(f"{k} {v}" for k, v in prov[key].items()))
+    lines.extend(f"  note           {n}" for n in prov.get("notes") or [])
+    lines.append("Fit range:")
+    for name, (lo, hi) in s["fit_range"].items():
+        lines.append(f"  {name:<14} {lo:.3g} – {hi:.3g}")
+    lines.append("Laws (log y = log a + Σ exponent·log x; 90% bootstrap intervals in brackets):")
+    for name in ("lr", "batch"):
+        law = s["laws"][name]
+        coefs = ", ".join(f"{n} {v:.4g}{_fmt_interval(ci)}"
+                          for n, v, ci in zip(law["coef_names"], law["log_coef"], law["log_coef_90"]))
+        cv = "n/a" if law["cv_log2_error"] is None else f"{law['cv_log2_error']:.3g}"
+        lines.append(f"  {name:<6} {law['form']}: {coefs}; residual sd {law['residual_sd']:.3g}, "
+                     f"CV |log2 err| {cv}, {law['n_cells']} cells, {law['n_samples']} bootstrap draws")
+        for alt in law["alternatives"]:
+            cv = "n/a" if alt["cv_log2_error"] is None else f"{alt['cv_log2_error']:.3g}"
+            lines.append(f"         alternative {alt['form']}: CV |log2 err| {cv}")
+    loss = s["laws"]["loss"]
+    if loss:
+        vals = ", ".join(f"{n} {v:.4g}{_fmt_interval(ci)}"
+                         for n, v, ci in zip(loss["param_names"], loss["values"], loss["values_90"]))
+        lines.append(f"  loss   {loss['form']}: {vals}; residual sd {loss['residual_sd']:.3g} nats")
+    else:
+        lines.append("  loss   none (could not be fitted): compute-optimal defaults fall back to 20 tokens/param")
+    lines.append("Validation:")
+    held = s["validation"].get("held_out_largest")
+    if isinstance(held, dict):
+        lines.append(f"  held out largest N ({_g(held.get('n_params'))}): |log2 err| LR "
+                     f"{_g(held.get('lr_log2_error'))}, batch {_g(held.get('batch_log2_error'))}; "
+                     f"loss regret {_g(held.get('loss_regret_pct'))}%")
+    loo = s["validation"].get("leave_one_cell_out")
+    if isinstance(loo, dict):
+        lines.append(f"  leave one cell out: |log2 err| LR {_g(loo.get('lr_log2_error'))}, "
+                     f"batch {_g(loo.get('batch_log2_error'))}; loss regret {_g(loo.get('loss_regret_pct'))}%")
+    if not held and not loo:
+        lines.append("  none recorded")
+    if s["warnings"]:
+        lines.append("Warnings:")
+        lines.extend(f"  - {w}" for w in s["warnings"])
+    return "\n".join(lines)

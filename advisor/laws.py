@@ -1,0 +1,202 @@
+"""Law forms and published laws (with citations), evaluated with `math` alone.
+
+Units follow DESIGN.md: N = non-embedding parameters, D = training tokens, C = training FLOPs,
+lr = peak learning rate, batch in tokens, loss in nats/token.
+
+- `PowerLaw`: log y = log_coef[0] + sum_i log_coef[i+1] * log(x_i), inputs among n_params, tokens, flops
+  (the fitted-model artifact's form, docs/fitted-model.md).
+- `LossLaw`: L(N, D) = E + A/N^alpha + B/D^beta (Hoffmann et al., arXiv 2203.15556), with its
+  compute-optimal allocation at C = 6ND.
+- `LOSS_PRESETS`: Chinchilla and Epoch's refit. `HYPERPARAMETER_LAWS`: DeepSeek LLM, Step Law, Kaplan
+  et al., Porian et al., each a function of the target returning LR and batch (or None with a note).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+INPUTS = ("n_params", "tokens", "flops")
+
+
+@dataclass(frozen=True)
+class PowerLaw:
+    """y = exp(log_coef[0]) * prod_i x_i^log_coef[i+1]."""
+
+    inputs: tuple[str, ...]
+    log_coef: tuple[float, ...]
+    form: str = ""
+
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.inputs if name not in INPUTS]
+        if unknown:
+            raise ValueError(f"unknown law input(s) {unknown}; expected any of {INPUTS}")
+        if len(self.log_coef) != len(self.inputs) + 1:
+            raise ValueError(
+                f"law has {len(self.inputs)} input(s) but {len(self.log_coef)} coefficients "
+                f"(expected {len(self.inputs) + 1})"
+            )
+
+    def log_predict(self, point: dict[str, float], log_coef: Sequence[float] | None = None) -> float:
+        """log y at `point` (a dict with n_params, tokens, flops); optionally with other coefficients."""
+        coef = self.log_coef if log_coef is None else log_coef
+        return coef[0] + sum(c * math.log(point[name]) for c, name in zip(coef[1:], self.inputs))
+
+    def predict(self, point: dict[str, float]) -> float:
+        return math.exp(self.log_predict(point))
+
+
+@dataclass(frozen=True)
+class LossLaw:
+    """L(N, D) = E + A / N^alpha + B / D^beta, in nats/token."""
+
+    E: float
+    A: float
+    alpha: float
+    B: float
+    beta: float
+    name: str = ""
+    citation: str = ""
+
+    def loss(self, n_params: float, tokens: float) -> float:
+        return self.E + self.A / n_params**self.alpha + self.B / tokens**self.beta
+
+    def _g(self) -> float:
+        # N_opt = G * (C/6)^(beta/(alpha+beta)), from d/dN [A N^-a + B (C/6N)^-b] = 0.
+        return (self.alpha * self.A / (self.beta * self.B)) ** (1.0 / (self.alpha + self.beta))
+
+    def compute_optimal(self, flops: float) -> tuple[float, float]:
+        """(N, D) minimising L at fixed C = 6ND."""
+        a, b = self.alpha, self.beta
+        n_opt = self._g() * (flops / 6.0) ** (b / (a + b))
+        return n_opt, flops / (6.0 * n_opt)
+
+    def optimal_tokens(self, n_params: float) -> float:
+        """D such that N is the compute-optimal size for C = 6ND (inverse of `compute_optimal`)."""
+        a, b = self.alpha, self.beta
+        c_over_6 = (n_params / self._g()) ** ((a + b) / b)
+        return c_over_6 / n_params
+
+    def is_usable(self) -> bool:
+        values = (self.E, self.A, self.alpha, self.B, self.beta)
+        return all(math.isfinite(v) for v in values) and min(self.A, self.alpha, self.B, self.beta) > 0
+
+
+LOSS_PRESETS: dict[str, LossLaw] = {
+    "chinchilla": LossLaw(
+        E=1.69, A=406.4, alpha=0.34, B=410.7, beta=0.28, name="Chinchilla",
+        citation="Hoffmann et al. 2022, arXiv 2203.15556 (approach 3)",
+    ),
+    "epoch": LossLaw(
+        E=1.82, A=482.01, alpha=0.3478, B=2085.43, beta=0.3658, name="Epoch refit of Chinchilla",
+        citation="Besiroglu et al. 2024, arXiv 2404.10102",
+    ),
+}
+
+CHINCHILLA_TOKENS_PER_PARAM = 20.0  # Hoffmann et al. 2022 rule of thumb
+
+
+# ---------------------------------------------------------------- published LR / batch laws
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a published law is evaluated at. `n_layer`/`d_model` are the standard shape (recipe.shape)."""
+
+    n_params: float
+    tokens: float
+    seq_len: int
+    n_layer: float
+    d_model: float
+    loss: float | None = None  # predicted final loss (for Kaplan's B_crit(L))
+    loss_source: str = ""
+
+
+@dataclass
+class LawAnswer:
+    lr: float | None
+    batch_tokens: float | None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PublishedLaw:
+    key: str
+    name: str
+    citation: str
+    formula: str
+    evaluate: Callable[[Target], LawAnswer]
+
+
+def deepseek_flops(t: Target) -> float:
+    """DeepSeek's C = M·D with M = 72·n_layer·d² + 6·n_layer·d·l_seq non-embedding FLOPs/token
+    (arXiv 2401.02954, eq. 2). With N = 12·n_layer·d² (our standard shape), 72·n_layer·d² = 6N."""
+    return (6.0 * t.n_params + 6.0 * t.n_layer * t.d_model * t.seq_len) * t.tokens
+
+
+def _deepseek(t: Target) -> LawAnswer:
+    c = deepseek_flops(t)
+    return LawAnswer(
+        lr=0.3118 * c**-0.125,
+        batch_tokens=0.2920 * c**0.3271,
+        notes=[f"C = (6N + 6·n_layer·d_model·seq_len)·D = {c:.3g} FLOPs (DeepSeek's M incl. attention)"],
+    )
+
+
+def _step_law(t: Target) -> LawAnswer:
+    return LawAnswer(
+        lr=1.79 * t.n_params**-0.713 * t.tokens**0.307,
+        batch_tokens=0.58 * t.tokens**0.571,
+        notes=["N non-embedding, D and B in tokens"],
+    )
+
+
+KAPLAN_B_STAR = 2e8  # tokens
+KAPLAN_ALPHA_B = 0.21
+
+
+def _kaplan(t: Target) -> LawAnswer:
+    notes = []
+    lr = 0.003239 - 0.0001395 * math.log(t.n_params)
+    if lr <= 0:
+        notes.append(f"LR(N) is negative beyond N ≈ {math.exp(0.003239 / 0.0001395):.2g}: left out")
+        lr = None
+    batch = None
+    if t.loss is not None and t.loss > 0:
+        batch = KAPLAN_B_STAR / t.loss ** (1.0 / KAPLAN_ALPHA_B)
+        notes.append(f"B_crit at L = {t.loss:.3f} nats from {t.loss_source}; Kaplan's L is WebText2 "
+                     "loss with GPT-2 BPE, so this is indicative only")
+    else:
+        notes.append("no loss law available for B_crit(L): left out")
+    return LawAnswer(lr=lr, batch_tokens=batch, notes=notes)
+
+
+def _porian(t: Target) -> LawAnswer:
+    return LawAnswer(
+        lr=None, batch_tokens=None,
+        notes=["fitted LR/batch coefficients not verified from the paper here: left out rather than "
+               "guessed; qualitative finding: higher β2 (e.g. 0.99) needed at small batch sizes"],
+    )
+
+
+HYPERPARAMETER_LAWS: dict[str, PublishedLaw] = {
+    "deepseek": PublishedLaw(
+        "deepseek", "DeepSeek LLM", "Bi et al. 2024, arXiv 2401.02954",
+        "η = 0.3118·C^-0.125, B = 0.2920·C^0.3271", _deepseek,
+    ),
+    "steplaw": PublishedLaw(
+        "steplaw", "Step Law", "Li et al. 2025, arXiv 2503.04715",
+        "η = 1.79·N^-0.713·D^0.307, B = 0.58·D^0.571", _step_law,
+    ),
+    "kaplan": PublishedLaw(
+        "kaplan", "Kaplan et al.", "Kaplan et al. 2020, arXiv 2001.08361",
+        "LR(N) = 0.003239 − 0.0001395·ln N, B_crit = 2e8/L^(1/0.21)", _kaplan,
+    ),
+    "porian": PublishedLaw(
+        "porian", "Porian et al.", "Porian et al. 2024, arXiv 2406.19146",
+        "η*(N), B*(N) power laws (coefficients not reproduced)", _porian,
+    ),
+}
+
+# Laws complete enough (LR and batch) to drive `advisor recommend --law NAME`.
+RECOMMEND_LAWS = ("deepseek", "steplaw", "kaplan")

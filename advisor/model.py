@@ -1,0 +1,275 @@
+"""FittedModel: load and validate the fitted-model artifact (docs/fitted-model.md), predict with intervals.
+
+Pure Python (math + json): the recommend path must start fast, so no numpy here.
+
+Intervals: the 5th-95th percentile of the bootstrap samples' predictions around the point estimate,
+widened in quadrature by the cell-level residual sd (a 90% band: ±1.645·sd in log space).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from advisor.laws import LossLaw, PowerLaw
+
+SCHEMA = "scaling-advisor/fitted-model"
+VERSION = 1
+Z90 = 1.6448536269514722  # two-sided 90% normal quantile
+LOSS_PARAMS = ("E", "A", "alpha", "B", "beta")
+
+
+class ModelError(ValueError):
+    """The fitted-model file cannot be used (one-line message naming the problem)."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A point estimate with a 90% interval [low, high]."""
+
+    value: float
+    low: float
+    high: float
+
+    @property
+    def ratio(self) -> float:
+        """Width of the interval as high/low (1.0 = exact)."""
+        return self.high / self.low
+
+
+@dataclass
+class FittedLaw:
+    """One power law of the artifact with its uncertainty and diagnostics."""
+
+    law: PowerLaw
+    samples: list[tuple[float, ...]] = field(default_factory=list)
+    residual_sd: float = 0.0
+    cv_log2_error: float | None = None
+    n_cells: int | None = None
+    alternatives: list["FittedLaw"] = field(default_factory=list)
+
+    def predict(self, point: dict[str, float]) -> Prediction:
+        log_point = self.law.log_predict(point)
+        below = above = 0.0
+        if self.samples:
+            logs = sorted(self.law.log_predict(point, s) for s in self.samples)
+            below = max(0.0, log_point - percentile(logs, 5.0))
+            above = max(0.0, percentile(logs, 95.0) - log_point)
+        scatter = Z90 * self.residual_sd
+        below, above = math.hypot(below, scatter), math.hypot(above, scatter)
+        return Prediction(math.exp(log_point), math.exp(log_point - below), math.exp(log_point + above))
+
+
+@dataclass
+class FittedLossLaw:
+    law: LossLaw
+    samples: list[tuple[float, ...]] = field(default_factory=list)
+    residual_sd: float = 0.0
+    n_cells: int | None = None
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Linear-interpolation percentile (numpy's default) of an already sorted list."""
+    if len(sorted_values) == 1:
+        return sorted_values[0]
+    pos = (len(sorted_values) - 1) * q / 100.0
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+class FittedModel:
+    """The fitted-model artifact, validated. Build with `FittedModel.load(path)` or `from_dict(doc)`.
+
+    Learned state (sklearn-style trailing underscore): `lr_`, `batch_` (FittedLaw), `loss_`
+    (FittedLossLaw or None), `fit_range_`, `provenance_`, `validation_`, `warnings_`, `cells_`.
+    """
+
+    def __init__(self, doc: dict, path: str = "<dict>") -> None:
+        self.path = path
+        self.doc = doc
+        _check_header(doc)
+        laws = doc.get("laws")
+        if not isinstance(laws, dict):
+            raise ModelError("missing 'laws' section")
+        for name in ("lr", "batch"):
+            if not isinstance(laws.get(name), dict):
+                raise ModelError(f"missing laws.{name}")
+        self.lr_ = _parse_power_law(laws["lr"], "laws.lr")
+        self.batch_ = _parse_power_law(laws["batch"], "laws.batch")
+        self.loss_ = _parse_loss_law(laws.get("loss"))
+        self.fit_range_ = _parse_fit_range(doc.get("fit_range"))
+        self.provenance_ = doc.get("provenance") if isinstance(doc.get("provenance"), dict) else {}
+        self.validation_ = doc.get("validation") if isinstance(doc.get("validation"), dict) else {}
+        self.cells_ = doc.get("cells") if isinstance(doc.get("cells"), list) else []
+        self.warnings_ = [str(w) for w in doc.get("warnings") or [] if w]
+        self.flops_formula = str(doc.get("flops_formula", "6ND"))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "FittedModel":
+        p = Path(path)
+        if not p.is_file():
+            raise ModelError(f"model file not found: {p}")
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ModelError(f"cannot read model file {p}: {exc}") from None
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ModelError(f"model file {p} is not valid JSON (truncated?): {exc}") from None
+        if not isinstance(doc, dict):
+            raise ModelError(f"model file {p} does not hold a JSON object")
+        try:
+            return cls(doc, str(p))
+        except ModelError as exc:
+            raise ModelError(f"model file {p}: {exc}") from None
+
+    @classmethod
+    def from_dict(cls, doc: dict) -> "FittedModel":
+        return cls(doc)
+
+    # ------------------------------------------------------------------ predictions
+
+    def predict_lr(self, n_params: float, tokens: float) -> Prediction:
+        return self.lr_.predict(_point(n_params, tokens))
+
+    def predict_batch(self, n_params: float, tokens: float) -> Prediction:
+        return self.batch_.predict(_point(n_params, tokens))
+
+    def extrapolation(self, n_params: float, tokens: float) -> dict[str, float]:
+        """Factor beyond the fitted range per input (1.0 = inside; 100 = 100× beyond the edge)."""
+        point = _point(n_params, tokens)
+        factors = {}
+        for name, (lo, hi) in self.fit_range_.items():
+            if name not in point:
+                continue
+            x = point[name]
+            factors[name] = x / hi if x > hi else (lo / x if x < lo else 1.0)
+        return factors
+
+    def summary(self) -> dict:
+        """A short provenance summary for recommendations."""
+        prov = self.provenance_
+        return {
+            "path": self.path,
+            "created_at": self.doc.get("created_at"),
+            "source": prov.get("source"),
+            "data_id": prov.get("data_id"),
+            "tokenizer": prov.get("tokenizer"),
+            "n_trials_used": prov.get("n_trials_used"),
+            "n_cells": prov.get("n_cells"),
+            "code_version": prov.get("code_version"),
+            "lr_form": self.lr_.law.form,
+            "batch_form": self.batch_.law.form,
+            "notes": prov.get("notes") or [],
+        }
+
+    @property
+    def optimizer(self) -> dict:
+        opt = self.provenance_.get("optimizer")
+        return opt if isinstance(opt, dict) else {}
+
+    @property
+    def schedule(self) -> dict:
+        sched = self.provenance_.get("schedule")
+        return sched if isinstance(sched, dict) else {}
+
+
+def _point(n_params: float, tokens: float) -> dict[str, float]:
+    return {"n_params": n_params, "tokens": tokens, "flops": 6.0 * n_params * tokens}
+
+
+def _check_header(doc: dict) -> None:
+    if doc.get("schema") != SCHEMA:
+        raise ModelError(f"not a fitted model: schema is {doc.get('schema')!r}, expected {SCHEMA!r}")
+    if doc.get("version") != VERSION:
+        raise ModelError(f"unsupported fitted-model version {doc.get('version')!r} (this advisor reads {VERSION})")
+
+
+def _finite_numbers(values, where: str) -> tuple[float, ...]:
+    if not isinstance(values, (list, tuple)) or not values:
+        raise ModelError(f"{where} must be a non-empty list of numbers")
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ModelError(f"{where} holds a non-number: {v!r}")
+        if not math.isfinite(v):
+            raise ModelError(f"{where} holds a non-finite number ({v})")
+        out.append(float(v))
+    return tuple(out)
+
+
+def _usable_samples(raw, width: int) -> list[tuple[float, ...]]:
+    """Bootstrap draws of the right width with finite values (failed draws are dropped, not fatal)."""
+    samples = []
+    for s in raw or []:
+        if isinstance(s, (list, tuple)) and len(s) == width and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in s
+        ):
+            samples.append(tuple(float(v) for v in s))
+    return samples
+
+
+def _optional_number(d: dict, key: str) -> float | None:
+    v = d.get(key)
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+        return float(v)
+    return None
+
+
+def _parse_power_law(d: dict, where: str, nested: bool = False) -> FittedLaw:
+    inputs = d.get("inputs")
+    if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
+        raise ModelError(f"{where}.inputs must be a list of names")
+    coef = _finite_numbers(d.get("log_coef"), f"{where}.log_coef")
+    try:
+        law = PowerLaw(tuple(inputs), coef, str(d.get("form", "")))
+    except ValueError as exc:
+        raise ModelError(f"{where}: {exc}") from None
+    sd = _optional_number(d, "residual_sd") or 0.0
+    alternatives = []
+    if not nested:
+        for i, alt in enumerate(d.get("alternatives") or []):
+            if isinstance(alt, dict):
+                alternatives.append(_parse_power_law(alt, f"{where}.alternatives[{i}]", nested=True))
+    n_cells = d.get("n_cells")
+    return FittedLaw(
+        law=law,
+        samples=_usable_samples(d.get("samples"), len(coef)),
+        residual_sd=abs(sd),
+        cv_log2_error=_optional_number(d, "cv_log2_error"),
+        n_cells=n_cells if isinstance(n_cells, int) else None,
+        alternatives=alternatives,
+    )
+
+
+def _parse_loss_law(d) -> FittedLossLaw | None:
+    if d is None:
+        return None
+    if not isinstance(d, dict):
+        raise ModelError("laws.loss must be an object or null")
+    names = d.get("param_names") or list(LOSS_PARAMS)
+    values = _finite_numbers(d.get("values"), "laws.loss.values")
+    if sorted(names) != sorted(LOSS_PARAMS) or len(values) != len(names):
+        raise ModelError(f"laws.loss must name the parameters {list(LOSS_PARAMS)}")
+    by_name = dict(zip(names, values))
+    law = LossLaw(**{k: by_name[k] for k in LOSS_PARAMS}, name="fitted", citation="this model's loss fit")
+    order = [names.index(k) for k in LOSS_PARAMS]
+    samples = [tuple(s[i] for i in order) for s in _usable_samples(d.get("samples"), len(names))]
+    n_cells = d.get("n_cells")
+    return FittedLossLaw(law, samples, abs(_optional_number(d, "residual_sd") or 0.0),
+                         n_cells if isinstance(n_cells, int) else None)
+
+
+def _parse_fit_range(d) -> dict[str, tuple[float, float]]:
+    ranges = {}
+    if not isinstance(d, dict):
+        return ranges
+    for name, pair in d.items():
+        if (isinstance(pair, (list, tuple)) and len(pair) == 2
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair)
+                and all(math.isfinite(v) and v > 0 for v in pair)):
+            ranges[name] = (float(min(pair)), float(max(pair)))
+    return ranges

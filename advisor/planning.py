@@ -1,0 +1,247 @@
+"""Plan a run: budget -> compute-optimal (N, D) -> recipe, time, cost, memory per GPU, micro-batch.
+
+`plan(flops="1e23")`, `plan(gpus=512, days=30, gpu="h100")`, `plan(gpu_hours="1e5")` choose (N, D) that
+minimise the loss law at C = 6ND (the fitted model's, or `loss_law="chinchilla"|"epoch"`); `plan(params="7B",
+tokens="2T", gpus=512)` instead costs a given run. Compute ↔ time: C = GPU-seconds × peak × MFU.
+
+Memory per GPU (P = total parameters, G = GPUs), mixed precision with AdamW (Rajbhandari et al., ZeRO,
+arXiv 1910.02054): bf16 weights 2P + bf16 gradients 2P + fp32 master weights 4P + two fp32 Adam moments 8P
+= 16 bytes/parameter, divided by G under FSDP/ZeRO-3 (`sharding="fsdp"`), replicated under DDP.
+Activations per sequence of s tokens per layer (Korthikanti et al., arXiv 2205.05198, no tensor/sequence
+parallelism): 34·s·h bytes, without their 5·a·s²·b attention-score term because FlashAttention-style kernels
+do not store the s×s matrix. With full activation checkpointing only each layer's bf16 input (2·s·h) is
+kept, plus one layer's 34·s·h during recomputation. Logits: 4·s·V bytes (fp32 for the loss). A GPU is
+counted usable up to 90% of its memory (allocator fragmentation, communication buffers, CUDA context).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from advisor import shape as shapes
+from advisor.hardware import GPU, get_gpu
+from advisor.laws import LOSS_PRESETS, LossLaw
+from advisor.model import FittedModel
+from advisor.recipe import (
+    DEFAULT_SEQ_LEN, DEFAULT_VOCAB, AdvisorError, Recommendation, load_source, recommend, target_shape,
+)
+from advisor.units import parse_int_quantity, parse_quantity
+
+BYTES_PER_PARAM = {"weights": 2, "grads": 2, "optimizer": 12}  # optimizer = fp32 master + 2 moments
+ACT_BYTES_PER_TOKEN_LAYER = 34  # × d_model, Korthikanti et al. (no TP/SP, flash attention)
+USABLE_MEMORY = 0.9
+SHARDINGS = ("fsdp", "ddp")
+GIB = 2**30
+
+
+@dataclass
+class Memory:
+    """Bytes per GPU, in GiB."""
+
+    weights_gib: float
+    grads_gib: float
+    optimizer_gib: float
+    activations_gib: float
+    logits_gib: float
+    total_gib: float
+    gpu_gib: float
+    usable_gib: float
+    micro_batch: int | None
+    grad_accum: int | None
+    per_gpu_seqs: int
+    fits: bool
+
+
+@dataclass
+class Plan:
+    mode: str  # "budget" (N, D chosen) or "size" (N, D given)
+    flops: float
+    flops_source: str
+    gpu: str
+    gpu_peak_flops: float
+    mfu: float
+    gpus: int
+    gpus_source: str
+    gpu_hours: float
+    wall_days: float
+    price_per_gpu_hour: float | None
+    cost: float | None
+    loss_law: dict | None
+    predicted_loss: float | None
+    n_params: float
+    n_params_total: float
+    tokens: float
+    sharding: str
+    activation_checkpointing: bool
+    memory: Memory
+    recommendation: Recommendation
+    warnings: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def plan(
+    *,
+    flops=None, gpu_hours=None, gpus=None, days=None,
+    params=None, tokens=None, n_params_nonembedding=None,
+    gpu: str = "h100", mfu=0.4, price_per_gpu_hour=None,
+    loss_law: str | None = None, model: str | Path | FittedModel | None = None, hp_law: str | None = None,
+    seq_len=DEFAULT_SEQ_LEN, vocab_size=DEFAULT_VOCAB,
+    sharding: str = "fsdp", activation_checkpointing: bool = True,
+) -> Plan:
+    """Plan from a budget (flops | gpu_hours | gpus+days) or cost a given size (params[/tokens])."""
+    try:
+        device = get_gpu(gpu)
+    except KeyError as exc:
+        raise AdvisorError(str(exc.args[0])) from None
+    mfu_value = parse_quantity(mfu, "--mfu")
+    if mfu_value > 1:
+        raise AdvisorError(f"--mfu is a fraction of peak, at most 1, got {mfu}")
+    if sharding not in SHARDINGS:
+        raise AdvisorError(f"--sharding must be one of {', '.join(SHARDINGS)}, got {sharding!r}")
+    n_gpus = parse_int_quantity(gpus, "--gpus") if gpus is not None else None
+    price = parse_quantity(price_per_gpu_hour, "--price-per-gpu-hour") if price_per_gpu_hour is not None else None
+    seq = parse_int_quantity(seq_len, "--seq-len")
+    vocab = parse_int_quantity(vocab_size, "--vocab-size")
+    warnings: list[str] = []
+    by_size = params is not None or n_params_nonembedding is not None
+    budget_given = [name for name, v in (("--flops", flops), ("--gpu-hours", gpu_hours), ("--days", days))
+                    if v is not None]
+
+    source_kwargs = {"model": model, "law": hp_law}
+    law_info, loss = None, None
+    if by_size:
+        if budget_given:
+            raise AdvisorError(f"give a size (--params/--tokens) or a budget ({', '.join(budget_given)}), not both")
+        rec = recommend(params, tokens, n_params_nonembedding=n_params_nonembedding, seq_len=seq,
+                        vocab_size=vocab, **source_kwargs)
+        c = rec.flops
+        flops_source = "6ND of the given size"
+        mode = "size"
+    else:
+        if tokens is not None:
+            raise AdvisorError("--tokens needs --params (a size), not a budget")
+        c, flops_source = _budget_flops(flops, gpu_hours, n_gpus, days, device, mfu_value)
+        law = _loss_law(loss_law, model, hp_law)
+        law_info = {"name": law.name, "citation": law.citation,
+                    "values": {"E": law.E, "A": law.A, "alpha": law.alpha, "B": law.B, "beta": law.beta}}
+        n, d = law.compute_optimal(c)
+        if not (math.isfinite(n) and math.isfinite(d) and n > 0 and d > 0):
+            raise AdvisorError(f"the loss law gives no finite compute-optimal size at C = {c:.3g}")
+        rec = recommend(n_params_nonembedding=n, tokens=d, seq_len=seq, vocab_size=vocab, **source_kwargs)
+        loss = law.loss(n, d)
+        mode = "budget"
+
+    model_shape = shapes.from_nonembedding(rec.n_params, vocab)
+    if n_gpus is None:
+        n_gpus = _min_gpus(model_shape, rec, device, sharding, activation_checkpointing)
+        gpus_source = f"fewest (power of two) that fit the model under {sharding}"
+        if n_gpus is None:
+            raise AdvisorError(f"the model does not fit on any number of {device.name} under {sharding}; "
+                               "it needs tensor/pipeline parallelism (not modelled)")
+    else:
+        gpus_source = "given (--gpus)"
+    memory = memory_per_gpu(model_shape, rec, device, n_gpus, sharding, activation_checkpointing)
+    if not memory.fits:
+        warnings.append(f"does not fit: {memory.total_gib:.1f} GiB per GPU with micro-batch 1 > "
+                        f"{memory.usable_gib:.1f} GiB usable; use more GPUs, FSDP, checkpointing, or "
+                        "tensor/pipeline parallelism (not modelled)")
+    if rec.batch_seqs < n_gpus:
+        warnings.append(f"the batch ({rec.batch_seqs} sequences) is smaller than the {n_gpus} GPUs: pure data "
+                        "parallelism cannot use them all at this batch; use tensor/pipeline/context "
+                        "parallelism (not modelled) or fewer GPUs")
+    elif rec.batch_seqs % n_gpus:
+        warnings.append(f"the batch ({rec.batch_seqs} sequences) does not divide over {n_gpus} GPUs: the plan "
+                        f"uses {memory.per_gpu_seqs} per GPU ({memory.per_gpu_seqs * n_gpus} in all)")
+
+    hours = rec.flops / (device.peak_flops * mfu_value) / 3600.0
+    return Plan(
+        mode=mode, flops=rec.flops, flops_source=flops_source, gpu=device.name,
+        gpu_peak_flops=device.peak_flops, mfu=mfu_value, gpus=n_gpus, gpus_source=gpus_source,
+        gpu_hours=hours, wall_days=hours / n_gpus / 24.0, price_per_gpu_hour=price,
+        cost=hours * price if price is not None else None, loss_law=law_info, predicted_loss=loss,
+        n_params=rec.n_params, n_params_total=rec.n_params_total, tokens=rec.tokens, sharding=sharding,
+        activation_checkpointing=activation_checkpointing, memory=memory, recommendation=rec,
+        warnings=warnings + rec.warnings,
+    )
+
+
+def _budget_flops(flops, gpu_hours, n_gpus, days, device: GPU, mfu: float) -> tuple[float, str]:
+    given = [x is not None for x in (flops, gpu_hours, days)]
+    if sum(given) != 1:
+        raise AdvisorError("give one budget: --flops, --gpu-hours, or --gpus with --days "
+                           "(or --params [--tokens] to cost a given size)")
+    if flops is not None:
+        return parse_quantity(flops, "--flops"), "given (--flops)"
+    rate = device.peak_flops * mfu
+    if gpu_hours is not None:
+        h = parse_quantity(gpu_hours, "--gpu-hours")
+        return h * 3600.0 * rate, f"{h:.4g} GPU-hours × {device.name} peak × MFU {mfu:g}"
+    if n_gpus is None:
+        raise AdvisorError("--days needs --gpus")
+    d = parse_quantity(days, "--days")
+    return n_gpus * d * 86400.0 * rate, f"{n_gpus} GPUs × {d:g} days × {device.name} peak × MFU {mfu:g}"
+
+
+def _loss_law(name: str | None, model, hp_law) -> LossLaw:
+    if name is not None:
+        key = str(name).lower()
+        if key not in LOSS_PRESETS:
+            raise AdvisorError(f"unknown loss law {name!r}; choose one of {', '.join(LOSS_PRESETS)}")
+        return LOSS_PRESETS[key]
+    if hp_law is not None:
+        raise AdvisorError("with --hp-law, also choose a loss law for the allocation: --law chinchilla|epoch")
+    fitted, _ = load_source(model, None)
+    if fitted.loss_ is None or not fitted.loss_.law.is_usable():
+        raise AdvisorError("the model has no usable loss law: pass --law chinchilla|epoch for the allocation")
+    return fitted.loss_.law
+
+
+def memory_per_gpu(model_shape: shapes.Shape, rec: Recommendation, device: GPU, n_gpus: int,
+                   sharding: str, checkpointing: bool) -> Memory:
+    """Memory per GPU and the largest micro-batch (a divisor of the per-GPU sequences) that fits."""
+    shard = n_gpus if sharding == "fsdp" else 1
+    p = model_shape.n_params_total
+    weights, grads, optim = (BYTES_PER_PARAM[k] * p / shard for k in ("weights", "grads", "optimizer"))
+    static = weights + grads + optim
+    usable = USABLE_MEMORY * device.memory_bytes
+    per_gpu = max(1, math.ceil(rec.batch_seqs / n_gpus))
+
+    def activations(b: int) -> tuple[float, float]:
+        s, h, layers = rec.seq_len, model_shape.d_model, model_shape.n_layer
+        one_layer = ACT_BYTES_PER_TOKEN_LAYER * s * h * b
+        acts = layers * 2 * s * h * b + one_layer if checkpointing else layers * one_layer
+        return acts, 4.0 * s * model_shape.vocab_size * b
+
+    micro = None
+    for b in sorted(_divisors(per_gpu), reverse=True):
+        acts, logits = activations(b)
+        if static + acts + logits <= usable:
+            micro = b
+            break
+    acts, logits = activations(micro or 1)
+    return Memory(
+        weights_gib=weights / GIB, grads_gib=grads / GIB, optimizer_gib=optim / GIB,
+        activations_gib=acts / GIB, logits_gib=logits / GIB, total_gib=(static + acts + logits) / GIB,
+        gpu_gib=device.memory_bytes / GIB, usable_gib=usable / GIB, micro_batch=micro,
+        grad_accum=per_gpu // micro if micro else None, per_gpu_seqs=per_gpu, fits=micro is not None,
+    )
+
+
+def _min_gpus(model_shape, rec, device, sharding, checkpointing) -> int | None:
+    for k in range(21):
+        if memory_per_gpu(model_shape, rec, device, 2**k, sharding, checkpointing).fits:
+            return 2**k
+        if sharding == "ddp":
+            return None  # replicated: more GPUs do not help
+    return None
+
+
+def _divisors(n: int) -> list[int]:
+    small = [i for i in range(1, int(math.isqrt(n)) + 1) if n % i == 0]
+    return sorted(set(small + [n // i for i in small]))
+
+
+__all__ = ["Plan", "Memory", "plan", "memory_per_gpu"]

@@ -1,0 +1,289 @@
+"""The full training recipe for a target model: `recommend(params="7B", tokens="2T", ...)`.
+
+Peak LR and batch size come from the fitted model's laws (with 90% intervals) or from a published
+law (`law="deepseek"`, no interval). The rest follows stated rules, each recorded in the output:
+
+- batch: the law's optimum B* (tokens) is rounded to a practical number of sequences at `seq_len`,
+  the nearest of 2^k and 3·2^k in log space (within ≈1.22× of B*; loss is flat near the optimum).
+- warmup: N tokens (one token per non-embedding parameter; Porian et al., arXiv 2406.19146, who find
+  Kaplan's long fixed warmup hurts small models), at least 1 step and at most 10% of training.
+- schedule and final LR: those the proxies were calibrated with (provenance), else cosine to 0.1×peak
+  (Hoffmann et al., arXiv 2203.15556) — the LR law only holds for the schedule it was fitted under.
+- weight decay: keep the AdamW timescale τ = 1/(η·λ) a fixed fraction of training (Wang & Aitchison,
+  arXiv 2405.13698): λ = 1/(τ_frac·η·steps), τ_frac = 0.1 by default (the Llama-2 7B recipe, η 3e-4,
+  λ 0.1, 500k steps, has τ_frac ≈ 0.07; arXiv 2307.09288).
+- β2: hold the second-moment half-life fixed in tokens (Marek et al., arXiv 2507.07101), anchored at
+  β2 = 0.95 for 4M-token batches (Llama 2): β2 = 0.95^(B/4M), clipped to [0.95, 0.999]. Smaller batches
+  get a higher β2, as Porian et al. (arXiv 2406.19146) found necessary.
+- β1, ε, gradient clipping: the calibration's values (provenance), else 0.9, 1e-8, 1.0.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from advisor import shape as shapes
+from advisor.laws import (
+    CHINCHILLA_TOKENS_PER_PARAM, HYPERPARAMETER_LAWS, LOSS_PRESETS, RECOMMEND_LAWS, PublishedLaw, Target,
+)
+from advisor.model import FittedModel, ModelError, Prediction
+from advisor.units import UnitError, format_count, parse_int_quantity, parse_quantity
+
+DEFAULT_SEQ_LEN = 4096
+DEFAULT_VOCAB = 32000
+DEFAULT_TAU_FRAC = 0.1
+BETA2_ANCHOR = (0.95, 4 * 2**20)  # (β2, batch tokens) of the Llama-2 recipe
+BETA2_RANGE = (0.95, 0.999)
+WARMUP_MAX_FRAC = 0.1
+FAR_EXTRAPOLATION = 10.0  # factor beyond the fitted range that earns a warning
+
+
+class AdvisorError(ValueError):
+    """Bad input to the advisor (one-line message)."""
+
+
+@dataclass
+class Recommendation:
+    """A full recipe. Batch: `batch_tokens*` are the law's unrounded optimum and interval; `batch_seqs`
+    and `batch_tokens_rounded` the practical choice actually used for steps and warmup."""
+
+    n_params: float
+    n_params_total: float
+    d_model: float
+    n_layer: float
+    vocab_size: int
+    seq_len: int
+    tokens: float
+    tokens_source: str
+    tokens_per_param: float
+    flops: float
+    flops_formula: str
+    lr: float
+    lr_low: float
+    lr_high: float
+    batch_tokens: float
+    batch_tokens_low: float
+    batch_tokens_high: float
+    batch_seqs: int
+    batch_tokens_rounded: int
+    steps: int
+    warmup_steps: int
+    warmup_tokens: int
+    schedule: str
+    final_lr: float
+    final_lr_frac: float
+    beta1: float
+    beta2: float
+    eps: float
+    weight_decay: float
+    tau_frac: float
+    grad_clip: float
+    extrapolation: dict
+    lr_interval_ratio: float
+    batch_interval_ratio: float
+    source: dict
+    rules: dict
+    warnings: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def load_source(model: str | Path | FittedModel | None = None, law: str | None = None):
+    """(FittedModel, None) or (None, PublishedLaw); the shipped default model when neither is given."""
+    if model is not None and law is not None:
+        raise AdvisorError("give either a model file or a published law, not both")
+    if law is not None:
+        key = str(law).lower().replace(" ", "").replace("-", "").replace("_", "")
+        if key not in RECOMMEND_LAWS:
+            raise AdvisorError(f"unknown law {law!r}; choose one of {', '.join(RECOMMEND_LAWS)}")
+        return None, HYPERPARAMETER_LAWS[key]
+    if isinstance(model, FittedModel):
+        return model, None
+    if model is None:
+        model = default_model_path()
+        if not model.is_file():
+            raise ModelError(f"no default model at {model} yet: pass --model FILE (from `advisor fit`) "
+                             f"or --law {'|'.join(RECOMMEND_LAWS)}")
+    return FittedModel.load(model), None
+
+
+def default_model_path() -> Path:
+    from advisor.paths import data_dir
+
+    return data_dir() / "default" / "model.json"
+
+
+def target_shape(params=None, n_params_nonembedding=None, vocab_size=DEFAULT_VOCAB) -> shapes.Shape:
+    vocab = parse_int_quantity(vocab_size, "vocab size")
+    if (params is None) == (n_params_nonembedding is None):
+        raise AdvisorError("give exactly one of --params (total) or --n-params-nonembedding")
+    if n_params_nonembedding is not None:
+        return shapes.from_nonembedding(parse_quantity(n_params_nonembedding, "--n-params-nonembedding"), vocab)
+    return shapes.from_total(parse_quantity(params, "--params"), vocab)
+
+
+def recommend(
+    params: str | float | None = None,
+    tokens: str | float | None = None,
+    *,
+    tokens_per_param: str | float | None = None,
+    seq_len: str | int = DEFAULT_SEQ_LEN,
+    vocab_size: str | int = DEFAULT_VOCAB,
+    n_params_nonembedding: str | float | None = None,
+    model: str | Path | FittedModel | None = None,
+    law: str | None = None,
+    tau_frac: float = DEFAULT_TAU_FRAC,
+) -> Recommendation:
+    """Recommend LR, batch size and the rest of the recipe for a target model.
+
+    `params` is the TOTAL parameter count ("7B"), converted to non-embedding N with the standard shape
+    (advisor/shape.py) and `vocab_size`; or give `n_params_nonembedding` directly. `tokens` defaults to
+    the compute-optimal D for N under the model's loss law, else 20 tokens per (total) parameter.
+    """
+    shape = target_shape(params, n_params_nonembedding, vocab_size)
+    seq = parse_int_quantity(seq_len, "--seq-len")
+    tau = parse_quantity(tau_frac, "tau fraction")
+    fitted, published = load_source(model, law)
+    warnings: list[str] = []
+    n = shape.n_params
+    if shape.n_params_total > 0 and n / shape.n_params_total < 0.5:
+        warnings.append(f"under the standard shape only {n / shape.n_params_total:.0%} of the parameters are "
+                        "non-embedding; pass --n-params-nonembedding if you know N")
+
+    d, tokens_source = _choose_tokens(shape, tokens, tokens_per_param, fitted)
+    if seq > d:
+        raise AdvisorError(f"--seq-len {seq} is larger than the training tokens ({format_count(d)})")
+
+    if fitted is not None:
+        lr, batch, extrapolation = _from_model(fitted, n, d, warnings)
+        source = {"kind": "model", **fitted.summary()}
+        opt, sched = fitted.optimizer, fitted.schedule
+    else:
+        lr, batch = _from_law(published, shape, d, seq)
+        extrapolation = {}
+        source = {"kind": "law", "law": published.key, "name": published.name,
+                  "citation": published.citation, "formula": published.formula}
+        opt, sched = {}, {}
+        warnings.append(f"{published.name} is a published point law: no interval, and it was fitted on "
+                        "that paper's data and tokenizer")
+
+    batch_seqs = practical_batch_seqs(batch.value, seq)
+    batch_rounded = batch_seqs * seq
+    steps = int(d // batch_rounded)
+    if steps < 1:
+        raise AdvisorError(f"the tokens ({format_count(d)}) are fewer than one batch "
+                           f"({batch_seqs} × {seq} = {format_count(batch_rounded)} tokens)")
+    warmup_steps = max(1, min(math.ceil(n / batch_rounded), int(WARMUP_MAX_FRAC * steps)))
+    schedule = str(sched.get("name") or "cosine")
+    final_frac = _number(sched.get("final_lr_frac"), 0.1) if schedule != "constant" else 1.0
+    beta2 = beta2_rule(batch_rounded)
+    weight_decay = 1.0 / (tau * lr.value * steps)
+    if not 0.005 <= weight_decay <= 1.0:
+        warnings.append(f"weight decay {weight_decay:.3g} from the τ rule is unusual; check the LR and steps")
+
+    return Recommendation(
+        n_params=n, n_params_total=shape.n_params_total, d_model=shape.d_model, n_layer=shape.n_layer,
+        vocab_size=shape.vocab_size, seq_len=seq, tokens=d, tokens_source=tokens_source,
+        tokens_per_param=d / shape.n_params_total, flops=6.0 * n * d, flops_formula="6ND (N non-embedding)",
+        lr=lr.value, lr_low=lr.low, lr_high=lr.high,
+        batch_tokens=batch.value, batch_tokens_low=batch.low, batch_tokens_high=batch.high,
+        batch_seqs=batch_seqs, batch_tokens_rounded=batch_rounded, steps=steps,
+        warmup_steps=warmup_steps, warmup_tokens=warmup_steps * batch_rounded,
+        schedule=schedule, final_lr=lr.value * final_frac, final_lr_frac=final_frac,
+        beta1=_number(opt.get("beta1"), 0.9), beta2=beta2, eps=_number(opt.get("eps"), 1e-8),
+        weight_decay=weight_decay, tau_frac=tau, grad_clip=_number(opt.get("grad_clip"), 1.0),
+        extrapolation=extrapolation, lr_interval_ratio=lr.ratio, batch_interval_ratio=batch.ratio,
+        source=source, rules=RULES, warnings=warnings,
+    )
+
+
+RULES = {
+    "shape": "Llama-style: n_layer = d_model/128, SwiGLU d_ff = 8/3·d_model, N = 12·n_layer·d_model², "
+             "untied embeddings 2·V·d_model",
+    "batch_rounding": "nearest of 2^k and 3·2^k sequences to the law's optimum (log scale)",
+    "warmup": "N tokens (Porian et al., arXiv 2406.19146), ≥1 step, ≤10% of steps",
+    "schedule": "as calibrated (provenance), else cosine to 0.1×peak (Hoffmann et al., arXiv 2203.15556)",
+    "weight_decay": "λ = 1/(τ_frac·η·steps): AdamW timescale τ = 1/(ηλ) a fixed fraction of training "
+                    "(Wang & Aitchison, arXiv 2405.13698)",
+    "beta2": "0.95^(B/4M tokens) clipped to [0.95, 0.999]: fixed second-moment half-life in tokens "
+             "(Marek et al., arXiv 2507.07101; higher β2 at small batch, Porian et al., arXiv 2406.19146)",
+    "interval": "90%: 5th-95th percentile of bootstrap predictions, widened in quadrature by 1.645·residual sd",
+}
+
+
+def practical_batch_seqs(batch_tokens: float, seq_len: int) -> int:
+    """Nearest of 2^k and 3·2^k sequences (log scale) to batch_tokens/seq_len, at least 1."""
+    target = batch_tokens / seq_len
+    if target <= 1:
+        return 1
+    k = math.floor(math.log2(target))
+    candidates = [2**k, 3 * 2 ** (k - 1) if k >= 1 else 1, 2 ** (k + 1), 3 * 2**k]
+    return min(candidates, key=lambda c: abs(math.log(c / target)))
+
+
+def beta2_rule(batch_tokens: float) -> float:
+    beta, anchor = BETA2_ANCHOR
+    lo, hi = BETA2_RANGE
+    return min(hi, max(lo, beta ** (batch_tokens / anchor)))
+
+
+def _number(v, default: float) -> float:
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+        return float(v)
+    return default
+
+
+def _choose_tokens(shape, tokens, tokens_per_param, fitted: FittedModel | None) -> tuple[float, str]:
+    if tokens is not None and tokens_per_param is not None:
+        raise AdvisorError("give either --tokens or --tokens-per-param, not both")
+    if tokens is not None:
+        return parse_quantity(tokens, "--tokens"), "given (--tokens)"
+    if tokens_per_param is not None:
+        tpp = parse_quantity(tokens_per_param, "--tokens-per-param")
+        return tpp * shape.n_params_total, f"{tpp:g} tokens per (total) parameter (--tokens-per-param)"
+    if fitted is not None and fitted.loss_ is not None and fitted.loss_.law.is_usable():
+        d = fitted.loss_.law.optimal_tokens(shape.n_params)
+        if math.isfinite(d) and d > 0:
+            return d, (f"compute-optimal for N under the fitted loss law L = E + A/N^α + B/D^β "
+                       f"(D*/N = {d / shape.n_params:.3g})")
+    d = CHINCHILLA_TOKENS_PER_PARAM * shape.n_params_total
+    why = "the model has no usable loss law" if fitted is not None else "a published LR/batch law has no loss law"
+    return d, f"20 tokens per (total) parameter (Hoffmann et al., arXiv 2203.15556): {why}"
+
+
+def _from_model(fitted: FittedModel, n: float, d: float, warnings: list[str]):
+    lr = fitted.predict_lr(n, d)
+    batch = fitted.predict_batch(n, d)
+    extrapolation = fitted.extrapolation(n, d)
+    far = {k: f for k, f in extrapolation.items() if f > FAR_EXTRAPOLATION}
+    if far:
+        what = ", ".join(f"{k} {f:.3g}×" for k, f in far.items())
+        warnings.append(f"far extrapolation beyond the fitted range ({what}): treat as a starting point "
+                        "for a short LR sweep, not an answer")
+    held = fitted.validation_.get("held_out_largest")
+    if isinstance(held, dict):
+        for key, label in (("lr_log2_error", "LR"), ("batch_log2_error", "batch")):
+            err = held.get(key)
+            if isinstance(err, (int, float)) and math.isfinite(err) and err > 1.0:
+                warnings.append(f"held-out {label} error is {2**err:.2g}× (mean |log2| {err:.2g}): "
+                                "the law extrapolated poorly even within the proxies")
+    warnings.extend(fitted.warnings_)
+    if not fitted.lr_.samples or not fitted.batch_.samples:
+        warnings.append("the model has no bootstrap samples: intervals reflect residual scatter only")
+    return lr, batch, extrapolation
+
+
+def _from_law(published: PublishedLaw, shape, d: float, seq: int) -> tuple[Prediction, Prediction]:
+    loss_law = LOSS_PRESETS["chinchilla"]
+    target = Target(shape.n_params, d, seq, shape.n_layer, shape.d_model,
+                    loss=loss_law.loss(shape.n_params, d), loss_source=loss_law.citation)
+    answer = published.evaluate(target)
+    if answer.lr is None or answer.batch_tokens is None:
+        raise AdvisorError(f"{published.name} gives no answer here: {'; '.join(answer.notes)}")
+    return (Prediction(answer.lr, answer.lr, answer.lr),
+            Prediction(answer.batch_tokens, answer.batch_tokens, answer.batch_tokens))
+
+
+__all__ = ["Recommendation", "recommend", "AdvisorError", "ModelError", "UnitError"]

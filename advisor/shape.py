@@ -1,0 +1,50 @@
+"""The standard model shape used to turn total parameters into non-embedding parameters and back.
+
+Llama-style decoder (Touvron et al., arXiv 2302.13971): head dim 128 and n_layer = d_model / 128
+(7B: d 4096, 32 layers), SwiGLU MLP with d_ff = 8/3·d_model, so per layer 4·d² (attention) +
+3·d·d_ff = 8·d² (MLP) = 12·d² non-embedding parameters (norm gains ignored), and untied input and
+output embeddings, 2·V·d. Hence
+
+    N_nonembedding = 12·n_layer·d² = (12/128)·d³,      N_total = N_nonembedding + 2·V·d,
+
+solved for d_model (monotone in d, so bisection always finds it). d_model is kept continuous so that
+N_total is reproduced exactly; round it to a multiple of 128 when building the real model.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+HEAD_DIM = 128
+NONEMB_PER_D3 = 12.0 / HEAD_DIM  # N = 12·(d/128)·d²
+
+
+@dataclass(frozen=True)
+class Shape:
+    d_model: float
+    n_layer: float
+    n_params: float  # non-embedding
+    n_params_total: float
+    vocab_size: int
+
+    def describe(self) -> str:
+        d = max(HEAD_DIM, round(self.d_model / HEAD_DIM) * HEAD_DIM)
+        return (f"Llama-style: d_model ≈ {self.d_model:.0f} (≈{d}), n_layer ≈ {self.n_layer:.1f}, "
+                f"SwiGLU d_ff = 8/3·d_model, untied embeddings, vocab {self.vocab_size}")
+
+
+def from_nonembedding(n_params: float, vocab_size: int) -> Shape:
+    d = (n_params / NONEMB_PER_D3) ** (1.0 / 3.0)
+    return Shape(d, d / HEAD_DIM, n_params, n_params + 2.0 * vocab_size * d, vocab_size)
+
+
+def from_total(n_params_total: float, vocab_size: int) -> Shape:
+    """Solve N_total = (12/128)·d³ + 2·V·d for d by bisection (the left side grows with d)."""
+    lo, hi = 0.0, max(1.0, (n_params_total / NONEMB_PER_D3) ** (1.0 / 3.0))
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if NONEMB_PER_D3 * mid**3 + 2.0 * vocab_size * mid < n_params_total:
+            lo = mid
+        else:
+            hi = mid
+    d = 0.5 * (lo + hi)
+    return Shape(d, d / HEAD_DIM, NONEMB_PER_D3 * d**3, n_params_total, vocab_size)

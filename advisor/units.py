@@ -1,0 +1,87 @@
+"""Human-friendly quantities: "7B", "1.5e9", "300M", "2T", "4M", "1,000,000" -> numbers, and back.
+
+Accepted forms (case-insensitive, surrounding spaces ignored):
+
+- plain numbers: "7000000000", "1.5e9", "0.5"
+- a suffix: K = 1e3, M = 1e6, B = G = 1e9, T = 1e12, P = 1e15 ("7B", "70b", "2T", "300M", "1.5e3M").
+  "M" always means million (there is no milli), "B" billion (not bytes).
+- thousands separators: commas or underscores between groups of three digits ("1,000,000", "1_000_000").
+
+Everything else ("7X", "-3B", "", "1e400", "nan", "inf", "1,00") is refused with a `UnitError` that
+names the problem. Counts (parameters, tokens, FLOPs, sequences) must be positive and finite.
+"""
+from __future__ import annotations
+
+import math
+import re
+
+SUFFIXES = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12, "p": 1e15}
+
+_NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?"
+_GROUPED = r"\d{1,3}(?:[,_]\d{3})+(?:\.\d*)?"
+_PATTERN = re.compile(rf"^\s*(?P<num>{_GROUPED}|{_NUMBER})\s*(?P<suffix>[kmbgtp]?)\s*$", re.IGNORECASE)
+
+
+class UnitError(ValueError):
+    """A quantity the user typed could not be understood (message is one line, for the CLI)."""
+
+
+def parse_quantity(text: str | float | int, what: str = "value") -> float:
+    """Parse a positive, finite quantity such as "7B" or "1.5e9" into a float.
+
+    `what` names the quantity in error messages ("--params", "tokens").
+    """
+    if isinstance(text, bool):
+        raise UnitError(f"{what}: expected a number, got {text!r}")
+    if isinstance(text, (int, float)):
+        value = float(text)
+    else:
+        value = _parse_text(str(text), what)
+    if math.isnan(value) or math.isinf(value):
+        raise UnitError(f"{what}: must be a finite number, got {text!r}")
+    if value <= 0:
+        raise UnitError(f"{what}: must be positive, got {text!r}")
+    return value
+
+
+def parse_int_quantity(text: str | float | int, what: str = "value") -> int:
+    """Like `parse_quantity`, for whole counts (sequence length, vocabulary, GPUs): rounds, must be ≥ 1."""
+    value = parse_quantity(text, what)
+    rounded = round(value)
+    if rounded < 1:
+        raise UnitError(f"{what}: must be at least 1, got {text!r}")
+    if abs(value - rounded) > 1e-9 * max(1.0, value):
+        raise UnitError(f"{what}: must be a whole number, got {text!r}")
+    return int(rounded)
+
+
+def _parse_text(text: str, what: str) -> float:
+    if not text.strip():
+        raise UnitError(f"{what}: empty value (try e.g. 7B, 1.5e9, 300M, 2T)")
+    if text.strip().startswith("-"):
+        raise UnitError(f"{what}: must be positive, got {text!r}")
+    match = _PATTERN.match(text)
+    if not match:
+        raise UnitError(
+            f"{what}: cannot read {text!r} (use a number with an optional K, M, B/G, T or P suffix, "
+            "e.g. 7B, 1.5e9, 300M, 2T)"
+        )
+    number = match.group("num").replace(",", "").replace("_", "")
+    try:
+        value = float(number) * SUFFIXES[match.group("suffix").lower()]
+    except OverflowError:
+        value = math.inf
+    return value
+
+
+def format_count(x: float, digits: int = 3) -> str:
+    """7.0e9 -> '7B', 2.5e12 -> '2.5T', 4.19e6 -> '4.19M' (significant digits, no trailing zeros)."""
+    for suffix, scale in (("P", 1e15), ("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(x) >= scale:
+            return f"{x / scale:.{digits}g}{suffix}"
+    return f"{x:.{digits}g}"
+
+
+def format_sci(x: float, digits: int = 3) -> str:
+    """3.0e-4 -> '3.00e-04' style, for learning rates and FLOPs."""
+    return f"{x:.{digits - 1}e}"
