@@ -9,8 +9,9 @@ Counting conventions (DESIGN.md): `n_params` (N) is the non-embedding count, Kap
 2001.08361, section 2.1): everything except the input embedding and the output head. RMSNorm gains are
 counted in N (they are non-embedding parameters; 2·d_model per layer plus d_model for the final norm, well
 under 1% of N). FLOPs per token for training (forward + backward) follow Kaplan's Table 1 / Chinchilla
-(arXiv 2203.15556, appendix F): 6·N plus the attention-score term 6·n_layer·seq_len·d_model (2·n_layer·
-n_ctx·d_model forward, times 3 for forward + backward). The output head's 6·d_model·vocab is not included,
+(arXiv 2203.15556, appendix F): 6·N plus the attention term 6·n_layer·seq_len·d_model (Kaplan's forward
+2·n_layer·n_ctx·d_model, times 3 for forward + backward; it equals the two attention matmuls, QKᵀ and
+scores·V at 2·n_ctx·d_model each per token, halved by the causal mask). The output head's 6·d_model·vocab is not included,
 as in Kaplan's C = 6·N·D; `flops_per_token(..., include_head=True)` adds it.
 
 Initialisation (standard parameterisation, "sp"): every matrix ~ normal(0, init_std), the residual output
@@ -84,8 +85,8 @@ def count_params(shape: ProxyShape) -> tuple[int, int]:
 def flops_per_token(shape: ProxyShape, include_head: bool = False) -> float:
     """Training FLOPs per token (forward + backward): 6·N + 6·n_layer·seq_len·d_model (Kaplan, Chinchilla).
 
-    The attention term uses the full context length (Kaplan's convention; causal masking would halve the
-    work actually needed). include_head adds the output head's 6·d_model·vocab.
+    N includes the norm gains (their few FLOPs are counted as if they were matmul weights, <1% of N).
+    include_head adds the output head's 6·d_model·vocab (Kaplan's C = 6ND leaves it out).
     """
     n_params, _ = count_params(shape)
     flops = 6.0 * n_params + 6.0 * shape.n_layer * shape.seq_len * shape.d_model
