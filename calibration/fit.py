@@ -1,0 +1,282 @@
+"""Fitting orchestration: trial table -> cell optima -> laws -> bootstrap -> validation -> artifact.
+
+The artifact is the fitted-model JSON of docs/fitted-model.md (schema scaling-advisor/fitted-model,
+version 1), which advisor/model.py reads.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from calibration.bootstrap import resample_optima
+from calibration.fit_table import ColumnMap, FitInputError, build_cells, prepare_trials, read_table
+from calibration.laws_fit import BATCH_FORMS, LR_FORMS, LawFit, design, fit_forms, huber_fit
+from calibration.loss_surface import PARAM_NAMES, SurfaceFit, bootstrap_surface, fit_surface
+from calibration.optimum import fit_cell
+from calibration.trial import code_version
+from calibration.validate import CellTable, held_out_largest, leave_one_cell_out
+
+SCHEMA = "scaling-advisor/fitted-model"
+FEW_SIZES = 4  # fewer sizes than this: exponents are weakly determined
+WIDE_EXPONENT_CI = 0.2  # 90% interval of an exponent wider than this: flagged
+HELD_OUT_LR_WARN = 0.5  # |log2 error| above this (a factor 1.4): flagged
+HELD_OUT_REGRET_WARN = 1.0  # percent
+CONTRACT_COLUMNS = {"trial_id", "status", "data_id", "code_version"}
+
+
+@dataclass
+class FitOptions:
+    n_boot: int = 200  # bootstrap resamples of the whole chain (0: none)
+    seed: int = 0
+    near_optimal: float = 0.0025  # near-optimal band: runs within this fraction of the best loss
+    loss_boot_max: int = 200  # the loss surface refits at most this many resamples (each is a solve)
+    progress: bool = False
+
+
+@dataclass
+class FitResult:
+    artifact: dict
+    trials: pd.DataFrame  # canonical columns, usable rows only
+    table: CellTable  # cells and their optima
+    lr_fits: list[LawFit]
+    batch_fits: list[LawFit]
+    surface: SurfaceFit | None
+    optima_samples: dict = field(default_factory=dict)  # "lr", "batch", "loss": (R, m) arrays
+
+
+def fit_file(path: str | Path, cols: ColumnMap = ColumnMap(), opts: FitOptions = FitOptions()) -> FitResult:
+    raw = read_table(path)
+    sha = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return fit_trials(raw, cols, opts, table_name=str(path), table_sha256=sha)
+
+
+def fit_trials(raw: pd.DataFrame, cols: ColumnMap = ColumnMap(), opts: FitOptions = FitOptions(),
+               table_name: str = "", table_sha256: str = "") -> FitResult:
+    """Fit everything; raises FitInputError when the table cannot support the LR law."""
+    trials, excluded = prepare_trials(raw, cols)
+    cells = build_cells(trials)
+    sizes = np.unique([c.n_params for c in cells])
+    if len(sizes) < 2:
+        raise FitInputError(f"need at least two model sizes (N) to fit a law, the table has {len(sizes)}")
+    table = CellTable(cells, [fit_cell(c, opts.near_optimal) for c in cells])
+    usable_sizes = np.unique(table.sizes[table.w("lr") > 0])
+    if len(usable_sizes) < 2:
+        raise FitInputError(f"need at least two sizes with a usable LR optimum, have {len(usable_sizes)} "
+                            "(cells need 3 or more LR values)")
+    lr_fits, lr_skipped = fit_forms(LR_FORMS, table.inputs, table.y("lr"), table.w("lr"), table.sizes)
+    if not lr_fits:
+        reasons = "; ".join(f"{s['form']}: {s['reason']}" for s in lr_skipped)
+        raise FitInputError(f"no LR law form can be fitted ({reasons})")
+    batch_fits, batch_skipped = fit_forms(BATCH_FORMS, table.inputs, table.y("batch"), table.w("batch"),
+                                          table.sizes)
+    w_loss = table.w("lr")
+    n_arr, d_arr = table.inputs["n_params"], table.inputs["tokens"]
+    loss_opt = np.array([o.loss for o in table.optima])
+    surface, surface_skip = fit_surface(n_arr, d_arr, loss_opt, w_loss)
+
+    rng = np.random.default_rng(opts.seed)
+    samples = {}
+    if opts.n_boot > 0:
+        s_lr, s_b, s_loss = resample_optima(cells, table.optima, opts.n_boot, rng, opts.progress)
+        samples = {"lr": s_lr, "batch": s_b, "loss": s_loss}
+        for fits, law in ((lr_fits, "lr"), (batch_fits, "batch")):
+            for f in fits:
+                f.samples = huber_fit(design(f.form, table.inputs), samples[law], table.w(law))
+        if surface is not None:
+            surface.samples = bootstrap_surface(surface, n_arr, d_arr, s_loss[: opts.loss_boot_max], w_loss)
+
+    validation = {
+        "held_out_largest": held_out_largest(table),
+        "leave_one_cell_out": leave_one_cell_out(table, lr_fits[0].form,
+                                                 batch_fits[0].form if batch_fits else None),
+    }
+    artifact = {
+        "schema": SCHEMA, "version": 1,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "flops_formula": "6ND",
+        "provenance": _provenance(raw, trials, cols, excluded, len(cells), opts, table_name, table_sha256,
+                                  surface),
+        "fit_range": _fit_range(table, trials),
+        "laws": {
+            "lr": _law_json(lr_fits, lr_skipped),
+            "batch": _law_json(batch_fits, batch_skipped) if batch_fits else None,
+            "loss": _surface_json(surface, surface_skip),
+        },
+        "validation": validation,
+        "cells": _cells_json(table, samples),
+    }
+    artifact["warnings"] = _warnings(artifact, table, lr_fits, batch_fits, batch_skipped, surface_skip, opts)
+    return FitResult(artifact, trials, table, lr_fits, batch_fits, surface, samples)
+
+
+def write_artifact(artifact: dict, path: str | Path, force: bool = False) -> Path:
+    """Write the JSON; refuses to overwrite unless force. Writes to a temp file, then renames."""
+    path = Path(path)
+    if path.exists() and not force:
+        raise FitInputError(f"{path} exists; pass --force to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(_finite(artifact), indent=1, allow_nan=False) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def _finite(obj):
+    """JSON-safe copy: numpy to Python, non-finite floats to None."""
+    if isinstance(obj, dict):
+        return {str(k): _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, (np.integer, int)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
+
+
+def _round(a, digits: int = 6):
+    return [[float(f"{v:.{digits}g}") for v in row] for row in np.asarray(a)]
+
+
+def _law_json(fits: list[LawFit], skipped: list[dict]) -> dict:
+    def one(f: LawFit) -> dict:
+        return {"form": f.form.name, "inputs": list(f.form.inputs), "log_coef": [float(c) for c in f.log_coef],
+                "samples": _round(f.samples) if f.samples is not None else [],
+                "residual_sd": f.residual_sd, "cv_log2_error": f.cv_log2_error, "n_cells": f.n_cells}
+
+    out = one(fits[0])
+    out["alternatives"] = [one(f) for f in fits[1:]]
+    out["skipped"] = skipped
+    return out
+
+
+def _surface_json(fit: SurfaceFit | None, skip: str | None) -> dict | None:
+    if fit is None:
+        return None
+    return {"form": "E+A/N^alpha+B/D^beta", "param_names": list(PARAM_NAMES),
+            "values": [float(v) for v in fit.values],
+            "samples": _round(fit.samples) if fit.samples is not None else [],
+            "residual_sd": fit.residual_sd, "n_cells": fit.n_cells}
+
+
+def _cells_json(table: CellTable, samples: dict) -> list[dict]:
+    out = []
+    for j, (c, o) in enumerate(zip(table.cells, table.optima)):
+        row = {"n_params": c.n_params, "tokens": c.tokens, "flops": c.flops,
+               "lr_opt": math.exp(o.log_lr), "batch_opt": math.exp(o.log_batch), "loss_opt": o.loss,
+               "best_loss": o.best_loss, "n_trials": c.n_trials, "method": o.method,
+               "weight": o.weight_lr, "weight_batch": o.weight_batch, "flags": list(o.flags),
+               "near_optimal_lr": list(o.near_optimal_lr), "near_optimal_batch": list(o.near_optimal_batch)}
+        if samples:
+            row["lr_opt_ci90"] = np.exp(np.percentile(samples["lr"][:, j], [5, 95])).tolist()
+            row["batch_opt_ci90"] = np.exp(np.percentile(samples["batch"][:, j], [5, 95])).tolist()
+        out.append(row)
+    return out
+
+
+def _fit_range(table: CellTable, trials: pd.DataFrame) -> dict:
+    used = table.w("lr") > 0
+    rng = {k: [float(v[used].min()), float(v[used].max())] for k, v in table.inputs.items()}
+    keep = trials["n_params"].isin(table.sizes[used])  # trials of sizes with usable cells
+    for col in ("lr", "batch_tokens"):
+        rng[col] = [float(trials.loc[keep, col].min()), float(trials.loc[keep, col].max())]
+    return rng
+
+
+def _unique(raw: pd.DataFrame, col: str):
+    if col not in raw.columns:
+        return None
+    vals = sorted({v for v in raw[col].dropna().tolist()}, key=str)
+    return vals[0] if len(vals) == 1 else (vals or None)
+
+
+def _provenance(raw, trials, cols, excluded, n_cells, opts, table_name, sha, surface) -> dict:
+    ours = CONTRACT_COLUMNS <= set(raw.columns) and cols == ColumnMap()
+    data_id = _unique(raw, "data_id")
+    prov = {
+        "source": "calibration" if ours else "external",
+        "table": table_name, "table_sha256": sha,
+        "data_id": (",".join(map(str, data_id)) if isinstance(data_id, list) else data_id) or "unknown",
+        "tokenizer": _unique(raw, "tokenizer") or "unknown",
+        "proxy": {"family": "llama-style, see calibration/proxy.py" if ours else "unknown",
+                  "parameterization": _unique(raw, "parameterization") or ("sp" if ours else "unknown"),
+                  "seq_len": _unique(raw, "seq_len"),
+                  "sizes": sorted(float(s) for s in trials["n_params"].unique())},
+        "optimizer": {"name": "adamw" if ours else "unknown",
+                      **{k: _unique(raw, k) for k in ("beta1", "beta2", "weight_decay", "grad_clip")
+                         if k in raw.columns}},
+        "schedule": {"name": _unique(raw, "schedule") or "unknown"},
+        "n_trials": int(len(raw)), "n_trials_used": int(len(trials)),
+        "n_excluded": excluded, "n_cells": int(n_cells),
+        "code_version": code_version(),
+        "trials_code_version": _unique(raw, "code_version"),
+        "bootstrap": int(opts.n_boot),
+        "loss_bootstrap": int(min(opts.n_boot, opts.loss_boot_max)) if surface is not None else 0,
+        "seed": int(opts.seed), "near_optimal": opts.near_optimal,
+        "columns": {"n_params": cols.n_params, "tokens": cols.tokens, "lr": cols.lr,
+                    "batch": cols.batch_column(), "loss": cols.loss, "batch_unit": cols.batch_unit},
+        "notes": [],
+    }
+    if {"warmup_steps", "steps"} <= set(raw.columns):
+        frac = pd.to_numeric(raw["warmup_steps"], errors="coerce") / pd.to_numeric(raw["steps"], errors="coerce")
+        if frac.notna().any():
+            prov["schedule"]["warmup_frac"] = round(float(frac.median()), 4)
+    return prov
+
+
+def _exponent_ci_width(f: LawFit) -> list[tuple[str, float]]:
+    if f.samples is None or len(f.samples) < 10:
+        return []
+    lo, hi = np.percentile(f.samples[:, 1:], [5, 95], axis=0)
+    return list(zip(f.form.inputs, hi - lo))
+
+
+def _warnings(art, table, lr_fits, batch_fits, batch_skipped, surface_skip, opts) -> list[str]:
+    warn = []
+    sizes = np.unique(table.sizes[table.w("lr") > 0])
+    if len(sizes) < FEW_SIZES:
+        warn.append(f"only {len(sizes)} sizes: exponents are weakly determined")
+    m = len(table.optima)
+    for flag, what in (("lr_on_grid_edge", "LR"), ("batch_on_grid_edge", "batch")):
+        k = sum(flag in o.flags for o in table.optima)
+        if k:
+            warn.append(f"{k} of {m} cells have the {what} optimum on the grid edge (down-weighted): "
+                        f"extend the {what} grid and rerun")
+    dropped = sum(o.weight_lr == 0 for o in table.optima)
+    if dropped:
+        warn.append(f"{dropped} of {m} cells dropped as too thinly sampled (fewer than 3 LR values)")
+    fallback = sum(o.method == "argmin" for o in table.optima)
+    if fallback:
+        warn.append(f"{fallback} of {m} cells use the grid argmin (local quadratic rejected)")
+    if lr_fits[0].cv_log2_error is None:
+        warn.append("LR law form chosen without leave-one-size-out CV (too few sizes)")
+    if not batch_fits:
+        warn.append("no batch law: " + "; ".join(f"{s['form']}: {s['reason']}" for s in batch_skipped))
+    if surface_skip:
+        warn.append(f"no loss surface: {surface_skip}")
+    if opts.n_boot == 0:
+        warn.append("no bootstrap: coefficients have no intervals")
+    for law, fits in (("LR", lr_fits), ("batch", batch_fits)):
+        for name, width in (_exponent_ci_width(fits[0]) if fits else []):
+            if width > WIDE_EXPONENT_CI:
+                warn.append(f"{law} law: the 90% interval of the {name} exponent is {width:.2f} wide")
+    held = art["validation"]["held_out_largest"]
+    if "skipped" in held:
+        warn.append(f"held-out validation skipped: {held['skipped']}")
+    else:
+        if held["lr_log2_error"] > HELD_OUT_LR_WARN:
+            warn.append(f"held-out largest size: LR off by a factor {2 ** held['lr_log2_error']:.2f} on average")
+        if held["loss_regret_pct"] > HELD_OUT_REGRET_WARN:
+            warn.append(f"held-out largest size: loss regret {held['loss_regret_pct']:.2f}% at the predicted setting")
+        if held.get("any_outside_grid"):
+            warn.append("held-out largest size: a prediction falls outside the measured grid (regret is a lower bound)")
+    return warn

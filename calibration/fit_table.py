@@ -1,0 +1,147 @@
+"""Fitting input: read a trial table (ours or an external sweep), map its columns, clean it, and
+group the usable trials into (N, D) cells.
+
+Canonical columns after `prepare_trials`: n_params, tokens, lr, batch_tokens, loss, cell.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+# Runs of one (N, D) cell differ slightly in tokens (steps * batch_tokens rounds down per batch
+# size), so tokens within this relative tolerance of each other belong to one cell.
+TOKENS_REL_TOL = 0.05
+
+
+class FitInputError(ValueError):
+    """The table cannot be fitted (missing columns, nothing usable, fewer than two sizes...)."""
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    """Which table column holds each quantity. batch_unit: 'tokens' or 'sequences'."""
+
+    n_params: str = "n_params"
+    tokens: str = "tokens"
+    lr: str = "lr"
+    batch: str | None = None  # default: batch_tokens, or batch_seqs when batch_unit is sequences
+    loss: str = "loss"
+    batch_unit: str = "tokens"
+    seq_len: int | None = None  # for batch_unit 'sequences' when the table has no seq_len column
+
+    def batch_column(self) -> str:
+        if self.batch:
+            return self.batch
+        return "batch_seqs" if self.batch_unit == "sequences" else "batch_tokens"
+
+
+@dataclass
+class Cell:
+    """The trials of one (N, D) cell: log LR, log batch (tokens) and loss, one entry per trial."""
+
+    n_params: float
+    tokens: float
+    log_lr: np.ndarray
+    log_batch: np.ndarray
+    loss: np.ndarray
+    trial_ids: list = field(default_factory=list)
+
+    @property
+    def flops(self) -> float:
+        return 6.0 * self.n_params * self.tokens
+
+    @property
+    def n_trials(self) -> int:
+        return len(self.loss)
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV or Parquet trial table; errors become FitInputError with a one-line reason."""
+    path = Path(path)
+    if not path.is_file():
+        raise FitInputError(f"table not found: {path}")
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        return pd.read_csv(path)
+    except Exception as exc:  # pandas raises many types; the user needs one line
+        raise FitInputError(f"cannot read {path}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+
+
+def prepare_trials(df: pd.DataFrame, cols: ColumnMap = ColumnMap()) -> tuple[pd.DataFrame, dict]:
+    """Map columns to canonical names, drop unusable rows, assign cells.
+
+    Returns (trials, excluded): `excluded` counts rows dropped by status (not `ok`) and rows with
+    NaN or non-positive values. Raises FitInputError when nothing usable is left.
+    """
+    if cols.batch_unit not in ("tokens", "sequences"):
+        raise FitInputError(f"batch unit must be 'tokens' or 'sequences', got {cols.batch_unit!r}")
+    wanted = {"n_params": cols.n_params, "tokens": cols.tokens, "lr": cols.lr,
+              "batch": cols.batch_column(), "loss": cols.loss}
+    missing = [f"{src!r} (for {name})" for name, src in wanted.items() if src not in df.columns]
+    if missing:
+        raise FitInputError(f"table lacks column(s) {', '.join(missing)}; "
+                            f"it has: {', '.join(map(str, df.columns[:20]))}")
+    excluded: dict[str, int] = {}
+    if "status" in df.columns:
+        status = df["status"].astype(str)
+        for s, count in status[status != "ok"].value_counts().items():
+            excluded[str(s)] = int(count)
+        df = df[status == "ok"]
+    out = pd.DataFrame({name: pd.to_numeric(df[src], errors="coerce") for name, src in wanted.items()},
+                       index=df.index)
+    if cols.batch_unit == "sequences":
+        out["batch"] = out["batch"] * _seq_len(df, cols)
+    out = out.rename(columns={"batch": "batch_tokens"})
+    good = np.isfinite(out.to_numpy(dtype=float)).all(axis=1) & (out.to_numpy(dtype=float) > 0).all(axis=1)
+    excluded["nonpositive_or_nan"] = int((~good).sum())
+    out = out[good].copy()
+    if "trial_id" in df.columns:
+        out["trial_id"] = df.loc[out.index, "trial_id"].astype(str)
+    if out.empty:
+        raise FitInputError(f"no usable trials left (excluded: {_fmt_counts(excluded)})")
+    out["cell"] = _assign_cells(out["n_params"].to_numpy(), out["tokens"].to_numpy())
+    return out.reset_index(drop=True), excluded
+
+
+def _seq_len(df: pd.DataFrame, cols: ColumnMap):
+    if cols.seq_len:
+        return float(cols.seq_len)
+    if "seq_len" in df.columns:
+        return pd.to_numeric(df["seq_len"], errors="coerce")
+    raise FitInputError("batch unit is sequences but the table has no seq_len column: pass --seq-len")
+
+
+def _assign_cells(n: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Cell index per trial: same N, tokens within TOKENS_REL_TOL of the previous sorted value."""
+    cell = np.empty(len(n), dtype=int)
+    next_id = 0
+    for size in np.unique(n):
+        idx = np.flatnonzero(n == size)
+        order = idx[np.argsort(d[idx])]
+        logs = np.log(d[order])
+        starts = np.concatenate([[True], np.diff(logs) > np.log1p(TOKENS_REL_TOL)])
+        cell[order] = next_id + np.cumsum(starts) - 1
+        next_id += int(starts.sum())
+    return cell
+
+
+def build_cells(trials: pd.DataFrame) -> list[Cell]:
+    """Cells ordered by (N, D); D of a cell is the median tokens of its trials."""
+    cells = []
+    for _, g in trials.groupby("cell", sort=False):
+        cells.append(Cell(
+            n_params=float(g["n_params"].iloc[0]), tokens=float(np.median(g["tokens"])),
+            log_lr=np.log(g["lr"].to_numpy(float)), log_batch=np.log(g["batch_tokens"].to_numpy(float)),
+            loss=g["loss"].to_numpy(float),
+            trial_ids=list(g["trial_id"]) if "trial_id" in g else [],
+        ))
+    cells.sort(key=lambda c: (c.n_params, c.tokens))
+    return cells
+
+
+def _fmt_counts(counts: dict) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in counts.items() if v) or "none"
