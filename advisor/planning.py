@@ -31,6 +31,7 @@ from advisor.units import parse_int_quantity, parse_quantity
 BYTES_PER_PARAM = {"weights": 2, "grads": 2, "optimizer": 12}  # optimizer = fp32 master + 2 moments
 ACT_BYTES_PER_TOKEN_LAYER = 34  # × d_model, Korthikanti et al. (no TP/SP, flash attention)
 USABLE_MEMORY = 0.9
+TOKENS_PER_PARAM_PLAUSIBLE = (5.0, 500.0)
 SHARDINGS = ("fsdp", "ddp")
 GIB = 2**30
 
@@ -131,8 +132,10 @@ def plan(
         if not (math.isfinite(n) and math.isfinite(d) and n > 0 and d > 0):
             raise AdvisorError(f"the loss law gives no finite compute-optimal size at C = {c:.3g}")
         rec = recommend(n_params_nonembedding=n, tokens=d, seq_len=seq, vocab_size=vocab, **source_kwargs)
+        rec.tokens_source = f"compute-optimal under the {law.name} loss law at C = {c:.3g} FLOPs"
         loss = law.loss(n, d)
         mode = "budget"
+        _check_ratio(d / n, law.name, warnings)
 
     model_shape = shapes.from_nonembedding(rec.n_params, vocab)
     if n_gpus is None:
@@ -166,6 +169,13 @@ def plan(
         activation_checkpointing=activation_checkpointing, memory=memory, recommendation=rec,
         warnings=warnings + rec.warnings,
     )
+
+
+def _check_ratio(tokens_per_param: float, law_name: str, warnings: list[str]) -> None:
+    if not TOKENS_PER_PARAM_PLAUSIBLE[0] <= tokens_per_param <= TOKENS_PER_PARAM_PLAUSIBLE[1]:
+        warnings.append(f"the {law_name} loss law's compute-optimal D/N = {tokens_per_param:.3g} is far from the "
+                        "published ≈20 (Hoffmann et al., arXiv 2203.15556): a loss law fitted on small proxies may "
+                        "not transfer; compare with --law chinchilla")
 
 
 def _budget_flops(flops, gpu_hours, n_gpus, days, device: GPU, mfu: float) -> tuple[float, str]:

@@ -152,7 +152,7 @@ def recommend(
         warnings.append(f"under the standard shape only {n / shape.n_params_total:.0%} of the parameters are "
                         "non-embedding; pass --n-params-nonembedding if you know N")
 
-    d, tokens_source = _choose_tokens(shape, tokens, tokens_per_param, fitted)
+    d, tokens_source = _choose_tokens(shape, tokens, tokens_per_param, fitted, warnings)
     if seq > d:
         raise AdvisorError(f"--seq-len {seq} is larger than the training tokens ({format_count(d)})")
 
@@ -235,7 +235,8 @@ def _number(v, default: float) -> float:
     return default
 
 
-def _choose_tokens(shape, tokens, tokens_per_param, fitted: FittedModel | None) -> tuple[float, str]:
+def _choose_tokens(shape, tokens, tokens_per_param, fitted: FittedModel | None,
+                   warnings: list[str]) -> tuple[float, str]:
     if tokens is not None and tokens_per_param is not None:
         raise AdvisorError("give either --tokens or --tokens-per-param, not both")
     if tokens is not None:
@@ -246,6 +247,11 @@ def _choose_tokens(shape, tokens, tokens_per_param, fitted: FittedModel | None) 
     if fitted is not None and fitted.loss_ is not None and fitted.loss_.law.is_usable():
         d = fitted.loss_.law.optimal_tokens(shape.n_params)
         if math.isfinite(d) and d > 0:
+            ratio = d / shape.n_params
+            if not 5.0 <= ratio <= 500.0:
+                warnings.append(f"the fitted loss law's compute-optimal D/N = {ratio:.3g} is far from the published "
+                                "≈20 (Hoffmann et al., arXiv 2203.15556): proxies' loss laws may not transfer; "
+                                "consider --tokens or --tokens-per-param 20")
             return d, (f"compute-optimal for N under the fitted loss law L = E + A/N^α + B/D^β "
                        f"(D*/N = {d / shape.n_params:.3g})")
     d = CHINCHILLA_TOKENS_PER_PARAM * shape.n_params_total
