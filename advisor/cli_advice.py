@@ -29,8 +29,10 @@ def _one_line_errors(func):
             return func(*args, **kwargs)
         except USER_ERRORS as exc:
             message = " ".join(str(exc).split())
-            click.echo(f"Error: {message}", err=True)
-            sys.exit(2)
+        except (OverflowError, ZeroDivisionError) as exc:  # extreme inputs that slipped past the checks
+            message = f"numbers out of the range this tool can compute ({exc})"
+        click.echo(f"Error: {message}", err=True)
+        sys.exit(2)
 
     return wrapper
 

@@ -17,6 +17,7 @@ from advisor.laws import LossLaw, PowerLaw
 SCHEMA = "scaling-advisor/fitted-model"
 VERSION = 1
 Z90 = 1.6448536269514722  # two-sided 90% normal quantile
+LOG_LIMIT = 690.0  # exp() of more overflows a float
 LOSS_PARAMS = ("E", "A", "alpha", "B", "beta")
 
 
@@ -58,7 +59,11 @@ class FittedLaw:
             above = max(0.0, percentile(logs, 95.0) - log_point)
         scatter = Z90 * self.residual_sd
         below, above = math.hypot(below, scatter), math.hypot(above, scatter)
-        return Prediction(math.exp(log_point), math.exp(log_point - below), math.exp(log_point + above))
+        low, high = log_point - below, log_point + above
+        if not (math.isfinite(low) and math.isfinite(high)) or max(abs(low), abs(high)) > LOG_LIMIT:
+            raise ModelError(f"the {self.law.form or 'law'} prediction is out of numeric range here "
+                             f"(log value {log_point:.3g}): the target is far outside what the law can say")
+        return Prediction(math.exp(log_point), math.exp(low), math.exp(high))
 
 
 @dataclass
@@ -109,7 +114,11 @@ class FittedModel:
     @classmethod
     def load(cls, path: str | Path) -> "FittedModel":
         p = Path(path)
-        if not p.is_file():
+        try:
+            exists = p.is_file()
+        except (OSError, ValueError):  # e.g. a NUL byte in the name
+            exists = False
+        if not exists:
             raise ModelError(f"model file not found: {p}")
         try:
             text = p.read_text(encoding="utf-8")

@@ -128,7 +128,10 @@ def plan(
         law = _loss_law(loss_law, model, hp_law)
         law_info = {"name": law.name, "citation": law.citation,
                     "values": {"E": law.E, "A": law.A, "alpha": law.alpha, "B": law.B, "beta": law.beta}}
-        n, d = law.compute_optimal(c)
+        try:
+            n, d = law.compute_optimal(c)
+        except (OverflowError, ZeroDivisionError):
+            n = d = math.inf
         if not (math.isfinite(n) and math.isfinite(d) and n > 0 and d > 0):
             raise AdvisorError(f"the loss law gives no finite compute-optimal size at C = {c:.3g}")
         rec = recommend(n_params_nonembedding=n, tokens=d, seq_len=seq, vocab_size=vocab, **source_kwargs)
@@ -250,6 +253,9 @@ def _min_gpus(model_shape, rec, device, sharding, checkpointing) -> int | None:
 
 
 def _divisors(n: int) -> list[int]:
+    """Divisors of n; for very large n (no real run) only its power-of-two divisors, to stay fast."""
+    if n > 10**10:
+        return [2**k for k in range((n & -n).bit_length())]
     small = [i for i in range(1, int(math.isqrt(n)) + 1) if n % i == 0]
     return sorted(set(small + [n // i for i in small]))
 

@@ -37,6 +37,8 @@ BETA2_ANCHOR = (0.95, 4 * 2**20)  # (β2, batch tokens) of the Llama-2 recipe
 BETA2_RANGE = (0.95, 0.999)
 WARMUP_MAX_FRAC = 0.1
 FAR_EXTRAPOLATION = 10.0  # factor beyond the fitted range that earns a warning
+# Beyond these the arithmetic (and any law) stops meaning anything; refuse rather than overflow.
+MAX_PARAMS, MAX_TOKENS = 1e15, 1e18
 
 
 class AdvisorError(ValueError):
@@ -117,11 +119,20 @@ def default_model_path() -> Path:
 
 def target_shape(params=None, n_params_nonembedding=None, vocab_size=DEFAULT_VOCAB) -> shapes.Shape:
     vocab = parse_int_quantity(vocab_size, "vocab size")
+    if vocab > MAX_PARAMS:
+        raise AdvisorError(f"vocab size {vocab:.3g} is beyond what this tool models")
     if (params is None) == (n_params_nonembedding is None):
         raise AdvisorError("give exactly one of --params (total) or --n-params-nonembedding")
     if n_params_nonembedding is not None:
-        return shapes.from_nonembedding(parse_quantity(n_params_nonembedding, "--n-params-nonembedding"), vocab)
-    return shapes.from_total(parse_quantity(params, "--params"), vocab)
+        n = _capped(parse_quantity(n_params_nonembedding, "--n-params-nonembedding"), MAX_PARAMS, "parameters")
+        return shapes.from_nonembedding(n, vocab)
+    return shapes.from_total(_capped(parse_quantity(params, "--params"), MAX_PARAMS, "parameters"), vocab)
+
+
+def _capped(x: float, limit: float, what: str) -> float:
+    if x > limit:
+        raise AdvisorError(f"{x:.3g} {what} is beyond what this tool models (at most {limit:.0e})")
+    return x
 
 
 def recommend(
@@ -153,6 +164,7 @@ def recommend(
                         "non-embedding; pass --n-params-nonembedding if you know N")
 
     d, tokens_source = _choose_tokens(shape, tokens, tokens_per_param, fitted, warnings)
+    _capped(d, MAX_TOKENS, "tokens")
     if seq > d:
         raise AdvisorError(f"--seq-len {seq} is larger than the training tokens ({format_count(d)})")
 
@@ -245,7 +257,10 @@ def _choose_tokens(shape, tokens, tokens_per_param, fitted: FittedModel | None,
         tpp = parse_quantity(tokens_per_param, "--tokens-per-param")
         return tpp * shape.n_params_total, f"{tpp:g} tokens per (total) parameter (--tokens-per-param)"
     if fitted is not None and fitted.loss_ is not None and fitted.loss_.law.is_usable():
-        d = fitted.loss_.law.optimal_tokens(shape.n_params)
+        try:
+            d = fitted.loss_.law.optimal_tokens(shape.n_params)
+        except (OverflowError, ZeroDivisionError):
+            d = math.inf
         if math.isfinite(d) and d > 0:
             ratio = d / shape.n_params
             if not 5.0 <= ratio <= 500.0:
@@ -262,6 +277,9 @@ def _choose_tokens(shape, tokens, tokens_per_param, fitted: FittedModel | None,
 def _from_model(fitted: FittedModel, n: float, d: float, warnings: list[str]):
     lr = fitted.predict_lr(n, d)
     batch = fitted.predict_batch(n, d)
+    for name, p in (("LR", lr), ("batch size", batch)):
+        if not (p.value > 0 and math.isfinite(p.value)):
+            raise AdvisorError(f"the model's {name} law gives {p.value:.3g} here: the target is outside what it can say")
     extrapolation = fitted.extrapolation(n, d)
     far = {k: f for k, f in extrapolation.items() if f > FAR_EXTRAPOLATION}
     if far:
@@ -286,7 +304,8 @@ def _from_law(published: PublishedLaw, shape, d: float, seq: int) -> tuple[Predi
     target = Target(shape.n_params, d, seq, shape.n_layer, shape.d_model,
                     loss=loss_law.loss(shape.n_params, d), loss_source=loss_law.citation)
     answer = published.evaluate(target)
-    if answer.lr is None or answer.batch_tokens is None:
+    if (answer.lr is None or answer.batch_tokens is None or not answer.lr > 0 or not answer.batch_tokens > 0
+            or not math.isfinite(answer.lr * answer.batch_tokens)):
         raise AdvisorError(f"{published.name} gives no answer here: {'; '.join(answer.notes)}")
     return (Prediction(answer.lr, answer.lr, answer.lr),
             Prediction(answer.batch_tokens, answer.batch_tokens, answer.batch_tokens))

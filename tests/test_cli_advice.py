@@ -1,0 +1,234 @@
+"""The advice commands end to end (CliRunner): text and JSON output, one-line errors, no tracebacks,
+and import hygiene (a subprocess runs `recommend` and checks that nothing heavy was imported)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import advisor.recipe as recipe
+from advisor.cli import cli
+from advisor_fixtures import modified, synthetic_model_doc, write_model
+
+REQUIRED_KEYS = {"lr", "lr_low", "lr_high", "batch_tokens", "batch_tokens_low", "batch_tokens_high", "batch_seqs",
+                 "n_params", "tokens", "flops", "warmup_steps", "steps", "weight_decay", "beta2"}
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    return str(write_model(tmp_path_factory.mktemp("model") / "model.json"))
+
+
+@pytest.fixture(autouse=True)
+def no_default_model(tmp_path, monkeypatch):
+    """Tests never depend on whether data/default/model.json has shipped yet."""
+    monkeypatch.setattr(recipe, "default_model_path", lambda: tmp_path / "absent" / "model.json")
+
+
+def run(*args):
+    return CliRunner().invoke(cli, list(args))
+
+
+def assert_one_line_error(result, fragment):
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and fragment in lines[0], result.stderr
+
+
+def test_recommend_text(model_file):
+    result = run("recommend", "--params", "7B", "--tokens", "2T", "--model", model_file)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    for fragment in ("peak LR", "90% interval", "sequences × 4096", "law optimum", "steps", "warmup",
+                     "cosine", "β2", "weight decay", "grad clip", "Extrapolation beyond the fitted range",
+                     "Wang & Aitchison", "Porian", "Warnings:", "far extrapolation"):
+        assert fragment in out, fragment
+
+
+def test_recommend_json_keys_and_values(model_file):
+    result = run("recommend", "--params", "7B", "--tokens", "2T", "--model", model_file, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert REQUIRED_KEYS <= set(data)
+    assert data["n_params_total"] == 7e9 and data["tokens"] == 2e12 and data["seq_len"] == 4096
+    assert data["lr_low"] < data["lr"] < data["lr_high"]
+    assert isinstance(data["batch_seqs"], int)
+    assert data["extrapolation"]["n_params"] > 1
+
+
+def test_recommend_default_tokens_say_where_they_come_from(model_file):
+    data = json.loads(run("recommend", "--params", "1B", "--model", model_file, "--json").stdout)
+    assert "compute-optimal" in data["tokens_source"]
+    data = json.loads(run("recommend", "--params", "1B", "--law", "steplaw", "--json").stdout)
+    assert data["tokens"] == pytest.approx(2e10) and "20 tokens per" in data["tokens_source"]
+
+
+def test_recommend_with_a_published_law():
+    result = run("recommend", "--params", "7B", "--tokens", "2T", "--law", "deepseek")
+    assert result.exit_code == 0 and "DeepSeek LLM" in result.stdout and "no interval" in result.stdout
+
+
+def test_compare_table(model_file):
+    result = run("compare", "--params", "7B", "--tokens", "2T", "--model", model_file)
+    assert result.exit_code == 0, result.output
+    for fragment in ("this model", "DeepSeek LLM", "Step Law", "Kaplan et al.", "Porian et al.",
+                     "2401.02954", "2503.04715", "2001.08361", "2406.19146", "batch seqs", "left out"):
+        assert fragment in result.stdout, fragment
+
+
+def test_compare_json_converts_batch_units_consistently(model_file):
+    result = run("compare", "--params", "7B", "--tokens", "2T", "--seq-len", "2048", "--model", model_file, "--json")
+    table = json.loads(result.stdout)
+    rows = {r["key"]: r for r in table["rows"]}
+    assert set(rows) == {"model", "deepseek", "steplaw", "kaplan", "porian"}
+    for row in rows.values():
+        if row["batch_tokens"] is not None:
+            assert row["batch_seqs"] == pytest.approx(row["batch_tokens"] / 2048)
+    assert rows["porian"]["lr"] is None and rows["porian"]["batch_tokens"] is None
+    assert rows["steplaw"]["lr"] == pytest.approx(1.79 * table["n_params"] ** -0.713 * 2e12**0.307)
+
+
+def test_plan_from_gpus_and_days(model_file):
+    result = run("plan", "--gpus", "512", "--days", "30", "--gpu", "h100", "--law", "chinchilla", "--model", model_file)
+    assert result.exit_code == 0, result.output
+    for fragment in ("compute-optimal", "Chinchilla", "GPU-hours", "memory/GPU", "AdamW state",
+                     "gradient-accumulation", "Recipe:", "peak LR"):
+        assert fragment in result.stdout, fragment
+
+
+def test_plan_size_json(model_file):
+    result = run("plan", "--params", "7B", "--tokens", "2T", "--gpus", "256", "--price-per-gpu-hour", "2.5",
+                 "--model", model_file, "--json")
+    data = json.loads(result.stdout)
+    assert data["mode"] == "size" and data["cost"] == pytest.approx(2.5 * data["gpu_hours"])
+    m = data["memory"]
+    assert m["micro_batch"] * m["grad_accum"] * 256 == data["recommendation"]["batch_seqs"]
+    assert REQUIRED_KEYS <= set(data["recommendation"])
+
+
+def test_show_text_and_json(model_file):
+    result = run("show", model_file)
+    assert result.exit_code == 0, result.output
+    for fragment in ("Provenance:", "Fit range:", "a*N^alpha*D^beta", "alternative", "CV |log2 err|",
+                     "held out largest", "loss regret", "Warnings:"):
+        assert fragment in result.stdout, fragment
+    data = json.loads(run("show", model_file, "--json").stdout)
+    assert data["laws"]["lr"]["log_coef_90"][1][0] < data["laws"]["lr"]["log_coef"][1] < data["laws"]["lr"]["log_coef_90"][1][1]
+    assert "samples" not in json.dumps(data["laws"]["lr"]).replace("n_samples", "")
+
+
+def test_help_teaches_with_examples():
+    for command in ("recommend", "plan", "compare", "show"):
+        result = run(command, "--help")
+        assert result.exit_code == 0 and "Examples:" in result.stdout
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["recommend", "--params", "7X", "--tokens", "2T"], "cannot read '7X'"),
+    (["recommend", "--params", "-3B", "--tokens", "2T"], "positive"),
+    (["recommend", "--params", "", "--tokens", "2T"], "empty"),
+    (["recommend", "--params", "1e400", "--tokens", "2T"], "finite"),
+    (["recommend", "--params", "nan", "--tokens", "2T"], "cannot read"),
+    (["recommend", "--params", "7B", "--tokens", "2T", "--seq-len", "inf"], "--seq-len"),
+    (["recommend", "--params", "7B", "--tokens", "1000"], "larger than the training tokens"),
+    (["recommend", "--tokens", "2T"], "target size"),
+    (["recommend", "--params", "1e20", "--tokens", "2T"], "beyond what this tool models"),
+    (["plan", "--flops", "1e23", "--gpu", "tpu9"], "unknown GPU"),
+    (["plan", "--gpus", "8"], "one budget"),
+    (["compare", "--tokens", "2T"], "target size"),
+])
+def test_bad_input_is_one_line_exit_2(model_file, args, fragment):
+    assert_one_line_error(run(*args, "--model", model_file), fragment)
+
+
+def test_missing_default_model_is_one_line_exit_2():
+    for args in (["recommend", "--params", "7B"], ["compare", "--params", "7B"], ["show"],
+                 ["plan", "--flops", "1e23"]):
+        assert_one_line_error(run(*args), "no default model")
+
+
+def _bad_model(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_bad_model_files_are_one_line_exit_2(tmp_path, model_file):
+    doc = synthetic_model_doc()
+    full = json.dumps(doc)
+    cases = {
+        "missing": (str(tmp_path / "nope.json"), "not found"),
+        "truncated": (_bad_model(tmp_path, "cut.json", full[: len(full) // 3]), "not valid JSON"),
+        "version": (_bad_model(tmp_path, "v2.json", json.dumps(modified(doc, "version", 2))), "version"),
+        "schema": (_bad_model(tmp_path, "s.json", json.dumps(modified(doc, "schema", "x"))), "schema"),
+        "nan": (_bad_model(tmp_path, "nan.json", json.dumps(modified(doc, "laws.lr.log_coef", [float("nan"), 0, 0]))),
+                "non-finite"),
+    }
+    for path, fragment in cases.values():
+        for command in (["recommend", "--params", "7B", "--tokens", "2T", "--model", path], ["show", path]):
+            assert_one_line_error(run(*command), fragment)
+
+
+NUMBERS = st.one_of(
+    st.sampled_from(["7B", "2T", "1", "0", "-1", "nan", "inf", "1e400", "", "4096", "1,000", "0.5", "1e-300", "1e30"]),
+    st.text(max_size=8),
+)
+OPTIONS = {
+    "recommend": ["--params", "--tokens", "--tokens-per-param", "--seq-len", "--vocab-size", "--n-params-nonembedding",
+                  "--law", "--tau-frac"],
+    "plan": ["--flops", "--gpu-hours", "--gpus", "--days", "--gpu", "--mfu", "--params", "--tokens", "--seq-len",
+             "--law", "--hp-law", "--price-per-gpu-hour", "--sharding"],
+    "compare": ["--params", "--tokens", "--seq-len", "--vocab-size", "--n-params-nonembedding"],
+}
+
+
+@st.composite
+def command_lines(draw):
+    command = draw(st.sampled_from(sorted(OPTIONS)))
+    names = draw(st.lists(st.sampled_from(OPTIONS[command]), max_size=4, unique=True))
+    args = [command]
+    for name in names:
+        args += [name, draw(NUMBERS)]
+    if draw(st.booleans()):
+        args.append("--json")
+    return args
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(command_lines(), st.booleans())
+def test_no_input_produces_a_traceback(model_file, args, with_model):
+    if with_model and "--law" not in args and "--hp-law" not in args:
+        args = args + ["--model", model_file]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code in (0, 2), (args, result.output)
+    assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
+    assert "Traceback" not in result.output
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(max_size=12))
+def test_show_never_tracebacks_on_any_path(path):
+    result = CliRunner().invoke(cli, ["show", "--", path])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_recommend_imports_nothing_heavy(model_file):
+    script = textwrap.dedent(f"""
+        import sys
+        from click.testing import CliRunner
+        from advisor.cli import cli
+        result = CliRunner().invoke(cli, ["recommend", "--params", "7B", "--tokens", "2T", "--model", {model_file!r}])
+        assert result.exit_code == 0, result.output
+        heavy = ("torch", "pandas", "sklearn", "scipy", "calibration", "numpy", "matplotlib")
+        print(",".join(sorted(m for m in sys.modules if m.split(".")[0] in heavy)))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "", f"recommend imported: {out.stdout.strip()}"
