@@ -165,3 +165,22 @@ def test_default_model_is_used_when_present(tmp_path, monkeypatch):
     path = write_model(tmp_path / "default" / "model.json")
     monkeypatch.setattr(recipe, "default_model_path", lambda: path)
     assert recommend("7B", "2T").source["path"] == str(path)
+
+
+def test_reads_the_real_fitters_artifact_and_recovers_the_true_law(tmp_path):
+    """Contract test with calibration/fit.py: fit a synthetic sweep drawn from Step Law, extrapolate 800×."""
+    pytest.importorskip("pandas")
+    import json
+
+    from calibration.fit import FitOptions, fit_trials
+    from calibration.synthetic import synthetic_trials
+
+    artifact = fit_trials(synthetic_trials(seed=0), opts=FitOptions(n_boot=20, loss_boot_max=20)).artifact
+    path = tmp_path / "fitted.json"
+    path.write_text(json.dumps(artifact))
+    rec = recommend(n_params_nonembedding=6.5e9, tokens=2e12, model=path)
+    true_lr = 1.79 * 6.5e9**-0.713 * 2e12**0.307
+    true_batch = 0.58 * 2e12**0.571
+    assert true_lr / 1.5 < rec.lr < true_lr * 1.5
+    assert true_batch / 1.5 < rec.batch_tokens < true_batch * 1.5
+    assert rec.extrapolation["n_params"] > 100
