@@ -172,10 +172,14 @@ def _kaplan(t: Target) -> LawAnswer:
 
 
 def _porian(t: Target) -> LawAnswer:
+    # Not found in the paper text available to us. A third-party implementation (SmallDoge, citing
+    # arXiv 2406.19146) transcribes η = 3.7·N^-0.36 and B = 0.7576·N^0.703; unverified, so not used.
     return LawAnswer(
         lr=None, batch_tokens=None,
-        notes=["fitted LR/batch coefficients not verified from the paper here: left out rather than "
-               "guessed; qualitative finding: higher β2 (e.g. 0.99) needed at small batch sizes"],
+        notes=["the paper's fitted LR/batch coefficients could not be verified here, so this row is left out "
+               "rather than guessed (an unverified third-party transcription reads η = 3.7·N^-0.36, "
+               "B = 0.7576·N^0.703)",
+               "their finding used by `recommend`: small batches need a higher AdamW β2"],
     )
 
 
