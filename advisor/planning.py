@@ -116,8 +116,14 @@ def plan(
     if by_size:
         if budget_given:
             raise AdvisorError(f"give a size (--params/--tokens) or a budget ({', '.join(budget_given)}), not both")
+        tokens_source = None
+        if tokens is None and loss_law is not None:  # D*(N) of the chosen preset instead of the model's law
+            law = _loss_law(loss_law, model, hp_law)
+            tokens = law.optimal_tokens(target_shape(params, n_params_nonembedding, vocab).n_params)
+            tokens_source = f"compute-optimal for N under the {law.name} loss law ({law.citation})"
         rec = recommend(params, tokens, n_params_nonembedding=n_params_nonembedding, seq_len=seq,
                         vocab_size=vocab, **source_kwargs)
+        rec.tokens_source = tokens_source or rec.tokens_source
         c = rec.flops
         flops_source = "6ND of the given size"
         mode = "size"

@@ -117,3 +117,10 @@ def test_model_without_loss_law_needs_a_preset(tmp_path):
     doc["laws"]["loss"] = None
     with pytest.raises(AdvisorError, match="no usable loss law"):
         plan(flops="1e23", model=write_model(tmp_path / "m.json", doc))
+
+
+def test_size_mode_takes_default_tokens_from_the_chosen_loss_law(model_file):
+    p = plan(params="7B", loss_law="chinchilla", gpus=64, model=model_file)
+    law = LOSS_PRESETS["chinchilla"]
+    assert p.tokens == pytest.approx(law.optimal_tokens(p.n_params))
+    assert "Chinchilla" in p.recommendation.tokens_source
