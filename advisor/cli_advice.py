@@ -304,7 +304,7 @@ def comparison(rec: Recommendation) -> dict:
         "lr": rec.lr, "lr_low": rec.lr_low, "lr_high": rec.lr_high,
         "batch_tokens": rec.batch_tokens, "batch_tokens_low": rec.batch_tokens_low,
         "batch_tokens_high": rec.batch_tokens_high, "batch_seqs": rec.batch_tokens / rec.seq_len,
-        "notes": ["90% interval"] + (["extrapolated: " + _extrapolation_line(rec)] if rec.extrapolation else []),
+        "notes": [_extrapolation_line(rec)],
     }]
     for law in HYPERPARAMETER_LAWS.values():
         answer = law.evaluate(target)
@@ -319,20 +319,22 @@ def comparison(rec: Recommendation) -> dict:
 
 
 def render_comparison(table: dict) -> str:
-    header = f"{'source':<16} {'peak LR':>10} {'batch tokens':>13} {'batch seqs':>11}  citation"
+    header = f"{'source':<16} {'peak LR':>15} {'batch tokens':>13} {'batch seqs':>11}  citation"
     lines = [f"LR and batch at N = {format_count(table['n_params'])} non-embedding "
              f"({format_count(table['n_params_total'])} total), D = {format_count(table['tokens'])} tokens "
              f"({table['tokens_source']}), seq_len {table['seq_len']}, C = 6ND = {table['flops']:.3g}",
              "", header, "-" * len(header)]
     for r in table["rows"]:
         seqs = "—" if r["batch_seqs"] is None else f"{r['batch_seqs']:.4g}"
-        lines.append(f"{r['source']:<16} {_lr(r['lr']):>10} {_count(r['batch_tokens']):>13} {seqs:>11}  "
+        lines.append(f"{r['source']:<16} {_lr(r['lr']):>15} {_count(r['batch_tokens']):>13} {seqs:>11}  "
                      f"{r['citation']}")
         if r.get("lr_low") is not None:
-            lines.append(f"{'':<16} {_lr(r['lr_low']) + '–' + _lr(r['lr_high']):>10} "
-                         f"{_count(r['batch_tokens_low']) + '–' + _count(r['batch_tokens_high']):>13}")
+            lr_band = f"{r['lr_low']:.2g}–{r['lr_high']:.2g}"
+            batch_band = f"{_count(r['batch_tokens_low'])}–{_count(r['batch_tokens_high'])}"
+            seq_band = f"{r['batch_tokens_low'] / table['seq_len']:.0f}–{r['batch_tokens_high'] / table['seq_len']:.0f}"
+            lines.append(f"{'  90% interval':<16} {lr_band:>15} {batch_band:>13} {seq_band:>11}")
     lines += ["", "Notes:"]
-    for r in table["rows"][1:]:
+    for r in table["rows"]:
         lines.append(f"  {r['source']}: {r['formula']}")
         lines.extend(f"      {n}" for n in r["notes"])
     return "\n".join(lines)
