@@ -119,7 +119,7 @@ def prepare_device(dev: torch.device) -> None:
         torch.backends.cudnn.allow_tf32 = True
 
 
-def _sync(dev: torch.device) -> None:
+def synchronize(dev: torch.device) -> None:
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     elif dev.type == "mps":
@@ -305,7 +305,7 @@ def run_trial(cfg: TrialConfig, device: str = "auto", source=None, on_step: OnSt
         if len(pending) >= sync_every or step == cfg.steps - 1:
             if _consume(drain(pending), log, on_step):
                 break
-    _sync(dev)
+    synchronize(dev)
     train_s = time.perf_counter() - train_start
 
     val_loss = None if log.diverged else evaluate(forward, source, cfg, dev)
@@ -341,9 +341,9 @@ def measure_throughput(cfg: TrialConfig, device: str = "auto", steps: int = 5,
     x, y = split_batch(batch, dev)
     for _ in range(2 if forward is not model else 1):  # warm-up (compilation, allocator, kernels)
         train_step(model, forward, optimizer, x, y, cfg.lr, cfg, dev)
-    _sync(dev)
+    synchronize(dev)
     t0 = time.perf_counter()
     for _ in range(steps):
         train_step(model, forward, optimizer, x, y, cfg.lr, cfg, dev)
-    _sync(dev)
+    synchronize(dev)
     return steps * cfg.batch_tokens / (time.perf_counter() - t0)

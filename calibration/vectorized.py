@@ -31,7 +31,7 @@ from torch.func import functional_call, vmap
 from calibration.proxy import is_decayed
 from calibration.train import (
     CUDA_SYNC_EVERY, EVAL_BATCH_SEQS, TrialLog, autocast_for, build_model, device_label, load_trial_source,
-    lr_at, prepare_device, resolve_device, split_batch, _sync,
+    lr_at, prepare_device, resolve_device, split_batch, synchronize,
 )
 from calibration.trial import TrialConfig, TrialResult
 
@@ -164,7 +164,7 @@ def run_group(cfgs: list[TrialConfig], device: str = "auto", source=None,
             pending.clear()
             if not any(stack.active.tolist()):
                 break
-    _sync(dev)
+    synchronize(dev)
     train_s = time.perf_counter() - train_start
 
     val = stack.evaluate(source, cfg0) if any(stack.active.tolist()) else [None] * len(cfgs)

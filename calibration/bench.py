@@ -1,0 +1,302 @@
+"""`advisor bench`: proxy training throughput on this device, for planning sweeps and laying out workers.
+
+Measures, per proxy size: training tokens/s (one process, random tokens, AdamW steps after a warm-up; the
+median step time, which shrugs off bursts of other load),
+achieved FLOP/s and MFU where the chip's peak is known; the vectorized speedup (K members in one batched
+step vs the same K proxies trained one after another, both timed in this run); and on the CPU the
+worker-layout speedup (one single-threaded process per core vs one process using every core, same total
+work, processes started with multiprocessing's spawn). torch is imported inside the functions, so that
+`advisor bench --help` stays fast.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import click
+
+from advisor.units import UnitError, format_count, parse_quantity
+
+# Dense peak FLOP/s per chip (vendor datasheets, no sparsity): bf16 tensor core and plain fp32.
+PEAK_FLOPS = {
+    "H200": {"bf16": 989e12, "fp32": 66.9e12},
+    "H100 PCIe": {"bf16": 756e12, "fp32": 51.2e12},
+    "H100": {"bf16": 989e12, "fp32": 66.9e12},  # SXM
+    "A100": {"bf16": 312e12, "fp32": 19.5e12},
+}
+DEFAULT_SIZES = {"cpu": "xxs,s,l", "cuda": "s,l,2xl,3xl", "mps": "xs,m,l"}
+DEFAULT_BATCH_SEQS = {"cpu": 32, "cuda": 128, "mps": 32}
+
+
+def peak_flops(device_name: str, precision: str) -> float | None:
+    """The chip's dense peak FLOP/s for 'bf16' or 'fp32', or None when unknown (CPUs, other GPUs)."""
+    for chip, peaks in PEAK_FLOPS.items():  # most specific names first
+        if chip.lower() in device_name.lower():
+            return peaks[precision]
+    return None
+
+
+def parse_sizes(text: str) -> list[tuple[str, object]]:
+    """'xs,s,1M' -> [(label, ProxyShape)]: rung names or non-embedding parameter counts."""
+    from calibration.proxy import RUNGS, shape_for_params
+
+    sizes = []
+    for item in (s.strip() for s in text.split(",")):
+        if item in RUNGS:
+            sizes.append((item, RUNGS[item]))
+            continue
+        try:
+            sizes.append((item, shape_for_params(parse_quantity(item, "--sizes"))))
+        except (UnitError, ValueError):
+            raise click.BadParameter(
+                f"{item!r} is neither a rung ({', '.join(RUNGS)}) nor a parameter count such as 1M",
+                param_hint="--sizes") from None
+    if not sizes:
+        raise click.BadParameter("give at least one size", param_hint="--sizes")
+    return sizes
+
+
+def _config(shape, batch_seqs: int, lr: float = 3e-3):
+    from calibration.trial import TrialConfig
+
+    return TrialConfig(n_layer=shape.n_layer, d_model=shape.d_model, n_head=shape.n_head, d_ff=shape.d_ff,
+                       vocab_size=shape.vocab_size, seq_len=shape.seq_len, batch_seqs=batch_seqs,
+                       tokens=batch_seqs * shape.seq_len, lr=lr)
+
+
+def _random_batch(cfg, dev):
+    import torch
+
+    from calibration.train import split_batch
+
+    gen = torch.Generator().manual_seed(0)
+    return split_batch(torch.randint(0, cfg.vocab_size, (cfg.batch_seqs, cfg.seq_len + 1), generator=gen), dev)
+
+
+def _timed(step, dev, steps: int) -> float:
+    """steps × the median time of one step: robust to bursts of other load on a shared machine."""
+    import statistics
+
+    from calibration.train import synchronize
+
+    times = []
+    for _ in range(steps):
+        synchronize(dev)
+        t0 = time.perf_counter()
+        step()
+        synchronize(dev)
+        times.append(time.perf_counter() - t0)
+    return steps * statistics.median(times)
+
+
+def _time_sequential(cfgs, dev, steps: int, compile: bool) -> float:
+    """Seconds to train each config for `steps` steps, one after another (each after one warm-up step)."""
+    import torch
+
+    from calibration.train import build_model, make_optimizer, train_step
+
+    total = 0.0
+    for cfg in cfgs:
+        model = build_model(cfg, dev)
+        forward = torch.compile(model) if compile else model
+        optimizer = make_optimizer(model, cfg, dev)
+        x, y = _random_batch(cfg, dev)
+        for _ in range(2 if compile else 1):
+            train_step(model, forward, optimizer, x, y, cfg.lr, cfg, dev)
+        total += _timed(lambda: train_step(model, forward, optimizer, x, y, cfg.lr, cfg, dev), dev, steps)
+    return total
+
+
+def _time_vectorized(cfgs, dev, steps: int) -> float:
+    """Seconds for `steps` vectorized steps of all configs together (after one warm-up step)."""
+    import torch
+
+    from calibration.train import autocast_for
+    from calibration.vectorized import StackedProxies
+
+    stack = StackedProxies(cfgs, dev)
+    x, y = _random_batch(cfgs[0], dev)
+    lrs = torch.tensor([c.lr for c in cfgs], device=dev)
+
+    def step():
+        with autocast_for(dev):
+            losses = stack.losses(x, y)
+        losses.sum().backward()
+        stack.adamw_step(lrs)
+
+    step()
+    return _timed(step, dev, steps)
+
+
+def _layout_worker(shape_dict: dict, batch_seqs: int, steps: int, units: int, threads: int, barrier, queue):
+    """One process of the worker-layout test: `units` trainings of `steps` steps on `threads` threads."""
+    import torch
+
+    from calibration.proxy import ProxyShape
+
+    torch.set_num_threads(threads)
+    cfg = _config(ProxyShape(**shape_dict), batch_seqs)
+    dev = torch.device("cpu")
+    _time_sequential([cfg], dev, 1, False)  # warm-up: imports, allocator
+    barrier.wait()
+    t0 = time.perf_counter()
+    _time_sequential([cfg] * units, dev, steps, False)
+    queue.put(time.perf_counter() - t0)
+
+
+def worker_layout_speedup(shape, batch_seqs: int, steps: int, cores: int) -> dict:
+    """Wall time of `cores` trainings: one process on `cores` threads vs `cores` single-thread processes."""
+    import dataclasses
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    shape_dict = dataclasses.asdict(shape)
+
+    def run(n_procs: int, threads: int, units: int) -> float:
+        barrier, queue = ctx.Barrier(n_procs), ctx.Queue()
+        procs = [ctx.Process(target=_layout_worker, args=(shape_dict, batch_seqs, steps, units, threads,
+                                                           barrier, queue)) for _ in range(n_procs)]
+        for p in procs:
+            p.start()
+        times = [queue.get(timeout=3600) for _ in procs]
+        for p in procs:
+            p.join()
+        return max(times)
+
+    one_process = run(1, cores, cores)
+    per_core = run(cores, 1, 1)
+    return {"cores": cores, "one_process_s": one_process, "per_core_s": per_core,
+            "speedup": one_process / per_core}
+
+
+def bench_results(sizes: str | None = None, steps: int = 10, ks: tuple[int, ...] = (4, 8), device: str = "auto",
+                  batch_seqs: int | None = None, seq_len: int = 128, layout: bool = True,
+                  compile: bool = False, progress: bool = False) -> dict:
+    """Run the benchmark and return its figures (what `advisor bench --json` prints)."""
+    import dataclasses
+
+    import torch
+    from tqdm import tqdm
+
+    from calibration.proxy import count_params, flops_per_token
+    from calibration.train import device_label, prepare_device, resolve_device
+
+    dev = resolve_device(device)
+    prepare_device(dev)
+    parsed = parse_sizes(sizes or DEFAULT_SIZES[dev.type])
+    batch_seqs = batch_seqs or DEFAULT_BATCH_SEQS[dev.type]
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else dev.type
+    precision = "bf16" if dev.type == "cuda" else "fp32"
+    peak = peak_flops(name, precision) if dev.type == "cuda" else None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    do_layout = layout and dev.type == "cpu" and cores > 1
+    phases = len(parsed) * (1 + len(ks) + do_layout)
+    bar = tqdm(total=phases, desc="bench", disable=not progress, file=None)
+
+    rows, vectorized, layouts = [], [], []
+    for label, shape in parsed:
+        shape = dataclasses.replace(shape, seq_len=seq_len)
+        cfg = _config(shape, batch_seqs)
+        tokens = steps * cfg.batch_tokens
+        bar.set_postfix_str(f"{label}: tokens/s")
+        seconds = _time_sequential([cfg], dev, steps, compile)
+        bar.update()
+        tok_s = tokens / seconds
+        flops_s = tok_s * flops_per_token(shape, include_head=True)
+        rows.append({"size": label, "n_params": count_params(shape)[0], "n_layer": shape.n_layer,
+                     "d_model": shape.d_model, "tokens_per_s": tok_s, "flops_per_s": flops_s,
+                     "mfu": flops_s / peak if peak else None})
+        for k in ks:
+            bar.set_postfix_str(f"{label}: K={k}")
+            members = [cfg.replace(lr=cfg.lr * 2 ** (i - k / 2)) for i in range(k)]
+            seq_s = _time_sequential(members, dev, steps, compile)
+            vec_s = _time_vectorized(members, dev, steps)
+            vectorized.append({"size": label, "k": k, "sequential_s": seq_s, "vectorized_s": vec_s,
+                               "speedup": seq_s / vec_s})
+            bar.update()
+        if do_layout:
+            bar.set_postfix_str(f"{label}: worker layout")
+            layouts.append({"size": label, **worker_layout_speedup(shape, batch_seqs, steps, cores)})
+            bar.update()
+    bar.close()
+    return {
+        "device": device_label(dev), "precision": precision, "peak_flops": peak,
+        "threads": torch.get_num_threads(), "cores": cores, "batch_seqs": batch_seqs, "seq_len": seq_len,
+        "steps": steps, "compile": compile,
+        "flops_formula": "6N + 6*d_model*vocab + 6*n_layer*seq_len*d_model per token (causal attention)",
+        "sizes": rows, "vectorized": vectorized, "worker_layout": layouts,
+    }
+
+
+def _parse_ks(text: str) -> tuple[int, ...]:
+    try:
+        ks = tuple(int(k) for k in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a comma-separated list of integers", param_hint="--k") from None
+    if not ks or min(ks) < 1:
+        raise click.BadParameter(f"K must be at least 1, got {text!r}", param_hint="--k")
+    return ks
+
+
+def _print_table(res: dict) -> None:
+    click.echo(f"device {res['device']} ({res['precision']}), {res['threads']} torch threads, {res['cores']} cores, "
+               f"batch {res['batch_seqs']} x {res['seq_len']} tokens, {res['steps']} timed steps")
+    click.echo(f"\n{'size':>6} {'N':>7} {'shape':>9} {'tokens/s':>10} {'FLOP/s':>9} {'MFU':>6}")
+    for r in res["sizes"]:
+        mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] is not None else "n/a"
+        click.echo(f"{r['size']:>6} {format_count(r['n_params']):>7} {r['n_layer']:>3}x{r['d_model']:<5} "
+                   f"{r['tokens_per_s']:>10,.0f} {format_count(r['flops_per_s']):>9} {mfu:>6}")
+    if res["vectorized"]:
+        click.echo(f"\nvectorized: K members in one step vs K sequential runs\n"
+                   f"{'size':>6} {'K':>3} {'sequential s':>13} {'vectorized s':>13} {'speedup':>8}")
+        for v in res["vectorized"]:
+            click.echo(f"{v['size']:>6} {v['k']:>3} {v['sequential_s']:>13.2f} {v['vectorized_s']:>13.2f} "
+                       f"{v['speedup']:>7.2f}x")
+    if res["worker_layout"]:
+        click.echo(f"\nworker layout: {res['cores']} single-threaded processes vs one {res['cores']}-thread process "
+                   f"(same work)\n{'size':>6} {'one process s':>14} {'per-core s':>11} {'speedup':>8}")
+        for w in res["worker_layout"]:
+            click.echo(f"{w['size']:>6} {w['one_process_s']:>14.2f} {w['per_core_s']:>11.2f} {w['speedup']:>7.2f}x")
+    click.echo(f"\nFLOPs: {res['flops_formula']}; MFU only where the chip's peak is known.")
+
+
+@click.command()
+@click.option("--sizes", default=None, metavar="LIST",
+              help="Comma-separated rungs (xxs xs s m l xl 2xl 3xl 4xl) or non-embedding parameter counts "
+                   "(25K, 1M). Default: xxs,s,l on CPU; s,l,2xl,3xl on CUDA.")
+@click.option("--steps", default=10, show_default=True, type=click.IntRange(min=1), help="Timed steps per measurement.")
+@click.option("--k", "k_text", default="4,8", show_default=True, metavar="LIST",
+              help="Vectorized group sizes to compare with sequential runs.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+@click.option("--batch-seqs", type=click.IntRange(min=1), default=None,
+              help="Sequences per step (default 32 on CPU, 128 on CUDA).")
+@click.option("--seq-len", type=click.IntRange(min=2), default=128, show_default=True, help="Tokens per sequence.")
+@click.option("--layout/--no-layout", default=True, show_default=True,
+              help="On the CPU, also time one single-threaded process per core against one multi-threaded process.")
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile the sequential models.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def bench(sizes, steps, k_text, device, batch_seqs, seq_len, layout, compile_, as_json):
+    """Measure proxy training throughput on this device.
+
+    Prints tokens/s, achieved FLOP/s and MFU (where the chip's peak is known: H100, H200, A100) for a few
+    proxy sizes, the speedup of training K proxies as one vectorized group over training them one by one,
+    and on the CPU the speedup of one single-threaded worker process per core over one process using all
+    cores. Sweeps use these figures to plan time and to lay out workers. Other load on the machine skews
+    the figures: say so when you quote them.
+
+    \b
+    Examples:
+      advisor bench                          # default sizes for this device
+      advisor bench --sizes xs,s,m --steps 20 --k 4,8
+      advisor bench --device cuda --sizes 3xl --batch-seqs 256 --json
+    """
+    ks = _parse_ks(k_text)
+    try:
+        res = bench_results(sizes, steps, ks, device, batch_seqs, seq_len, layout, compile_, progress=not as_json)
+    except ValueError as exc:  # unknown or unavailable device
+        raise click.UsageError(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(res, indent=2))
+    else:
+        _print_table(res)
