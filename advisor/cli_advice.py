@@ -119,8 +119,9 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
 def render_recommendation(rec: Recommendation) -> str:
     seq = rec.seq_len
     lines = [
-        f"Target: N = {format_count(rec.n_params)} non-embedding parameters "
-        f"({format_count(rec.n_params_total)} total; {rec.rules['shape']}; vocab {rec.vocab_size})",
+        f"Target: N = {format_count(rec.n_params)} non-embedding parameters ({format_count(rec.n_params_total)} "
+        f"total with vocab {rec.vocab_size}; d_model ≈ {rec.d_model:.0f}, n_layer ≈ {rec.n_layer:.1f} under the "
+        f"standard shape — {rec.rules['shape']})",
         f"  tokens       {format_count(rec.tokens)} — {rec.tokens_source}; "
         f"{rec.tokens_per_param:.3g} tokens per parameter",
         f"  compute      C = 6ND = {rec.flops:.3g} FLOPs (N non-embedding)",

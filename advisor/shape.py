@@ -26,11 +26,6 @@ class Shape:
     n_params_total: float
     vocab_size: int
 
-    def describe(self) -> str:
-        d = max(HEAD_DIM, round(self.d_model / HEAD_DIM) * HEAD_DIM)
-        return (f"Llama-style: d_model ≈ {self.d_model:.0f} (≈{d}), n_layer ≈ {self.n_layer:.1f}, "
-                f"SwiGLU d_ff = 8/3·d_model, untied embeddings, vocab {self.vocab_size}")
-
 
 def from_nonembedding(n_params: float, vocab_size: int) -> Shape:
     d = (n_params / NONEMB_PER_D3) ** (1.0 / 3.0)
