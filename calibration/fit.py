@@ -36,7 +36,8 @@ class FitOptions:
     n_boot: int = 200  # bootstrap resamples of the whole chain (0: none)
     seed: int = 0
     near_optimal: float = 0.0025  # near-optimal band: runs within this fraction of the best loss
-    loss_boot_max: int = 200  # the loss surface refits at most this many resamples (each is a solve)
+    loss_boot_max: int | None = None  # cap on the loss-surface resamples (None: all of them)
+    loss_surface: bool = True  # fit L(N, D) (the slowest step; tests of the other laws turn it off)
     progress: bool = False
 
 
@@ -79,7 +80,8 @@ def fit_trials(raw: pd.DataFrame, cols: ColumnMap = ColumnMap(), opts: FitOption
     w_loss = table.w("lr")
     n_arr, d_arr = table.inputs["n_params"], table.inputs["tokens"]
     loss_opt = np.array([o.loss for o in table.optima])
-    surface, surface_skip = fit_surface(n_arr, d_arr, loss_opt, w_loss)
+    surface, surface_skip = (fit_surface(n_arr, d_arr, loss_opt, w_loss) if opts.loss_surface
+                             else (None, "not requested"))
 
     rng = np.random.default_rng(opts.seed)
     samples = {}
@@ -220,7 +222,7 @@ def _provenance(raw, trials, cols, excluded, n_cells, opts, table_name, sha, sur
         "code_version": code_version(),
         "trials_code_version": _unique(raw, "code_version"),
         "bootstrap": int(opts.n_boot),
-        "loss_bootstrap": int(min(opts.n_boot, opts.loss_boot_max)) if surface is not None else 0,
+        "loss_bootstrap": len(surface.samples) if surface is not None and surface.samples is not None else 0,
         "seed": int(opts.seed), "near_optimal": opts.near_optimal,
         "columns": {"n_params": cols.n_params, "tokens": cols.tokens, "lr": cols.lr,
                     "batch": cols.batch_column(), "loss": cols.loss, "batch_unit": cols.batch_unit},

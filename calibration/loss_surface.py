@@ -2,7 +2,8 @@
 
 As in Chinchilla's approach 3 (arXiv 2203.15556, appendix D.2): parameters E, A, B in log form,
 a Huber loss (delta 1e-3) on log-loss residuals, and many starting points, keeping the best.
-Bootstrap resamples start from the point fit (one local refit each), which is what keeps them cheap.
+The solver is a Levenberg-Marquardt batched over independent problems (the starting points, or the
+bootstrap resamples, which start from the point fit), so all of them cost a few numpy calls.
 """
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import least_squares
 
 PARAM_NAMES = ("E", "A", "alpha", "B", "beta")
 HUBER_F_SCALE = 1e-3
@@ -32,25 +32,65 @@ def surface(theta: np.ndarray, n: np.ndarray, d: np.ndarray) -> np.ndarray:
     return np.exp(e) + np.exp(a - alpha * np.log(n)) + np.exp(b - beta * np.log(d))
 
 
-def _solve(theta0, n, d, loss, w):
-    sw, log_n, log_d, log_loss = np.sqrt(w), np.log(n), np.log(d), np.log(loss)
-    lo = [-20.0, -20.0, EXP_BOUNDS[0], -20.0, EXP_BOUNDS[0]]
-    hi = [20.0, 60.0, EXP_BOUNDS[1], 60.0, EXP_BOUNDS[1]]
-    theta0 = np.clip(theta0, np.array(lo) + 1e-6, np.array(hi) - 1e-6)
+LM_ITERS = 200
 
-    def terms(t):
-        return np.exp(t[0]) + 0 * log_n, np.exp(t[1] - t[2] * log_n), np.exp(t[3] - t[4] * log_d)
 
-    def resid(t):
-        return sw * (np.log(sum(terms(t))) - log_loss)
+def _huber(r: np.ndarray) -> np.ndarray:
+    a = np.abs(r)
+    return np.where(a <= HUBER_F_SCALE, 0.5 * r * r, HUBER_F_SCALE * (a - 0.5 * HUBER_F_SCALE))
 
-    def jac(t):  # analytic: d log S / d theta = (d S / d theta) / S
-        e, tn, td = terms(t)
-        cols = np.stack([e, tn, -log_n * tn, td, -log_d * td], axis=1)
-        return (sw / (e + tn + td))[:, None] * cols
 
-    return least_squares(resid, theta0, jac=jac, bounds=(lo, hi), loss="huber",
-                         f_scale=HUBER_F_SCALE, max_nfev=200)
+def fit_batched(theta0: np.ndarray, n, d, log_loss: np.ndarray, w) -> tuple[np.ndarray, np.ndarray]:
+    """Levenberg-Marquardt with Huber IRLS weights, one independent problem per row.
+
+    theta0 (R, 5) starts; log_loss (m,) or (R, m) targets. Returns (theta (R, 5), Huber cost (R,)).
+    Internally the prefactors are taken at the geometric-mean N and D (a - alpha * mean log N) so that
+    prefactor and exponent are not nearly collinear.
+    """
+    log_n, log_d, w = np.log(n), np.log(d), np.asarray(w, float)
+    mu_n, mu_d = log_n.mean(), log_d.mean()
+    ln, ld = log_n - mu_n, log_d - mu_d
+    target = np.broadcast_to(log_loss, (len(theta0), len(ln)))
+    lo = np.array([-20.0, -60.0, EXP_BOUNDS[0], -60.0, EXP_BOUNDS[0]])
+    hi = np.array([20.0, 60.0, EXP_BOUNDS[1], 60.0, EXP_BOUNDS[1]])
+    t = np.array(theta0, float)
+    t[:, 1] -= t[:, 2] * mu_n
+    t[:, 3] -= t[:, 4] * mu_d
+    t = np.clip(t, lo, hi)
+
+    def parts(t):
+        e = np.exp(t[:, 0])[:, None] * np.ones_like(ln)
+        tn = np.exp(t[:, 1:2] - t[:, 2:3] * ln)
+        td = np.exp(t[:, 3:4] - t[:, 4:5] * ld)
+        return e, tn, td
+
+    def cost(t):
+        e, tn, td = parts(t)
+        return (w * _huber(np.log(e + tn + td) - target)).sum(axis=1)
+
+    c = cost(t)
+    lam = np.full(len(t), 1e-3)
+    for _ in range(LM_ITERS):
+        e, tn, td = parts(t)
+        s = e + tn + td
+        r = np.log(s) - target
+        jac = np.stack([e, tn, -ln * tn, td, -ld * td], axis=2) / s[:, :, None]
+        ww = w * np.minimum(1.0, HUBER_F_SCALE / np.maximum(np.abs(r), 1e-300))
+        g = np.einsum("rmk,rm->rk", jac, ww * r)
+        h = np.einsum("rmk,rm,rml->rkl", jac, ww, jac)
+        diag = np.einsum("rkk->rk", h) + 1e-12
+        step = np.linalg.solve(h + lam[:, None, None] * diag[:, :, None] * np.eye(5), -g[:, :, None])[:, :, 0]
+        trial = np.clip(t + step, lo, hi)
+        c_new = cost(trial)
+        better = c_new < c
+        t[better], lam = trial[better], np.where(better, lam / 3, np.minimum(lam * 4, 1e8))
+        done = np.abs(c - c_new) <= 1e-12 * np.maximum(c, 1e-30)
+        c = np.where(better, c_new, c)
+        if (done | (lam >= 1e8)).all():
+            break
+    t[:, 1] += t[:, 2] * mu_n
+    t[:, 3] += t[:, 4] * mu_d
+    return t, c
 
 
 def _starts(n: np.ndarray, d: np.ndarray, loss: np.ndarray):
@@ -80,15 +120,17 @@ def fit_surface(n, d, loss, w) -> tuple[SurfaceFit | None, str | None]:
     if use.sum() < MIN_CELLS:
         return None, f"needs at least {MIN_CELLS} usable cells, has {int(use.sum())}"
     n, d, loss, w = n[use], d[use], loss[use], w[use]
-    best = min((_solve(t0, n, d, loss, w) for t0 in _starts(n, d, loss)), key=lambda r: r.cost)
-    resid = surface(best.x, n, d) - loss
+    thetas, costs = fit_batched(np.array(list(_starts(n, d, loss))), n, d, np.log(loss), w)
+    best = thetas[np.argmin(costs)]
+    resid = surface(best, n, d) - loss
     sd = float(np.sqrt((w * resid**2).sum() / w.sum() * len(n) / max(len(n) - 5, 1)))
-    return SurfaceFit(unpack(best.x), sd, int(len(n))), None
+    return SurfaceFit(unpack(best), sd, int(len(n))), None
 
 
 def bootstrap_surface(fit: SurfaceFit, n, d, loss_samples: np.ndarray, w) -> np.ndarray:
     """Refit each row of loss_samples (R, m) from the point fit; returns (R, 5) parameter values."""
     n, d, w = (np.asarray(a, float) for a in (n, d, w))
     use = w > 0
-    theta0 = pack(fit.values)
-    return np.array([unpack(_solve(theta0, n[use], d[use], row[use], w[use]).x) for row in loss_samples])
+    theta0 = np.repeat(pack(fit.values)[None, :], len(loss_samples), 0)
+    thetas, _ = fit_batched(theta0, n[use], d[use], np.log(loss_samples[:, use]), w[use])
+    return np.array([unpack(t) for t in thetas])

@@ -1,0 +1,115 @@
+"""`advisor fit`: fit LR, batch-size and loss scale laws to a trial table and write the fitted model."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+@click.command("fit")
+@click.argument("table", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the fitted-model JSON.")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False),
+              help="Also write plots (PNG) and report.md into this folder.")
+@click.option("--col-params", default="n_params", show_default=True, help="Column: non-embedding parameters N.")
+@click.option("--col-tokens", default="tokens", show_default=True, help="Column: training tokens D.")
+@click.option("--col-lr", default="lr", show_default=True, help="Column: peak learning rate.")
+@click.option("--col-batch", default=None,
+              help="Column: batch size [default: batch_tokens, or batch_seqs with --batch-unit sequences].")
+@click.option("--col-loss", default="loss", show_default=True, help="Column: final validation loss.")
+@click.option("--batch-unit", type=click.Choice(["tokens", "sequences"]), default="tokens", show_default=True,
+              help="Unit of the batch column; sequences are multiplied by the sequence length.")
+@click.option("--seq-len", type=click.IntRange(min=1), default=None,
+              help="Sequence length for --batch-unit sequences when the table has no seq_len column.")
+@click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=200, show_default=True,
+              help="Bootstrap resamples of the whole chain (0: none, no intervals).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
+@click.option("--near-optimal", type=click.FloatRange(min=0, min_open=True, max=1), default=0.0025,
+              show_default=True, help="Near-optimal band: runs within this fraction of a cell's best loss.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+def fit(table, output, report_dir, col_params, col_tokens, col_lr, col_batch, col_loss, batch_unit, seq_len,
+        n_boot, seed, near_optimal, force):
+    """Fit scale laws for the optimal LR and batch size (and the loss L(N, D)) to a trial table.
+
+    TABLE is a CSV or Parquet file: the trial table of a calibration (`advisor calibrate ... export`) or
+    an external sweep with one row per run, its columns named with the --col-* options. Rows whose
+    `status` is not `ok`, and rows with NaN or non-positive values, are excluded and counted.
+
+    Each (N, D) cell's optimum comes from a local quadratic fit of loss in (log LR, log batch); the laws
+    are robust power-law fits in log space, the form chosen by leave-one-size-out error; intervals come
+    from bootstrapping the whole chain; the laws are validated by refitting without the largest size.
+
+    \b
+    Examples:
+      advisor fit runs/quick/trials.csv -o model.json --report runs/quick/report
+      advisor fit sweep.parquet -o model.json --col-params N --col-tokens D --col-lr peak_lr \\
+          --col-batch bs --batch-unit sequences --seq-len 2048 --col-loss val_loss
+      advisor fit trials.csv -o model.json --bootstrap 0      # fast, no intervals
+    """
+    from pathlib import Path
+
+    from calibration.fit import FitOptions, fit_file, write_artifact
+    from calibration.fit_table import ColumnMap, FitInputError
+
+    if Path(output).exists() and not force:
+        raise click.UsageError(f"{output} exists; pass --force to overwrite it")
+    cols = ColumnMap(n_params=col_params, tokens=col_tokens, lr=col_lr, batch=col_batch, loss=col_loss,
+                     batch_unit=batch_unit, seq_len=seq_len)
+    opts = FitOptions(n_boot=n_boot, seed=seed, near_optimal=near_optimal, progress=sys.stderr.isatty())
+    try:
+        result = fit_file(table, cols, opts)
+        write_artifact(result.artifact, output, force=force)
+    except FitInputError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(summary_text(result.artifact))
+    click.echo(f"wrote {output}")
+    if report_dir:
+        from calibration.report import build_report
+
+        path = build_report(result, report_dir)
+        click.echo(f"wrote report {path}")
+
+
+def summary_text(art: dict) -> str:
+    """A short human summary: laws with 90% intervals, held-out figures, warnings."""
+    from calibration.report import coef_table_rows, law_equation
+
+    prov = art["provenance"]
+    lines = [f"{prov['n_trials_used']} of {prov['n_trials']} trials used in {prov['n_cells']} cells "
+             f"(excluded: {_counts(prov['n_excluded'])}); bootstrap {prov['bootstrap']}"]
+    for key, title in (("lr", "LR"), ("batch", "batch")):
+        law = art["laws"][key]
+        if law is None:
+            lines.append(f"{title}: no law")
+            continue
+        cv = law["cv_log2_error"]
+        lines.append(f"{title}: {law_equation(law)}   (LOSO CV |log2 err| "
+                     f"{'n/a' if cv is None else f'{cv:.3f}'}, residual sd {law['residual_sd']:.3f})")
+        for name, point, lo, hi in coef_table_rows(law):
+            lines.append(f"    {name:>10} = {point:.4g}" + (f"   90% [{lo:.4g}, {hi:.4g}]" if lo is not None else ""))
+    loss = art["laws"]["loss"]
+    if loss:
+        e, a, alpha, b, beta = loss["values"]
+        lines.append(f"loss: L = {e:.3f} + {a:.4g}/N^{alpha:.3f} + {b:.4g}/D^{beta:.3f}")
+    held = art["validation"]["held_out_largest"]
+    if "skipped" in held:
+        lines.append(f"held-out largest N: skipped ({held['skipped']})")
+    else:
+        lines.append(f"held-out largest N={held['n_params']:.3g}: |log2 err| LR {held['lr_log2_error']:.3f}, "
+                     f"batch {_fmt(held['batch_log2_error'])}, loss regret {held['loss_regret_pct']:.3f}%")
+    loco = art["validation"]["leave_one_cell_out"]
+    if "skipped" not in loco:
+        lines.append(f"leave-one-cell-out: |log2 err| LR {loco['lr_log2_error']:.3f}, "
+                     f"batch {_fmt(loco['batch_log2_error'])}, loss regret {loco['loss_regret_pct']:.3f}%")
+    for w in art["warnings"]:
+        lines.append(f"warning: {w}")
+    return "\n".join(lines)
+
+
+def _fmt(v) -> str:
+    return "n/a" if v is None else f"{v:.3f}"
+
+
+def _counts(d: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in d.items() if v) or "none"

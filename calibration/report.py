@@ -1,0 +1,364 @@
+"""The fit report: PNG plots (matplotlib, Agg) and a Markdown report with the tables.
+
+Figures: loss against LR per size with the fitted optimum; optimal LR and batch against compute with
+the law, its 90% band and the extrapolation, next to predicted-vs-measured; LR x batch loss heatmaps
+per cell; the loss surface against N.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from calibration.laws_fit import LawForm, predict
+
+SYMBOLS = {"n_params": "N", "tokens": "D", "flops": "C"}
+EXTRAPOLATE = 100.0  # draw the laws out to this factor beyond the largest fitted compute
+HEATMAP_CELLS_PER_FIGURE = 12
+HEATMAP_CLIP_PCT = 5.0
+
+
+# ------------------------------------------------------------------ text helpers (also used by the CLI)
+
+def coef_table_rows(law: dict) -> list[tuple[str, float, float | None, float | None]]:
+    """(name, point, 5th pct, 95th pct) for the prefactor and each exponent of a power law."""
+    coef = np.asarray(law["log_coef"], float)
+    samples = np.asarray(law.get("samples") or [], float)
+    names = ["prefactor"] + [f"exp({SYMBOLS.get(i, i)})" for i in law["inputs"]]
+    rows = []
+    for k, name in enumerate(names):
+        point = math.exp(coef[k]) if k == 0 else coef[k]
+        lo = hi = None
+        if samples.ndim == 2 and len(samples) >= 10:
+            col = np.exp(samples[:, 0]) if k == 0 else samples[:, k]
+            lo, hi = (float(v) for v in np.percentile(col, [5, 95]))
+        rows.append((name, float(point), lo, hi))
+    return rows
+
+
+def law_equation(law: dict) -> str:
+    y = "B" if law["form"].startswith("b") else "lr"
+    coef = law["log_coef"]
+    terms = " * ".join(f"{SYMBOLS.get(n, n)}^{c:.3f}" for n, c in zip(law["inputs"], coef[1:]))
+    return f"{y} = {math.exp(coef[0]):.4g} * {terms}   [{law['form']}]"
+
+
+# ------------------------------------------------------------------ entry point
+
+def build_report(result, out_dir: str | Path) -> Path:
+    """Write all figures and report.md into out_dir (created); returns the report path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    figures = {"Loss against LR per size": plot_loss_vs_lr(result, out / "loss_vs_lr.png")}
+    for law in ("lr", "batch"):
+        if result.artifact["laws"][law]:
+            figures[f"{'LR' if law == 'lr' else 'Batch'} law"] = plot_law(result, law, out / f"law_{law}.png")
+    if result.artifact["laws"]["loss"]:
+        figures["Loss surface"] = plot_loss_surface(result, out / "loss_surface.png")
+    for k, path in enumerate(plot_heatmaps(result, out)):
+        figures[f"LR x batch heatmaps ({k + 1})"] = path
+    path = out / "report.md"
+    path.write_text(markdown(result.artifact, {t: p.name for t, p in figures.items()}))
+    return path
+
+
+# ------------------------------------------------------------------ figures
+
+def _grid(n: int, max_cols: int = 3, **kw):
+    import matplotlib.pyplot as plt
+
+    cols = min(n, max_cols)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows), squeeze=False, **kw)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat)
+
+
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_loss_vs_lr(result, path: Path) -> Path:
+    """Per size: measured loss against LR at each cell's optimal batch, the smooth fit, the optimum."""
+    import matplotlib.pyplot as plt
+
+    from calibration.optimum import loss_at
+
+    table = result.table
+    sizes = sorted({c.n_params for c in table.cells})
+    fig, axes = _grid(len(sizes))
+    for ax, size in zip(axes, sizes):
+        members = [(c, o) for c, o in zip(table.cells, table.optima) if c.n_params == size]
+        colors = plt.cm.viridis(np.linspace(0, 0.85, len(members)))
+        lo_all, hi_all = np.inf, 0.0
+        for (cell, opt), color in zip(members, colors):
+            ub = np.unique(np.round(cell.log_batch, 9))
+            b = ub[np.argmin(np.abs(ub - opt.log_batch))]
+            at = np.isclose(cell.log_batch, b)
+            xs = np.unique(np.round(cell.log_lr[at], 9))
+            means = np.array([cell.loss[at][np.isclose(cell.log_lr[at], x)].mean() for x in xs])
+            label = f"D={cell.tokens:.2g}, B={math.exp(b):.0f}"
+            ax.plot(np.exp(xs), means, "o", color=color, ms=4, label=label)
+            fine = np.linspace(xs.min(), xs.max(), 120)
+            ax.plot(np.exp(fine), [loss_at(cell, opt, x, b)[0] for x in fine], "-", color=color, lw=1)
+            edge = "lr_on_grid_edge" in opt.flags
+            ax.plot(math.exp(opt.log_lr), opt.loss, "*", ms=13, color=color, mec="red" if edge else "k")
+            lo_all, hi_all = min(lo_all, means.min()), max(hi_all, means.min())
+        ax.set_xscale("log")
+        ax.set_ylim(lo_all * 0.995, hi_all * 1.06)  # the bowl, not the divergence side
+        ax.set_title(f"N = {size:.3g}")
+        ax.set_xlabel("peak LR")
+        ax.set_ylabel("final val loss (nats/token)")
+        ax.legend(fontsize=7)
+    fig.suptitle("Loss against LR at each cell's optimal batch (star: fitted optimum; red edge: grid edge)",
+                 fontsize=10)
+    return _save(fig, path)
+
+
+def _law_form(law: dict) -> LawForm:
+    return LawForm(law["form"], tuple(law["inputs"]))
+
+
+def plot_law(result, key: str, path: Path) -> Path:
+    """Left: cell optima against C with the law along each D/N ratio, its 90% band and the extrapolation.
+    Right: law prediction against measured optimum, held-out largest size marked."""
+    import matplotlib.pyplot as plt
+
+    art = result.artifact
+    law = art["laws"][key]
+    form = _law_form(law)
+    table = result.table
+    inputs = table.inputs
+    y = np.exp(table.y(key))
+    w = table.w(key)
+    n, d, c = inputs["n_params"], inputs["tokens"], inputs["flops"]
+    cells_json = art["cells"]
+    err_key = "lr_opt_ci90" if key == "lr" else "batch_opt_ci90"
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))
+    sizes = np.unique(n)
+    cmap = plt.cm.plasma(np.linspace(0, 0.85, len(sizes)))
+    for size, color in zip(sizes, cmap):
+        m = n == size
+        for j in np.flatnonzero(m):
+            ci = cells_json[j].get(err_key)
+            yerr = None if ci is None else [[max(y[j] - ci[0], 0)], [max(ci[1] - y[j], 0)]]
+            ax.errorbar(c[j], y[j], yerr=yerr, fmt="o" if w[j] > 0 else "x", color=color, ms=5,
+                        mfc=color if w[j] >= 0.99 else "none", capsize=2)
+        ax.plot([], [], "o", color=color, label=f"N={size:.2g}")
+    ratios = _ratio_groups(d / n)
+    cmax = c[w > 0].max()
+    for ratio in ratios:
+        cc = np.geomspace(c[w > 0].min(), cmax * EXTRAPOLATE, 80)
+        nn = np.sqrt(cc / (6 * ratio))
+        grid = {"n_params": nn, "tokens": nn * ratio, "flops": cc}
+        pred = np.exp(predict(law["log_coef"], form, grid))
+        inside = cc <= cmax
+        line, = ax.plot(cc[inside], pred[inside], "-", lw=1.2, label=f"law, D/N={ratio:.3g}")
+        ax.plot(cc[~inside], pred[~inside], "--", lw=1.2, color=line.get_color())
+        if law["samples"]:
+            band = np.exp(predict(np.asarray(law["samples"]), form, grid))
+            lo, hi = np.percentile(band, [5, 95], axis=0)
+            ax.fill_between(cc, lo, hi, color=line.get_color(), alpha=0.15, lw=0)
+        if len(set(form.inputs) & {"n_params", "tokens"}) == 0:
+            break  # a law in C alone: one line is the whole law
+    ax.axvline(cmax, color="grey", lw=0.8, ls=":")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("compute C = 6ND (FLOPs)")
+    ax.set_ylabel("optimal peak LR" if key == "lr" else "optimal batch (tokens)")
+    ax.set_title(f"{law['form']}: 90% band shaded, dashed = extrapolation")
+    ax.legend(fontsize=7, ncol=2)
+    pred_cells = np.exp(predict(law["log_coef"], form, inputs))
+    held = n == n[w > 0].max()
+    ax2.scatter(y[~held & (w > 0)], pred_cells[~held & (w > 0)], c="C0", s=20, label="fitted cells")
+    ax2.scatter(y[held & (w > 0)], pred_cells[held & (w > 0)], c="C3", s=30, label="largest N (fitted)")
+    hol = art["validation"]["held_out_largest"]
+    if "cells" in hol:
+        key_p, key_o = ("lr_pred", "lr_opt") if key == "lr" else ("batch_pred", "batch_opt")
+        hc = [h for h in hol["cells"] if key == "lr" or h["batch_predicted"]]
+        ax2.scatter([h[key_o] for h in hc], [h[key_p] for h in hc], marker="D", facecolors="none",
+                    edgecolors="C3", s=50, label="largest N held out (refit without it)")
+    if (w == 0).any():
+        ax2.scatter(y[w == 0], pred_cells[w == 0], marker="x", c="grey", s=20, label="dropped cells")
+    lims = np.array([min(y.min(), pred_cells.min()) / 1.5, max(y.max(), pred_cells.max()) * 1.5])
+    ax2.plot(lims, lims, "k-", lw=0.8)
+    ax2.plot(lims, lims * 2, "k:", lw=0.6)
+    ax2.plot(lims, lims / 2, "k:", lw=0.6, label="factor 2")
+    ax2.set_xscale("log")
+    ax2.set_yscale("log")
+    for axis in (ax2.xaxis, ax2.yaxis):  # minor labels overlap on narrow log ranges
+        axis.set_minor_formatter(plt.NullFormatter())
+    ax2.set_xlim(lims)
+    ax2.set_ylim(lims)
+    ax2.set_xlabel("measured optimum (local fit)")
+    ax2.set_ylabel("law prediction")
+    ax2.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def _ratio_groups(ratio: np.ndarray, max_groups: int = 4) -> list[float]:
+    """Distinct tokens-per-parameter ratios of the cells (within 20%), at most max_groups of them."""
+    groups = []
+    for r in np.sort(ratio):
+        if not groups or r > groups[-1][-1] * 1.2:
+            groups.append([r])
+        else:
+            groups[-1].append(r)
+    centres = [float(np.exp(np.log(g).mean())) for g in groups]
+    if len(centres) > max_groups:
+        centres = [centres[int(i)] for i in np.linspace(0, len(centres) - 1, max_groups).round()]
+    return centres
+
+
+def plot_loss_surface(result, path: Path) -> Path:
+    """Cells' optimal loss against N with the fitted L(N, D) along each D/N ratio."""
+    import matplotlib.pyplot as plt
+
+    from calibration.loss_surface import pack, surface
+
+    values = np.asarray(result.artifact["laws"]["loss"]["values"])
+    inputs = result.table.inputs
+    n, d = inputs["n_params"], inputs["tokens"]
+    loss = np.array([o.loss for o in result.table.optima])
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for ratio in _ratio_groups(d / n, max_groups=6):
+        m = np.abs(np.log(d / n / ratio)) < np.log(1.2)
+        line, = ax.plot(n[m], loss[m], "o", ms=5, label=f"D/N={ratio:.3g}")
+        nn = np.geomspace(n.min(), n.max() * 10, 60)
+        ax.plot(nn, surface(pack(values), nn, nn * ratio), "-", lw=1, color=line.get_color())
+    e, a, alpha, b, beta = values
+    ax.axhline(e, color="grey", ls=":", lw=0.8, label=f"E = {e:.3f}")
+    ax.set_xscale("log")
+    ax.set_xlabel("N (non-embedding parameters)")
+    ax.set_ylabel("optimal loss (nats/token)")
+    ax.set_title(f"L = {e:.3f} + {a:.3g}/N^{alpha:.3f} + {b:.3g}/D^{beta:.3f}", fontsize=9)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def plot_heatmaps(result, out: Path) -> list[Path]:
+    """LR x batch maps of each cell's loss above its best (percent), fitted optimum starred."""
+    import matplotlib.pyplot as plt
+
+    table = result.table
+    paths = []
+    pairs = list(zip(table.cells, table.optima))
+    for start in range(0, len(pairs), HEATMAP_CELLS_PER_FIGURE):
+        chunk = pairs[start:start + HEATMAP_CELLS_PER_FIGURE]
+        fig, axes = _grid(len(chunk), max_cols=4, layout="constrained")
+        for ax, (cell, opt) in zip(axes, chunk):
+            pts = np.round(np.stack([cell.log_lr, cell.log_batch], 1), 9)
+            uniq, inv = np.unique(pts, axis=0, return_inverse=True)
+            means = np.bincount(inv.ravel(), weights=cell.loss) / np.bincount(inv.ravel())
+            rel = np.minimum(100 * (means / means.min() - 1), HEATMAP_CLIP_PCT)
+            sc = ax.scatter(np.exp(uniq[:, 0]), np.exp(uniq[:, 1]), c=rel, cmap="viridis_r", marker="s",
+                            s=90, vmin=0, vmax=HEATMAP_CLIP_PCT)
+            best = np.argmin(means)
+            ax.plot(np.exp(uniq[best, 0]), np.exp(uniq[best, 1]), "x", color="red", ms=8, label="best run")
+            ax.plot(math.exp(opt.log_lr), math.exp(opt.log_batch), "*", color="white", mec="k", ms=14,
+                    label="fitted optimum")
+            ax.set_xscale("log")
+            ax.set_yscale("log", base=2)
+            flags = ", ".join(f.split(":")[0] for f in opt.flags)
+            ax.set_title(f"N={cell.n_params:.3g} D={cell.tokens:.3g}\n{flags}", fontsize=8)
+            ax.set_xlabel("peak LR", fontsize=8)
+            ax.set_ylabel("batch (tokens)", fontsize=8)
+            ax.tick_params(labelsize=7)
+        fig.colorbar(sc, ax=axes[: len(chunk)], label=f"loss above cell best, % (clipped at {HEATMAP_CLIP_PCT:g})",
+                     shrink=0.8)
+        axes[0].legend(fontsize=6, loc="lower left")
+        path = out / f"heatmaps_{start // HEATMAP_CELLS_PER_FIGURE + 1:02d}.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+# ------------------------------------------------------------------ markdown
+
+def _g(v, fmt: str = ".4g") -> str:
+    return "n/a" if v is None else format(v, fmt)
+
+
+def markdown(art: dict, figures: dict[str, str]) -> str:
+    prov = art["provenance"]
+    lines = ["# Fit report", "",
+             f"Table `{prov['table']}` ({prov['source']}), {prov['n_trials_used']} of {prov['n_trials']} trials "
+             f"used in {prov['n_cells']} cells; excluded: "
+             f"{', '.join(f'{k} {v}' for k, v in prov['n_excluded'].items() if v) or 'none'}. "
+             f"Bootstrap: {prov['bootstrap']} resamples (loss surface: {prov['loss_bootstrap']}). "
+             f"Written {art['created_at']} by {prov['code_version']}.", ""]
+    if art["warnings"]:
+        lines += ["## Warnings", ""] + [f"- {w}" for w in art["warnings"]] + [""]
+    lines += ["## Laws", "", "Coefficients with 90% bootstrap intervals; the form of each law is chosen by "
+              "leave-one-size-out (LOSO) |log2 error|.", ""]
+    for key in ("lr", "batch"):
+        law = art["laws"][key]
+        if law is None:
+            lines += [f"### {key}: not fitted", ""]
+            continue
+        lines += [f"### {'Learning rate' if key == 'lr' else 'Batch size (tokens)'}", "",
+                  "| form | chosen | LOSO \\|log2 err\\| | residual sd (log) | cells | coefficients (90% CI) |",
+                  "|---|---|---|---|---|---|"]
+        for k, f in enumerate([law] + law["alternatives"]):
+            coefs = "; ".join(f"{nm} {p:.4g}" + (f" [{lo:.4g}, {hi:.4g}]" if lo is not None else "")
+                              for nm, p, lo, hi in coef_table_rows(f))
+            lines.append(f"| {f['form']} | {'yes' if k == 0 else ''} | {_g(f['cv_log2_error'], '.3f')} | "
+                         f"{f['residual_sd']:.3f} | {f['n_cells']} | {coefs} |")
+        for s in law.get("skipped", []):
+            lines.append(f"| {s['form']} | skipped: {s['reason']} | | | | |")
+        lines.append("")
+    loss = art["laws"]["loss"]
+    if loss:
+        samples = np.asarray(loss["samples"] or [], float)
+        lines += ["### Loss surface L = E + A/N^alpha + B/D^beta", "", "| parameter | value | 90% CI |", "|---|---|---|"]
+        for k, name in enumerate(loss["param_names"]):
+            ci = (f"[{np.percentile(samples[:, k], 5):.4g}, {np.percentile(samples[:, k], 95):.4g}]"
+                  if samples.ndim == 2 and len(samples) >= 10 else "n/a")
+            lines.append(f"| {name} | {loss['values'][k]:.4g} | {ci} |")
+        lines += ["", f"Residual sd {loss['residual_sd']:.4f} nats over {loss['n_cells']} cells.", ""]
+    lines += _validation_md(art["validation"])
+    lines += ["## Cells", "", "| N | D | lr_opt | batch_opt | loss_opt | trials | method | weight (lr/batch) | "
+              "near-optimal LR | flags |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for c in art["cells"]:
+        lines.append(f"| {c['n_params']:.3g} | {c['tokens']:.3g} | {c['lr_opt']:.3g} | {c['batch_opt']:.4g} | "
+                     f"{c['loss_opt']:.4f} | {c['n_trials']} | {c['method']} | {c['weight']:.2g}/{c['weight_batch']:.2g} | "
+                     f"{c['near_optimal_lr'][0]:.3g}-{c['near_optimal_lr'][1]:.3g} | {'; '.join(c['flags'])} |")
+    lines += ["", "## Figures", ""]
+    for title, name in figures.items():
+        lines += [f"### {title}", "", f"![{title}]({name})", ""]
+    return "\n".join(lines)
+
+
+def _validation_md(val: dict) -> list[str]:
+    held = val["held_out_largest"]
+    lines = ["## Held-out validation", ""]
+    if "skipped" in held:
+        return lines + [f"Held-out largest size: skipped ({held['skipped']}).", ""]
+    lines += [f"Refit without the largest size N = {held['n_params']:.3g} (forms chosen again: "
+              f"{held['forms']['lr']}, {held['forms']['batch']}) and predicted its cells: mean |log2 error| "
+              f"LR {held['lr_log2_error']:.3f}, batch {_g(held['batch_log2_error'], '.3f')}, loss regret "
+              f"{held['loss_regret_pct']:.3f}%.", "",
+              "| D | lr pred | lr opt | batch pred | batch opt | loss at pred | loss opt | regret % |",
+              "|---|---|---|---|---|---|---|---|"]
+    for c in held["cells"]:
+        lines.append(f"| {c['tokens']:.3g} | {c['lr_pred']:.3g} | {c['lr_opt']:.3g} | {c['batch_pred']:.4g} | "
+                     f"{c['batch_opt']:.4g} | {c['loss_at_pred']:.4f} | {c['loss_opt']:.4f} | {c['regret_pct']:.3f}"
+                     f"{' (outside grid)' if c['outside_grid'] else ''} |")
+    loco = val["leave_one_cell_out"]
+    if "skipped" in loco:
+        lines += ["", f"Leave-one-cell-out: skipped ({loco['skipped']})."]
+    else:
+        lines += ["", f"Leave-one-cell-out ({loco['n_cells']} cells): mean |log2 error| LR {loco['lr_log2_error']:.3f}, "
+                  f"batch {_g(loco['batch_log2_error'], '.3f')}, loss regret {loco['loss_regret_pct']:.3f}%."]
+    return lines + [""]
