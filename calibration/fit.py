@@ -208,7 +208,7 @@ def _provenance(raw, trials, cols, excluded, n_cells, opts, table_name, sha, sur
         "source": "calibration" if ours else "external",
         "table": table_name, "table_sha256": sha,
         "data_id": (",".join(map(str, data_id)) if isinstance(data_id, list) else data_id) or "unknown",
-        "tokenizer": _unique(raw, "tokenizer") or "unknown",
+        "tokenizer": _unique(raw, "tokenizer") or _tokenizer_from_data_id(data_id),
         "proxy": {"family": "llama-style, see calibration/proxy.py" if ours else "unknown",
                   "parameterization": _unique(raw, "parameterization") or ("sp" if ours else "unknown"),
                   "seq_len": _unique(raw, "seq_len"),
@@ -233,6 +233,12 @@ def _provenance(raw, trials, cols, excluded, n_cells, opts, table_name, sha, sur
         if frac.notna().any():
             prov["schedule"]["warmup_frac"] = round(float(frac.median()), 4)
     return prov
+
+
+def _tokenizer_from_data_id(data_id) -> str:
+    """calibration/data.py names byte-level sources '<name>-bytes:<hash>'."""
+    ids = data_id if isinstance(data_id, list) else [data_id]
+    return "bytes-256" if ids and all(isinstance(i, str) and "-bytes:" in i for i in ids) else "unknown"
 
 
 def _exponent_ci_width(f: LawFit) -> list[tuple[str, float]]:

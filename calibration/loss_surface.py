@@ -78,12 +78,12 @@ def fit_batched(theta0: np.ndarray, n, d, log_loss: np.ndarray, w) -> tuple[np.n
         ww = w * np.minimum(1.0, HUBER_F_SCALE / np.maximum(np.abs(r), 1e-300))
         g = np.einsum("rmk,rm->rk", jac, ww * r)
         h = np.einsum("rmk,rm,rml->rkl", jac, ww, jac)
-        diag = np.einsum("rkk->rk", h) + 1e-12
+        diag = np.einsum("rkk->rk", h) + 1e-12 * (1.0 + np.einsum("rkk->rk", h).max(axis=1, keepdims=True))
         step = np.linalg.solve(h + lam[:, None, None] * diag[:, :, None] * np.eye(5), -g[:, :, None])[:, :, 0]
         trial = np.clip(t + step, lo, hi)
         c_new = cost(trial)
         better = c_new < c
-        t[better], lam = trial[better], np.where(better, lam / 3, np.minimum(lam * 4, 1e8))
+        t[better], lam = trial[better], np.where(better, np.maximum(lam / 3, 1e-9), np.minimum(lam * 4, 1e8))
         done = np.abs(c - c_new) <= 1e-12 * np.maximum(c, 1e-30)
         c = np.where(better, c_new, c)
         if (done | (lam >= 1e8)).all():
@@ -120,6 +120,10 @@ def fit_surface(n, d, loss, w) -> tuple[SurfaceFit | None, str | None]:
     if use.sum() < MIN_CELLS:
         return None, f"needs at least {MIN_CELLS} usable cells, has {int(use.sum())}"
     n, d, loss, w = n[use], d[use], loss[use], w[use]
+    for name, values in (("model sizes (N)", n), ("token budgets (D)", d)):
+        distinct = len(np.unique(np.round(np.log(values) / np.log1p(0.05))))
+        if distinct < 3:
+            return None, f"needs at least 3 distinct {name} to determine its exponent, has {distinct}"
     thetas, costs = fit_batched(np.array(list(_starts(n, d, loss))), n, d, np.log(loss), w)
     best = thetas[np.argmin(costs)]
     resid = surface(best, n, d) - loss

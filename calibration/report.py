@@ -79,6 +79,15 @@ def _grid(n: int, max_cols: int = 3, **kw):
     return fig, list(axes.flat)
 
 
+def _log_ticks(axis) -> None:
+    """Ticks at 1, 2, 5 x 10^k with short labels: readable on narrow and wide log ranges alike."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def _save(fig, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
@@ -115,6 +124,7 @@ def plot_loss_vs_lr(result, path: Path) -> Path:
             ax.plot(math.exp(opt.log_lr), opt.loss, "*", ms=13, color=color, mec="red" if edge else "k")
             lo_all, hi_all = min(lo_all, means.min()), max(hi_all, means.min())
         ax.set_xscale("log")
+        _log_ticks(ax.xaxis)
         ax.set_ylim(lo_all * 0.995, hi_all * 1.06)  # the bowl, not the divergence side
         ax.set_title(f"N = {size:.3g}")
         ax.set_xlabel("peak LR")
@@ -155,15 +165,14 @@ def plot_law(result, key: str, path: Path) -> Path:
             ax.errorbar(c[j], y[j], yerr=yerr, fmt="o" if w[j] > 0 else "x", color=color, ms=5,
                         mfc=color if w[j] >= 0.99 else "none", capsize=2)
         ax.plot([], [], "o", color=color, label=f"N={size:.2g}")
-    ratios = _ratio_groups(d / n)
     cmax = c[w > 0].max()
-    for ratio in ratios:
+    for label, path_nd in _law_paths(n, d):
         cc = np.geomspace(c[w > 0].min(), cmax * EXTRAPOLATE, 80)
-        nn = np.sqrt(cc / (6 * ratio))
-        grid = {"n_params": nn, "tokens": nn * ratio, "flops": cc}
+        nn, dd = path_nd(cc)
+        grid = {"n_params": nn, "tokens": dd, "flops": cc}
         pred = np.exp(predict(law["log_coef"], form, grid))
         inside = cc <= cmax
-        line, = ax.plot(cc[inside], pred[inside], "-", lw=1.2, label=f"law, D/N={ratio:.3g}")
+        line, = ax.plot(cc[inside], pred[inside], "-", lw=1.2, label=f"law, {label}")
         ax.plot(cc[~inside], pred[~inside], "--", lw=1.2, color=line.get_color())
         if law["samples"]:
             band = np.exp(predict(np.asarray(law["samples"]), form, grid))
@@ -196,14 +205,24 @@ def plot_law(result, key: str, path: Path) -> Path:
     ax2.plot(lims, lims / 2, "k:", lw=0.6, label="factor 2")
     ax2.set_xscale("log")
     ax2.set_yscale("log")
-    for axis in (ax2.xaxis, ax2.yaxis):  # minor labels overlap on narrow log ranges
-        axis.set_minor_formatter(plt.NullFormatter())
+    _log_ticks(ax2.xaxis)
+    _log_ticks(ax2.yaxis)
     ax2.set_xlim(lims)
     ax2.set_ylim(lims)
     ax2.set_xlabel("measured optimum (local fit)")
     ax2.set_ylabel("law prediction")
     ax2.legend(fontsize=7)
     return _save(fig, path)
+
+
+def _law_paths(n: np.ndarray, d: np.ndarray):
+    """Lines to draw a law along, C -> (N, D): at fixed token budgets when the sweep used few budgets,
+    else at the sweep's tokens-per-parameter ratios."""
+    budgets = _ratio_groups(d)
+    ratios = _ratio_groups(d / n)
+    if len(np.unique(np.round(np.log(d), 1))) <= len(np.unique(np.round(np.log(d / n), 1))):
+        return [(f"D={b:.3g}", lambda cc, b=b: (cc / (6 * b), np.full_like(cc, b))) for b in budgets]
+    return [(f"D/N={r:.3g}", lambda cc, r=r: (np.sqrt(cc / (6 * r)), np.sqrt(cc / (6 * r)) * r)) for r in ratios]
 
 
 def _ratio_groups(ratio: np.ndarray, max_groups: int = 4) -> list[float]:

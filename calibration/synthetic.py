@@ -38,12 +38,16 @@ class SyntheticTruth:
 
 
 DEFAULT_SIZES = (2e5, 5e5, 1.2e6, 3e6, 8e6)
+# Shaped like the quick preset (calibration/presets/quick.toml): 4 sizes x 2 budgets, 5 LRs x 3 batches.
+QUICK_SHAPE = dict(sizes=(1e4, 2.5e4, 5e4, 1e5), tokens=(50_000, 150_000), lr_points=5, batch_points=3,
+                   seq_len=64, noise=0.004)
 
 
 def synthetic_trials(
     truth: SyntheticTruth = SyntheticTruth(),
     sizes=DEFAULT_SIZES,
     tokens_per_param=(10.0, 20.0, 40.0),
+    tokens=None,
     lr_points: int = 9,
     lr_factor: float = 2.0,
     batch_points: int = 5,
@@ -58,7 +62,8 @@ def synthetic_trials(
     grid_offset: float | None = None,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """A trial table (DESIGN.md contract 1) for a sweep of `sizes` x `tokens_per_param`.
+    """A trial table (DESIGN.md contract 1) for a sweep of `sizes` x `tokens_per_param`
+    (or x fixed token budgets `tokens`, as the quick preset does).
 
     lr_curvature / batch_curvature: relative loss increase per (ln-distance from the optimum)^2.
     high_lr_skew: extra relative curvature on the high-LR side (real landscapes are steeper there).
@@ -70,8 +75,9 @@ def synthetic_trials(
     rng = np.random.default_rng(seed)
     rows = []
     for n in sizes:
-        for ratio in tokens_per_param:
-            rows += _cell_rows(truth, float(n), float(n) * ratio, lr_points, lr_factor, batch_points,
+        budgets = tokens if tokens is not None else [float(n) * r for r in tokens_per_param]
+        for d in budgets:
+            rows += _cell_rows(truth, float(n), float(d), lr_points, lr_factor, batch_points,
                                batch_factor, seq_len, lr_curvature, batch_curvature, high_lr_skew,
                                noise, repeats, diverged_above, grid_offset, seed, rng)
     return pd.DataFrame(rows)

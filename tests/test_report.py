@@ -1,0 +1,62 @@
+"""The fit report builds: PNG figures that are non-trivial and a Markdown report with the tables.
+
+Uses a synthetic table shaped like the quick calibration (calibration/presets/quick.toml); the lead
+wires the same check on the real quick run.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from advisor.cli import cli
+from calibration.fit import FitOptions, fit_trials
+from calibration.report import build_report
+from calibration.synthetic import QUICK_SHAPE, synthetic_trials
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _check_pngs(folder, names):
+    for name in names:
+        data = (folder / name).read_bytes()
+        assert data[:8] == PNG_MAGIC, name
+        assert len(data) > 15_000, f"{name} is suspiciously small ({len(data)} bytes)"
+
+
+def test_report_for_a_quick_shaped_calibration_via_the_cli(tmp_path):
+    table = tmp_path / "trials.csv"
+    synthetic_trials(seed=0, diverged_above=5.0, **QUICK_SHAPE).to_csv(table, index=False)
+    result = CliRunner().invoke(cli, ["fit", str(table), "-o", str(tmp_path / "model.json"),
+                                      "--report", str(tmp_path / "report"), "--bootstrap", "40"])
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "report"
+    _check_pngs(folder, ["loss_vs_lr.png", "law_lr.png", "law_batch.png", "heatmaps_01.png"])
+    md = (folder / "report.md").read_text()
+    for section in ("## Laws", "## Held-out validation", "## Cells", "## Figures", "a*N^alpha*D^beta"):
+        assert section in md
+    for png in folder.glob("*.png"):
+        assert f"]({png.name})" in md  # every figure is linked from the report
+    art = json.loads((tmp_path / "model.json").read_text())
+    assert art["laws"]["loss"] is None  # two token budgets cannot determine the D exponent
+    assert "no loss surface" in md and "wrote report" in result.output
+
+
+def test_report_with_loss_surface_many_cells_and_no_batch_law(tmp_path):
+    full = fit_trials(synthetic_trials(seed=1), opts=FitOptions(n_boot=20))
+    build_report(full, tmp_path / "full")
+    _check_pngs(tmp_path / "full", ["loss_surface.png", "heatmaps_01.png", "heatmaps_02.png"])
+    assert "Loss surface" in (tmp_path / "full" / "report.md").read_text()
+    lr_only = fit_trials(synthetic_trials(seed=1, batch_points=1, lr_points=6), opts=FitOptions(n_boot=0))
+    path = build_report(lr_only, tmp_path / "lr_only")
+    assert not (tmp_path / "lr_only" / "law_batch.png").exists()
+    assert "batch: not fitted" in path.read_text()
+
+
+@pytest.mark.parametrize("n_boot", [0])
+def test_report_without_bootstrap_says_so(tmp_path, n_boot):
+    res = fit_trials(synthetic_trials(seed=2, lr_points=6, tokens_per_param=(10, 40)),
+                     opts=FitOptions(n_boot=n_boot, loss_surface=False))
+    md = build_report(res, tmp_path).read_text()
+    assert "no bootstrap" in md
