@@ -2,7 +2,7 @@
 then refit the laws on each resample's optima (laws_fit.huber_fit takes all resamples at once).
 
 A resample of n trials drawn with replacement is the same as multinomial counts over the trials;
-counts enter the local quadratic as weights, so one batched solve handles all resamples of a cell.
+counts enter the local fit as weights, so one batched solve handles all resamples of a cell.
 """
 from __future__ import annotations
 

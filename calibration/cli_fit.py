@@ -36,7 +36,8 @@ def fit(table, output, report_dir, col_params, col_tokens, col_lr, col_batch, co
     an external sweep with one row per run, its columns named with the --col-* options. Rows whose
     `status` is not `ok`, and rows with NaN or non-positive values, are excluded and counted.
 
-    Each (N, D) cell's optimum comes from a local quadratic fit of loss in (log LR, log batch); the laws
+    Each (N, D) cell's optimum comes from a local quadratic fit (plus a cubic LR term for
+    the asymmetry) of loss in (log LR, log batch); the laws
     are robust power-law fits in log space, the form chosen by leave-one-size-out error; intervals come
     from bootstrapping the whole chain; the laws are validated by refitting without the largest size.
 

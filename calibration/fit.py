@@ -264,7 +264,7 @@ def _warnings(art, table, lr_fits, batch_fits, batch_skipped, surface_skip, opts
         warn.append(f"{dropped} of {m} cells dropped as too thinly sampled (fewer than 3 LR values)")
     fallback = sum(o.method == "argmin" for o in table.optima)
     if fallback:
-        warn.append(f"{fallback} of {m} cells use the grid argmin (local quadratic rejected)")
+        warn.append(f"{fallback} of {m} cells use the grid argmin (local fit rejected)")
     if lr_fits[0].cv_log2_error is None:
         warn.append("LR law form chosen without leave-one-size-out CV (too few sizes)")
     if not batch_fits:

@@ -2,8 +2,11 @@
 
 The grid argmin is noisy and quantised to the grid, so we fit a weighted quadratic in
 u = log LR and v = log batch around the best trial (tricube kernel, LOESS-style) and take its
-minimum. The quadratic is trusted only when it is convex and its minimum lies inside the sampled
-points; otherwise the argmin is kept and the cell is flagged. The same batched code serves the
+minimum. With 5 or more LR values a u^3 term models the asymmetry of LR landscapes (steeper above the
+optimum than below): on synthetic landscapes twice as steep above, it halves the bias of a symmetric
+quadratic (-0.29 -> -0.14 in log2) at the cost of more variance on symmetric ones (rms 0.06 -> 0.10).
+The local fit is trusted only when it is convex at a minimum lying inside the sampled points;
+otherwise the argmin is kept and the cell is flagged. The same batched code serves the
 point estimate (one row of weights) and the bootstrap (one row per resample, weights = how often
 each trial was drawn), so the bootstrap costs a handful of numpy calls per cell.
 """
@@ -20,8 +23,10 @@ KERNEL_MIN_RANGE_FRAC = 0.3  # ... but at least this fraction of the sampled ran
 LOSS_GATE = 0.10  # ignore trials more than 10% worse than the best (divergence-side blow-ups)
 MIN_LR_VALUES = 3  # fewer distinct LRs: the LR optimum is not identified, the cell is dropped
 EDGE_WEIGHT = 0.3  # weight in the law fits of a cell whose optimum sits on the grid edge
-FALLBACK_WEIGHT = 0.5  # weight of a cell whose quadratic was rejected (argmin kept)
+FALLBACK_WEIGHT = 0.5  # weight of a cell whose local fit was rejected (argmin kept)
 RIDGE = 1e-9
+CUBIC = True  # model the LR asymmetry with a u^3 term (see _minimum)
+MIN_LR_VALUES_CUBIC = 5
 
 
 @dataclass(frozen=True)
@@ -33,10 +38,11 @@ class CellGeometry:
     hy: float  # kernel radius in log batch (inf when batch is not swept)
     n_lr: int
     n_batch: int
+    cubic: bool = False  # add u^3: LR landscapes are steeper on the high side than the low side
 
     @property
     def n_coef(self) -> int:
-        return {"2d": 6, "1d": 3, "1d+offset": 4}[self.model]
+        return {"2d": 6, "1d": 3, "1d+offset": 4}[self.model] + int(self.cubic)
 
 
 @dataclass
@@ -46,9 +52,9 @@ class CellOptimum:
     log_lr: float
     log_batch: float
     loss: float
-    method: str  # "quadratic" or "argmin"
+    method: str  # "local_fit" or "argmin"
     geometry: CellGeometry
-    coef: np.ndarray  # local quadratic coefficients (in kernel units around `centre`)
+    coef: np.ndarray  # local-fit coefficients (in kernel units around `centre`)
     centre: tuple[float, float]
     best_loss: float  # best measured loss
     near_optimal_lr: tuple[float, float]
@@ -63,7 +69,7 @@ def cell_geometry(cell: Cell) -> CellGeometry:
     hx = _radius(ux)
     hy = _radius(uy) if len(uy) > 1 else np.inf
     model = "2d" if len(uy) >= 3 else ("1d+offset" if len(uy) == 2 else "1d")
-    return CellGeometry(model, hx, hy, len(ux), len(uy))
+    return CellGeometry(model, hx, hy, len(ux), len(uy), cubic=CUBIC and len(ux) >= MIN_LR_VALUES_CUBIC)
 
 
 def _unique(a: np.ndarray) -> np.ndarray:
@@ -78,9 +84,9 @@ def _radius(values: np.ndarray) -> float:
 
 
 def local_optimum(cell: Cell, counts: np.ndarray, geom: CellGeometry):
-    """Batched local-quadratic optimum. counts: (R, n) trial multiplicities (ones for the point fit).
+    """Batched local-fit optimum. counts: (R, n) trial multiplicities (ones for the point fit).
 
-    Returns (log_lr (R,), log_batch (R,), loss (R,), quadratic_ok (R,), coef (R, k), centre (R, 2)).
+    Returns (log_lr (R,), log_batch (R,), loss (R,), fit_ok (R,), coef (R, k), centre (R, 2)).
     """
     x, y, loss = cell.log_lr, cell.log_batch, cell.loss
     counts = np.asarray(counts, dtype=float)
@@ -92,13 +98,15 @@ def local_optimum(cell: Cell, counts: np.ndarray, geom: CellGeometry):
     dist = np.abs(u) if geom.model != "2d" else np.hypot(u, v)
     kernel = np.clip(1.0 - dist**3, 0.0, None) ** 3
     w = counts * kernel * (loss[None, :] <= lbest[:, None] * (1.0 + LOSS_GATE))
-    design = _design(geom.model, u, v, y)
+    design = _design(geom, u, v, y)
     xtw = (design * w[:, :, None]).transpose(0, 2, 1)  # (R, k, n)
     a = xtw @ design + RIDGE * np.eye(design.shape[2])  # batched BLAS, faster than einsum here
     b = xtw @ loss
     coef = np.linalg.solve(a, b[:, :, None])[:, :, 0]
-    us, vs, lq, ok = _minimum(geom.model, coef, y, yc)
-    # trust the quadratic only inside the weighted points and with enough of them
+    us, vs, ok = _minimum(geom, coef)
+    top = (yc >= y.max() - 1e-9).astype(float)
+    lq = np.einsum("rk,rk->r", _design_at(geom, us, vs, top), coef)
+    # trust the local fit only inside the weighted points and with enough of them
     pos = w > 0
     ok &= pos.sum(axis=1) >= geom.n_coef + 1
     ok &= _inside(us, u, pos) & (_inside(vs, v, pos) if geom.model == "2d" else True)
@@ -108,34 +116,47 @@ def local_optimum(cell: Cell, counts: np.ndarray, geom: CellGeometry):
     return log_lr, log_b, opt_loss, ok, coef, np.stack([xc, yc], axis=1)
 
 
-def _design(model: str, u: np.ndarray, v: np.ndarray, y: np.ndarray) -> np.ndarray:
-    one = np.ones_like(u)
-    if model == "2d":
-        return np.stack([one, u, v, u * u, u * v, v * v], axis=2)
-    if model == "1d":
-        return np.stack([one, u, u * u], axis=2)
+def _design(geom: CellGeometry, u: np.ndarray, v: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(R, n, k) design of the local model; u, v (R, n) in kernel units."""
     top = np.broadcast_to((y >= y.max() - 1e-9).astype(float), u.shape)  # the larger of two batches
-    return np.stack([one, u, u * u, top], axis=2)
+    return _columns(geom, u, v, top)
 
 
-def _minimum(model: str, c: np.ndarray, y: np.ndarray, yc: np.ndarray):
-    """Stationary point of the quadratic, its value, and whether it is a minimum."""
+def _design_at(geom: CellGeometry, u: np.ndarray, v: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """(R, k) design rows at one point per resample (top: 1 when at the larger of two batches)."""
+    return _columns(geom, u[:, None], v[:, None], top[:, None])[:, 0, :]
+
+
+def _columns(geom: CellGeometry, u, v, top) -> np.ndarray:
+    one = np.ones_like(u)
+    cols = {"2d": [one, u, v, u * u, u * v, v * v], "1d": [one, u, u * u],
+            "1d+offset": [one, u, u * u, top]}[geom.model]
+    return np.stack(cols + ([u**3] if geom.cubic else []), axis=-1)
+
+
+def _minimum(geom: CellGeometry, c: np.ndarray):
+    """Minimum of the local model: (u, v, is_minimum).
+
+    Profiling out v (2d: v = -(c2 + c4 u) / (2 c5)) leaves dL/du = A u^2 + B u + C with A = 3 c_cubic;
+    the minimum is the root where the profile curves upward, written in the form that stays
+    stable as A -> 0 (the quadratic case): u = -2C / (B + sqrt(B^2 - 4AC)).
+    """
+    k = c.shape[1]
+    a = 3 * c[:, k - 1] if geom.cubic else np.zeros(len(c))
     with np.errstate(divide="ignore", invalid="ignore"):
-        if model == "2d":
-            det = 4 * c[:, 3] * c[:, 5] - c[:, 4] ** 2
-            us = (-2 * c[:, 5] * c[:, 1] + c[:, 4] * c[:, 2]) / det
-            vs = (-2 * c[:, 3] * c[:, 2] + c[:, 4] * c[:, 1]) / det
-            value = c[:, 0] + 0.5 * (c[:, 1] * us + c[:, 2] * vs)
-            ok = (det > 0) & (c[:, 3] > 0)
+        if geom.model == "2d":
+            convex_v = c[:, 5] > 0
+            b = 2 * c[:, 3] - c[:, 4] ** 2 / (2 * c[:, 5])
+            cc = c[:, 1] - c[:, 4] * c[:, 2] / (2 * c[:, 5])
         else:
-            us = -c[:, 1] / (2 * c[:, 2])
-            vs = np.zeros_like(us)
-            value = c[:, 0] - c[:, 1] ** 2 / (4 * c[:, 2])
-            if model == "1d+offset":
-                value = value + c[:, 3] * (yc >= y.max() - 1e-9)
-            ok = c[:, 2] > 0
-    ok &= np.isfinite(us) & np.isfinite(vs) & np.isfinite(value)
-    return np.nan_to_num(us), np.nan_to_num(vs), value, ok
+            convex_v = np.ones(len(c), bool)
+            b, cc = 2 * c[:, 2], c[:, 1]
+        disc = b * b - 4 * a * cc
+        root = np.sqrt(np.where(disc >= 0, disc, np.nan))
+        us = -2 * cc / (b + root)
+        vs = -(c[:, 2] + c[:, 4] * us) / (2 * c[:, 5]) if geom.model == "2d" else np.zeros_like(us)
+        ok = convex_v & (disc >= 0) & (root > 0) & np.isfinite(us) & np.isfinite(vs)
+    return np.where(ok, us, 0.0), np.where(ok, vs, 0.0), ok  # rejected rows: the centre, for finite math
 
 
 def _inside(s: np.ndarray, grid: np.ndarray, pos: np.ndarray) -> np.ndarray:
@@ -153,7 +174,7 @@ def fit_cell(cell: Cell, near_optimal: float = 0.0025) -> CellOptimum:
     near = cell.loss <= best * (1.0 + near_optimal)
     opt = CellOptimum(
         log_lr=float(x[0]), log_batch=float(y[0]), loss=float(c[0]),
-        method="quadratic" if ok[0] else "argmin", geometry=geom, coef=coef[0],
+        method="local_fit" if ok[0] else "argmin", geometry=geom, coef=coef[0],
         centre=(float(centre[0, 0]), float(centre[0, 1])), best_loss=best,
         near_optimal_lr=(float(np.exp(cell.log_lr[near].min())), float(np.exp(cell.log_lr[near].max()))),
         near_optimal_batch=(float(np.exp(cell.log_batch[near].min())),
@@ -188,7 +209,7 @@ def _flag(cell: Cell, opt: CellOptimum, i_best: int) -> None:
             opt.flags.append("batch_on_grid_edge")
             opt.weight_batch *= EDGE_WEIGHT
     if opt.method == "argmin":
-        opt.flags.append("argmin_fallback: local quadratic not convex or its minimum off the samples")
+        opt.flags.append("argmin_fallback: local fit not convex or its minimum off the samples")
         opt.weight_lr *= FALLBACK_WEIGHT
         opt.weight_batch *= FALLBACK_WEIGHT
 
@@ -196,7 +217,7 @@ def _flag(cell: Cell, opt: CellOptimum, i_best: int) -> None:
 def loss_at(cell: Cell, opt: CellOptimum, log_lr: float, log_batch: float) -> tuple[float, bool]:
     """The cell's loss at a setting, read through the smooth fit.
 
-    Inside the kernel window of a trusted quadratic: the quadratic. Elsewhere: linear interpolation of
+    Inside the kernel window of a trusted local fit: the local fit. Elsewhere: linear interpolation of
     the measured landscape (mean over repeats), clamped to the nearest measured point outside it.
     Returns (loss, outside_grid).
     """
@@ -209,11 +230,9 @@ def loss_at(cell: Cell, opt: CellOptimum, log_lr: float, log_batch: float) -> tu
                    (geom.model == "2d" and (log_batch < y_lo - 1e-9 or log_batch > y_hi + 1e-9)))
     u = (log_lr - opt.centre[0]) / geom.hx
     v = (log_batch - opt.centre[1]) / geom.hy if np.isfinite(geom.hy) else 0.0
-    if opt.method == "quadratic" and not outside and (np.hypot(u, v) if geom.model == "2d" else abs(u)) < 1:
-        design = _design(geom.model, np.array([[u]]), np.array([[v]]), cell.log_batch)
-        if geom.model == "1d+offset":
-            design[0, 0, 3] = float(opt.centre[1] >= cell.log_batch.max() - 1e-9)
-        return float(design[0, 0] @ opt.coef), outside
+    if opt.method == "local_fit" and not outside and (np.hypot(u, v) if geom.model == "2d" else abs(u)) < 1:
+        top = np.array([float(opt.centre[1] >= cell.log_batch.max() - 1e-9)])
+        return float(_design_at(geom, np.array([u]), np.array([float(v)]), top)[0] @ opt.coef), outside
     return _interpolate(cell, opt, log_lr, log_batch, geom.model == "2d"), outside
 
 

@@ -43,7 +43,7 @@ def _quadratic_cell(lr_star=0.01, b_star=8192.0, lr_offset=0.3, noise=0.0, seed=
 
 def test_cell_optimum_is_exact_on_a_noise_free_bowl_between_grid_points():
     opt = fit_cell(_quadratic_cell())
-    assert opt.method == "quadratic" and opt.flags == []
+    assert opt.method == "local_fit" and opt.flags == []
     assert opt.log_lr == pytest.approx(math.log(0.01), abs=1e-6)
     assert opt.log_batch == pytest.approx(math.log(8192.0), abs=1e-6)
     assert opt.loss == pytest.approx(2.0, rel=1e-9)
