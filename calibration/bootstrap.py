@@ -1,6 +1,12 @@
 """Bootstrap of the whole chain: resample trials within each cell, re-estimate every cell's optimum,
 then refit the laws on each resample's optima (laws_fit.huber_fit takes all resamples at once).
 
+Resampling trials captures the noise of each cell's optimum, not how far real cells sit off a power
+law. When the law's residuals are wider than that noise, the excess variance is added to each
+resample's optima as independent per-cell normal draws (a random-effects view of lack of fit), so
+the intervals also cover the law's misfit. Without it, on synthetic sweeps whose cells scatter
+0.15 (ln) around the law, 90% intervals covered the truth only about half the time.
+
 A resample of n trials drawn with replacement is the same as multinomial counts over the trials;
 counts enter the local fit as weights, so one batched solve handles all resamples of a cell.
 """
@@ -9,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from calibration.fit_table import Cell
+from calibration.laws_fit import LawFit, huber_fit
 from calibration.optimum import CellOptimum, local_optimum
 
 
@@ -31,3 +38,14 @@ def resample_counts(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray
     """(n_boot, n) multiplicities of n trials drawn with replacement (a multinomial, but faster)."""
     draws = rng.integers(0, n, size=(n_boot, n)) + n * np.arange(n_boot)[:, None]
     return np.bincount(draws.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(float)
+
+
+def bootstrap_law(fit: LawFit, x: np.ndarray, y: np.ndarray, w: np.ndarray, y_samples: np.ndarray,
+                  rng: np.random.Generator) -> None:
+    """Fill fit.samples (R, k) from optima samples (R, m), adding between-cell scatter (module doc)."""
+    use = w > 0
+    within = float(np.mean(np.var(y_samples[:, use], axis=0)))
+    extra = max(fit.residual_sd**2 - within, 0.0)
+    fit.cell_scatter_sd = float(np.sqrt(extra))
+    jitter = fit.cell_scatter_sd * rng.standard_normal(y_samples.shape) if extra > 0 else 0.0
+    fit.samples = huber_fit(x, y_samples + jitter, w)

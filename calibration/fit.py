@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from calibration.bootstrap import resample_optima
+from calibration.bootstrap import bootstrap_law, resample_optima
 from calibration.fit_table import ColumnMap, FitInputError, build_cells, prepare_trials, read_table
-from calibration.laws_fit import BATCH_FORMS, LR_FORMS, LawFit, design, fit_forms, huber_fit
+from calibration.laws_fit import BATCH_FORMS, LR_FORMS, LawFit, design, fit_forms
 from calibration.loss_surface import PARAM_NAMES, SurfaceFit, bootstrap_surface, fit_surface
 from calibration.optimum import fit_cell
 from calibration.trial import code_version
@@ -90,7 +90,7 @@ def fit_trials(raw: pd.DataFrame, cols: ColumnMap = ColumnMap(), opts: FitOption
         samples = {"lr": s_lr, "batch": s_b, "loss": s_loss}
         for fits, law in ((lr_fits, "lr"), (batch_fits, "batch")):
             for f in fits:
-                f.samples = huber_fit(design(f.form, table.inputs), samples[law], table.w(law))
+                bootstrap_law(f, design(f.form, table.inputs), table.y(law), table.w(law), samples[law], rng)
         if surface is not None:
             surface.samples = bootstrap_surface(surface, n_arr, d_arr, s_loss[: opts.loss_boot_max], w_loss)
 
@@ -153,7 +153,8 @@ def _law_json(fits: list[LawFit], skipped: list[dict]) -> dict:
     def one(f: LawFit) -> dict:
         return {"form": f.form.name, "inputs": list(f.form.inputs), "log_coef": [float(c) for c in f.log_coef],
                 "samples": _round(f.samples) if f.samples is not None else [],
-                "residual_sd": f.residual_sd, "cv_log2_error": f.cv_log2_error, "n_cells": f.n_cells}
+                "residual_sd": f.residual_sd, "cv_log2_error": f.cv_log2_error, "n_cells": f.n_cells,
+                "cell_scatter_sd": f.cell_scatter_sd}
 
     out = one(fits[0])
     out["alternatives"] = [one(f) for f in fits[1:]]

@@ -126,6 +126,7 @@ class LawFit:
     cv_log2_error: float | None
     n_cells: int
     samples: np.ndarray | None = None
+    cell_scatter_sd: float = 0.0  # between-cell scatter added in the bootstrap (see bootstrap_law)
 
 
 def fit_forms(forms, inputs: dict[str, np.ndarray], y: np.ndarray, w: np.ndarray,

@@ -60,6 +60,7 @@ def synthetic_trials(
     repeats: int = 1,
     diverged_above: float | None = None,
     grid_offset: float | None = None,
+    cell_scatter: float = 0.0,
     seed: int = 0,
 ) -> pd.DataFrame:
     """A trial table (DESIGN.md contract 1) for a sweep of `sizes` x `tokens_per_param`
@@ -71,6 +72,8 @@ def synthetic_trials(
     diverged_above: trials with LR above this multiple of the optimum are marked diverged (loss NaN).
     grid_offset: where the true optimum sits between grid points, in grid steps (None: random in
     [-0.5, 0.5) per cell, like a real sweep).
+    cell_scatter: sd (natural log) of each cell's deviation of its true LR and batch optima from the law
+    (real cells do not sit exactly on a power law).
     """
     rng = np.random.default_rng(seed)
     rows = []
@@ -79,13 +82,14 @@ def synthetic_trials(
         for d in budgets:
             rows += _cell_rows(truth, float(n), float(d), lr_points, lr_factor, batch_points,
                                batch_factor, seq_len, lr_curvature, batch_curvature, high_lr_skew,
-                               noise, repeats, diverged_above, grid_offset, seed, rng)
+                               noise, repeats, diverged_above, grid_offset, cell_scatter, seed, rng)
     return pd.DataFrame(rows)
 
 
 def _cell_rows(truth, n, d, lr_points, lr_factor, batch_points, batch_factor, seq_len, lr_curv,
-               b_curv, skew, noise, repeats, diverged_above, grid_offset, seed, rng) -> list[dict]:
-    lr_star, b_star = float(truth.lr_opt(n, d)), float(truth.batch_opt(n, d))
+               b_curv, skew, noise, repeats, diverged_above, grid_offset, cell_scatter, seed, rng) -> list[dict]:
+    jitter = np.exp(cell_scatter * rng.standard_normal(2)) if cell_scatter > 0 else np.ones(2)
+    lr_star, b_star = float(truth.lr_opt(n, d)) * jitter[0], float(truth.batch_opt(n, d)) * jitter[1]
     off_lr = rng.uniform(-0.5, 0.5) if grid_offset is None else grid_offset
     lr_grid = lr_star * lr_factor ** (np.arange(lr_points) - (lr_points - 1) / 2 + off_lr)
     # batch grid: whole sequences, powers of batch_factor around the optimum
