@@ -1,0 +1,213 @@
+"""`advisor calibrate`: plan, run, resume, inspect and export calibration sweeps.
+
+Heavy imports (torch, pandas, ray) happen inside the commands, so `--help` stays fast.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+SPEC_HELP = "SPEC is a TOML file or a preset name: quick, cpu-default, gpu-default, cluster."
+
+
+def _load(spec_arg: str):
+    from calibration.spec import SpecError, load_spec
+
+    try:
+        return load_spec(spec_arg)
+    except SpecError as exc:
+        raise click.BadParameter(str(exc), param_hint="SPEC") from None
+
+
+def _plan(spec):
+    from calibration.spec import SpecError
+    from calibration.sweep import plan
+
+    try:
+        return plan(spec)
+    except SpecError as exc:
+        raise click.BadParameter(str(exc), param_hint="SPEC") from None
+
+
+def _open_store(out_dir: str):
+    from calibration.store import StoreError, TrialStore
+
+    try:
+        return TrialStore.open(out_dir)
+    except StoreError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def calibrate() -> None:
+    """Plan, run, resume and inspect calibration sweeps of proxy models.
+
+    \b
+    A sweep trains small proxy LMs over sizes x token budgets x LR x batch (x seeds),
+    extends the LR/batch grid where an optimum sits on its edge, and keeps every trial in
+    DIR/trials.sqlite (crash-safe: rerun the same command to resume).
+
+    \b
+    Examples:
+      advisor calibrate plan quick
+      advisor calibrate run quick --out runs/quick
+      advisor calibrate status runs/quick
+      advisor calibrate export runs/quick -o runs/quick/trials.csv --curves runs/quick/curves.csv
+      advisor calibrate run cluster.toml --out runs/c1 --backend ray --address auto
+    """
+
+
+@calibrate.command("plan")
+@click.argument("spec")
+@click.option("--device", default=None, help="Device to estimate for: auto, cpu, cuda, cuda:N (default: the spec's).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Parallel workers (default: one per core on the CPU, one per GPU).")
+@click.option("--no-measure", is_flag=True, help="Skip the throughput measurement (no time estimate).")
+def plan_cmd(spec: str, device: str | None, workers: int | None, no_measure: bool) -> None:
+    """Print a sweep's trials, total FLOPs and estimated wall time on this device.
+
+    The estimate times a few training steps of each proxy size (single-threaded on the CPU, as
+    the workers run). The adaptive grid may add trials on top of the planned ones.
+
+    \b
+    Examples:
+      advisor calibrate plan quick
+      advisor calibrate plan my-sweep.toml --device cuda
+    """
+    from calibration.spec import DEVICES_HELP, _device
+    from calibration.sweep import estimate_wall, format_plan
+
+    the_spec = _load(spec)
+    the_plan = _plan(the_spec)
+    estimate = None
+    if not no_measure:
+        estimate = estimate_wall(the_plan, _checked_device(device or the_spec.device), workers)
+    click.echo(format_plan(the_plan, estimate))
+
+
+def _checked_device(device: str) -> str:
+    from calibration.spec import DEVICES_HELP, SpecError, _device
+
+    try:
+        device = _device(device)
+    except SpecError:
+        raise click.BadParameter(f"must be {DEVICES_HELP}, got {device!r}", param_hint="--device") from None
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise click.BadParameter(f"{device} asked for, but no CUDA device is visible", param_hint="--device")
+    return device
+
+
+@calibrate.command("run")
+@click.argument("spec")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Sweep directory (holds trials.sqlite).")
+@click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: worker processes on this machine; ray: one Ray task per trial group.")
+@click.option("--address", default=None, help="Ray cluster address (with --backend ray; default: start a local instance).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Parallel workers/tasks (default: one per core on the CPU, one per GPU; Ray: cluster capacity).")
+@click.option("--device", default=None, help="auto, cpu, cuda or cuda:N (default: the spec's).")
+@click.option("--force", is_flag=True, help="Use an out-dir made by another spec (its trials are kept, the new spec recorded).")
+@click.option("--retry-failed", is_flag=True, help="Run failed trials again (their old error is dropped).")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def run_cmd(spec, out_dir, backend, address, workers, device, force, retry_failed, quiet) -> None:
+    """Run or resume a sweep; every result is recorded as it finishes.
+
+    Rerunning the same command resumes: finished trials are skipped and trials left
+    running by a killed process run again. Two runs may share one DIR (e.g. on two
+    machines with a shared disk): each claims trials in a transaction.
+
+    \b
+    Examples:
+      advisor calibrate run quick --out runs/quick
+      advisor calibrate run cpu-default --out runs/cpu --workers 2
+      advisor calibrate run gpu-default --out runs/gpu --device cuda
+      advisor calibrate run cluster --out runs/c1 --backend ray --address auto
+    """
+    from calibration.store import StoreError
+    from calibration.sweep import run_sweep
+
+    if address and backend != "ray":
+        raise click.BadParameter("--address needs --backend ray", param_hint="--address")
+    the_spec = _load(spec)
+    _plan(the_spec)  # spec errors before anything is created
+    device = _checked_device(device or the_spec.device)
+    try:
+        summary = run_sweep(the_spec, out_dir, backend=backend, address=address, workers=workers, device=device,
+                            force=force, retry_failed=retry_failed, progress=not quiet)
+    except StoreError as exc:
+        raise click.UsageError(str(exc)) from None
+    c = summary.counts
+    click.echo(
+        f"{out_dir}: ran {summary.ran} trials in {summary.wall_s:.1f} s ({summary.skipped} already done); "
+        f"{c['ok']} ok, {c['diverged']} diverged, {c['failed']} failed; planned {summary.planned}, "
+        f"adaptive grid added {summary.extension_trials}"
+        + (f", {summary.bound_events} bound(s) hit (see status)" if summary.bound_events else "")
+    )
+
+
+@calibrate.command("status")
+@click.argument("out_dir", metavar="DIR", type=click.Path(file_okay=False))
+def status_cmd(out_dir: str) -> None:
+    """Summarise a sweep: done/running/diverged/failed, best LR per cell, time and FLOPs spent.
+
+    \b
+    Example:
+      advisor calibrate status runs/quick
+    """
+    from calibration.sweep import format_status
+
+    with _open_store(out_dir) as store:
+        click.echo(format_status(store))
+
+
+@calibrate.command("export")
+@click.argument("out_dir", metavar="DIR", type=click.Path(file_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Trial table file: .csv or .parquet.")
+@click.option("--curves", type=click.Path(dir_okay=False), default=None,
+              help="Also write per-trial loss curves (long format: trial_id, step, tokens, train_loss, lr).")
+@click.option("--current-spec", is_flag=True, help="Only trials planned by the store's current spec.")
+@click.option("--force", is_flag=True, help="Overwrite existing output files.")
+def export_cmd(out_dir: str, output: str, curves: str | None, current_spec: bool, force: bool) -> None:
+    """Write the trial table (DESIGN.md contract 1) as CSV or Parquet, by extension.
+
+    Finished and running trials are written (pending ones are not); extra columns: d_ff,
+    error, origin (grid or extend), cell.
+
+    \b
+    Examples:
+      advisor calibrate export runs/quick -o runs/quick/trials.csv
+      advisor calibrate export runs/quick -o trials.parquet --curves curves.parquet
+    """
+    from calibration.export import trial_table, curve_table, write_table
+
+    for path, hint in ((output, "--output"), (curves, "--curves")):
+        if path is None:
+            continue
+        if Path(path).suffix.lower() not in (".csv", ".parquet"):
+            raise click.BadParameter(f"{path}: use a .csv or .parquet file name", param_hint=hint)
+        if Path(path).exists() and not force:
+            raise click.BadParameter(f"{path} exists (use --force to overwrite)", param_hint=hint)
+    with _open_store(out_dir) as store:
+        table = trial_table(store, current_spec=current_spec)
+        write_table(table, output)
+        msg = f"wrote {len(table)} trials to {output}"
+        if curves:
+            curve_df = curve_table(store, current_spec=current_spec)
+            write_table(curve_df, curves)
+            msg += f", {len(curve_df)} curve points to {curves}"
+    click.echo(msg)
+
+
+@calibrate.command("presets")
+def presets_cmd() -> None:
+    """List the shipped sweep presets and where their TOML files are (copy one to start your own)."""
+    from calibration.spec import PRESET_DIR, load_spec, preset_names
+
+    for name in preset_names():
+        spec = load_spec(name)
+        click.echo(f"{name:12s} {spec.description}  [{PRESET_DIR / (name + '.toml')}]")

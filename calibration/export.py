@@ -1,0 +1,63 @@
+"""Export a trial store as the trial table of DESIGN.md (contract 1) and a long table of loss curves."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from calibration.proxy import count_params, shape_from_config
+from calibration.store import TrialStore
+from calibration.trial import TrialResult
+
+EXPORTED = ("ok", "diverged", "failed", "running")  # pending trials are plans, not trials
+CURVE_COLUMNS = ["trial_id", "step", "tokens", "train_loss", "lr"]
+
+
+def trial_table(store: TrialStore, current_spec: bool = False) -> pd.DataFrame:
+    """One row per trial (TrialResult.to_row), plus origin (grid | extend) and cell."""
+    spec_hash = store.meta("spec_hash") if current_spec else None
+    rows = []
+    for r in store.trials(statuses=EXPORTED, spec_hash=spec_hash):
+        cfg = r["config"]
+        result = r["result"] or TrialResult(trial_id=r["trial_id"], status="running")
+        row = result.to_row(cfg)
+        # size columns are facts of the config: fill them for failed and running trials too
+        row["n_params"], row["n_params_total"] = count_params(shape_from_config(cfg))
+        if r["status"] in ("failed", "running"):
+            row["flops"] = None
+        row["origin"], row["cell"] = r["origin"], r["cell"]
+        rows.append(row)
+    columns = list(TrialResult(trial_id="", status="running").to_row(_ANY_CONFIG)) + ["origin", "cell"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def curve_table(store: TrialStore, current_spec: bool = False) -> pd.DataFrame:
+    """Train-loss curves, one row per logged point: trial_id, step, tokens, train_loss, lr."""
+    spec_hash = store.meta("spec_hash") if current_spec else None
+    rows = []
+    for r in store.trials(statuses=("ok", "diverged"), spec_hash=spec_hash):
+        for point in r["result"].curve:
+            rows.append([r["trial_id"], *point[:4]])
+    return pd.DataFrame(rows, columns=CURVE_COLUMNS)
+
+
+def write_table(df: pd.DataFrame, path: str | Path) -> None:
+    """CSV or Parquet by the file's extension; written aside and renamed, so never half a file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    if path.suffix.lower() == ".parquet":
+        df.to_parquet(tmp, index=False)
+    elif path.suffix.lower() == ".csv":
+        df.to_csv(tmp, index=False)
+    else:
+        raise ValueError(f"{path}: use a .csv or .parquet file name")
+    tmp.replace(path)
+
+
+def _any_config():
+    from calibration.trial import TrialConfig
+
+    return TrialConfig(n_layer=1, d_model=8, n_head=1, d_ff=8)
+
+
+_ANY_CONFIG = _any_config()

@@ -1,0 +1,369 @@
+"""Sweep specification: what a calibration sweep trains, read from TOML and validated strictly.
+
+A spec names the proxy sizes, the token budgets per size, the LR and batch grids, the seeds, the
+trial defaults (any TrialConfig field) and the adaptive-grid settings. SPEC on the command line is a
+path to a TOML file or the name of a shipped preset (calibration/presets/NAME.toml).
+
+    name = "my-sweep"
+    device = "auto"                  # auto | cpu | cuda | cuda:N (run --device overrides it)
+    seeds = [0]                      # or a table: {values = [0], extra = [1, 2], extra_smallest = 2}
+    min_steps = 20                   # every trial must take at least this many optimizer steps
+
+    [sizes]                          # at least one of:
+    rungs = ["r1", "r2"]             #   named sizes of calibration.proxy.RUNGS
+    n_params = [1e4, 3e4]            #   non-embedding parameter targets (proxy.shape_for_params)
+    shapes = [{n_layer = 2, d_model = 32, n_head = 2, d_ff = 96}]   # explicit shapes
+
+    [budget]                         # at least one of (each size gets every budget):
+    tokens_per_param = [20.0]        #   D = k * N
+    tokens = [1e6]                   #   absolute D
+    flops = [1e12]                   #   compute budget C: D = C / flops_per_token
+
+    [lr]                             # values = [...] or a log-spaced grid:
+    min = 1e-3
+    max = 3e-2
+    points = 5
+
+    [batch]
+    seqs = [8, 16, 32]               # sequences per optimizer step (batch_tokens = seqs * seq_len)
+
+    [trial]                          # defaults for any other TrialConfig field
+    seq_len = 64
+    schedule = "cosine"
+    data = "kjv"
+
+    [adaptive]                       # grid extension when an optimum sits on a grid edge
+    extend = true
+    extend_batch = true
+    max_extensions = 3               # per direction and grid row
+    lr_min = 1e-5
+    lr_max = 1.0
+    batch_min = 1
+    batch_max = 1024
+    refine = false                   # add half-step LR points around each row's optimum
+
+Every error is a SpecError (a ValueError) whose message names the offending key.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+from calibration.trial import TrialConfig
+
+PRESET_DIR = Path(__file__).resolve().parent / "presets"
+DEVICES_HELP = "auto, cpu, cuda or cuda:N"
+# TrialConfig fields the grid sets per trial; they cannot be defaults in [trial].
+GRID_FIELDS = ("n_layer", "d_model", "n_head", "d_ff", "tokens", "batch_seqs", "lr", "seed")
+SHAPE_FIELDS = ("n_layer", "d_model", "n_head", "d_ff")
+
+
+class SpecError(ValueError):
+    """A sweep spec is invalid; the message names the key."""
+
+
+@dataclass(frozen=True)
+class AdaptiveSettings:
+    """How the grid grows when a row's best LR (or a cell's best batch) sits on an edge."""
+
+    extend: bool = True
+    extend_batch: bool = True
+    max_extensions: int = 3
+    lr_min: float = 1e-5
+    lr_max: float = 1.0
+    batch_min: int = 1
+    batch_max: int = 4096
+    refine: bool = False
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep spec. Sizes are resolved to shapes by sweep.plan (needs proxy.py)."""
+
+    name: str = "sweep"
+    description: str = ""
+    device: str = "auto"
+    rungs: tuple = ()
+    n_params: tuple = ()
+    shapes: tuple = ()  # tuples (n_layer, d_model, n_head, d_ff)
+    tokens_per_param: tuple = ()
+    tokens: tuple = ()
+    flops: tuple = ()
+    lr: tuple = ()  # sorted ascending
+    batch_seqs: tuple = ()  # sorted ascending
+    seeds: tuple = (0,)
+    extra_seeds: tuple = ()  # run additionally at the smallest sizes
+    extra_seeds_smallest: int = 0  # how many of the smallest sizes get extra_seeds
+    min_steps: int = 20
+    trial: dict = field(default_factory=dict)  # TrialConfig defaults
+    adaptive: AdaptiveSettings = AdaptiveSettings()
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["trial"] = dict(sorted(self.trial.items()))
+        return d
+
+    @property
+    def spec_hash(self) -> str:
+        """Hash of what the spec trains (not its name, description or device)."""
+        d = self.to_dict()
+        for key in ("name", "description", "device"):
+            d.pop(key)
+        blob = json.dumps(d, sort_keys=True, default=list)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def base_config(self, shape: tuple, **grid) -> TrialConfig:
+        """The TrialConfig of one grid point: spec defaults, the shape, then the grid values."""
+        n_layer, d_model, n_head, d_ff = shape
+        return TrialConfig(n_layer=n_layer, d_model=d_model, n_head=n_head, d_ff=d_ff, **self.trial, **grid)
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
+
+
+def load_spec(spec: str | Path) -> SweepSpec:
+    """Read SPEC: a TOML file path or a preset name."""
+    path = Path(spec)
+    if not path.is_file():
+        if str(spec) in preset_names():
+            path = PRESET_DIR / f"{spec}.toml"
+        else:
+            raise SpecError(
+                f"no spec file or preset named {str(spec)!r} (presets: {', '.join(preset_names())})"
+            )
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return parse_spec(raw, default_name=path.stem)
+    except SpecError as exc:
+        raise SpecError(f"{path.name}: {exc}") from None
+
+
+def parse_spec(raw: dict, default_name: str = "sweep") -> SweepSpec:
+    """Validate a spec dict (parsed TOML) into a SweepSpec."""
+    top = _Table(raw, "")
+    spec = dict(
+        name=top.str("name", default_name),
+        description=top.str("description", ""),
+        device=_device(top.str("device", "auto")),
+        min_steps=top.int("min_steps", 20, minimum=1),
+    )
+    spec.update(_seeds(top.take("seeds", [0])))
+    spec.update(_sizes(top.table("sizes", required=True)))
+    spec.update(_budget(top.table("budget", required=True)))
+    spec["lr"] = _lr_grid(top.table("lr", required=True))
+    spec["batch_seqs"] = _batch_grid(top.table("batch", required=True))
+    spec["trial"] = _trial_defaults(top.table("trial"))
+    spec["adaptive"] = _adaptive(top.table("adaptive"))
+    top.done()
+    return SweepSpec(**spec)
+
+
+class _Table:
+    """Typed, key-checked access to one TOML table; `done` rejects keys nobody asked for."""
+
+    def __init__(self, raw, prefix: str):
+        if not isinstance(raw, dict):
+            raise SpecError(f"[{prefix}] must be a table, got {type(raw).__name__}")
+        self.raw, self.prefix, self.seen = raw, prefix, set()
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def take(self, name, default=None):
+        self.seen.add(name)
+        return self.raw.get(name, default)
+
+    def has(self, name) -> bool:
+        return name in self.raw
+
+    def table(self, name, required=False) -> "_Table":
+        if required and name not in self.raw:
+            raise SpecError(f"missing required table [{self.key(name)}]")
+        return _Table(self.take(name, {}), self.key(name))
+
+    def str(self, name, default):
+        value = self.take(name, default)
+        if not isinstance(value, str):
+            raise SpecError(f"{self.key(name)} must be a string, got {value!r}")
+        return value
+
+    def bool(self, name, default):
+        value = self.take(name, default)
+        if not isinstance(value, bool):
+            raise SpecError(f"{self.key(name)} must be true or false, got {value!r}")
+        return value
+
+    def int(self, name, default, minimum=None):
+        value = self.take(name, default)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SpecError(f"{self.key(name)} must be an integer, got {value!r}")
+        if minimum is not None and value < minimum:
+            raise SpecError(f"{self.key(name)} must be at least {minimum}, got {value}")
+        return value
+
+    def positive(self, name, default):
+        value = self.take(name, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
+            raise SpecError(f"{self.key(name)} must be a positive number, got {value!r}")
+        return float(value)
+
+    def numbers(self, name, integer=False) -> tuple:
+        """A non-empty list of positive numbers (absent: empty tuple)."""
+        if name not in self.raw:
+            self.seen.add(name)
+            return ()
+        values = self.take(name)
+        if not isinstance(values, list) or not values:
+            raise SpecError(f"{self.key(name)} must be a non-empty list, got {values!r}")
+        out = []
+        for v in values:
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 and not math.isinf(v)
+            if integer:
+                ok = ok and float(v).is_integer()
+            if not ok:
+                kind = "positive integers" if integer else "positive numbers"
+                raise SpecError(f"{self.key(name)} must hold {kind}, got {v!r}")
+            out.append(int(v) if integer else float(v))
+        if len(set(out)) != len(out):
+            raise SpecError(f"{self.key(name)} has duplicate values: {values!r}")
+        return tuple(out)
+
+    def done(self) -> None:
+        unknown = sorted(set(self.raw) - self.seen)
+        if unknown:
+            known = ", ".join(sorted(self.seen))
+            raise SpecError(f"unknown key {self.key(unknown[0])!r} (known here: {known})")
+
+
+def _device(value: str) -> str:
+    if value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit()):
+        return value
+    raise SpecError(f"device must be {DEVICES_HELP}, got {value!r}")
+
+
+def _seeds(value) -> dict:
+    if isinstance(value, list):
+        value = {"values": value}
+    t = _Table(value, "seeds")
+    values = t.take("values", [0])
+    extra = t.take("extra", [])
+    smallest = t.int("extra_smallest", 0, minimum=0)
+    t.done()
+    for key, seeds in (("seeds.values", values), ("seeds.extra", extra)):
+        if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+            raise SpecError(f"{key} must be a list of non-negative integers, got {seeds!r}")
+    if not values:
+        raise SpecError("seeds.values must not be empty")
+    if len(set(values + extra)) != len(values) + len(extra):
+        raise SpecError(f"seeds: duplicate seeds in values {values} and extra {extra}")
+    if extra and not smallest:
+        raise SpecError("seeds.extra needs seeds.extra_smallest (how many of the smallest sizes get them)")
+    return {"seeds": tuple(values), "extra_seeds": tuple(extra), "extra_seeds_smallest": smallest}
+
+
+def _sizes(t: _Table) -> dict:
+    rungs = t.take("rungs", [])
+    if not isinstance(rungs, list) or not all(isinstance(r, str) for r in rungs):
+        raise SpecError(f"sizes.rungs must be a list of rung names, got {rungs!r}")
+    n_params = t.numbers("n_params")
+    shapes = []
+    for i, s in enumerate(t.take("shapes", [])):
+        st = _Table(s, f"sizes.shapes[{i}]")
+        shapes.append(tuple(st.int(k, None, minimum=1) for k in SHAPE_FIELDS))
+        st.done()
+        if shapes[-1][1] % shapes[-1][2]:
+            raise SpecError(f"sizes.shapes[{i}]: d_model {shapes[-1][1]} is not divisible by n_head {shapes[-1][2]}")
+    t.done()
+    if not (rungs or n_params or shapes):
+        raise SpecError("[sizes] needs at least one of rungs, n_params, shapes")
+    return {"rungs": tuple(rungs), "n_params": n_params, "shapes": tuple(shapes)}
+
+
+def _budget(t: _Table) -> dict:
+    out = {"tokens_per_param": t.numbers("tokens_per_param"), "tokens": t.numbers("tokens"), "flops": t.numbers("flops")}
+    out["tokens"] = tuple(int(v) for v in out["tokens"])
+    t.done()
+    if not any(out.values()):
+        raise SpecError("[budget] needs at least one of tokens_per_param, tokens, flops")
+    return out
+
+
+def _lr_grid(t: _Table) -> tuple:
+    if t.has("values"):
+        if any(t.has(k) for k in ("min", "max", "points")):
+            raise SpecError("[lr] takes either values or min/max/points, not both")
+        grid = t.numbers("values")
+    else:
+        lo, hi = t.positive("min", None), t.positive("max", None)
+        points = t.int("points", None, minimum=2)
+        if not hi > lo:
+            raise SpecError(f"lr.max ({hi}) must be larger than lr.min ({lo})")
+        grid = tuple(float(f"{lo * (hi / lo) ** (i / (points - 1)):.6g}") for i in range(points))
+    t.done()
+    return tuple(sorted(grid))
+
+
+def _batch_grid(t: _Table) -> tuple:
+    grid = t.numbers("seqs", integer=True)
+    t.done()
+    if not grid:
+        raise SpecError("[batch] needs seqs, a list of sequences per step")
+    return tuple(sorted(grid))
+
+
+def _trial_defaults(t: _Table) -> dict:
+    fields = {f.name: f for f in dataclasses.fields(TrialConfig)}
+    out = {}
+    for key, value in t.raw.items():
+        if key in GRID_FIELDS:
+            raise SpecError(f"trial.{key} is set by the sweep grid ([sizes], [budget], [lr], [batch], seeds)")
+        if key not in fields:
+            raise SpecError(f"unknown key 'trial.{key}' (not a TrialConfig field)")
+        expected = type(getattr(TrialConfig(n_layer=1, d_model=8, n_head=1, d_ff=8), key))
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if type(value) is not expected:
+            raise SpecError(f"trial.{key} must be {expected.__name__}, got {value!r}")
+        out[key] = value
+        t.take(key)
+    try:  # let the contract's own checks speak, naming the field
+        TrialConfig(n_layer=1, d_model=8, n_head=1, d_ff=8, **out)
+    except ValueError as exc:
+        raise SpecError(f"[trial]: {exc}") from None
+    t.done()
+    return out
+
+
+def _adaptive(t: _Table) -> AdaptiveSettings:
+    d = AdaptiveSettings()
+    a = AdaptiveSettings(
+        extend=t.bool("extend", d.extend),
+        extend_batch=t.bool("extend_batch", d.extend_batch),
+        max_extensions=t.int("max_extensions", d.max_extensions, minimum=0),
+        lr_min=t.positive("lr_min", d.lr_min),
+        lr_max=t.positive("lr_max", d.lr_max),
+        batch_min=t.int("batch_min", d.batch_min, minimum=1),
+        batch_max=t.int("batch_max", d.batch_max, minimum=1),
+        refine=t.bool("refine", d.refine),
+    )
+    t.done()
+    if a.lr_min >= a.lr_max:
+        raise SpecError(f"adaptive.lr_min ({a.lr_min}) must be below adaptive.lr_max ({a.lr_max})")
+    if a.batch_min > a.batch_max:
+        raise SpecError(f"adaptive.batch_min ({a.batch_min}) must not exceed adaptive.batch_max ({a.batch_max})")
+    return a
