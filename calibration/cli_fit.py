@@ -11,7 +11,7 @@ import click
 @click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
               help="Where to write the fitted-model JSON.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False),
-              help="Also write plots (PNG) and report.md into this folder.")
+              help="Also write plots (PNG) and report.md into this folder (--force to replace a report).")
 @click.option("--col-params", default="n_params", show_default=True, help="Column: non-embedding parameters N.")
 @click.option("--col-tokens", default="tokens", show_default=True, help="Column: training tokens D.")
 @click.option("--col-lr", default="lr", show_default=True, help="Column: peak learning rate.")
@@ -22,12 +22,12 @@ import click
               help="Unit of the batch column; sequences are multiplied by the sequence length.")
 @click.option("--seq-len", type=click.IntRange(min=1), default=None,
               help="Sequence length for --batch-unit sequences when the table has no seq_len column.")
-@click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=200, show_default=True,
+@click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=1000, show_default=True,
               help="Bootstrap resamples of the whole chain (0: none, no intervals).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
 @click.option("--near-optimal", type=click.FloatRange(min=0, min_open=True, max=1), default=0.0025,
               show_default=True, help="Near-optimal band: runs within this fraction of a cell's best loss.")
-@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file and report.")
 def fit(table, output, report_dir, col_params, col_tokens, col_lr, col_batch, col_loss, batch_unit, seq_len,
         n_boot, seed, near_optimal, force):
     """Fit scale laws for the optimal LR and batch size (and the loss L(N, D)) to a trial table.
@@ -55,6 +55,8 @@ def fit(table, output, report_dir, col_params, col_tokens, col_lr, col_batch, co
 
     if Path(output).exists() and not force:
         raise click.UsageError(f"{output} exists; pass --force to overwrite it")
+    if report_dir and (Path(report_dir) / "report.md").exists() and not force:
+        raise click.UsageError(f"{report_dir} already holds a report; pass --force to replace it")
     cols = ColumnMap(n_params=col_params, tokens=col_tokens, lr=col_lr, batch=col_batch, loss=col_loss,
                      batch_unit=batch_unit, seq_len=seq_len)
     opts = FitOptions(n_boot=n_boot, seed=seed, near_optimal=near_optimal, progress=sys.stderr.isatty())

@@ -33,7 +33,7 @@ CONTRACT_COLUMNS = {"trial_id", "status", "data_id", "code_version"}
 
 @dataclass
 class FitOptions:
-    n_boot: int = 200  # bootstrap resamples of the whole chain (0: none)
+    n_boot: int = 1000  # bootstrap resamples of the whole chain (0: none)
     seed: int = 0
     near_optimal: float = 0.0025  # near-optimal band: runs within this fraction of the best loss
     loss_boot_max: int | None = None  # cap on the loss-surface resamples (None: all of them)

@@ -279,3 +279,29 @@ def test_loss_surface_solver_agrees_with_scipy_least_squares():
     assert fit.values[2] == pytest.approx(TRUTH.loss[2], abs=0.05)
     too_few, reason = fit_surface(n[:5], d[:5], loss[:5], np.ones(5))
     assert too_few is None and "6 usable cells" in reason
+
+
+def test_odd_tables_give_an_artifact_or_a_clear_error():
+    """Property: whatever the sweep's shape (few sizes, thin grids, NaNs, failures), the fitter either
+    raises FitInputError or returns a strict-JSON artifact with finite LR coefficients."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=25, deadline=None, derandomize=True)
+    @given(n_sizes=st.integers(1, 4), lr_points=st.integers(1, 6), batch_points=st.integers(1, 3),
+           ratios=st.sampled_from([(20.0,), (10.0, 40.0)]), noise=st.sampled_from([0.0, 0.01, 0.05]),
+           bad_frac=st.sampled_from([0.0, 0.3, 1.0]), seed=st.integers(0, 3))
+    def check(n_sizes, lr_points, batch_points, ratios, noise, bad_frac, seed):
+        df = synthetic_trials(sizes=(1e5, 4e5, 1.6e6, 6.4e6)[:n_sizes], tokens_per_param=ratios,
+                              lr_points=lr_points, batch_points=batch_points, noise=noise, seed=seed)
+        bad = np.random.default_rng(seed).random(len(df)) < bad_frac
+        df.loc[bad, "loss"] = np.nan
+        try:
+            art = fit_trials(df, opts=FitOptions(n_boot=5, seed=seed)).artifact
+        except FitInputError as exc:
+            assert str(exc) and "\n" not in str(exc)
+            return
+        json.dumps(art, allow_nan=False)
+        assert np.isfinite(art["laws"]["lr"]["log_coef"]).all()
+
+    check()

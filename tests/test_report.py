@@ -41,6 +41,9 @@ def test_report_for_a_quick_shaped_calibration_via_the_cli(tmp_path):
     art = json.loads((tmp_path / "model.json").read_text())
     assert art["laws"]["loss"] is None  # two token budgets cannot determine the D exponent
     assert "no loss surface" in md and "wrote report" in result.output
+    again = CliRunner().invoke(cli, ["fit", str(table), "-o", str(tmp_path / "other.json"),
+                                     "--report", str(folder), "--bootstrap", "0"])
+    assert again.exit_code == 2 and "--force" in again.output and not (tmp_path / "other.json").exists()
 
 
 def test_report_with_loss_surface_many_cells_and_no_batch_law(tmp_path):
