@@ -89,12 +89,13 @@ def propose(
 
     row_best = {b: min(row.values()) for b, row in rows.items() if row}
     finite = {b: v for b, v in row_best.items() if math.isfinite(v)}
-    if settings.extend_batch and len(spec_batch) >= 2 and finite:
+    if finite:
         best_batch = min(finite, key=finite.get)
-        new, evs = _extend_batch(best_batch, sorted(rows), rows[best_batch], settings, spec_batch, max_batch_seqs)
-        points += new
-        events += evs
-        if settings.refine and not new and not any(p[1] == best_batch for p in points):
+        if settings.extend_batch and len(spec_batch) >= 2:
+            new, evs = _extend_batch(best_batch, sorted(rows), rows[best_batch], settings, spec_batch, max_batch_seqs)
+            points += new
+            events += evs
+        if settings.refine and not points:  # refine only a settled grid
             points += _refine(best_batch, rows[best_batch], spec_lr)
 
     fresh = []

@@ -127,6 +127,7 @@ def run_cmd(spec, out_dir, backend, address, workers, device, force, retry_faile
       advisor calibrate run gpu-default --out runs/gpu --device cuda
       advisor calibrate run cluster --out runs/c1 --backend ray --address auto
     """
+    from calibration.executors import BackendError
     from calibration.store import StoreError
     from calibration.sweep import run_sweep
 
@@ -138,7 +139,7 @@ def run_cmd(spec, out_dir, backend, address, workers, device, force, retry_faile
     try:
         summary = run_sweep(the_spec, out_dir, backend=backend, address=address, workers=workers, device=device,
                             force=force, retry_failed=retry_failed, progress=not quiet)
-    except StoreError as exc:
+    except (StoreError, BackendError) as exc:
         raise click.UsageError(str(exc)) from None
     c = summary.counts
     click.echo(

@@ -14,11 +14,16 @@ from __future__ import annotations
 import os
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 
 from calibration.trial import TrialConfig, TrialResult
 
 _WORKER_DEVICE = None  # set in each pool worker: the device it owns
+
+
+class BackendError(RuntimeError):
+    """An executor cannot start (Ray missing or unreachable)."""
 
 
 def resolve_device(device: str) -> str:
@@ -106,14 +111,17 @@ class PoolExecutor:
     """A pool of spawned worker processes (fresh interpreters: safe with torch and CUDA)."""
 
     def __init__(self, device: str, workers: int):
+        self.device, self.slots, self.futures = device, workers, {}
+        self.pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
         ctx = get_context("spawn")
         queue = None
-        if device.startswith("cuda") and ":" not in device:
+        if self.device.startswith("cuda") and ":" not in self.device:
             queue = ctx.Queue()
-            for i in range(workers):
+            for i in range(self.slots):
                 queue.put(f"cuda:{i}")
-        self.device, self.slots, self.futures = device, workers, {}
-        self.pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(queue,))
+        return ProcessPoolExecutor(self.slots, mp_context=ctx, initializer=_init_worker, initargs=(queue,))
 
     def submit(self, unit: list[TrialConfig]) -> None:
         future = self.pool.submit(run_unit, [c.to_dict() for c in unit], self.device)
@@ -128,8 +136,18 @@ class PoolExecutor:
                 results = [TrialResult.from_dict(r) for r in future.result()]
             except Exception as exc:  # the worker process died (e.g. out of memory)
                 results = failed_results(unit, f"worker process failed: {type(exc).__name__}: {exc}", self.device)
+                if isinstance(exc, BrokenProcessPool):
+                    self._replace_broken_pool(out)
             out.append((unit, results))
         return out
+
+    def _replace_broken_pool(self, out: list) -> None:
+        """A dead worker breaks the whole pool: fail what it held, start a fresh pool for the rest."""
+        for future, unit in list(self.futures.items()):
+            self.futures.pop(future)
+            out.append((unit, failed_results(unit, "worker process failed: BrokenProcessPool", self.device)))
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool = self._new_pool()
 
     def in_flight(self) -> int:
         return len(self.futures)
@@ -142,10 +160,15 @@ class RayExecutor:
     """One Ray task per unit. Connects to ADDRESS, or starts/joins a local instance."""
 
     def __init__(self, device: str, workers: int | None, address: str | None):
-        import ray
-
+        try:
+            import ray
+        except ImportError:
+            raise BackendError("--backend ray needs Ray: pip install 'scaling-advisor[ray]'") from None
         if not ray.is_initialized():
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            try:
+                ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            except Exception as exc:  # unreachable address, version mismatch, ...
+                raise BackendError(f"cannot start or join Ray at {address or 'a local instance'}: {exc}") from None
         resources = ray.cluster_resources()
         use_gpu = device.startswith("cuda") or (device == "auto" and resources.get("GPU", 0) > 0)
         self.device = "cuda" if use_gpu and device == "auto" else device

@@ -1,0 +1,149 @@
+"""Sweep specs: presets load and plan, bad keys and values are named, hashes track what is trained."""
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+from click.testing import CliRunner
+
+from advisor.cli import cli
+from calibration.spec import SpecError, load_spec, parse_spec, preset_names
+from calibration.sweep import plan
+
+BASE = {
+    "name": "t",
+    "sizes": {"shapes": [{"n_layer": 1, "d_model": 16, "n_head": 1, "d_ff": 32}]},
+    "budget": {"tokens": [8192]},
+    "lr": {"min": 1e-3, "max": 1e-1, "points": 3},
+    "batch": {"seqs": [4, 8]},
+    "trial": {"seq_len": 32, "eval_tokens": 1024},
+    "min_steps": 5,
+}
+
+
+def with_(path: str, value):
+    """BASE with one key set (path 'table.key' or 'key'); value None deletes it."""
+    raw = copy.deepcopy(BASE)
+    *tables, key = path.split(".")
+    node = raw
+    for t in tables:
+        node = node.setdefault(t, {})
+    if value is None:
+        node.pop(key)
+    else:
+        node[key] = value
+    return raw
+
+
+def test_presets_load_and_plan():
+    assert {"quick", "cpu-default", "gpu-default", "cluster"} <= set(preset_names())
+    for name in preset_names():
+        p = plan(load_spec(name))
+        assert len(p.trials) >= 60 and p.total_flops > 0
+    quick = plan(load_spec("quick"))
+    sizes = {t.config.d_model * 100 + t.config.n_layer for t in quick.trials}
+    assert len(sizes) >= 3 and len(quick.spec.lr) >= 5 and len(quick.spec.batch_seqs) >= 2
+    cpu = load_spec("cpu-default")
+    shapes = {(t.config.n_layer, t.config.d_model) for t in plan(cpu).trials}
+    assert len(shapes) >= 5 and cpu.extra_seeds and len(cpu.tokens) >= 2
+
+
+def test_log_spaced_lr_grid_and_explicit_values():
+    spec = parse_spec(BASE)
+    assert spec.lr == (1e-3, 1e-2, 1e-1)
+    spec = parse_spec(with_("lr", {"values": [0.03, 0.01]}))
+    assert spec.lr == (0.01, 0.03)
+
+
+@pytest.mark.parametrize(
+    "path, value, named",
+    [
+        ("bogus", 1, "bogus"),
+        ("lr.pionts", 3, "lr.pionts"),
+        ("adaptive.max_extension", 3, "adaptive.max_extension"),
+        ("trial.learning_rate", 0.1, "trial.learning_rate"),
+        ("trial.lr", 0.1, "trial.lr"),
+        ("trial.schedule", "linear", "schedule"),
+        ("trial.seq_len", "64", "trial.seq_len"),
+        ("lr.max", 1e-4, "lr.max"),
+        ("lr.points", 1, "lr.points"),
+        ("batch.seqs", [4, -8], "batch.seqs"),
+        ("batch.seqs", [4, 4.5], "batch.seqs"),
+        ("budget.tokens", [], "budget.tokens"),
+        ("budget", {}, "[budget]"),
+        ("sizes", None, "[sizes]"),
+        ("sizes.shapes", [{"n_layer": 1, "d_model": 18, "n_head": 4, "d_ff": 8}], "sizes.shapes[0]"),
+        ("device", "tpu", "device"),
+        ("seeds", [0, 0], "seeds"),
+        ("seeds", {"values": [0], "extra": [1]}, "seeds.extra_smallest"),
+        ("adaptive.lr_min", 2.0, "adaptive.lr_min"),
+        ("adaptive.extend", "yes", "adaptive.extend"),
+        ("min_steps", 0, "min_steps"),
+    ],
+)
+def test_bad_spec_names_the_key(path, value, named):
+    with pytest.raises(SpecError) as err:
+        parse_spec(with_(path, value))
+    assert named in str(err.value)
+
+
+def test_lr_values_and_range_are_exclusive():
+    with pytest.raises(SpecError, match=r"\[lr\]"):
+        parse_spec(with_("lr.values", [0.01, 0.02]))
+
+
+def test_plan_refuses_too_few_steps_and_unknown_rungs():
+    with pytest.raises(SpecError, match="min_steps"):
+        plan(parse_spec(with_("min_steps", 100)))
+    with pytest.raises(SpecError, match="sizes.rungs"):
+        plan(parse_spec(with_("sizes.rungs", ["huge"])))
+
+
+def test_plan_counts_budgets_seeds_and_flops():
+    raw = with_("budget", {"tokens": [8192], "tokens_per_param": [2.0]})
+    raw["seeds"] = {"values": [0], "extra": [1], "extra_smallest": 1}
+    raw["sizes"]["n_params"] = [3e4]
+    p = plan(parse_spec(raw))
+    # smallest size: 2 budgets x 3 LR x 2 batch x 2 seeds; second size: 2 x 3 x 2 x 1
+    assert len(p.trials) == 24 + 12
+    assert len(p.cells) == 4
+    big = [t for t in p.trials if t.config.d_model > 16]
+    assert {t.config.tokens for t in big} == {8192, round(2.0 * 27792)}
+    assert math.isclose(p.total_flops, sum(_flops(t.config) for t in p.trials))
+
+
+def _flops(cfg):
+    n = cfg.n_layer * (4 * cfg.d_model**2 + 3 * cfg.d_model * cfg.d_ff + 2 * cfg.d_model) + cfg.d_model
+    return (6 * n + 6 * cfg.n_layer * cfg.seq_len * cfg.d_model) * cfg.steps * cfg.batch_tokens
+
+
+def test_spec_hash_tracks_what_is_trained():
+    a = parse_spec(BASE)
+    assert parse_spec(with_("name", "other")).spec_hash == a.spec_hash
+    assert parse_spec(with_("device", "cpu")).spec_hash == a.spec_hash
+    assert parse_spec(with_("lr.max", 0.2)).spec_hash != a.spec_hash
+    assert parse_spec(with_("trial.schedule", "wsd")).spec_hash != a.spec_hash
+
+
+def test_cli_spec_errors_exit_2_with_one_line(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\n[sizes]\nrungs = ["xxs"]\n[budget]\ntokens = [1e5]\n'
+                   '[lr]\nvalues = [0.01]\n[batch]\nseqs = [4]\ncolour = "red"\n')
+    runner = CliRunner()
+    for args in (["calibrate", "plan", str(bad), "--no-measure"], ["calibrate", "run", str(bad), "--out", str(tmp_path / "o")]):
+        res = runner.invoke(cli, args)
+        assert res.exit_code == 2, res.output
+        assert "batch.colour" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "o").exists()
+    res = runner.invoke(cli, ["calibrate", "plan", "no-such-preset"])
+    assert res.exit_code == 2 and "quick" in res.output
+    bad.write_text("[sizes\n")
+    res = runner.invoke(cli, ["calibrate", "plan", str(bad)])
+    assert res.exit_code == 2 and "TOML" in res.output
+
+
+def test_cli_plan_prints_counts_and_estimate():
+    res = CliRunner().invoke(cli, ["calibrate", "plan", "quick"])
+    assert res.exit_code == 0, res.output
+    assert "120 trials" in res.output and "FLOPs" in res.output and "estimated wall time on cpu" in res.output
