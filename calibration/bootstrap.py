@@ -29,8 +29,8 @@ def resample_optima(cells: list[Cell], optima: list[CellOptimum], n_boot: int,
     for j, (cell, opt) in enumerate(tqdm(list(zip(cells, optima)), desc="bootstrap", unit="cell",
                                          disable=not progress, leave=False)):
         counts = resample_counts(cell.n_trials, n_boot, rng)
-        x, y, c, _, _, _ = local_optimum(cell, counts, opt.geometry)
-        log_lr[:, j], log_b[:, j], loss[:, j] = x, y, c
+        fits = local_optimum(cell, counts, opt.geometry)
+        log_lr[:, j], log_b[:, j], loss[:, j] = fits.log_lr, fits.log_batch, fits.loss
     return log_lr, log_b, loss
 
 

@@ -26,6 +26,8 @@ EDGE_WEIGHT = 0.3  # weight in the law fits of a cell whose optimum sits on the 
 FALLBACK_WEIGHT = 0.5  # weight of a cell whose local fit was rejected (argmin kept)
 RIDGE = 1e-9
 CUBIC = True  # model the LR asymmetry with a u^3 term (see _minimum)
+ARGMIN, LR_SLICE, LR_ONLY, JOINT = 0, 1, 2, 3  # how much of a cell's optimum the local fit determined
+METHODS = {JOINT: "local_fit", LR_ONLY: "local_fit_lr", LR_SLICE: "lr_slice_fit", ARGMIN: "argmin"}
 MIN_LR_VALUES_CUBIC = 5
 
 
@@ -52,9 +54,11 @@ class CellOptimum:
     log_lr: float
     log_batch: float
     loss: float
-    method: str  # "local_fit" or "argmin"
+    method: str  # one of METHODS' values
     geometry: CellGeometry
     coef: np.ndarray  # local-fit coefficients (in kernel units around `centre`)
+    slice_coef: np.ndarray  # quadratic in u at the centre's batch (method lr_slice_fit)
+    window: tuple  # log LR lo, hi, log batch lo, hi of the trials the chosen fit used
     centre: tuple[float, float]
     best_loss: float  # best measured loss
     near_optimal_lr: tuple[float, float]
@@ -83,37 +87,111 @@ def _radius(values: np.ndarray) -> float:
     return max(KERNEL_STEPS * step, KERNEL_MIN_RANGE_FRAC * float(values[-1] - values[0]))
 
 
-def local_optimum(cell: Cell, counts: np.ndarray, geom: CellGeometry):
+@dataclass
+class LocalFits:
+    """Batched result of local_optimum (one row per resample)."""
+
+    log_lr: np.ndarray
+    log_batch: np.ndarray
+    loss: np.ndarray
+    level: np.ndarray  # JOINT, LR_ONLY, LR_SLICE or ARGMIN
+    coef: np.ndarray  # (R, k) the local model
+    slice_coef: np.ndarray  # (R, 3) the LR slice at the best run's batch
+    centre: np.ndarray  # (R, 2) log LR and log batch of the best run
+    window: np.ndarray  # (R, 4) log LR lo, hi and log batch lo, hi of the trials the chosen fit used
+
+
+def local_optimum(cell: Cell, counts: np.ndarray, geom: CellGeometry) -> LocalFits:
     """Batched local-fit optimum. counts: (R, n) trial multiplicities (ones for the point fit).
 
-    Returns (log_lr (R,), log_batch (R,), loss (R,), fit_ok (R,), coef (R, k), centre (R, 2)).
+    Levels, tried in turn: JOINT, LR and batch from the local model; LR_ONLY, the model's LR minimum at
+    the best run's batch (no batch minimum inside the samples, typically a batch optimum off the grid);
+    LR_SLICE, a quadratic in u through the trials at the best run's batch alone (too few trials near
+    the best for the full model); ARGMIN, the best run. A minimum is accepted only inside the trials
+    the fit used and below the fit at their edges (a cubic can have a local minimum that is not the
+    lowest point).
     """
     x, y, loss = cell.log_lr, cell.log_batch, cell.loss
     counts = np.asarray(counts, dtype=float)
-    masked = np.where(counts > 0, loss[None, :], np.inf)
-    best = np.argmin(masked, axis=1)
+    best = np.argmin(np.where(counts > 0, loss[None, :], np.inf), axis=1)
     xc, yc, lbest = x[best], y[best], loss[best]
     u = (x[None, :] - xc[:, None]) / geom.hx
     v = (y[None, :] - yc[:, None]) / geom.hy if np.isfinite(geom.hy) else np.zeros_like(u)
-    dist = np.abs(u) if geom.model != "2d" else np.hypot(u, v)
-    kernel = np.clip(1.0 - dist**3, 0.0, None) ** 3
-    w = counts * kernel * (loss[None, :] <= lbest[:, None] * (1.0 + LOSS_GATE))
-    design = _design(geom, u, v, y)
+    near = counts * (loss[None, :] <= lbest[:, None] * (1.0 + LOSS_GATE))
+    w = near * _tricube(np.abs(u) if geom.model != "2d" else np.hypot(u, v))
+    coef = _wls(_design(geom, u, v, y), w, loss)
+    pos = w > 0
+    (u_lo, u_hi), (v_lo, v_hi) = _span(u, pos), _span(v, pos)
+    top = (yc >= y.max() - 1e-9).astype(float)
+
+    def model(uu, vv):
+        return np.einsum("rk,rk->r", _design_at(geom, uu, vv, top), coef)
+
+    def lowest(uu, vv, value):  # the minimum is below the fit at the window's LR edges
+        return (value <= model(u_lo, vv) + 1e-12) & (value <= model(u_hi, vv) + 1e-12)
+
+    enough = pos.sum(axis=1) >= geom.n_coef + 1
+    us, vs, ok = _minimum(geom, coef)
+    ok &= enough & _between(us, u_lo, u_hi) & (_between(vs, v_lo, v_hi) if geom.model == "2d" else True)
+    value = model(us, vs)
+    ok &= lowest(us, vs, value)
+    level = np.where(ok, JOINT, ARGMIN)
+    opt_loss = np.where(ok, value, lbest)
+    us, vs = np.where(ok, us, 0.0), np.where(ok, vs, 0.0)
+    window = np.stack([u_lo, u_hi, v_lo, v_hi], axis=1)
+    slice_coef = np.zeros((len(u), 3))
+    if geom.model == "2d":
+        zero = np.zeros_like(us)
+        uc, lr_ok = _lr_minimum_at_centre(geom, coef)
+        lr_ok &= (level == ARGMIN) & enough & _between(uc, u_lo, u_hi)
+        value = model(uc, zero)
+        lr_ok &= lowest(uc, zero, value)
+        us, opt_loss = np.where(lr_ok, uc, us), np.where(lr_ok, value, opt_loss)
+        level = np.where(lr_ok, LR_ONLY, level)
+        # the LR slice: a quadratic through the trials at the best run's batch; 3 suffice (the
+        # parabola through the best run and its neighbours, the classic refinement of an argmin)
+        w1 = near * _tricube(np.abs(u)) * (np.abs(y[None, :] - yc[:, None]) < 1e-9)
+        slice_coef = _wls(np.stack([np.ones_like(u), u, u * u], axis=2), w1, loss)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u1 = -slice_coef[:, 1] / (2 * slice_coef[:, 2])
+        lo1, hi1 = _span(u, w1 > 0)
+        slice_ok = ((level == ARGMIN) & (slice_coef[:, 2] > 0) & ((w1 > 0).sum(axis=1) >= 3)
+                    & np.isfinite(u1) & _between(np.nan_to_num(u1), lo1, hi1))
+        u1 = np.where(slice_ok, u1, 0.0)
+        us = np.where(slice_ok, u1, us)
+        value = slice_coef[:, 0] + slice_coef[:, 1] * u1 + slice_coef[:, 2] * u1**2
+        opt_loss = np.where(slice_ok, value, opt_loss)
+        level = np.where(slice_ok, LR_SLICE, level)
+        window = np.where(slice_ok[:, None], np.stack([lo1, hi1, zero, zero], axis=1), window)
+    hy = geom.hy if np.isfinite(geom.hy) else 0.0
+    window = np.stack([xc + window[:, 0] * geom.hx, xc + window[:, 1] * geom.hx,
+                       yc + window[:, 2] * hy, yc + window[:, 3] * hy], axis=1)
+    return LocalFits(log_lr=np.where(level > ARGMIN, xc + us * geom.hx, xc),
+                     log_batch=yc + vs * hy if geom.model == "2d" else yc, loss=opt_loss, level=level,
+                     coef=coef, slice_coef=slice_coef, centre=np.stack([xc, yc], axis=1), window=window)
+
+
+def _span(a: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, min and max of a over the positive-weight entries (0, 0 when there are none)."""
+    lo = np.where(pos, a, np.inf).min(axis=1)
+    hi = np.where(pos, a, -np.inf).max(axis=1)
+    empty = ~pos.any(axis=1)
+    return np.where(empty, 0.0, lo), np.where(empty, 0.0, hi)
+
+
+def _between(s: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    return (s >= lo - 1e-9) & (s <= hi + 1e-9)
+
+
+def _tricube(dist: np.ndarray) -> np.ndarray:
+    return np.clip(1.0 - dist**3, 0.0, None) ** 3
+
+
+def _wls(design: np.ndarray, w: np.ndarray, loss: np.ndarray) -> np.ndarray:
+    """Batched weighted least squares: design (R, n, k), weights (R, n) -> coefficients (R, k)."""
     xtw = (design * w[:, :, None]).transpose(0, 2, 1)  # (R, k, n)
     a = xtw @ design + RIDGE * np.eye(design.shape[2])  # batched BLAS, faster than einsum here
-    b = xtw @ loss
-    coef = np.linalg.solve(a, b[:, :, None])[:, :, 0]
-    us, vs, ok = _minimum(geom, coef)
-    top = (yc >= y.max() - 1e-9).astype(float)
-    lq = np.einsum("rk,rk->r", _design_at(geom, us, vs, top), coef)
-    # trust the local fit only inside the weighted points and with enough of them
-    pos = w > 0
-    ok &= pos.sum(axis=1) >= geom.n_coef + 1
-    ok &= _inside(us, u, pos) & (_inside(vs, v, pos) if geom.model == "2d" else True)
-    log_lr = np.where(ok, xc + us * geom.hx, xc)
-    log_b = np.where(ok & (geom.model == "2d"), yc + vs * (geom.hy if np.isfinite(geom.hy) else 0), yc)
-    opt_loss = np.where(ok, lq, lbest)
-    return log_lr, log_b, opt_loss, ok, coef, np.stack([xc, yc], axis=1)
+    return np.linalg.solve(a, (xtw @ loss)[:, :, None])[:, :, 0]
 
 
 def _design(geom: CellGeometry, u: np.ndarray, v: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -159,23 +237,30 @@ def _minimum(geom: CellGeometry, c: np.ndarray):
     return np.where(ok, us, 0.0), np.where(ok, vs, 0.0), ok  # rejected rows: the centre, for finite math
 
 
-def _inside(s: np.ndarray, grid: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    lo = np.where(pos, grid, np.inf).min(axis=1)
-    hi = np.where(pos, grid, -np.inf).max(axis=1)
-    return (s >= lo - 1e-9) & (s <= hi + 1e-9)
+def _lr_minimum_at_centre(geom: CellGeometry, c: np.ndarray):
+    """Minimum in u of the 2-D local fit at v = 0: dL/du = 3 c6 u^2 + 2 c3 u + c1 = 0."""
+    a = 3 * c[:, 6] if geom.cubic else np.zeros(len(c))
+    b, cc = 2 * c[:, 3], c[:, 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        disc = b * b - 4 * a * cc
+        root = np.sqrt(np.where(disc >= 0, disc, np.nan))
+        u = -2 * cc / (b + root)
+        ok = (disc >= 0) & (root > 0) & np.isfinite(u)
+    return np.where(ok, u, 0.0), ok
 
 
 def fit_cell(cell: Cell, near_optimal: float = 0.0025) -> CellOptimum:
     """Point estimate of the cell's optimum, with flags, law weights and the near-optimal band."""
     geom = cell_geometry(cell)
-    x, y, c, ok, coef, centre = local_optimum(cell, np.ones((1, cell.n_trials)), geom)
+    fits = local_optimum(cell, np.ones((1, cell.n_trials)), geom)
     i_best = int(np.argmin(cell.loss))
     best = float(cell.loss[i_best])
     near = cell.loss <= best * (1.0 + near_optimal)
     opt = CellOptimum(
-        log_lr=float(x[0]), log_batch=float(y[0]), loss=float(c[0]),
-        method="local_fit" if ok[0] else "argmin", geometry=geom, coef=coef[0],
-        centre=(float(centre[0, 0]), float(centre[0, 1])), best_loss=best,
+        log_lr=float(fits.log_lr[0]), log_batch=float(fits.log_batch[0]), loss=float(fits.loss[0]),
+        method=METHODS[int(fits.level[0])], geometry=geom, coef=fits.coef[0], slice_coef=fits.slice_coef[0],
+        centre=(float(fits.centre[0, 0]), float(fits.centre[0, 1])), window=tuple(fits.window[0].tolist()),
+        best_loss=best,
         near_optimal_lr=(float(np.exp(cell.log_lr[near].min())), float(np.exp(cell.log_lr[near].max()))),
         near_optimal_batch=(float(np.exp(cell.log_batch[near].min())),
                             float(np.exp(cell.log_batch[near].max()))),
@@ -212,13 +297,16 @@ def _flag(cell: Cell, opt: CellOptimum, i_best: int) -> None:
         opt.flags.append("argmin_fallback: local fit not convex or its minimum off the samples")
         opt.weight_lr *= FALLBACK_WEIGHT
         opt.weight_batch *= FALLBACK_WEIGHT
+    elif opt.method in ("local_fit_lr", "lr_slice_fit"):
+        opt.flags.append("batch_from_best_run: the local fit has no batch minimum inside the samples")
+        opt.weight_batch *= FALLBACK_WEIGHT
 
 
 def loss_at(cell: Cell, opt: CellOptimum, log_lr: float, log_batch: float) -> tuple[float, bool]:
     """The cell's loss at a setting, read through the smooth fit.
 
-    Inside the kernel window of a trusted local fit: the local fit. Elsewhere: linear interpolation of
-    the measured landscape (mean over repeats), clamped to the nearest measured point outside it.
+    Within the trials a trusted local fit used: the local fit. Elsewhere: linear interpolation of the
+    measured landscape (mean over repeats), clamped to the nearest measured point outside it.
     Returns (loss, outside_grid).
     """
     geom = opt.geometry
@@ -230,7 +318,11 @@ def loss_at(cell: Cell, opt: CellOptimum, log_lr: float, log_batch: float) -> tu
                    (geom.model == "2d" and (log_batch < y_lo - 1e-9 or log_batch > y_hi + 1e-9)))
     u = (log_lr - opt.centre[0]) / geom.hx
     v = (log_batch - opt.centre[1]) / geom.hy if np.isfinite(geom.hy) else 0.0
-    if opt.method == "local_fit" and not outside and (np.hypot(u, v) if geom.model == "2d" else abs(u)) < 1:
+    lo_x, hi_x, lo_y, hi_y = opt.window
+    in_window = lo_x - 1e-9 <= log_lr <= hi_x + 1e-9 and (geom.model != "2d" or lo_y - 1e-9 <= log_batch <= hi_y + 1e-9)
+    if opt.method == "lr_slice_fit" and in_window:
+        return float(opt.slice_coef @ [1.0, u, u * u]), outside
+    if opt.method in ("local_fit", "local_fit_lr") and in_window:
         top = np.array([float(opt.centre[1] >= cell.log_batch.max() - 1e-9)])
         return float(_design_at(geom, np.array([u]), np.array([float(v)]), top)[0] @ opt.coef), outside
     return _interpolate(cell, opt, log_lr, log_batch, geom.model == "2d"), outside
