@@ -74,42 +74,48 @@ def _random_batch(cfg, dev):
     return split_batch(torch.randint(0, cfg.vocab_size, (cfg.batch_seqs, cfg.seq_len + 1), generator=gen), dev)
 
 
-def _timed(step, dev, steps: int) -> float:
-    """steps × the median time of one step: robust to bursts of other load on a shared machine."""
+def _median_step_times(step_fns, dev, steps: int) -> list[float]:
+    """Median seconds per step of each function, run interleaved (one step of each per round).
+
+    Interleaving puts the things compared side by side under the same load, and the median shrugs off
+    bursts of other work on a shared machine.
+    """
     import statistics
 
     from calibration.train import synchronize
 
-    times = []
+    times = [[] for _ in step_fns]
     for _ in range(steps):
-        synchronize(dev)
-        t0 = time.perf_counter()
-        step()
-        synchronize(dev)
-        times.append(time.perf_counter() - t0)
-    return steps * statistics.median(times)
+        for fn, record in zip(step_fns, times):
+            synchronize(dev)
+            t0 = time.perf_counter()
+            fn()
+            synchronize(dev)
+            record.append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in times]
 
 
-def _time_sequential(cfgs, dev, steps: int, compile: bool) -> float:
-    """Seconds to train each config for `steps` steps, one after another (each after one warm-up step)."""
+def _sequential_step(cfg, dev, compile: bool):
+    """A ready-to-time training step of one proxy (built and warmed up)."""
     import torch
 
     from calibration.train import build_model, make_optimizer, train_step
 
-    total = 0.0
-    for cfg in cfgs:
-        model = build_model(cfg, dev)
-        forward = torch.compile(model) if compile else model
-        optimizer = make_optimizer(model, cfg, dev)
-        x, y = _random_batch(cfg, dev)
-        for _ in range(2 if compile else 1):
-            train_step(model, forward, optimizer, x, y, cfg.lr, cfg, dev)
-        total += _timed(lambda: train_step(model, forward, optimizer, x, y, cfg.lr, cfg, dev), dev, steps)
-    return total
+    model = build_model(cfg, dev)
+    forward = torch.compile(model) if compile else model
+    optimizer = make_optimizer(model, cfg, dev)
+    x, y = _random_batch(cfg, dev)
+
+    def step():
+        train_step(model, forward, optimizer, x, y, cfg.lr, cfg, dev)
+
+    for _ in range(2 if compile else 1):
+        step()
+    return step
 
 
-def _time_vectorized(cfgs, dev, steps: int) -> float:
-    """Seconds for `steps` vectorized steps of all configs together (after one warm-up step)."""
+def _vectorized_step(cfgs, dev):
+    """A ready-to-time vectorized step of all configs together (built and warmed up)."""
     import torch
 
     from calibration.train import autocast_for
@@ -126,7 +132,7 @@ def _time_vectorized(cfgs, dev, steps: int) -> float:
         stack.adamw_step(lrs)
 
     step()
-    return _timed(step, dev, steps)
+    return step
 
 
 def _layout_worker(shape_dict: dict, batch_seqs: int, steps: int, units: int, threads: int, barrier, queue):
@@ -138,11 +144,10 @@ def _layout_worker(shape_dict: dict, batch_seqs: int, steps: int, units: int, th
     torch.set_num_threads(threads)
     cfg = _config(ProxyShape(**shape_dict), batch_seqs)
     dev = torch.device("cpu")
-    _time_sequential([cfg], dev, 1, False)  # warm-up: imports, allocator
+    step = _sequential_step(cfg, dev, False)
     barrier.wait()
-    t0 = time.perf_counter()
-    _time_sequential([cfg] * units, dev, steps, False)
-    queue.put(time.perf_counter() - t0)
+    [median] = _median_step_times([step], dev, units * steps)
+    queue.put(units * steps * median)
 
 
 def worker_layout_speedup(shape, batch_seqs: int, steps: int, cores: int) -> dict:
@@ -172,8 +177,23 @@ def worker_layout_speedup(shape, batch_seqs: int, steps: int, cores: int) -> dic
 
 def bench_results(sizes: str | None = None, steps: int = 10, ks: tuple[int, ...] = (4, 8), device: str = "auto",
                   batch_seqs: int | None = None, seq_len: int = 128, layout: bool = True,
-                  compile: bool = False, progress: bool = False) -> dict:
-    """Run the benchmark and return its figures (what `advisor bench --json` prints)."""
+                  compile: bool = False, progress: bool = False, threads: int | None = None) -> dict:
+    """Run the benchmark and return its figures (what `advisor bench --json` prints).
+
+    threads: torch threads for the in-process measurements (default: leave torch's setting), restored after.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return _bench(sizes, steps, ks, device, batch_seqs, seq_len, layout, compile, progress)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _bench(sizes, steps, ks, device, batch_seqs, seq_len, layout, compile, progress) -> dict:
     import dataclasses
 
     import torch
@@ -198,11 +218,10 @@ def bench_results(sizes: str | None = None, steps: int = 10, ks: tuple[int, ...]
     for label, shape in parsed:
         shape = dataclasses.replace(shape, seq_len=seq_len)
         cfg = _config(shape, batch_seqs)
-        tokens = steps * cfg.batch_tokens
         bar.set_postfix_str(f"{label}: tokens/s")
-        seconds = _time_sequential([cfg], dev, steps, compile)
+        [seconds] = _median_step_times([_sequential_step(cfg, dev, compile)], dev, steps)
         bar.update()
-        tok_s = tokens / seconds
+        tok_s = cfg.batch_tokens / seconds
         flops_s = tok_s * flops_per_token(shape, include_head=True)
         rows.append({"size": label, "n_params": count_params(shape)[0], "n_layer": shape.n_layer,
                      "d_model": shape.d_model, "tokens_per_s": tok_s, "flops_per_s": flops_s,
@@ -210,8 +229,9 @@ def bench_results(sizes: str | None = None, steps: int = 10, ks: tuple[int, ...]
         for k in ks:
             bar.set_postfix_str(f"{label}: K={k}")
             members = [cfg.replace(lr=cfg.lr * 2 ** (i - k / 2)) for i in range(k)]
-            seq_s = _time_sequential(members, dev, steps, compile)
-            vec_s = _time_vectorized(members, dev, steps)
+            fns = [_sequential_step(c, dev, compile) for c in members] + [_vectorized_step(members, dev)]
+            medians = _median_step_times(fns, dev, steps)
+            seq_s, vec_s = steps * sum(medians[:-1]), steps * medians[-1]
             vectorized.append({"size": label, "k": k, "sequential_s": seq_s, "vectorized_s": vec_s,
                                "speedup": seq_s / vec_s})
             bar.update()
@@ -274,9 +294,11 @@ def _print_table(res: dict) -> None:
 @click.option("--seq-len", type=click.IntRange(min=2), default=128, show_default=True, help="Tokens per sequence.")
 @click.option("--layout/--no-layout", default=True, show_default=True,
               help="On the CPU, also time one single-threaded process per core against one multi-threaded process.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="torch threads for the single-process figures (default: torch's, usually one per core).")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the sequential models.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def bench(sizes, steps, k_text, device, batch_seqs, seq_len, layout, compile_, as_json):
+def bench(sizes, steps, k_text, device, batch_seqs, seq_len, layout, threads, compile_, as_json):
     """Measure proxy training throughput on this device.
 
     Prints tokens/s, achieved FLOP/s and MFU (where the chip's peak is known: H100, H200, A100) for a few
@@ -288,12 +310,13 @@ def bench(sizes, steps, k_text, device, batch_seqs, seq_len, layout, compile_, a
     \b
     Examples:
       advisor bench                          # default sizes for this device
-      advisor bench --sizes xs,s,m --steps 20 --k 4,8
+      advisor bench --sizes xs,s,m --steps 20 --k 4,8 --threads 1
       advisor bench --device cuda --sizes 3xl --batch-seqs 256 --json
     """
     ks = _parse_ks(k_text)
     try:
-        res = bench_results(sizes, steps, ks, device, batch_seqs, seq_len, layout, compile_, progress=not as_json)
+        res = bench_results(sizes, steps, ks, device, batch_seqs, seq_len, layout, compile_,
+                            progress=not as_json, threads=threads)
     except ValueError as exc:  # unknown or unavailable device
         raise click.UsageError(str(exc)) from None
     if as_json:
