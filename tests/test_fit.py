@@ -31,12 +31,13 @@ def _law(art: dict, key: str, form: str) -> dict:
 
 # ------------------------------------------------------------------ per-cell optimum
 
-def _quadratic_cell(lr_star=0.01, b_star=8192.0, lr_offset=0.3, noise=0.0, seed=0) -> Cell:
+def _quadratic_cell(lr_star=0.01, b_star=8192.0, lr_offset=0.3, b_offset=0.4, lr_curv=0.01, b_curv=0.006,
+                    noise=0.0, seed=0) -> Cell:
     rng = np.random.default_rng(seed)
     x = np.log(lr_star) + np.log(2) * (np.arange(-3, 4) + lr_offset)
-    y = np.log(b_star) + np.log(2) * (np.arange(-2, 3) + 0.4)
+    y = np.log(b_star) + np.log(2) * (np.arange(-2, 3) + b_offset)
     xx, yy = (a.ravel() for a in np.meshgrid(x, y))
-    loss = 2.0 * (1 + 0.01 * (xx - np.log(lr_star)) ** 2 + 0.006 * (yy - np.log(b_star)) ** 2)
+    loss = 2.0 * (1 + lr_curv * (xx - np.log(lr_star)) ** 2 + b_curv * (yy - np.log(b_star)) ** 2)
     loss = loss * (1 + noise * rng.standard_normal(loss.shape))
     return Cell(1e6, 2e7, xx, yy, loss)
 
@@ -56,6 +57,26 @@ def test_cell_optimum_beyond_the_grid_falls_back_to_argmin_and_is_flagged():
     assert "lr_on_grid_edge" in opt.flags and opt.method == "argmin"
     assert opt.weight_lr < 0.5
     assert opt.log_lr == pytest.approx(cell.log_lr.max())
+
+
+def test_batch_optimum_off_the_grid_still_gives_the_lr_optimum_from_the_fit():
+    cell = _quadratic_cell(b_offset=4.0)  # every batch is above the batch optimum
+    opt = fit_cell(cell)
+    assert opt.method == "local_fit_lr"
+    assert opt.log_lr == pytest.approx(math.log(0.01), abs=1e-6)  # no LR/batch interaction in the bowl
+    assert opt.log_batch == pytest.approx(cell.log_batch.min())
+    assert "batch_on_grid_edge" in opt.flags and any(f.startswith("batch_from_best_run") for f in opt.flags)
+    assert opt.weight_lr == 1.0 and opt.weight_batch < 0.3
+
+
+def test_steep_landscape_uses_the_lr_slice_through_the_best_run_and_its_neighbours():
+    # a factor 2 in LR or batch costs 4% loss or more: only 3 trials, all at the best batch, are near the best
+    cell = _quadratic_cell(lr_curv=0.08, b_curv=0.3, b_offset=0.0)
+    opt = fit_cell(cell)
+    assert opt.method == "lr_slice_fit"
+    assert opt.log_lr == pytest.approx(math.log(0.01), abs=1e-6)
+    value, _ = loss_at(cell, opt, opt.log_lr, opt.log_batch)
+    assert value == pytest.approx(opt.loss)
 
 
 def test_thin_and_single_batch_cells_are_flagged_with_reasons():
