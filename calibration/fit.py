@@ -260,6 +260,9 @@ def _warnings(art, table, lr_fits, batch_fits, batch_skipped, surface_skip, opts
         if k:
             warn.append(f"{k} of {m} cells have the {what} optimum on the grid edge (down-weighted): "
                         f"extend the {what} grid and rerun")
+        if k > m / 2:
+            warn.append(f"most cells' {what} optimum is on the grid edge: the {what} law describes the "
+                        "grid's edge, not the optimum")
     dropped = sum(o.weight_lr == 0 for o in table.optima)
     if dropped:
         warn.append(f"{dropped} of {m} cells dropped as too thinly sampled (fewer than 3 LR values)")

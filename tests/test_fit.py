@@ -169,6 +169,7 @@ def test_grid_edge_sweep_is_flagged_down_weighted_and_warned():
     art = fit_trials(df, opts=FAST).artifact
     assert all("lr_on_grid_edge" in c["flags"] and c["weight"] < 1 for c in art["cells"])
     assert any("grid edge" in w and "extend the LR grid" in w for w in art["warnings"])
+    assert any("LR law describes the grid's edge" in w for w in art["warnings"])
 
 
 def test_excluded_rows_are_counted_and_cells_merge_runs_with_rounded_tokens():
