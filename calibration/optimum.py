@@ -303,11 +303,26 @@ def _flag(cell: Cell, opt: CellOptimum, i_best: int) -> None:
 
 
 def loss_at(cell: Cell, opt: CellOptimum, log_lr: float, log_batch: float) -> tuple[float, bool]:
+    """(loss, outside_grid) at a setting; see read_loss."""
+    value, outside, _ = read_loss(cell, opt, log_lr, log_batch)
+    return value, outside
+
+
+def regret(cell: Cell, opt: CellOptimum, log_lr: float, log_batch: float) -> dict:
+    """Loss at a setting over the cell's optimal loss, minus one, both read the same way: through the
+    local fit (over its fitted optimum) or from the measured grid (over the best measured mean)."""
+    value, outside, via_fit = read_loss(cell, opt, log_lr, log_batch)
+    reference = opt.loss if via_fit else float(_grid_means(cell)[1].min())
+    return {"loss_at_pred": value, "loss_ref": reference, "regret_pct": 100.0 * (value / reference - 1.0),
+            "outside_grid": outside, "read_through": "local fit" if via_fit else "measured grid"}
+
+
+def read_loss(cell: Cell, opt: CellOptimum, log_lr: float, log_batch: float) -> tuple[float, bool, bool]:
     """The cell's loss at a setting, read through the smooth fit.
 
     Within the trials a trusted local fit used: the local fit. Elsewhere: linear interpolation of the
     measured landscape (mean over repeats), clamped to the nearest measured point outside it.
-    Returns (loss, outside_grid).
+    Returns (loss, outside_grid, read_through_the_fit).
     """
     geom = opt.geometry
     x_lo, x_hi = cell.log_lr.min(), cell.log_lr.max()
@@ -321,11 +336,11 @@ def loss_at(cell: Cell, opt: CellOptimum, log_lr: float, log_batch: float) -> tu
     lo_x, hi_x, lo_y, hi_y = opt.window
     in_window = lo_x - 1e-9 <= log_lr <= hi_x + 1e-9 and (geom.model != "2d" or lo_y - 1e-9 <= log_batch <= hi_y + 1e-9)
     if opt.method == "lr_slice_fit" and in_window:
-        return float(opt.slice_coef @ [1.0, u, u * u]), outside
+        return float(opt.slice_coef @ [1.0, u, u * u]), outside, True
     if opt.method in ("local_fit", "local_fit_lr") and in_window:
         top = np.array([float(opt.centre[1] >= cell.log_batch.max() - 1e-9)])
-        return float(_design_at(geom, np.array([u]), np.array([float(v)]), top)[0] @ opt.coef), outside
-    return _interpolate(cell, opt, log_lr, log_batch, geom.model == "2d"), outside
+        return float(_design_at(geom, np.array([u]), np.array([float(v)]), top)[0] @ opt.coef), outside, True
+    return _interpolate(cell, opt, log_lr, log_batch, geom.model == "2d"), outside, False
 
 
 def _interpolate(cell: Cell, opt: CellOptimum, log_lr: float, log_batch: float, two_d: bool) -> float:
@@ -341,3 +356,10 @@ def _interpolate(cell: Cell, opt: CellOptimum, log_lr: float, log_batch: float, 
         means = np.array([cell.loss[at][np.isclose(cell.log_lr[at], x)].mean() for x in xs])
         values.append(np.interp(log_lr, xs, means))
     return float(np.interp(log_batch, batches, values))
+
+
+def _grid_means(cell: Cell) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (log LR, log batch) points of the cell and the mean loss at each."""
+    pts = np.round(np.stack([cell.log_lr, cell.log_batch], axis=1), 9)
+    uniq, inv = np.unique(pts, axis=0, return_inverse=True)
+    return uniq, np.bincount(inv.ravel(), weights=cell.loss) / np.bincount(inv.ravel())

@@ -4,7 +4,7 @@ Two views. Held-out largest: refit (form choice included) without the largest N 
 cells, which is the extrapolation the product sells. Leave-one-cell-out: refit the chosen forms
 without each cell in turn and predict it. Both report the mean |log2 error| of LR and batch and the
 loss regret: the held-out cell's loss at the predicted setting, read from its own landscape through
-the smooth fit (optimum.loss_at), over its optimal loss, minus one, in percent.
+the smooth fit, over its optimal loss read the same way, minus one, in percent (optimum.regret).
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import numpy as np
 
 from calibration.fit_table import Cell
 from calibration.laws_fit import BATCH_FORMS, LR_FORMS, LawForm, design, fit_forms, huber_fit, infeasible_reason
-from calibration.optimum import CellOptimum, loss_at
+from calibration.optimum import CellOptimum, regret
 
 LN2 = np.log(2.0)
 
@@ -96,15 +96,15 @@ def _predict_cell(table: CellTable, i: int, lr_law, batch_law) -> dict:
     log_lr = float(design(lr_law[0], one)[0] @ lr_law[1])
     batch_known = batch_law is not None and opt.weight_batch > 0
     log_b = float(design(batch_law[0], one)[0] @ batch_law[1]) if batch_known else opt.log_batch
-    at_pred, outside = loss_at(cell, opt, log_lr, log_b)
+    read = regret(cell, opt, log_lr, log_b)
     return {
         "n_params": cell.n_params, "tokens": cell.tokens,
         "lr_pred": float(np.exp(log_lr)), "lr_opt": float(np.exp(opt.log_lr)),
         "batch_pred": float(np.exp(log_b)), "batch_opt": float(np.exp(opt.log_batch)),
         "batch_predicted": bool(batch_known),
-        "loss_at_pred": at_pred, "loss_opt": opt.loss,
-        "regret_pct": 100.0 * (at_pred / opt.loss - 1.0),
-        "outside_grid": outside,
+        "loss_at_pred": read["loss_at_pred"], "loss_opt": read["loss_ref"],
+        "regret_pct": read["regret_pct"], "outside_grid": read["outside_grid"],
+        "read_through": read["read_through"],
     }
 
 
