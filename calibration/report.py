@@ -16,7 +16,7 @@ from calibration.laws_fit import LawForm, predict
 SYMBOLS = {"n_params": "N", "tokens": "D", "flops": "C"}
 EXTRAPOLATE = 100.0  # draw the laws out to this factor beyond the largest fitted compute
 HEATMAP_CELLS_PER_FIGURE = 12
-HEATMAP_CLIP_PCT = 5.0
+HEATMAP_PCT = (0.1, 30.0)  # colour range of the heatmaps: from flat synthetic bowls to steep real ones
 
 
 # ------------------------------------------------------------------ text helpers (also used by the CLI)
@@ -172,7 +172,8 @@ def plot_law(result, key: str, path: Path) -> Path:
         grid = {"n_params": nn, "tokens": dd, "flops": cc}
         pred = np.exp(predict(law["log_coef"], form, grid))
         inside = cc <= cmax
-        line, = ax.plot(cc[inside], pred[inside], "-", lw=1.2, label=f"law, {label}")
+        c_only = form.inputs == ("flops",)
+        line, = ax.plot(cc[inside], pred[inside], "-", lw=1.2, label="law" if c_only else f"law, {label}")
         ax.plot(cc[~inside], pred[~inside], "--", lw=1.2, color=line.get_color())
         if law["samples"]:
             band = np.exp(predict(np.asarray(law["samples"]), form, grid))
@@ -192,14 +193,17 @@ def plot_law(result, key: str, path: Path) -> Path:
     ax2.scatter(y[~held & (w > 0)], pred_cells[~held & (w > 0)], c="C0", s=20, label="fitted cells")
     ax2.scatter(y[held & (w > 0)], pred_cells[held & (w > 0)], c="C3", s=30, label="largest N (fitted)")
     hol = art["validation"]["held_out_largest"]
+    held_x, held_y = [], []
     if "cells" in hol:
         key_p, key_o = ("lr_pred", "lr_opt") if key == "lr" else ("batch_pred", "batch_opt")
         hc = [h for h in hol["cells"] if key == "lr" or h["batch_predicted"]]
-        ax2.scatter([h[key_o] for h in hc], [h[key_p] for h in hc], marker="D", facecolors="none",
-                    edgecolors="C3", s=50, label="largest N held out (refit without it)")
+        held_x, held_y = [h[key_o] for h in hc], [h[key_p] for h in hc]
+        ax2.scatter(held_x, held_y, marker="D", facecolors="none", edgecolors="C3", s=50,
+                    label="largest N held out (refit without it)")
     if (w == 0).any():
         ax2.scatter(y[w == 0], pred_cells[w == 0], marker="x", c="grey", s=20, label="dropped cells")
-    lims = np.array([min(y.min(), pred_cells.min()) / 1.5, max(y.max(), pred_cells.max()) * 1.5])
+    shown = np.concatenate([y, pred_cells, held_x, held_y])
+    lims = np.array([shown.min() / 1.5, shown.max() * 1.5])
     ax2.plot(lims, lims, "k-", lw=0.8)
     ax2.plot(lims, lims * 2, "k:", lw=0.6)
     ax2.plot(lims, lims / 2, "k:", lw=0.6, label="factor 2")
@@ -268,6 +272,7 @@ def plot_loss_surface(result, path: Path) -> Path:
 def plot_heatmaps(result, out: Path) -> list[Path]:
     """LR x batch maps of each cell's loss above its best (percent), fitted optimum starred."""
     import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
 
     table = result.table
     paths = []
@@ -279,22 +284,23 @@ def plot_heatmaps(result, out: Path) -> list[Path]:
             pts = np.round(np.stack([cell.log_lr, cell.log_batch], 1), 9)
             uniq, inv = np.unique(pts, axis=0, return_inverse=True)
             means = np.bincount(inv.ravel(), weights=cell.loss) / np.bincount(inv.ravel())
-            rel = np.minimum(100 * (means / means.min() - 1), HEATMAP_CLIP_PCT)
+            rel = np.clip(100 * (means / means.min() - 1), HEATMAP_PCT[0], HEATMAP_PCT[1])
             sc = ax.scatter(np.exp(uniq[:, 0]), np.exp(uniq[:, 1]), c=rel, cmap="viridis_r", marker="s",
-                            s=90, vmin=0, vmax=HEATMAP_CLIP_PCT)
+                            s=90, norm=LogNorm(*HEATMAP_PCT))
             best = np.argmin(means)
             ax.plot(np.exp(uniq[best, 0]), np.exp(uniq[best, 1]), "x", color="red", ms=8, label="best run")
             ax.plot(math.exp(opt.log_lr), math.exp(opt.log_batch), "*", color="white", mec="k", ms=14,
                     label="fitted optimum")
             ax.set_xscale("log")
+            _log_ticks(ax.xaxis)
             ax.set_yscale("log", base=2)
             flags = ", ".join(f.split(":")[0] for f in opt.flags)
             ax.set_title(f"N={cell.n_params:.3g} D={cell.tokens:.3g}\n{flags}", fontsize=8)
             ax.set_xlabel("peak LR", fontsize=8)
             ax.set_ylabel("batch (tokens)", fontsize=8)
             ax.tick_params(labelsize=7)
-        fig.colorbar(sc, ax=axes[: len(chunk)], label=f"loss above cell best, % (clipped at {HEATMAP_CLIP_PCT:g})",
-                     shrink=0.8)
+        fig.colorbar(sc, ax=axes[: len(chunk)], shrink=0.8,
+                     label=f"loss above the cell's best run, % (log scale, clipped to {HEATMAP_PCT})")
         axes[0].legend(fontsize=6, loc="lower left")
         path = out / f"heatmaps_{start // HEATMAP_CELLS_PER_FIGURE + 1:02d}.png"
         fig.savefig(path, dpi=100)
