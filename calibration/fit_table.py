@@ -85,7 +85,7 @@ def prepare_trials(df: pd.DataFrame, cols: ColumnMap = ColumnMap()) -> tuple[pd.
     if missing:
         raise FitInputError(f"table lacks column(s) {', '.join(missing)}; "
                             f"it has: {', '.join(map(str, df.columns[:20]))}")
-    excluded: dict[str, int] = {}
+    excluded: dict[str, int] = {"diverged": 0, "failed": 0}
     if "status" in df.columns:
         status = df["status"].astype(str)
         for s, count in status[status != "ok"].value_counts().items():
