@@ -5,8 +5,9 @@ u = log LR and v = log batch around the best trial (tricube kernel, LOESS-style)
 minimum. With 5 or more LR values a u^3 term models the asymmetry of LR landscapes (steeper above the
 optimum than below): on synthetic landscapes twice as steep above, it halves the bias of a symmetric
 quadratic (-0.29 -> -0.14 in log2) at the cost of more variance on symmetric ones (rms 0.06 -> 0.10).
-The local fit is trusted only when it is convex at a minimum lying inside the sampled points;
-otherwise the argmin is kept and the cell is flagged. The same batched code serves the
+The local fit is trusted only at a minimum lying inside the trials it used; when it has none, the
+LR optimum is taken at the best run's batch, or from the LR slice through the best run, or the argmin
+is kept, and the cell is flagged (local_optimum). The same batched code serves the
 point estimate (one row of weights) and the bootstrap (one row per resample, weights = how often
 each trial was drawn), so the bootstrap costs a handful of numpy calls per cell.
 """
@@ -26,9 +27,9 @@ EDGE_WEIGHT = 0.3  # weight in the law fits of a cell whose optimum sits on the 
 FALLBACK_WEIGHT = 0.5  # weight of a cell whose local fit was rejected (argmin kept)
 RIDGE = 1e-9
 CUBIC = True  # model the LR asymmetry with a u^3 term (see _minimum)
+MIN_LR_VALUES_CUBIC = 5
 ARGMIN, LR_SLICE, LR_ONLY, JOINT = 0, 1, 2, 3  # how much of a cell's optimum the local fit determined
 METHODS = {JOINT: "local_fit", LR_ONLY: "local_fit_lr", LR_SLICE: "lr_slice_fit", ARGMIN: "argmin"}
-MIN_LR_VALUES_CUBIC = 5
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class CellOptimum:
 
 
 def cell_geometry(cell: Cell) -> CellGeometry:
+    """Local model and kernel radii from the cell's distinct LR and batch values."""
     ux, uy = _unique(cell.log_lr), _unique(cell.log_batch)
     hx = _radius(ux)
     hy = _radius(uy) if len(uy) > 1 else np.inf
@@ -148,15 +150,8 @@ def local_optimum(cell: Cell, counts: np.ndarray, geom: CellGeometry) -> LocalFi
         lr_ok &= lowest(uc, zero, value)
         us, opt_loss = np.where(lr_ok, uc, us), np.where(lr_ok, value, opt_loss)
         level = np.where(lr_ok, LR_ONLY, level)
-        # the LR slice: a quadratic through the trials at the best run's batch; 3 suffice (the
-        # parabola through the best run and its neighbours, the classic refinement of an argmin)
-        w1 = near * _tricube(np.abs(u)) * (np.abs(y[None, :] - yc[:, None]) < 1e-9)
-        slice_coef = _wls(np.stack([np.ones_like(u), u, u * u], axis=2), w1, loss)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            u1 = -slice_coef[:, 1] / (2 * slice_coef[:, 2])
-        lo1, hi1 = _span(u, w1 > 0)
-        slice_ok = ((level == ARGMIN) & (slice_coef[:, 2] > 0) & ((w1 > 0).sum(axis=1) >= 3)
-                    & np.isfinite(u1) & _between(np.nan_to_num(u1), lo1, hi1))
+        u1, slice_coef, lo1, hi1, slice_ok = _lr_slice(u, y, yc, near, loss)
+        slice_ok &= level == ARGMIN
         u1 = np.where(slice_ok, u1, 0.0)
         us = np.where(slice_ok, u1, us)
         value = slice_coef[:, 0] + slice_coef[:, 1] * u1 + slice_coef[:, 2] * u1**2
@@ -169,6 +164,19 @@ def local_optimum(cell: Cell, counts: np.ndarray, geom: CellGeometry) -> LocalFi
     return LocalFits(log_lr=np.where(level > ARGMIN, xc + us * geom.hx, xc),
                      log_batch=yc + vs * hy if geom.model == "2d" else yc, loss=opt_loss, level=level,
                      coef=coef, slice_coef=slice_coef, centre=np.stack([xc, yc], axis=1), window=window)
+
+
+def _lr_slice(u, y, yc, near, loss):
+    """A quadratic in u through the trials at the best run's batch alone. Three trials suffice: the
+    parabola through the best run and its neighbours, the classic refinement of an argmin.
+    Returns (u minimum, coefficients (R, 3), u span of the trials used, ok)."""
+    w1 = near * _tricube(np.abs(u)) * (np.abs(y[None, :] - yc[:, None]) < 1e-9)
+    coef = _wls(np.stack([np.ones_like(u), u, u * u], axis=2), w1, loss)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u1 = -coef[:, 1] / (2 * coef[:, 2])
+    lo, hi = _span(u, w1 > 0)
+    ok = (coef[:, 2] > 0) & ((w1 > 0).sum(axis=1) >= 3) & np.isfinite(u1) & _between(np.nan_to_num(u1), lo, hi)
+    return u1, coef, lo, hi, ok
 
 
 def _span(a: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
