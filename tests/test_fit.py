@@ -116,6 +116,10 @@ def test_huber_fit_resists_an_outlier_cell_and_batches_over_rows():
     assert np.abs(coef[0, 1:] - truth[1:]).max() < 0.03
     ols = np.linalg.lstsq(x, y, rcond=None)[0]
     assert np.abs(ols[1:] - truth[1:]).max() > np.abs(coef[0, 1:] - truth[1:]).max()
+    from sklearn.linear_model import HuberRegressor  # the reference implementation agrees
+
+    ref = HuberRegressor(epsilon=1.345, alpha=0.0, max_iter=1000).fit(x[:, 1:], y)
+    assert np.abs(ref.coef_ - coef[0, 1:]).max() < 0.01
 
 
 # ------------------------------------------------------------------ the whole fit against the truth
