@@ -75,25 +75,30 @@ def plan_cmd(spec: str, device: str | None, workers: int | None, no_measure: boo
       advisor calibrate plan quick
       advisor calibrate plan my-sweep.toml --device cuda
     """
-    from calibration.spec import DEVICES_HELP, _device
     from calibration.sweep import estimate_wall, format_plan
 
     the_spec = _load(spec)
     the_plan = _plan(the_spec)
     estimate = None
     if not no_measure:
-        estimate = estimate_wall(the_plan, _checked_device(device or the_spec.device), workers)
+        try:
+            checked = _checked_device(device or the_spec.device)
+        except click.BadParameter as exc:
+            raise click.BadParameter(f"{exc.message} (--no-measure prints the plan without a time estimate)",
+                                     param_hint="--device") from None
+        estimate = estimate_wall(the_plan, checked, workers)
     click.echo(format_plan(the_plan, estimate))
 
 
-def _checked_device(device: str) -> str:
+def _checked_device(device: str, local: bool = True) -> str:
+    """A valid device name; on this machine (local), a CUDA device must be visible."""
     from calibration.spec import DEVICES_HELP, SpecError, _device
 
     try:
         device = _device(device)
     except SpecError:
         raise click.BadParameter(f"must be {DEVICES_HELP}, got {device!r}", param_hint="--device") from None
-    if device.startswith("cuda"):
+    if local and device.startswith("cuda"):
         import torch
 
         if not torch.cuda.is_available():
@@ -135,7 +140,7 @@ def run_cmd(spec, out_dir, backend, address, workers, device, force, retry_faile
         raise click.BadParameter("--address needs --backend ray", param_hint="--address")
     the_spec = _load(spec)
     _plan(the_spec)  # spec errors before anything is created
-    device = _checked_device(device or the_spec.device)
+    device = _checked_device(device or the_spec.device, local=backend == "local")
     try:
         summary = run_sweep(the_spec, out_dir, backend=backend, address=address, workers=workers, device=device,
                             force=force, retry_failed=retry_failed, progress=not quiet)

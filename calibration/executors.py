@@ -171,7 +171,9 @@ class RayExecutor:
                 raise BackendError(f"cannot start or join Ray at {address or 'a local instance'}: {exc}") from None
         resources = ray.cluster_resources()
         use_gpu = device.startswith("cuda") or (device == "auto" and resources.get("GPU", 0) > 0)
-        self.device = "cuda" if use_gpu and device == "auto" else device
+        self.device = ("cuda" if use_gpu else "cpu") if device == "auto" else device
+        if self.device.startswith("cuda:"):
+            self.device = "cuda"  # Ray gives each task its GPU; inside the task it is cuda (cuda:0)
         self.task = ray.remote(num_cpus=1, num_gpus=1 if use_gpu else 0)(run_unit)
         capacity = int(resources.get("GPU" if use_gpu else "CPU", 1))
         self.slots = max(1, workers or capacity)

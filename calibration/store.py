@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sqlite3
 import time
@@ -58,8 +59,11 @@ class StoreError(RuntimeError):
 
 
 def owner_id() -> str:
-    """Who claims a trial: host and pid, so that claims of dead processes can be spotted."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """Who claims a trial: host, pid and the process start time (Linux), so that claims of dead
+    processes can be spotted even when the pid has been reused."""
+    pid = os.getpid()
+    start = _process_start(pid)
+    return f"{socket.gethostname()}:{pid}" + (f":{start}" if start else "")
 
 
 class TrialStore:
@@ -221,10 +225,11 @@ class TrialStore:
         for trial_id, claimed_by in self.conn.execute(
             "SELECT trial_id, claimed_by FROM trials WHERE status = 'running'"
         ).fetchall():
-            claim_host, _, pid = (claimed_by or "").rpartition(":")
-            if claimed_by == owner:
+            m = re.fullmatch(r"(.*?):(\d+)(?::(\d+))?", claimed_by or "")
+            if claimed_by == owner or not m or m.group(1) != host:
                 continue
-            if claim_host == host and pid.isdigit() and not _pid_alive(int(pid)):
+            pid, start = int(m.group(2)), m.group(3)
+            if not _pid_alive(pid) or (start and _process_start(pid) != start):
                 stale.append(trial_id)
         with self.transaction():
             for trial_id in stale:
@@ -364,6 +369,15 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _process_start(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux /proc), or '' where unknown."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
 
 
 def _now() -> str:

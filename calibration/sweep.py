@@ -181,7 +181,9 @@ def run_sweep(
 
     start = time.time()
     the_plan = plan(spec)
-    device = resolve_device(device or spec.device)
+    device = device or spec.device
+    if backend != "ray":  # Ray resolves "auto" from the cluster's resources, not this machine's
+        device = resolve_device(device)
     store = TrialStore.open_or_create(out_dir, spec.spec_hash, spec.to_dict(), force=force)
     owner = owner_id()
     try:
@@ -193,7 +195,10 @@ def run_sweep(
         summary.skipped = sum(v for k, v in store.counts().items() if k in ("ok", "diverged", "failed"))
         executor = _make_executor(backend, device, workers, address)
         try:
-            summary.ran = _drive(store, spec, executor, owner, device, progress)
+            summary.ran = _drive(store, spec, executor, owner, executor.device, progress)
+        except KeyboardInterrupt:  # give our claims back; a rerun resumes
+            store.unclaim([r["trial_id"] for r in store.trials(statuses=["running"])], owner)
+            raise
         finally:
             executor.shutdown()
         rows = store.trials()
@@ -304,16 +309,18 @@ class Estimate:
     workers: int
     wall_s: float  # whole grid, spread over the workers
     trial_s: float  # sum over trials, one worker
-    tokens_per_s: dict  # shape -> measured single-worker throughput
+    tokens_per_s: dict  # shape -> measured single-worker throughput at the largest batch
     measured_on: int  # configurations measured
 
 
 def estimate_wall(the_plan: Plan, device: str, workers: int | None = None, steps: int = 5) -> Estimate:
     """Estimated wall time of the initial grid on this device from measured throughput.
 
-    Measures `train.measure_throughput` once per size (at the median batch), single-threaded on the CPU
-    as the workers run; a trial's time = (training tokens + eval_tokens / 3) / throughput (a forward pass
-    costs about a third of a training step). Workers share the sum.
+    Per size, times `train.measure_throughput` at the smallest and the largest batch of the grid
+    (single-threaded on the CPU, as the workers run) and models a step's time as a + b * batch_seqs (a
+    fixed per-step cost, which dominates tiny proxies at small batches, plus a per-sequence cost). A
+    trial's time = steps * step time + eval_tokens / 3 at the per-token rate (a forward pass costs about a
+    third of a training step). Workers share the sum.
     """
     import torch
 
@@ -327,13 +334,23 @@ def estimate_wall(the_plan: Plan, device: str, workers: int | None = None, steps
     by_shape: dict[tuple, list[TrialConfig]] = {}
     for t in the_plan.trials:
         by_shape.setdefault(tuple(getattr(t.config, f) for f in SHAPE_FIELDS), []).append(t.config)
-    rates, total = {}, 0.0
+    rates, total, measured = {}, 0.0, 0
     for shape, cfgs in by_shape.items():
         batches = sorted({c.batch_seqs for c in cfgs})
-        probe = next(c for c in cfgs if c.batch_seqs == batches[len(batches) // 2])
-        rates[shape] = measure_throughput(probe, device=device, steps=steps)
-        total += sum((_tokens(c) + c.eval_tokens / 3) / rates[shape] for c in cfgs)
-    return Estimate(device, workers, total / workers, total, rates, len(rates))
+        step_s = {}
+        for b in {batches[0], batches[-1]}:
+            probe = next(c for c in cfgs if c.batch_seqs == b)
+            step_s[b] = probe.batch_tokens / measure_throughput(probe, device=device, steps=steps)
+            measured += 1
+        lo, hi = batches[0], batches[-1]
+        slope = (step_s[hi] - step_s[lo]) / (hi - lo) if hi > lo else 0.0
+        per_seq = max(slope, 0.0)
+        fixed = max(step_s[lo] - per_seq * lo, 0.0)
+        rates[shape] = cfgs[0].seq_len * hi / step_s[hi]
+        for c in cfgs:
+            step = fixed + per_seq * c.batch_seqs
+            total += c.steps * step + (c.eval_tokens / 3) * step / c.batch_tokens
+    return Estimate(device, workers, total / workers, total, rates, measured)
 
 
 def _fmt_s(s: float) -> str:

@@ -146,4 +146,4 @@ def test_cli_spec_errors_exit_2_with_one_line(tmp_path):
 def test_cli_plan_prints_counts_and_estimate():
     res = CliRunner().invoke(cli, ["calibrate", "plan", "quick"])
     assert res.exit_code == 0, res.output
-    assert "120 trials" in res.output and "FLOPs" in res.output and "estimated wall time on cpu" in res.output
+    assert "180 trials" in res.output and "FLOPs" in res.output and "estimated wall time on cpu" in res.output

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from advisor.cli import cli
-from calibration.store import STORE_NAME, StoreError, TrialStore
+from calibration.store import STORE_NAME, StoreError, TrialStore, _process_start
 from calibration.trial import TrialConfig, TrialResult
 
 
@@ -61,11 +61,14 @@ def test_stale_claims_of_dead_processes_are_released(tmp_path):
     proc = mp.get_context("spawn").Process(target=os.getpid)
     proc.start()
     proc.join()
-    dead, alive = f"{host}:{proc.pid}", f"{host}:{os.getppid()}"
+    ppid = os.getppid()
+    dead, alive = f"{host}:{proc.pid}", f"{host}:{ppid}:{_process_start(ppid)}"
+    reused = f"{host}:{ppid}:1"  # a live pid, but started at another time: the claimant is gone
     store.claim(dead, limit=2)
+    store.claim(reused, limit=1)
     store.claim(alive, limit=1)
     store.claim("other-host:1", limit=1)
-    assert store.release_stale(owner="me:1") == 2
+    assert store.release_stale(owner="me:1") == 3
     assert store.counts()["running"] == 2 and store.counts()["pending"] == 4
 
 
