@@ -18,7 +18,7 @@ import pandas as pd
 from calibration.bootstrap import bootstrap_law, resample_optima
 from calibration.fit_table import ColumnMap, FitInputError, build_cells, prepare_trials, read_table
 from calibration.laws_fit import BATCH_FORMS, LR_FORMS, LawFit, design, fit_forms
-from calibration.loss_surface import PARAM_NAMES, SurfaceFit, bootstrap_surface, fit_surface
+from calibration.loss_surface import PARAM_NAMES, SurfaceFit, at_bounds, bootstrap_surface, fit_surface
 from calibration.optimum import fit_cell
 from calibration.trial import code_version
 from calibration.validate import CellTable, held_out_largest, leave_one_cell_out
@@ -107,8 +107,8 @@ def fit_trials(raw: pd.DataFrame, cols: ColumnMap = ColumnMap(), opts: FitOption
                                   surface),
         "fit_range": _fit_range(table, trials),
         "laws": {
-            "lr": _law_json(lr_fits, lr_skipped),
-            "batch": _law_json(batch_fits, batch_skipped) if batch_fits else None,
+            "lr": _law_json(lr_fits, lr_skipped, _n_edge(table, "lr")),
+            "batch": _law_json(batch_fits, batch_skipped, _n_edge(table, "batch")) if batch_fits else None,
             "loss": _surface_json(surface, surface_skip),
         },
         "validation": validation,
@@ -130,6 +130,10 @@ def write_artifact(artifact: dict, path: str | Path, force: bool = False) -> Pat
     return path
 
 
+def _n_edge(table: CellTable, law: str) -> int:
+    return int(sum(f"{law}_on_grid_edge" in o.flags and w > 0 for o, w in zip(table.optima, table.w(law))))
+
+
 def _finite(obj):
     """JSON-safe copy: numpy to Python, non-finite floats to None."""
     if isinstance(obj, dict):
@@ -149,7 +153,7 @@ def _round(a, digits: int = 6):
     return [[float(f"{v:.{digits}g}") for v in row] for row in np.asarray(a)]
 
 
-def _law_json(fits: list[LawFit], skipped: list[dict]) -> dict:
+def _law_json(fits: list[LawFit], skipped: list[dict], n_edge_cells: int) -> dict:
     def one(f: LawFit) -> dict:
         return {"form": f.form.name, "inputs": list(f.form.inputs), "log_coef": [float(c) for c in f.log_coef],
                 "samples": _round(f.samples) if f.samples is not None else [],
@@ -159,6 +163,7 @@ def _law_json(fits: list[LawFit], skipped: list[dict]) -> dict:
     out = one(fits[0])
     out["alternatives"] = [one(f) for f in fits[1:]]
     out["skipped"] = skipped
+    out["n_edge_cells"] = n_edge_cells  # cells whose optimum for this law sits on the grid edge
     return out
 
 
@@ -275,6 +280,12 @@ def _warnings(art, table, lr_fits, batch_fits, batch_skipped, surface_skip, opts
         warn.append("no batch law: " + "; ".join(f"{s['form']}: {s['reason']}" for s in batch_skipped))
     if surface_skip:
         warn.append(f"no loss surface: {surface_skip}")
+    elif art["laws"]["loss"] is not None:
+        law = art["laws"]["loss"]
+        bounds = at_bounds(np.asarray(law["values"]), np.asarray(law["samples"] or [], float),
+                           min(o.loss for o in table.optima))
+        if bounds:
+            warn.append(f"loss surface weakly determined: {'; '.join(bounds)}")
     if opts.n_boot == 0:
         warn.append("no bootstrap: coefficients have no intervals")
     for law, fits in (("LR", lr_fits), ("batch", batch_fits)):

@@ -103,6 +103,26 @@ def _starts(n: np.ndarray, d: np.ndarray, loss: np.ndarray):
                         np.log((1 - split) * rest) + beta * np.log(dmid), beta])
 
 
+def at_bounds(values: np.ndarray, samples: np.ndarray | None, min_loss: float) -> list[str]:
+    """Parameters the data do not determine: E driven to ~0 or an exponent on its search bound, in the
+    point fit or in more than a fifth of the bootstrap resamples."""
+    def stuck(v: np.ndarray) -> np.ndarray:  # rows of (E, A, alpha, B, beta) -> (rows, 3) E, alpha, beta
+        v = np.atleast_2d(v)
+        exps = v[:, [2, 4]]
+        edge = (exps <= EXP_BOUNDS[0] * 1.001) | (exps >= EXP_BOUNDS[1] * 0.999)
+        return np.column_stack([v[:, 0] < 0.01 * min_loss, edge])
+
+    out = []
+    point = stuck(values)[0]
+    frac = stuck(samples).mean(axis=0) if samples is not None and len(samples) else np.zeros(3)
+    for k, name in enumerate(("E", "alpha", "beta")):
+        if point[k] or frac[k] > 0.2:
+            what = "near zero" if k == 0 else "on its search bound"
+            out.append(f"{name} {what} in the point fit" if point[k] else
+                       f"{name} {what} in {100 * frac[k]:.0f}% of bootstrap resamples")
+    return out
+
+
 def unpack(theta: np.ndarray) -> np.ndarray:
     e, a, alpha, b, beta = theta
     return np.array([np.exp(e), np.exp(a), alpha, np.exp(b), beta])

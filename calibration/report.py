@@ -101,7 +101,7 @@ def plot_loss_vs_lr(result, path: Path) -> Path:
     """Per size: measured loss against LR at each cell's optimal batch, the smooth fit, the optimum."""
     import matplotlib.pyplot as plt
 
-    from calibration.optimum import loss_at
+    from calibration.optimum import read_loss
 
     table = result.table
     sizes = sorted({c.n_params for c in table.cells})
@@ -117,9 +117,12 @@ def plot_loss_vs_lr(result, path: Path) -> Path:
             xs = np.unique(np.round(cell.log_lr[at], 9))
             means = np.array([cell.loss[at][np.isclose(cell.log_lr[at], x)].mean() for x in xs])
             label = f"D={cell.tokens:.2g}, B={math.exp(b):.0f}"
-            ax.plot(np.exp(xs), means, "o", color=color, ms=4, label=label)
+            ax.plot(np.exp(xs), means, "o:", color=color, ms=4, lw=0.7, label=label)
+            # the local fit, drawn only where it reads the landscape (within the trials it used)
             fine = np.linspace(xs.min(), xs.max(), 120)
-            ax.plot(np.exp(fine), [loss_at(cell, opt, x, b)[0] for x in fine], "-", color=color, lw=1)
+            reads = [read_loss(cell, opt, x, b) for x in fine]
+            fitted = np.array([r[0] if r[2] else np.nan for r in reads])
+            ax.plot(np.exp(fine), fitted, "-", color=color, lw=1.4)
             edge = "lr_on_grid_edge" in opt.flags
             ax.plot(math.exp(opt.log_lr), opt.loss, "*", ms=13, color=color, mec="red" if edge else "k")
             lo_all, hi_all = min(lo_all, means.min()), max(hi_all, means.min())
@@ -130,8 +133,8 @@ def plot_loss_vs_lr(result, path: Path) -> Path:
         ax.set_xlabel("peak LR")
         ax.set_ylabel("final val loss (nats/token)")
         ax.legend(fontsize=7)
-    fig.suptitle("Loss against LR at each cell's optimal batch (star: fitted optimum; red edge: grid edge)",
-                 fontsize=10)
+    fig.suptitle("Loss against LR at each cell's optimal batch (dots: runs; solid: local fit; "
+                 "star: fitted optimum, red edge: on the grid edge)", fontsize=10)
     return _save(fig, path)
 
 
@@ -230,7 +233,7 @@ def _law_paths(n: np.ndarray, d: np.ndarray):
 
 
 def _ratio_groups(ratio: np.ndarray, max_groups: int = 4) -> list[float]:
-    """Distinct tokens-per-parameter ratios of the cells (within 20%), at most max_groups of them."""
+    """Distinct values (within 20%) of a positive quantity, e.g. D/N or D; at most max_groups of them."""
     groups = []
     for r in np.sort(ratio):
         if not groups or r > groups[-1][-1] * 1.2:
@@ -244,7 +247,7 @@ def _ratio_groups(ratio: np.ndarray, max_groups: int = 4) -> list[float]:
 
 
 def plot_loss_surface(result, path: Path) -> Path:
-    """Cells' optimal loss against N with the fitted L(N, D) along each D/N ratio."""
+    """Cells' optimal loss against N with the fitted L(N, D) at each budget D (or D/N ratio)."""
     import matplotlib.pyplot as plt
 
     from calibration.loss_surface import pack, surface
@@ -254,13 +257,18 @@ def plot_loss_surface(result, path: Path) -> Path:
     n, d = inputs["n_params"], inputs["tokens"]
     loss = np.array([o.loss for o in result.table.optima])
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    for ratio in _ratio_groups(d / n, max_groups=6):
-        m = np.abs(np.log(d / n / ratio)) < np.log(1.2)
-        line, = ax.plot(n[m], loss[m], "o", ms=5, label=f"D/N={ratio:.3g}")
-        nn = np.geomspace(n.min(), n.max() * 10, 60)
-        ax.plot(nn, surface(pack(values), nn, nn * ratio), "-", lw=1, color=line.get_color())
+    budgets, ratios = _ratio_groups(d, max_groups=6), _ratio_groups(d / n, max_groups=6)
+    by_budget = len(budgets) <= len(ratios)  # a sweep at fixed budgets: one line per D
+    nn = np.geomspace(n.min(), n.max() * 10, 60)
+    for g in budgets if by_budget else ratios:
+        key = d if by_budget else d / n
+        m = np.abs(np.log(key / g)) < np.log(1.2)
+        line, = ax.plot(n[m], loss[m], "o", ms=5, label=f"D={g:.3g}" if by_budget else f"D/N={g:.3g}")
+        dd = np.full_like(nn, g) if by_budget else nn * g
+        ax.plot(nn, surface(pack(values), nn, dd), "-", lw=1, color=line.get_color())
     e, a, alpha, b, beta = values
-    ax.axhline(e, color="grey", ls=":", lw=0.8, label=f"E = {e:.3f}")
+    if e > 0.3 * loss.min():  # else the line would squash the data into a strip
+        ax.axhline(e, color="grey", ls=":", lw=0.8, label=f"E = {e:.3f}")
     ax.set_xscale("log")
     ax.set_xlabel("N (non-embedding parameters)")
     ax.set_ylabel("optimal loss (nats/token)")

@@ -305,6 +305,11 @@ def test_loss_surface_solver_agrees_with_scipy_least_squares():
     assert fit.values[2] == pytest.approx(TRUTH.loss[2], abs=0.05)
     too_few, reason = fit_surface(n[:5], d[:5], loss[:5], np.ones(5))
     assert too_few is None and "6 usable cells" in reason
+    from calibration.loss_surface import at_bounds
+
+    assert at_bounds(fit.values, None, loss.min()) == []
+    stuck = at_bounds(np.array([1e-9, 50.0, 0.3, 60.0, 3.0]), None, loss.min())
+    assert len(stuck) == 2 and stuck[0].startswith("E near zero") and stuck[1].startswith("beta")
 
 
 def test_odd_tables_give_an_artifact_or_a_clear_error():
