@@ -89,6 +89,8 @@ def summary_text(art: dict) -> str:
         cv = law["cv_log2_error"]
         lines.append(f"{title}: {law_equation(law)}   (LOSO CV |log2 err| "
                      f"{'n/a' if cv is None else f'{cv:.3f}'}, residual sd {law['residual_sd']:.3f})")
+        if law.get("n_edge_cells", 0) >= law["n_cells"]:
+            lines.append("    every cell's optimum is on the grid edge: this law is a bound, not an estimate")
         for name, point, lo, hi in coef_table_rows(law):
             lines.append(f"    {name:>10} = {point:.4g}" + (f"   90% [{lo:.4g}, {hi:.4g}]" if lo is not None else ""))
     loss = art["laws"]["loss"]

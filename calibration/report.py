@@ -350,6 +350,8 @@ def markdown(art: dict, figures: dict[str, str]) -> str:
                          f"{f['residual_sd']:.3f} | {f['n_cells']} | {coefs} |")
         for s in law.get("skipped", []):
             lines.append(f"| {s['form']} | skipped: {s['reason']} | | | | |")
+        if law.get("n_edge_cells", 0) >= law["n_cells"]:
+            lines += ["", "**Every cell's optimum is on the grid edge: this law is a bound, not an estimate.**"]
         lines.append("")
     loss = art["laws"]["loss"]
     if loss:

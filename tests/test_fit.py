@@ -174,6 +174,9 @@ def test_grid_edge_sweep_is_flagged_down_weighted_and_warned():
     assert all("lr_on_grid_edge" in c["flags"] and c["weight"] < 1 for c in art["cells"])
     assert any("grid edge" in w and "extend the LR grid" in w for w in art["warnings"])
     assert any("LR law describes the grid's edge" in w for w in art["warnings"])
+    from calibration.cli_fit import summary_text
+
+    assert art["laws"]["lr"]["n_edge_cells"] == 15 and "bound, not an estimate" in summary_text(art)
 
 
 def test_excluded_rows_are_counted_and_cells_merge_runs_with_rounded_tokens():
