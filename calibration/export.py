@@ -35,7 +35,7 @@ def curve_table(store: TrialStore, current_spec: bool = False) -> pd.DataFrame:
     """Train-loss curves, one row per logged point: trial_id, step, tokens, train_loss, lr."""
     spec_hash = store.meta("spec_hash") if current_spec else None
     rows = []
-    for r in store.trials(statuses=("ok", "diverged"), spec_hash=spec_hash):
+    for r in store.trials(statuses=("ok", "diverged"), spec_hash=spec_hash, curves=True):
         for point in r["result"].curve:
             rows.append([r["trial_id"], *point[:4]])
     return pd.DataFrame(rows, columns=CURVE_COLUMNS)

@@ -182,9 +182,10 @@ class TrialStore:
     # --- planning ------------------------------------------------------------------------
 
     def add_trials(self, trials: list[tuple[TrialConfig, str, str]], spec_hash: str | None = None) -> int:
-        """Add (config, cell, origin) trials as pending; known trial ids are kept as they are.
+        """Add (config, cell, origin) trials as pending; known trial ids are kept as they are, and
+        linked to this spec.
 
-        Returns how many were new.
+        Returns how many trials or links were new (0: the store already held all of them).
         """
         spec_hash = spec_hash or self.meta("spec_hash")
         before = self.conn.total_changes
@@ -194,12 +195,11 @@ class TrialStore:
                     "INSERT OR IGNORE INTO trials (trial_id, cell, origin, config, status) VALUES (?, ?, ?, ?, 'pending')",
                     (cfg.trial_id, cell, origin, json.dumps(cfg.to_dict(), sort_keys=True)),
                 )
-            new = self.conn.total_changes - before
             self.conn.executemany(
                 "INSERT OR IGNORE INTO planned_by (spec_hash, trial_id) VALUES (?, ?)",
                 [(spec_hash, cfg.trial_id) for cfg, _, _ in trials],
             )
-        return new
+        return self.conn.total_changes - before
 
     def add_event(self, kind: str, cell: str, detail: dict) -> None:
         """Record a decision once (the same kind, cell and detail again is ignored)."""
@@ -310,9 +310,12 @@ class TrialStore:
         out.update(self.conn.execute("SELECT status, COUNT(*) FROM trials GROUP BY status").fetchall())
         return out
 
-    def trials(self, statuses=None, spec_hash: str | None = None) -> list[dict]:
-        """Rows as dicts: trial_id, cell, origin, status, config (TrialConfig), result (TrialResult|None)."""
-        sql = "SELECT trial_id, cell, origin, status, config, result, curve FROM trials"
+    def trials(self, statuses=None, spec_hash: str | None = None, curves: bool = False) -> list[dict]:
+        """Rows as dicts: trial_id, cell, origin, status, config (TrialConfig), result (TrialResult|None).
+
+        curves: also load the results' loss curves (large; off unless asked).
+        """
+        sql = f"SELECT trial_id, cell, origin, status, config, result, {'curve' if curves else 'NULL'} FROM trials"
         args: list = []
         where = []
         if statuses:

@@ -242,15 +242,16 @@ def _drive(store: TrialStore, spec: SweepSpec, executor, owner: str, device: str
         while True:
             while executor.in_flight() < executor.slots:
                 unit = store.claim(owner, limit=group_limit, key=key)
-                if not unit:
-                    break
-                executor.submit(unit)
-            if executor.in_flight() == 0:
+                if unit:
+                    executor.submit(unit)
+                    continue
+                # Nothing pending: extend the cells that have finished (others may still be running).
                 new, _ = extension_trials(store, spec)
-                if not new or not store.add_trials([(t.config, t.cell, t.origin) for t in new]):
-                    break  # nothing new: every finished cell is interior or at a recorded bound
+                if not (new and store.add_trials([(t.config, t.cell, t.origin) for t in new])):
+                    break
                 bars.refresh_totals()
-                continue
+            if executor.in_flight() == 0:
+                break  # every cell is finished and interior or at a recorded bound
             for unit, results in executor.wait_some():
                 for cfg, result in zip(unit, results):
                     if store.record(result, owner):

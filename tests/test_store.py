@@ -43,7 +43,7 @@ def test_claim_record_and_no_overwrite(tmp_path):
     assert store.record(ok(a[0], 2.5), "me:1")
     assert not store.record(ok(a[1], 9.9), "someone-else:2")  # not the claimant
     assert not store.record(ok(a[0], 9.9), "me:1")  # already finished: kept as it was
-    rows = {r["trial_id"]: r for r in store.trials()}
+    rows = {r["trial_id"]: r for r in store.trials(curves=True)}
     assert rows[a[0].trial_id]["result"].loss == 2.5
     assert rows[a[0].trial_id]["result"].curve == [[1, 128, 2.5, a[0].lr]]
     assert store.counts() == {"pending": 4, "running": 1, "ok": 1, "diverged": 0, "failed": 0}
