@@ -33,7 +33,8 @@ def main() -> None:
     art = result.artifact
     truth = SyntheticTruth()
     lr = art["laws"]["lr"]
-    print(f"cores available: {os.cpu_count()}  (numpy threads per OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')})")
+    threads = os.environ.get("OMP_NUM_THREADS", "unset")
+    print(f"cores available: {os.cpu_count()}  (OMP_NUM_THREADS={threads})")
     print(f"trials: {len(df)}  cells: {len(result.table.cells)}  bootstrap: {args.bootstrap} "
           f"(loss surface: {art['provenance']['loss_bootstrap']})")
     print(f"generate table: {t_gen:.2f} s")

@@ -324,55 +324,65 @@ def _g(v, fmt: str = ".4g") -> str:
 
 
 def markdown(art: dict, figures: dict[str, str]) -> str:
+    """The report: provenance, warnings, laws, loss surface, validation, cells, figures."""
     prov = art["provenance"]
+    excluded = ", ".join(f"{k} {v}" for k, v in prov["n_excluded"].items() if v) or "none"
     lines = ["# Fit report", "",
              f"Table `{prov['table']}` ({prov['source']}), {prov['n_trials_used']} of {prov['n_trials']} trials "
-             f"used in {prov['n_cells']} cells; excluded: "
-             f"{', '.join(f'{k} {v}' for k, v in prov['n_excluded'].items() if v) or 'none'}. "
-             f"Bootstrap: {prov['bootstrap']} resamples (loss surface: {prov['loss_bootstrap']}). "
-             f"Written {art['created_at']} by {prov['code_version']}.", ""]
+             f"used in {prov['n_cells']} cells; excluded: {excluded}. Bootstrap: {prov['bootstrap']} resamples "
+             f"(loss surface: {prov['loss_bootstrap']}). Written {art['created_at']} by {prov['code_version']}.", ""]
     if art["warnings"]:
         lines += ["## Warnings", ""] + [f"- {w}" for w in art["warnings"]] + [""]
     lines += ["## Laws", "", "Coefficients with 90% bootstrap intervals; the form of each law is chosen by "
               "leave-one-size-out (LOSO) |log2 error|.", ""]
     for key in ("lr", "batch"):
-        law = art["laws"][key]
-        if law is None:
-            lines += [f"### {key}: not fitted", ""]
-            continue
-        lines += [f"### {'Learning rate' if key == 'lr' else 'Batch size (tokens)'}", "",
-                  "| form | chosen | LOSO \\|log2 err\\| | residual sd (log) | cells | coefficients (90% CI) |",
-                  "|---|---|---|---|---|---|"]
-        for k, f in enumerate([law] + law["alternatives"]):
-            coefs = "; ".join(f"{nm} {p:.4g}" + (f" [{lo:.4g}, {hi:.4g}]" if lo is not None else "")
-                              for nm, p, lo, hi in coef_table_rows(f))
-            lines.append(f"| {f['form']} | {'yes' if k == 0 else ''} | {_g(f['cv_log2_error'], '.3f')} | "
-                         f"{f['residual_sd']:.3f} | {f['n_cells']} | {coefs} |")
-        for s in law.get("skipped", []):
-            lines.append(f"| {s['form']} | skipped: {s['reason']} | | | | |")
-        if law.get("n_edge_cells", 0) >= law["n_cells"]:
-            lines += ["", "**Every cell's optimum is on the grid edge: this law is a bound, not an estimate.**"]
-        lines.append("")
-    loss = art["laws"]["loss"]
-    if loss:
-        samples = np.asarray(loss["samples"] or [], float)
-        lines += ["### Loss surface L = E + A/N^alpha + B/D^beta", "", "| parameter | value | 90% CI |", "|---|---|---|"]
-        for k, name in enumerate(loss["param_names"]):
-            ci = (f"[{np.percentile(samples[:, k], 5):.4g}, {np.percentile(samples[:, k], 95):.4g}]"
-                  if samples.ndim == 2 and len(samples) >= 10 else "n/a")
-            lines.append(f"| {name} | {loss['values'][k]:.4g} | {ci} |")
-        lines += ["", f"Residual sd {loss['residual_sd']:.4f} nats over {loss['n_cells']} cells.", ""]
-    lines += _validation_md(art["validation"])
-    lines += ["## Cells", "", "| N | D | lr_opt | batch_opt | loss_opt | trials | method | weight (lr/batch) | "
-              "near-optimal LR | flags |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for c in art["cells"]:
-        lines.append(f"| {c['n_params']:.3g} | {c['tokens']:.3g} | {c['lr_opt']:.3g} | {c['batch_opt']:.4g} | "
-                     f"{c['loss_opt']:.4f} | {c['n_trials']} | {c['method']} | {c['weight']:.2g}/{c['weight_batch']:.2g} | "
-                     f"{c['near_optimal_lr'][0]:.3g}-{c['near_optimal_lr'][1]:.3g} | {'; '.join(c['flags'])} |")
-    lines += ["", "## Figures", ""]
+        lines += _law_md(key, art["laws"][key])
+    lines += _surface_md(art["laws"]["loss"]) + _validation_md(art["validation"]) + _cells_md(art["cells"])
+    lines += ["## Figures", ""]
     for title, name in figures.items():
         lines += [f"### {title}", "", f"![{title}]({name})", ""]
     return "\n".join(lines)
+
+
+def _law_md(key: str, law: dict | None) -> list[str]:
+    if law is None:
+        return [f"### {key}: not fitted", ""]
+    lines = [f"### {'Learning rate' if key == 'lr' else 'Batch size (tokens)'}", "",
+             "| form | chosen | LOSO \\|log2 err\\| | residual sd (log) | cells | coefficients (90% CI) |",
+             "|---|---|---|---|---|---|"]
+    for k, f in enumerate([law] + law["alternatives"]):
+        coefs = "; ".join(f"{nm} {p:.4g}" + (f" [{lo:.4g}, {hi:.4g}]" if lo is not None else "")
+                          for nm, p, lo, hi in coef_table_rows(f))
+        lines.append(f"| {f['form']} | {'yes' if k == 0 else ''} | {_g(f['cv_log2_error'], '.3f')} | "
+                     f"{f['residual_sd']:.3f} | {f['n_cells']} | {coefs} |")
+    for s in law.get("skipped", []):
+        lines.append(f"| {s['form']} | skipped: {s['reason']} | | | | |")
+    if law.get("n_edge_cells", 0) >= law["n_cells"]:
+        lines += ["", "**Every cell's optimum is on the grid edge: this law is a bound, not an estimate.**"]
+    return lines + [""]
+
+
+def _surface_md(loss: dict | None) -> list[str]:
+    if not loss:
+        return []
+    samples = np.asarray(loss["samples"] or [], float)
+    lines = ["### Loss surface L = E + A/N^alpha + B/D^beta", "", "| parameter | value | 90% CI |", "|---|---|---|"]
+    for k, name in enumerate(loss["param_names"]):
+        ci = (f"[{np.percentile(samples[:, k], 5):.4g}, {np.percentile(samples[:, k], 95):.4g}]"
+              if samples.ndim == 2 and len(samples) >= 10 else "n/a")
+        lines.append(f"| {name} | {loss['values'][k]:.4g} | {ci} |")
+    return lines + ["", f"Residual sd {loss['residual_sd']:.4f} nats over {loss['n_cells']} cells.", ""]
+
+
+def _cells_md(cells: list[dict]) -> list[str]:
+    lines = ["## Cells", "", "| N | D | lr_opt | batch_opt | loss_opt | trials | method | weight (lr/batch) | "
+             "near-optimal LR | flags |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for c in cells:
+        lines.append(f"| {c['n_params']:.3g} | {c['tokens']:.3g} | {c['lr_opt']:.3g} | {c['batch_opt']:.4g} | "
+                     f"{c['loss_opt']:.4f} | {c['n_trials']} | {c['method']} | "
+                     f"{c['weight']:.2g}/{c['weight_batch']:.2g} | "
+                     f"{c['near_optimal_lr'][0]:.3g}-{c['near_optimal_lr'][1]:.3g} | {'; '.join(c['flags'])} |")
+    return lines + [""]
 
 
 def _validation_md(val: dict) -> list[str]:
@@ -394,6 +404,7 @@ def _validation_md(val: dict) -> list[str]:
     if "skipped" in loco:
         lines += ["", f"Leave-one-cell-out: skipped ({loco['skipped']})."]
     else:
-        lines += ["", f"Leave-one-cell-out ({loco['n_cells']} cells): mean |log2 error| LR {loco['lr_log2_error']:.3f}, "
-                  f"batch {_g(loco['batch_log2_error'], '.3f')}, loss regret {loco['loss_regret_pct']:.3f}%."]
+        lines += ["", f"Leave-one-cell-out ({loco['n_cells']} cells): mean |log2 error| LR "
+                  f"{loco['lr_log2_error']:.3f}, batch {_g(loco['batch_log2_error'], '.3f')}, "
+                  f"loss regret {loco['loss_regret_pct']:.3f}%."]
     return lines + [""]
