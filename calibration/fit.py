@@ -62,38 +62,17 @@ def fit_trials(raw: pd.DataFrame, cols: ColumnMap = ColumnMap(), opts: FitOption
                table_name: str = "", table_sha256: str = "") -> FitResult:
     """Fit everything; raises FitInputError when the table cannot support the LR law."""
     trials, excluded = prepare_trials(raw, cols)
-    cells = build_cells(trials)
-    sizes = np.unique([c.n_params for c in cells])
-    if len(sizes) < 2:
-        raise FitInputError(f"need at least two model sizes (N) to fit a law, the table has {len(sizes)}")
-    table = CellTable(cells, [fit_cell(c, opts.near_optimal) for c in cells])
-    usable_sizes = np.unique(table.sizes[table.w("lr") > 0])
-    if len(usable_sizes) < 2:
-        raise FitInputError(f"need at least two sizes with a usable LR optimum, have {len(usable_sizes)} "
-                            "(cells need 3 or more LR values)")
+    table = _cell_table(trials, opts)
     lr_fits, lr_skipped = fit_forms(LR_FORMS, table.inputs, table.y("lr"), table.w("lr"), table.sizes)
     if not lr_fits:
         reasons = "; ".join(f"{s['form']}: {s['reason']}" for s in lr_skipped)
         raise FitInputError(f"no LR law form can be fitted ({reasons})")
     batch_fits, batch_skipped = fit_forms(BATCH_FORMS, table.inputs, table.y("batch"), table.w("batch"),
                                           table.sizes)
-    w_loss = table.w("lr")
-    n_arr, d_arr = table.inputs["n_params"], table.inputs["tokens"]
     loss_opt = np.array([o.loss for o in table.optima])
-    surface, surface_skip = (fit_surface(n_arr, d_arr, loss_opt, w_loss) if opts.loss_surface
-                             else (None, "not requested"))
-
-    rng = np.random.default_rng(opts.seed)
-    samples = {}
-    if opts.n_boot > 0:
-        s_lr, s_b, s_loss = resample_optima(cells, table.optima, opts.n_boot, rng, opts.progress)
-        samples = {"lr": s_lr, "batch": s_b, "loss": s_loss}
-        for fits, law in ((lr_fits, "lr"), (batch_fits, "batch")):
-            for f in fits:
-                bootstrap_law(f, design(f.form, table.inputs), table.y(law), table.w(law), samples[law], rng)
-        if surface is not None:
-            surface.samples = bootstrap_surface(surface, n_arr, d_arr, s_loss[: opts.loss_boot_max], w_loss)
-
+    surface, surface_skip = (fit_surface(table.inputs["n_params"], table.inputs["tokens"], loss_opt,
+                                         table.w("lr")) if opts.loss_surface else (None, "not requested"))
+    samples = _bootstrap(table, lr_fits + batch_fits, surface, opts) if opts.n_boot > 0 else {}
     validation = {
         "held_out_largest": held_out_largest(table),
         "leave_one_cell_out": leave_one_cell_out(table, lr_fits[0].form,
@@ -103,8 +82,8 @@ def fit_trials(raw: pd.DataFrame, cols: ColumnMap = ColumnMap(), opts: FitOption
         "schema": SCHEMA, "version": 1,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "flops_formula": "6ND",
-        "provenance": _provenance(raw, trials, cols, excluded, len(cells), opts, table_name, table_sha256,
-                                  surface),
+        "provenance": _provenance(raw, trials, cols, excluded, len(table.cells), opts, table_name,
+                                  table_sha256, surface),
         "fit_range": _fit_range(table, trials),
         "laws": {
             "lr": _law_json(lr_fits, lr_skipped, _n_edge(table, "lr")),
@@ -116,6 +95,35 @@ def fit_trials(raw: pd.DataFrame, cols: ColumnMap = ColumnMap(), opts: FitOption
     }
     artifact["warnings"] = _warnings(artifact, table, lr_fits, batch_fits, batch_skipped, surface_skip, opts)
     return FitResult(artifact, trials, table, lr_fits, batch_fits, surface, samples)
+
+
+def _cell_table(trials: pd.DataFrame, opts: FitOptions) -> CellTable:
+    """Cells and their optima; at least two sizes with a usable LR optimum, or FitInputError."""
+    cells = build_cells(trials)
+    sizes = np.unique([c.n_params for c in cells])
+    if len(sizes) < 2:
+        raise FitInputError(f"need at least two model sizes (N) to fit a law, the table has {len(sizes)}")
+    table = CellTable(cells, [fit_cell(c, opts.near_optimal) for c in cells])
+    usable_sizes = np.unique(table.sizes[table.w("lr") > 0])
+    if len(usable_sizes) < 2:
+        raise FitInputError(f"need at least two sizes with a usable LR optimum, have {len(usable_sizes)} "
+                            "(cells need 3 or more LR values)")
+    return table
+
+
+def _bootstrap(table: CellTable, law_fits: list[LawFit], surface: SurfaceFit | None, opts: FitOptions) -> dict:
+    """Resample trials within cells, re-estimate the optima, refit every law form and the loss surface
+    (filling their .samples); returns the optima samples by law."""
+    rng = np.random.default_rng(opts.seed)
+    s_lr, s_b, s_loss = resample_optima(table.cells, table.optima, opts.n_boot, rng, opts.progress)
+    samples = {"lr": s_lr, "batch": s_b, "loss": s_loss}
+    for f in law_fits:
+        law = "lr" if f.form in LR_FORMS else "batch"
+        bootstrap_law(f, design(f.form, table.inputs), table.y(law), table.w(law), samples[law], rng)
+    if surface is not None:
+        surface.samples = bootstrap_surface(surface, table.inputs["n_params"], table.inputs["tokens"],
+                                            s_loss[: opts.loss_boot_max], table.w("lr"))
+    return samples
 
 
 def write_artifact(artifact: dict, path: str | Path, force: bool = False) -> Path:
