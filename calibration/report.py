@@ -119,7 +119,7 @@ def plot_loss_vs_lr(result, path: Path) -> Path:
             label = f"D={cell.tokens:.2g}, B={math.exp(b):.0f}"
             ax.plot(np.exp(xs), means, "o:", color=color, ms=4, lw=0.7, label=label)
             # the local fit, drawn only where it reads the landscape (within the trials it used)
-            fine = np.linspace(xs.min(), xs.max(), 120)
+            fine = np.linspace(xs.min(), xs.max(), 60)
             reads = [read_loss(cell, opt, x, b) for x in fine]
             fitted = np.array([r[0] if r[2] else np.nan for r in reads])
             ax.plot(np.exp(fine), fitted, "-", color=color, lw=1.4)
