@@ -54,7 +54,7 @@ def calibrate() -> None:
       advisor calibrate run quick --out runs/quick
       advisor calibrate status runs/quick
       advisor calibrate export runs/quick -o runs/quick/trials.csv --curves runs/quick/curves.csv
-      advisor calibrate run cluster.toml --out runs/c1 --backend ray --address auto
+      advisor calibrate run cluster --out runs/c1 --backend ray --address auto
     """
 
 
