@@ -60,7 +60,7 @@ def calibrate() -> None:
 
 @calibrate.command("plan")
 @click.argument("spec")
-@click.option("--device", default=None, help="Device to estimate for: auto, cpu, cuda, cuda:N (default: the spec's).")
+@click.option("--device", default=None, help="Device to estimate for: auto, cpu, mps, cuda, cuda:N (default: the spec's).")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Parallel workers (default: one per core on the CPU, one per GPU).")
 @click.option("--no-measure", is_flag=True, help="Skip the throughput measurement (no time estimate).")
@@ -103,6 +103,14 @@ def _checked_device(device: str, local: bool = True) -> str:
 
         if not torch.cuda.is_available():
             raise click.BadParameter(f"{device} asked for, but no CUDA device is visible", param_hint="--device")
+        if ":" in device and int(device[5:]) >= torch.cuda.device_count():
+            raise click.BadParameter(f"{device} asked for, but only {torch.cuda.device_count()} CUDA device(s) are visible",
+                                     param_hint="--device")
+    if local and device == "mps":
+        import torch
+
+        if not torch.backends.mps.is_available():
+            raise click.BadParameter("mps asked for, but no Apple GPU is available", param_hint="--device")
     return device
 
 
@@ -114,7 +122,7 @@ def _checked_device(device: str, local: bool = True) -> str:
 @click.option("--address", default=None, help="Ray cluster address (with --backend ray; default: start a local instance).")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Parallel workers/tasks (default: one per core on the CPU, one per GPU; Ray: cluster capacity).")
-@click.option("--device", default=None, help="auto, cpu, cuda or cuda:N (default: the spec's).")
+@click.option("--device", default=None, help="auto, cpu, mps, cuda or cuda:N (default: the spec's).")
 @click.option("--force", is_flag=True, help="Use an out-dir made by another spec (its trials are kept, the new spec recorded).")
 @click.option("--retry-failed", is_flag=True, help="Run failed trials again (their old error is dropped).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")

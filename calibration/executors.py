@@ -37,6 +37,8 @@ def resolve_device(device: str) -> str:
 
 def default_workers(device: str) -> int:
     """One worker per core on the CPU, one per GPU on a GPU box."""
+    if device == "mps":
+        return 1  # one Apple GPU
     if device.startswith("cuda"):
         import torch
 

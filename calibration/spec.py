@@ -5,7 +5,7 @@ trial defaults (any TrialConfig field) and the adaptive-grid settings. SPEC on t
 path to a TOML file or the name of a shipped preset (calibration/presets/NAME.toml).
 
     name = "my-sweep"
-    device = "auto"                  # auto | cpu | cuda | cuda:N (run --device overrides it)
+    device = "auto"                  # auto | cpu | mps | cuda | cuda:N (run --device overrides it)
     seeds = [0]                      # or a table: {values = [0], extra = [1, 2], extra_smallest = 2}
     min_steps = 20                   # every trial must take at least this many optimizer steps
 
@@ -61,7 +61,7 @@ except ModuleNotFoundError:  # Python 3.10
 from calibration.trial import TrialConfig
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
-DEVICES_HELP = "auto, cpu, cuda or cuda:N"
+DEVICES_HELP = "auto, cpu, mps, cuda or cuda:N"
 # TrialConfig fields the grid sets per trial; they cannot be defaults in [trial].
 GRID_FIELDS = ("n_layer", "d_model", "n_head", "d_ff", "tokens", "batch_seqs", "lr", "seed")
 SHAPE_FIELDS = ("n_layer", "d_model", "n_head", "d_ff")
@@ -251,7 +251,7 @@ class _Table:
 
 
 def _device(value: str) -> str:
-    if value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit()):
+    if value in ("auto", "cpu", "mps", "cuda") or (value.startswith("cuda:") and value[5:].isdigit()):
         return value
     raise SpecError(f"device must be {DEVICES_HELP}, got {value!r}")
 

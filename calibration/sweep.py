@@ -314,7 +314,7 @@ class Estimate:
     measured_on: int  # configurations measured
 
 
-def estimate_wall(the_plan: Plan, device: str, workers: int | None = None, steps: int = 5) -> Estimate:
+def estimate_wall(the_plan: Plan, device: str, workers: int | None = None, steps: int = 10) -> Estimate:
     """Estimated wall time of the initial grid on this device from measured throughput.
 
     Per size, times `train.measure_throughput` at the smallest and the largest batch of the grid
@@ -394,8 +394,9 @@ def format_status(store: TrialStore) -> str:
     finished = [r for r in rows if r["result"] is not None]
     wall = sum(r["result"].wall_s for r in finished)
     flops = sum(r["result"].flops or trial_flops(r["config"]) for r in finished if r["status"] != "failed")
+    spec_name = json.loads(store.meta("spec") or "{}").get("name", "?")
     lines = [
-        f"store {store.path} (spec {store.meta('spec_hash')}): {len(rows)} trials: "
+        f"store {store.path} (spec {spec_name}, hash {store.meta('spec_hash')}): {len(rows)} trials: "
         + ", ".join(f"{counts[k]} {k}" for k in ("ok", "diverged", "failed", "running", "pending")),
         f"spent: {_fmt_s(wall)} of trial time, {flops:.3g} FLOPs; "
         f"{sum(r['origin'] == 'extend' for r in rows)} trials added by the adaptive grid",

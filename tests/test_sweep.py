@@ -237,3 +237,7 @@ def test_cli_run_status_and_resume(tmp_path):
         assert len(store.trials()) == 4 and len(json.loads(store.meta("spec_history"))) == 2
     res = runner.invoke(cli, ["calibrate", "status", str(tmp_path / "nothing-here")])
     assert res.exit_code == 2 and "no trial store" in res.output
+    for bad in (["--device", "gpu"], ["--address", "auto"], ["--backend", "spark"], ["--workers", "0"]):
+        res = runner.invoke(cli, ["calibrate", "run", str(spec_path), "--out", str(tmp_path / "o2"), *bad])
+        assert res.exit_code == 2 and "Traceback" not in res.output, (bad, res.output)
+    assert not (tmp_path / "o2").exists()
