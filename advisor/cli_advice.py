@@ -128,8 +128,8 @@ def render_recommendation(rec: Recommendation) -> str:
         "",
         f"  peak LR      {rec.lr:.3g}   (90% interval {rec.lr_low:.3g} – {rec.lr_high:.3g})",
         f"  batch        {_int(rec.batch_seqs)} sequences × {seq} = {format_count(rec.batch_tokens_rounded)} "
-        f"tokens   (law optimum {format_count(rec.batch_tokens)} tokens = {rec.batch_tokens / seq:.4g} "
-        f"sequences; 90% {format_count(rec.batch_tokens_low)} – {format_count(rec.batch_tokens_high)})",
+        f"tokens   ({_batch_origin(rec)} {format_count(rec.batch_tokens)} tokens = {rec.batch_tokens / seq:.4g} "
+        f"sequences{_batch_interval(rec)})",
         f"  steps        {_int(rec.steps)}",
         f"  warmup       {_int(rec.warmup_steps)} steps ({format_count(rec.warmup_tokens)} tokens): {rec.rules['warmup']}",
         f"  schedule     {rec.schedule}, final LR {rec.final_lr:.3g} ({rec.final_lr_frac:g}× peak)",
@@ -145,6 +145,16 @@ def render_recommendation(rec: Recommendation) -> str:
         lines.append("Warnings:")
         lines.extend(f"  - {w}" for w in rec.warnings)
     return "\n".join(lines)
+
+
+def _batch_origin(rec: Recommendation) -> str:
+    return "law optimum" if rec.batch_source == "model" else f"{rec.batch_source[4:]} law's optimum"
+
+
+def _batch_interval(rec: Recommendation) -> str:
+    if rec.batch_tokens_low == rec.batch_tokens_high:
+        return "; no interval"
+    return f"; 90% {format_count(rec.batch_tokens_low)} – {format_count(rec.batch_tokens_high)}"
 
 
 def _extrapolation_line(rec: Recommendation) -> str:
@@ -385,8 +395,12 @@ def _law_summary(fl) -> dict:
 def describe_model(fitted: FittedModel) -> dict:
     laws = {}
     for name, fl in (("lr", fitted.lr_), ("batch", fitted.batch_)):
+        if fl is None:
+            laws[name] = None
+            continue
         laws[name] = _law_summary(fl)
         laws[name]["alternatives"] = [_law_summary(a) for a in fl.alternatives]
+    laws["batch_unusable"] = fitted.batch_unusable_
     if fitted.loss_ is not None:
         law = fitted.loss_.law
         values = [law.E, law.A, law.alpha, law.B, law.beta]
@@ -431,6 +445,9 @@ def render_model(s: dict) -> str:
     lines.append("Laws (log y = log a + Σ exponent·log x; 90% bootstrap intervals in brackets):")
     for name in ("lr", "batch"):
         law = s["laws"][name]
+        if law is None:
+            lines.append(f"  {name:<6} none")
+            continue
         coefs = ", ".join(f"{n} {v:.4g}{_fmt_interval(ci)}"
                           for n, v, ci in zip(law["coef_names"], law["log_coef"], law["log_coef_90"]))
         cv = "n/a" if law["cv_log2_error"] is None else f"{law['cv_log2_error']:.3g}"
@@ -439,6 +456,9 @@ def render_model(s: dict) -> str:
         for alt in law["alternatives"]:
             cv = "n/a" if alt["cv_log2_error"] is None else f"{alt['cv_log2_error']:.3g}"
             lines.append(f"         alternative {alt['form']}: CV |log2 err| {cv}")
+    if s["laws"].get("batch_unusable"):
+        lines.append(f"         not used for advice: {s['laws']['batch_unusable']}; "
+                     "the advisor takes the batch size from DeepSeek LLM's law instead")
     loss = s["laws"]["loss"]
     if loss:
         vals = ", ".join(f"{n} {v:.4g}{_fmt_interval(ci)}"

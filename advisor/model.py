@@ -19,6 +19,9 @@ VERSION = 1
 Z90 = 1.6448536269514722  # two-sided 90% normal quantile
 LOG_LIMIT = 690.0  # exp() of more overflows a float
 LOSS_PARAMS = ("E", "A", "alpha", "B", "beta")
+# When more than this fraction of the cells had their batch optimum on the grid's edge, the batch law
+# traces the edge of the grid, not an optimum: a bound, not an estimate, and not to be extrapolated.
+EDGE_BOUND_FRACTION = 0.5
 
 
 class ModelError(ValueError):
@@ -87,7 +90,8 @@ def percentile(sorted_values: list[float], q: float) -> float:
 class FittedModel:
     """The fitted-model artifact, validated. Build with `FittedModel.load(path)` or `from_dict(doc)`.
 
-    Learned state (sklearn-style trailing underscore): `lr_`, `batch_` (FittedLaw), `loss_`
+    Learned state (sklearn-style trailing underscore): `lr_`, `batch_` (FittedLaw, or None when the fit
+    has none), `batch_unusable_` (why the batch law must not be used for advice, else None), `loss_`
     (FittedLossLaw or None), `fit_range_`, `provenance_`, `validation_`, `warnings_`, `cells_`.
     """
 
@@ -98,11 +102,13 @@ class FittedModel:
         laws = doc.get("laws")
         if not isinstance(laws, dict):
             raise ModelError("missing 'laws' section")
-        for name in ("lr", "batch"):
-            if not isinstance(laws.get(name), dict):
-                raise ModelError(f"missing laws.{name}")
+        if not isinstance(laws.get("lr"), dict):
+            raise ModelError("missing laws.lr")
+        if "batch" not in laws or not (laws["batch"] is None or isinstance(laws["batch"], dict)):
+            raise ModelError("missing laws.batch (null is allowed when the fit could not estimate it)")
         self.lr_ = _parse_power_law(laws["lr"], "laws.lr")
-        self.batch_ = _parse_power_law(laws["batch"], "laws.batch")
+        self.batch_ = _parse_power_law(laws["batch"], "laws.batch") if laws["batch"] is not None else None
+        self.batch_unusable_ = _batch_unusable_reason(laws["batch"])
         self.loss_ = _parse_loss_law(laws.get("loss"))
         self.fit_range_ = _parse_fit_range(doc.get("fit_range"))
         self.provenance_ = doc.get("provenance") if isinstance(doc.get("provenance"), dict) else {}
@@ -145,6 +151,8 @@ class FittedModel:
         return self.lr_.predict(_point(n_params, tokens))
 
     def predict_batch(self, n_params: float, tokens: float) -> Prediction:
+        if self.batch_ is None:
+            raise ModelError(f"{self.path} has no batch law: {self.batch_unusable_}")
         return self.batch_.predict(_point(n_params, tokens))
 
     def extrapolation(self, n_params: float, tokens: float) -> dict[str, float]:
@@ -171,7 +179,8 @@ class FittedModel:
             "n_cells": prov.get("n_cells"),
             "code_version": prov.get("code_version"),
             "lr_form": self.lr_.law.form,
-            "batch_form": self.batch_.law.form,
+            "batch_form": self.batch_.law.form if self.batch_ is not None else None,
+            "batch_unusable": self.batch_unusable_,
             "notes": prov.get("notes") or [],
         }
 
@@ -184,6 +193,17 @@ class FittedModel:
     def schedule(self) -> dict:
         sched = self.provenance_.get("schedule")
         return sched if isinstance(sched, dict) else {}
+
+
+def _batch_unusable_reason(raw: dict | None) -> str | None:
+    """Why the artifact's batch law must not be used for advice (None when it can be)."""
+    if raw is None:
+        return "the fit could not estimate a batch law"
+    edge, cells = raw.get("n_edge_cells"), raw.get("n_cells")
+    if isinstance(edge, int) and isinstance(cells, int) and cells > 0 and edge > EDGE_BOUND_FRACTION * cells:
+        return (f"{edge} of {cells} calibration cells had their batch optimum on the grid's edge, so the "
+                "fitted batch law is a bound, not an estimate")
+    return None
 
 
 def _point(n_params: float, tokens: float) -> dict[str, float]:

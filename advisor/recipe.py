@@ -3,7 +3,9 @@
 Peak LR and batch size come from the fitted model's laws (with 90% intervals) or from a published
 law (`law="deepseek"`, no interval). The rest follows stated rules, each recorded in the output:
 
-- batch: the law's optimum B* (tokens) is rounded to a practical number of sequences at `seq_len`,
+- batch: when the fitted model has no usable batch law (none, or one that traces the grid's edge),
+  DeepSeek LLM's B(C) law (arXiv 2401.02954) stands in, and the output says so.
+- batch rounding: the law's optimum B* (tokens) is rounded to a practical number of sequences at `seq_len`,
   the nearest of 2^k and 3·2^k in log space (within ≈1.22× of B*; loss is flat near the optimum).
 - warmup: N tokens (one token per non-embedding parameter; Porian et al., arXiv 2406.19146, who find
   Kaplan's long fixed warmup hurts small models), at least 1 step and at most 10% of training.
@@ -33,6 +35,7 @@ from advisor.units import UnitError, format_count, parse_int_quantity, parse_qua
 DEFAULT_SEQ_LEN = 4096
 DEFAULT_VOCAB = 32000
 DEFAULT_TAU_FRAC = 0.1
+FALLBACK_BATCH_LAW = "deepseek"  # stands in when a fitted model has no usable batch law
 BETA2_ANCHOR = (0.95, 4 * 2**20)  # (β2, batch tokens) of the Llama-2 recipe
 BETA2_RANGE = (0.95, 0.999)
 WARMUP_MAX_FRAC = 0.1
@@ -82,6 +85,7 @@ class Recommendation:
     tau_frac: float
     grad_clip: float
     extrapolation: dict
+    batch_source: str  # "model", or "law:<key>" when a published law stood in for the batch size
     lr_interval_ratio: float
     batch_interval_ratio: float
     source: dict
@@ -169,12 +173,12 @@ def recommend(
         raise AdvisorError(f"--seq-len {seq} is larger than the training tokens ({format_count(d)})")
 
     if fitted is not None:
-        lr, batch, extrapolation = _from_model(fitted, n, d, warnings)
+        lr, batch, extrapolation, batch_source = _from_model(fitted, shape, d, seq, warnings)
         source = {"kind": "model", **fitted.summary()}
         opt, sched = fitted.optimizer, fitted.schedule
     else:
         lr, batch = _from_law(published, shape, d, seq)
-        extrapolation = {}
+        extrapolation, batch_source = {}, f"law:{published.key}"
         source = {"kind": "law", "law": published.key, "name": published.name,
                   "citation": published.citation, "formula": published.formula}
         opt, sched = {}, {}
@@ -206,7 +210,7 @@ def recommend(
         schedule=schedule, final_lr=lr.value * final_frac, final_lr_frac=final_frac,
         beta1=_number(opt.get("beta1"), 0.9), beta2=beta2, eps=_number(opt.get("eps"), 1e-8),
         weight_decay=weight_decay, tau_frac=tau, grad_clip=_number(opt.get("grad_clip"), 1.0),
-        extrapolation=extrapolation, lr_interval_ratio=lr.ratio, batch_interval_ratio=batch.ratio,
+        extrapolation=extrapolation, batch_source=batch_source, lr_interval_ratio=lr.ratio, batch_interval_ratio=batch.ratio,
         source=source, rules=RULES, warnings=warnings,
     )
 
@@ -274,9 +278,17 @@ def _choose_tokens(shape, tokens, tokens_per_param, fitted: FittedModel | None,
     return d, f"20 tokens per (total) parameter (Hoffmann et al., arXiv 2203.15556): {why}"
 
 
-def _from_model(fitted: FittedModel, n: float, d: float, warnings: list[str]):
+def _from_model(fitted: FittedModel, shape, d: float, seq: int, warnings: list[str]):
+    n = shape.n_params
     lr = fitted.predict_lr(n, d)
-    batch = fitted.predict_batch(n, d)
+    if fitted.batch_unusable_ is None:
+        batch, batch_source = fitted.predict_batch(n, d), "model"
+    else:
+        stand_in = HYPERPARAMETER_LAWS[FALLBACK_BATCH_LAW]
+        batch = _from_law(stand_in, shape, d, seq)[1]
+        batch_source = f"law:{stand_in.key}"
+        warnings.append(f"batch size from {stand_in.name} ({stand_in.citation}), not from this model: "
+                        f"{fitted.batch_unusable_}")
     for name, p in (("LR", lr), ("batch size", batch)):
         if not (p.value > 0 and math.isfinite(p.value)):
             raise AdvisorError(f"the model's {name} law gives {p.value:.3g} here: the target is outside what it can say")
@@ -294,9 +306,9 @@ def _from_model(fitted: FittedModel, n: float, d: float, warnings: list[str]):
                 warnings.append(f"held-out {label} error is {2**err:.2g}× (mean |log2| {err:.2g}): "
                                 "the law extrapolated poorly even within the proxies")
     warnings.extend(fitted.warnings_)
-    if not fitted.lr_.samples or not fitted.batch_.samples:
+    if not fitted.lr_.samples or (batch_source == "model" and not fitted.batch_.samples):
         warnings.append("the model has no bootstrap samples: intervals reflect residual scatter only")
-    return lr, batch, extrapolation
+    return lr, batch, extrapolation, batch_source
 
 
 def _from_law(published: PublishedLaw, shape, d: float, seq: int) -> tuple[Prediction, Prediction]:

@@ -80,7 +80,7 @@ BAD_DOCS = [
     ("schema", "other/thing", "schema"),
     ("version", 2, "version"),
     ("laws.lr", None, "laws.lr"),
-    ("laws.batch", None, "laws.batch"),
+    ("laws.batch", "B = 0.3 C^0.3", "laws.batch"),
     ("laws.lr.log_coef", [float("nan"), -0.3, 0.05], "non-finite"),
     ("laws.batch.log_coef", [1.0, float("inf")], "non-finite"),
     ("laws.lr.log_coef", [1.0, -0.3], "coefficients"),
@@ -114,3 +114,18 @@ def test_refuses_missing_truncated_and_non_object_files(tmp_path, doc):
     (tmp_path / "bin.json").write_bytes(b"\xff\xfe\x00")
     with pytest.raises(ModelError):
         FittedModel.load(tmp_path / "bin.json")
+
+
+def test_null_batch_law_loads_but_is_unusable(tmp_path, doc):
+    fitted = FittedModel.load(write_model(tmp_path / "m.json", modified(doc, "laws.batch", None)))
+    assert fitted.batch_ is None and "could not estimate" in fitted.batch_unusable_
+    with pytest.raises(ModelError, match="no batch law"):
+        fitted.predict_batch(1e9, 2e10)
+
+
+def test_edge_bound_batch_law_is_flagged_unusable(tmp_path, doc):
+    bounded = modified(modified(doc, "laws.batch.n_edge_cells", 9), "laws.batch.n_cells", 12)
+    fitted = FittedModel.load(write_model(tmp_path / "m.json", bounded))
+    assert "9 of 12" in fitted.batch_unusable_ and "bound" in fitted.batch_unusable_
+    interior = modified(modified(doc, "laws.batch.n_edge_cells", 2), "laws.batch.n_cells", 12)
+    assert FittedModel.load(write_model(tmp_path / "i.json", interior)).batch_unusable_ is None

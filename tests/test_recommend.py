@@ -184,3 +184,19 @@ def test_reads_the_real_fitters_artifact_and_recovers_the_true_law(tmp_path):
     assert true_lr / 1.5 < rec.lr < true_lr * 1.5
     assert true_batch / 1.5 < rec.batch_tokens < true_batch * 1.5
     assert rec.extrapolation["n_params"] > 100
+
+
+def test_edge_bound_batch_law_is_replaced_by_deepseek_and_said(tmp_path):
+    doc = synthetic_model_doc()
+    doc["laws"]["batch"]["n_edge_cells"] = doc["laws"]["batch"]["n_cells"] = 8
+    rec = recommend("7B", "2T", model=write_model(tmp_path / "edge.json", doc))
+    deepseek = recommend("7B", "2T", law="deepseek")
+    assert rec.batch_source == "law:deepseek"
+    assert rec.batch_tokens == pytest.approx(deepseek.batch_tokens)
+    assert rec.batch_tokens_low == rec.batch_tokens_high == rec.batch_tokens  # a point law: no interval
+    assert rec.lr != pytest.approx(deepseek.lr)  # the LR still comes from the model
+    assert any("DeepSeek" in w and "bound" in w for w in rec.warnings)
+
+
+def test_interior_batch_law_is_used(model_file):
+    assert recommend("7B", "2T", model=model_file).batch_source == "model"
