@@ -178,3 +178,14 @@ def test_short_run_learns_beyond_unigram(kjv):
     entropy = unigram_entropy(kjv)
     assert result.status == "ok"
     assert result.loss < entropy - 0.5, (result.loss, entropy)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_run_learns_and_reports_device(kjv):
+    cfg = TrialConfig(n_layer=2, d_model=48, n_head=3, d_ff=128, seq_len=64, batch_seqs=16, tokens=300_000,
+                      lr=1e-2, eval_tokens=16_384)
+    result = run_trial(cfg, "cuda", kjv)
+    assert result.status == "ok" and result.device.startswith("cuda:")
+    assert result.loss < unigram_entropy(kjv) - 0.5
+    assert run_trial(cfg.replace(lr=50.0, grad_clip=0.0), "cuda", kjv).status == "diverged"

@@ -78,3 +78,16 @@ def test_one_member_group_and_all_diverged(kjv):
     assert [r.status for r in blown] == ["diverged", "diverged"]
     assert all(r.loss is None and r.steps_done < BASE.steps for r in blown)
     assert all(math.isfinite(r.flops) for r in blown)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_members_track_sequential_runs(kjv):
+    """bf16 autocast: members agree with sequential runs to bf16 noise, not bit for bit."""
+    members = [BASE.replace(lr=3e-3), BASE.replace(lr=50.0, grad_clip=0.0), BASE.replace(lr=1e-2)]
+    grouped = run_group(members, "cuda", kjv)
+    for cfg, got in zip(members, grouped):
+        want = run_trial(cfg, "cuda", kjv)
+        assert got.status == want.status
+        if want.status == "ok":
+            assert got.loss == pytest.approx(want.loss, abs=0.05)
