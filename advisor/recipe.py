@@ -39,6 +39,10 @@ FALLBACK_BATCH_LAW = "deepseek"  # stands in when a fitted model has no usable b
 BETA2_ANCHOR = (0.95, 4 * 2**20)  # (β2, batch tokens) of the Llama-2 recipe
 BETA2_RANGE = (0.95, 0.999)
 WARMUP_MAX_FRAC = 0.1
+# A loss law's compute-optimal D*/N outside the first range earns a warning; outside the second it is
+# not used as the default token budget at all.
+PLAUSIBLE_TOKENS_PER_PARAM = (5.0, 500.0)
+USABLE_TOKENS_PER_PARAM = (1.0, 1e4)
 FAR_EXTRAPOLATION = 10.0  # factor beyond the fitted range that earns a warning
 # Beyond these the arithmetic (and any law) stops meaning anything; refuse rather than overflow.
 MAX_PARAMS, MAX_TOKENS = 1e15, 1e18
@@ -265,14 +269,22 @@ def _choose_tokens(shape, tokens, tokens_per_param, fitted: FittedModel | None,
             d = fitted.loss_.law.optimal_tokens(shape.n_params)
         except (OverflowError, ZeroDivisionError):
             d = math.inf
-        if math.isfinite(d) and d > 0:
-            ratio = d / shape.n_params
-            if not 5.0 <= ratio <= 500.0:
+        ratio = d / shape.n_params if math.isfinite(d) and d > 0 else math.inf
+        if USABLE_TOKENS_PER_PARAM[0] <= ratio <= USABLE_TOKENS_PER_PARAM[1]:
+            if not PLAUSIBLE_TOKENS_PER_PARAM[0] <= ratio <= PLAUSIBLE_TOKENS_PER_PARAM[1]:
                 warnings.append(f"the fitted loss law's compute-optimal D/N = {ratio:.3g} is far from the published "
                                 "≈20 (Hoffmann et al., arXiv 2203.15556): proxies' loss laws may not transfer; "
                                 "consider --tokens or --tokens-per-param 20")
             return d, (f"compute-optimal for N under the fitted loss law L = E + A/N^α + B/D^β "
-                       f"(D*/N = {d / shape.n_params:.3g})")
+                       f"(D*/N = {ratio:.3g})")
+        # A default must not be absurd: a loss law whose D*/N is orders of magnitude from the published
+        # ≈20 has not transferred to this size, so fall back to the published rule and say why.
+        warnings.append(f"the fitted loss law's compute-optimal D/N = {ratio:.3g} is absurd (published ≈20, "
+                        "Hoffmann et al., arXiv 2203.15556): the proxies' loss law does not transfer to this "
+                        "size, so the default token budget is 20 per parameter; pass --tokens to choose")
+        return (CHINCHILLA_TOKENS_PER_PARAM * shape.n_params_total,
+                "20 tokens per (total) parameter (Hoffmann et al., arXiv 2203.15556), since the fitted loss "
+                "law's D*/N is absurd")
     d = CHINCHILLA_TOKENS_PER_PARAM * shape.n_params_total
     why = "the model has no usable loss law" if fitted is not None else "a published LR/batch law has no loss law"
     return d, f"20 tokens per (total) parameter (Hoffmann et al., arXiv 2203.15556): {why}"

@@ -27,9 +27,11 @@ import click
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
 @click.option("--near-optimal", type=click.FloatRange(min=0, min_open=True, max=1), default=0.0025,
               show_default=True, help="Near-optimal band: runs within this fraction of a cell's best loss.")
+@click.option("--note", "notes", multiple=True, metavar="TEXT",
+              help="A note for the model's provenance (repeatable), e.g. what the calibration was for.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file and report.")
 def fit(table, output, report_dir, col_params, col_tokens, col_lr, col_batch, col_loss, batch_unit, seq_len,
-        n_boot, seed, near_optimal, force):
+        n_boot, seed, near_optimal, notes, force):
     """Fit scale laws for the optimal LR and batch size (and the loss L(N, D)) to a trial table.
 
     TABLE is a CSV or Parquet file: the trial table of a calibration (`advisor calibrate ... export`) or
@@ -62,6 +64,7 @@ def fit(table, output, report_dir, col_params, col_tokens, col_lr, col_batch, co
     opts = FitOptions(n_boot=n_boot, seed=seed, near_optimal=near_optimal, progress=sys.stderr.isatty())
     try:
         result = fit_file(table, cols, opts)
+        result.artifact["provenance"]["notes"].extend(notes)
         write_artifact(result.artifact, output, force=force)
     except FitInputError as exc:
         raise click.UsageError(str(exc)) from None

@@ -200,3 +200,11 @@ def test_edge_bound_batch_law_is_replaced_by_deepseek_and_said(tmp_path):
 
 def test_interior_batch_law_is_used(model_file):
     assert recommend("7B", "2T", model=model_file).batch_source == "model"
+
+
+def test_absurd_loss_law_optimum_falls_back_to_20_tokens_per_parameter(tmp_path):
+    doc = synthetic_model_doc()
+    doc["laws"]["loss"]["values"] = [0.0, 77.0, 0.70, 9.6, 0.14]  # E = 0, tiny β: D*/N astronomically large
+    rec = recommend("7B", model=write_model(tmp_path / "absurd.json", doc))
+    assert rec.tokens == pytest.approx(20 * 7e9)
+    assert "absurd" in rec.tokens_source and any("absurd" in w for w in rec.warnings)

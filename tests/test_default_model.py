@@ -1,0 +1,70 @@
+"""The shipped default model (data/default/): it answers the README's main job, it is reproducible from
+the shipped trial table, and its report builds."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from advisor.paths import data_dir
+
+DEFAULT = data_dir() / "default"
+
+
+@pytest.fixture(scope="module")
+def shipped() -> dict:
+    return json.loads((DEFAULT / "model.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def refit():
+    from calibration.fit import FitOptions, fit_file
+
+    return fit_file(DEFAULT / "trials.csv", opts=FitOptions(n_boot=200, seed=1))
+
+
+def test_main_job_answers_from_the_shipped_model():
+    out = subprocess.run([sys.executable, "-m", "advisor.cli", "recommend", "--params", "7B", "--json"],
+                         capture_output=True, text=True, check=True)
+    rec = json.loads(out.stdout)
+    assert rec["source"]["kind"] == "model" and rec["source"]["path"].endswith("default/model.json")
+    assert rec["lr_low"] < rec["lr"] < rec["lr_high"] and rec["batch_seqs"] >= 1
+
+
+def test_shipped_model_says_what_it_is(shipped):
+    prov = shipped["provenance"]
+    assert prov["source"] == "calibration" and prov["tokenizer"] == "bytes-256"
+    assert prov["data_id"].startswith("kjv-bytes:")
+    assert any("quick calibration" in note for note in prov["notes"])
+    assert prov["n_trials_used"] == len((DEFAULT / "trials.csv").read_text().strip().splitlines()) - 1
+
+
+def _within_bootstrap_noise(point, shipped_law) -> None:
+    samples = np.asarray(shipped_law["samples"], dtype=float)
+    lo, hi = np.percentile(samples, [5, 95], axis=0)
+    tolerance = 0.25 * (hi - lo) + 1e-9
+    assert np.all(np.abs(np.asarray(point) - np.asarray(shipped_law.get("log_coef", shipped_law.get("values"))))
+                  <= tolerance), (point, shipped_law.get("log_coef", shipped_law.get("values")))
+
+
+def test_refitting_the_shipped_table_reproduces_the_shipped_laws(refit, shipped):
+    laws = refit.artifact["laws"]
+    for name in ("lr", "batch"):
+        assert laws[name]["form"] == shipped["laws"][name]["form"]
+        _within_bootstrap_noise(laws[name]["log_coef"], shipped["laws"][name])
+    if shipped["laws"]["loss"] is not None:
+        _within_bootstrap_noise(laws["loss"]["values"], shipped["laws"]["loss"])
+
+
+def test_report_builds_for_the_quick_calibration(refit, tmp_path):
+    from calibration.report import build_report
+
+    report = build_report(refit, tmp_path / "report")
+    text = report.read_text()
+    pngs = sorted(tmp_path.glob("report/*.png"))
+    assert {"law_lr.png", "loss_vs_lr.png"} <= {p.name for p in pngs}
+    assert all(p.stat().st_size > 15_000 for p in pngs)
+    assert all(p.name in text for p in pngs)
