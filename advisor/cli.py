@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("calibration.bench:bench", "Measure proxy training throughput on this device."),
 }
 
+HEAVY_PACKAGES = {"torch", "pandas", "sklearn", "scipy", "matplotlib", "tqdm", "ray", "pyarrow", "tomli_w"}
 CALIBRATION_HINT = (
     "this command needs the calibration stack: pip install 'scaling-advisor[calibrate]' "
     "(with torch installed first, e.g. pip install torch)"
@@ -43,16 +44,29 @@ class LazyGroup(click.Group):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name and exc.name.split(".")[0] in {"torch", "pandas", "sklearn", "scipy", "matplotlib", "tqdm", "ray"}:
-                raise click.UsageError(f"{CALIBRATION_HINT} (missing: {exc.name})") from None
+            _raise_if_heavy_missing(exc)
             raise
         return getattr(module, attr)
+
+    def invoke(self, ctx: click.Context):
+        # The calibration commands import their heavy stack inside the command, so a light install
+        # meets the missing package here: answer with the install hint, not a traceback.
+        try:
+            return super().invoke(ctx)
+        except ModuleNotFoundError as exc:
+            _raise_if_heavy_missing(exc)
+            raise
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Use the static help so that `advisor --help` imports nothing heavy.
         rows = [(name, help_) for name, (_, help_) in COMMANDS.items()]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+
+def _raise_if_heavy_missing(exc: ModuleNotFoundError) -> None:
+    if exc.name and exc.name.split(".")[0] in HEAVY_PACKAGES:
+        raise click.UsageError(f"{CALIBRATION_HINT} (missing: {exc.name})") from None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

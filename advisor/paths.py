@@ -1,14 +1,20 @@
 """Where the shipped data lives (corpus, default fitted model, literature tables)."""
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 
 def data_dir() -> Path:
-    """The `data/` folder: the repository's in a checkout, the installed copy otherwise."""
+    """The `data/` folder: the repository's in a checkout, the installed copy otherwise.
+
+    pyproject installs data/ as the resource package `scaling_advisor_data` (a namespace package: no
+    __init__.py), so its folder is the spec's search location.
+    """
     repo_data = Path(__file__).resolve().parent.parent / "data"
     if repo_data.is_dir():
         return repo_data
-    from importlib.resources import files  # installed (non-editable) package
-
-    return Path(str(files("scaling_advisor_data")))
+    spec = importlib.util.find_spec("scaling_advisor_data")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the shipped data (package scaling_advisor_data) is not installed")
+    return Path(list(spec.submodule_search_locations)[0])

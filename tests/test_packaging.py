@@ -7,6 +7,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("torch", "pandas", "scikit-learn", "scipy", "matplotlib", "ray")
 
@@ -50,3 +52,24 @@ def test_cli_help_lists_every_subcommand_without_heavy_imports():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+@pytest.mark.parametrize("argv", [["calibrate", "plan", "quick"], ["fit", "t.csv", "-o", "m.json"], ["bench"]])
+def test_calibration_commands_on_a_light_install_give_the_install_hint(argv, tmp_path):
+    # None in sys.modules makes `import torch`/`import pandas` fail as on an install without the extra.
+    code = ("import sys\n"
+            "for name in ('torch', 'pandas'):\n"
+            "    sys.modules[name] = None\n"
+            "from advisor.cli import main\n"
+            f"sys.argv = ['advisor', *{argv!r}]\n"
+            "main()\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert "pip install 'scaling-advisor[calibrate]'" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_data_dir_finds_the_shipped_default_model():
+    from advisor.paths import data_dir
+
+    assert (data_dir() / "default" / "model.json").is_file()
+    assert (data_dir() / "corpus" / "kjv.txt.gz").is_file()
