@@ -3,19 +3,13 @@ import dataclasses
 import json
 
 import pytest
-import torch
 from click.testing import CliRunner
 
 from calibration.bench import bench, bench_results, parse_sizes, peak_flops
 from calibration.proxy import RUNGS, count_params, flops_per_token
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_peak_table():

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from calibration import train
-from calibration.data import load_source, unigram_entropy
+from calibration.data import unigram_entropy
 from calibration.proxy import ProxyLM, count_params, flops_per_token, shape_from_config
 from calibration.train import lr_at, measure_throughput, resolve_device, run_trial
 from calibration.trial import TrialConfig
@@ -15,17 +15,8 @@ TINY = TrialConfig(n_layer=2, d_model=32, n_head=2, d_ff=96, seq_len=64, batch_s
                    lr=1e-2, eval_tokens=2048)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-
-@pytest.fixture(scope="module")
-def kjv():
-    return load_source("kjv")
 
 
 # ---------------------------------------------------------------- schedules

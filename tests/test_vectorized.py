@@ -4,7 +4,6 @@ import math
 import pytest
 import torch
 
-from calibration.data import load_source
 from calibration.train import run_trial
 from calibration.trial import TrialConfig
 from calibration.vectorized import FREE_FIELDS, group_key, run_group
@@ -13,17 +12,8 @@ BASE = TrialConfig(n_layer=2, d_model=32, n_head=2, d_ff=96, seq_len=64, batch_s
                    lr=1e-2, eval_tokens=4096, grad_clip=0.5)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-
-@pytest.fixture(scope="module")
-def kjv():
-    return load_source("kjv")
 
 
 def test_group_key():

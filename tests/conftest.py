@@ -1,0 +1,23 @@
+"""Shared fixtures. Heavy imports stay inside the fixtures so that advisor-only tests never load torch."""
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def one_thread():
+    """Run torch single-threaded (deterministic and fair on a shared 2-core machine), then restore."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def kjv():
+    """The shipped corpus as a token source."""
+    from calibration.data import load_source
+
+    return load_source("kjv")
