@@ -24,7 +24,8 @@ from advisor.hardware import GPU, get_gpu
 from advisor.laws import LOSS_PRESETS, LossLaw
 from advisor.model import FittedModel
 from advisor.recipe import (
-    DEFAULT_SEQ_LEN, DEFAULT_VOCAB, AdvisorError, Recommendation, load_source, recommend, target_shape,
+    DEFAULT_SEQ_LEN, DEFAULT_VOCAB, USABLE_TOKENS_PER_PARAM, AdvisorError, Recommendation, load_source, recommend,
+    target_shape,
 )
 from advisor.units import parse_int_quantity, parse_quantity
 
@@ -32,6 +33,7 @@ BYTES_PER_PARAM = {"weights": 2, "grads": 2, "optimizer": 12}  # optimizer = fp3
 ACT_BYTES_PER_TOKEN_LAYER = 34  # × d_model, Korthikanti et al. (no TP/SP, flash attention)
 USABLE_MEMORY = 0.9
 TOKENS_PER_PARAM_PLAUSIBLE = (5.0, 500.0)
+FALLBACK_LOSS_LAW = "epoch"  # allocates when the fitted loss law's D*/N is absurd (Besiroglu et al.'s refit)
 SHARDINGS = ("fsdp", "ddp")
 GIB = 2**30
 
@@ -132,14 +134,15 @@ def plan(
             raise AdvisorError("--tokens needs --params (a size), not a budget")
         c, flops_source = _budget_flops(flops, gpu_hours, n_gpus, days, device, mfu_value)
         law = _loss_law(loss_law, model, hp_law)
+        n, d = _compute_optimal(law, c)
+        if loss_law is None and not USABLE_TOKENS_PER_PARAM[0] <= d / n <= USABLE_TOKENS_PER_PARAM[1]:
+            # The fitted law's allocation is absurd (it did not transfer): use the published one, and say so.
+            warnings.append(f"the fitted loss law's compute-optimal D/N = {d / n:.3g} is absurd (published ≈20): "
+                            f"allocating with the {FALLBACK_LOSS_LAW} loss law instead; pass --law to choose")
+            law = LOSS_PRESETS[FALLBACK_LOSS_LAW]
+            n, d = _compute_optimal(law, c)
         law_info = {"name": law.name, "citation": law.citation,
                     "values": {"E": law.E, "A": law.A, "alpha": law.alpha, "B": law.B, "beta": law.beta}}
-        try:
-            n, d = law.compute_optimal(c)
-        except (OverflowError, ZeroDivisionError):
-            n = d = math.inf
-        if not (math.isfinite(n) and math.isfinite(d) and n > 0 and d > 0):
-            raise AdvisorError(f"the loss law gives no finite compute-optimal size at C = {c:.3g}")
         rec = recommend(n_params_nonembedding=n, tokens=d, seq_len=seq, vocab_size=vocab, **source_kwargs)
         rec.tokens_source = f"compute-optimal under the {law.name} loss law at C = {c:.3g} FLOPs"
         loss = law.loss(n, d)
@@ -202,6 +205,16 @@ def _budget_flops(flops, gpu_hours, n_gpus, days, device: GPU, mfu: float) -> tu
         raise AdvisorError("--days needs --gpus")
     d = parse_quantity(days, "--days")
     return n_gpus * d * 86400.0 * rate, f"{n_gpus} GPUs × {d:g} days × {device.name} peak × MFU {mfu:g}"
+
+
+def _compute_optimal(law: LossLaw, c: float) -> tuple[float, float]:
+    try:
+        n, d = law.compute_optimal(c)
+    except (OverflowError, ZeroDivisionError):
+        n = d = math.inf
+    if not (math.isfinite(n) and math.isfinite(d) and n > 0 and d > 0):
+        raise AdvisorError(f"the loss law gives no finite compute-optimal size at C = {c:.3g}")
+    return n, d
 
 
 def _loss_law(name: str | None, model, hp_law) -> LossLaw:

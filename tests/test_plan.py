@@ -124,3 +124,13 @@ def test_size_mode_takes_default_tokens_from_the_chosen_loss_law(model_file):
     law = LOSS_PRESETS["chinchilla"]
     assert p.tokens == pytest.approx(law.optimal_tokens(p.n_params))
     assert "Chinchilla" in p.recommendation.tokens_source
+
+
+def test_absurd_fitted_loss_law_allocation_falls_back_to_the_epoch_refit(tmp_path):
+    doc = synthetic_model_doc()
+    doc["laws"]["loss"]["values"] = [0.0, 77.0, 0.70, 9.6, 0.14]  # E = 0, tiny β: D*/N astronomically large
+    p = plan(flops=1e23, model=write_model(tmp_path / "absurd.json", doc))
+    epoch_n, epoch_d = LOSS_PRESETS["epoch"].compute_optimal(1e23)
+    assert p.recommendation.n_params == pytest.approx(epoch_n, rel=1e-6)
+    assert p.recommendation.tokens == pytest.approx(epoch_d, rel=1e-6)
+    assert any("absurd" in w and "epoch" in w for w in p.warnings)
