@@ -2,6 +2,13 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import settings
+
+# Property tests are seeded (same examples every run) and have no per-example deadline, which a loaded
+# 2-core CI machine would trip; run `pytest --hypothesis-profile=explore` to search with fresh examples.
+settings.register_profile("ci", derandomize=True, deadline=None)
+settings.register_profile("explore", deadline=None)
+settings.load_profile("ci")
 
 
 @pytest.fixture
