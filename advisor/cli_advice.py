@@ -157,17 +157,23 @@ def _batch_interval(rec: Recommendation) -> str:
     return f"; 90% {format_count(rec.batch_tokens_low)} – {format_count(rec.batch_tokens_high)}"
 
 
+def _batch_width(rec: Recommendation) -> str:
+    if rec.batch_source != "model":
+        return f"batch none ({rec.batch_source[4:]}'s published point law)"
+    return f"batch {rec.batch_interval_ratio:.3g}×"
+
+
 def _extrapolation_line(rec: Recommendation) -> str:
     if rec.source.get("kind") == "law":
         return "Extrapolation: unknown (a published law's fit range is not tracked); no interval."
     ex = rec.extrapolation
     if not ex:
         return (f"Extrapolation: the model records no fit range. Interval width: LR {rec.lr_interval_ratio:.3g}×, "
-                f"batch {rec.batch_interval_ratio:.3g}× (high/low).")
+                f"{_batch_width(rec)} (high/low).")
     parts = ", ".join(f"{'N' if k == 'n_params' else 'D' if k == 'tokens' else 'C'} "
                       f"{'inside' if f <= 1 else f'{f:.3g}×'}" for k, f in ex.items())
     return (f"Extrapolation beyond the fitted range: {parts}. Interval width (high/low): "
-            f"LR {rec.lr_interval_ratio:.3g}×, batch {rec.batch_interval_ratio:.3g}×.")
+            f"LR {rec.lr_interval_ratio:.3g}×, {_batch_width(rec)}.")
 
 
 def _source_line(src: dict) -> str:
@@ -175,7 +181,8 @@ def _source_line(src: dict) -> str:
         return f"Source: {src['name']} ({src['citation']}): {src['formula']}"
     bits = [f"{k} {src[k]}" for k in ("source", "tokenizer", "n_trials_used", "n_cells", "code_version",
                                       "created_at") if src.get(k) is not None]
-    return f"Model: {src['path']} ({', '.join(bits)}); laws: lr {src['lr_form']}, batch {src['batch_form']}"
+    batch = f"{src['batch_form']} (not used: a bound)" if src.get("batch_unusable") else src["batch_form"]
+    return f"Model: {src['path']} ({', '.join(bits)}); laws: lr {src['lr_form']}, batch {batch}"
 
 
 # ---------------------------------------------------------------------------------------- plan
@@ -309,13 +316,17 @@ def comparison(rec: Recommendation) -> dict:
     target = Target(rec.n_params, rec.tokens, rec.seq_len, rec.n_layer, rec.d_model,
                     loss=chinchilla.loss(rec.n_params, rec.tokens),
                     loss_source=f"the Chinchilla loss law ({chinchilla.citation})")
+    own_batch = rec.batch_source == "model"  # else a published law stood in: the model has no batch answer
     rows = [{
         "key": "model", "source": "this model", "citation": rec.source.get("path", ""),
         "formula": f"lr {rec.source.get('lr_form')}, batch {rec.source.get('batch_form')}",
         "lr": rec.lr, "lr_low": rec.lr_low, "lr_high": rec.lr_high,
-        "batch_tokens": rec.batch_tokens, "batch_tokens_low": rec.batch_tokens_low,
-        "batch_tokens_high": rec.batch_tokens_high, "batch_seqs": rec.batch_tokens / rec.seq_len,
-        "notes": [_extrapolation_line(rec)],
+        "batch_tokens": rec.batch_tokens if own_batch else None,
+        "batch_tokens_low": rec.batch_tokens_low if own_batch else None,
+        "batch_tokens_high": rec.batch_tokens_high if own_batch else None,
+        "batch_seqs": rec.batch_tokens / rec.seq_len if own_batch else None,
+        "notes": [_extrapolation_line(rec)] + ([] if own_batch else [
+            f"no batch size of its own: {rec.source.get('batch_unusable') or 'no batch law'}"]),
     }]
     for law in HYPERPARAMETER_LAWS.values():
         answer = law.evaluate(target)
@@ -341,8 +352,11 @@ def render_comparison(table: dict) -> str:
                      f"{r['citation']}")
         if r.get("lr_low") is not None:
             lr_band = f"{r['lr_low']:.2g}–{r['lr_high']:.2g}"
-            batch_band = f"{_count(r['batch_tokens_low'])}–{_count(r['batch_tokens_high'])}"
-            seq_band = f"{r['batch_tokens_low'] / table['seq_len']:.0f}–{r['batch_tokens_high'] / table['seq_len']:.0f}"
+            batch_band = seq_band = "—"
+            if r.get("batch_tokens_low") is not None:
+                batch_band = f"{_count(r['batch_tokens_low'])}–{_count(r['batch_tokens_high'])}"
+                seq_band = (f"{r['batch_tokens_low'] / table['seq_len']:.0f}–"
+                            f"{r['batch_tokens_high'] / table['seq_len']:.0f}")
             lines.append(f"{'  90% interval':<16} {lr_band:>15} {batch_band:>13} {seq_band:>11}")
     lines += ["", "Notes:"]
     for r in table["rows"]:

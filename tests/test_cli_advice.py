@@ -232,3 +232,17 @@ def test_recommend_imports_nothing_heavy(model_file):
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "", f"recommend imported: {out.stdout.strip()}"
+
+
+def test_edge_bound_batch_law_is_not_shown_as_the_models_answer(tmp_path):
+    doc = synthetic_model_doc()
+    doc["laws"]["batch"]["n_edge_cells"] = doc["laws"]["batch"]["n_cells"] = 8
+    path = str(write_model(tmp_path / "edge.json", doc))
+    table = json.loads(run("compare", "--params", "7B", "--tokens", "2T", "--model", path, "--json").output)
+    mine = table["rows"][0]
+    assert mine["key"] == "model" and mine["batch_tokens"] is None and mine["lr"] > 0
+    assert any("bound" in note for note in mine["notes"])
+    text = run("recommend", "--params", "7B", "--tokens", "2T", "--model", path).output
+    assert "deepseek law's optimum" in text and "not used: a bound" in text and "no interval" in text
+    shown = run("show", path).output
+    assert "not used for advice" in shown
