@@ -253,7 +253,9 @@ def render_plan(p) -> str:
                      f"({format_count(p.n_params_total)} total), D = {format_count(p.tokens)} tokens")
     lines += [
         f"  hardware     {p.gpus} × {p.gpu} ({p.gpus_source}), peak {p.gpu_peak_flops:.3g} FLOP/s, MFU {p.mfu:g}",
-        f"  time         {p.gpu_hours:,.0f} GPU-hours = {p.wall_days:.3g} days on {p.gpus} GPUs",
+        f"  time         {p.gpu_hours:,.0f} GPU-hours = {p.wall_days:.3g} days on {p.gpus} GPUs, for "
+        f"{p.train_flops:.3g} training FLOPs ((6N + 6·n_layer·seq·d_model + 6·d_model·V)·D: attention and "
+        "output head included)",
     ]
     if p.cost is not None:
         lines.append(f"  cost         ${p.cost:,.0f} at ${p.price_per_gpu_hour:g}/GPU-hour")
@@ -314,7 +316,7 @@ def comparison(rec: Recommendation) -> dict:
     """The model's row beside each published law's, evaluated at the same (N, D, seq_len)."""
     chinchilla = LOSS_PRESETS["chinchilla"]
     target = Target(rec.n_params, rec.tokens, rec.seq_len, rec.n_layer, rec.d_model,
-                    loss=chinchilla.loss(rec.n_params, rec.tokens),
+                    loss=chinchilla.loss(rec.n_params_total, rec.tokens),
                     loss_source=f"the Chinchilla loss law ({chinchilla.citation})")
     own_batch = rec.batch_source == "model"  # else a published law stood in: the model has no batch answer
     rows = [{

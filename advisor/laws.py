@@ -48,7 +48,12 @@ class PowerLaw:
 
 @dataclass(frozen=True)
 class LossLaw:
-    """L(N, D) = E + A / N^alpha + B / D^beta, in nats/token."""
+    """L(N, D) = E + A / N^alpha + B / D^beta, in nats/token.
+
+    N is the non-embedding count for this project's own fits; Hoffmann et al. and the Epoch refit count
+    TOTAL parameters (Pearce & Song, arXiv 2406.12907), so their presets set `n_is_total` and callers
+    evaluate them with `n_of(shape)`.
+    """
 
     E: float
     A: float
@@ -57,6 +62,11 @@ class LossLaw:
     beta: float
     name: str = ""
     citation: str = ""
+    n_is_total: bool = False
+
+    def n_of(self, shape) -> float:
+        """The parameter count this law's N means, from a shape with n_params and n_params_total."""
+        return shape.n_params_total if self.n_is_total else shape.n_params
 
     def loss(self, n_params: float, tokens: float) -> float:
         return self.E + self.A / n_params**self.alpha + self.B / tokens**self.beta
@@ -85,11 +95,11 @@ class LossLaw:
 LOSS_PRESETS: dict[str, LossLaw] = {
     "chinchilla": LossLaw(
         E=1.69, A=406.4, alpha=0.34, B=410.7, beta=0.28, name="Chinchilla",
-        citation="Hoffmann et al. 2022, arXiv 2203.15556 (approach 3)",
+        citation="Hoffmann et al. 2022, arXiv 2203.15556 (approach 3)", n_is_total=True,
     ),
     "epoch": LossLaw(
         E=1.82, A=482.01, alpha=0.3478, B=2085.43, beta=0.3658, name="Epoch refit of Chinchilla",
-        citation="Besiroglu et al. 2024, arXiv 2404.10102",
+        citation="Besiroglu et al. 2024, arXiv 2404.10102", n_is_total=True,
     ),
 }
 

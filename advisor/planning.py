@@ -59,8 +59,9 @@ class Memory:
 @dataclass
 class Plan:
     mode: str  # "budget" (N, D chosen) or "size" (N, D given)
-    flops: float
+    flops: float  # C in the laws' convention: the budget, or 6ND of the given size
     flops_source: str
+    train_flops: float  # the full count that sets the time: (6N + attention + output head)·D
     gpu: str
     gpu_peak_flops: float
     mfu: float
@@ -121,7 +122,7 @@ def plan(
         tokens_source = None
         if tokens is None and loss_law is not None:  # D*(N) of the chosen preset instead of the model's law
             law = _loss_law(loss_law, model, hp_law)
-            tokens = law.optimal_tokens(target_shape(params, n_params_nonembedding, vocab).n_params)
+            tokens = law.optimal_tokens(law.n_of(target_shape(params, n_params_nonembedding, vocab)))
             tokens_source = f"compute-optimal for N under the {law.name} loss law ({law.citation})"
         rec = recommend(params, tokens, n_params_nonembedding=n_params_nonembedding, seq_len=seq,
                         vocab_size=vocab, **source_kwargs)
@@ -143,7 +144,8 @@ def plan(
             n, d = _compute_optimal(law, c)
         law_info = {"name": law.name, "citation": law.citation,
                     "values": {"E": law.E, "A": law.A, "alpha": law.alpha, "B": law.B, "beta": law.beta}}
-        rec = recommend(n_params_nonembedding=n, tokens=d, seq_len=seq, vocab_size=vocab, **source_kwargs)
+        size = {"params": n} if law.n_is_total else {"n_params_nonembedding": n}  # what the law's N counts
+        rec = recommend(**size, tokens=d, seq_len=seq, vocab_size=vocab, **source_kwargs)
         rec.tokens_source = f"compute-optimal under the {law.name} loss law at C = {c:.3g} FLOPs"
         loss = law.loss(n, d)
         mode = "budget"
@@ -171,9 +173,13 @@ def plan(
         warnings.append(f"the batch ({rec.batch_seqs} sequences) does not divide over {n_gpus} GPUs: the plan "
                         f"uses {memory.per_gpu_seqs} per GPU ({memory.per_gpu_seqs * n_gpus} in all)")
 
-    hours = rec.flops / (device.peak_flops * mfu_value) / 3600.0
+    train_flops = full_training_flops(model_shape, rec)
+    if mode == "budget" and train_flops > 1.05 * c:
+        warnings.append(f"C = 6ND leaves out attention and the output head: the full count is {train_flops / c:.3g}× "
+                        "the budget, so at this MFU the run takes that much longer than the budget")
+    hours = train_flops / (device.peak_flops * mfu_value) / 3600.0
     return Plan(
-        mode=mode, flops=rec.flops, flops_source=flops_source, gpu=device.name,
+        mode=mode, flops=c, flops_source=flops_source, train_flops=train_flops, gpu=device.name,
         gpu_peak_flops=device.peak_flops, mfu=mfu_value, gpus=n_gpus, gpus_source=gpus_source,
         gpu_hours=hours, wall_days=hours / n_gpus / 24.0, price_per_gpu_hour=price,
         cost=hours * price if price is not None else None, loss_law=law_info, predicted_loss=loss,
@@ -181,6 +187,15 @@ def plan(
         activation_checkpointing=activation_checkpointing, memory=memory, recommendation=rec,
         warnings=warnings + rec.warnings,
     )
+
+
+def full_training_flops(model_shape: shapes.Shape, rec: Recommendation) -> float:
+    """Training FLOPs that set the wall time: (6N + 6·n_layer·seq·d_model + 6·d_model·V)·D, i.e. the
+    matmuls of the non-embedding weights, of attention (Kaplan et al., arXiv 2001.08361, table 1) and of the
+    output head, forward and backward; MFU as usually quoted counts all three."""
+    per_token = (6.0 * rec.n_params + 6.0 * model_shape.n_layer * rec.seq_len * model_shape.d_model
+                 + 6.0 * model_shape.d_model * model_shape.vocab_size)
+    return per_token * rec.tokens
 
 
 def _check_ratio(tokens_per_param: float, law_name: str, warnings: list[str]) -> None:

@@ -326,7 +326,7 @@ def _from_model(fitted: FittedModel, shape, d: float, seq: int, warnings: list[s
 def _from_law(published: PublishedLaw, shape, d: float, seq: int) -> tuple[Prediction, Prediction]:
     loss_law = LOSS_PRESETS["chinchilla"]
     target = Target(shape.n_params, d, seq, shape.n_layer, shape.d_model,
-                    loss=loss_law.loss(shape.n_params, d), loss_source=loss_law.citation)
+                    loss=loss_law.loss(loss_law.n_of(shape), d), loss_source=loss_law.citation)
     answer = published.evaluate(target)
     if (answer.lr is None or answer.batch_tokens is None or not answer.lr > 0 or not answer.batch_tokens > 0
             or not math.isfinite(answer.lr * answer.batch_tokens)):

@@ -21,7 +21,9 @@ def test_flops_budget_gives_the_loss_laws_compute_optimal_size(model_file):
     p = plan(flops="1e23", loss_law="chinchilla", model=model_file, gpus=256)
     assert isinstance(p, Plan) and p.mode == "budget"
     n, d = LOSS_PRESETS["chinchilla"].compute_optimal(1e23)
-    assert p.n_params == pytest.approx(n) and p.tokens == pytest.approx(d)
+    # Chinchilla's N counts all parameters (Pearce & Song, arXiv 2406.12907)
+    assert p.n_params_total == pytest.approx(n) and p.tokens == pytest.approx(d)
+    assert p.n_params < p.n_params_total
     assert p.flops == pytest.approx(1e23)
     assert p.recommendation.tokens_source.startswith("compute-optimal under the Chinchilla")
     assert p.predicted_loss == pytest.approx(LOSS_PRESETS["chinchilla"].loss(n, d))
@@ -31,13 +33,16 @@ def test_gpus_and_days_budget(model_file):
     p = plan(gpus=512, days=30, gpu="h100", mfu=0.4, loss_law="epoch", model=model_file)
     expected = 512 * 30 * 86400 * GPUS["h100"].peak_flops * 0.4
     assert p.flops == pytest.approx(expected)
-    assert p.wall_days == pytest.approx(30.0)
-    assert p.gpu_hours == pytest.approx(512 * 30 * 24)
+    # time follows the full count (attention and head too), a few percent above C = 6ND
+    overhead = p.train_flops / p.flops
+    assert 1.0 < overhead < 1.3
+    assert p.wall_days == pytest.approx(30.0 * overhead)
+    assert p.gpu_hours == pytest.approx(512 * 30 * 24 * overhead)
 
 
 def test_gpu_hours_budget_uses_the_fitted_loss_law_by_default(model_file):
     p = plan(gpu_hours="1e5", gpu="a100", model=model_file)
-    assert p.gpu_hours == pytest.approx(1e5)
+    assert p.gpu_hours == pytest.approx(1e5 * p.train_flops / p.flops)
     assert p.loss_law["name"] == "fitted"
     assert any("far from the published" in w for w in p.warnings)  # the synthetic law's D/N is in the thousands
 
@@ -45,7 +50,10 @@ def test_gpu_hours_budget_uses_the_fitted_loss_law_by_default(model_file):
 def test_size_mode_gives_time_and_cost(model_file):
     p = plan(params="7B", tokens="2T", gpus=256, price_per_gpu_hour=2.5, model=model_file)
     assert p.mode == "size" and p.loss_law is None
-    hours = p.recommendation.flops / (GPUS["h100"].peak_flops * 0.4) / 3600
+    rec = p.recommendation
+    per_token = 6 * rec.n_params + 6 * rec.n_layer * rec.seq_len * rec.d_model + 6 * rec.d_model * rec.vocab_size
+    assert p.train_flops == pytest.approx(per_token * rec.tokens)
+    hours = p.train_flops / (GPUS["h100"].peak_flops * 0.4) / 3600
     assert p.gpu_hours == pytest.approx(hours)
     assert p.wall_days == pytest.approx(hours / 256 / 24)
     assert p.cost == pytest.approx(2.5 * hours)
@@ -122,7 +130,7 @@ def test_model_without_loss_law_needs_a_preset(tmp_path):
 def test_size_mode_takes_default_tokens_from_the_chosen_loss_law(model_file):
     p = plan(params="7B", loss_law="chinchilla", gpus=64, model=model_file)
     law = LOSS_PRESETS["chinchilla"]
-    assert p.tokens == pytest.approx(law.optimal_tokens(p.n_params))
+    assert p.tokens == pytest.approx(law.optimal_tokens(p.n_params_total))
     assert "Chinchilla" in p.recommendation.tokens_source
 
 
@@ -131,6 +139,6 @@ def test_absurd_fitted_loss_law_allocation_falls_back_to_the_epoch_refit(tmp_pat
     doc["laws"]["loss"]["values"] = [0.0, 77.0, 0.70, 9.6, 0.14]  # E = 0, tiny β: D*/N astronomically large
     p = plan(flops=1e23, model=write_model(tmp_path / "absurd.json", doc))
     epoch_n, epoch_d = LOSS_PRESETS["epoch"].compute_optimal(1e23)
-    assert p.recommendation.n_params == pytest.approx(epoch_n, rel=1e-6)
+    assert p.recommendation.n_params_total == pytest.approx(epoch_n, rel=1e-6)
     assert p.recommendation.tokens == pytest.approx(epoch_d, rel=1e-6)
     assert any("absurd" in w and "epoch" in w for w in p.warnings)
