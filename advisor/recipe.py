@@ -301,6 +301,11 @@ def _from_model(fitted: FittedModel, shape, d: float, seq: int, warnings: list[s
         batch_source = f"law:{stand_in.key}"
         warnings.append(f"batch size from {stand_in.name} ({stand_in.citation}), not from this model: "
                         f"{fitted.batch_unusable_}")
+        calibrated = fitted.fit_range_.get("batch_tokens")
+        if calibrated:
+            warnings.append(f"the peak LR was calibrated at batches of {format_count(calibrated[0])}–"
+                            f"{format_count(calibrated[1])} tokens, not at this batch: the optimal LR grows with "
+                            "the batch, so treat it as a lower anchor for a short LR sweep")
     for name, p in (("LR", lr), ("batch size", batch)):
         if not (p.value > 0 and math.isfinite(p.value)):
             raise AdvisorError(f"the model's {name} law gives {p.value:.3g} here: the target is outside what it can say")
