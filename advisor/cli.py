@@ -25,8 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 HEAVY_PACKAGES = {"torch", "pandas", "sklearn", "scipy", "matplotlib", "tqdm", "ray", "pyarrow", "tomli_w"}
 CALIBRATION_HINT = (
-    "this command needs the calibration stack: pip install 'scaling-advisor[calibrate]' "
-    "(with torch installed first, e.g. pip install torch)"
+    "this command needs the calibration stack (the `calibrate` extra): install torch first (pip install "
+    "torch), then pip install '.[calibrate]' from the project's checkout"
 )
 
 

@@ -118,7 +118,8 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
 
 def render_recommendation(rec: Recommendation) -> str:
     seq = rec.seq_len
-    lines = [
+    lines = _caution(rec)
+    lines += [
         f"Target: N = {format_count(rec.n_params)} non-embedding parameters ({format_count(rec.n_params_total)} "
         f"total with vocab {rec.vocab_size}; d_model ≈ {rec.d_model:.0f}, n_layer ≈ {rec.n_layer:.1f} under the "
         f"standard shape — {rec.rules['shape']})",
@@ -145,6 +146,18 @@ def render_recommendation(rec: Recommendation) -> str:
         lines.append("Warnings:")
         lines.extend(f"  - {w}" for w in rec.warnings)
     return "\n".join(lines)
+
+
+CAUTION_FACTOR = 100.0  # extrapolation beyond the fitted range that earns a banner above the answer
+
+
+def _caution(rec: Recommendation) -> list[str]:
+    """A banner when the answer is far outside what the model saw: users must not miss it."""
+    worst = max(rec.extrapolation.values(), default=1.0)
+    if worst < CAUTION_FACTOR:
+        return []
+    return [f"CAUTION: this extrapolates up to {worst:.2g}× beyond the fitted model's range (see the warnings); "
+            "check it against published laws with `advisor compare` before you train.", ""]
 
 
 def _batch_origin(rec: Recommendation) -> str:

@@ -125,6 +125,8 @@ class FittedModel:
         except (OSError, ValueError):  # e.g. a NUL byte in the name
             exists = False
         if not exists:
+            if p.is_dir():
+                raise ModelError(f"{p} is a directory; pass the model JSON file (e.g. {p / 'model.json'})")
             raise ModelError(f"model file not found: {p}")
         try:
             text = p.read_text(encoding="utf-8")

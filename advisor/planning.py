@@ -21,7 +21,7 @@ from pathlib import Path
 
 from advisor import shape as shapes
 from advisor.hardware import GPU, get_gpu
-from advisor.laws import LOSS_PRESETS, LossLaw
+from advisor.laws import HYPERPARAMETER_LAWS, LOSS_PRESETS, LossLaw
 from advisor.model import FittedModel
 from advisor.recipe import (
     DEFAULT_SEQ_LEN, DEFAULT_VOCAB, USABLE_TOKENS_PER_PARAM, AdvisorError, Recommendation, load_source, recommend,
@@ -236,7 +236,9 @@ def _loss_law(name: str | None, model, hp_law) -> LossLaw:
     if name is not None:
         key = str(name).lower()
         if key not in LOSS_PRESETS:
-            raise AdvisorError(f"unknown loss law {name!r}; choose one of {', '.join(LOSS_PRESETS)}")
+            hint = (f" ({name} is an LR/batch law: in `plan` pass it as --hp-law {key})"
+                    if key in HYPERPARAMETER_LAWS else "")
+            raise AdvisorError(f"unknown loss law {name!r}; choose one of {', '.join(LOSS_PRESETS)}{hint}")
         return LOSS_PRESETS[key]
     if hp_law is not None:
         raise AdvisorError("with --hp-law, also choose a loss law for the allocation: --law chinchilla|epoch")

@@ -133,8 +133,16 @@ def target_shape(params=None, n_params_nonembedding=None, vocab_size=DEFAULT_VOC
         raise AdvisorError("give exactly one of --params (total) or --n-params-nonembedding")
     if n_params_nonembedding is not None:
         n = _capped(parse_quantity(n_params_nonembedding, "--n-params-nonembedding"), MAX_PARAMS, "parameters")
-        return shapes.from_nonembedding(n, vocab)
-    return shapes.from_total(_capped(parse_quantity(params, "--params"), MAX_PARAMS, "parameters"), vocab)
+        shape = shapes.from_nonembedding(n, vocab)
+    else:
+        shape = shapes.from_total(_capped(parse_quantity(params, "--params"), MAX_PARAMS, "parameters"), vocab)
+    if shape.n_layer < 1:
+        # Below one layer of the standard shape the arithmetic still runs but describes no real model.
+        raise AdvisorError(
+            f"{format_count(shape.n_params_total)} parameters with vocab {vocab} leave {format_count(shape.n_params)} "
+            f"non-embedding parameters, less than one layer of the standard shape (n_layer {shape.n_layer:.2g}): "
+            "this tool advises on LLM-sized models; pass --n-params-nonembedding or a smaller --vocab-size")
+    return shape
 
 
 def _capped(x: float, limit: float, what: str) -> float:
@@ -322,7 +330,10 @@ def _from_model(fitted: FittedModel, shape, d: float, seq: int, warnings: list[s
             if isinstance(err, (int, float)) and math.isfinite(err) and err > 1.0:
                 warnings.append(f"held-out {label} error is {2**err:.2g}× (mean |log2| {err:.2g}): "
                                 "the law extrapolated poorly even within the proxies")
-    warnings.extend(fitted.warnings_)
+    model_warnings = fitted.warnings_
+    if batch_source != "model":  # the stand-in warning above already says why the batch law is unused
+        model_warnings = [w for w in model_warnings if not ("batch" in w and "edge" in w)]
+    warnings.extend(model_warnings)
     if not fitted.lr_.samples or (batch_source == "model" and not fitted.batch_.samples):
         warnings.append("the model has no bootstrap samples: intervals reflect residual scatter only")
     return lr, batch, extrapolation, batch_source

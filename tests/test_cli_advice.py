@@ -246,3 +246,23 @@ def test_edge_bound_batch_law_is_not_shown_as_the_models_answer(tmp_path):
     assert "deepseek law's optimum" in text and "not used: a bound" in text and "no interval" in text
     shown = run("show", path).output
     assert "not used for advice" in shown
+
+
+def test_too_small_a_model_is_refused_not_computed():
+    for args in (["recommend", "--params", "1M"], ["recommend", "--params", "50M", "--vocab-size", "256000"],
+                 ["plan", "--flops", "1e10", "--law", "chinchilla"]):
+        result = run(*args)
+        assert result.exit_code == 2 and "less than one layer" in result.output, args
+
+
+def test_far_extrapolation_gets_a_caution_banner_first(tmp_path):
+    path = str(write_model(tmp_path / "m.json"))
+    text = run("recommend", "--params", "7B", "--tokens", "2T", "--model", path).output
+    assert text.startswith("CAUTION: this extrapolates")
+
+
+def test_plan_law_mixup_and_directory_model_get_pointed_answers(tmp_path):
+    result = run("plan", "--gpus", "8", "--days", "1", "--law", "steplaw")
+    assert result.exit_code == 2 and "--hp-law steplaw" in result.output
+    result = run("recommend", "--params", "7B", "--model", str(tmp_path))
+    assert result.exit_code == 2 and "is a directory" in result.output

@@ -65,7 +65,7 @@ def test_calibration_commands_on_a_light_install_give_the_install_hint(argv, tmp
             "main()\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 2, out.stderr
-    assert "pip install 'scaling-advisor[calibrate]'" in out.stderr and "Traceback" not in out.stderr
+    assert "pip install '.[calibrate]'" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_data_dir_finds_the_shipped_default_model():
