@@ -127,7 +127,7 @@ def render_recommendation(rec: Recommendation) -> str:
         f"{rec.tokens_per_param:.3g} tokens per parameter",
         f"  compute      C = 6ND = {rec.flops:.3g} FLOPs (N non-embedding)",
         "",
-        f"  peak LR      {rec.lr:.3g}   (90% interval {rec.lr_low:.3g} – {rec.lr_high:.3g})",
+        f"  peak LR      {rec.lr:.3g}   ({_lr_interval(rec)})",
         f"  batch        {_int(rec.batch_seqs)} sequences × {seq} = {format_count(rec.batch_tokens_rounded)} "
         f"tokens   ({_batch_origin(rec)} {format_count(rec.batch_tokens)} tokens = {rec.batch_tokens / seq:.4g} "
         f"sequences{_batch_interval(rec)})",
@@ -168,6 +168,12 @@ def _batch_interval(rec: Recommendation) -> str:
     if rec.batch_tokens_low == rec.batch_tokens_high:
         return "; no interval"
     return f"; 90% {format_count(rec.batch_tokens_low)} – {format_count(rec.batch_tokens_high)}"
+
+
+def _lr_interval(rec: Recommendation) -> str:
+    if rec.lr_low == rec.lr_high:
+        return "no interval: a published point law"
+    return f"90% interval {rec.lr_low:.3g} – {rec.lr_high:.3g}"
 
 
 def _batch_width(rec: Recommendation) -> str:
