@@ -161,6 +161,10 @@ def run_cmd(spec, out_dir, backend, address, workers, device, force, retry_faile
         f"adaptive grid added {summary.extension_trials}"
         + (f", {summary.bound_events} bound(s) hit (see status)" if summary.bound_events else "")
     )
+    if summary.ran and summary.ran_failed == summary.ran:
+        click.echo(f"error: every trial of this run failed ({summary.ran}); see the first error with: "
+                   f"advisor calibrate status {out_dir}", err=True)
+        raise SystemExit(1)
 
 
 @calibrate.command("status")
@@ -197,7 +201,7 @@ def export_cmd(out_dir: str, output: str, curves: str | None, current_spec: bool
       advisor calibrate export runs/quick -o runs/quick/trials.csv
       advisor calibrate export runs/quick -o trials.parquet --curves curves.parquet
     """
-    from calibration.export import trial_table, curve_table, write_table
+    from calibration.export import curve_table, trial_table
 
     for path, hint in ((output, "--output"), (curves, "--curves")):
         if path is None:
@@ -208,13 +212,29 @@ def export_cmd(out_dir: str, output: str, curves: str | None, current_spec: bool
             raise click.BadParameter(f"{path} exists (use --force to overwrite)", param_hint=hint)
     with _open_store(out_dir) as store:
         table = trial_table(store, current_spec=current_spec)
-        write_table(table, output)
+        _write(table, output, "--output")
         msg = f"wrote {len(table)} trials to {output}"
         if curves:
             curve_df = curve_table(store, current_spec=current_spec)
-            write_table(curve_df, curves)
+            _write(curve_df, curves, "--curves")
             msg += f", {len(curve_df)} curve points to {curves}"
     click.echo(msg)
+
+
+def _write(table, path: str, hint: str) -> None:
+    """Write a table, creating a missing parent folder (as `advisor fit -o` does); failures are one line."""
+    from calibration.export import write_table
+
+    parent = Path(path).parent
+    blocking = next((p for p in (parent, *parent.parents) if p.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        raise click.BadParameter(f"cannot write {path}: {blocking} is a file, not a folder", param_hint=hint)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        write_table(table, path)
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else ""
+        raise click.BadParameter(f"cannot write {path}: {exc.strerror or exc}{where}", param_hint=hint) from None
 
 
 @calibrate.command("presets")

@@ -11,7 +11,9 @@ as units finish. A trial that raises becomes a `failed` result with the tracebac
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
+import threading
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -95,18 +97,35 @@ class InlineExecutor:
     def in_flight(self) -> int:
         return len(self.done)
 
-    def shutdown(self) -> None:
+    def shutdown(self, interrupted: bool = False) -> None:
         pass
 
 
 def _init_worker(device_queue) -> None:
     global _WORKER_DEVICE
+    _exit_with_parent()
     if device_queue is not None:
         _WORKER_DEVICE = device_queue.get()
     else:
         import torch
 
         torch.set_num_threads(1)
+
+
+def _exit_with_parent() -> None:
+    """A worker whose sweep process died (SIGKILL, OOM killer) exits too, instead of waiting forever
+    for work as an orphan: a daemon thread waits on the parent's sentinel (EOF when it is gone)."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        from multiprocessing.connection import wait as wait_for
+
+        wait_for([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 class PoolExecutor:
@@ -154,8 +173,16 @@ class PoolExecutor:
     def in_flight(self) -> int:
         return len(self.futures)
 
-    def shutdown(self) -> None:
+    def shutdown(self, interrupted: bool = False) -> None:
+        """Stop the pool. Interrupted (Ctrl-C, SIGTERM): end the workers now, mid-trial, since their
+        trials were given back; otherwise the interpreter's exit would wait for their current trials."""
+        processes = list((getattr(self.pool, "_processes", None) or {}).values())
         self.pool.shutdown(wait=False, cancel_futures=True)
+        if interrupted:
+            for p in processes:
+                p.terminate()
+            for p in processes:
+                p.join(timeout=10)
 
 
 class RayExecutor:
@@ -201,6 +228,6 @@ class RayExecutor:
     def in_flight(self) -> int:
         return len(self.refs)
 
-    def shutdown(self) -> None:
+    def shutdown(self, interrupted: bool = False) -> None:
         for ref in self.refs:
             self.ray.cancel(ref, force=True)

@@ -1,6 +1,7 @@
 """Export a trial store as the trial table of DESIGN.md (contract 1) and a long table of loss curves."""
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pandas as pd
@@ -44,14 +45,19 @@ def curve_table(store: TrialStore, current_spec: bool = False) -> pd.DataFrame:
 def write_table(df: pd.DataFrame, path: str | Path) -> None:
     """CSV or Parquet by the file's extension; written aside and renamed, so never half a file."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    if path.suffix.lower() == ".parquet":
-        df.to_parquet(tmp, index=False)
-    elif path.suffix.lower() == ".csv":
-        df.to_csv(tmp, index=False)
-    else:
+    if path.suffix.lower() not in (".csv", ".parquet"):
         raise ValueError(f"{path}: use a .csv or .parquet file name")
-    tmp.replace(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        if path.suffix.lower() == ".parquet":
+            df.to_parquet(tmp, index=False)
+        else:
+            df.to_csv(tmp, index=False)
+        tmp.replace(path)
+    except BaseException:
+        with contextlib.suppress(OSError):  # e.g. a full disk: leave no half file behind
+            tmp.unlink()
+        raise
 
 
 def _any_config():

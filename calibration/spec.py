@@ -168,6 +168,7 @@ def parse_spec(raw: dict, default_name: str = "sweep") -> SweepSpec:
     spec["trial"] = _trial_defaults(top.table("trial"))
     spec["adaptive"] = _adaptive(top.table("adaptive"))
     top.done()
+    _check_budget_fits_batch(spec)
     return SweepSpec(**spec)
 
 
@@ -341,12 +342,42 @@ def _trial_defaults(t: _Table) -> dict:
             raise SpecError(f"trial.{key} must be {expected.__name__}, got {value!r}")
         out[key] = value
         t.take(key)
-    try:  # let the contract's own checks speak, naming the field
-        TrialConfig(n_layer=1, d_model=8, n_head=1, d_ff=8, **out)
+    try:  # let the contract's own checks speak, naming the field (the budget is checked against the batch later)
+        TrialConfig(n_layer=1, d_model=8, n_head=1, d_ff=8, tokens=2**62, batch_seqs=1, **out)
     except ValueError as exc:
         raise SpecError(f"[trial]: {exc}") from None
     t.done()
+    _check_data(out.get("data", "kjv"))
     return out
+
+
+def _check_data(data: str) -> None:
+    """The token source must exist (checked here, not loaded: a corpus may be large)."""
+    if data == "kjv":
+        return  # the shipped corpus (data.load_source reports it if an install lost it)
+    path = Path(data).expanduser()
+    hint = 'use "kjv" (the shipped corpus), a text or .bin file, or a folder'
+    if not path.exists():
+        raise SpecError(f"trial.data: {data!r} does not exist ({hint}; relative paths are from the current folder)")
+    if path.is_file() and path.stat().st_size == 0:
+        raise SpecError(f"trial.data: {data!r} is an empty file")
+    if path.is_dir() and not any(path.iterdir()):
+        raise SpecError(f"trial.data: {data!r} is an empty folder ({hint})")
+
+
+def _check_budget_fits_batch(spec: dict) -> None:
+    """Absolute token budgets against the largest batch (per-size budgets are checked by sweep.plan)."""
+    seq_len = spec["trial"].get("seq_len", TrialConfig.__dataclass_fields__["seq_len"].default)
+    if not spec["tokens"]:
+        return
+    tokens, batch = min(spec["tokens"]), max(spec["batch_seqs"])
+    steps = tokens // (batch * seq_len)
+    if steps < spec["min_steps"]:
+        raise SpecError(
+            f"budget.tokens {tokens:,} with batch.seqs {batch} x trial.seq_len {seq_len} = {batch * seq_len:,} "
+            f"tokens per step gives {steps} steps, under min_steps {spec['min_steps']}: raise the budget, "
+            "lower the batch grid, trial.seq_len or min_steps"
+        )
 
 
 def _adaptive(t: _Table) -> AdaptiveSettings:

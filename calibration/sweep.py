@@ -7,8 +7,11 @@ tokens, and compute budgets (D = C / flops_per_token).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,7 +90,7 @@ def plan(spec: SweepSpec) -> Plan:
     trials, cells = [], []
     shapes = resolve_shapes(spec)
     for i, shape in enumerate(shapes):
-        probe = spec.base_config(shape)
+        probe = spec.base_config(shape, tokens=2**62, batch_seqs=1)  # only its shape and seq_len are used
         n = count_params(shape_from_config(probe))[0]
         per_token = flops_per_token(shape_from_config(probe))
         budgets = [round(k * n) for k in spec.tokens_per_param] + list(spec.tokens)
@@ -101,8 +104,10 @@ def plan(spec: SweepSpec) -> Plan:
                 steps = tokens // (batch * probe.seq_len)
                 if steps < spec.min_steps:
                     raise SpecError(
-                        f"batch.seqs {batch} with {tokens:,} tokens at N={n:,} gives {steps} steps, under "
-                        f"min_steps {spec.min_steps}: raise the budget, lower the batch grid or min_steps"
+                        f"the [budget] of {tokens:,} tokens at N={n:,} with batch.seqs {batch} x trial.seq_len "
+                        f"{probe.seq_len} = {batch * probe.seq_len:,} tokens per step gives {steps} steps, under "
+                        f"min_steps {spec.min_steps}: raise the budget, lower the batch grid, trial.seq_len "
+                        "or min_steps"
                     )
                 for lr in spec.lr:
                     for seed in seeds:
@@ -159,6 +164,7 @@ class RunSummary:
     planned: int = 0  # initial grid
     extension_trials: int = 0  # added by the adaptive grid (all sessions)
     ran: int = 0  # trials run by this call
+    ran_failed: int = 0  # of which failed (an error, not a divergence)
     skipped: int = 0  # already finished when this call started
     counts: dict = field(default_factory=dict)
     wall_s: float = 0.0
@@ -193,14 +199,17 @@ def run_sweep(
         store.add_trials([(t.config, t.cell, t.origin) for t in the_plan.trials])
         summary = RunSummary(str(out_dir), planned=len(the_plan.trials))
         summary.skipped = sum(v for k, v in store.counts().items() if k in ("ok", "diverged", "failed"))
-        executor = _make_executor(backend, device, workers, address)
-        try:
-            summary.ran = _drive(store, spec, executor, owner, executor.device, progress)
-        except KeyboardInterrupt:  # give our claims back; a rerun resumes
-            store.unclaim([r["trial_id"] for r in store.trials(statuses=["running"])], owner)
-            raise
-        finally:
-            executor.shutdown()
+        with _sigterm_as_interrupt():
+            executor = _make_executor(backend, device, workers, address)
+            interrupted = False
+            try:
+                summary.ran, summary.ran_failed = _drive(store, spec, executor, owner, executor.device, progress)
+            except KeyboardInterrupt:  # Ctrl-C or SIGTERM: give our claims back; a rerun resumes
+                interrupted = True
+                store.unclaim([r["trial_id"] for r in store.trials(statuses=["running"])], owner)
+                raise
+            finally:
+                executor.shutdown(interrupted=interrupted)
         rows = store.trials()
         summary.extension_trials = sum(r["origin"] == "extend" for r in rows)
         summary.counts = store.counts()
@@ -209,6 +218,25 @@ def run_sweep(
         return summary
     finally:
         store.close()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM (`kill PID`, a container stop) stops a sweep as Ctrl-C does: claims are given back and the
+    worker processes end, instead of the process dying at once and leaving its workers orphaned."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def interrupt(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: let the cleanup finish
+        raise KeyboardInterrupt("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _make_executor(backend: str, device: str, workers: int | None, address: str | None):
@@ -232,12 +260,15 @@ def _group_key(device: str):
     return group_key
 
 
-def _drive(store: TrialStore, spec: SweepSpec, executor, owner: str, device: str, progress: bool) -> int:
-    """Claim, run and record until no work is left (adaptive rounds included). Returns trials run."""
+def _drive(store: TrialStore, spec: SweepSpec, executor, owner: str, device: str,
+           progress: bool) -> tuple[int, int]:
+    """Claim, run and record until no work is left (adaptive rounds included).
+
+    Returns (trials run, of which failed)."""
     key = _group_key(device)
     group_limit = 64 if key else 1
     bars = _Bars(store, progress)
-    ran = 0
+    ran = failed = 0
     try:
         while True:
             while executor.in_flight() < executor.slots:
@@ -256,10 +287,11 @@ def _drive(store: TrialStore, spec: SweepSpec, executor, owner: str, device: str
                 for cfg, result in zip(unit, results):
                     if store.record(result, owner):
                         ran += 1
+                        failed += result.status == "failed"
                         bars.advance(cfg)
     finally:
         bars.close()
-    return ran
+    return ran, failed
 
 
 class _Bars:
@@ -387,6 +419,29 @@ def format_plan(the_plan: Plan, estimate: Estimate | None) -> str:
     return "\n".join(lines)
 
 
+def grid_edges(points: list, best_batch: int, best_lr: float) -> list[str]:
+    """Which edges of the tried grid a cell's best (batch, LR) sits on, e.g. ["upper LR edge"].
+
+    An LR is on an edge when no LR beyond it was tried at its batch (a diverged LR above counts as
+    tried: it brackets the optimum; a single LR is on both edges); a batch when no batch beyond it
+    finished, given two or more did (a one-batch grid does not look for the best batch).
+    """
+    tried = [p for p in points if p.status in ("ok", "diverged")]
+    lrs = [p.lr for p in tried if p.batch_seqs == best_batch]
+    batches = {p.batch_seqs for p in tried if p.status == "ok"}
+    edges = []
+    if best_lr <= min(lrs):
+        edges.append("lower LR edge")
+    if best_lr >= max(lrs):
+        edges.append("upper LR edge")
+    if len(batches) >= 2:
+        if best_batch <= min(batches):
+            edges.append("lower batch edge")
+        if best_batch >= max(batches):
+            edges.append("upper batch edge")
+    return edges
+
+
 def format_status(store: TrialStore) -> str:
     """Counts, best LR per cell so far, time and FLOPs spent, adaptive events."""
     rows = store.trials()
@@ -416,6 +471,9 @@ def format_status(store: TrialStore) -> str:
         if losses:
             (batch, lr), loss = min(losses.items(), key=lambda kv: kv[1])
             best = f"lr {lr:.3g}, batch {batch} seqs, loss {loss:.4f}"
+            edges = grid_edges(points, batch, lr)
+            if edges:
+                best += f" (on the grid's {' and '.join(edges)}: the optimum may lie beyond it)"
         else:
             best = "no finished ok trial yet"
         lines.append(f"  {describe_cell(cell)}: {best} ({len(cell_rows) - todo}/{len(cell_rows)} done)")

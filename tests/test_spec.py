@@ -147,3 +147,39 @@ def test_cli_plan_prints_counts_and_estimate():
     res = CliRunner().invoke(cli, ["calibrate", "plan", "quick"])
     assert res.exit_code == 0, res.output
     assert "180 trials" in res.output and "FLOPs" in res.output and "estimated wall time on cpu" in res.output
+
+
+def test_data_source_must_exist(tmp_path):
+    with pytest.raises(SpecError, match=r"trial\.data.*/nonexistent/corpus\.txt.*does not exist"):
+        parse_spec(with_("trial.data", "/nonexistent/corpus.txt"))
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    with pytest.raises(SpecError, match=r"trial\.data.*empty file"):
+        parse_spec(with_("trial.data", str(empty)))
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(SpecError, match=r"trial\.data.*empty folder"):
+        parse_spec(with_("trial.data", str(tmp_path / "folder")))
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("some text")
+    assert parse_spec(with_("trial.data", str(corpus))).trial["data"] == str(corpus)
+    assert parse_spec(with_("trial.data", "kjv")).trial["data"] == "kjv"
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[sizes]\nrungs = ["xxs"]\n[budget]\ntokens = [1e5]\n[lr]\nvalues = [0.01]\n[batch]\nseqs = [4]\n'
+                   '[trial]\ndata = "/nonexistent/corpus.txt"\n')
+    res = CliRunner().invoke(cli, ["calibrate", "plan", str(bad), "--no-measure"])
+    assert res.exit_code == 2 and "trial.data" in res.output and "Traceback" not in res.output, res.output
+
+
+def test_budget_against_batch_quotes_the_users_numbers():
+    # seq_len 100000: the message names the spec's budget, batch and seq_len, not TrialConfig defaults
+    with pytest.raises(SpecError) as err:
+        parse_spec(with_("trial.seq_len", 100000))
+    msg = str(err.value)
+    assert "budget.tokens 8,192" in msg and "batch.seqs 8" in msg and "trial.seq_len 100000" in msg, msg
+    assert "1000000" not in msg and "3200000" not in msg
+    # budgets from tokens_per_param are only known at plan time: plan says the same
+    raw = with_("budget", {"tokens_per_param": [0.1]})
+    with pytest.raises(SpecError) as err:
+        plan(parse_spec(raw))
+    msg = str(err.value)
+    assert "[budget]" in msg and "batch.seqs 4" in msg and "trial.seq_len 32" in msg and "min_steps 5" in msg, msg

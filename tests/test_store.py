@@ -169,3 +169,55 @@ def test_export_csv_parquet_curves_and_no_overwrite(tmp_path):
     assert res.exit_code == 2
     res = runner.invoke(cli, ["calibrate", "export", str(tmp_path), "-o", str(tmp_path / "t.parquet")])
     assert res.exit_code == 0 and len(pd.read_parquet(tmp_path / "t.parquet")) == 2
+
+
+def test_export_creates_a_missing_folder_and_write_errors_are_one_line(tmp_path):
+    store = new_store(tmp_path, n=2)
+    for cfg in store.claim("me:1", limit=2):
+        store.record(ok(cfg, 2.0), "me:1")
+    store.close()
+    runner = CliRunner()
+    nested = tmp_path / "new" / "folder" / "t.csv"  # a missing parent is made, as `advisor fit -o` does
+    res = runner.invoke(cli, ["calibrate", "export", str(tmp_path), "-o", str(nested)])
+    assert res.exit_code == 0 and len(pd.read_csv(nested)) == 2, res.output
+    (tmp_path / "a-file").write_text("x")
+    for args in (["-o", str(tmp_path / "a-file" / "t.csv")],
+                 ["-o", str(tmp_path / "t2.csv"), "--curves", str(tmp_path / "a-file" / "c.parquet")]):
+        res = runner.invoke(cli, ["calibrate", "export", str(tmp_path), *args])
+        assert res.exit_code == 2 and "is a file, not a folder" in res.output, res.output
+        assert isinstance(res.exception, SystemExit) and "Traceback" not in res.output
+        assert len([line for line in res.output.splitlines() if line.startswith("Error")]) == 1
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_status_flags_a_best_lr_or_batch_on_the_grid_edge(tmp_path):
+    from calibration.sweep import cell_key
+
+    def cfg(lr, batch=4, tokens=4096):
+        return TrialConfig(n_layer=1, d_model=16, n_head=1, d_ff=32, seq_len=32, tokens=tokens, batch_seqs=batch, lr=lr)
+
+    # cell A: loss falls with LR up to the top of the grid; cell B: interior LR, but the best batch is the
+    # largest; cell C: the top LR diverged, so the best LR below it is bracketed (and one batch: no batch flag)
+    grid = {
+        "A": [(cfg(1e-3, tokens=4096), 3.0), (cfg(2e-3, tokens=4096), 2.5), (cfg(4e-3, tokens=4096), 2.0)],
+        "B": [(cfg(lr, b, 8192), loss - (b == 8) * 0.5) for lr, loss in ((1e-3, 3.0), (2e-3, 2.0), (4e-3, 2.5))
+              for b in (4, 8)],
+        "C": [(cfg(1e-3, tokens=16384), 3.0), (cfg(2e-3, tokens=16384), 2.0), (cfg(4e-3, tokens=16384), None)],
+    }
+    store = TrialStore.open_or_create(tmp_path, "spec-a", {"name": "edges"})
+    for rows in grid.values():
+        store.add_trials([(c, cell_key(c), "grid") for c, _ in rows])
+    claimed = {c.trial_id for c in store.claim("me:1", limit=100)}
+    for rows in grid.values():
+        for c, loss in rows:
+            assert c.trial_id in claimed
+            result = ok(c, loss) if loss is not None else TrialResult(trial_id=c.trial_id, status="diverged")
+            store.record(result, "me:1")
+    store.close()
+    res = CliRunner().invoke(cli, ["calibrate", "status", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    lines = {key: next(line for line in res.output.splitlines() if f"D={tokens:.3g}" in line)
+             for key, tokens in (("A", 4096), ("B", 8192), ("C", 16384))}
+    assert "lr 0.004" in lines["A"] and "(on the grid's upper LR edge" in lines["A"]
+    assert "lr 0.002, batch 8" in lines["B"] and "upper batch edge" in lines["B"] and "LR edge" not in lines["B"]
+    assert "lr 0.002" in lines["C"] and "edge" not in lines["C"]

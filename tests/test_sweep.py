@@ -1,6 +1,7 @@
 """Sweeps end to end on tiny proxies: adaptive extension, failure recording, SIGKILL + resume, Ray = local."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -125,14 +126,21 @@ def test_too_low_lr_grid_ends_interior_after_extension(tmp_path):
 
 
 def test_failing_trials_are_recorded_and_the_sweep_goes_on(tmp_path):
-    spec = load_spec(tiny_spec(tmp_path, data=str(tmp_path / "no-such-corpus.txt"), lrs="[1e-2]", batch="[4]"))
-    summary = run_sweep(spec, tmp_path / "out", workers=1, progress=False)
-    assert summary.counts["failed"] == 2 and summary.ran == 2
+    corpus = tmp_path / "too-short-corpus.txt"  # exists, so the spec is valid; too short for one sequence
+    corpus.write_text("in the beginning")
+    spec_path = tiny_spec(tmp_path, data=str(corpus), lrs="[1e-2]", batch="[4]")
+    summary = run_sweep(load_spec(spec_path), tmp_path / "out", workers=1, progress=False)
+    assert summary.counts["failed"] == 2 and summary.ran == 2 and summary.ran_failed == 2
     with TrialStore.open(tmp_path / "out") as store:
         errors = [r["result"].error for r in store.trials()]
-    assert all("no-such-corpus" in e for e in errors)
+    assert all("seq_len 32 is longer than" in e for e in errors)
     res = CliRunner().invoke(cli, ["calibrate", "status", str(tmp_path / "out")])
-    assert res.exit_code == 0 and "2 failed" in res.output and "no-such-corpus" in res.output
+    assert res.exit_code == 0 and "2 failed" in res.output and "seq_len 32 is longer than" in res.output
+    # a run in which every trial failed does not end as a success
+    res = CliRunner().invoke(cli, ["calibrate", "run", str(spec_path), "--out", str(tmp_path / "o2"),
+                                   "--workers", "1", "--quiet"])
+    assert res.exit_code == 1 and "Traceback" not in res.output, res.output
+    assert "every trial of this run failed (2)" in res.output and f"calibrate status {tmp_path / 'o2'}" in res.output
 
 
 def _finished(store_path) -> dict:
@@ -177,6 +185,73 @@ def test_sigkill_at_a_random_point_then_resume(tmp_path):
         assert store.counts() == {"pending": 0, "running": 0, "ok": 16, "diverged": 0, "failed": 0}
         ids = [r["trial_id"] for r in store.trials()]
     assert len(ids) == len(set(ids)) == 16
+
+
+def _children(pid: int) -> list[int]:
+    """Live (not zombie) child processes of pid, from /proc."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as f:
+                fields = dict(line.split(":\t", 1) for line in f if ":\t" in line)
+        except OSError:
+            continue
+        if int(fields.get("PPid", "0")) == pid and not fields.get("State", "").startswith("Z"):
+            out.append(int(entry))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return not any(line.startswith("State:\tZ") for line in f)
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads processes from /proc (Linux)")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_stopping_the_sweep_process_ends_its_workers_then_resume(tmp_path, sig):
+    """`kill PID` (SIGTERM) stops a sweep like Ctrl-C; even SIGKILL of the parent alone leaves no orphans."""
+    spec_path = tiny_spec(tmp_path, lrs="[1e-3, 3e-3, 1e-2, 3e-2]", extend="false", tokens=16384)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "advisor.cli", "calibrate", "run", str(spec_path), "--out", str(out),
+           "--workers", "2", "--quiet"]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    children: set[int] = set()
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            children.update(_children(proc.pid))  # two workers and the resource tracker
+            if (out / STORE_NAME).exists() and len(_finished(out / STORE_NAME)) >= 1:
+                break
+            time.sleep(0.05)
+        children.update(_children(proc.pid))
+        assert proc.poll() is None, "the sweep finished before it could be stopped"
+        assert len(children) >= 2, children
+        os.kill(proc.pid, sig)  # the parent only, as `kill PID` or a container stop does
+        proc.wait(timeout=60)
+        until = time.time() + 30
+        while time.time() < until and any(_alive(p) for p in children):
+            time.sleep(0.1)
+        assert not [p for p in children if _alive(p)], "worker processes outlived the sweep"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    before = _finished(out / STORE_NAME)
+    if sig == signal.SIGTERM:  # a clean stop gives its claims back
+        conn = sqlite3.connect(out / STORE_NAME)
+        assert conn.execute("SELECT COUNT(*) FROM trials WHERE status = 'running'").fetchone()[0] == 0
+        conn.close()
+    summary = run_sweep(load_spec(spec_path), out, workers=1, progress=False)
+    assert summary.ran == 16 - len(before)
+    after = _finished(out / STORE_NAME)
+    assert len(after) == 16 and all(after[tid] == before[tid] for tid in before)
+    with TrialStore.open(out) as store:
+        assert store.counts() == {"pending": 0, "running": 0, "ok": 16, "diverged": 0, "failed": 0}
 
 
 def _table(out) -> pd.DataFrame:
