@@ -462,6 +462,17 @@ def _fmt_interval(pair) -> str:
     return "" if pair is None else f" [{pair[0]:.3g}, {pair[1]:.3g}]"
 
 
+def _plain(value) -> str:
+    """Provenance values as people write them: 'diverged 0, failed 0', '11.9K, 27.8K', not Python reprs."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_plain(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_plain(v) for v in value)
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 1000:
+        return format_count(value)
+    return str(value)
+
+
 def render_model(s: dict) -> str:
     prov = s["provenance"]
     lines = [f"Fitted model {s['path']} ({s['schema']} v{s['version']}, created {s['created_at']}, "
@@ -469,10 +480,10 @@ def render_model(s: dict) -> str:
     for key in ("source", "table", "data_id", "tokenizer", "n_trials", "n_trials_used", "n_excluded", "n_cells",
                 "bootstrap", "code_version"):
         if key in prov:
-            lines.append(f"  {key:<14} {prov[key]}")
+            lines.append(f"  {key:<14} {_plain(prov[key])}")
     for key in ("proxy", "optimizer", "schedule"):
         if isinstance(prov.get(key), dict):
-            lines.append(f"  {key:<14} " + ", ".join(f"{k} {v}" for k, v in prov[key].items()))
+            lines.append(f"  {key:<14} " + ", ".join(f"{k} {_plain(v)}" for k, v in prov[key].items()))
     lines.extend(f"  note           {n}" for n in prov.get("notes") or [])
     lines.append("Fit range:")
     for name, (lo, hi) in s["fit_range"].items():
