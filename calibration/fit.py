@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 
 from calibration.bootstrap import bootstrap_law, resample_optima
-from calibration.fit_table import ColumnMap, FitInputError, build_cells, prepare_trials, read_table
+from calibration.fit_table import (ColumnMap, FitInputError, build_cells, diverged_trials, prepare_trials,
+                                  read_table)
 from calibration.laws_fit import BATCH_FORMS, LR_FORMS, LawFit, design, fit_forms
 from calibration.loss_surface import PARAM_NAMES, SurfaceFit, at_bounds, bootstrap_surface, fit_surface
-from calibration.optimum import fit_cell
+from calibration.optimum import BELOW_DIVERGENCE_WEIGHT, fit_cell
 from calibration.trial import code_version
 from calibration.validate import CellTable, held_out_largest, leave_one_cell_out
 
@@ -62,7 +63,7 @@ def fit_trials(raw: pd.DataFrame, cols: ColumnMap = ColumnMap(), opts: FitOption
                table_name: str = "", table_sha256: str = "") -> FitResult:
     """Fit everything; raises FitInputError when the table cannot support the LR law."""
     trials, excluded = prepare_trials(raw, cols)
-    table = _cell_table(trials, opts)
+    table = _cell_table(trials, diverged_trials(raw, cols), opts)
     lr_fits, lr_skipped = fit_forms(LR_FORMS, table.inputs, table.y("lr"), table.w("lr"), table.sizes)
     if not lr_fits:
         reasons = "; ".join(f"{s['form']}: {s['reason']}" for s in lr_skipped)
@@ -97,9 +98,10 @@ def fit_trials(raw: pd.DataFrame, cols: ColumnMap = ColumnMap(), opts: FitOption
     return FitResult(artifact, trials, table, lr_fits, batch_fits, surface, samples)
 
 
-def _cell_table(trials: pd.DataFrame, opts: FitOptions) -> CellTable:
-    """Cells and their optima; at least two sizes with a usable LR optimum, or FitInputError."""
-    cells = build_cells(trials)
+def _cell_table(trials: pd.DataFrame, diverged: pd.DataFrame, opts: FitOptions) -> CellTable:
+    """Cells (with their diverged LRs) and their optima; at least two sizes with a usable LR optimum,
+    or FitInputError."""
+    cells = build_cells(trials, diverged)
     sizes = np.unique([c.n_params for c in cells])
     if len(sizes) < 2:
         raise FitInputError(f"need at least two model sizes (N) to fit a law, the table has {len(sizes)}")
@@ -276,6 +278,10 @@ def _warnings(art, table, lr_fits, batch_fits, batch_skipped, surface_skip, opts
         if k > m / 2:
             warn.append(f"most cells' {what} optimum is on the grid edge: the {what} law describes the "
                         "grid's edge, not the optimum")
+    below = sum("lr_below_divergence" in o.flags for o in table.optima)
+    if below:  # bracketed by divergence: no grid to extend, only a note on the (small, low) bias
+        warn.append(f"{below} of {m} cells have their best LR just below one that diverged: the LR optimum "
+                    f"is bracketed by divergence, no grid to extend (weight {BELOW_DIVERGENCE_WEIGHT})")
     dropped = sum(o.weight_lr == 0 for o in table.optima)
     if dropped:
         warn.append(f"{dropped} of {m} cells dropped as too thinly sampled (fewer than 3 LR values)")

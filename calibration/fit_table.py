@@ -2,6 +2,8 @@
 group the usable trials into (N, D) cells.
 
 Canonical columns after `prepare_trials`: n_params, tokens, lr, batch_tokens, loss, cell.
+Diverged trials (status `diverged`) are not usable as losses, but their LRs bound the LR optimum from
+above: `diverged_trials` keeps them and `build_cells` attaches them to their cells.
 """
 from __future__ import annotations
 
@@ -48,6 +50,9 @@ class Cell:
     log_batch: np.ndarray
     loss: np.ndarray
     trial_ids: list = field(default_factory=list)
+    # log LR and log batch of the cell's diverged trials (no loss): they bracket the LR optimum from above
+    diverged_log_lr: np.ndarray = field(default_factory=lambda: np.empty(0))
+    diverged_log_batch: np.ndarray = field(default_factory=lambda: np.empty(0))
 
     @property
     def flops(self) -> float:
@@ -77,25 +82,14 @@ def prepare_trials(df: pd.DataFrame, cols: ColumnMap = ColumnMap()) -> tuple[pd.
     Returns (trials, excluded): `excluded` counts rows dropped by status (not `ok`) and rows with
     NaN or non-positive values. Raises FitInputError when nothing usable is left.
     """
-    if cols.batch_unit not in ("tokens", "sequences"):
-        raise FitInputError(f"batch unit must be 'tokens' or 'sequences', got {cols.batch_unit!r}")
-    wanted = {"n_params": cols.n_params, "tokens": cols.tokens, "lr": cols.lr,
-              "batch": cols.batch_column(), "loss": cols.loss}
-    missing = [f"{src!r} (for {name})" for name, src in wanted.items() if src not in df.columns]
-    if missing:
-        raise FitInputError(f"table lacks column(s) {', '.join(missing)}; "
-                            f"it has: {', '.join(map(str, df.columns[:20]))}")
+    wanted = _wanted_columns(df, cols)
     excluded: dict[str, int] = {"diverged": 0, "failed": 0}
     if "status" in df.columns:
         status = df["status"].astype(str)
         for s, count in status[status != "ok"].value_counts().items():
             excluded[str(s)] = int(count)
         df = df[status == "ok"]
-    out = pd.DataFrame({name: pd.to_numeric(df[src], errors="coerce") for name, src in wanted.items()},
-                       index=df.index)
-    if cols.batch_unit == "sequences":
-        out["batch"] = out["batch"] * _seq_len(df, cols)
-    out = out.rename(columns={"batch": "batch_tokens"})
+    out = _canonical(df, cols, wanted)
     good = np.isfinite(out.to_numpy(dtype=float)).all(axis=1) & (out.to_numpy(dtype=float) > 0).all(axis=1)
     excluded["nonpositive_or_nan"] = int((~good).sum())
     out = out[good].copy()
@@ -105,6 +99,41 @@ def prepare_trials(df: pd.DataFrame, cols: ColumnMap = ColumnMap()) -> tuple[pd.
         raise FitInputError(f"no usable trials left (excluded: {_fmt_counts(excluded)})")
     out["cell"] = _assign_cells(out["n_params"].to_numpy(), out["tokens"].to_numpy())
     return out.reset_index(drop=True), excluded
+
+
+def diverged_trials(df: pd.DataFrame, cols: ColumnMap = ColumnMap()) -> pd.DataFrame:
+    """Canonical n_params, tokens, lr, batch_tokens of the rows whose status is `diverged` (their loss
+    is not needed); empty for a table without a status column (external sweeps: no change)."""
+    wanted = _wanted_columns(df, cols)
+    del wanted["loss"]
+    if "status" not in df.columns:
+        return pd.DataFrame(columns=["n_params", "tokens", "lr", "batch_tokens"], dtype=float)
+    df = df[df["status"].astype(str) == "diverged"]
+    out = _canonical(df, cols, wanted)
+    values = out.to_numpy(dtype=float)
+    return out[np.isfinite(values).all(axis=1) & (values > 0).all(axis=1)].reset_index(drop=True)
+
+
+def _wanted_columns(df: pd.DataFrame, cols: ColumnMap) -> dict[str, str]:
+    """Canonical name -> table column; FitInputError for a bad batch unit or missing columns."""
+    if cols.batch_unit not in ("tokens", "sequences"):
+        raise FitInputError(f"batch unit must be 'tokens' or 'sequences', got {cols.batch_unit!r}")
+    wanted = {"n_params": cols.n_params, "tokens": cols.tokens, "lr": cols.lr,
+              "batch": cols.batch_column(), "loss": cols.loss}
+    missing = [f"{src!r} (for {name})" for name, src in wanted.items() if src not in df.columns]
+    if missing:
+        raise FitInputError(f"table lacks column(s) {', '.join(missing)}; "
+                            f"it has: {', '.join(map(str, df.columns[:20]))}")
+    return wanted
+
+
+def _canonical(df: pd.DataFrame, cols: ColumnMap, wanted: dict[str, str]) -> pd.DataFrame:
+    """The wanted columns under canonical names, numeric, batch in tokens (as batch_tokens)."""
+    out = pd.DataFrame({name: pd.to_numeric(df[src], errors="coerce") for name, src in wanted.items()},
+                       index=df.index)
+    if cols.batch_unit == "sequences":
+        out["batch"] = out["batch"] * _seq_len(df, cols)
+    return out.rename(columns={"batch": "batch_tokens"})
 
 
 def _seq_len(df: pd.DataFrame, cols: ColumnMap):
@@ -129,9 +158,10 @@ def _assign_cells(n: np.ndarray, d: np.ndarray) -> np.ndarray:
     return cell
 
 
-def build_cells(trials: pd.DataFrame) -> list[Cell]:
-    """Cells ordered by (N, D); D of a cell is the median tokens of its trials."""
-    cells = []
+def build_cells(trials: pd.DataFrame, diverged: pd.DataFrame | None = None) -> list[Cell]:
+    """Cells ordered by (N, D); D of a cell is the median tokens of its trials. `diverged` (from
+    diverged_trials): each row joins the cell of its N whose trials' tokens lie within TOKENS_REL_TOL."""
+    cells, log_tokens = [], []
     for _, g in trials.groupby("cell", sort=False):
         cells.append(Cell(
             n_params=float(g["n_params"].iloc[0]), tokens=float(np.median(g["tokens"])),
@@ -139,8 +169,28 @@ def build_cells(trials: pd.DataFrame) -> list[Cell]:
             loss=g["loss"].to_numpy(float),
             trial_ids=list(g["trial_id"]) if "trial_id" in g else [],
         ))
-    cells.sort(key=lambda c: (c.n_params, c.tokens))
-    return cells
+        log_tokens.append(np.log(g["tokens"].to_numpy(float)))
+    if diverged is not None and len(diverged):
+        _attach_diverged(cells, log_tokens, diverged)
+    order = sorted(range(len(cells)), key=lambda j: (cells[j].n_params, cells[j].tokens))
+    return [cells[j] for j in order]
+
+
+def _attach_diverged(cells: list[Cell], log_tokens: list[np.ndarray], diverged: pd.DataFrame) -> None:
+    """Give each cell the log LR and log batch of its diverged trials (rows matching no cell are left)."""
+    n_cells = np.array([c.n_params for c in cells])
+    owner = np.full(len(diverged), -1)
+    sizes, log_t = diverged["n_params"].to_numpy(float), np.log(diverged["tokens"].to_numpy(float))
+    for i, (n, t) in enumerate(zip(sizes, log_t)):
+        candidates = np.flatnonzero(n_cells == n)
+        if candidates.size:
+            gaps = np.array([np.abs(log_tokens[j] - t).min() for j in candidates])
+            if gaps.min() <= np.log1p(TOKENS_REL_TOL):
+                owner[i] = candidates[np.argmin(gaps)]
+    log_lr, log_b = np.log(diverged["lr"].to_numpy(float)), np.log(diverged["batch_tokens"].to_numpy(float))
+    for j, cell in enumerate(cells):
+        mine = owner == j
+        cell.diverged_log_lr, cell.diverged_log_batch = log_lr[mine], log_b[mine]
 
 
 def _fmt_counts(counts: dict) -> str:

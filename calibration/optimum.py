@@ -24,6 +24,11 @@ KERNEL_MIN_RANGE_FRAC = 0.3  # ... but at least this fraction of the sampled ran
 LOSS_GATE = 0.10  # ignore trials more than 10% worse than the best (divergence-side blow-ups)
 MIN_LR_VALUES = 3  # fewer distinct LRs: the LR optimum is not identified, the cell is dropped
 EDGE_WEIGHT = 0.3  # weight in the law fits of a cell whose optimum sits on the grid edge
+# Best LR is the highest that did not diverge and the next LR up diverged: the optimum is bracketed
+# (its error is bounded by a grid step, unlike an open edge's), but such cells' optima scatter up to twice
+# as much as interior ones on synthetic sweeps (inverse-variance ratio 0.2-0.9): docs/fitting.md.
+BELOW_DIVERGENCE_WEIGHT = 0.5
+DIVERGENCE_GAP_STEPS = 1.5  # the diverged LR must be the next grid point up (within this many steps)
 FALLBACK_WEIGHT = 0.5  # weight of a cell whose local fit was rejected (argmin kept)
 RIDGE = 1e-9
 CUBIC = True  # model the LR asymmetry with a u^3 term (see _minimum)
@@ -285,8 +290,14 @@ def _flag(cell: Cell, opt: CellOptimum, i_best: int) -> None:
         opt.weight_lr = opt.weight_batch = 0.0
         return
     same_batch = np.isclose(cell.log_batch, cell.log_batch[i_best])
-    lrs = cell.log_lr[same_batch] if same_batch.sum() >= MIN_LR_VALUES else cell.log_lr
-    if np.isclose(cell.log_lr[i_best], lrs.min()) or np.isclose(cell.log_lr[i_best], lrs.max()):
+    sliced = same_batch.sum() >= MIN_LR_VALUES
+    lrs = cell.log_lr[same_batch] if sliced else cell.log_lr
+    x = cell.log_lr[i_best]
+    at_min, at_max = np.isclose(x, lrs.min()), np.isclose(x, lrs.max())
+    if at_max and not at_min and _diverged_just_above(cell, x, lrs, cell.log_batch[i_best] if sliced else None):
+        opt.flags.append("lr_below_divergence")
+        opt.weight_lr *= BELOW_DIVERGENCE_WEIGHT
+    elif at_min or at_max:
         opt.flags.append("lr_on_grid_edge")
         opt.weight_lr *= EDGE_WEIGHT
     if geom.n_batch == 1:
@@ -308,6 +319,17 @@ def _flag(cell: Cell, opt: CellOptimum, i_best: int) -> None:
     elif opt.method in ("local_fit_lr", "lr_slice_fit"):
         opt.flags.append("batch_from_best_run: the local fit has no batch minimum inside the samples")
         opt.weight_batch *= FALLBACK_WEIGHT
+
+
+def _diverged_just_above(cell: Cell, x: float, lrs: np.ndarray, log_batch: float | None) -> bool:
+    """A diverged trial (at log_batch, or at any batch when None) lies above log LR x, no farther
+    than DIVERGENCE_GAP_STEPS of the widest step between the ok LRs: no untried grid point in between."""
+    d = cell.diverged_log_lr
+    if log_batch is not None:
+        d = d[np.isclose(cell.diverged_log_batch, log_batch)]
+    above = d[d > x + 1e-9]
+    steps = np.diff(_unique(lrs))
+    return bool(above.size and steps.size and above.min() - x <= DIVERGENCE_GAP_STEPS * steps.max() + 1e-9)
 
 
 def loss_at(cell: Cell, opt: CellOptimum, log_lr: float, log_batch: float) -> tuple[float, bool]:

@@ -15,9 +15,9 @@ from click.testing import CliRunner
 
 from advisor.cli import cli
 from calibration.fit import FitOptions, fit_trials, write_artifact
-from calibration.fit_table import Cell, FitInputError, build_cells, prepare_trials
+from calibration.fit_table import Cell, FitInputError, build_cells, diverged_trials, prepare_trials
 from calibration.laws_fit import LR_FORMS, design, huber_fit
-from calibration.optimum import fit_cell, loss_at
+from calibration.optimum import BELOW_DIVERGENCE_WEIGHT, EDGE_WEIGHT, fit_cell, loss_at
 from calibration.synthetic import SyntheticTruth, synthetic_trials
 
 TRUTH = SyntheticTruth()
@@ -88,6 +88,29 @@ def test_thin_and_single_batch_cells_are_flagged_with_reasons():
     two_lrs = cell.log_lr <= np.unique(cell.log_lr)[1]
     thin = fit_cell(Cell(1e6, 2e7, cell.log_lr[two_lrs], cell.log_batch[two_lrs], cell.loss[two_lrs]))
     assert thin.weight_lr == 0 and any(f.startswith("thin") for f in thin.flags)
+
+
+def _with_diverged(cell: Cell, steps_above: float, batches=None) -> Cell:
+    """The cell plus one diverged trial per batch (or per given batch), steps_above grid steps (factor 2)
+    above the highest LR."""
+    batches = np.unique(cell.log_batch) if batches is None else np.asarray(batches)
+    cell.diverged_log_lr = np.full(len(batches), cell.log_lr.max() + steps_above * math.log(2))
+    cell.diverged_log_batch = batches
+    return cell
+
+
+def test_best_lr_just_below_a_diverged_one_is_bracketed_not_an_edge():
+    opt = fit_cell(_with_diverged(_quadratic_cell(lr_offset=-5.0), steps_above=1))
+    assert "lr_below_divergence" in opt.flags and "lr_on_grid_edge" not in opt.flags
+    assert opt.weight_lr == pytest.approx(BELOW_DIVERGENCE_WEIGHT * 0.5)  # argmin fallback on top
+    # a genuine edge stays one: nothing diverged, an untried grid point below the divergence, divergence
+    # at another batch only, or the best LR at the bottom of the grid
+    for cell in (_quadratic_cell(lr_offset=-5.0), _with_diverged(_quadratic_cell(lr_offset=-5.0), 2),
+                 _with_diverged(_quadratic_cell(lr_offset=-5.0), 1, batches=[math.log(1.0)]),
+                 _with_diverged(_quadratic_cell(lr_offset=5.0), 1)):
+        opt = fit_cell(cell)
+        assert "lr_on_grid_edge" in opt.flags and "lr_below_divergence" not in opt.flags
+        assert opt.weight_lr <= EDGE_WEIGHT
 
 
 def test_loss_at_reads_the_landscape_through_the_smooth_fit():
@@ -177,6 +200,34 @@ def test_grid_edge_sweep_is_flagged_down_weighted_and_warned():
     from calibration.cli_fit import summary_text
 
     assert art["laws"]["lr"]["n_edge_cells"] == 15 and "bound, not an estimate" in summary_text(art)
+
+
+def test_divergence_above_the_best_lr_is_not_reported_as_a_grid_edge():
+    df = synthetic_trials(seed=0, diverged_above=1.2)  # every cell's best LR is the highest that trained
+    art = fit_trials(df, opts=FAST).artifact
+    assert all("lr_below_divergence" in c["flags"] and "lr_on_grid_edge" not in c["flags"] for c in art["cells"])
+    assert art["laws"]["lr"]["n_edge_cells"] == 0
+    assert not any("extend the LR grid" in w or "LR law describes" in w for w in art["warnings"])
+    assert any(w.startswith("15 of 15 cells have their best LR just below one that diverged")
+               for w in art["warnings"])
+    # an external table without a status column knows nothing of the divergence: edges as before
+    external = fit_trials(df[df["status"] == "ok"].drop(columns="status"), opts=FAST).artifact
+    assert all("lr_on_grid_edge" in c["flags"] for c in external["cells"])
+    assert any("extend the LR grid" in w for w in external["warnings"])
+
+
+def test_diverged_trials_join_their_cell_and_batch():
+    df = synthetic_trials(seed=0, diverged_above=1.2, sizes=(2e5, 5e5))
+    trials, _ = prepare_trials(df)
+    diverged = diverged_trials(df)
+    assert len(diverged) == int((df["status"] == "diverged").sum()) and diverged["lr"].gt(0).all()
+    cells = build_cells(trials, diverged)
+    assert sum(len(c.diverged_log_lr) for c in cells) == len(diverged)
+    for c in cells:  # in each batch row, the diverged LRs are above every LR that trained
+        for b in np.unique(c.diverged_log_batch):
+            assert c.diverged_log_lr[np.isclose(c.diverged_log_batch, b)].min() > \
+                c.log_lr[np.isclose(c.log_batch, b)].max()
+    assert diverged_trials(df.drop(columns="status")).empty
 
 
 def test_excluded_rows_are_counted_and_cells_merge_runs_with_rounded_tokens():
