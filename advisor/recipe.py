@@ -272,6 +272,7 @@ def _choose_tokens(shape, tokens, tokens_per_param, fitted: FittedModel | None,
     if tokens_per_param is not None:
         tpp = parse_quantity(tokens_per_param, "--tokens-per-param")
         return tpp * shape.n_params_total, f"{tpp:g} tokens per (total) parameter (--tokens-per-param)"
+    why = "the model has no usable loss law" if fitted is not None else "a published LR/batch law has no loss law"
     if fitted is not None and fitted.loss_ is not None and fitted.loss_.law.is_usable():
         try:
             d = fitted.loss_.law.optimal_tokens(shape.n_params)
@@ -290,11 +291,8 @@ def _choose_tokens(shape, tokens, tokens_per_param, fitted: FittedModel | None,
         warnings.append(f"the fitted loss law's compute-optimal D/N = {ratio:.3g} is absurd (published ≈20, "
                         "Hoffmann et al., arXiv 2203.15556): the proxies' loss law does not transfer to this "
                         "size, so the default token budget is 20 per parameter; pass --tokens to choose")
-        return (CHINCHILLA_TOKENS_PER_PARAM * shape.n_params_total,
-                "20 tokens per (total) parameter (Hoffmann et al., arXiv 2203.15556), since the fitted loss "
-                "law's D*/N is absurd")
+        why = "the fitted loss law's D*/N is absurd"
     d = CHINCHILLA_TOKENS_PER_PARAM * shape.n_params_total
-    why = "the model has no usable loss law" if fitted is not None else "a published LR/batch law has no loss law"
     return d, f"20 tokens per (total) parameter (Hoffmann et al., arXiv 2203.15556): {why}"
 
 
