@@ -2,7 +2,7 @@
 
 Subcommands are imported lazily so that `advisor recommend` never pays for torch or pandas:
 the group knows each command's import path and one-line help, and imports it only when run.
-The calibration commands (calibrate, fit, bench) live in calibration/ and need the
+The calibration commands (calibrate, recalibrate, fit, bench) live in calibration/ and need the
 `calibrate` extra; the advice commands live in advisor/ and need numpy alone.
 """
 from __future__ import annotations
@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("advisor.cli_advice:show", "Show what a fitted model is: provenance, fit ranges, laws, held-out errors."),
     "calibrate": ("calibration.cli_calibrate:calibrate", "Plan, run, resume and inspect calibration sweeps of proxy models."),
     "fit": ("calibration.cli_fit:fit", "Fit LR, batch-size and loss scale laws to a trial table."),
+    "recalibrate": ("calibration.cli_recalibrate:recalibrate",
+                    "Calibrate on your own data or hardware in one command: sweep, fit, model and report."),
     "bench": ("calibration.bench:bench", "Measure proxy training throughput on this device."),
 }
 

@@ -347,11 +347,11 @@ def _trial_defaults(t: _Table) -> dict:
     except ValueError as exc:
         raise SpecError(f"[trial]: {exc}") from None
     t.done()
-    _check_data(out.get("data", "kjv"))
+    check_data(out.get("data", "kjv"))
     return out
 
 
-def _check_data(data: str) -> None:
+def check_data(data: str) -> None:
     """The token source must exist (checked here, not loaded: a corpus may be large)."""
     if data == "kjv":
         return  # the shipped corpus (data.load_source reports it if an install lost it)

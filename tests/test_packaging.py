@@ -54,7 +54,8 @@ def test_cli_help_lists_every_subcommand_without_heavy_imports():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
-@pytest.mark.parametrize("argv", [["calibrate", "plan", "quick"], ["fit", "t.csv", "-o", "m.json"], ["bench"]])
+@pytest.mark.parametrize("argv", [["calibrate", "plan", "quick"], ["fit", "t.csv", "-o", "m.json"], ["bench"],
+                                  ["recalibrate", "quick", "--out", "o"]])
 def test_calibration_commands_on_a_light_install_give_the_install_hint(argv, tmp_path):
     # None in sys.modules makes `import torch`/`import pandas` fail as on an install without the extra.
     code = ("import sys\n"
