@@ -84,8 +84,9 @@ def _add(options):
 @click.option("--tokens-per-param", help="Training tokens per (total) parameter, e.g. 20.")
 @_add(_target_options[1:])
 @click.option("--law", type=str, help=f"Use a published law instead of a model: {', '.join(RECOMMEND_LAWS)}.")
-@click.option("--tau-frac", default="0.1", show_default=True,
-              help="AdamW timescale 1/(η·λ) as a fraction of training, sets the weight decay.")
+@click.option("--tau-frac", default=None,
+              help="Set the weight decay by the τ rule: AdamW timescale 1/(η·λ) as this fraction of training "
+                   "(e.g. 0.1). Default: the fitted model's calibrated λ; with --law, the τ rule at 0.1.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (keys lr, lr_low, lr_high, batch_tokens, ...).")
 @_one_line_errors
 def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, vocab_size, model_path, law,
@@ -136,7 +137,7 @@ def render_recommendation(rec: Recommendation) -> str:
         f"  schedule     {rec.schedule}, final LR {rec.final_lr:.3g} ({rec.final_lr_frac:g}× peak)",
         f"  AdamW        β1 {rec.beta1:g}, β2 {rec.beta2:.4g}, ε {rec.eps:g}, weight decay {rec.weight_decay:.3g}",
         f"               β2 rule: {rec.rules['beta2']}",
-        f"               weight decay rule: {rec.rules['weight_decay']}, τ_frac = {rec.tau_frac:g}",
+        f"               weight decay rule: {rec.rules['weight_decay']}; τ = 1/(ηλ) = {rec.tau_frac:.3g}× the training steps",
         f"  grad clip    {rec.grad_clip:g} (max global norm)",
         "",
         _extrapolation_line(rec),

@@ -11,9 +11,12 @@ law (`law="deepseek"`, no interval). The rest follows stated rules, each recorde
   Kaplan's long fixed warmup hurts small models), at least 1 step and at most 10% of training.
 - schedule and final LR: those the proxies were calibrated with (provenance), else cosine to 0.1×peak
   (Hoffmann et al., arXiv 2203.15556) — the LR law only holds for the schedule it was fitted under.
-- weight decay: keep the AdamW timescale τ = 1/(η·λ) a fixed fraction of training (Wang & Aitchison,
-  arXiv 2405.13698): λ = 1/(τ_frac·η·steps), τ_frac = 0.1 by default (the Llama-2 7B recipe, η 3e-4,
-  λ 0.1, 500k steps, has τ_frac ≈ 0.07; arXiv 2307.09288).
+- weight decay: with a fitted model, the λ its proxies were trained with (provenance): the optimal LR
+  depends on η·λ, so the LR law only holds at the decay it was calibrated under, as for the schedule.
+  With a published law, or when `tau_frac` is given: keep the AdamW timescale τ = 1/(η·λ) a fixed
+  fraction of training (Wang & Aitchison, arXiv 2405.13698): λ = 1/(τ_frac·η·steps), τ_frac = 0.1 by
+  default (the Llama-2 7B recipe, η 3e-4, λ 0.1, 500k steps, has τ_frac ≈ 0.07; arXiv 2307.09288).
+  Either way the output gives the resulting τ_frac.
 - β2: hold the second-moment half-life fixed in tokens (Marek et al., arXiv 2507.07101), anchored at
   β2 = 0.95 for 4M-token batches (Llama 2): β2 = 0.95^(B/4M), clipped to [0.95, 0.999]. Smaller batches
   get a higher β2, as Porian et al. (arXiv 2406.19146) found necessary.
@@ -86,7 +89,7 @@ class Recommendation:
     beta2: float
     eps: float
     weight_decay: float
-    tau_frac: float
+    tau_frac: float  # AdamW timescale 1/(η·λ) as a fraction of training, whichever rule set λ
     grad_clip: float
     extrapolation: dict
     batch_source: str  # "model", or "law:<key>" when a published law stood in for the batch size
@@ -161,17 +164,18 @@ def recommend(
     n_params_nonembedding: str | float | None = None,
     model: str | Path | FittedModel | None = None,
     law: str | None = None,
-    tau_frac: float = DEFAULT_TAU_FRAC,
+    tau_frac: float | str | None = None,
 ) -> Recommendation:
     """Recommend LR, batch size and the rest of the recipe for a target model.
 
     `params` is the TOTAL parameter count ("7B"), converted to non-embedding N with the standard shape
     (advisor/shape.py) and `vocab_size`; or give `n_params_nonembedding` directly. `tokens` defaults to
     the compute-optimal D for N under the model's loss law, else 20 tokens per (total) parameter.
+    Weight decay: the fitted model's calibrated λ, unless `tau_frac` asks for the τ rule (module doc).
     """
     shape = target_shape(params, n_params_nonembedding, vocab_size)
     seq = parse_int_quantity(seq_len, "--seq-len")
-    tau = parse_quantity(tau_frac, "tau fraction")
+    tau = None if tau_frac is None else parse_quantity(tau_frac, "tau fraction")
     fitted, published = load_source(model, law)
     warnings: list[str] = []
     n = shape.n_params
@@ -207,9 +211,7 @@ def recommend(
     schedule = str(sched.get("name") or "cosine")
     final_frac = _number(sched.get("final_lr_frac"), 0.1) if schedule != "constant" else 1.0
     beta2 = beta2_rule(batch_rounded)
-    weight_decay = 1.0 / (tau * lr.value * steps)
-    if not 0.005 <= weight_decay <= 1.0:
-        warnings.append(f"weight decay {weight_decay:.3g} from the τ rule is unusual; check the LR and steps")
+    weight_decay, decay_rule = _weight_decay(opt, tau, lr.value, steps, warnings)
 
     return Recommendation(
         n_params=n, n_params_total=shape.n_params_total, d_model=shape.d_model, n_layer=shape.n_layer,
@@ -221,10 +223,25 @@ def recommend(
         warmup_steps=warmup_steps, warmup_tokens=warmup_steps * batch_rounded,
         schedule=schedule, final_lr=lr.value * final_frac, final_lr_frac=final_frac,
         beta1=_number(opt.get("beta1"), 0.9), beta2=beta2, eps=_number(opt.get("eps"), 1e-8),
-        weight_decay=weight_decay, tau_frac=tau, grad_clip=_number(opt.get("grad_clip"), 1.0),
+        weight_decay=weight_decay, tau_frac=1.0 / (lr.value * weight_decay * steps), grad_clip=_number(opt.get("grad_clip"), 1.0),
         extrapolation=extrapolation, batch_source=batch_source, lr_interval_ratio=lr.ratio, batch_interval_ratio=batch.ratio,
-        source=source, rules=RULES, warnings=warnings,
+        source=source, rules={**RULES, "weight_decay": decay_rule}, warnings=warnings,
     )
+
+
+def _weight_decay(opt: dict, tau_frac: float | None, lr: float, steps: int, warnings: list) -> tuple[float, str]:
+    """(λ, the rule that set it): the calibration's λ, else the τ rule (module docstring)."""
+    calibrated = _number(opt.get("weight_decay"), 0.0)
+    if tau_frac is None and calibrated > 0:
+        if 1.0 / (lr * calibrated * steps) > 1.0:
+            warnings.append(f"the calibrated weight decay {calibrated:g} barely acts at this LR (τ = 1/(ηλ) exceeds "
+                            "the training length), as it did on the proxies; --tau-frac 0.1 applies the τ rule")
+        return calibrated, WEIGHT_DECAY_CALIBRATED
+    tau = DEFAULT_TAU_FRAC if tau_frac is None else tau_frac
+    weight_decay = 1.0 / (tau * lr * steps)
+    if not 0.005 <= weight_decay <= 1.0:
+        warnings.append(f"weight decay {weight_decay:.3g} from the τ rule is unusual; check the LR and steps")
+    return weight_decay, RULES["weight_decay"]
 
 
 RULES = {
@@ -239,6 +256,10 @@ RULES = {
              "(Marek et al., arXiv 2507.07101; higher β2 at small batch, Porian et al., arXiv 2406.19146)",
     "interval": "90%: 5th-95th percentile of bootstrap predictions, widened in quadrature by 1.645·residual sd",
 }
+
+
+WEIGHT_DECAY_CALIBRATED = ("the λ the fitted model's proxies were trained with (the optimal LR depends on η·λ, "
+                           "so the LR law holds at its calibrated decay); --tau-frac sets λ by the τ rule instead")
 
 
 def practical_batch_seqs(batch_tokens: float, seq_len: int) -> int:

@@ -59,7 +59,17 @@ def test_numbers_and_strings_agree(model_file):
 def test_weight_decay_keeps_the_adamw_timescale_a_fraction_of_training(model_file):
     rec = recommend("7B", "2T", model=model_file, tau_frac=0.2)
     tau_steps = 1.0 / (rec.lr * rec.weight_decay)
-    assert tau_steps / rec.steps == pytest.approx(0.2)
+    assert tau_steps / rec.steps == pytest.approx(0.2) and rec.tau_frac == pytest.approx(0.2)
+    assert "Wang & Aitchison" in rec.rules["weight_decay"]
+    published = recommend("7B", "2T", law="deepseek")
+    assert 1.0 / (published.lr * published.weight_decay * published.steps) == pytest.approx(0.1)
+
+
+def test_weight_decay_defaults_to_the_calibrated_one(model_file):
+    calibrated = FittedModel.load(model_file).optimizer["weight_decay"]
+    rec = recommend("7B", "2T", model=model_file)
+    assert rec.weight_decay == calibrated and "proxies were trained with" in rec.rules["weight_decay"]
+    assert rec.tau_frac == pytest.approx(1.0 / (rec.lr * calibrated * rec.steps))
 
 
 def test_warmup_is_n_tokens_capped_at_a_tenth_of_training(model_file):
