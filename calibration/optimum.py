@@ -66,7 +66,7 @@ class CellOptimum:
     slice_coef: np.ndarray  # quadratic in u at the centre's batch (method lr_slice_fit)
     window: tuple  # log LR lo, hi, log batch lo, hi of the trials the chosen fit used
     centre: tuple[float, float]
-    best_loss: float  # best measured loss
+    best_loss: float  # best measured loss (mean over seeds at one grid point)
     near_optimal_lr: tuple[float, float]
     near_optimal_batch: tuple[float, float]
     flags: list = field(default_factory=list)
@@ -120,8 +120,10 @@ def local_optimum(cell: Cell, counts: np.ndarray, geom: CellGeometry) -> LocalFi
     """
     x, y, loss = cell.log_lr, cell.log_batch, cell.loss
     counts = np.asarray(counts, dtype=float)
-    best = np.argmin(np.where(counts > 0, loss[None, :], np.inf), axis=1)
-    xc, yc, lbest = x[best], y[best], loss[best]
+    # The best run is the best grid point after averaging its seeds (under this resample's counts).
+    mean = _seed_means(cell, counts)
+    best = np.argmin(np.where(counts > 0, mean, np.inf), axis=1)
+    xc, yc, lbest = x[best], y[best], mean[np.arange(len(best)), best]
     u = (x[None, :] - xc[:, None]) / geom.hx
     v = (y[None, :] - yc[:, None]) / geom.hy if np.isfinite(geom.hy) else np.zeros_like(u)
     near = counts * (loss[None, :] <= lbest[:, None] * (1.0 + LOSS_GATE))
@@ -266,9 +268,11 @@ def fit_cell(cell: Cell, near_optimal: float = 0.0025) -> CellOptimum:
     """Point estimate of the cell's optimum, with flags, law weights and the near-optimal band."""
     geom = cell_geometry(cell)
     fits = local_optimum(cell, np.ones((1, cell.n_trials)), geom)
-    i_best = int(np.argmin(cell.loss))
-    best = float(cell.loss[i_best])
-    near = cell.loss <= best * (1.0 + near_optimal)
+    # Repeated seeds are averaged first: the single luckiest seed must not decide edges or the band.
+    mean_loss = _seed_means(cell, np.ones((1, cell.n_trials)))[0]
+    i_best = int(np.argmin(mean_loss))
+    best = float(mean_loss[i_best])
+    near = mean_loss <= best * (1.0 + near_optimal)
     opt = CellOptimum(
         log_lr=float(fits.log_lr[0]), log_batch=float(fits.log_batch[0]), loss=float(fits.loss[0]),
         method=METHODS[int(fits.level[0])], geometry=geom, coef=fits.coef[0], slice_coef=fits.slice_coef[0],
@@ -390,6 +394,21 @@ def _interpolate(cell: Cell, opt: CellOptimum, log_lr: float, log_batch: float, 
 
 def _grid_means(cell: Cell) -> tuple[np.ndarray, np.ndarray]:
     """Distinct (log LR, log batch) points of the cell and the mean loss at each."""
+    uniq, inv = _grid_points(cell)
+    return uniq, np.bincount(inv, weights=cell.loss) / np.bincount(inv)
+
+
+def _seed_means(cell: Cell, counts: np.ndarray) -> np.ndarray:
+    """(R, n): each trial's loss replaced by the count-weighted mean over the trials at its (LR, batch)
+    grid point (seeds), per row of trial multiplicities."""
+    _, inv = _grid_points(cell)
+    member = np.eye(inv.max() + 1)[inv]  # (n, G)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        means = (counts * cell.loss[None, :]) @ member / (counts @ member)
+    return means[:, inv]
+
+
+def _grid_points(cell: Cell) -> tuple[np.ndarray, np.ndarray]:
     pts = np.round(np.stack([cell.log_lr, cell.log_batch], axis=1), 9)
     uniq, inv = np.unique(pts, axis=0, return_inverse=True)
-    return uniq, np.bincount(inv.ravel(), weights=cell.loss) / np.bincount(inv.ravel())
+    return uniq, inv.ravel()

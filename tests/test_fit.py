@@ -51,6 +51,18 @@ def test_cell_optimum_is_exact_on_a_noise_free_bowl_between_grid_points():
     assert opt.best_loss > opt.loss  # the grid argmin misses the true minimum
 
 
+def test_one_lucky_seed_at_the_lr_edge_does_not_make_an_interior_optimum_an_edge():
+    base = _quadratic_cell()
+    seeds = [base.loss * (1 + 0.002 * k) for k in (-1, 0, 1)]  # three seeds, same bowl
+    lucky = int(np.argmax(base.log_lr))  # one seed at the top LR beats every other run
+    seeds[0] = seeds[0].copy()
+    seeds[0][lucky] = base.loss.min() * 0.998
+    cell = Cell(1e6, 2e7, np.tile(base.log_lr, 3), np.tile(base.log_batch, 3), np.concatenate(seeds))
+    opt = fit_cell(cell)
+    assert "lr_on_grid_edge" not in opt.flags and opt.weight_lr == 1.0
+    assert opt.best_loss == pytest.approx(base.loss.min())  # the best seed mean, not the lucky run
+
+
 def test_cell_optimum_beyond_the_grid_falls_back_to_argmin_and_is_flagged():
     cell = _quadratic_cell(lr_offset=-5.0)  # every LR is below the optimum
     opt = fit_cell(cell)
