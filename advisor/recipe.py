@@ -233,9 +233,13 @@ def _weight_decay(opt: dict, tau_frac: float | None, lr: float, steps: int, warn
     """(λ, the rule that set it): the calibration's λ, else the τ rule (module docstring)."""
     calibrated = _number(opt.get("weight_decay"), 0.0)
     if tau_frac is None and calibrated > 0:
-        if 1.0 / (lr * calibrated * steps) > 1.0:
-            warnings.append(f"the calibrated weight decay {calibrated:g} barely acts at this LR (τ = 1/(ηλ) exceeds "
-                            "the training length), as it did on the proxies; --tau-frac 0.1 applies the τ rule")
+        tau = 1.0 / (lr * calibrated * steps)
+        seen = opt.get("tau_frac_at_optima")
+        on_proxies = (f" (at the proxies' optima it was {seen[0]:.2g}–{seen[1]:.2g})"
+                      if isinstance(seen, list) and len(seen) == 2 else "")
+        if tau > 1.0:
+            warnings.append(f"the calibrated weight decay {calibrated:g} barely acts at this LR: τ = 1/(ηλ) is "
+                            f"{tau:.3g}× the training steps{on_proxies}; --tau-frac 0.1 applies the τ rule")
         return calibrated, WEIGHT_DECAY_CALIBRATED
     tau = DEFAULT_TAU_FRAC if tau_frac is None else tau_frac
     weight_decay = 1.0 / (tau * lr * steps)

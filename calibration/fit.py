@@ -94,8 +94,21 @@ def fit_trials(raw: pd.DataFrame, cols: ColumnMap = ColumnMap(), opts: FitOption
         "validation": validation,
         "cells": _cells_json(table, samples),
     }
+    _record_decay_timescale(artifact["provenance"]["optimizer"], table)
     artifact["warnings"] = _warnings(artifact, table, lr_fits, batch_fits, batch_skipped, surface_skip, opts)
     return FitResult(artifact, trials, table, lr_fits, batch_fits, surface, samples)
+
+
+def _record_decay_timescale(optimizer: dict, table: CellTable) -> None:
+    """The AdamW timescale τ = 1/(η·λ) as a fraction of training at the cells' optima (range over cells
+    with a usable LR optimum): the regime in which the LR law was measured, which the advisor reports."""
+    wd = optimizer.get("weight_decay")
+    if not isinstance(wd, (int, float)) or wd <= 0:
+        return
+    used = [(c, o) for c, o in zip(table.cells, table.optima) if o.weight_lr > 0]
+    taus = [math.exp(o.log_batch) / (math.exp(o.log_lr) * wd * c.tokens) for c, o in used]
+    if taus:
+        optimizer["tau_frac_at_optima"] = [round(min(taus), 4), round(max(taus), 4)]
 
 
 def _cell_table(trials: pd.DataFrame, diverged: pd.DataFrame, opts: FitOptions) -> CellTable:

@@ -279,6 +279,9 @@ def test_artifact_is_strict_json_and_the_advisor_reads_it(tmp_path):
     assert doc["schema"] == "scaling-advisor/fitted-model" and doc["version"] == 1
     assert len(doc["laws"]["lr"]["samples"]) == 30 and len(doc["laws"]["loss"]["samples"]) == 10
     assert doc["fit_range"]["n_params"] == [2e5, 8e6]
+    # the decay regime of the optima: τ/steps = batch / (lr · λ · tokens), per cell
+    taus = [c["batch_opt"] / (c["lr_opt"] * 0.1 * c["tokens"]) for c in doc["cells"] if c["weight"] > 0]
+    assert doc["provenance"]["optimizer"]["tau_frac_at_optima"] == pytest.approx([min(taus), max(taus)], rel=1e-3)
     with pytest.raises(FitInputError, match="exists"):
         write_artifact(art, path)
     from advisor.model import FittedModel
