@@ -2,9 +2,12 @@
 the shipped trial table, and its report builds."""
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +15,7 @@ import pytest
 from advisor.paths import data_dir
 
 DEFAULT = data_dir() / "default"
+STORE = Path(__file__).resolve().parent.parent / "data" / "calibrations" / "cpu-default"
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +42,34 @@ def test_shipped_model_says_what_it_is(shipped):
     prov = shipped["provenance"]
     assert prov["source"] == "calibration" and prov["tokenizer"] == "bytes-256"
     assert prov["data_id"].startswith("kjv-bytes:")
-    assert any("quick calibration" in note for note in prov["notes"])
+    assert any("cpu-default calibration" in note for note in prov["notes"])
     assert prov["n_trials_used"] == len((DEFAULT / "trials.csv").read_text().strip().splitlines()) - 1
+    # the shipped table is the one the shipped model was fitted to
+    assert prov["table_sha256"] == hashlib.sha256((DEFAULT / "trials.csv").read_bytes()).hexdigest()
+
+
+def test_shipped_table_is_the_export_of_the_shipped_store(tmp_path):
+    """store (data/calibrations/cpu-default) -> table (data/default/trials.csv) -> model: one chain."""
+    from calibration.export import trial_table, write_table
+    from calibration.store import TrialStore
+
+    with TrialStore.open(STORE) as store:
+        write_table(trial_table(store, current_spec=True), tmp_path / "trials.csv")
+    assert (tmp_path / "trials.csv").read_bytes() == (DEFAULT / "trials.csv").read_bytes()
+
+
+def test_shipped_calibration_meets_its_own_bar(shipped):
+    """What the default calibration promises: >= 5 sizes over >= 1.5 decades, >= 3 budgets per size (a loss
+    surface), usable LR and batch laws, and a held-out test of the largest size."""
+    sizes = shipped["provenance"]["proxy"]["sizes"]
+    assert len(sizes) >= 5 and math.log10(max(sizes) / min(sizes)) >= 1.5
+    budgets: dict[float, set] = {}
+    for cell in shipped["cells"]:
+        budgets.setdefault(cell["n_params"], set()).add(round(cell["tokens"], -4))
+    assert all(len(d) >= 3 for d in budgets.values()), budgets
+    assert shipped["laws"]["loss"] is not None and shipped["laws"]["batch"] is not None
+    held = shipped["validation"]["held_out_largest"]
+    assert held["n_params"] == max(sizes) and held["loss_regret_pct"] >= 0
 
 
 def _within_bootstrap_noise(point, shipped_law) -> None:
@@ -59,7 +89,7 @@ def test_refitting_the_shipped_table_reproduces_the_shipped_laws(refit, shipped)
         _within_bootstrap_noise(laws["loss"]["values"], shipped["laws"]["loss"])
 
 
-def test_report_builds_for_the_quick_calibration(refit, tmp_path):
+def test_report_builds_for_the_shipped_calibration(refit, tmp_path):
     from calibration.report import build_report
 
     report = build_report(refit, tmp_path / "report")
