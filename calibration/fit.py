@@ -277,6 +277,18 @@ def _exponent_ci_width(f: LawFit) -> list[tuple[str, float]]:
     return list(zip(f.form.inputs, hi - lo))
 
 
+def _one_sequence_floor(art: dict, table: CellTable) -> str:
+    """A batch edge at one sequence cannot be extended: say what can be changed instead."""
+    seq_len = art["provenance"]["proxy"].get("seq_len")
+    if not isinstance(seq_len, (int, float)):
+        return ""
+    floor = sum("batch_on_grid_edge" in o.flags and math.exp(c.log_batch.min()) <= 1.01 * seq_len
+                and o.log_batch < (c.log_batch.min() + c.log_batch.max()) / 2  # the low edge
+                for c, o in zip(table.cells, table.optima))
+    return (f"; {floor} of them sit at one sequence ({seq_len:g} tokens), the smallest batch there is: a "
+            "shorter seq_len or larger token budgets would bring them inside") if floor else ""
+
+
 def _warnings(art, table, lr_fits, batch_fits, batch_skipped, surface_skip, opts) -> list[str]:
     warn = []
     sizes = np.unique(table.sizes[table.w("lr") > 0])
@@ -287,7 +299,7 @@ def _warnings(art, table, lr_fits, batch_fits, batch_skipped, surface_skip, opts
         k = sum(flag in o.flags for o in table.optima)
         if k:
             warn.append(f"{k} of {m} cells have the {what} optimum on the grid edge (down-weighted): "
-                        f"extend the {what} grid and rerun")
+                        f"extend the {what} grid and rerun" + (_one_sequence_floor(art, table) if what == "batch" else ""))
         if k > m / 2:
             warn.append(f"most cells' {what} optimum is on the grid edge: the {what} law describes the "
                         "grid's edge, not the optimum")
