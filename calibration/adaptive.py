@@ -18,6 +18,9 @@ finished trials, so a resumed or concurrent sweep reaches the same ones):
   steps. Every stop is returned as an event, so that the store records why an optimum stayed on an edge.
 - Refine (optional): once the best row is interior and still at the spec's grid spacing, add the two
   geometric midpoints around its best LR.
+- Reseed (optional, `best_points`): once a cell's grid is settled, its k best points get the extra seeds,
+  once: where seed noise rivals the LR effect, the optimum is decided by the points near it, and a single
+  seed there would let the luckiest run pick it.
 """
 from __future__ import annotations
 
@@ -172,3 +175,9 @@ def _refine(batch: int, row: dict, spec_lr: tuple):
 def _round(lr: float) -> float:
     """Six significant digits: readable grid values, stable across reruns."""
     return float(f"{lr:.6g}")
+
+
+def best_points(results: list[PointResult], k: int) -> list[tuple[float, int]]:
+    """The k (lr, batch_seqs) points of a cell with the lowest finite mean loss over seeds."""
+    finite = [(loss, batch, lr) for (batch, lr), loss in point_losses(results).items() if math.isfinite(loss)]
+    return [(lr, batch) for _, batch, lr in sorted(finite)[:k]]

@@ -194,7 +194,7 @@ def export_cmd(out_dir: str, output: str, curves: str | None, current_spec: bool
     """Write the trial table (DESIGN.md contract 1) as CSV or Parquet, by extension.
 
     Finished and running trials are written (pending ones are not); extra columns: d_ff,
-    error, origin (grid or extend), cell.
+    error, origin (grid, extend or reseed), cell.
 
     \b
     Examples:

@@ -15,7 +15,7 @@ CURVE_COLUMNS = ["trial_id", "step", "tokens", "train_loss", "lr"]
 
 
 def trial_table(store: TrialStore, current_spec: bool = False) -> pd.DataFrame:
-    """One row per trial (TrialResult.to_row), plus origin (grid | extend) and cell."""
+    """One row per trial (TrialResult.to_row), plus origin (grid | extend | reseed) and cell."""
     spec_hash = store.meta("spec_hash") if current_spec else None
     rows = []
     for r in store.trials(statuses=EXPORTED, spec_hash=spec_hash):

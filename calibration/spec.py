@@ -6,7 +6,9 @@ path to a TOML file or the name of a shipped preset (calibration/presets/NAME.to
 
     name = "my-sweep"
     device = "auto"                  # auto | cpu | mps | cuda | cuda:N (run --device overrides it)
-    seeds = [0]                      # or a table: {values = [0], extra = [1, 2], extra_smallest = 2}
+    seeds = [0]                      # or a table: {values = [0], extra = [1, 2], extra_smallest = 2,
+                                     #   extra_near_best = 4}: extra seeds on the whole grid of the smallest
+                                     #   sizes, and on each other cell's 4 best points once its grid is settled
     min_steps = 20                   # every trial must take at least this many optimizer steps
 
     [sizes]                          # at least one of:
@@ -103,6 +105,7 @@ class SweepSpec:
     seeds: tuple = (0,)
     extra_seeds: tuple = ()  # run additionally at the smallest sizes
     extra_seeds_smallest: int = 0  # how many of the smallest sizes get extra_seeds
+    extra_seeds_near_best: int = 0  # other cells get extra_seeds at this many best points, once settled
     min_steps: int = 20
     trial: dict = field(default_factory=dict)  # TrialConfig defaults
     adaptive: AdaptiveSettings = AdaptiveSettings()
@@ -118,6 +121,8 @@ class SweepSpec:
         d = self.to_dict()
         for key in ("name", "description", "device"):
             d.pop(key)
+        if not d["extra_seeds_near_best"]:
+            d.pop("extra_seeds_near_best")  # added later: specs without it keep their hash (and stores)
         blob = json.dumps(d, sort_keys=True, default=list)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -264,6 +269,7 @@ def _seeds(value) -> dict:
     values = t.take("values", [0])
     extra = t.take("extra", [])
     smallest = t.int("extra_smallest", 0, minimum=0)
+    near_best = t.int("extra_near_best", 0, minimum=0)
     t.done()
     for key, seeds in (("seeds.values", values), ("seeds.extra", extra)):
         if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
@@ -272,9 +278,13 @@ def _seeds(value) -> dict:
         raise SpecError("seeds.values must not be empty")
     if len(set(values + extra)) != len(values) + len(extra):
         raise SpecError(f"seeds: duplicate seeds in values {values} and extra {extra}")
-    if extra and not smallest:
-        raise SpecError("seeds.extra needs seeds.extra_smallest (how many of the smallest sizes get them)")
-    return {"seeds": tuple(values), "extra_seeds": tuple(extra), "extra_seeds_smallest": smallest}
+    if extra and not (smallest or near_best):
+        raise SpecError("seeds.extra needs seeds.extra_smallest (how many of the smallest sizes get them) "
+                        "or seeds.extra_near_best (how many best points of each cell get them)")
+    if (smallest or near_best) and not extra:
+        raise SpecError("seeds.extra_smallest and seeds.extra_near_best need seeds.extra (the seeds to add)")
+    return {"seeds": tuple(values), "extra_seeds": tuple(extra), "extra_seeds_smallest": smallest,
+            "extra_seeds_near_best": near_best}
 
 
 def _sizes(t: _Table) -> dict:

@@ -27,7 +27,7 @@ from calibration.trial import TrialConfig
 class PlannedTrial:
     config: TrialConfig
     cell: str  # JSON key of the cell: {"shape": [...], "tokens": D}
-    origin: str  # "grid" or "extend" (added by the adaptive grid)
+    origin: str  # "grid", "extend" (new grid points) or "reseed" (extra seeds at a cell's best points)
 
 
 @dataclass
@@ -147,12 +147,24 @@ def extension_trials(store: TrialStore, spec: SweepSpec) -> tuple[list[PlannedTr
         )
         for kind, detail in proposal.events:
             store.add_event(kind, cell, detail)
-        seeds = sorted({r["config"].seed for r in rows})
+        seeds = sorted({r["config"].seed for r in rows if r["origin"] != "reseed"})
         for lr, batch in proposal.points:
             for seed in seeds:
                 cfg = base.replace(lr=lr, batch_seqs=batch, seed=seed)
                 new.append(PlannedTrial(cfg, cell, "extend"))
+        if not proposal.points:
+            new += _reseed(spec, cell, base, rows, points)
     return new, waiting
+
+
+def _reseed(spec: SweepSpec, cell: str, base: TrialConfig, rows: list, points: list) -> list[PlannedTrial]:
+    """A settled cell's best points get the extra seeds they lack (once per cell: see adaptive.py)."""
+    if not spec.extra_seeds_near_best or any(r["origin"] == "reseed" for r in rows):
+        return []
+    have = {(r["config"].lr, r["config"].batch_seqs, r["config"].seed) for r in rows}
+    return [PlannedTrial(base.replace(lr=lr, batch_seqs=batch, seed=seed), cell, "reseed")
+            for lr, batch in adaptive.best_points(points, spec.extra_seeds_near_best)
+            for seed in spec.extra_seeds if (lr, batch, seed) not in have]
 
 
 # ------------------------------------------------------------------------------ running
@@ -211,7 +223,7 @@ def run_sweep(
             finally:
                 executor.shutdown(interrupted=interrupted)
         rows = store.trials()
-        summary.extension_trials = sum(r["origin"] == "extend" for r in rows)
+        summary.extension_trials = sum(r["origin"] in ("extend", "reseed") for r in rows)
         summary.counts = store.counts()
         summary.bound_events = len(store.events())
         summary.wall_s = time.time() - start
@@ -454,7 +466,8 @@ def format_status(store: TrialStore) -> str:
         f"store {store.path} (spec {spec_name}, hash {store.meta('spec_hash')}): {len(rows)} trials: "
         + ", ".join(f"{counts[k]} {k}" for k in ("ok", "diverged", "failed", "running", "pending")),
         f"spent: {_fmt_s(wall)} of trial time, {flops:.3g} FLOPs; "
-        f"{sum(r['origin'] == 'extend' for r in rows)} trials added by the adaptive grid",
+        f"{sum(r['origin'] in ('extend', 'reseed') for r in rows)} trials added by the adaptive grid "
+        f"({sum(r['origin'] == 'reseed' for r in rows)} of them extra seeds at cells' best points)",
         "best so far per cell (mean over seeds):",
     ]
     by_cell: dict[str, list] = {}

@@ -77,6 +77,7 @@ def test_log_spaced_lr_grid_and_explicit_values():
         ("device", "tpu", "device"),
         ("seeds", [0, 0], "seeds"),
         ("seeds", {"values": [0], "extra": [1]}, "seeds.extra_smallest"),
+        ("seeds", {"values": [0], "extra_near_best": 3}, "seeds.extra"),
         ("adaptive.lr_min", 2.0, "adaptive.lr_min"),
         ("adaptive.extend", "yes", "adaptive.extend"),
         ("min_steps", 0, "min_steps"),
@@ -124,6 +125,13 @@ def test_spec_hash_tracks_what_is_trained():
     assert parse_spec(with_("device", "cpu")).spec_hash == a.spec_hash
     assert parse_spec(with_("lr.max", 0.2)).spec_hash != a.spec_hash
     assert parse_spec(with_("trial.schedule", "wsd")).spec_hash != a.spec_hash
+    reseeded = parse_spec(with_("seeds", {"values": [0], "extra": [1], "extra_near_best": 3}))
+    assert reseeded.extra_seeds_near_best == 3 and reseeded.spec_hash != a.spec_hash
+
+
+def test_spec_hash_is_stable_when_the_format_grows_optional_keys():
+    """The hash a store was made under must not move when the spec format gains an optional key."""
+    assert load_spec("quick").spec_hash == "ad9b854f1ea9f983"
 
 
 def test_cli_spec_errors_exit_2_with_one_line(tmp_path):

@@ -125,6 +125,22 @@ def test_too_low_lr_grid_ends_interior_after_extension(tmp_path):
         assert best.lr > 3e-4 and best.origin == "extend"
 
 
+def test_extra_seeds_go_to_each_settled_cells_best_points_once(tmp_path):
+    seeds = "{values = [0], extra = [1, 2], extra_near_best = 2}"
+    spec = load_spec(tiny_spec(tmp_path, seeds=seeds, lrs="[3e-3, 1e-2, 3e-2]", batch="[4]", extend="false"))
+    summary = run_sweep(spec, tmp_path / "out", workers=1, progress=False)
+    assert summary.counts["pending"] == 0
+    with TrialStore.open(tmp_path / "out") as store:
+        df = trial_table(store)
+    for _, cell in df.groupby("cell"):
+        grid, reseed = cell[cell.origin == "grid"], cell[cell.origin == "reseed"]
+        assert len(grid) == 3 and set(grid.seed) == {0}
+        best_two = set(grid.nsmallest(2, "loss").lr)
+        assert len(reseed) == 4 and set(reseed.lr) == best_two and set(reseed.seed) == {1, 2}
+    again = run_sweep(spec, tmp_path / "out", workers=1, progress=False)
+    assert again.ran == 0
+
+
 def test_failing_trials_are_recorded_and_the_sweep_goes_on(tmp_path):
     corpus = tmp_path / "too-short-corpus.txt"  # exists, so the spec is valid; too short for one sequence
     corpus.write_text("in the beginning")
