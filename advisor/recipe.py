@@ -316,7 +316,7 @@ def _choose_tokens(shape, tokens, tokens_per_param, fitted: FittedModel | None,
         warnings.append(f"the fitted loss law's compute-optimal D/N = {ratio:.3g} is absurd (published ≈20, "
                         "Hoffmann et al., arXiv 2203.15556): the proxies' loss law does not transfer to this "
                         "size, so the default token budget is 20 per parameter; pass --tokens to choose")
-        why = "the fitted loss law's D*/N is absurd"
+        why = f"the fitted loss law's D*/N = {ratio:.3g} does not transfer"
     d = CHINCHILLA_TOKENS_PER_PARAM * shape.n_params_total
     return d, f"20 tokens per (total) parameter (Hoffmann et al., arXiv 2203.15556): {why}"
 
