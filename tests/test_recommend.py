@@ -217,4 +217,4 @@ def test_absurd_loss_law_optimum_falls_back_to_20_tokens_per_parameter(tmp_path)
     doc["laws"]["loss"]["values"] = [0.0, 77.0, 0.70, 9.6, 0.14]  # E = 0, tiny β: D*/N astronomically large
     rec = recommend("7B", model=write_model(tmp_path / "absurd.json", doc))
     assert rec.tokens == pytest.approx(20 * 7e9)
-    assert "absurd" in rec.tokens_source and any("absurd" in w for w in rec.warnings)
+    assert "does not transfer" in rec.tokens_source and any("absurd" in w for w in rec.warnings)
