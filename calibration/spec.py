@@ -103,7 +103,7 @@ class SweepSpec:
     lr: tuple = ()  # sorted ascending
     batch_seqs: tuple = ()  # sorted ascending
     seeds: tuple = (0,)
-    extra_seeds: tuple = ()  # run additionally at the smallest sizes
+    extra_seeds: tuple = ()  # run additionally at the smallest sizes and/or at cells' best points
     extra_seeds_smallest: int = 0  # how many of the smallest sizes get extra_seeds
     extra_seeds_near_best: int = 0  # other cells get extra_seeds at this many best points, once settled
     min_steps: int = 20

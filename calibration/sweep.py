@@ -27,7 +27,7 @@ from calibration.trial import TrialConfig
 class PlannedTrial:
     config: TrialConfig
     cell: str  # JSON key of the cell: {"shape": [...], "tokens": D}
-    origin: str  # "grid", "extend" (new grid points) or "reseed" (extra seeds at a cell's best points)
+    origin: str  # "grid", or one of ADDED_BY_ADAPTIVE
 
 
 @dataclass
@@ -223,7 +223,7 @@ def run_sweep(
             finally:
                 executor.shutdown(interrupted=interrupted)
         rows = store.trials()
-        summary.extension_trials = sum(r["origin"] in ("extend", "reseed") for r in rows)
+        summary.extension_trials = sum(r["origin"] in ADDED_BY_ADAPTIVE for r in rows)
         summary.counts = store.counts()
         summary.bound_events = len(store.events())
         summary.wall_s = time.time() - start
@@ -466,7 +466,7 @@ def format_status(store: TrialStore) -> str:
         f"store {store.path} (spec {spec_name}, hash {store.meta('spec_hash')}): {len(rows)} trials: "
         + ", ".join(f"{counts[k]} {k}" for k in ("ok", "diverged", "failed", "running", "pending")),
         f"spent: {_fmt_s(wall)} of trial time, {flops:.3g} FLOPs; "
-        f"{sum(r['origin'] in ('extend', 'reseed') for r in rows)} trials added by the adaptive grid "
+        f"{sum(r['origin'] in ADDED_BY_ADAPTIVE for r in rows)} trials added by the adaptive grid "
         f"({sum(r['origin'] == 'reseed' for r in rows)} of them extra seeds at cells' best points)",
         "best so far per cell (mean over seeds):",
     ]
