@@ -23,6 +23,9 @@ from calibration.store import TrialStore, owner_id
 from calibration.trial import TrialConfig
 
 
+ADDED_BY_ADAPTIVE = ("extend", "reseed")  # new grid points; extra seeds at a settled cell's best points
+
+
 @dataclass(frozen=True)
 class PlannedTrial:
     config: TrialConfig
