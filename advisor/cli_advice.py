@@ -13,7 +13,8 @@ import sys
 import click
 
 from advisor.laws import HYPERPARAMETER_LAWS, LOSS_PRESETS, RECOMMEND_LAWS, Target
-from advisor.model import FittedModel, ModelError, percentile
+from advisor.intervals import percentile
+from advisor.model import FittedModel, ModelError
 from advisor.recipe import AdvisorError, Recommendation, load_source, recommend as make_recommendation
 from advisor.units import UnitError, format_count
 

@@ -2,8 +2,8 @@
 
 Pure Python (math + json): the recommend path must start fast, so no numpy here.
 
-Intervals: the 5th-95th percentile of the bootstrap samples' predictions around the point estimate,
-widened in quadrature by the cell-level residual sd (a 90% band: ±1.645·sd in log space).
+Intervals: 90%, the quadrature sum of sampling, law-form and (for a model of another setup) setup
+components at the target; advisor/intervals.py says how each is built.
 """
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
+from advisor.intervals import (Spread, Z90, bootstrap_spread, excess, form_candidates, percentile,
+                              range_deviation, range_scales)
 from advisor.laws import LossLaw, PowerLaw
 
 SCHEMA = "scaling-advisor/fitted-model"
 VERSION = 1
-Z90 = 1.6448536269514722  # two-sided 90% normal quantile
 LOG_LIMIT = 690.0  # exp() of more overflows a float
 LOSS_PARAMS = ("E", "A", "alpha", "B", "beta")
 # When more than this fraction of the cells had their batch optimum on the grid's edge, the batch law
@@ -30,16 +32,25 @@ class ModelError(ValueError):
 
 @dataclass(frozen=True)
 class Prediction:
-    """A point estimate with a 90% interval [low, high]."""
+    """A point estimate with a 90% interval [low, high]; `components` holds the spread of each source of
+    uncertainty on its own (advisor/intervals.py), the interval being their quadrature sum."""
 
     value: float
     low: float
     high: float
+    components: dict = field(default_factory=dict, compare=False)  # name -> Spread (log half-widths)
 
     @property
     def ratio(self) -> float:
         """Width of the interval as high/low (1.0 = exact)."""
         return self.high / self.low
+
+    def component_bounds(self) -> dict[str, list[float]]:
+        """Each component's interval on its own, and the total, as [low, high] values."""
+        out = {name: [self.value * math.exp(-s.below), self.value * math.exp(s.above)]
+               for name, s in self.components.items()}
+        out["total"] = [self.low, self.high]
+        return out
 
 
 @dataclass
@@ -52,21 +63,51 @@ class FittedLaw:
     cv_log2_error: float | None = None
     n_cells: int | None = None
     alternatives: list["FittedLaw"] = field(default_factory=list)
+    published: dict | None = None  # the source authors' own law: {"law": key, "log2_error": e}
 
-    def predict(self, point: dict[str, float]) -> Prediction:
+    def predict(self, point: dict[str, float], fit_range: dict | None = None,
+                extra_forms: Sequence[tuple[float | None, float]] = (),
+                setup_logs: Sequence[float] = ()) -> Prediction:
+        """Point and 90% interval at `point`. extra_forms: (error, log value) of further candidate forms
+        (a published law of the same data); setup_logs: log values of independent published laws, given
+        only when the model was fitted on another setup than the target's."""
         log_point = self.law.log_predict(point)
-        below = above = 0.0
-        if self.samples:
-            logs = sorted(self.law.log_predict(point, s) for s in self.samples)
-            below = max(0.0, log_point - percentile(logs, 5.0))
-            above = max(0.0, percentile(logs, 95.0) - log_point)
-        scatter = Z90 * self.residual_sd
-        below, above = math.hypot(below, scatter), math.hypot(above, scatter)
-        low, high = log_point - below, log_point + above
+        sampling = self._sampling(point, log_point)
+        parts = {"sampling": sampling,
+                 "law_form": self._form(point, log_point, sampling, fit_range or {}, extra_forms),
+                 "setup": Spread.reaching(log_point, setup_logs)}
+        if setup_logs:  # we cannot tell on which side another setup falls
+            parts["setup"] = Spread.symmetric(max(parts["setup"].below, parts["setup"].above))
+        total = Spread.quadrature(*parts.values())
+        low, high = log_point - total.below, log_point + total.above
         if not (math.isfinite(low) and math.isfinite(high)) or max(abs(low), abs(high)) > LOG_LIMIT:
             raise ModelError(f"the {self.law.form or 'law'} prediction is out of numeric range here "
                              f"(log value {log_point:.3g}): the target is far outside what the law can say")
-        return Prediction(math.exp(log_point), math.exp(low), math.exp(high))
+        return Prediction(math.exp(log_point), math.exp(low), math.exp(high), parts)
+
+    @classmethod
+    def from_json(cls, d: dict, where: str = "law") -> "FittedLaw":
+        """One law entry of the artifact (with its alternatives), validated."""
+        return _parse_power_law(d, where)
+
+    def _sampling(self, point: dict[str, float], log_point: float) -> Spread:
+        boot = bootstrap_spread([self.law.log_predict(point, s) - log_point for s in self.samples])
+        return Spread.quadrature(boot, Spread.symmetric(Z90 * self.residual_sd))
+
+    def _form(self, point, log_point: float, sampling: Spread, fit_range: dict,
+              extra_forms: Sequence[tuple[float | None, float]]) -> Spread:
+        others = [(a.cv_log2_error, a.law.log_predict(point)) for a in self.alternatives] + list(extra_forms)
+        spread = Spread.reaching(log_point, form_candidates(self.cv_log2_error, others))
+        if self.samples and fit_range:
+            inputs, coef = self.law.inputs, self.law.log_coef
+            clipped, scale = range_scales(inputs, point, fit_range)
+            if any(v > 1.0 for v in scale.values()):
+                log_x = {n: math.log(point[n]) for n in inputs}
+                wide = bootstrap_spread([range_deviation(inputs, coef, s, log_x, clipped, scale)
+                                         for s in self.samples])
+                boot = bootstrap_spread([self.law.log_predict(point, s) - log_point for s in self.samples])
+                spread = Spread.quadrature(spread, excess(wide, boot))
+        return spread
 
 
 @dataclass
@@ -75,16 +116,6 @@ class FittedLossLaw:
     samples: list[tuple[float, ...]] = field(default_factory=list)
     residual_sd: float = 0.0
     n_cells: int | None = None
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    """Linear-interpolation percentile (numpy's default) of an already sorted list."""
-    if len(sorted_values) == 1:
-        return sorted_values[0]
-    pos = (len(sorted_values) - 1) * q / 100.0
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
 class FittedModel:
@@ -149,13 +180,21 @@ class FittedModel:
 
     # ------------------------------------------------------------------ predictions
 
-    def predict_lr(self, n_params: float, tokens: float) -> Prediction:
-        return self.lr_.predict(_point(n_params, tokens))
+    def predict_lr(self, n_params: float, tokens: float, extra_forms=(), setup_logs=()) -> Prediction:
+        """See FittedLaw.predict for extra_forms and setup_logs."""
+        return self.lr_.predict(_point(n_params, tokens), self.fit_range_, extra_forms, setup_logs)
 
-    def predict_batch(self, n_params: float, tokens: float) -> Prediction:
+    def predict_batch(self, n_params: float, tokens: float, extra_forms=(), setup_logs=()) -> Prediction:
         if self.batch_ is None:
             raise ModelError(f"{self.path} has no batch law: {self.batch_unusable_}")
-        return self.batch_.predict(_point(n_params, tokens))
+        return self.batch_.predict(_point(n_params, tokens), self.fit_range_, extra_forms, setup_logs)
+
+    @property
+    def same_setup_as_target_(self) -> bool:
+        """Whether the fit's data come from the setup the user will train (their own calibration): then
+        no setup component. Recorded by `advisor fit`; older files: true for calibrations only."""
+        flag = self.provenance_.get("same_setup_as_target")
+        return flag if isinstance(flag, bool) else self.provenance_.get("source") == "calibration"
 
     def extrapolation(self, n_params: float, tokens: float) -> dict[str, float]:
         """Factor beyond the fitted range per input (1.0 = inside; 100 = 100× beyond the edge)."""
@@ -266,6 +305,7 @@ def _parse_power_law(d: dict, where: str, nested: bool = False) -> FittedLaw:
             if isinstance(alt, dict):
                 alternatives.append(_parse_power_law(alt, f"{where}.alternatives[{i}]", nested=True))
     n_cells = d.get("n_cells")
+    published = d.get("published")
     return FittedLaw(
         law=law,
         samples=_usable_samples(d.get("samples"), len(coef)),
@@ -273,6 +313,7 @@ def _parse_power_law(d: dict, where: str, nested: bool = False) -> FittedLaw:
         cv_log2_error=_optional_number(d, "cv_log2_error"),
         n_cells=n_cells if isinstance(n_cells, int) else None,
         alternatives=alternatives,
+        published=published if isinstance(published, dict) and isinstance(published.get("law"), str) else None,
     )
 
 

@@ -47,6 +47,10 @@ WARMUP_MAX_FRAC = 0.1
 PLAUSIBLE_TOKENS_PER_PARAM = (5.0, 500.0)
 USABLE_TOKENS_PER_PARAM = (1.0, 1e4)
 FAR_EXTRAPOLATION = 10.0  # factor beyond the fitted range that earns a warning
+# Independent published laws of the optimal LR AND batch on modern setups, whose spread at the target is
+# the setup component of a model fitted on another setup (advisor/intervals.py). Kaplan et al.'s LR rule
+# (one batch size and schedule, pre-2020 setups) and Porian et al. (coefficients unverified) are left out.
+SETUP_LAWS = ("deepseek", "steplaw")
 # Beyond these the arithmetic (and any law) stops meaning anything; refuse rather than overflow.
 MAX_PARAMS, MAX_TOKENS = 1e15, 1e18
 
@@ -95,6 +99,9 @@ class Recommendation:
     batch_source: str  # "model", or "law:<key>" when a published law stood in for the batch size
     lr_interval_ratio: float
     batch_interval_ratio: float
+    # each source of uncertainty on its own and the total, as [low, high]: sampling, law_form, setup, total
+    lr_interval: dict
+    batch_interval: dict
     source: dict
     rules: dict
     warnings: list = field(default_factory=list)
@@ -117,15 +124,18 @@ def load_source(model: str | Path | FittedModel | None = None, law: str | None =
     if model is None:
         model = default_model_path()
         if not model.is_file():
-            raise ModelError(f"no default model at {model} yet: pass --model FILE (from `advisor fit`) "
+            raise ModelError(f"no default model at {model} yet: pass --model NAME|FILE (from `advisor fit`) "
                              f"or --law {'|'.join(RECOMMEND_LAWS)}")
-    return FittedModel.load(model), None
+    from advisor.catalog import resolve_model
+
+    return FittedModel.load(resolve_model(model)), None  # a shipped name (`advisor sources`) or a path
 
 
 def default_model_path() -> Path:
-    from advisor.paths import data_dir
+    """The catalog's default model (data/catalog.json, `default_model`)."""
+    from advisor.catalog import default_model_path as shipped_default
 
-    return data_dir() / "default" / "model.json"
+    return shipped_default()
 
 
 def target_shape(params=None, n_params_nonembedding=None, vocab_size=DEFAULT_VOCAB) -> shapes.Shape:
@@ -225,7 +235,7 @@ def recommend(
         beta1=_number(opt.get("beta1"), 0.9), beta2=beta2, eps=_number(opt.get("eps"), 1e-8),
         weight_decay=weight_decay, tau_frac=1.0 / (lr.value * weight_decay * steps), grad_clip=_number(opt.get("grad_clip"), 1.0),
         extrapolation=extrapolation, batch_source=batch_source, lr_interval_ratio=lr.ratio, batch_interval_ratio=batch.ratio,
-        source=source, rules={**RULES, "weight_decay": decay_rule}, warnings=warnings,
+        lr_interval=lr.component_bounds(), batch_interval=batch.component_bounds(), source=source, rules={**RULES, "weight_decay": decay_rule}, warnings=warnings,
     )
 
 
@@ -258,7 +268,9 @@ RULES = {
                     "(Wang & Aitchison, arXiv 2405.13698)",
     "beta2": "0.95^(B/4M tokens) clipped to [0.95, 0.999]: fixed second-moment half-life in tokens "
              "(Marek et al., arXiv 2507.07101; higher β2 at small batch, Porian et al., arXiv 2406.19146)",
-    "interval": "90%: 5th-95th percentile of bootstrap predictions, widened in quadrature by 1.645·residual sd",
+    "interval": ("90%: quadrature sum of sampling (bootstrap, widened by the residual scatter), law form (forms "
+                 "nearly as good at held-out sizes, and exponents beyond the range they were measured over) and, "
+                 "for a model of another setup, setup (the spread of independent published laws at the target)"),
 }
 
 
@@ -321,11 +333,34 @@ def _choose_tokens(shape, tokens, tokens_per_param, fitted: FittedModel | None,
     return d, f"20 tokens per (total) parameter (Hoffmann et al., arXiv 2203.15556): {why}"
 
 
+def _published_evidence(fitted: FittedModel, shape, d: float, seq: int) -> dict[str, dict]:
+    """Per law ("lr", "batch"): the published laws that enter the interval at this target (intervals.py).
+    The source authors' own law is another form for the same data (with its error on our cells); the
+    independent laws measure the setup spread, used only when the model is of another setup."""
+    own = {key: getattr(law, "published", None) for key, law in (("lr", fitted.lr_), ("batch", fitted.batch_))
+           if law is not None}
+    own_keys = {p["law"] for p in own.values() if p}
+    values = {}
+    for key in SETUP_LAWS:
+        lr, batch = _from_law(HYPERPARAMETER_LAWS[key], shape, d, seq)
+        values[key] = {"lr": math.log(lr.value), "batch": math.log(batch.value)}
+    out = {}
+    for law in ("lr", "batch"):
+        pub = own.get(law)
+        forms = ([(pub.get("log2_error"), values[pub["law"]][law])]
+                 if pub and pub["law"] in values and isinstance(pub.get("log2_error"), (int, float)) else [])
+        setup = ([values[k][law] for k in SETUP_LAWS if k not in own_keys]
+                 if not fitted.same_setup_as_target_ else [])
+        out[law] = {"extra_forms": forms, "setup_logs": setup}
+    return out
+
+
 def _from_model(fitted: FittedModel, shape, d: float, seq: int, warnings: list[str]):
     n = shape.n_params
-    lr = fitted.predict_lr(n, d)
+    evidence = _published_evidence(fitted, shape, d, seq)
+    lr = fitted.predict_lr(n, d, **evidence["lr"])
     if fitted.batch_unusable_ is None:
-        batch, batch_source = fitted.predict_batch(n, d), "model"
+        batch, batch_source = fitted.predict_batch(n, d, **evidence["batch"]), "model"
     else:
         stand_in = HYPERPARAMETER_LAWS[FALLBACK_BATCH_LAW]
         batch = _from_law(stand_in, shape, d, seq)[1]

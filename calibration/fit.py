@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from calibration.bootstrap import bootstrap_law, resample_optima
+from calibration.coverage import interval_coverage
 from calibration.fit_table import (ColumnMap, FitInputError, build_cells, diverged_trials, prepare_trials,
                                   read_table)
 from calibration.laws_fit import BATCH_FORMS, LR_FORMS, LawFit, design, fit_forms
@@ -79,6 +80,8 @@ def fit_trials(raw: pd.DataFrame, cols: ColumnMap = ColumnMap(), opts: FitOption
         "leave_one_cell_out": leave_one_cell_out(table, lr_fits[0].form,
                                                  batch_fits[0].form if batch_fits else None),
     }
+    if samples:
+        validation["coverage"] = interval_coverage(table, samples, np.random.default_rng(opts.seed + 1))
     artifact = {
         "schema": SCHEMA, "version": 1,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -177,14 +180,8 @@ def _round(a, digits: int = 6):
 
 
 def _law_json(fits: list[LawFit], skipped: list[dict], n_edge_cells: int) -> dict:
-    def one(f: LawFit) -> dict:
-        return {"form": f.form.name, "inputs": list(f.form.inputs), "log_coef": [float(c) for c in f.log_coef],
-                "samples": _round(f.samples) if f.samples is not None else [],
-                "residual_sd": f.residual_sd, "cv_log2_error": f.cv_log2_error, "n_cells": f.n_cells,
-                "cell_scatter_sd": f.cell_scatter_sd}
-
-    out = one(fits[0])
-    out["alternatives"] = [one(f) for f in fits[1:]]
+    out = fits[0].to_json()
+    out["alternatives"] = [f.to_json() for f in fits[1:]]
     out["skipped"] = skipped
     out["n_edge_cells"] = n_edge_cells  # cells whose optimum for this law sits on the grid edge
     return out

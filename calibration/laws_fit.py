@@ -128,6 +128,14 @@ class LawFit:
     samples: np.ndarray | None = None
     cell_scatter_sd: float = 0.0  # between-cell scatter added in the bootstrap (see bootstrap_law)
 
+    def to_json(self) -> dict:
+        """The artifact's entry for one form (docs/fitted-model.md)."""
+        samples = [[float(f"{v:.6g}") for v in row] for row in self.samples] if self.samples is not None else []
+        return {"form": self.form.name, "inputs": list(self.form.inputs),
+                "log_coef": [float(c) for c in self.log_coef], "samples": samples,
+                "residual_sd": self.residual_sd, "cv_log2_error": self.cv_log2_error, "n_cells": self.n_cells,
+                "cell_scatter_sd": self.cell_scatter_sd}
+
 
 def fit_forms(forms, inputs: dict[str, np.ndarray], y: np.ndarray, w: np.ndarray,
               sizes: np.ndarray) -> tuple[list[LawFit], list[dict]]:

@@ -1,0 +1,107 @@
+"""90% intervals at a target, built from the uncertainties that matter there (docs/fitting.md, "Intervals").
+
+Each component is a pair of half-widths in natural-log space, below and above the point:
+
+- sampling: the bootstrap of the chosen law form (trials resampled, optima and law refitted), widened
+  in quadrature by the law's cell-level residual scatter;
+- law form: (a) forms that predict held-out sizes nearly as well as the chosen one (leave-one-size-out
+  |log2 error| within FORM_TOLERANCE_LOG2 of it; also the source authors' own published law when its
+  error on our cells is that good) disagree far from the data: the interval reaches each of them;
+  (b) an exponent measured over a short range must not rule far beyond it: beyond the fitted range, each
+  bootstrap exponent's deviation is scaled by (distance extrapolated / range measured) when that ratio
+  exceeds 1, and the excess over the plain bootstrap is added;
+- setup: the optimum depends on data, tokenizer and architecture, not only N and D. When the model was
+  fitted on someone else's setup, the interval reaches as far as the independent published laws sit from
+  the point at this target (symmetrically: we do not know on which side a new setup falls).
+
+The total is the quadrature sum per side (the components are treated as independent).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+Z90 = 1.6448536269514722  # two-sided 90% normal quantile
+# Forms whose leave-one-size-out |log2 error| is within this of the best (a factor 1.19 on held-out
+# sizes) are indistinguishable at the fitted scale; their disagreement far away is form uncertainty.
+FORM_TOLERANCE_LOG2 = 0.25
+COMPONENTS = ("sampling", "law_form", "setup")
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Half-widths in natural-log space below and above a point."""
+
+    below: float = 0.0
+    above: float = 0.0
+
+    @staticmethod
+    def quadrature(*spreads: "Spread") -> "Spread":
+        return Spread(math.hypot(*(s.below for s in spreads)) if spreads else 0.0,
+                      math.hypot(*(s.above for s in spreads)) if spreads else 0.0)
+
+    @staticmethod
+    def reaching(log_point: float, log_values: Sequence[float]) -> "Spread":
+        """The smallest spread that reaches every value."""
+        return Spread(max([0.0] + [log_point - v for v in log_values]),
+                      max([0.0] + [v - log_point for v in log_values]))
+
+    @staticmethod
+    def symmetric(width: float) -> "Spread":
+        return Spread(width, width)
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Linear-interpolation percentile (numpy's default) of an already sorted sequence."""
+    if len(sorted_values) == 1:
+        return sorted_values[0]
+    pos = (len(sorted_values) - 1) * q / 100.0
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def bootstrap_spread(deviations: list[float]) -> Spread:
+    """5th-95th percentile of bootstrap deviations from the point (0 when there are none)."""
+    if not deviations:
+        return Spread()
+    devs = sorted(deviations)
+    return Spread(max(0.0, -percentile(devs, 5.0)), max(0.0, percentile(devs, 95.0)))
+
+
+def range_scales(inputs: Sequence[str], point: dict[str, float],
+                 fit_range: dict[str, tuple[float, float]]) -> tuple[dict[str, float], dict[str, float]]:
+    """Per input: the in-range point (clipped to the fitted range) and the exponent scale
+    max(1, distance beyond the range / width of the range), both in log space."""
+    clipped, scale = {}, {}
+    for name in inputs:
+        x = math.log(point[name])
+        lo, hi = (math.log(v) for v in fit_range.get(name, (point[name], point[name])))
+        clipped[name] = min(max(x, lo), hi)
+        width = hi - lo
+        beyond = abs(x - clipped[name])
+        scale[name] = max(1.0, beyond / width) if width > 0 and beyond > 0 else 1.0
+    return clipped, scale
+
+
+def range_deviation(inputs: Sequence[str], coef: Sequence[float], sample: Sequence[float],
+                    log_x: dict[str, float], clipped: dict[str, float], scale: dict[str, float]) -> float:
+    """A bootstrap sample's deviation at the target, its exponents' effect beyond the range scaled."""
+    at_edge = (sample[0] - coef[0]) + sum((s - c) * clipped[n] for s, c, n in zip(sample[1:], coef[1:], inputs))
+    beyond = sum((s - c) * (log_x[n] - clipped[n]) * scale[n] for s, c, n in zip(sample[1:], coef[1:], inputs))
+    return at_edge + beyond
+
+
+def excess(wide: Spread, base: Spread) -> Spread:
+    """What `wide` adds to `base` in quadrature (0 where it adds nothing)."""
+    return Spread(math.sqrt(max(0.0, wide.below**2 - base.below**2)),
+                  math.sqrt(max(0.0, wide.above**2 - base.above**2)))
+
+
+def form_candidates(best_cv: float | None, others: Sequence[tuple[float | None, float]]) -> list[float]:
+    """Log predictions of the other forms that are nearly as good: (cv_log2_error, log value) pairs.
+    Without a CV error for the chosen form no form can be preferred, so all count."""
+    if best_cv is None:
+        return [v for _, v in others]
+    return [v for cv, v in others if cv is not None and cv <= best_cv + FORM_TOLERANCE_LOG2]
