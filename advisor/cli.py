@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("advisor.cli_advice:plan", "Plan a run from a compute budget: model size, tokens, time, cost, memory."),
     "compare": ("advisor.cli_advice:compare", "Compare the fitted model's recommendation with published laws."),
     "show": ("advisor.cli_advice:show", "Show what a fitted model is: provenance, fit ranges, laws, held-out errors."),
+    "sources": ("advisor.cli_sources:sources", "List the shipped sources (public sweeps) and models, the default marked."),
     "calibrate": ("calibration.cli_calibrate:calibrate", "Plan, run, resume and inspect calibration sweeps of proxy models."),
     "fit": ("calibration.cli_fit:fit", "Fit LR, batch-size and loss scale laws to a trial table."),
     "recalibrate": ("calibration.cli_recalibrate:recalibrate",

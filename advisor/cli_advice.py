@@ -64,8 +64,9 @@ _target_options = [
     click.option("--seq-len", default="4096", show_default=True, help="Sequence length in tokens."),
     click.option("--vocab-size", default="32000", show_default=True,
                  help="Vocabulary size used to split --params into embeddings and the rest."),
-    click.option("--model", "model_path", metavar="FILE",
-                 help="Fitted-model JSON (from `advisor fit`); default: the shipped data/default/model.json."),
+    click.option("--model", "model_path", metavar="NAME|FILE",
+                 help="A shipped model's name (`advisor sources`) or a fitted-model JSON (from `advisor fit`); "
+                 "default: the catalog's default model."),
 ]
 
 
@@ -133,6 +134,7 @@ def render_recommendation(rec: Recommendation) -> str:
         f"  batch        {_int(rec.batch_seqs)} sequences × {seq} = {format_count(rec.batch_tokens_rounded)} "
         f"tokens   ({_batch_origin(rec)} {format_count(rec.batch_tokens)} tokens = {rec.batch_tokens / seq:.4g} "
         f"sequences{_batch_interval(rec)})",
+        *_interval_lines(rec),
         f"  steps        {_int(rec.steps)}",
         f"  warmup       {_int(rec.warmup_steps)} steps ({format_count(rec.warmup_tokens)} tokens): {rec.rules['warmup']}",
         f"  schedule     {rec.schedule}, final LR {rec.final_lr:.3g} ({rec.final_lr_frac:g}× peak)",
@@ -162,6 +164,29 @@ def _caution(rec: Recommendation) -> list[str]:
             "check it against published laws with `advisor compare` before you train.", ""]
 
 
+UNINFORMATIVE_RATIO = 1e3  # an interval wider than this (high/low) says "we do not know", not a range
+
+
+def _interval_lines(rec: Recommendation) -> list[str]:
+    """What each source of uncertainty contributes to the 90% intervals (advisor/intervals.py)."""
+    out = []
+    for label, parts, fmt, own in (("LR", rec.lr_interval, _lr, True),
+                                   ("batch", rec.batch_interval, _count, rec.batch_source == "model")):
+        if not own or parts["total"][0] == parts["total"][1]:
+            continue
+        lo, hi = parts["total"]
+        widths = {name: b / a for name, (a, b) in parts.items() if name != "total" and a < b}
+        if hi / lo > UNINFORMATIVE_RATIO:
+            worst = max(widths, key=widths.get).replace("_", " ")
+            out.append(f"  {'90% ' + label:<12} uninformative: the interval spans {hi / lo:.1e}× ({worst} "
+                       "dominates): this model cannot say where the optimum is at this target")
+            continue
+        bits = ", ".join(f"{name.replace('_', ' ')} {fmt(parts[name][0])}–{fmt(parts[name][1])}"
+                         for name in widths) or "no component"
+        out.append(f"  {'90% ' + label:<12} {fmt(lo)} – {fmt(hi)} ({hi / lo:.3g}× wide) = {bits}")
+    return out
+
+
 def _batch_origin(rec: Recommendation) -> str:
     return "law optimum" if rec.batch_source == "model" else f"{rec.batch_source[4:]} law's optimum"
 
@@ -169,12 +194,16 @@ def _batch_origin(rec: Recommendation) -> str:
 def _batch_interval(rec: Recommendation) -> str:
     if rec.batch_tokens_low == rec.batch_tokens_high:
         return "; no interval"
+    if rec.batch_interval_ratio > UNINFORMATIVE_RATIO:
+        return "; no usable interval, see below"
     return f"; 90% {format_count(rec.batch_tokens_low)} – {format_count(rec.batch_tokens_high)}"
 
 
 def _lr_interval(rec: Recommendation) -> str:
     if rec.lr_low == rec.lr_high:
         return "no interval: a published point law"
+    if rec.lr_interval_ratio > UNINFORMATIVE_RATIO:
+        return "no usable interval, see below"
     return f"90% interval {rec.lr_low:.3g} – {rec.lr_high:.3g}"
 
 
@@ -203,7 +232,10 @@ def _source_line(src: dict) -> str:
     bits = [f"{k} {src[k]}" for k in ("source", "tokenizer", "n_trials_used", "n_cells", "code_version",
                                       "created_at") if src.get(k) is not None]
     batch = f"{src['batch_form']} (not used: a bound)" if src.get("batch_unusable") else src["batch_form"]
-    return f"Model: {src['path']} ({', '.join(bits)}); laws: lr {src['lr_form']}, batch {batch}"
+    line = f"Model: {src['path']} ({', '.join(bits)}); laws: lr {src['lr_form']}, batch {batch}"
+    if src.get("name"):  # a shipped model: say what it rests on first
+        line = f"Source: {src['name']}, {src['description']}\n{line}"
+    return line
 
 
 # ---------------------------------------------------------------------------------------- plan
@@ -348,7 +380,8 @@ def comparison(rec: Recommendation) -> dict:
         "batch_tokens_low": rec.batch_tokens_low if own_batch else None,
         "batch_tokens_high": rec.batch_tokens_high if own_batch else None,
         "batch_seqs": rec.batch_tokens / rec.seq_len if own_batch else None,
-        "notes": [_extrapolation_line(rec)] + ([] if own_batch else [
+        "lr_interval": rec.lr_interval, "batch_interval": rec.batch_interval if own_batch else None,
+        "notes": [_extrapolation_line(rec), *(line.strip() for line in _interval_lines(rec))] + ([] if own_batch else [
             f"no batch size of its own: {rec.source.get('batch_unusable') or 'no batch law'}"]),
     }]
     for law in HYPERPARAMETER_LAWS.values():
@@ -392,19 +425,24 @@ def render_comparison(table: dict) -> str:
 
 
 @click.command()
-@click.argument("model_path", required=False, metavar="[MODEL]")
+@click.argument("model_arg", required=False, metavar="[NAME|FILE]")
+@click.option("--model", "model_path", metavar="NAME|FILE",
+              help="The same as the argument: a shipped model's name or a fitted-model JSON.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (the artifact without bootstrap samples, "
               "plus coefficient intervals).")
 @_one_line_errors
-def show(model_path, as_json):
+def show(model_arg, model_path, as_json):
     """Show what a fitted model is: provenance, fit ranges, laws, held-out errors.
 
     \b
     Examples:
       advisor show                      # the shipped default model
+      advisor show cpu-default          # a shipped model by name (see `advisor sources`)
       advisor show runs/quick/model.json --json
     """
-    fitted, _ = load_source(model_path, None)
+    if model_arg is not None and model_path is not None and model_arg != model_path:
+        raise AdvisorError("give the model once: as the argument or with --model, not both")
+    fitted, _ = load_source(model_arg if model_arg is not None else model_path, None)
     summary = describe_model(fitted)
     if as_json:
         _dump(summary)

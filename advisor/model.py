@@ -147,6 +147,7 @@ class FittedModel:
         self.cells_ = doc.get("cells") if isinstance(doc.get("cells"), list) else []
         self.warnings_ = [str(w) for w in doc.get("warnings") or [] if w]
         self.flops_formula = str(doc.get("flops_formula", "6ND"))
+        self.shipped_: dict | None = None  # the catalog entry when this is a shipped model (set by the loader)
 
     @classmethod
     def load(cls, path: str | Path) -> "FittedModel":
@@ -210,7 +211,10 @@ class FittedModel:
     def summary(self) -> dict:
         """A short provenance summary for recommendations."""
         prov = self.provenance_
+        shipped = self.shipped_ or {}
         return {
+            "name": shipped.get("name"),
+            "description": shipped.get("description"),
             "path": self.path,
             "created_at": self.doc.get("created_at"),
             "source": prov.get("source"),
@@ -274,11 +278,12 @@ def _finite_numbers(values, where: str) -> tuple[float, ...]:
 def _usable_samples(raw, width: int) -> list[tuple[float, ...]]:
     """Bootstrap draws of the right width with finite values (failed draws are dropped, not fatal)."""
     samples = []
+    numbers = {int, float}
     for s in raw or []:
-        if isinstance(s, (list, tuple)) and len(s) == width and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in s
-        ):
-            samples.append(tuple(float(v) for v in s))
+        # set(map(type, ...)) and fsum run in C: this loop is most of loading a model (cold start)
+        if isinstance(s, (list, tuple)) and len(s) == width and set(map(type, s)) <= numbers \
+                and math.isfinite(math.fsum(s)):
+            samples.append(tuple(map(float, s)))
     return samples
 
 

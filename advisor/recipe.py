@@ -126,9 +126,12 @@ def load_source(model: str | Path | FittedModel | None = None, law: str | None =
         if not model.is_file():
             raise ModelError(f"no default model at {model} yet: pass --model NAME|FILE (from `advisor fit`) "
                              f"or --law {'|'.join(RECOMMEND_LAWS)}")
-    from advisor.catalog import resolve_model
+    from advisor.catalog import resolve_model, shipped_entry
 
-    return FittedModel.load(resolve_model(model)), None  # a shipped name (`advisor sources`) or a path
+    path = resolve_model(model)  # a shipped name (`advisor sources`) or a path
+    fitted = FittedModel.load(path)
+    fitted.shipped_ = shipped_entry(path)
+    return fitted, None
 
 
 def default_model_path() -> Path:
@@ -218,7 +221,8 @@ def recommend(
         raise AdvisorError(f"the tokens ({format_count(d)}) are fewer than one batch "
                            f"({batch_seqs} × {seq} = {format_count(batch_rounded)} tokens)")
     warmup_steps = max(1, min(math.ceil(n / batch_rounded), int(WARMUP_MAX_FRAC * steps)))
-    schedule = str(sched.get("name") or "cosine")
+    known = sched.get("name") not in (None, "", "unknown")  # an external sweep may not record its schedule
+    schedule = str(sched["name"]) if known else "cosine"
     final_frac = _number(sched.get("final_lr_frac"), 0.1) if schedule != "constant" else 1.0
     beta2 = beta2_rule(batch_rounded)
     weight_decay, decay_rule = _weight_decay(opt, tau, lr.value, steps, warnings)
@@ -349,8 +353,9 @@ def _published_evidence(fitted: FittedModel, shape, d: float, seq: int) -> dict[
         pub = own.get(law)
         forms = ([(pub.get("log2_error"), values[pub["law"]][law])]
                  if pub and pub["law"] in values and isinstance(pub.get("log2_error"), (int, float)) else [])
-        setup = ([values[k][law] for k in SETUP_LAWS if k not in own_keys]
-                 if not fitted.same_setup_as_target_ else [])
+        # a shipped model is never the user's own setup, whatever it was fitted on
+        other_setup = fitted.shipped_ is not None or not fitted.same_setup_as_target_
+        setup = [values[k][law] for k in SETUP_LAWS if k not in own_keys] if other_setup else []
         out[law] = {"extra_forms": forms, "setup_logs": setup}
     return out
 

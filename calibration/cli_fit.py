@@ -29,13 +29,18 @@ import click
               show_default=True, help="Near-optimal band: runs within this fraction of a cell's best loss.")
 @click.option("--note", "notes", multiple=True, metavar="TEXT",
               help="A note for the model's provenance (repeatable), e.g. what the calibration was for.")
+@click.option("--same-setup/--other-setup", "same_setup", default=None,
+              help="Whether TABLE comes from the setup (data, tokenizer, architecture) you will train. With "
+                   "--other-setup the advisor's intervals add the setup spread of published laws. "
+                   "[default: same for a calibration's trial table, other for an external table]")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file and report.")
 def fit(table, output, report_dir, col_params, col_tokens, col_lr, col_batch, col_loss, batch_unit, seq_len,
-        n_boot, seed, near_optimal, notes, force):
+        n_boot, seed, near_optimal, notes, same_setup, force):
     """Fit scale laws for the optimal LR and batch size (and the loss L(N, D)) to a trial table.
 
     TABLE is a CSV or Parquet file: the trial table of a calibration (`advisor calibrate ... export`) or
-    an external sweep with one row per run, its columns named with the --col-* options. Rows whose
+    an external sweep with one row per run, its columns named with the --col-* options; or the name of
+    a shipped source (`advisor sources`), e.g. steplaw-dense. Rows whose
     `status` is not `ok`, and rows with NaN or non-positive values, are excluded and counted.
 
     Each (N, D) cell's optimum comes from a local quadratic fit (plus a cubic LR term for
@@ -49,21 +54,24 @@ def fit(table, output, report_dir, col_params, col_tokens, col_lr, col_batch, co
       advisor fit sweep.parquet -o model.json --col-params N --col-tokens D --col-lr peak_lr \\
           --col-batch bs --batch-unit sequences --seq-len 2048 --col-loss val_loss
       advisor fit trials.csv -o model.json --bootstrap 0      # fast, no intervals
+      advisor fit steplaw-dense -o model.json --report report  # a shipped public sweep
     """
     from pathlib import Path
 
     from calibration.fit import FitOptions, fit_file, write_artifact
     from calibration.fit_table import ColumnMap, FitInputError
 
+    table, table_name = _resolve_table(table)
     if Path(output).exists() and not force:
         raise click.UsageError(f"{output} exists; pass --force to overwrite it")
     if report_dir and (Path(report_dir) / "report.md").exists() and not force:
         raise click.UsageError(f"{report_dir} already holds a report; pass --force to replace it")
     cols = ColumnMap(n_params=col_params, tokens=col_tokens, lr=col_lr, batch=col_batch, loss=col_loss,
                      batch_unit=batch_unit, seq_len=seq_len)
-    opts = FitOptions(n_boot=n_boot, seed=seed, near_optimal=near_optimal, progress=sys.stderr.isatty())
+    opts = FitOptions(n_boot=n_boot, seed=seed, near_optimal=near_optimal, progress=sys.stderr.isatty(),
+                      same_setup=same_setup)
     try:
-        result = fit_file(table, cols, opts)
+        result = fit_file(table, cols, opts, table_name=table_name)
         result.artifact["provenance"]["notes"].extend(notes)
         write_artifact(result.artifact, output, force=force)
     except FitInputError as exc:
@@ -77,8 +85,22 @@ def fit(table, output, report_dir, col_params, col_tokens, col_lr, col_batch, co
         click.echo(f"wrote report {path}")
 
 
+def _resolve_table(table: str) -> tuple[str, str]:
+    """(file, name for provenance): a shipped source's name -> its table (a name wins, as for --model),
+    recorded as `source NAME`; anything else is a path, recorded as given."""
+    from advisor.catalog import CatalogError, names, resolve_source
+
+    if table not in names("source"):
+        return table, table
+    try:
+        return str(resolve_source(table)), f"source {table}"
+    except CatalogError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 def summary_text(art: dict) -> str:
     """A short human summary: laws with 90% intervals, held-out figures, warnings."""
+    from calibration.coverage import coverage_lines
     from calibration.report import coef_table_rows, law_equation
 
     prov = art["provenance"]
@@ -110,6 +132,7 @@ def summary_text(art: dict) -> str:
     if "skipped" not in loco:
         lines.append(f"leave-one-cell-out: |log2 err| LR {loco['lr_log2_error']:.3f}, "
                      f"batch {_fmt(loco['batch_log2_error'])}, loss regret {loco['loss_regret_pct']:.3f}%")
+    lines += coverage_lines(art["validation"].get("coverage"))
     for w in art["warnings"]:
         lines.append(f"warning: {w}")
     return "\n".join(lines)

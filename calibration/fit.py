@@ -36,6 +36,9 @@ CONTRACT_COLUMNS = {"trial_id", "status", "data_id", "code_version"}
 @dataclass
 class FitOptions:
     n_boot: int = 1000  # bootstrap resamples of the whole chain (0: none)
+    # Whether the table comes from the setup (data, tokenizer, architecture) the user will train: then the
+    # advisor's intervals carry no setup component. None: true for our calibrations, false for external tables.
+    same_setup: bool | None = None
     seed: int = 0
     near_optimal: float = 0.0025  # near-optimal band: runs within this fraction of the best loss
     loss_boot_max: int | None = None  # cap on the loss-surface resamples (None: all of them)
@@ -54,10 +57,12 @@ class FitResult:
     optima_samples: dict = field(default_factory=dict)  # "lr", "batch", "loss": (R, m) arrays
 
 
-def fit_file(path: str | Path, cols: ColumnMap = ColumnMap(), opts: FitOptions = FitOptions()) -> FitResult:
+def fit_file(path: str | Path, cols: ColumnMap = ColumnMap(), opts: FitOptions = FitOptions(),
+             table_name: str | None = None) -> FitResult:
+    """Fit a table file; `table_name` is what provenance records (default: the path as given)."""
     raw = read_table(path)
     sha = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    return fit_trials(raw, cols, opts, table_name=str(path), table_sha256=sha)
+    return fit_trials(raw, cols, opts, table_name=table_name or str(path), table_sha256=sha)
 
 
 def fit_trials(raw: pd.DataFrame, cols: ColumnMap = ColumnMap(), opts: FitOptions = FitOptions(),
@@ -98,6 +103,7 @@ def fit_trials(raw: pd.DataFrame, cols: ColumnMap = ColumnMap(), opts: FitOption
         "cells": _cells_json(table, samples),
     }
     _record_decay_timescale(artifact["provenance"]["optimizer"], table)
+    _record_published_law(artifact, raw, table)
     artifact["warnings"] = _warnings(artifact, table, lr_fits, batch_fits, batch_skipped, surface_skip, opts)
     return FitResult(artifact, trials, table, lr_fits, batch_fits, surface, samples)
 
@@ -112,6 +118,43 @@ def _record_decay_timescale(optimizer: dict, table: CellTable) -> None:
     taus = [math.exp(o.log_batch) / (math.exp(o.log_lr) * wd * c.tokens) for c, o in used]
     if taus:
         optimizer["tau_frac_at_optima"] = [round(min(taus), 4), round(max(taus), 4)]
+
+
+def _record_published_law(artifact: dict, raw: pd.DataFrame, table: CellTable) -> None:
+    """A shipped source whose authors published their own law from the same runs: record, per law, its
+    mean |log2 error| over our cell optima; the advisor counts it as another candidate form."""
+    key = _source_published_law(_unique(raw, "source"))
+    if key is None:
+        return
+    from advisor.laws import HYPERPARAMETER_LAWS, Target
+    from advisor.shape import from_nonembedding
+
+    seq = _unique(raw, "seq_len")
+    seq = int(seq) if isinstance(seq, (int, float)) and seq > 0 else 2048
+    answers = [HYPERPARAMETER_LAWS[key].evaluate(Target(c.n_params, c.tokens, seq, s.n_layer, s.d_model))
+               for c in table.cells for s in [from_nonembedding(c.n_params, 32000)]]
+    for law, attr in (("lr", "lr"), ("batch", "batch_tokens")):
+        entry, w = artifact["laws"][law], table.w(law)
+        values = np.array([getattr(a, attr) or np.nan for a in answers], float)
+        use = (w > 0) & np.isfinite(values)
+        if entry is None or not use.any():
+            continue
+        err = np.abs(np.log(values[use]) - table.y(law)[use]).mean() / np.log(2)
+        entry["published"] = {"law": key, "log2_error": float(err), "n_cells": int(use.sum())}
+    artifact["provenance"]["published_law"] = key
+
+
+def _source_published_law(source) -> str | None:
+    """The published law of a shipped source (catalog), or None."""
+    if not isinstance(source, str):
+        return None
+    from advisor.catalog import CatalogError, entry
+
+    try:
+        key = entry(source, "source").get("published_law")
+    except CatalogError:
+        return None
+    return key if isinstance(key, str) else None
 
 
 def _cell_table(trials: pd.DataFrame, diverged: pd.DataFrame, opts: FitOptions) -> CellTable:
@@ -228,10 +271,15 @@ def _unique(raw: pd.DataFrame, col: str):
 
 
 def _provenance(raw, trials, cols, excluded, n_cells, opts, table_name, sha, surface) -> dict:
-    ours = CONTRACT_COLUMNS <= set(raw.columns) and cols == ColumnMap()
+    source_name = _unique(raw, "source")
+    shipped = isinstance(source_name, str) and _source_published_law(source_name) is not None
+    ours = CONTRACT_COLUMNS <= set(raw.columns) and cols == ColumnMap() and not shipped
     data_id = _unique(raw, "data_id")
+    same = opts.same_setup if opts.same_setup is not None else ours
     prov = {
         "source": "calibration" if ours else "external",
+        "same_setup_as_target": bool(same),
+        "source_name": source_name if isinstance(source_name, str) else None,
         "table": table_name, "table_sha256": sha,
         "data_id": (",".join(map(str, data_id)) if isinstance(data_id, list) else data_id) or "unknown",
         "tokenizer": _unique(raw, "tokenizer") or _tokenizer_from_data_id(data_id),

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from calibration.coverage import coverage_lines
+
 from calibration.laws_fit import LawForm, predict
 
 SYMBOLS = {"n_params": "N", "tokens": "D", "flops": "C"}
@@ -337,7 +339,8 @@ def markdown(art: dict, figures: dict[str, str]) -> str:
               "leave-one-size-out (LOSO) |log2 error|.", ""]
     for key in ("lr", "batch"):
         lines += _law_md(key, art["laws"][key])
-    lines += _surface_md(art["laws"]["loss"]) + _validation_md(art["validation"]) + _cells_md(art["cells"])
+    lines += _surface_md(art["laws"]["loss"]) + _validation_md(art["validation"]) + _targets_md(art)
+    lines += _cells_md(art["cells"])
     lines += ["## Figures", ""]
     for title, name in figures.items():
         lines += [f"### {title}", "", f"![{title}]({name})", ""]
@@ -374,6 +377,39 @@ def _surface_md(loss: dict | None) -> list[str]:
     return lines + ["", f"Residual sd {loss['residual_sd']:.4f} nats over {loss['n_cells']} cells.", ""]
 
 
+REFERENCE_TARGETS = (("7B", "2T"), ("70B", "2T"))  # total parameters, tokens
+
+
+def _targets_md(art: dict) -> list[str]:
+    """The advisor's 90% intervals at reference targets, component by component (advisor/intervals.py)."""
+    from advisor.model import FittedModel, ModelError
+    from advisor.recipe import AdvisorError, recommend
+
+    lines = ["## Intervals at reference targets", "",
+             "What `advisor recommend` gives with this model (Llama-style shape, vocabulary 32,000, seq_len "
+             "4096): the 90% interval and each of its components on its own. The setup component is "
+             + ("absent: the model was fitted on the target's own setup." if art["provenance"].get(
+                 "same_setup_as_target") else "the spread of independent published laws at the target."), "",
+             "| target | quantity | point | sampling | law form | setup | total (width) |", "|---|---|---|---|---|---|---|"]
+    for params, tokens in REFERENCE_TARGETS:
+        try:
+            rec = recommend(params, tokens, model=FittedModel.from_dict(art))
+        except (ModelError, AdvisorError) as exc:
+            lines.append(f"| {params}, {tokens} | — | {exc} | | | | |")
+            continue
+        for label, value, parts in (("peak LR", rec.lr, rec.lr_interval),
+                                    ("batch (tokens)", rec.batch_tokens, rec.batch_interval)):
+            if label.startswith("batch") and rec.batch_source != "model":
+                lines.append(f"| {params}, {tokens} | {label} | {value:.3g} | from {rec.batch_source[4:]}'s "
+                             "published point law: this model has no usable batch law | | | |")
+                continue
+            cols = [f"{parts[k][0]:.3g}–{parts[k][1]:.3g}" for k in ("sampling", "law_form", "setup")]
+            lo, hi = parts["total"]
+            lines.append(f"| {params}, {tokens} | {label} | {value:.3g} | {' | '.join(cols)} | "
+                         f"{lo:.3g}–{hi:.3g} ({hi / lo:.3g}×) |")
+    return lines + [""]
+
+
 def _cells_md(cells: list[dict]) -> list[str]:
     lines = ["## Cells", "", "| N | D | lr_opt | batch_opt | loss_opt | trials | method | weight (lr/batch) | "
              "near-optimal LR | flags |", "|---|---|---|---|---|---|---|---|---|---|"]
@@ -407,4 +443,9 @@ def _validation_md(val: dict) -> list[str]:
         lines += ["", f"Leave-one-cell-out ({loco['n_cells']} cells): mean |log2 error| LR "
                   f"{loco['lr_log2_error']:.3f}, batch {_g(loco['batch_log2_error'], '.3f')}, "
                   f"loss regret {loco['loss_regret_pct']:.3f}%."]
+    cov = coverage_lines(val.get("coverage"))
+    if cov:
+        lines += ["", "Interval coverage: the held-out optima against the 90% intervals the refit predicts for "
+                  "them (sampling and law-form components, computed by the advisor's own interval code; no "
+                  "setup component, since train and test share a setup):", ""] + [f"- {c}" for c in cov]
     return lines + [""]

@@ -26,7 +26,7 @@ def model_file(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def no_default_model(tmp_path, monkeypatch):
-    """Tests never depend on whether data/default/model.json has shipped yet."""
+    """Tests never depend on which default model the catalog names, or whether it has shipped."""
     monkeypatch.setattr(recipe, "default_model_path", lambda: tmp_path / "absent" / "model.json")
 
 

@@ -1,5 +1,6 @@
-"""The shipped default model (data/default/): it answers the README's main job, it is reproducible from
-the shipped trial table, and its report builds."""
+"""The shipped cpu-default model (data/models/cpu-default/, selectable as `--model cpu-default`): it is
+reproducible from the shipped trial table and store, and its report builds. The default model
+(steplaw-dense) has its own tests in test_steplaw_model.py."""
 from __future__ import annotations
 
 import hashlib
@@ -12,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from advisor.paths import data_dir
+from advisor.catalog import default_model_path, resolve_model
 
-DEFAULT = data_dir() / "default"
+DEFAULT = resolve_model("cpu-default").parent
 STORE = Path(__file__).resolve().parent.parent / "data" / "calibrations" / "cpu-default"
 
 
@@ -34,7 +35,7 @@ def test_main_job_answers_from_the_shipped_model():
     out = subprocess.run([sys.executable, "-m", "advisor.cli", "recommend", "--params", "7B", "--json"],
                          capture_output=True, text=True, check=True)
     rec = json.loads(out.stdout)
-    assert rec["source"]["kind"] == "model" and rec["source"]["path"].endswith("default/model.json")
+    assert rec["source"]["kind"] == "model" and rec["source"]["path"] == str(default_model_path())
     assert rec["lr_low"] < rec["lr"] < rec["lr_high"] and rec["batch_seqs"] >= 1
 
 
@@ -49,7 +50,7 @@ def test_shipped_model_says_what_it_is(shipped):
 
 
 def test_shipped_table_is_the_export_of_the_shipped_store(tmp_path):
-    """store (data/calibrations/cpu-default) -> table (data/default/trials.csv) -> model: one chain."""
+    """store (data/calibrations/cpu-default) -> table (data/models/cpu-default/trials.csv) -> model: one chain."""
     from calibration.export import trial_table, write_table
     from calibration.store import TrialStore
 

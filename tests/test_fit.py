@@ -405,3 +405,32 @@ def test_odd_tables_give_an_artifact_or_a_clear_error():
         assert np.isfinite(art["laws"]["lr"]["log_coef"]).all()
 
     check()
+
+
+def test_interval_coverage_is_measured_on_held_out_cells():
+    """Coverage is standard output: cells on the law with optimum noise, the held-out optima mostly inside
+    the 90% intervals; with cells scattered 0.3 (ln) off the law, the intervals widen to keep covering."""
+    fractions = {}
+    for scatter in (0.0, 0.3):
+        df = synthetic_trials(seed=7, noise=0.002, tokens_per_param=(10, 40), lr_points=7, cell_scatter=scatter)
+        art = fit_trials(df, opts=FitOptions(n_boot=100, seed=1, loss_surface=False)).artifact
+        cov = art["validation"]["coverage"]
+        loco = cov["leave_one_cell_out"]
+        assert loco["lr"]["n"] == art["validation"]["leave_one_cell_out"]["n_cells"]
+        assert cov["held_out_largest"]["lr"]["n"] == len(cov["held_out_largest"]["lr"]["cells"]) > 0
+        fractions[scatter] = (loco["lr"]["fraction"], loco["lr"]["median_width_ratio"])
+    assert fractions[0.0][0] >= 0.7 and fractions[0.3][0] >= 0.7
+    assert fractions[0.3][1] > 1.5 * fractions[0.0][1]  # misfit widens the intervals
+
+
+def test_a_shipped_source_records_its_authors_law_and_another_setup(tmp_path):
+    """The Step Law source fits as another setup, with Step Law's own law scored on its cells."""
+    from advisor.catalog import resolve_source
+
+    raw = pd.read_csv(resolve_source("steplaw-dense"))
+    small = raw[raw["n_params"] < 5e8]  # three sizes keep it quick
+    art = fit_trials(small, opts=FitOptions(n_boot=0, loss_surface=False)).artifact
+    assert art["provenance"]["source"] == "external" and art["provenance"]["same_setup_as_target"] is False
+    assert art["provenance"]["source_name"] == "steplaw-dense"
+    published = art["laws"]["lr"]["published"]
+    assert published["law"] == "steplaw" and 0.0 < published["log2_error"] < 0.5

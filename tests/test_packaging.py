@@ -46,7 +46,7 @@ def test_cli_help_lists_every_subcommand_without_heavy_imports():
         "from advisor.cli import cli\n"
         "r = CliRunner().invoke(cli, ['--help'])\n"
         "assert r.exit_code == 0, r.output\n"
-        "for name in ['recommend','plan','compare','show','calibrate','fit','bench']:\n"
+        "for name in ['recommend','plan','compare','show','sources','calibrate','fit','bench']:\n"
         "    assert name in r.output, name\n"
         "heavy = [m for m in ('torch','pandas','sklearn','scipy') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
@@ -72,5 +72,6 @@ def test_calibration_commands_on_a_light_install_give_the_install_hint(argv, tmp
 def test_data_dir_finds_the_shipped_default_model():
     from advisor.paths import data_dir
 
-    assert (data_dir() / "default" / "model.json").is_file()
+    assert (data_dir() / "catalog.json").is_file()
+    assert (data_dir() / "models" / "cpu-default" / "model.json").is_file()
     assert (data_dir() / "corpus" / "kjv.txt.gz").is_file()

@@ -1,0 +1,101 @@
+"""`advisor sources [NAME]`: what ships in data/ (data/catalog.json): public sweeps converted to our trial
+table (sources) and fitted models, with the default model marked.
+
+Light like the other advice commands (click, json). An unknown NAME prints one line and exits 2.
+"""
+from __future__ import annotations
+
+import json
+
+import click
+
+from advisor import catalog
+from advisor.cli_advice import _dump, _one_line_errors
+
+
+def _model_provenance(path) -> dict:
+    """What a shipped model says it was fitted on (its provenance), or why it cannot say."""
+    try:
+        prov = json.loads(path.read_text(encoding="utf-8")).get("provenance") or {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
+        return {"error": f"unreadable model file: {exc}"}
+    keep = ("source", "table", "n_trials", "n_trials_used", "n_cells", "tokenizer", "data_id")
+    return {k: prov[k] for k in keep if k in prov}
+
+
+def listing() -> dict:
+    """The catalog's entries, each with its absolute file, whether it exists, the default flag and, for a
+    model, its provenance."""
+    default = catalog.default_model_name()
+    rows = []
+    for e in catalog.entries():
+        path = catalog.entry_path(e)
+        row = {**e, "file": str(path), "exists": path.is_file(),
+               "default": e.get("kind") == "model" and e.get("name") == default}
+        if e.get("kind") == "model" and row["exists"]:
+            row["provenance"] = _model_provenance(path)
+        rows.append(row)
+    return {"catalog": str(catalog.catalog_path()), "default_model": default, "entries": rows}
+
+
+def _size(row: dict) -> str:
+    if row.get("kind") == "source":
+        return f"{row.get('rows', 0):,} rows, {row.get('cells', '?')} cells"
+    if not row["exists"]:
+        return "file missing"
+    prov = row.get("provenance", {})
+    if "error" in prov:
+        return prov["error"]
+    trials = prov.get("n_trials_used", prov.get("n_trials"))
+    return f"fitted on {f'{trials:,}' if trials else '?'} trials, {prov.get('n_cells', '?')} cells"
+
+
+def render_listing(table: dict) -> str:
+    rows = table["entries"]
+    width = max([len(r["name"]) for r in rows] + [4])
+    lines = [f"Shipped in {table['catalog']} (* = the default model):", ""]
+    for r in rows:
+        mark = "*" if r["default"] else " "
+        lines.append(f"{mark} {r.get('kind', '?'):<6}  {r['name']:<{width}}  {_size(r)}")
+        lines.append(f"  {'':<6}  {'':<{width}}  {r.get('description', '')}")
+        if r.get("kind") == "model" and r.get("fitted_on"):
+            lines.append(f"  {'':<6}  {'':<{width}}  from: {r['fitted_on']}")
+    lines += ["", "Models: `advisor show NAME`, `advisor recommend ... --model NAME`. Sources are trial tables "
+              "(`advisor sources NAME` for provenance, terms and citation); cite their authors wherever you "
+              "use them."]
+    return "\n".join(lines)
+
+
+def render_entry(row: dict) -> str:
+    lines = [f"{row['name']} ({row.get('kind')}{', the default model' if row['default'] else ''})"]
+    for key, value in row.items():
+        if key not in ("name", "kind", "default"):
+            shown = ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else value
+            lines.append(f"  {key:<16} {shown}")
+    return "\n".join(lines)
+
+
+@click.command()
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_one_line_errors
+def sources(name, as_json):
+    """List the shipped sources (public sweeps as trial tables) and models.
+
+    \b
+    Examples:
+      advisor sources
+      advisor sources steplaw-dense       # one entry: upstream, commit, sums, citation, terms
+      advisor sources --json
+    """
+    table = listing()
+    if name is not None:
+        catalog.entry(name)  # an unknown name: one line naming the shipped ones, exit 2
+        # Names are unique per kind: a source and the model fitted to it may share one.
+        table["entries"] = [r for r in table["entries"] if r["name"] == name]
+    if as_json:
+        _dump(table)
+    elif name is not None:
+        click.echo("\n\n".join(render_entry(r) for r in table["entries"]))
+    else:
+        click.echo(render_listing(table))
