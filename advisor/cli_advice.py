@@ -13,7 +13,7 @@ import sys
 import click
 
 from advisor.laws import HYPERPARAMETER_LAWS, LOSS_PRESETS, RECOMMEND_LAWS, Target
-from advisor.intervals import percentile
+from advisor.intervals import coverage_lines, percentile
 from advisor.model import FittedModel, ModelError
 from advisor.recipe import AdvisorError, Recommendation, load_source, recommend as make_recommendation
 from advisor.units import UnitError, format_count
@@ -488,7 +488,7 @@ def describe_model(fitted: FittedModel) -> dict:
     return {"path": fitted.path, "schema": fitted.doc.get("schema"), "version": fitted.doc.get("version"),
             "created_at": fitted.doc.get("created_at"), "flops_formula": fitted.flops_formula,
             "provenance": fitted.provenance_, "fit_range": {k: list(v) for k, v in fitted.fit_range_.items()},
-            "laws": laws, "validation": fitted.validation_, "n_cells": len(fitted.cells_),
+            "shipped": fitted.shipped_, "laws": laws, "validation": fitted.validation_, "n_cells": len(fitted.cells_),
             "warnings": fitted.warnings_}
 
 
@@ -517,6 +517,8 @@ def render_model(s: dict) -> str:
     prov = s["provenance"]
     lines = [f"Fitted model {s['path']} ({s['schema']} v{s['version']}, created {s['created_at']}, "
              f"C = {s['flops_formula']})", "Provenance:"]
+    if s.get("shipped"):
+        lines.insert(0, f"Shipped model {s['shipped']['name']}: {s['shipped']['description']}")
     for key in ("source", "table", "data_id", "tokenizer", "n_trials", "n_trials_used", "n_excluded", "n_cells",
                 "bootstrap", "code_version"):
         if key in prov:
@@ -562,6 +564,7 @@ def render_model(s: dict) -> str:
     if isinstance(loo, dict):
         lines.append(f"  leave one cell out: |log2 err| LR {_g(loo.get('lr_log2_error'))}, "
                      f"batch {_g(loo.get('batch_log2_error'))}; loss regret {_g(loo.get('loss_regret_pct'))}%")
+    lines.extend(f"  {line}" for line in coverage_lines(s["validation"].get("coverage")))
     if not held and not loo:
         lines.append("  none recorded")
     if s["warnings"]:

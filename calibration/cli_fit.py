@@ -100,7 +100,7 @@ def _resolve_table(table: str) -> tuple[str, str]:
 
 def summary_text(art: dict) -> str:
     """A short human summary: laws with 90% intervals, held-out figures, warnings."""
-    from calibration.coverage import coverage_lines
+    from advisor.intervals import coverage_lines
     from calibration.report import coef_table_rows, law_equation
 
     prov = art["provenance"]
@@ -127,15 +127,22 @@ def summary_text(art: dict) -> str:
         lines.append(f"held-out largest N: skipped ({held['skipped']})")
     else:
         lines.append(f"held-out largest N={held['n_params']:.3g}: |log2 err| LR {held['lr_log2_error']:.3f}, "
-                     f"batch {_fmt(held['batch_log2_error'])}, loss regret {held['loss_regret_pct']:.3f}%")
+                     f"batch {_fmt(held['batch_log2_error'])}, loss regret {held['loss_regret_pct']:.3f}%"
+                     f"{_nearest(held)}")
     loco = art["validation"]["leave_one_cell_out"]
     if "skipped" not in loco:
         lines.append(f"leave-one-cell-out: |log2 err| LR {loco['lr_log2_error']:.3f}, "
-                     f"batch {_fmt(loco['batch_log2_error'])}, loss regret {loco['loss_regret_pct']:.3f}%")
+                     f"batch {_fmt(loco['batch_log2_error'])}, loss regret {loco['loss_regret_pct']:.3f}%"
+                     f"{_nearest(loco)}")
     lines += coverage_lines(art["validation"].get("coverage"))
     for w in art["warnings"]:
         lines.append(f"warning: {w}")
     return "\n".join(lines)
+
+
+def _nearest(summary: dict) -> str:
+    v = summary.get("nearest_run_regret_pct")
+    return "" if v is None else f" (nearest measured run: {v:.3f}%)"
 
 
 def _fmt(v) -> str:

@@ -392,6 +392,15 @@ def _interpolate(cell: Cell, opt: CellOptimum, log_lr: float, log_batch: float, 
     return float(np.interp(log_batch, batches, values))
 
 
+def nearest_run_regret(cell: Cell, log_lr: float, log_batch: float) -> float:
+    """Model-free regret in percent: the measured grid point nearest to (log LR, log batch) (mean over its
+    seeds) against the best grid point. Coarse (a grid step can cost more than the prediction's error),
+    but it reads no fit, so it is the plain check of a prediction against the sweep."""
+    points, means = _grid_means(cell)
+    nearest = np.argmin(np.hypot(points[:, 0] - log_lr, points[:, 1] - log_batch))
+    return float(100.0 * (means[nearest] / means.min() - 1.0))
+
+
 def _grid_means(cell: Cell) -> tuple[np.ndarray, np.ndarray]:
     """Distinct (log LR, log batch) points of the cell and the mean loss at each."""
     uniq, inv = _grid_points(cell)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from calibration.coverage import coverage_lines
+from advisor.intervals import coverage_lines
 
 from calibration.laws_fit import LawForm, predict
 
@@ -429,20 +429,22 @@ def _validation_md(val: dict) -> list[str]:
     lines += [f"Refit without the largest size N = {held['n_params']:.3g} (forms chosen again: "
               f"{held['forms']['lr']}, {held['forms']['batch']}) and predicted its cells: mean |log2 error| "
               f"LR {held['lr_log2_error']:.3f}, batch {_g(held['batch_log2_error'], '.3f')}, loss regret "
-              f"{held['loss_regret_pct']:.3f}%.", "",
-              "| D | lr pred | lr opt | batch pred | batch opt | loss at pred | loss opt | regret % |",
-              "|---|---|---|---|---|---|---|---|"]
+              f"{held['loss_regret_pct']:.3f}% (the measured run nearest to the prediction: "
+              f"{_g(held.get('nearest_run_regret_pct'), '.3f')}%).", "",
+              "| D | lr pred | lr opt | batch pred | batch opt | loss at pred | loss opt | regret % | nearest run % |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for c in held["cells"]:
         lines.append(f"| {c['tokens']:.3g} | {c['lr_pred']:.3g} | {c['lr_opt']:.3g} | {c['batch_pred']:.4g} | "
                      f"{c['batch_opt']:.4g} | {c['loss_at_pred']:.4f} | {c['loss_opt']:.4f} | {c['regret_pct']:.3f}"
-                     f"{' (outside grid)' if c['outside_grid'] else ''} |")
+                     f"{' (outside grid)' if c['outside_grid'] else ''} | {_g(c.get('nearest_run_regret_pct'), '.3f')} |")
     loco = val["leave_one_cell_out"]
     if "skipped" in loco:
         lines += ["", f"Leave-one-cell-out: skipped ({loco['skipped']})."]
     else:
         lines += ["", f"Leave-one-cell-out ({loco['n_cells']} cells): mean |log2 error| LR "
                   f"{loco['lr_log2_error']:.3f}, batch {_g(loco['batch_log2_error'], '.3f')}, "
-                  f"loss regret {loco['loss_regret_pct']:.3f}%."]
+                  f"loss regret {loco['loss_regret_pct']:.3f}% (nearest measured run: "
+                  f"{_g(loco.get('nearest_run_regret_pct'), '.3f')}%)."]
     cov = coverage_lines(val.get("coverage"))
     if cov:
         lines += ["", "Interval coverage: the held-out optima against the 90% intervals the refit predicts for "

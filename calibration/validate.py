@@ -14,7 +14,7 @@ import numpy as np
 
 from calibration.fit_table import Cell
 from calibration.laws_fit import BATCH_FORMS, LR_FORMS, LawForm, design, fit_forms, huber_fit, infeasible_reason
-from calibration.optimum import CellOptimum, regret
+from calibration.optimum import CellOptimum, nearest_run_regret, regret
 
 LN2 = np.log(2.0)
 
@@ -104,6 +104,7 @@ def _predict_cell(table: CellTable, i: int, lr_law, batch_law) -> dict:
         "batch_predicted": bool(batch_known),
         "loss_at_pred": read["loss_at_pred"], "loss_opt": read["loss_ref"],
         "regret_pct": read["regret_pct"], "outside_grid": read["outside_grid"],
+        "nearest_run_regret_pct": nearest_run_regret(cell, log_lr, log_b),
         "read_through": read["read_through"],
     }
 
@@ -115,5 +116,6 @@ def _summary(cells: list[dict]) -> dict:
         "lr_log2_error": float(np.mean(lr_err)),
         "batch_log2_error": float(np.mean(b_err)) if b_err else None,
         "loss_regret_pct": float(np.mean([c["regret_pct"] for c in cells])),
+        "nearest_run_regret_pct": float(np.mean([c["nearest_run_regret_pct"] for c in cells])),
         "any_outside_grid": any(c["outside_grid"] for c in cells),
     }
