@@ -19,11 +19,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("advisor.cli_advice:compare", "Compare the fitted model's recommendation with published laws."),
     "show": ("advisor.cli_advice:show", "Show what a fitted model is: provenance, fit ranges, laws, held-out errors."),
     "sources": ("advisor.cli_sources:sources", "List the shipped sources (public sweeps) and models, the default marked."),
-    "calibrate": ("calibration.cli_calibrate:calibrate", "Plan, run, resume and inspect calibration sweeps of proxy models."),
-    "fit": ("calibration.cli_fit:fit", "Fit LR, batch-size and loss scale laws to a trial table."),
-    "recalibrate": ("calibration.cli_recalibrate:recalibrate",
+    "calibrate": ("calibration.cli.calibrate:calibrate", "Plan, run, resume and inspect calibration sweeps of proxy models."),
+    "fit": ("calibration.cli.fit:fit", "Fit LR, batch-size and loss scale laws to a trial table."),
+    "recalibrate": ("calibration.cli.recalibrate:recalibrate",
                     "Calibrate on your own data or hardware in one command: sweep, fit, model and report."),
-    "bench": ("calibration.bench:bench", "Measure proxy training throughput on this device."),
+    "bench": ("calibration.cli.bench:bench", "Measure proxy training throughput on this device."),
 }
 
 HEAVY_PACKAGES = {"torch", "pandas", "sklearn", "scipy", "matplotlib", "tqdm", "ray", "pyarrow", "tomli_w"}

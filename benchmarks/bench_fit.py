@@ -19,7 +19,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from calibration.fit import FitOptions, fit_trials
-    from calibration.synthetic import SyntheticTruth, synthetic_trials
+    from calibration.fit.synthetic import SyntheticTruth, synthetic_trials
 
     sizes = (1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7, 2e7)
     t0 = time.perf_counter()
@@ -46,11 +46,11 @@ def main() -> None:
 
 def _stages(df, n_boot: int) -> dict:
     """Wall time of the main stages, run one by one through the same functions fit_trials uses."""
-    from calibration.bootstrap import resample_optima
-    from calibration.fit_table import build_cells, prepare_trials
-    from calibration.laws_fit import LR_FORMS, design, huber_fit
-    from calibration.loss_surface import bootstrap_surface, fit_surface
-    from calibration.optimum import fit_cell
+    from calibration.fit.bootstrap import resample_optima
+    from calibration.fit.table import build_cells, prepare_trials
+    from calibration.fit.laws import LR_FORMS, design, huber_fit
+    from calibration.fit.loss_surface import bootstrap_surface, fit_surface
+    from calibration.fit.optimum import fit_cell
 
     out = {}
     t = time.perf_counter()

@@ -22,7 +22,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from calibration.fit import FitOptions, fit_trials
-    from calibration.synthetic import SyntheticTruth, synthetic_trials
+    from calibration.fit.synthetic import SyntheticTruth, synthetic_trials
 
     truth = SyntheticTruth()
     targets = {"lr": ("a*N^alpha*D^beta", np.array(truth.lr_log_coef)),

@@ -25,6 +25,6 @@ def one_thread():
 @pytest.fixture(scope="module")
 def kjv():
     """The shipped corpus as a token source."""
-    from calibration.data import load_source
+    from calibration.proxy.data import load_source
 
     return load_source("kjv")

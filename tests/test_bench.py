@@ -5,8 +5,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from calibration.bench import bench, bench_results, parse_sizes, peak_flops
-from calibration.proxy import RUNGS, count_params, flops_per_token
+from calibration.cli.bench import bench
+from calibration.proxy.bench import bench_results, parse_sizes, peak_flops
+from calibration.proxy.model import RUNGS, count_params, flops_per_token
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

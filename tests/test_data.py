@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from advisor.paths import data_dir
-from calibration.data import (VAL_EVERY, VAL_OFFSET, _load_cached, _split_stream, load_source,
+from calibration.proxy.data import (VAL_EVERY, VAL_OFFSET, _load_cached, _split_stream, load_source,
                               unigram_entropy)
 
 

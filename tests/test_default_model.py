@@ -51,8 +51,8 @@ def test_shipped_model_says_what_it_is(shipped):
 
 def test_shipped_table_is_the_export_of_the_shipped_store(tmp_path):
     """store (data/calibrations/cpu-default) -> table (data/models/cpu-default/trials.csv) -> model: one chain."""
-    from calibration.export import trial_table, write_table
-    from calibration.store import TrialStore
+    from calibration.sweep.export import trial_table, write_table
+    from calibration.sweep.store import TrialStore
 
     with TrialStore.open(STORE) as store:
         write_table(trial_table(store, current_spec=True), tmp_path / "trials.csv")
@@ -95,7 +95,7 @@ def test_cells_at_the_one_sequence_floor_are_named_as_such(refit):
 
 
 def test_report_builds_for_the_shipped_calibration(refit, tmp_path):
-    from calibration.report import build_report
+    from calibration.fit.report import build_report
 
     report = build_report(refit, tmp_path / "report")
     text = report.read_text()

@@ -1,6 +1,6 @@
 """Fitting (issue 4): per-cell optima, robust laws, bootstrap intervals, held-out validation, CLI.
 
-Synthetic tables are drawn from a known law plus noise (calibration/synthetic.py), so fitted numbers
+Synthetic tables are drawn from a known law plus noise (calibration/fit/synthetic.py), so fitted numbers
 are checked against the truth.
 """
 from __future__ import annotations
@@ -15,10 +15,10 @@ from click.testing import CliRunner
 
 from advisor.cli import cli
 from calibration.fit import FitOptions, fit_trials, write_artifact
-from calibration.fit_table import Cell, FitInputError, build_cells, diverged_trials, prepare_trials
-from calibration.laws_fit import LR_FORMS, design, huber_fit
-from calibration.optimum import BELOW_DIVERGENCE_WEIGHT, EDGE_WEIGHT, fit_cell, loss_at
-from calibration.synthetic import SyntheticTruth, synthetic_trials
+from calibration.fit.table import Cell, FitInputError, build_cells, diverged_trials, prepare_trials
+from calibration.fit.laws import LR_FORMS, design, huber_fit
+from calibration.fit.optimum import BELOW_DIVERGENCE_WEIGHT, EDGE_WEIGHT, fit_cell, loss_at
+from calibration.fit.synthetic import SyntheticTruth, synthetic_trials
 
 TRUTH = SyntheticTruth()
 FAST = FitOptions(n_boot=0, loss_surface=False)
@@ -209,7 +209,7 @@ def test_grid_edge_sweep_is_flagged_down_weighted_and_warned():
     assert all("lr_on_grid_edge" in c["flags"] and c["weight"] < 1 for c in art["cells"])
     assert any("grid edge" in w and "extend the LR grid" in w for w in art["warnings"])
     assert any("LR law describes the grid's edge" in w for w in art["warnings"])
-    from calibration.cli_fit import summary_text
+    from calibration.cli.fit import summary_text
 
     assert art["laws"]["lr"]["n_edge_cells"] == 15 and "bound, not an estimate" in summary_text(art)
 
@@ -356,7 +356,7 @@ def test_loss_surface_solver_agrees_with_scipy_least_squares():
     """Our batched Levenberg-Marquardt against scipy's robust least squares on the same problem."""
     from scipy.optimize import least_squares
 
-    from calibration.loss_surface import HUBER_F_SCALE, fit_surface, pack, surface
+    from calibration.fit.loss_surface import HUBER_F_SCALE, fit_surface, pack, surface
 
     rng = np.random.default_rng(4)
     n = np.repeat([2e5, 5e5, 1.2e6, 3e6, 8e6], 3)
@@ -374,7 +374,7 @@ def test_loss_surface_solver_agrees_with_scipy_least_squares():
     assert fit.values[2] == pytest.approx(TRUTH.loss[2], abs=0.05)
     too_few, reason = fit_surface(n[:5], d[:5], loss[:5], np.ones(5))
     assert too_few is None and "6 usable cells" in reason
-    from calibration.loss_surface import at_bounds
+    from calibration.fit.loss_surface import at_bounds
 
     assert at_bounds(fit.values, None, loss.min()) == []
     stuck = at_bounds(np.array([1e-9, 50.0, 0.3, 60.0, 3.0]), None, loss.min())

@@ -5,11 +5,11 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from calibration.proxy import (
+from calibration.proxy.model import (
     RUNGS, ProxyLM, ProxyShape, count_params, flops_per_token, is_decayed, param_groups, shape_for_params,
     shape_from_config,
 )
-from calibration.trial import TrialConfig
+from calibration.sweep.trial import TrialConfig
 
 SHAPES = [
     ProxyShape(1, 16, 1, 32, 256, 16),

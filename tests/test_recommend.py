@@ -178,12 +178,12 @@ def test_default_model_is_used_when_present(tmp_path, monkeypatch):
 
 
 def test_reads_the_real_fitters_artifact_and_recovers_the_true_law(tmp_path):
-    """Contract test with calibration/fit.py: fit a synthetic sweep drawn from Step Law, extrapolate 800×."""
+    """Contract test with calibration/fit/pipeline.py: fit a synthetic sweep drawn from Step Law, extrapolate 800×."""
     pytest.importorskip("pandas")
     import json
 
     from calibration.fit import FitOptions, fit_trials
-    from calibration.synthetic import synthetic_trials
+    from calibration.fit.synthetic import synthetic_trials
 
     artifact = fit_trials(synthetic_trials(seed=0), opts=FitOptions(n_boot=20, loss_boot_max=20)).artifact
     path = tmp_path / "fitted.json"

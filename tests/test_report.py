@@ -1,6 +1,6 @@
 """The fit report builds: PNG figures that are non-trivial and a Markdown report with the tables.
 
-Uses a synthetic table shaped like the quick calibration (calibration/presets/quick.toml); the lead
+Uses a synthetic table shaped like the quick calibration (calibration/sweep/presets/quick.toml); the lead
 wires the same check on the real quick run.
 """
 from __future__ import annotations
@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from advisor.cli import cli
 from calibration.fit import FitOptions, fit_trials
-from calibration.report import build_report
-from calibration.synthetic import QUICK_SHAPE, synthetic_trials
+from calibration.fit.report import build_report
+from calibration.fit.synthetic import QUICK_SHAPE, synthetic_trials
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from advisor.cli import cli
-from calibration.spec import SpecError, load_spec, parse_spec, preset_names
-from calibration.sweep import plan
+from calibration.sweep.spec import SpecError, load_spec, parse_spec, preset_names
+from calibration.sweep.plan import plan
 
 BASE = {
     "name": "t",

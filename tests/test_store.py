@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from advisor.cli import cli
-from calibration.store import STORE_NAME, StoreError, TrialStore, _process_start
-from calibration.trial import TrialConfig, TrialResult
+from calibration.sweep.store import STORE_NAME, StoreError, TrialStore, _process_start
+from calibration.sweep.trial import TrialConfig, TrialResult
 
 
 def configs(n: int) -> list[TrialConfig]:
@@ -191,7 +191,7 @@ def test_export_creates_a_missing_folder_and_write_errors_are_one_line(tmp_path)
 
 
 def test_status_flags_a_best_lr_or_batch_on_the_grid_edge(tmp_path):
-    from calibration.sweep import cell_key
+    from calibration.sweep.plan import cell_key
 
     def cfg(lr, batch=4, tokens=4096):
         return TrialConfig(n_layer=1, d_model=16, n_head=1, d_ff=32, seq_len=32, tokens=tokens, batch_seqs=batch, lr=lr)

@@ -16,11 +16,11 @@ import pytest
 from click.testing import CliRunner
 
 from advisor.cli import cli
-from calibration.adaptive import PointResult, propose
-from calibration.export import trial_table
-from calibration.spec import AdaptiveSettings, load_spec
-from calibration.store import STORE_NAME, TrialStore
-from calibration.sweep import run_sweep
+from calibration.sweep.adaptive import PointResult, propose
+from calibration.sweep.export import trial_table
+from calibration.sweep.spec import AdaptiveSettings, load_spec
+from calibration.sweep.store import STORE_NAME, TrialStore
+from calibration.sweep.run import run_sweep
 
 TINY = """
 name = "tiny"

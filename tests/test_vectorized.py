@@ -4,9 +4,9 @@ import math
 import pytest
 import torch
 
-from calibration.train import run_trial
-from calibration.trial import TrialConfig
-from calibration.vectorized import FREE_FIELDS, group_key, run_group
+from calibration.proxy.train import run_trial
+from calibration.sweep.trial import TrialConfig
+from calibration.proxy.vectorized import FREE_FIELDS, group_key, run_group
 
 BASE = TrialConfig(n_layer=2, d_model=32, n_head=2, d_ff=96, seq_len=64, batch_seqs=8, tokens=40 * 512,
                    lr=1e-2, eval_tokens=4096, grad_clip=0.5)

@@ -38,7 +38,7 @@ class SyntheticTruth:
 
 
 DEFAULT_SIZES = (2e5, 5e5, 1.2e6, 3e6, 8e6)
-# Shaped like the quick preset (calibration/presets/quick.toml): 4 sizes x 2 budgets, 5 LRs x 3 batches.
+# Shaped like the quick preset (calibration/sweep/presets/quick.toml): 4 sizes x 2 budgets, 5 LRs x 3 batches.
 QUICK_SHAPE = dict(sizes=(1e4, 2.5e4, 5e4, 1e5), tokens=(50_000, 150_000), lr_points=5, batch_points=3,
                    seq_len=64, noise=0.004)
 

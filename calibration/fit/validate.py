@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from calibration.fit_table import Cell
-from calibration.laws_fit import BATCH_FORMS, LR_FORMS, LawForm, design, fit_forms, huber_fit, infeasible_reason
-from calibration.optimum import CellOptimum, nearest_run_regret, regret
+from calibration.fit.table import Cell
+from calibration.fit.laws import BATCH_FORMS, LR_FORMS, LawForm, design, fit_forms, huber_fit, infeasible_reason
+from calibration.fit.optimum import CellOptimum, nearest_run_regret, regret
 
 LN2 = np.log(2.0)
 

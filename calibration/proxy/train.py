@@ -1,7 +1,7 @@
 """Train one calibration trial: TrialConfig -> TrialResult.
 
-    from calibration.trial import TrialConfig
-    from calibration.train import run_trial
+    from calibration.sweep.trial import TrialConfig
+    from calibration.proxy.train import run_trial
     result = run_trial(TrialConfig(n_layer=2, d_model=48, n_head=3, d_ff=128, tokens=200_000, lr=3e-3))
     result.status, result.loss          # "ok", final validation loss in nats/token
 
@@ -32,8 +32,8 @@ from typing import Callable, Iterable
 
 import torch
 
-from calibration.proxy import ProxyLM, count_params, flops_per_token, param_groups, shape_from_config
-from calibration.trial import TrialConfig, TrialResult
+from calibration.proxy.model import ProxyLM, count_params, flops_per_token, param_groups, shape_from_config
+from calibration.sweep.trial import TrialConfig, TrialResult
 
 COMPILE_ENV = "SCALING_ADVISOR_COMPILE"
 CURVE_POINTS = 64  # loss-curve samples per trial (one every ~1.5% of the steps)
@@ -137,9 +137,9 @@ def build_model(cfg: TrialConfig, dev: torch.device) -> ProxyLM:
 
 
 def load_trial_source(cfg: TrialConfig, source=None):
-    """cfg.data through calibration.data.load_source unless a source is given; checks the vocabulary fits."""
+    """cfg.data through calibration.proxy.data.load_source unless a source is given; checks the vocabulary fits."""
     if source is None:
-        from calibration.data import load_source
+        from calibration.proxy.data import load_source
 
         source = load_source(cfg.data)
     if source.vocab_size > cfg.vocab_size:
@@ -282,7 +282,7 @@ def run_trial(cfg: TrialConfig, device: str = "auto", source=None, on_step: OnSt
               compile: bool | None = None) -> TrialResult:
     """Train cfg's proxy for cfg.steps steps and score it on the fixed validation tokens.
 
-    source: a calibration.data.TokenSource (default: load_source(cfg.data)). on_step(step, loss) is called
+    source: a calibration.proxy.data.TokenSource (default: load_source(cfg.data)). on_step(step, loss) is called
     after every step with the 1-based step count and its train loss (on CUDA in bursts of CUDA_SYNC_EVERY).
     compile: torch.compile the model (default: the SCALING_ADVISOR_COMPILE environment variable).
     Returns status "ok" with the validation loss, or "diverged" (loss None) when training blew up.

@@ -24,7 +24,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from calibration.trial import TrialConfig, TrialResult
+from calibration.sweep.trial import TrialConfig, TrialResult
 
 SCHEMA = "scaling-advisor/trial-store"
 VERSION = 1

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from calibration.fit_table import Cell
+from calibration.fit.table import Cell
 
 KERNEL_STEPS = 3.5  # kernel radius in grid steps: points two steps away keep about half weight
 KERNEL_MIN_RANGE_FRAC = 0.3  # ... but at least this fraction of the sampled range (irregular sweeps)

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from calibration.fit_table import Cell
-from calibration.laws_fit import LawFit, huber_fit
-from calibration.optimum import CellOptimum, local_optimum
+from calibration.fit.table import Cell
+from calibration.fit.laws import LawFit, huber_fit
+from calibration.fit.optimum import CellOptimum, local_optimum
 
 
 def resample_optima(cells: list[Cell], optima: list[CellOptimum], n_boot: int,

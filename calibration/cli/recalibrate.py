@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from calibration.cli_calibrate import _checked_device, _load, _plan
+from calibration.cli.calibrate import _checked_device, _load, _plan
 
 
 @click.command("recalibrate")
@@ -45,15 +45,15 @@ def recalibrate(spec, out_dir, data, device, workers, n_boot, notes, force, quie
       advisor recalibrate cpu-default --out runs/cpu --data my_corpus/  # your text, a few CPU-hours
       advisor recalibrate gpu-default --out runs/gpu --device cuda --data data/owt/
     """
-    from calibration.cli_fit import summary_text
-    from calibration.executors import BackendError
-    from calibration.export import trial_table, write_table
+    from calibration.cli.fit import summary_text
+    from calibration.sweep.executors import BackendError
+    from calibration.sweep.export import trial_table, write_table
     from calibration.fit import FitOptions, fit_file, write_artifact
-    from calibration.fit_table import FitInputError
-    from calibration.report import build_report
-    from calibration.spec import SpecError, check_data
-    from calibration.store import StoreError, TrialStore
-    from calibration.sweep import run_sweep
+    from calibration.fit.table import FitInputError
+    from calibration.fit.report import build_report
+    from calibration.sweep.spec import SpecError, check_data
+    from calibration.sweep.store import StoreError, TrialStore
+    from calibration.sweep.run import run_sweep
 
     the_spec = _load(spec)
     if data is not None:

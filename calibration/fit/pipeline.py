@@ -15,15 +15,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from calibration.bootstrap import bootstrap_law, resample_optima
-from calibration.coverage import interval_coverage
-from calibration.fit_table import (ColumnMap, FitInputError, build_cells, diverged_trials, prepare_trials,
+from calibration.fit.bootstrap import bootstrap_law, resample_optima
+from calibration.fit.coverage import interval_coverage
+from calibration.fit.table import (ColumnMap, FitInputError, build_cells, diverged_trials, prepare_trials,
                                   read_table)
-from calibration.laws_fit import BATCH_FORMS, LR_FORMS, LawFit, design, fit_forms
-from calibration.loss_surface import PARAM_NAMES, SurfaceFit, at_bounds, bootstrap_surface, fit_surface
-from calibration.optimum import BELOW_DIVERGENCE_WEIGHT, fit_cell
-from calibration.trial import code_version
-from calibration.validate import CellTable, held_out_largest, leave_one_cell_out
+from calibration.fit.laws import BATCH_FORMS, LR_FORMS, LawFit, design, fit_forms
+from calibration.fit.loss_surface import PARAM_NAMES, SurfaceFit, at_bounds, bootstrap_surface, fit_surface
+from calibration.fit.optimum import BELOW_DIVERGENCE_WEIGHT, fit_cell
+from calibration.sweep.trial import code_version
+from calibration.fit.validate import CellTable, held_out_largest, leave_one_cell_out
 
 SCHEMA = "scaling-advisor/fitted-model"
 FEW_SIZES = 4  # fewer sizes than this: exponents are weakly determined
@@ -283,7 +283,7 @@ def _provenance(raw, trials, cols, excluded, n_cells, opts, table_name, sha, sur
         "table": table_name, "table_sha256": sha,
         "data_id": (",".join(map(str, data_id)) if isinstance(data_id, list) else data_id) or "unknown",
         "tokenizer": _unique(raw, "tokenizer") or _tokenizer_from_data_id(data_id),
-        "proxy": {"family": "llama-style, see calibration/proxy.py" if ours else "unknown",
+        "proxy": {"family": "llama-style, see calibration/proxy/model.py" if ours else "unknown",
                   "parameterization": _unique(raw, "parameterization") or ("sp" if ours else "unknown"),
                   "seq_len": _unique(raw, "seq_len"),
                   "sizes": sorted(float(s) for s in trials["n_params"].unique())},
@@ -310,7 +310,7 @@ def _provenance(raw, trials, cols, excluded, n_cells, opts, table_name, sha, sur
 
 
 def _tokenizer_from_data_id(data_id) -> str:
-    """calibration/data.py names byte-level sources '<name>-bytes:<hash>'."""
+    """calibration/proxy/data.py names byte-level sources '<name>-bytes:<hash>'."""
     ids = data_id if isinstance(data_id, list) else [data_id]
     return "bytes-256" if ids and all(isinstance(i, str) and "-bytes:" in i for i in ids) else "unknown"
 

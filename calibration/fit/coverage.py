@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from advisor.model import FittedLaw
-from calibration.bootstrap import bootstrap_law
-from calibration.laws_fit import BATCH_FORMS, LR_FORMS, design, fit_forms
-from calibration.validate import CellTable
+from calibration.fit.bootstrap import bootstrap_law
+from calibration.fit.laws import BATCH_FORMS, LR_FORMS, design, fit_forms
+from calibration.fit.validate import CellTable
 
 NOMINAL = 0.9
 

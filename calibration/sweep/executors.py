@@ -19,7 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 
-from calibration.trial import TrialConfig, TrialResult
+from calibration.sweep.trial import TrialConfig, TrialResult
 
 _WORKER_DEVICE = None  # set in each pool worker: the device it owns
 
@@ -58,7 +58,7 @@ def run_unit(configs: list[dict], device: str) -> list[dict]:
     cfgs = [TrialConfig.from_dict(c) for c in configs]
     if len(cfgs) > 1 and device.startswith("cuda"):
         try:
-            from calibration.vectorized import run_group
+            from calibration.proxy.vectorized import run_group
 
             return [r.to_dict() for r in run_group(cfgs, device=device)]
         except Exception:  # a bad group must not fail its members: run them one by one
@@ -67,7 +67,7 @@ def run_unit(configs: list[dict], device: str) -> list[dict]:
 
 
 def _run_one(cfg: TrialConfig, device: str) -> TrialResult:
-    from calibration.train import run_trial
+    from calibration.proxy.train import run_trial
 
     try:
         return run_trial(cfg, device=device)

@@ -1,6 +1,6 @@
 """Vectorized trials: K proxies of one shape trained together, one batched forward/backward per step.
 
-    from calibration.vectorized import run_group, group_key
+    from calibration.proxy.vectorized import run_group, group_key
     results = run_group([cfg.replace(lr=lr) for lr in (1e-3, 3e-3, 1e-2, 3e-2)])
 
 The K members' weights are stacked along a leading dimension and the proxy's own forward (proxy.ProxyLM)
@@ -28,12 +28,12 @@ from typing import Callable
 import torch
 from torch.func import functional_call, vmap
 
-from calibration.proxy import is_decayed
-from calibration.train import (
+from calibration.proxy.model import is_decayed
+from calibration.proxy.train import (
     CUDA_SYNC_EVERY, EVAL_BATCH_SEQS, TrialLog, autocast_for, build_model, device_label, load_trial_source,
     lr_at, prepare_device, resolve_device, split_batch, synchronize,
 )
-from calibration.trial import TrialConfig, TrialResult
+from calibration.sweep.trial import TrialConfig, TrialResult
 
 # Fields in which the members of one group may differ.
 FREE_FIELDS = ("lr", "weight_decay", "beta1", "beta2", "eps", "grad_clip", "schedule", "warmup_frac",

@@ -13,7 +13,7 @@ import numpy as np
 
 from advisor.intervals import coverage_lines
 
-from calibration.laws_fit import LawForm, predict
+from calibration.fit.laws import LawForm, predict
 
 SYMBOLS = {"n_params": "N", "tokens": "D", "flops": "C"}
 EXTRAPOLATE = 100.0  # draw the laws out to this factor beyond the largest fitted compute
@@ -103,7 +103,7 @@ def plot_loss_vs_lr(result, path: Path) -> Path:
     """Per size: measured loss against LR at each cell's optimal batch, the smooth fit, the optimum."""
     import matplotlib.pyplot as plt
 
-    from calibration.optimum import read_loss
+    from calibration.fit.optimum import read_loss
 
     table = result.table
     sizes = sorted({c.n_params for c in table.cells})
@@ -252,7 +252,7 @@ def plot_loss_surface(result, path: Path) -> Path:
     """Cells' optimal loss against N with the fitted L(N, D) at each budget D (or D/N ratio)."""
     import matplotlib.pyplot as plt
 
-    from calibration.loss_surface import pack, surface
+    from calibration.fit.loss_surface import pack, surface
 
     values = np.asarray(result.artifact["laws"]["loss"]["values"])
     inputs = result.table.inputs

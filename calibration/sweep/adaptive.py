@@ -28,7 +28,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 
-from calibration.spec import AdaptiveSettings
+from calibration.sweep.spec import AdaptiveSettings
 
 
 @dataclass(frozen=True)

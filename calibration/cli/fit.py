@@ -59,7 +59,7 @@ def fit(table, output, report_dir, col_params, col_tokens, col_lr, col_batch, co
     from pathlib import Path
 
     from calibration.fit import FitOptions, fit_file, write_artifact
-    from calibration.fit_table import ColumnMap, FitInputError
+    from calibration.fit.table import ColumnMap, FitInputError
 
     table, table_name = _resolve_table(table)
     if Path(output).exists() and not force:
@@ -79,7 +79,7 @@ def fit(table, output, report_dir, col_params, col_tokens, col_lr, col_batch, co
     click.echo(summary_text(result.artifact))
     click.echo(f"wrote {output}")
     if report_dir:
-        from calibration.report import build_report
+        from calibration.fit.report import build_report
 
         path = build_report(result, report_dir)
         click.echo(f"wrote report {path}")
@@ -101,7 +101,7 @@ def _resolve_table(table: str) -> tuple[str, str]:
 def summary_text(art: dict) -> str:
     """A short human summary: laws with 90% intervals, held-out figures, warnings."""
     from advisor.intervals import coverage_lines
-    from calibration.report import coef_table_rows, law_equation
+    from calibration.fit.report import coef_table_rows, law_equation
 
     prov = art["provenance"]
     lines = [f"{prov['n_trials_used']} of {prov['n_trials']} trials used in {prov['n_cells']} cells "

@@ -2,7 +2,7 @@
 
 A spec names the proxy sizes, the token budgets per size, the LR and batch grids, the seeds, the
 trial defaults (any TrialConfig field) and the adaptive-grid settings. SPEC on the command line is a
-path to a TOML file or the name of a shipped preset (calibration/presets/NAME.toml).
+path to a TOML file or the name of a shipped preset (calibration/sweep/presets/NAME.toml).
 
     name = "my-sweep"
     device = "auto"                  # auto | cpu | mps | cuda | cuda:N (run --device overrides it)
@@ -12,7 +12,7 @@ path to a TOML file or the name of a shipped preset (calibration/presets/NAME.to
     min_steps = 20                   # every trial must take at least this many optimizer steps
 
     [sizes]                          # at least one of:
-    rungs = ["r1", "r2"]             #   named sizes of calibration.proxy.RUNGS
+    rungs = ["r1", "r2"]             #   named sizes of calibration.proxy.model.RUNGS
     n_params = [1e4, 3e4]            #   non-embedding parameter targets (proxy.shape_for_params)
     shapes = [{n_layer = 2, d_model = 32, n_head = 2, d_ff = 96}]   # explicit shapes
 
@@ -60,7 +60,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from calibration.trial import TrialConfig
+from calibration.sweep.trial import TrialConfig
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 DEVICES_HELP = "auto, cpu, mps, cuda or cuda:N"

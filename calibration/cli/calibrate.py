@@ -12,7 +12,7 @@ SPEC_HELP = "SPEC is a TOML file or a preset name: quick, cpu-default, gpu-defau
 
 
 def _load(spec_arg: str):
-    from calibration.spec import SpecError, load_spec
+    from calibration.sweep.spec import SpecError, load_spec
 
     try:
         return load_spec(spec_arg)
@@ -21,8 +21,8 @@ def _load(spec_arg: str):
 
 
 def _plan(spec):
-    from calibration.spec import SpecError
-    from calibration.sweep import plan
+    from calibration.sweep.spec import SpecError
+    from calibration.sweep.plan import plan
 
     try:
         return plan(spec)
@@ -31,7 +31,7 @@ def _plan(spec):
 
 
 def _open_store(out_dir: str):
-    from calibration.store import StoreError, TrialStore
+    from calibration.sweep.store import StoreError, TrialStore
 
     try:
         return TrialStore.open(out_dir)
@@ -75,7 +75,7 @@ def plan_cmd(spec: str, device: str | None, workers: int | None, no_measure: boo
       advisor calibrate plan quick
       advisor calibrate plan my-sweep.toml --device cuda
     """
-    from calibration.sweep import estimate_wall, format_plan
+    from calibration.sweep.estimate import estimate_wall; from calibration.sweep.status import format_plan
 
     the_spec = _load(spec)
     the_plan = _plan(the_spec)
@@ -92,7 +92,7 @@ def plan_cmd(spec: str, device: str | None, workers: int | None, no_measure: boo
 
 def _checked_device(device: str, local: bool = True) -> str:
     """A valid device name; on this machine (local), a CUDA device must be visible."""
-    from calibration.spec import DEVICES_HELP, SpecError, _device
+    from calibration.sweep.spec import DEVICES_HELP, SpecError, _device
 
     try:
         device = _device(device)
@@ -140,9 +140,9 @@ def run_cmd(spec, out_dir, backend, address, workers, device, force, retry_faile
       advisor calibrate run gpu-default --out runs/gpu --device cuda
       advisor calibrate run cluster --out runs/c1 --backend ray --address auto
     """
-    from calibration.executors import BackendError
-    from calibration.store import StoreError
-    from calibration.sweep import run_sweep
+    from calibration.sweep.executors import BackendError
+    from calibration.sweep.store import StoreError
+    from calibration.sweep.run import run_sweep
 
     if address and backend != "ray":
         raise click.BadParameter("--address needs --backend ray", param_hint="--address")
@@ -176,7 +176,7 @@ def status_cmd(out_dir: str) -> None:
     Example:
       advisor calibrate status runs/quick
     """
-    from calibration.sweep import format_status
+    from calibration.sweep.status import format_status
 
     with _open_store(out_dir) as store:
         click.echo(format_status(store))
@@ -201,7 +201,7 @@ def export_cmd(out_dir: str, output: str, curves: str | None, current_spec: bool
       advisor calibrate export runs/quick -o runs/quick/trials.csv
       advisor calibrate export runs/quick -o trials.parquet --curves curves.parquet
     """
-    from calibration.export import curve_table, trial_table
+    from calibration.sweep.export import curve_table, trial_table
 
     for path, hint in ((output, "--output"), (curves, "--curves")):
         if path is None:
@@ -223,7 +223,7 @@ def export_cmd(out_dir: str, output: str, curves: str | None, current_spec: bool
 
 def _write(table, path: str, hint: str) -> None:
     """Write a table, creating a missing parent folder (as `advisor fit -o` does); failures are one line."""
-    from calibration.export import write_table
+    from calibration.sweep.export import write_table
 
     parent = Path(path).parent
     blocking = next((p for p in (parent, *parent.parents) if p.exists()), None)
@@ -240,7 +240,7 @@ def _write(table, path: str, hint: str) -> None:
 @calibrate.command("presets")
 def presets_cmd() -> None:
     """List the shipped sweep presets and where their TOML files are (copy one to start your own)."""
-    from calibration.spec import PRESET_DIR, load_spec, preset_names
+    from calibration.sweep.spec import PRESET_DIR, load_spec, preset_names
 
     for name in preset_names():
         spec = load_spec(name)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from calibration.proxy import count_params, shape_from_config
-from calibration.store import TrialStore
-from calibration.trial import TrialResult
+from calibration.proxy.model import count_params, shape_from_config
+from calibration.sweep.store import TrialStore
+from calibration.sweep.trial import TrialResult
 
 EXPORTED = ("ok", "diverged", "failed", "running")  # pending trials are plans, not trials
 CURVE_COLUMNS = ["trial_id", "step", "tokens", "train_loss", "lr"]
@@ -61,7 +61,7 @@ def write_table(df: pd.DataFrame, path: str | Path) -> None:
 
 
 def _any_config():
-    from calibration.trial import TrialConfig
+    from calibration.sweep.trial import TrialConfig
 
     return TrialConfig(n_layer=1, d_model=8, n_head=1, d_ff=8)
 

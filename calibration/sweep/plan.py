@@ -1,0 +1,163 @@
+"""Planning a sweep: the spec becomes cells and trials (plan), and the adaptive grid's added trials
+(extension_trials) once some have run.
+
+A cell is one (proxy shape, token budget). Its trials are the LR x batch grid for each seed (plus extra
+seeds at the smallest sizes). Token budgets per size come from tokens_per_param (D = k*N), absolute
+tokens, and compute budgets (D = C / flops_per_token).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from calibration.proxy.model import RUNGS, count_params, flops_per_token, shape_for_params, shape_from_config
+from calibration.sweep import adaptive
+from calibration.sweep.spec import SHAPE_FIELDS, SpecError, SweepSpec
+from calibration.sweep.store import TrialStore
+from calibration.sweep.trial import TrialConfig
+
+ADDED_BY_ADAPTIVE = ("extend", "reseed")  # new grid points; extra seeds at a settled cell's best points
+
+
+@dataclass(frozen=True)
+class PlannedTrial:
+    config: TrialConfig
+    cell: str  # JSON key of the cell: {"shape": [...], "tokens": D}
+    origin: str  # "grid", or one of ADDED_BY_ADAPTIVE
+
+
+@dataclass
+class Plan:
+    spec: SweepSpec
+    trials: list
+    cells: list  # cell keys in plan order
+
+    @property
+    def total_tokens(self) -> int:
+        return sum(t.config.steps * t.config.batch_tokens for t in self.trials)
+
+    @property
+    def total_flops(self) -> float:
+        return sum(trial_flops(t.config) for t in self.trials)
+
+
+def trial_flops(cfg: TrialConfig) -> float:
+    """Training FLOPs of a trial: (6N + attention) per token times the tokens it trains on."""
+    return flops_per_token(shape_from_config(cfg)) * cfg.steps * cfg.batch_tokens
+
+
+def cell_key(cfg: TrialConfig) -> str:
+    return json.dumps({"shape": [getattr(cfg, f) for f in SHAPE_FIELDS], "tokens": cfg.tokens})
+
+
+def describe_cell(cell: str) -> str:
+    """'N=1.19e+04 (L1 d32 h2) D=2.4e+05' for a cell key."""
+    d = json.loads(cell)
+    n_layer, d_model, n_head, d_ff = d["shape"]
+    n = n_layer * (4 * d_model * d_model + 3 * d_model * d_ff + 2 * d_model) + d_model  # = proxy.count_params
+    return f"N={n:.3g} (L{n_layer} d{d_model} h{n_head}) D={d['tokens']:.3g}"
+
+
+def resolve_shapes(spec: SweepSpec) -> list[tuple]:
+    """The spec's sizes as (n_layer, d_model, n_head, d_ff), smallest first, duplicates dropped."""
+    vocab = spec.trial.get("vocab_size", 256)
+    seq_len = spec.trial.get("seq_len", 128)
+    shapes = []
+    for name in spec.rungs:
+        if name not in RUNGS:
+            raise SpecError(f"sizes.rungs: unknown rung {name!r} (rungs: {', '.join(RUNGS)})")
+        r = RUNGS[name]
+        shapes.append((r.n_layer, r.d_model, r.n_head, r.d_ff))
+    for n in spec.n_params:
+        s = shape_for_params(n, vocab_size=vocab, seq_len=seq_len)
+        shapes.append((s.n_layer, s.d_model, s.n_head, s.d_ff))
+    shapes += list(spec.shapes)
+    unique = sorted(set(shapes), key=lambda s: _n_params(s))
+    return unique
+
+
+def _n_params(shape: tuple) -> int:
+    cfg = TrialConfig(*shape)
+    return count_params(shape_from_config(cfg))[0]
+
+
+def plan(spec: SweepSpec) -> Plan:
+    """All trials of the spec's initial grid (the adaptive grid may add more while running)."""
+    trials, cells = [], []
+    shapes = resolve_shapes(spec)
+    for i, shape in enumerate(shapes):
+        probe = spec.base_config(shape, tokens=2**62, batch_seqs=1)  # only its shape and seq_len are used
+        n = count_params(shape_from_config(probe))[0]
+        per_token = flops_per_token(shape_from_config(probe))
+        budgets = [round(k * n) for k in spec.tokens_per_param] + list(spec.tokens)
+        budgets += [round(c / per_token) for c in spec.flops]
+        seeds = list(spec.seeds)
+        if i < spec.extra_seeds_smallest:
+            seeds += list(spec.extra_seeds)
+        for tokens in sorted(set(budgets)):
+            key = None
+            for batch in spec.batch_seqs:
+                steps = tokens // (batch * probe.seq_len)
+                if steps < spec.min_steps:
+                    raise SpecError(
+                        f"the [budget] of {tokens:,} tokens at N={n:,} with batch.seqs {batch} x trial.seq_len "
+                        f"{probe.seq_len} = {batch * probe.seq_len:,} tokens per step gives {steps} steps, under "
+                        f"min_steps {spec.min_steps}: raise the budget, lower the batch grid, trial.seq_len "
+                        "or min_steps"
+                    )
+                for lr in spec.lr:
+                    for seed in seeds:
+                        cfg = spec.base_config(shape, tokens=tokens, batch_seqs=batch, lr=lr, seed=seed)
+                        key = cell_key(cfg)
+                        trials.append(PlannedTrial(cfg, key, "grid"))
+            cells.append(key)
+    return Plan(spec, trials, cells)
+
+
+def max_batch_seqs(spec: SweepSpec, tokens: int, seq_len: int) -> int:
+    """The largest batch (sequences) that still takes min_steps steps on `tokens`."""
+    return tokens // (spec.min_steps * seq_len)
+
+
+def extension_trials(store: TrialStore, spec: SweepSpec) -> tuple[list[PlannedTrial], int]:
+    """New trials the adaptive grid asks for, over cells whose trials have all finished.
+
+    Records each bound hit as an event. Returns (trials, number of cells not yet finished).
+    """
+    by_cell: dict[str, list] = {}
+    for row in store.trials(spec_hash=store.meta("spec_hash")):
+        by_cell.setdefault(row["cell"], []).append(row)
+    new, waiting = [], 0
+    for cell, rows in by_cell.items():
+        if any(r["status"] in ("pending", "running") for r in rows):
+            waiting += 1
+            continue
+        points = [
+            adaptive.PointResult(r["config"].lr, r["config"].batch_seqs, r["config"].seed, r["status"],
+                                 r["result"].loss if r["result"] else None)
+            for r in rows
+        ]
+        base = rows[0]["config"]
+        proposal = adaptive.propose(
+            points, spec.adaptive, spec.lr, spec.batch_seqs, max_batch_seqs(spec, base.tokens, base.seq_len)
+        )
+        for kind, detail in proposal.events:
+            store.add_event(kind, cell, detail)
+        seeds = sorted({r["config"].seed for r in rows if r["origin"] != "reseed"})
+        for lr, batch in proposal.points:
+            for seed in seeds:
+                cfg = base.replace(lr=lr, batch_seqs=batch, seed=seed)
+                new.append(PlannedTrial(cfg, cell, "extend"))
+        if not proposal.points:
+            new += _reseed(spec, cell, base, rows, points)
+    return new, waiting
+
+
+def _reseed(spec: SweepSpec, cell: str, base: TrialConfig, rows: list, points: list) -> list[PlannedTrial]:
+    """A settled cell's best points get the extra seeds they lack (once per cell: see adaptive.py)."""
+    if not spec.extra_seeds_near_best or any(r["origin"] == "reseed" for r in rows):
+        return []
+    have = {(r["config"].lr, r["config"].batch_seqs, r["config"].seed) for r in rows}
+    return [PlannedTrial(base.replace(lr=lr, batch_seqs=batch, seed=seed), cell, "reseed")
+            for lr, batch in adaptive.best_points(points, spec.extra_seeds_near_best)
+            for seed in spec.extra_seeds if (lr, batch, seed) not in have]

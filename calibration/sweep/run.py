@@ -1,0 +1,191 @@
+"""Running a sweep: planned trials go to an executor (local processes or Ray), land in the store as they
+finish, and the adaptive grid adds points until each cell's optimum is interior or a bound is hit.
+"""
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from calibration.sweep.plan import ADDED_BY_ADAPTIVE, extension_trials, plan
+from calibration.sweep.spec import SweepSpec
+from calibration.sweep.store import TrialStore, owner_id
+from calibration.sweep.trial import TrialConfig
+
+
+@dataclass
+class RunSummary:
+    out_dir: str
+    planned: int = 0  # initial grid
+    extension_trials: int = 0  # added by the adaptive grid (all sessions)
+    ran: int = 0  # trials run by this call
+    ran_failed: int = 0  # of which failed (an error, not a divergence)
+    skipped: int = 0  # already finished when this call started
+    counts: dict = field(default_factory=dict)
+    wall_s: float = 0.0
+    bound_events: int = 0
+
+
+def run_sweep(
+    spec: SweepSpec,
+    out_dir: str | Path,
+    backend: str = "local",
+    address: str | None = None,
+    workers: int | None = None,
+    device: str | None = None,
+    force: bool = False,
+    retry_failed: bool = False,
+    progress: bool = True,
+) -> RunSummary:
+    """Run (or resume) a sweep into out_dir/trials.sqlite; see the module docstring."""
+    from calibration.sweep.executors import resolve_device
+
+    start = time.time()
+    the_plan = plan(spec)
+    device = device or spec.device
+    if backend != "ray":  # Ray resolves "auto" from the cluster's resources, not this machine's
+        device = resolve_device(device)
+    store = TrialStore.open_or_create(out_dir, spec.spec_hash, spec.to_dict(), force=force)
+    owner = owner_id()
+    try:
+        store.release_stale(owner)
+        if retry_failed:
+            store.retry_failed()
+        store.add_trials([(t.config, t.cell, t.origin) for t in the_plan.trials])
+        summary = RunSummary(str(out_dir), planned=len(the_plan.trials))
+        summary.skipped = sum(v for k, v in store.counts().items() if k in ("ok", "diverged", "failed"))
+        with _sigterm_as_interrupt():
+            executor = _make_executor(backend, device, workers, address)
+            interrupted = False
+            try:
+                summary.ran, summary.ran_failed = _drive(store, spec, executor, owner, executor.device, progress)
+            except KeyboardInterrupt:  # Ctrl-C or SIGTERM: give our claims back; a rerun resumes
+                interrupted = True
+                store.unclaim([r["trial_id"] for r in store.trials(statuses=["running"])], owner)
+                raise
+            finally:
+                executor.shutdown(interrupted=interrupted)
+        rows = store.trials()
+        summary.extension_trials = sum(r["origin"] in ADDED_BY_ADAPTIVE for r in rows)
+        summary.counts = store.counts()
+        summary.bound_events = len(store.events())
+        summary.wall_s = time.time() - start
+        return summary
+    finally:
+        store.close()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM (`kill PID`, a container stop) stops a sweep as Ctrl-C does: claims are given back and the
+    worker processes end, instead of the process dying at once and leaving its workers orphaned."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def interrupt(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: let the cleanup finish
+        raise KeyboardInterrupt("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _make_executor(backend: str, device: str, workers: int | None, address: str | None):
+    from calibration.sweep import executors
+    if backend == "ray":
+        return executors.RayExecutor(device, workers, address)
+    if backend != "local":
+        raise ValueError(f"backend must be local or ray, got {backend!r}")
+    workers = workers or executors.default_workers(device)
+    if workers == 1:
+        return executors.InlineExecutor(device)
+    return executors.PoolExecutor(device, workers)
+
+
+def _group_key(device: str):
+    """Trials that may share one vectorized run: only on the GPU (on the CPU they run singly)."""
+    if not device.startswith("cuda"):
+        return None
+    from calibration.proxy.vectorized import group_key
+
+    return group_key
+
+
+def _drive(store: TrialStore, spec: SweepSpec, executor, owner: str, device: str,
+           progress: bool) -> tuple[int, int]:
+    """Claim, run and record until no work is left (adaptive rounds included).
+
+    Returns (trials run, of which failed)."""
+    key = _group_key(device)
+    group_limit = 64 if key else 1
+    bars = _Bars(store, progress)
+    ran = failed = 0
+    try:
+        while True:
+            while executor.in_flight() < executor.slots:
+                unit = store.claim(owner, limit=group_limit, key=key)
+                if unit:
+                    executor.submit(unit)
+                    continue
+                # Nothing pending: extend the cells that have finished (others may still be running).
+                new, _ = extension_trials(store, spec)
+                if not (new and store.add_trials([(t.config, t.cell, t.origin) for t in new])):
+                    break
+                bars.refresh_totals()
+            if executor.in_flight() == 0:
+                break  # every cell is finished and interior or at a recorded bound
+            for unit, results in executor.wait_some():
+                for cfg, result in zip(unit, results):
+                    if store.record(result, owner):
+                        ran += 1
+                        failed += result.status == "failed"
+                        bars.advance(cfg)
+    finally:
+        bars.close()
+    return ran, failed
+
+
+class _Bars:
+    """Two tqdm bars with ETA: trials and tokens, over everything in the store (done ones count as done)."""
+
+    def __init__(self, store: TrialStore, enabled: bool):
+        self.store, self.enabled = store, enabled
+        if not enabled:
+            return
+        from tqdm import tqdm
+
+        self.trials = tqdm(desc="trials", unit="trial", position=0, dynamic_ncols=True)
+        self.tokens = tqdm(desc="tokens", unit="tok", unit_scale=True, position=1, dynamic_ncols=True)
+        self.refresh_totals()
+
+    def refresh_totals(self) -> None:
+        if not self.enabled:
+            return
+        rows = self.store.trials()
+        done = [r for r in rows if r["status"] in ("ok", "diverged", "failed")]
+        self.trials.total, self.trials.n = len(rows), len(done)
+        self.tokens.total = sum(_tokens(r["config"]) for r in rows)
+        self.tokens.n = sum(_tokens(r["config"]) for r in done)
+        self.trials.refresh()
+        self.tokens.refresh()
+
+    def advance(self, cfg: TrialConfig) -> None:
+        if self.enabled:
+            self.trials.update(1)
+            self.tokens.update(_tokens(cfg))
+
+    def close(self) -> None:
+        if self.enabled:
+            self.trials.close()
+            self.tokens.close()
+
+
+def _tokens(cfg: TrialConfig) -> int:
+    return cfg.steps * cfg.batch_tokens

@@ -1,0 +1,112 @@
+"""Text views of a sweep: the plan with its estimate, and the status of a store (per cell: done,
+running, diverged, failed, best LR, grid edges hit).
+"""
+from __future__ import annotations
+
+import json
+import math
+
+from calibration.sweep import adaptive
+from calibration.sweep.estimate import Estimate, format_seconds
+from calibration.sweep.plan import ADDED_BY_ADAPTIVE, Plan, describe_cell, trial_flops
+from calibration.sweep.store import TrialStore
+
+
+def format_plan(the_plan: Plan, estimate: Estimate | None) -> str:
+    spec = the_plan.spec
+    lines = [
+        f"spec {spec.name} (hash {spec.spec_hash}): {len(the_plan.cells)} cells, {len(the_plan.trials)} trials "
+        f"({len(spec.lr)} LR x {len(spec.batch_seqs)} batch per cell and seed)",
+    ]
+    by_cell: dict[str, int] = {}
+    for t in the_plan.trials:
+        by_cell[t.cell] = by_cell.get(t.cell, 0) + 1
+    for cell, count in by_cell.items():
+        lines.append(f"  {describe_cell(cell)}: {count} trials")
+    lines.append(f"LR grid {', '.join(f'{v:.3g}' for v in spec.lr)}; batch (seqs) {list(spec.batch_seqs)}; "
+                 f"seq_len {the_plan.trials[0].config.seq_len}")
+    lines.append(f"total tokens {the_plan.total_tokens:.3g}, total FLOPs {the_plan.total_flops:.3g} "
+                 "(6N + attention per token)")
+    a = spec.adaptive
+    if a.extend:
+        lines.append(f"adaptive grid: on (up to {a.max_extensions} extensions per edge; LR in [{a.lr_min:g}, "
+                     f"{a.lr_max:g}], batch in [{a.batch_min}, {a.batch_max}]{', refine' if a.refine else ''}); "
+                     "extensions come on top of this count")
+    if estimate:
+        lines.append(
+            f"estimated wall time on {estimate.device} with {estimate.workers} worker(s): "
+            f"{format_seconds(estimate.wall_s)} (throughput measured on {estimate.measured_on} configurations; "
+            f"{format_seconds(estimate.trial_s)} of single-worker time)"
+        )
+    return "\n".join(lines)
+
+
+def grid_edges(points: list, best_batch: int, best_lr: float) -> list[str]:
+    """Which edges of the tried grid a cell's best (batch, LR) sits on, e.g. ["upper LR edge"].
+
+    An LR is on an edge when no LR beyond it was tried at its batch (a diverged LR above counts as
+    tried: it brackets the optimum; a single LR is on both edges); a batch when no batch beyond it
+    finished, given two or more did (a one-batch grid does not look for the best batch).
+    """
+    tried = [p for p in points if p.status in ("ok", "diverged")]
+    lrs = [p.lr for p in tried if p.batch_seqs == best_batch]
+    batches = {p.batch_seqs for p in tried if p.status == "ok"}
+    edges = []
+    if best_lr <= min(lrs):
+        edges.append("lower LR edge")
+    if best_lr >= max(lrs):
+        edges.append("upper LR edge")
+    if len(batches) >= 2:
+        if best_batch <= min(batches):
+            edges.append("lower batch edge")
+        if best_batch >= max(batches):
+            edges.append("upper batch edge")
+    return edges
+
+
+def format_status(store: TrialStore) -> str:
+    """Counts, best LR per cell so far, time and FLOPs spent, adaptive events."""
+    rows = store.trials()
+    counts = store.counts()
+    finished = [r for r in rows if r["result"] is not None]
+    wall = sum(r["result"].wall_s for r in finished)
+    flops = sum(r["result"].flops or trial_flops(r["config"]) for r in finished if r["status"] != "failed")
+    spec_name = json.loads(store.meta("spec") or "{}").get("name", "?")
+    lines = [
+        f"store {store.path} (spec {spec_name}, hash {store.meta('spec_hash')}): {len(rows)} trials: "
+        + ", ".join(f"{counts[k]} {k}" for k in ("ok", "diverged", "failed", "running", "pending")),
+        f"spent: {format_seconds(wall)} of trial time, {flops:.3g} FLOPs; "
+        f"{sum(r['origin'] in ADDED_BY_ADAPTIVE for r in rows)} trials added by the adaptive grid "
+        f"({sum(r['origin'] == 'reseed' for r in rows)} of them extra seeds at cells' best points)",
+        "best so far per cell (mean over seeds):",
+    ]
+    by_cell: dict[str, list] = {}
+    for r in rows:
+        by_cell.setdefault(r["cell"], []).append(r)
+    for cell, cell_rows in by_cell.items():
+        points = [
+            adaptive.PointResult(r["config"].lr, r["config"].batch_seqs, r["config"].seed, r["status"],
+                                 r["result"].loss if r["result"] else None)
+            for r in cell_rows if r["result"] is not None
+        ]
+        losses = {k: v for k, v in adaptive.point_losses(points).items() if math.isfinite(v)}
+        todo = sum(r["status"] in ("pending", "running") for r in cell_rows)
+        if losses:
+            (batch, lr), loss = min(losses.items(), key=lambda kv: kv[1])
+            best = f"lr {lr:.3g}, batch {batch} seqs, loss {loss:.4f}"
+            edges = grid_edges(points, batch, lr)
+            if edges:
+                best += f" (on the grid's {' and '.join(edges)}: the optimum may lie beyond it)"
+        else:
+            best = "no finished ok trial yet"
+        lines.append(f"  {describe_cell(cell)}: {best} ({len(cell_rows) - todo}/{len(cell_rows)} done)")
+    events = store.events()
+    if events:
+        lines.append("adaptive grid bounds hit (optimum may sit on an edge):")
+        for e in events:
+            detail = ", ".join(f"{k}={v}" for k, v in e.items() if k not in ("at", "kind", "cell"))
+            lines.append(f"  {describe_cell(e['cell'])}: {e['kind']} {detail}")
+    failed = [r for r in finished if r["status"] == "failed"]
+    if failed:
+        lines.append(f"failed trials ({len(failed)}), first error: {failed[0]['result'].error.splitlines()[0]}")
+    return "\n".join(lines)
