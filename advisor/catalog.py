@@ -66,7 +66,8 @@ def entry(name: str, kind: str | None = None) -> dict:
         if e.get("name") == name:
             return e
     what = f"shipped {kind}" if kind else "shipped source or model"
-    raise CatalogError(f"unknown {what} {name!r}; shipped: {', '.join(names(kind)) or 'none'}")
+    shipped = ", ".join(dict.fromkeys(names(kind))) or "none"  # a model may share its source's name
+    raise CatalogError(f"unknown {what} {name!r}; shipped: {shipped}")
 
 
 def entry_path(e: dict) -> Path:

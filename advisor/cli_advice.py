@@ -137,7 +137,7 @@ def render_recommendation(rec: Recommendation) -> str:
         *_interval_lines(rec),
         f"  steps        {_int(rec.steps)}",
         f"  warmup       {_int(rec.warmup_steps)} steps ({format_count(rec.warmup_tokens)} tokens): {rec.rules['warmup']}",
-        f"  schedule     {rec.schedule}, final LR {rec.final_lr:.3g} ({rec.final_lr_frac:g}× peak)",
+        f"  schedule     {rec.schedule}, final LR {rec.final_lr:.3g} ({rec.final_lr_frac:.3g}× peak)",
         f"  AdamW        β1 {rec.beta1:g}, β2 {rec.beta2:.4g}, ε {rec.eps:g}, weight decay {rec.weight_decay:.3g}",
         f"               β2 rule: {rec.rules['beta2']}",
         f"               weight decay rule: {rec.rules['weight_decay']}; τ = 1/(ηλ) = {rec.tau_frac:.3g}× the training steps",
@@ -164,7 +164,7 @@ def _caution(rec: Recommendation) -> list[str]:
             "check it against published laws with `advisor compare` before you train.", ""]
 
 
-UNINFORMATIVE_RATIO = 1e3  # an interval wider than this (high/low) says "we do not know", not a range
+UNINFORMATIVE_RATIO = 100.0  # an interval wider than this (high/low) says "we do not know", not a range
 
 
 def _interval_lines(rec: Recommendation) -> list[str]:

@@ -93,15 +93,30 @@ def range_deviation(inputs: Sequence[str], coef: Sequence[float], sample: Sequen
     return at_edge + beyond
 
 
+def extrapolated_point(chosen, candidates: Sequence, point: dict[str, float],
+                       fit_range: dict[str, tuple[float, float]]) -> float:
+    """The log point estimate. Inside the fitted (N, D) range: the chosen form. Beyond it: the chosen form
+    at the range's edge, carried to the target by the mean of the candidate forms' increments (the chosen
+    one's included), so that no one form's exponents, measured over a short range, rule far beyond it."""
+    if not candidates or not {"n_params", "tokens"} <= set(fit_range):
+        return chosen(point)
+    edge = {name: min(max(point[name], fit_range[name][0]), fit_range[name][1]) for name in ("n_params", "tokens")}
+    edge["flops"] = 6.0 * edge["n_params"] * edge["tokens"]
+    if edge["n_params"] == point["n_params"] and edge["tokens"] == point["tokens"]:
+        return chosen(point)
+    forms = [chosen, *candidates]
+    return chosen(edge) + sum(f(point) - f(edge) for f in forms) / len(forms)
+
+
 def excess(wide: Spread, base: Spread) -> Spread:
     """What `wide` adds to `base` in quadrature (0 where it adds nothing)."""
     return Spread(math.sqrt(max(0.0, wide.below**2 - base.below**2)),
                   math.sqrt(max(0.0, wide.above**2 - base.above**2)))
 
 
-def form_candidates(best_cv: float | None, others: Sequence[tuple[float | None, float]]) -> list[float]:
-    """Log predictions of the other forms that are nearly as good: (cv_log2_error, log value) pairs.
-    Without a CV error for the chosen form no form can be preferred, so all count."""
+def form_candidates(best_cv: float | None, others: Sequence[tuple[float | None, object]]) -> list:
+    """The other forms that are nearly as good, from (cv_log2_error, form) pairs. Without a CV error for
+    the chosen form no form can be preferred, so all count."""
     if best_cv is None:
         return [v for _, v in others]
     return [v for cv, v in others if cv is not None and cv <= best_cv + FORM_TOLERANCE_LOG2]

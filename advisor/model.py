@@ -11,9 +11,9 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
-from advisor.intervals import (Spread, Z90, bootstrap_spread, excess, form_candidates, percentile,
+from advisor.intervals import (COMPONENTS, Spread, Z90, bootstrap_spread, excess, extrapolated_point, form_candidates,
                               range_deviation, range_scales)
 from advisor.laws import LossLaw, PowerLaw
 
@@ -47,8 +47,8 @@ class Prediction:
 
     def component_bounds(self) -> dict[str, list[float]]:
         """Each component's interval on its own, and the total, as [low, high] values."""
-        out = {name: [self.value * math.exp(-s.below), self.value * math.exp(s.above)]
-               for name, s in self.components.items()}
+        spreads = {name: self.components.get(name, Spread()) for name in COMPONENTS}  # a point law has none
+        out = {name: [self.value * math.exp(-s.below), self.value * math.exp(s.above)] for name, s in spreads.items()}
         out["total"] = [self.low, self.high]
         return out
 
@@ -66,18 +66,20 @@ class FittedLaw:
     published: dict | None = None  # the source authors' own law: {"law": key, "log2_error": e}
 
     def predict(self, point: dict[str, float], fit_range: dict | None = None,
-                extra_forms: Sequence[tuple[float | None, float]] = (),
-                setup_logs: Sequence[float] = ()) -> Prediction:
-        """Point and 90% interval at `point`. extra_forms: (error, log value) of further candidate forms
-        (a published law of the same data); setup_logs: log values of independent published laws, given
-        only when the model was fitted on another setup than the target's."""
-        log_point = self.law.log_predict(point)
-        sampling = self._sampling(point, log_point)
-        parts = {"sampling": sampling,
-                 "law_form": self._form(point, log_point, sampling, fit_range or {}, extra_forms),
-                 "setup": Spread.reaching(log_point, setup_logs)}
-        if setup_logs:  # we cannot tell on which side another setup falls
-            parts["setup"] = Spread.symmetric(max(parts["setup"].below, parts["setup"].above))
+                extra_forms: Sequence[tuple[float | None, Callable]] = (), setup_width: float = 0.0) -> Prediction:
+        """Point and 90% interval at `point` (advisor/intervals.py). extra_forms: (error, log-value function
+        of a point) of further candidate forms, e.g. the source authors' own law; setup_width: the setup
+        component's half-width in log space (0 for a model of the target's own setup)."""
+        fit_range = fit_range or {}
+        chosen = self.law.log_predict(point)
+        candidates = self._candidates(extra_forms)
+        log_point = extrapolated_point(self.law.log_predict, candidates, point, fit_range)
+        boot = bootstrap_spread([self.law.log_predict(point, s) - chosen for s in self.samples])
+        parts = {"sampling": Spread.quadrature(boot, Spread.symmetric(Z90 * self.residual_sd)),
+                 "law_form": Spread.quadrature(
+                     Spread.reaching(log_point, [chosen] + [f(point) for f in candidates]),
+                     self._range_excess(point, fit_range, boot)),
+                 "setup": Spread.symmetric(setup_width)}
         total = Spread.quadrature(*parts.values())
         low, high = log_point - total.below, log_point + total.above
         if not (math.isfinite(low) and math.isfinite(high)) or max(abs(low), abs(high)) > LOG_LIMIT:
@@ -90,24 +92,22 @@ class FittedLaw:
         """One law entry of the artifact (with its alternatives), validated."""
         return _parse_power_law(d, where)
 
-    def _sampling(self, point: dict[str, float], log_point: float) -> Spread:
-        boot = bootstrap_spread([self.law.log_predict(point, s) - log_point for s in self.samples])
-        return Spread.quadrature(boot, Spread.symmetric(Z90 * self.residual_sd))
+    def _candidates(self, extra_forms) -> list[Callable]:
+        """Log-value functions of the forms nearly as good as the chosen one (intervals.form_candidates)."""
+        pairs = [(a.cv_log2_error, a.law.log_predict) for a in self.alternatives] + list(extra_forms)
+        return form_candidates(self.cv_log2_error, pairs)
 
-    def _form(self, point, log_point: float, sampling: Spread, fit_range: dict,
-              extra_forms: Sequence[tuple[float | None, float]]) -> Spread:
-        others = [(a.cv_log2_error, a.law.log_predict(point)) for a in self.alternatives] + list(extra_forms)
-        spread = Spread.reaching(log_point, form_candidates(self.cv_log2_error, others))
-        if self.samples and fit_range:
-            inputs, coef = self.law.inputs, self.law.log_coef
-            clipped, scale = range_scales(inputs, point, fit_range)
-            if any(v > 1.0 for v in scale.values()):
-                log_x = {n: math.log(point[n]) for n in inputs}
-                wide = bootstrap_spread([range_deviation(inputs, coef, s, log_x, clipped, scale)
-                                         for s in self.samples])
-                boot = bootstrap_spread([self.law.log_predict(point, s) - log_point for s in self.samples])
-                spread = Spread.quadrature(spread, excess(wide, boot))
-        return spread
+    def _range_excess(self, point: dict[str, float], fit_range: dict, boot: Spread) -> Spread:
+        """What the range rule adds to the plain bootstrap beyond the fitted range (intervals.py)."""
+        if not (self.samples and fit_range):
+            return Spread()
+        inputs, coef = self.law.inputs, self.law.log_coef
+        clipped, scale = range_scales(inputs, point, fit_range)
+        if all(v == 1.0 for v in scale.values()):
+            return Spread()
+        log_x = {n: math.log(point[n]) for n in inputs}
+        wide = bootstrap_spread([range_deviation(inputs, coef, s, log_x, clipped, scale) for s in self.samples])
+        return excess(wide, boot)
 
 
 @dataclass
@@ -181,14 +181,14 @@ class FittedModel:
 
     # ------------------------------------------------------------------ predictions
 
-    def predict_lr(self, n_params: float, tokens: float, extra_forms=(), setup_logs=()) -> Prediction:
-        """See FittedLaw.predict for extra_forms and setup_logs."""
-        return self.lr_.predict(_point(n_params, tokens), self.fit_range_, extra_forms, setup_logs)
+    def predict_lr(self, n_params: float, tokens: float, extra_forms=(), setup_width: float = 0.0) -> Prediction:
+        """See FittedLaw.predict for extra_forms and setup_width."""
+        return self.lr_.predict(_point(n_params, tokens), self.fit_range_, extra_forms, setup_width)
 
-    def predict_batch(self, n_params: float, tokens: float, extra_forms=(), setup_logs=()) -> Prediction:
+    def predict_batch(self, n_params: float, tokens: float, extra_forms=(), setup_width: float = 0.0) -> Prediction:
         if self.batch_ is None:
             raise ModelError(f"{self.path} has no batch law: {self.batch_unusable_}")
-        return self.batch_.predict(_point(n_params, tokens), self.fit_range_, extra_forms, setup_logs)
+        return self.batch_.predict(_point(n_params, tokens), self.fit_range_, extra_forms, setup_width)
 
     @property
     def same_setup_as_target_(self) -> bool:

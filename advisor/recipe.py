@@ -47,8 +47,8 @@ WARMUP_MAX_FRAC = 0.1
 PLAUSIBLE_TOKENS_PER_PARAM = (5.0, 500.0)
 USABLE_TOKENS_PER_PARAM = (1.0, 1e4)
 FAR_EXTRAPOLATION = 10.0  # factor beyond the fitted range that earns a warning
-# Independent published laws of the optimal LR AND batch on modern setups, whose spread at the target is
-# the setup component of a model fitted on another setup (advisor/intervals.py). Kaplan et al.'s LR rule
+# Independent published laws of the optimal LR AND batch on modern setups: the spread between them at the
+# target is the setup component of a model of another setup (advisor/intervals.py). Kaplan et al.'s LR rule
 # (one batch size and schedule, pre-2020 setups) and Porian et al. (coefficients unverified) are left out.
 SETUP_LAWS = ("deepseek", "steplaw")
 # Beyond these the arithmetic (and any law) stops meaning anything; refuse rather than overflow.
@@ -190,57 +190,79 @@ def recommend(
     seq = parse_int_quantity(seq_len, "--seq-len")
     tau = None if tau_frac is None else parse_quantity(tau_frac, "tau fraction")
     fitted, published = load_source(model, law)
-    warnings: list[str] = []
-    n = shape.n_params
-    if shape.n_params_total > 0 and n / shape.n_params_total < 0.5:
-        warnings.append(f"under the standard shape only {n / shape.n_params_total:.0%} of the parameters are "
-                        "non-embedding; pass --n-params-nonembedding if you know N")
-
+    warnings: list[str] = _shape_warnings(shape)
     d, tokens_source = _choose_tokens(shape, tokens, tokens_per_param, fitted, warnings)
     _capped(d, MAX_TOKENS, "tokens")
     if seq > d:
         raise AdvisorError(f"--seq-len {seq} is larger than the training tokens ({format_count(d)})")
-
-    if fitted is not None:
-        lr, batch, extrapolation, batch_source = _from_model(fitted, shape, d, seq, warnings)
-        source = {"kind": "model", **fitted.summary()}
-        opt, sched = fitted.optimizer, fitted.schedule
-    else:
-        lr, batch = _from_law(published, shape, d, seq)
-        extrapolation, batch_source = {}, f"law:{published.key}"
-        source = {"kind": "law", "law": published.key, "name": published.name,
-                  "citation": published.citation, "formula": published.formula}
-        opt, sched = {}, {}
-        warnings.append(f"{published.name} is a published point law: no interval, and it was fitted on "
-                        "that paper's data and tokenizer")
-
+    answer = (_answer_from_model(fitted, shape, d, seq, warnings) if fitted is not None
+              else _answer_from_law(published, shape, d, seq, warnings))
+    lr, batch = answer["lr"], answer["batch"]
     batch_seqs = practical_batch_seqs(batch.value, seq)
-    batch_rounded = batch_seqs * seq
-    steps = int(d // batch_rounded)
+    steps = int(d // (batch_seqs * seq))
     if steps < 1:
         raise AdvisorError(f"the tokens ({format_count(d)}) are fewer than one batch "
-                           f"({batch_seqs} × {seq} = {format_count(batch_rounded)} tokens)")
-    warmup_steps = max(1, min(math.ceil(n / batch_rounded), int(WARMUP_MAX_FRAC * steps)))
+                           f"({batch_seqs} × {seq} = {format_count(batch_seqs * seq)} tokens)")
+    warmup_steps = max(1, min(math.ceil(shape.n_params / (batch_seqs * seq)), int(WARMUP_MAX_FRAC * steps)))
+    opt = answer["optimizer"]
+    schedule, final_frac = _schedule(answer["schedule"], lr.value)
+    weight_decay, decay_rule = _weight_decay(opt, tau, lr.value, steps, warnings)
+    return Recommendation(
+        n_params=shape.n_params, n_params_total=shape.n_params_total, d_model=shape.d_model,
+        n_layer=shape.n_layer, vocab_size=shape.vocab_size, seq_len=seq, tokens=d, tokens_source=tokens_source,
+        tokens_per_param=d / shape.n_params_total, flops=6.0 * shape.n_params * d,
+        flops_formula="6ND (N non-embedding)", lr=lr.value, lr_low=lr.low, lr_high=lr.high,
+        batch_tokens=batch.value, batch_tokens_low=batch.low, batch_tokens_high=batch.high,
+        batch_seqs=batch_seqs, batch_tokens_rounded=batch_seqs * seq, steps=steps,
+        warmup_steps=warmup_steps, warmup_tokens=warmup_steps * batch_seqs * seq,
+        schedule=schedule, final_lr=lr.value * final_frac, final_lr_frac=final_frac,
+        beta1=_number(opt.get("beta1"), 0.9), beta2=beta2_rule(batch_seqs * seq), eps=_number(opt.get("eps"), 1e-8),
+        weight_decay=weight_decay, tau_frac=1.0 / (lr.value * weight_decay * steps),
+        grad_clip=_number(opt.get("grad_clip"), 1.0), extrapolation=answer["extrapolation"],
+        batch_source=answer["batch_source"], lr_interval_ratio=lr.ratio, batch_interval_ratio=batch.ratio,
+        lr_interval=lr.component_bounds(), batch_interval=batch.component_bounds(), source=answer["source"],
+        rules={**RULES, "weight_decay": decay_rule}, warnings=warnings,
+    )
+
+
+def _shape_warnings(shape) -> list[str]:
+    if shape.n_params_total > 0 and shape.n_params / shape.n_params_total < 0.5:
+        return [f"under the standard shape only {shape.n_params / shape.n_params_total:.0%} of the parameters are "
+                "non-embedding; pass --n-params-nonembedding if you know N"]
+    return []
+
+
+def _answer_from_model(fitted: FittedModel, shape, d: float, seq: int, warnings: list[str]) -> dict:
+    lr, batch, extrapolation, batch_source = _from_model(fitted, shape, d, seq, warnings)
+    if not isinstance(fitted.optimizer.get("weight_decay"), (int, float)):
+        warnings.append("the model does not record the weight decay (nor the optimizer settings) its LR law was "
+                        "measured under: λ comes from the τ rule; match the source's training setup where you can")
+    return {"lr": lr, "batch": batch, "extrapolation": extrapolation, "batch_source": batch_source,
+            "source": {"kind": "model", **fitted.summary()}, "optimizer": fitted.optimizer,
+            "schedule": fitted.schedule}
+
+
+def _answer_from_law(published: PublishedLaw, shape, d: float, seq: int, warnings: list[str]) -> dict:
+    lr, batch = _from_law(published, shape, d, seq)
+    warnings.append(f"{published.name} is a published point law: no interval, and it was fitted on "
+                    "that paper's data and tokenizer")
+    return {"lr": lr, "batch": batch, "extrapolation": {}, "batch_source": f"law:{published.key}",
+            "source": {"kind": "law", "law": published.key, "name": published.name,
+                       "citation": published.citation, "formula": published.formula},
+            "optimizer": {}, "schedule": {}}
+
+
+def _schedule(sched: dict, peak_lr: float) -> tuple[str, float]:
+    """(schedule name, final LR as a fraction of the peak): the calibration's, else cosine to 0.1×peak.
+    A source that decayed to an absolute final LR (Step Law's runs: 1e-5) keeps that absolute value."""
     known = sched.get("name") not in (None, "", "unknown")  # an external sweep may not record its schedule
     schedule = str(sched["name"]) if known else "cosine"
-    final_frac = _number(sched.get("final_lr_frac"), 0.1) if schedule != "constant" else 1.0
-    beta2 = beta2_rule(batch_rounded)
-    weight_decay, decay_rule = _weight_decay(opt, tau, lr.value, steps, warnings)
-
-    return Recommendation(
-        n_params=n, n_params_total=shape.n_params_total, d_model=shape.d_model, n_layer=shape.n_layer,
-        vocab_size=shape.vocab_size, seq_len=seq, tokens=d, tokens_source=tokens_source,
-        tokens_per_param=d / shape.n_params_total, flops=6.0 * n * d, flops_formula="6ND (N non-embedding)",
-        lr=lr.value, lr_low=lr.low, lr_high=lr.high,
-        batch_tokens=batch.value, batch_tokens_low=batch.low, batch_tokens_high=batch.high,
-        batch_seqs=batch_seqs, batch_tokens_rounded=batch_rounded, steps=steps,
-        warmup_steps=warmup_steps, warmup_tokens=warmup_steps * batch_rounded,
-        schedule=schedule, final_lr=lr.value * final_frac, final_lr_frac=final_frac,
-        beta1=_number(opt.get("beta1"), 0.9), beta2=beta2, eps=_number(opt.get("eps"), 1e-8),
-        weight_decay=weight_decay, tau_frac=1.0 / (lr.value * weight_decay * steps), grad_clip=_number(opt.get("grad_clip"), 1.0),
-        extrapolation=extrapolation, batch_source=batch_source, lr_interval_ratio=lr.ratio, batch_interval_ratio=batch.ratio,
-        lr_interval=lr.component_bounds(), batch_interval=batch.component_bounds(), source=source, rules={**RULES, "weight_decay": decay_rule}, warnings=warnings,
-    )
+    if schedule == "constant":
+        return schedule, 1.0
+    final = sched.get("final_lr")
+    if isinstance(final, (int, float)) and 0 < final < peak_lr:
+        return schedule, final / peak_lr
+    return schedule, _number(sched.get("final_lr_frac"), 0.1)
 
 
 def _weight_decay(opt: dict, tau_frac: float | None, lr: float, steps: int, warnings: list) -> tuple[float, str]:
@@ -267,7 +289,8 @@ RULES = {
              "untied embeddings 2·V·d_model",
     "batch_rounding": "nearest of 2^k and 3·2^k sequences to the law's optimum (log scale)",
     "warmup": "N tokens (Porian et al., arXiv 2406.19146), ≥1 step, ≤10% of steps",
-    "schedule": "as calibrated (provenance), else cosine to 0.1×peak (Hoffmann et al., arXiv 2203.15556)",
+    "schedule": "as calibrated (provenance; an absolute final LR is kept), else cosine to 0.1×peak "
+                "(Hoffmann et al., arXiv 2203.15556)",
     "weight_decay": "λ = 1/(τ_frac·η·steps): AdamW timescale τ = 1/(ηλ) a fixed fraction of training "
                     "(Wang & Aitchison, arXiv 2405.13698)",
     "beta2": "0.95^(B/4M tokens) clipped to [0.95, 0.999]: fixed second-moment half-life in tokens "
@@ -338,26 +361,33 @@ def _choose_tokens(shape, tokens, tokens_per_param, fitted: FittedModel | None,
 
 
 def _published_evidence(fitted: FittedModel, shape, d: float, seq: int) -> dict[str, dict]:
-    """Per law ("lr", "batch"): the published laws that enter the interval at this target (intervals.py).
-    The source authors' own law is another form for the same data (with its error on our cells); the
-    independent laws measure the setup spread, used only when the model is of another setup."""
-    own = {key: getattr(law, "published", None) for key, law in (("lr", fitted.lr_), ("batch", fitted.batch_))
-           if law is not None}
-    own_keys = {p["law"] for p in own.values() if p}
-    values = {}
-    for key in SETUP_LAWS:
-        lr, batch = _from_law(HYPERPARAMETER_LAWS[key], shape, d, seq)
-        values[key] = {"lr": math.log(lr.value), "batch": math.log(batch.value)}
+    """Per law ("lr", "batch"): what published laws add to the prediction (advisor/intervals.py). The
+    source authors' own law is another candidate form for the same data (with its error on our cells);
+    the spread of the independent published laws at the target is the setup component, used only when
+    the model is not of the user's own setup (a shipped model is never)."""
+    other_setup = fitted.shipped_ is not None or not fitted.same_setup_as_target_
+    at_target = {key: _from_law(HYPERPARAMETER_LAWS[key], shape, d, seq) for key in SETUP_LAWS}
     out = {}
-    for law in ("lr", "batch"):
-        pub = own.get(law)
-        forms = ([(pub.get("log2_error"), values[pub["law"]][law])]
-                 if pub and pub["law"] in values and isinstance(pub.get("log2_error"), (int, float)) else [])
-        # a shipped model is never the user's own setup, whatever it was fitted on
-        other_setup = fitted.shipped_ is not None or not fitted.same_setup_as_target_
-        setup = [values[k][law] for k in SETUP_LAWS if k not in own_keys] if other_setup else []
-        out[law] = {"extra_forms": forms, "setup_logs": setup}
+    for law, index in (("lr", 0), ("batch", 1)):
+        own = getattr(fitted.lr_ if law == "lr" else fitted.batch_, "published", None)
+        forms = []
+        if own and own["law"] in HYPERPARAMETER_LAWS and isinstance(own.get("log2_error"), (int, float)):
+            forms.append((own["log2_error"], _law_as_form(HYPERPARAMETER_LAWS[own["law"]], shape.vocab_size,
+                                                          seq, index)))
+        logs = [math.log(at_target[key][index].value) for key in SETUP_LAWS]
+        out[law] = {"extra_forms": forms, "setup_width": max(logs) - min(logs) if other_setup else 0.0}
     return out
+
+
+def _law_as_form(published: PublishedLaw, vocab_size: int, seq: int, index: int):
+    """A published law as a log-value function of a point (n_params, tokens), like a fitted form."""
+    def log_value(point: dict[str, float]) -> float:
+        s = shapes.from_nonembedding(point["n_params"], vocab_size)
+        answer = published.evaluate(Target(point["n_params"], point["tokens"], seq, s.n_layer, s.d_model))
+        value = (answer.lr, answer.batch_tokens)[index]
+        return math.log(value) if value and value > 0 else float("nan")
+
+    return log_value
 
 
 def _from_model(fitted: FittedModel, shape, d: float, seq: int, warnings: list[str]):
@@ -398,7 +428,8 @@ def _from_model(fitted: FittedModel, shape, d: float, seq: int, warnings: list[s
         model_warnings = [w for w in model_warnings if not ("batch" in w and "edge" in w)]
     warnings.extend(model_warnings)
     if not fitted.lr_.samples or (batch_source == "model" and not fitted.batch_.samples):
-        warnings.append("the model has no bootstrap samples: intervals reflect residual scatter only")
+        warnings.append("the model has no bootstrap samples: the sampling component is the residual scatter "
+                        "alone, and exponents get no extra width beyond the fitted range")
     return lr, batch, extrapolation, batch_source
 
 

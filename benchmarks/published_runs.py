@@ -84,18 +84,13 @@ def resolve_source(name: str | None) -> dict:
 
 
 def shipped_model(name: str) -> Path | None:
-    """A shipped model's file by name: data/catalog.json's entry of kind "model", else data/models/NAME/ or
-    data/NAME/model.json; None when there is none."""
-    root = data_dir()
+    """A shipped model's file by name (data/catalog.json, `advisor sources`); None when there is none."""
+    from advisor.catalog import CatalogError, entry, entry_path
+
     try:
-        catalog = json.loads((root / "catalog.json").read_text())
-        entries = [e for e in catalog.get("entries", []) if isinstance(e, dict)]
-    except (OSError, ValueError, AttributeError):
-        entries = []
-    paths = [root / e["path"] for e in entries
-             if e.get("name") == name and e.get("kind") == "model" and isinstance(e.get("path"), str)]
-    paths += [root / "models" / name / "model.json", root / name / "model.json"]
-    return next((p for p in paths if p.is_file()), None)
+        return entry_path(entry(name, "model"))
+    except CatalogError:
+        return None
 
 
 def default_label() -> str:

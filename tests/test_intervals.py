@@ -79,11 +79,10 @@ def test_forms_nearly_as_good_widen_the_interval_and_worse_ones_do_not():
     assert form_candidates(None, [(None, 1.0), (9.0, 2.0)]) == [1.0, 2.0]  # no CV: no form preferred
 
 
-def test_setup_component_is_symmetric_and_only_for_another_setup():
+def test_setup_component_is_the_given_width_on_both_sides():
     law = _law()
     point = _point(5e8, 5e10)
-    log_point = law.law.log_predict(point)
-    other = law.predict(point, RANGE, setup_logs=[log_point - 0.6, log_point + 0.2])
+    other = law.predict(point, RANGE, setup_width=0.6)
     assert (other.components["setup"].below, other.components["setup"].above) == pytest.approx((0.6, 0.6))
     own = law.predict(point, RANGE)
     assert own.components["setup"] == Spread()
@@ -93,12 +92,30 @@ def test_setup_component_is_symmetric_and_only_for_another_setup():
     assert bounds["setup"] == pytest.approx([other.value * math.exp(-0.6), other.value * math.exp(0.6)])
 
 
+def test_beyond_the_range_the_point_follows_the_mean_increment_of_the_candidate_forms():
+    """Inside the range the chosen form is the point; beyond it, each candidate form carries the edge
+    value to the target and the point is the mean of their increments."""
+    flat = (0.2, lambda p: -0.2 * math.log(p["n_params"]))  # a candidate with N^-0.2 instead of N^-0.8
+    law = _law()
+    inside = law.predict(_point(5e8, 5e10), RANGE, extra_forms=[flat])
+    assert inside.value == pytest.approx(law.law.predict(_point(5e8, 5e10)))
+    beyond = law.predict(_point(1e11, 5e10), RANGE, extra_forms=[flat])
+    edge = law.law.log_predict(_point(1e9, 5e10))
+    steps = math.log(1e11 / 1e9)
+    assert math.log(beyond.value) == pytest.approx(edge + 0.5 * (-0.8 - 0.2) * steps)
+    # the interval reaches the chosen form's own extrapolation and the candidate's
+    assert beyond.low <= law.law.predict(_point(1e11, 5e10)) <= beyond.high
+
+
 def test_recommend_reports_each_component_and_the_setup_only_for_external_models():
     doc = synthetic_model_doc()
     doc["provenance"]["source"] = "external"
     external = recommend(n_params_nonembedding="1e6", tokens="2e7", seq_len=64, model=FittedModel.from_dict(doc))
     assert set(external.lr_interval) == {"sampling", "law_form", "setup", "total"}
     assert external.lr_interval["setup"][0] < external.lr < external.lr_interval["setup"][1]
+    # the setup half-width is the spread of DeepSeek LLM's and Step Law's laws at the target
+    ds, sl = (recommend(n_params_nonembedding="1e6", tokens="2e7", seq_len=64, law=k).lr for k in ("deepseek", "steplaw"))
+    assert external.lr / external.lr_interval["setup"][0] == pytest.approx(max(ds, sl) / min(ds, sl))
     doc["provenance"]["same_setup_as_target"] = True
     own = recommend(n_params_nonembedding="1e6", tokens="2e7", seq_len=64, model=FittedModel.from_dict(doc))
     assert own.lr_interval["setup"] == [own.lr, own.lr]

@@ -142,7 +142,11 @@ def summary_text(art: dict) -> str:
 
 def _nearest(summary: dict) -> str:
     v = summary.get("nearest_run_regret_pct")
-    return "" if v is None else f" (nearest measured run: {v:.3f}%)"
+    ref = [c["published_law_nearest_run_regret_pct"] for c in summary.get("cells", [])
+           if "published_law_nearest_run_regret_pct" in c]
+    ref_text = (f"; the source authors' own law, fitted on every size: {', '.join(f'{r:.3f}%' for r in ref)}"
+                if ref else "")
+    return "" if v is None else f" (nearest measured run: {v:.3f}%{ref_text})"
 
 
 def _fmt(v) -> str:

@@ -21,7 +21,7 @@ from calibration.fit.table import (ColumnMap, FitInputError, build_cells, diverg
                                   read_table)
 from calibration.fit.laws import BATCH_FORMS, LR_FORMS, LawFit, design, fit_forms
 from calibration.fit.loss_surface import PARAM_NAMES, SurfaceFit, at_bounds, bootstrap_surface, fit_surface
-from calibration.fit.optimum import BELOW_DIVERGENCE_WEIGHT, fit_cell
+from calibration.fit.optimum import BELOW_DIVERGENCE_WEIGHT, fit_cell, nearest_run_regret
 from calibration.sweep.trial import code_version
 from calibration.fit.validate import CellTable, held_out_largest, leave_one_cell_out
 
@@ -122,39 +122,58 @@ def _record_decay_timescale(optimizer: dict, table: CellTable) -> None:
 
 def _record_published_law(artifact: dict, raw: pd.DataFrame, table: CellTable) -> None:
     """A shipped source whose authors published their own law from the same runs: record, per law, its
-    mean |log2 error| over our cell optima; the advisor counts it as another candidate form."""
-    key = _source_published_law(_unique(raw, "source"))
-    if key is None:
-        return
-    from advisor.laws import HYPERPARAMETER_LAWS, Target
-    from advisor.shape import from_nonembedding
+    mean |log2 error| over our cell optima (the advisor counts it as another candidate form), and, as a
+    reference for our held-out figures, its regret at the held-out largest size's nearest measured runs."""
+    from advisor.laws import HYPERPARAMETER_LAWS
 
+    key = _source_published_law(_unique(raw, "source"))
+    if key not in HYPERPARAMETER_LAWS:
+        return
     seq = _unique(raw, "seq_len")
-    seq = int(seq) if isinstance(seq, (int, float)) and seq > 0 else 2048
-    answers = [HYPERPARAMETER_LAWS[key].evaluate(Target(c.n_params, c.tokens, seq, s.n_layer, s.d_model))
-               for c in table.cells for s in [from_nonembedding(c.n_params, 32000)]]
-    for law, attr in (("lr", "lr"), ("batch", "batch_tokens")):
+    values = _published_optima(HYPERPARAMETER_LAWS[key], table,
+                               int(seq) if isinstance(seq, (int, float)) and seq > 0 else 2048)
+    for law, logs in zip(("lr", "batch"), values):
         entry, w = artifact["laws"][law], table.w(law)
-        values = np.array([getattr(a, attr) or np.nan for a in answers], float)
-        use = (w > 0) & np.isfinite(values)
+        use = (w > 0) & np.isfinite(logs)
         if entry is None or not use.any():
             continue
-        err = np.abs(np.log(values[use]) - table.y(law)[use]).mean() / np.log(2)
+        err = np.abs(logs[use] - table.y(law)[use]).mean() / np.log(2)
         entry["published"] = {"law": key, "log2_error": float(err), "n_cells": int(use.sum())}
     artifact["provenance"]["published_law"] = key
+    held = artifact["validation"]["held_out_largest"]
+    for cell in held.get("cells", []):
+        i = next(j for j, c in enumerate(table.cells) if c.n_params == cell["n_params"] and c.tokens == cell["tokens"])
+        cell["published_law_nearest_run_regret_pct"] = nearest_run_regret(table.cells[i], values[0][i], values[1][i])
+
+
+def _published_optima(law, table: CellTable, seq: int) -> tuple[np.ndarray, np.ndarray]:
+    """A published law's log LR and log batch at every cell (NaN where it gives none)."""
+    from advisor.laws import Target
+    from advisor.shape import from_nonembedding
+
+    answers = [law.evaluate(Target(c.n_params, c.tokens, seq, s.n_layer, s.d_model))
+               for c in table.cells for s in [from_nonembedding(c.n_params, 32000)]]
+    return tuple(np.log(np.array([getattr(a, attr) or np.nan for a in answers], float))
+                 for attr in ("lr", "batch_tokens"))
 
 
 def _source_published_law(source) -> str | None:
     """The published law of a shipped source (catalog), or None."""
+    entry = _shipped_source(source)
+    key = entry.get("published_law") if entry else None
+    return key if isinstance(key, str) else None
+
+
+def _shipped_source(source) -> dict | None:
+    """The catalog entry of a shipped source named in the table's `source` column, or None."""
     if not isinstance(source, str):
         return None
     from advisor.catalog import CatalogError, entry
 
     try:
-        key = entry(source, "source").get("published_law")
+        return entry(source, "source")
     except CatalogError:
         return None
-    return key if isinstance(key, str) else None
 
 
 def _cell_table(trials: pd.DataFrame, diverged: pd.DataFrame, opts: FitOptions) -> CellTable:
@@ -272,7 +291,7 @@ def _unique(raw: pd.DataFrame, col: str):
 
 def _provenance(raw, trials, cols, excluded, n_cells, opts, table_name, sha, surface) -> dict:
     source_name = _unique(raw, "source")
-    shipped = isinstance(source_name, str) and _source_published_law(source_name) is not None
+    shipped = _shipped_source(source_name) is not None
     ours = CONTRACT_COLUMNS <= set(raw.columns) and cols == ColumnMap() and not shipped
     data_id = _unique(raw, "data_id")
     same = opts.same_setup if opts.same_setup is not None else ours
@@ -290,7 +309,8 @@ def _provenance(raw, trials, cols, excluded, n_cells, opts, table_name, sha, sur
         "optimizer": {"name": "adamw" if ours else "unknown",
                       **{k: _unique(raw, k) for k in ("beta1", "beta2", "weight_decay", "grad_clip")
                          if k in raw.columns}},
-        "schedule": {"name": _unique(raw, "schedule") or "unknown"},
+        "schedule": {"name": _unique(raw, "schedule") or "unknown",
+                     **({"final_lr": final} if isinstance(final := _unique(raw, "final_lr"), float) else {})},
         "n_trials": int(len(raw)), "n_trials_used": int(len(trials)),
         "n_excluded": excluded, "n_cells": int(n_cells),
         "code_version": code_version(),

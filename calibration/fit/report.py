@@ -421,6 +421,12 @@ def _cells_md(cells: list[dict]) -> list[str]:
     return lines + [""]
 
 
+def _published_reference(held: dict) -> str:
+    ref = [c["published_law_nearest_run_regret_pct"] for c in held["cells"] if "published_law_nearest_run_regret_pct" in c]
+    return (" For reference, the source authors' own published law (fitted on every size, the held-out one "
+            f"included) gets {', '.join(f'{r:.3f}%' for r in ref)} at its nearest measured runs.") if ref else ""
+
+
 def _validation_md(val: dict) -> list[str]:
     held = val["held_out_largest"]
     lines = ["## Held-out validation", ""]
@@ -430,7 +436,7 @@ def _validation_md(val: dict) -> list[str]:
               f"{held['forms']['lr']}, {held['forms']['batch']}) and predicted its cells: mean |log2 error| "
               f"LR {held['lr_log2_error']:.3f}, batch {_g(held['batch_log2_error'], '.3f')}, loss regret "
               f"{held['loss_regret_pct']:.3f}% (the measured run nearest to the prediction: "
-              f"{_g(held.get('nearest_run_regret_pct'), '.3f')}%).", "",
+              f"{_g(held.get('nearest_run_regret_pct'), '.3f')}%)." + _published_reference(held), "",
               "| D | lr pred | lr opt | batch pred | batch opt | loss at pred | loss opt | regret % | nearest run % |",
               "|---|---|---|---|---|---|---|---|---|"]
     for c in held["cells"]:
