@@ -24,15 +24,14 @@ from advisor.hardware import GPU, get_gpu
 from advisor.laws import HYPERPARAMETER_LAWS, LOSS_PRESETS, LossLaw
 from advisor.model import FittedModel
 from advisor.recipe import (
-    DEFAULT_SEQ_LEN, DEFAULT_VOCAB, USABLE_TOKENS_PER_PARAM, AdvisorError, Recommendation, load_source, recommend,
-    target_shape,
+    DEFAULT_SEQ_LEN, DEFAULT_VOCAB, PLAUSIBLE_TOKENS_PER_PARAM, USABLE_TOKENS_PER_PARAM, AdvisorError,
+    Recommendation, load_source, recommend, target_shape,
 )
 from advisor.units import parse_int_quantity, parse_quantity
 
 BYTES_PER_PARAM = {"weights": 2, "grads": 2, "optimizer": 12}  # optimizer = fp32 master + 2 moments
 ACT_BYTES_PER_TOKEN_LAYER = 34  # × d_model, Korthikanti et al. (no TP/SP, flash attention)
 USABLE_MEMORY = 0.9
-TOKENS_PER_PARAM_PLAUSIBLE = (5.0, 500.0)
 FALLBACK_LOSS_LAW = "epoch"  # allocates when the fitted loss law's D*/N is absurd (Besiroglu et al.'s refit)
 SHARDINGS = ("fsdp", "ddp")
 GIB = 2**30
@@ -86,6 +85,18 @@ class Plan:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class _Budget:
+    """The validated hardware and price inputs of a plan."""
+
+    device: GPU
+    mfu: float
+    gpus: int | None
+    price: float | None
+    seq_len: int
+    vocab_size: int
+
+
 def plan(
     *,
     flops=None, gpu_hours=None, gpus=None, days=None,
@@ -96,6 +107,40 @@ def plan(
     sharding: str = "fsdp", activation_checkpointing: bool = True,
 ) -> Plan:
     """Plan from a budget (flops | gpu_hours | gpus+days) or cost a given size (params[/tokens])."""
+    budget = _budget_inputs(gpu, mfu, gpus, price_per_gpu_hour, seq_len, vocab_size, sharding)
+    source = {"model": model, "law": hp_law}
+    if params is not None or n_params_nonembedding is not None:
+        given = [name for name, v in (("--flops", flops), ("--gpu-hours", gpu_hours), ("--days", days)) if v is not None]
+        if given:
+            raise AdvisorError(f"give a size (--params/--tokens) or a budget ({', '.join(given)}), not both")
+        sized = _size_mode(params, tokens, n_params_nonembedding, budget, loss_law, source)
+    else:
+        if tokens is not None:
+            raise AdvisorError("--tokens needs --params (a size), not a budget")
+        sized = _budget_mode(flops, gpu_hours, days, budget, loss_law, source)
+    rec, warnings = sized["rec"], sized["warnings"]
+    model_shape = shapes.from_nonembedding(rec.n_params, budget.vocab_size)
+    n_gpus, gpus_source, memory = _gpus_and_memory(model_shape, rec, budget, sharding, activation_checkpointing,
+                                                   warnings)
+    train_flops = full_training_flops(model_shape, rec)
+    if sized["mode"] == "budget" and train_flops > 1.05 * sized["flops"]:
+        warnings.append(f"C = 6ND leaves out attention and the output head: the full count is "
+                        f"{train_flops / sized['flops']:.3g}× the budget, so at this MFU the run takes that much "
+                        "longer than the budget")
+    hours = train_flops / (budget.device.peak_flops * budget.mfu) / 3600.0
+    return Plan(
+        mode=sized["mode"], flops=sized["flops"], flops_source=sized["flops_source"], train_flops=train_flops,
+        gpu=budget.device.name, gpu_peak_flops=budget.device.peak_flops, mfu=budget.mfu, gpus=n_gpus,
+        gpus_source=gpus_source, gpu_hours=hours, wall_days=hours / n_gpus / 24.0,
+        price_per_gpu_hour=budget.price, cost=hours * budget.price if budget.price is not None else None,
+        loss_law=sized["law_info"], predicted_loss=sized["loss"], n_params=rec.n_params,
+        n_params_total=rec.n_params_total, tokens=rec.tokens, sharding=sharding,
+        activation_checkpointing=activation_checkpointing, memory=memory, recommendation=rec,
+        warnings=warnings + rec.warnings,
+    )
+
+
+def _budget_inputs(gpu, mfu, gpus, price_per_gpu_hour, seq_len, vocab_size, sharding) -> _Budget:
     try:
         device = get_gpu(gpu)
     except KeyError as exc:
@@ -105,62 +150,58 @@ def plan(
         raise AdvisorError(f"--mfu is a fraction of peak, at most 1, got {mfu}")
     if sharding not in SHARDINGS:
         raise AdvisorError(f"--sharding must be one of {', '.join(SHARDINGS)}, got {sharding!r}")
-    n_gpus = parse_int_quantity(gpus, "--gpus") if gpus is not None else None
-    price = parse_quantity(price_per_gpu_hour, "--price-per-gpu-hour") if price_per_gpu_hour is not None else None
-    seq = parse_int_quantity(seq_len, "--seq-len")
-    vocab = parse_int_quantity(vocab_size, "--vocab-size")
+    return _Budget(device, mfu_value,
+                   parse_int_quantity(gpus, "--gpus") if gpus is not None else None,
+                   parse_quantity(price_per_gpu_hour, "--price-per-gpu-hour") if price_per_gpu_hour is not None else None,
+                   parse_int_quantity(seq_len, "--seq-len"), parse_int_quantity(vocab_size, "--vocab-size"))
+
+
+def _size_mode(params, tokens, n_params_nonembedding, budget: _Budget, loss_law, source: dict) -> dict:
+    """Cost a given size; without --tokens, D*(N) of the chosen loss law (or the model's default)."""
+    tokens_source = None
+    if tokens is None and loss_law is not None:  # D*(N) of the chosen preset instead of the model's law
+        law = _loss_law(loss_law, source["model"], source["law"])
+        tokens = law.optimal_tokens(law.n_of(target_shape(params, n_params_nonembedding, budget.vocab_size)))
+        tokens_source = f"compute-optimal for N under the {law.name} loss law ({law.citation})"
+    rec = recommend(params, tokens, n_params_nonembedding=n_params_nonembedding, seq_len=budget.seq_len,
+                    vocab_size=budget.vocab_size, tokens_source=tokens_source, **source)
+    return {"mode": "size", "rec": rec, "flops": rec.flops, "flops_source": "6ND of the given size",
+            "law_info": None, "loss": None, "warnings": []}
+
+
+def _budget_mode(flops, gpu_hours, days, budget: _Budget, loss_law, source: dict) -> dict:
+    """Choose the compute-optimal (N, D) for the budget under a loss law, then the recipe for it."""
     warnings: list[str] = []
-    by_size = params is not None or n_params_nonembedding is not None
-    budget_given = [name for name, v in (("--flops", flops), ("--gpu-hours", gpu_hours), ("--days", days))
-                    if v is not None]
-
-    source_kwargs = {"model": model, "law": hp_law}
-    law_info, loss = None, None
-    if by_size:
-        if budget_given:
-            raise AdvisorError(f"give a size (--params/--tokens) or a budget ({', '.join(budget_given)}), not both")
-        tokens_source = None
-        if tokens is None and loss_law is not None:  # D*(N) of the chosen preset instead of the model's law
-            law = _loss_law(loss_law, model, hp_law)
-            tokens = law.optimal_tokens(law.n_of(target_shape(params, n_params_nonembedding, vocab)))
-            tokens_source = f"compute-optimal for N under the {law.name} loss law ({law.citation})"
-        rec = recommend(params, tokens, n_params_nonembedding=n_params_nonembedding, seq_len=seq,
-                        vocab_size=vocab, **source_kwargs)
-        rec.tokens_source = tokens_source or rec.tokens_source
-        c = rec.flops
-        flops_source = "6ND of the given size"
-        mode = "size"
-    else:
-        if tokens is not None:
-            raise AdvisorError("--tokens needs --params (a size), not a budget")
-        c, flops_source = _budget_flops(flops, gpu_hours, n_gpus, days, device, mfu_value)
-        law = _loss_law(loss_law, model, hp_law)
+    c, flops_source = _budget_flops(flops, gpu_hours, budget.gpus, days, budget.device, budget.mfu)
+    law = _loss_law(loss_law, source["model"], source["law"])
+    n, d = _compute_optimal(law, c)
+    if loss_law is None and not USABLE_TOKENS_PER_PARAM[0] <= d / n <= USABLE_TOKENS_PER_PARAM[1]:
+        # The fitted law's allocation is absurd (it did not transfer): use the published one, and say so.
+        warnings.append(f"the fitted loss law's compute-optimal D/N = {d / n:.3g} is absurd (published ≈20): "
+                        f"allocating with the {FALLBACK_LOSS_LAW} loss law instead; pass --loss-law to choose")
+        law = LOSS_PRESETS[FALLBACK_LOSS_LAW]
         n, d = _compute_optimal(law, c)
-        if loss_law is None and not USABLE_TOKENS_PER_PARAM[0] <= d / n <= USABLE_TOKENS_PER_PARAM[1]:
-            # The fitted law's allocation is absurd (it did not transfer): use the published one, and say so.
-            warnings.append(f"the fitted loss law's compute-optimal D/N = {d / n:.3g} is absurd (published ≈20): "
-                            f"allocating with the {FALLBACK_LOSS_LAW} loss law instead; pass --law to choose")
-            law = LOSS_PRESETS[FALLBACK_LOSS_LAW]
-            n, d = _compute_optimal(law, c)
-        law_info = {"name": law.name, "citation": law.citation,
-                    "values": {"E": law.E, "A": law.A, "alpha": law.alpha, "B": law.B, "beta": law.beta}}
-        size = {"params": n} if law.n_is_total else {"n_params_nonembedding": n}  # what the law's N counts
-        rec = recommend(**size, tokens=d, seq_len=seq, vocab_size=vocab, **source_kwargs)
-        rec.tokens_source = f"compute-optimal under the {law.name} loss law at C = {c:.3g} FLOPs"
-        loss = law.loss(n, d)
-        mode = "budget"
-        _check_ratio(d / n, law.name, warnings)
+    size = {"params": n} if law.n_is_total else {"n_params_nonembedding": n}  # what the law's N counts
+    rec = recommend(**size, tokens=d, seq_len=budget.seq_len, vocab_size=budget.vocab_size,
+                    tokens_source=f"compute-optimal under the {law.name} loss law at C = {c:.3g} FLOPs", **source)
+    _check_ratio(d / n, law.name, warnings)
+    law_info = {"name": law.name, "citation": law.citation,
+                "values": {"E": law.E, "A": law.A, "alpha": law.alpha, "B": law.B, "beta": law.beta}}
+    return {"mode": "budget", "rec": rec, "flops": c, "flops_source": flops_source, "law_info": law_info,
+            "loss": law.loss(n, d), "warnings": warnings}
 
-    model_shape = shapes.from_nonembedding(rec.n_params, vocab)
+
+def _gpus_and_memory(model_shape, rec: Recommendation, budget: _Budget, sharding: str, checkpointing: bool,
+                     warnings: list[str]) -> tuple[int, str, Memory]:
+    """The GPU count (given, or the fewest that fit), the memory per GPU, and warnings on the layout."""
+    n_gpus, gpus_source = budget.gpus, "given (--gpus)"
     if n_gpus is None:
-        n_gpus = _min_gpus(model_shape, rec, device, sharding, activation_checkpointing)
+        n_gpus = _min_gpus(model_shape, rec, budget.device, sharding, checkpointing)
         gpus_source = f"fewest (power of two) that fit the model under {sharding}"
         if n_gpus is None:
-            raise AdvisorError(f"the model does not fit on any number of {device.name} under {sharding}; "
+            raise AdvisorError(f"the model does not fit on any number of {budget.device.name} under {sharding}; "
                                "it needs tensor/pipeline parallelism (not modelled)")
-    else:
-        gpus_source = "given (--gpus)"
-    memory = memory_per_gpu(model_shape, rec, device, n_gpus, sharding, activation_checkpointing)
+    memory = memory_per_gpu(model_shape, rec, budget.device, n_gpus, sharding, checkpointing)
     if not memory.fits:
         warnings.append(f"does not fit: {memory.total_gib:.1f} GiB per GPU with micro-batch 1 > "
                         f"{memory.usable_gib:.1f} GiB usable; use more GPUs, FSDP, checkpointing, or "
@@ -172,21 +213,7 @@ def plan(
     elif rec.batch_seqs % n_gpus:
         warnings.append(f"the batch ({rec.batch_seqs} sequences) does not divide over {n_gpus} GPUs: the plan "
                         f"uses {memory.per_gpu_seqs} per GPU ({memory.per_gpu_seqs * n_gpus} in all)")
-
-    train_flops = full_training_flops(model_shape, rec)
-    if mode == "budget" and train_flops > 1.05 * c:
-        warnings.append(f"C = 6ND leaves out attention and the output head: the full count is {train_flops / c:.3g}× "
-                        "the budget, so at this MFU the run takes that much longer than the budget")
-    hours = train_flops / (device.peak_flops * mfu_value) / 3600.0
-    return Plan(
-        mode=mode, flops=c, flops_source=flops_source, train_flops=train_flops, gpu=device.name,
-        gpu_peak_flops=device.peak_flops, mfu=mfu_value, gpus=n_gpus, gpus_source=gpus_source,
-        gpu_hours=hours, wall_days=hours / n_gpus / 24.0, price_per_gpu_hour=price,
-        cost=hours * price if price is not None else None, loss_law=law_info, predicted_loss=loss,
-        n_params=rec.n_params, n_params_total=rec.n_params_total, tokens=rec.tokens, sharding=sharding,
-        activation_checkpointing=activation_checkpointing, memory=memory, recommendation=rec,
-        warnings=warnings + rec.warnings,
-    )
+    return n_gpus, gpus_source, memory
 
 
 def full_training_flops(model_shape: shapes.Shape, rec: Recommendation) -> float:
@@ -199,10 +226,10 @@ def full_training_flops(model_shape: shapes.Shape, rec: Recommendation) -> float
 
 
 def _check_ratio(tokens_per_param: float, law_name: str, warnings: list[str]) -> None:
-    if not TOKENS_PER_PARAM_PLAUSIBLE[0] <= tokens_per_param <= TOKENS_PER_PARAM_PLAUSIBLE[1]:
+    if not PLAUSIBLE_TOKENS_PER_PARAM[0] <= tokens_per_param <= PLAUSIBLE_TOKENS_PER_PARAM[1]:
         warnings.append(f"the {law_name} loss law's compute-optimal D/N = {tokens_per_param:.3g} is far from the "
                         "published ≈20 (Hoffmann et al., arXiv 2203.15556): a loss law fitted on small proxies may "
-                        "not transfer; compare with --law chinchilla")
+                        "not transfer; compare with --loss-law chinchilla")
 
 
 def _budget_flops(flops, gpu_hours, n_gpus, days, device: GPU, mfu: float) -> tuple[float, str]:
@@ -241,10 +268,10 @@ def _loss_law(name: str | None, model, hp_law) -> LossLaw:
             raise AdvisorError(f"unknown loss law {name!r}; choose one of {', '.join(LOSS_PRESETS)}{hint}")
         return LOSS_PRESETS[key]
     if hp_law is not None:
-        raise AdvisorError("with --hp-law, also choose a loss law for the allocation: --law chinchilla|epoch")
+        raise AdvisorError("with --hp-law, also choose a loss law for the allocation: --loss-law chinchilla|epoch")
     fitted, _ = load_source(model, None)
     if fitted.loss_ is None or not fitted.loss_.law.is_usable():
-        raise AdvisorError("the model has no usable loss law: pass --law chinchilla|epoch for the allocation")
+        raise AdvisorError("the model has no usable loss law: pass --loss-law chinchilla|epoch for the allocation")
     return fitted.loss_.law
 
 

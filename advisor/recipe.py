@@ -178,6 +178,7 @@ def recommend(
     model: str | Path | FittedModel | None = None,
     law: str | None = None,
     tau_frac: float | str | None = None,
+    tokens_source: str | None = None,
 ) -> Recommendation:
     """Recommend LR, batch size and the rest of the recipe for a target model.
 
@@ -185,13 +186,15 @@ def recommend(
     (advisor/shape.py) and `vocab_size`; or give `n_params_nonembedding` directly. `tokens` defaults to
     the compute-optimal D for N under the model's loss law, else 20 tokens per (total) parameter.
     Weight decay: the fitted model's calibrated λ, unless `tau_frac` asks for the τ rule (module doc).
+    `tokens_source` says where a given `tokens` came from (callers that chose it, such as `plan`).
     """
     shape = target_shape(params, n_params_nonembedding, vocab_size)
     seq = parse_int_quantity(seq_len, "--seq-len")
     tau = None if tau_frac is None else parse_quantity(tau_frac, "tau fraction")
     fitted, published = load_source(model, law)
     warnings: list[str] = _shape_warnings(shape)
-    d, tokens_source = _choose_tokens(shape, tokens, tokens_per_param, fitted, warnings)
+    d, chosen_by = _choose_tokens(shape, tokens, tokens_per_param, fitted, warnings)
+    tokens_source = tokens_source if tokens is not None and tokens_source else chosen_by
     _capped(d, MAX_TOKENS, "tokens")
     if seq > d:
         raise AdvisorError(f"--seq-len {seq} is larger than the training tokens ({format_count(d)})")

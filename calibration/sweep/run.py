@@ -124,32 +124,37 @@ def _drive(store: TrialStore, spec: SweepSpec, executor, owner: str, device: str
 
     Returns (trials run, of which failed)."""
     key = _group_key(device)
-    group_limit = 64 if key else 1
     bars = _Bars(store, progress)
     ran = failed = 0
     try:
-        while True:
-            while executor.in_flight() < executor.slots:
-                unit = store.claim(owner, limit=group_limit, key=key)
-                if unit:
-                    executor.submit(unit)
-                    continue
-                # Nothing pending: extend the cells that have finished (others may still be running).
-                new, _ = extension_trials(store, spec)
-                if not (new and store.add_trials([(t.config, t.cell, t.origin) for t in new])):
-                    break
-                bars.refresh_totals()
-            if executor.in_flight() == 0:
-                break  # every cell is finished and interior or at a recorded bound
+        while _fill(store, spec, executor, owner, key, bars) or executor.in_flight():
             for unit, results in executor.wait_some():
-                for cfg, result in zip(unit, results):
-                    if store.record(result, owner):
-                        ran += 1
-                        failed += result.status == "failed"
-                        bars.advance(cfg)
+                recorded = [(cfg, r) for cfg, r in zip(unit, results) if store.record(r, owner)]
+                ran += len(recorded)
+                failed += sum(r.status == "failed" for _, r in recorded)
+                for cfg, _ in recorded:
+                    bars.advance(cfg)
     finally:
         bars.close()
     return ran, failed
+
+
+def _fill(store: TrialStore, spec: SweepSpec, executor, owner: str, key, bars: "_Bars") -> bool:
+    """Submit claimed work until the executor's slots are full or nothing is left to claim, adding the
+    adaptive grid's trials to cells that have finished. Returns whether anything was submitted."""
+    submitted = False
+    while executor.in_flight() < executor.slots:
+        unit = store.claim(owner, limit=64 if key else 1, key=key)
+        if unit:
+            executor.submit(unit)
+            submitted = True
+            continue
+        # Nothing pending: extend the cells that have finished (others may still be running).
+        new, _ = extension_trials(store, spec)
+        if not (new and store.add_trials([(t.config, t.cell, t.origin) for t in new])):
+            break
+        bars.refresh_totals()
+    return submitted
 
 
 class _Bars:
