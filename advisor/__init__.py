@@ -1,6 +1,7 @@
 """The scaling-rule advisor: learning rate, batch size and recipe for LLM pretraining.
 
-Light by design: this package imports numpy at most, never torch, pandas or sklearn.
+Light by design: this package needs click and the standard library only (the base install), never numpy,
+torch, pandas or sklearn.
 
     from advisor import recommend, plan
     rec = recommend("7B", "2T", model="model.json")   # Recommendation dataclass

@@ -1,7 +1,7 @@
 """What ships in data/: the catalog (`data/catalog.json`) of sources and models, and name resolution.
 
-A source is a trial table in Contract 1 (DESIGN.md) that did not come from our own calibration, e.g. Step
-Law's released sweeps; a model is a fitted-model artifact. `--model` takes a shipped model's name
+A source is a trial table (contract 1 of docs/architecture.md) that did not come from our own calibration,
+e.g. Step Law's released sweeps; a model is a fitted-model artifact. `--model` takes a shipped model's name
 (`cpu-default`) or a path; a name wins over a file of the same name (write `./cpu-default` for the file).
 Pure Python (json, pathlib): `advisor recommend` reads this on every start.
 """

@@ -1,40 +1,247 @@
-"""The `advisor` command line.
+"""The `advisor` command line, and the style every one of its commands shares.
 
-Subcommands are imported lazily so that `advisor recommend` never pays for torch or pandas:
-the group knows each command's import path and one-line help, and imports it only when run.
-The calibration commands (calibrate, recalibrate, fit, bench) live in calibration/ and need the
-`calibrate` extra; the advice commands live in advisor/ and need numpy alone.
+Subcommands are imported lazily so that `advisor recommend` never pays for torch or pandas: the group
+knows each command's import path and imports it only when run or when `advisor --help` lists it (the
+command modules import their heavy stacks inside the commands, so listing them is cheap). The calibration
+commands (calibrate, recalibrate, fit, bench) live in calibration/cli/ and need an install extra; the
+advice commands live in advisor/ and need click alone.
+
+The house style, shared by every command through `StyledCommand` and `StyledGroup`:
+
+- quantities (sizes, counts, tokens, lengths) are typed with `Quantity`: "7B", "4K", "1.5e9", "1,000,000";
+- bad input (a value click refuses, or a project input error: `UnitError`, `ModelError`/`CatalogError`,
+  `AdvisorError`, or what a command lists in `input_errors(...)`) prints `Error: <one line>` on stderr
+  and exits 2, never a traceback and never click's usage block; a run that failed exits 1 (`RunFailed`);
+- `--force` means "overwrite" wherever it exists; old flag names live on as hidden aliases
+  (`hidden_alias`);
+- the one-line help of `advisor --help` is the first line of each command's docstring.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib
 import sys
 
 import click
 
-# name -> (module:attribute, one-line help shown by `advisor --help`)
-COMMANDS: dict[str, tuple[str, str]] = {
-    "recommend": ("advisor.cli_advice:recommend", "Recommend LR, batch size and the full recipe for a target model."),
-    "plan": ("advisor.cli_advice:plan", "Plan a run from a compute budget: model size, tokens, time, cost, memory."),
-    "compare": ("advisor.cli_advice:compare", "Compare the fitted model's recommendation with published laws."),
-    "show": ("advisor.cli_advice:show", "Show what a fitted model is: provenance, fit ranges, laws, held-out errors."),
-    "sources": ("advisor.cli_sources:sources", "List the shipped sources (public sweeps) and models, the default marked."),
-    "calibrate": ("calibration.cli.calibrate:calibrate", "Plan, run, resume and inspect calibration sweeps of proxy models."),
-    "fit": ("calibration.cli.fit:fit", "Fit LR, batch-size and loss scale laws to a trial table."),
-    "recalibrate": ("calibration.cli.recalibrate:recalibrate",
-                    "Calibrate on your own data or hardware in one command: sweep, fit, model and report."),
-    "bench": ("calibration.cli.bench:bench", "Measure proxy training throughput on this device."),
+from advisor.model import ModelError  # CatalogError is a ModelError
+from advisor.recipe import AdvisorError
+from advisor.units import UnitError, parse_int_quantity, parse_quantity
+
+INPUT_ERRORS = (UnitError, ModelError, AdvisorError)
+
+
+# ---------------------------------------------------------------------------------------- quantities
+
+
+class Quantity(click.ParamType):
+    """A positive quantity as people type it: "7B", "300M", "2T", "4K", "1.5e9", "1,000,000".
+
+    `integer=True` for whole counts (returns int); `minimum` for a lower bound (0 admits zero, e.g. no
+    bootstrap). Refusals name the option: "--seq-len: cannot read '4X' (...)".
+    """
+
+    def __init__(self, integer: bool = False, minimum: float | None = None) -> None:
+        self.integer, self.minimum = integer, minimum
+        self.name = "count" if integer else "quantity"
+
+    def convert(self, value, param, ctx):
+        what = _param_name(param)
+        try:
+            if self.integer:
+                return parse_int_quantity(value, what, minimum=1 if self.minimum is None else int(self.minimum))
+            number = parse_quantity(value, what, allow_zero=self.minimum is not None and self.minimum <= 0)
+        except UnitError as exc:
+            self.fail(str(exc).removeprefix(f"{what}: "), param, ctx)
+        if self.minimum is not None and number < self.minimum:
+            self.fail(f"must be at least {self.minimum:g}, got {value!r}", param, ctx)
+        return number
+
+    def __repr__(self) -> str:
+        return f"Quantity(integer={self.integer}, minimum={self.minimum})"
+
+
+def _param_name(param: click.Parameter | None) -> str:
+    if param is None:
+        return "value"
+    if isinstance(param, click.Option):
+        return max(param.opts, key=len)  # the long name: --seq-len, not -s
+    return param.human_readable_name
+
+
+# ---------------------------------------------------------------------------------------- errors
+
+
+class InputError(click.ClickException):
+    """Bad input: shown as `Error: <one line>` on stderr, exit code 2."""
+
+    exit_code = 2
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))  # one line, whatever the source wrote
+
+
+class RunFailed(click.ClickException):
+    """The input was fine but the run failed (e.g. every trial failed): `Error: <one line>`, exit code 1."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))
+
+
+@contextlib.contextmanager
+def input_errors(*types: type[BaseException], about: str | None = None):
+    """Within the block (or the decorated function), these exceptions are bad input: one line, exit 2.
+
+    For the calibration stack's own errors (SpecError, StoreError, FitInputError, ...), which advisor/
+    cannot import at module level. `about` prefixes the message ("numbers out of range (...)")."""
+    try:
+        yield
+    except types as exc:
+        raise InputError(f"{about} ({exc})" if about else str(exc)) from None
+
+
+def _usage_message(exc: click.UsageError) -> str:
+    """click's usage errors as one line: "--seq-len: cannot read ..." (no usage block)."""
+    if isinstance(exc, click.BadParameter) and not isinstance(exc, click.MissingParameter):
+        hint = exc.param_hint if exc.param_hint is not None else _param_name(exc.param) if exc.param else None
+        if hint is not None and not isinstance(hint, str):
+            hint = " / ".join(hint)
+        return f"{hint}: {exc.message}" if hint else exc.message
+    path = exc.ctx.command_path if exc.ctx is not None else None
+    # A mistyped option or a missing argument: point at the help, which the usage block used to show.
+    message = exc.format_message().removesuffix(".")
+    return f"{message} (see '{path} --help')" if path else message
+
+
+# `advisor calibrate` alone prints its help (click >= 8.2 raises this for it): not an error to flatten.
+_HELP_FOR_NO_ARGS = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+@contextlib.contextmanager
+def _one_line_errors():
+    try:
+        yield
+    except _HELP_FOR_NO_ARGS:
+        raise
+    except click.UsageError as exc:
+        raise InputError(_usage_message(exc)) from None
+    except INPUT_ERRORS as exc:
+        raise InputError(str(exc)) from None
+
+
+class StyledCommand(click.Command):
+    """A command in the house style: parse errors and input errors become one line and exit 2."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        with _one_line_errors():
+            return super().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx: click.Context):
+        with _one_line_errors():
+            return super().invoke(ctx)
+
+
+class StyledGroup(click.Group):
+    """A group in the house style; its subcommands are `StyledCommand`s."""
+
+    command_class = StyledCommand
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        with _one_line_errors():
+            return super().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx: click.Context):
+        with _one_line_errors():  # an unknown subcommand is bad input too
+            return super().invoke(ctx)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Each command's docstring says what it does: its whole first line is the listing's (click would
+        # cut it short), so the one-line help is written once.
+        rows = []
+        for name in self.list_commands(ctx):
+            try:
+                cmd = self.get_command(ctx, name)
+            except click.ClickException as exc:  # a command module that imports a missing package at its top
+                rows.append((name, f"(unavailable: {exc.message})"))
+                continue
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, (cmd.help or "").strip().split("\n")[0]))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+StyledGroup.group_class = StyledGroup
+
+
+def hidden_alias(flag: str, of: str, is_flag: bool = False):
+    """Keep an old option name working without listing it: `hidden_alias("--law", of="hp_law")`.
+
+    The alias fills `of` when that is not given; both given with different values is bad input.
+    """
+    dest = f"alias_{of}"
+    new_flag = "--" + of.replace("_", "-")
+
+    def decorator(func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            value = kwargs.pop(dest)
+            if value not in (None, False):
+                if kwargs.get(of) not in (None, False, value):
+                    raise InputError(f"{flag} is the old name of {new_flag}: give one of them")
+                kwargs[of] = value
+            return func(*args, **kwargs)
+
+        return click.option(flag, dest, is_flag=is_flag, default=None, hidden=True)(wrapper)
+
+    return decorator
+
+
+# ---------------------------------------------------------------------------------------- the group
+
+# name -> (module:attribute, the install extra it needs beyond the base install, or None)
+COMMANDS: dict[str, tuple[str, str | None]] = {
+    "recommend": ("advisor.cli_advice:recommend", None),
+    "plan": ("advisor.cli_advice:plan", None),
+    "compare": ("advisor.cli_advice:compare", None),
+    "show": ("advisor.cli_advice:show", None),
+    "sources": ("advisor.cli_sources:sources", None),
+    "calibrate": ("calibration.cli.calibrate:calibrate", "calibrate"),
+    "fit": ("calibration.cli.fit:fit", "fit"),
+    "recalibrate": ("calibration.cli.recalibrate:recalibrate", "calibrate"),
+    "bench": ("calibration.cli.bench:bench", "calibrate"),
 }
 
-HEAVY_PACKAGES = {"torch", "pandas", "sklearn", "scipy", "matplotlib", "tqdm", "ray", "pyarrow", "tomli_w"}
-CALIBRATION_HINT = (
-    "this command needs the calibration stack (the `calibrate` extra): install torch first (pip install "
-    "torch), then pip install '.[calibrate]' from the project's checkout"
-)
+HEAVY_PACKAGES = {"numpy", "torch", "pandas", "sklearn", "scipy", "matplotlib", "tqdm", "ray", "pyarrow",
+                  "tomli"}
+EXTRA_NEEDS = {
+    "fit": "numpy, pandas and matplotlib (the `fit` extra; no torch)",
+    "calibrate": "the calibration stack (the `calibrate` extra)",
+    "ray": "Ray (the `ray` extra)",
+}
 
 
-class LazyGroup(click.Group):
-    """A click group whose subcommands are imported on first use."""
+def install_hint(command: str | None, missing: str) -> str:
+    """What to install when `missing` cannot be imported by `command`: the extra that command needs."""
+    top = missing.split(".")[0]
+    extra = "ray" if top == "ray" else "calibrate" if top == "torch" else COMMANDS.get(command, ("", None))[1]
+    extra = extra or "calibrate"
+    first = "install torch first (pip install torch), then " if extra != "fit" else ""
+    return (f"this command needs {EXTRA_NEEDS[extra]}: {first}pip install 'scaling-advisor[{extra}]', or "
+            f"pip install '.[{extra}]' from the project's checkout (missing: {missing})")
+
+
+def _heavy_missing(exc: ModuleNotFoundError, command: str | None) -> InputError | None:
+    if exc.name and exc.name.split(".")[0] in HEAVY_PACKAGES:
+        return InputError(install_hint(command, exc.name))
+    return None
+
+
+class LazyGroup(StyledGroup):
+    """The top-level group: subcommands are imported on first use."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
@@ -42,34 +249,20 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in COMMANDS:
             return None
-        target, _ = COMMANDS[name]
-        module_name, attr = target.split(":")
+        module_name, attr = COMMANDS[name][0].split(":")
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            _raise_if_heavy_missing(exc)
-            raise
+            raise _heavy_missing(exc, name) or exc from None
         return getattr(module, attr)
 
     def invoke(self, ctx: click.Context):
-        # The calibration commands import their heavy stack inside the command, so a light install
-        # meets the missing package here: answer with the install hint, not a traceback.
+        # The calibration commands import their heavy stack inside the command, so an install without
+        # the extra meets the missing package here: answer with the install hint, not a traceback.
         try:
             return super().invoke(ctx)
         except ModuleNotFoundError as exc:
-            _raise_if_heavy_missing(exc)
-            raise
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        # Use the static help so that `advisor --help` imports nothing heavy.
-        rows = [(name, help_) for name, (_, help_) in COMMANDS.items()]
-        with formatter.section("Commands"):
-            formatter.write_dl(rows)
-
-
-def _raise_if_heavy_missing(exc: ModuleNotFoundError) -> None:
-    if exc.name and exc.name.split(".")[0] in HEAVY_PACKAGES:
-        raise click.UsageError(f"{CALIBRATION_HINT} (missing: {exc.name})") from None
+            raise _heavy_missing(exc, ctx.invoked_subcommand) or exc from None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -91,4 +284,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the importable copy, so that `python -m advisor.cli` and the command modules share one set of
+    # classes (the command modules import `advisor.cli`).
+    from advisor.cli import main as _main
+
+    sys.exit(_main())

@@ -1,41 +1,26 @@
 """The advice commands: `advisor recommend | plan | compare | show` (a thin layer over recipe/planning).
 
-Errors in what the user typed, or in a model file, print one line to stderr and exit with code 2.
+They follow the house style of advisor/cli.py: quantities typed with `Quantity`, errors in what the user
+typed or in a model file as one line on stderr with exit code 2.
 Imports stay light (click, json, math): `advisor recommend` must start in a small multiple of bare Python.
 """
 from __future__ import annotations
 
-import functools
 import json
 import math
-import sys
 
 import click
 
+from advisor.cli import Quantity, StyledCommand, hidden_alias, input_errors
 from advisor.laws import HYPERPARAMETER_LAWS, LOSS_PRESETS, RECOMMEND_LAWS, Target
+from advisor.hardware import GPUS
 from advisor.intervals import coverage_lines, percentile
-from advisor.model import FittedModel, ModelError
+from advisor.model import FittedModel
 from advisor.recipe import AdvisorError, Recommendation, load_source, recommend as make_recommendation
-from advisor.units import UnitError, format_count
+from advisor.units import format_count
 
-USER_ERRORS = (UnitError, ModelError, AdvisorError)
-
-
-def _one_line_errors(func):
-    """Turn the advisor's input errors into `Error: <message>` on stderr and exit code 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except USER_ERRORS as exc:
-            message = " ".join(str(exc).split())
-        except (OverflowError, ZeroDivisionError) as exc:  # extreme inputs that slipped past the checks
-            message = f"numbers out of the range this tool can compute ({exc})"
-        click.echo(f"Error: {message}", err=True)
-        sys.exit(2)
-
-    return wrapper
+# Extreme inputs that slipped past the checks: still bad input, not a traceback.
+out_of_range = input_errors(OverflowError, ZeroDivisionError, about="numbers out of the range this tool can compute")
 
 
 def _dump(obj) -> None:
@@ -57,12 +42,13 @@ def _int(x: int) -> str:
 # ---------------------------------------------------------------------------------------- recommend
 
 _target_options = [
-    click.option("--params", help="TOTAL parameters of the target, e.g. 7B, 70b, 1.5e9, 300M (converted to "
-                 "non-embedding N with the Llama-style shape and --vocab-size)."),
-    click.option("--n-params-nonembedding", "n_params_nonembedding",
+    click.option("--params", type=Quantity(), help="TOTAL parameters of the target, e.g. 7B, 70b, 1.5e9, 300M "
+                 "(converted to non-embedding N with the Llama-style shape and --vocab-size)."),
+    click.option("--n-params-nonembedding", "n_params_nonembedding", type=Quantity(),
                  help="Non-embedding parameters N directly (instead of --params)."),
-    click.option("--seq-len", default="4096", show_default=True, help="Sequence length in tokens."),
-    click.option("--vocab-size", default="32000", show_default=True,
+    click.option("--seq-len", type=Quantity(integer=True), default="4096", show_default=True,
+                 help="Sequence length in tokens."),
+    click.option("--vocab-size", type=Quantity(integer=True), default="32000", show_default=True,
                  help="Vocabulary size used to split --params into embeddings and the rest."),
     click.option("--model", "model_path", metavar="NAME|FILE",
                  help="A shipped model's name (`advisor sources`) or a fitted-model JSON (from `advisor fit`); "
@@ -79,19 +65,21 @@ def _add(options):
     return decorator
 
 
-@click.command()
+@click.command(cls=StyledCommand)
 @_add(_target_options[:1])
-@click.option("--tokens", help="Training tokens, e.g. 2T, 300B. Default: compute-optimal for N under the model's "
-              "loss law (else 20 per parameter).")
-@click.option("--tokens-per-param", help="Training tokens per (total) parameter, e.g. 20.")
+@click.option("--tokens", type=Quantity(), help="Training tokens, e.g. 2T, 300B. Default: compute-optimal for N "
+              "under the model's loss law (else 20 per parameter).")
+@click.option("--tokens-per-param", type=Quantity(), help="Training tokens per (total) parameter, e.g. 20.")
 @_add(_target_options[1:])
-@click.option("--law", type=str, help=f"Use a published law instead of a model: {', '.join(RECOMMEND_LAWS)}.")
-@click.option("--tau-frac", default=None,
+@click.option("--hp-law", metavar="NAME",
+              help=f"Use a published LR/batch law instead of a model: {', '.join(RECOMMEND_LAWS)}.")
+@hidden_alias("--law", of="hp_law")  # the old name: `--law` meant this law here and the loss law in `plan`
+@click.option("--tau-frac", type=Quantity(), default=None,
               help="Set the weight decay by the τ rule: AdamW timescale 1/(η·λ) as this fraction of training "
-                   "(e.g. 0.1). Default: the fitted model's calibrated λ; with --law, the τ rule at 0.1.")
+                   "(e.g. 0.1). Default: the fitted model's calibrated λ; with --hp-law, the τ rule at 0.1.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (keys lr, lr_low, lr_high, batch_tokens, ...).")
-@_one_line_errors
-def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, vocab_size, model_path, law,
+@out_of_range
+def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, vocab_size, model_path, hp_law,
               tau_frac, as_json):
     """Recommend the peak LR, batch size and full recipe for a target model.
 
@@ -100,7 +88,7 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
       advisor recommend --params 7B --tokens 2T
       advisor recommend --params 70B --tokens-per-param 20 --seq-len 8192 --json
       advisor recommend --n-params-nonembedding 6.5e9 --tokens 2T --model runs/quick/model.json
-      advisor recommend --params 7B --tokens 2T --law steplaw
+      advisor recommend --params 7B --tokens 2T --hp-law steplaw
 
     \b
     Quantities take K, M, B (or G), T suffixes ("7B", "300M", "2T"), plain or
@@ -112,7 +100,7 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
         raise AdvisorError("give the target size: --params 7B (total) or --n-params-nonembedding N")
     rec = make_recommendation(params, tokens, tokens_per_param=tokens_per_param, seq_len=seq_len,
                               vocab_size=vocab_size, n_params_nonembedding=n_params_nonembedding,
-                              model=model_path, law=law, tau_frac=tau_frac)
+                              model=model_path, law=hp_law, tau_frac=tau_frac)
     if as_json:
         _dump(rec.to_dict())
     else:
@@ -241,26 +229,31 @@ def _source_line(src: dict) -> str:
 # ---------------------------------------------------------------------------------------- plan
 
 
-@click.command()
-@click.option("--flops", help="Compute budget in FLOPs, e.g. 1e23.")
-@click.option("--gpu-hours", help="Budget in GPU-hours, e.g. 1e5.")
-@click.option("--gpus", help="Number of GPUs (with --days as the budget, or for time and memory).")
-@click.option("--days", help="Wall-clock days (with --gpus).")
+@click.command(cls=StyledCommand)
+@click.option("--flops", type=Quantity(), help="Compute budget in FLOPs, e.g. 1e23.")
+@click.option("--gpu-hours", type=Quantity(), help="Budget in GPU-hours, e.g. 1e5.")
+@click.option("--gpus", type=Quantity(integer=True),
+              help="Number of GPUs (with --days as the budget, or for time and memory).")
+@click.option("--days", type=Quantity(), help="Wall-clock days (with --gpus).")
 @click.option("--gpu", default="h100", show_default=True,
-              help="Accelerator: b200, h200, h100, h800, a100, a100-40gb, l40s, v100, mi300x, mi250x.")
-@click.option("--mfu", default="0.4", show_default=True, help="Model FLOPs utilisation (fraction of peak).")
-@click.option("--tokens", help="With --params: training tokens of the run to cost.")
+              help=f"Accelerator: {', '.join(GPUS)}.")
+@click.option("--mfu", type=Quantity(), default="0.4", show_default=True,
+              help="Model FLOPs utilisation (fraction of peak).")
+@click.option("--tokens", type=Quantity(), help="With --params: training tokens of the run to cost.")
 @_add(_target_options)
-@click.option("--law", "loss_law", help="Loss law for the compute-optimal (N, D): chinchilla or epoch "
-              "(default: the model's fitted loss law).")
-@click.option("--hp-law", help=f"Published LR/batch law for the recipe instead of a model: {', '.join(RECOMMEND_LAWS)}.")
-@click.option("--price-per-gpu-hour", help="Price per GPU-hour for a cost estimate, e.g. 2.5.")
+@click.option("--loss-law", metavar="NAME",
+              help=f"Loss law for the compute-optimal (N, D): {' or '.join(LOSS_PRESETS)} "
+                   "(default: the model's fitted loss law).")
+@hidden_alias("--law", of="loss_law")  # the old name: `--law` meant this law here and the LR/batch law in `recommend`
+@click.option("--hp-law", metavar="NAME",
+              help=f"Published LR/batch law for the recipe instead of a model: {', '.join(RECOMMEND_LAWS)}.")
+@click.option("--price-per-gpu-hour", type=Quantity(), help="Price per GPU-hour for a cost estimate, e.g. 2.5.")
 @click.option("--sharding", default="fsdp", show_default=True,
               help="fsdp (weights, grads and AdamW state sharded over the GPUs, ZeRO-3) or ddp (replicated).")
 @click.option("--activation-checkpointing/--no-activation-checkpointing", default=True, show_default=True,
               help="Keep only each layer's input and recompute the rest in the backward pass.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@_one_line_errors
+@out_of_range
 def plan(flops, gpu_hours, gpus, days, gpu, mfu, tokens, params, n_params_nonembedding, seq_len, vocab_size,
          model_path, loss_law, hp_law, price_per_gpu_hour, sharding, activation_checkpointing, as_json):
     """Plan a run from a budget, or cost a given model size.
@@ -274,9 +267,9 @@ def plan(flops, gpu_hours, gpus, days, gpu, mfu, tokens, params, n_params_nonemb
     \b
     Examples:
       advisor plan --gpus 512 --days 30 --gpu h100 --mfu 0.4
-      advisor plan --flops 1e23 --law chinchilla
+      advisor plan --flops 1e23 --loss-law chinchilla
       advisor plan --params 7B --tokens 2T --gpus 256 --price-per-gpu-hour 2.5
-      advisor plan --gpu-hours 1e5 --law epoch --hp-law deepseek --json
+      advisor plan --gpu-hours 1e5 --loss-law epoch --hp-law deepseek --json
     """
     from advisor.planning import plan as make_plan
 
@@ -335,12 +328,12 @@ def render_plan(p) -> str:
 # ---------------------------------------------------------------------------------------- compare
 
 
-@click.command()
+@click.command(cls=StyledCommand)
 @_add(_target_options[:1])
-@click.option("--tokens", help="Training tokens, e.g. 2T (default as in `advisor recommend`).")
+@click.option("--tokens", type=Quantity(), help="Training tokens, e.g. 2T (default as in `advisor recommend`).")
 @_add(_target_options[1:])
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@_one_line_errors
+@out_of_range
 def compare(params, tokens, n_params_nonembedding, seq_len, vocab_size, model_path, as_json):
     """Compare the fitted model's LR and batch with published laws, side by side.
 
@@ -424,13 +417,13 @@ def render_comparison(table: dict) -> str:
 # ---------------------------------------------------------------------------------------- show
 
 
-@click.command()
+@click.command(cls=StyledCommand)
 @click.argument("model_arg", required=False, metavar="[NAME|FILE]")
 @click.option("--model", "model_path", metavar="NAME|FILE",
               help="The same as the argument: a shipped model's name or a fitted-model JSON.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (the artifact without bootstrap samples, "
               "plus coefficient intervals).")
-@_one_line_errors
+@out_of_range
 def show(model_arg, model_path, as_json):
     """Show what a fitted model is: provenance, fit ranges, laws, held-out errors.
 

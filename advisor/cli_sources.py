@@ -1,7 +1,8 @@
 """`advisor sources [NAME]`: what ships in data/ (data/catalog.json): public sweeps converted to our trial
 table (sources) and fitted models, with the default model marked.
 
-Light like the other advice commands (click, json). An unknown NAME prints one line and exits 2.
+Light like the other advice commands (click, json). An unknown NAME prints one line and exits 2 (a
+CatalogError, which the house style of advisor/cli.py reports).
 """
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import json
 import click
 
 from advisor import catalog
-from advisor.cli_advice import _dump, _one_line_errors
+from advisor.cli import StyledCommand
+from advisor.cli_advice import _dump
 
 
 def _model_provenance(path) -> dict:
@@ -75,10 +77,9 @@ def render_entry(row: dict) -> str:
     return "\n".join(lines)
 
 
-@click.command()
+@click.command(cls=StyledCommand)
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@_one_line_errors
 def sources(name, as_json):
     """List the shipped sources (public sweeps as trial tables) and models.
 

@@ -1,7 +1,7 @@
 """Law forms and published laws (with citations), evaluated with `math` alone.
 
-Units follow DESIGN.md: N = non-embedding parameters, D = training tokens, C = training FLOPs,
-lr = peak learning rate, batch in tokens, loss in nats/token.
+Units (docs/architecture.md, "Units and names"): N = non-embedding parameters, D = training tokens,
+C = training FLOPs, lr = peak learning rate, batch in tokens, loss in nats/token.
 
 - `PowerLaw`: log y = log_coef[0] + sum_i log_coef[i+1] * log(x_i), inputs among n_params, tokens, flops
   (the fitted-model artifact's form, docs/fitted-model.md).

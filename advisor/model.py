@@ -1,4 +1,5 @@
-"""FittedModel: load and validate the fitted-model artifact (docs/fitted-model.md), predict with intervals.
+"""FittedModel: the fitted-model artifact (docs/fitted-model.md, advisor/artifact.py) loaded for advice:
+predictions with intervals.
 
 Pure Python (math + json): the recommend path must start fast, so no numpy here.
 
@@ -13,21 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+from advisor.artifact import SCHEMA, VERSION, FittedModelArtifact, LawEntry, LossEntry, ModelError
+from advisor.coded_warning import CodedWarning
 from advisor.intervals import (COMPONENTS, Spread, Z90, bootstrap_spread, excess, extrapolated_point, form_candidates,
                               range_deviation, range_scales)
 from advisor.laws import LossLaw, PowerLaw
 
-SCHEMA = "scaling-advisor/fitted-model"
-VERSION = 1
+__all__ = ["SCHEMA", "VERSION", "Z90", "ModelError", "Prediction", "FittedLaw", "FittedLossLaw", "FittedModel",
+           "CodedWarning"]
 LOG_LIMIT = 690.0  # exp() of more overflows a float
-LOSS_PARAMS = ("E", "A", "alpha", "B", "beta")
-# When more than this fraction of the cells had their batch optimum on the grid's edge, the batch law
-# traces the edge of the grid, not an optimum: a bound, not an estimate, and not to be extrapolated.
-EDGE_BOUND_FRACTION = 0.5
-
-
-class ModelError(ValueError):
-    """The fitted-model file cannot be used (one-line message naming the problem)."""
 
 
 @dataclass(frozen=True)
@@ -89,8 +84,14 @@ class FittedLaw:
 
     @classmethod
     def from_json(cls, d: dict, where: str = "law") -> "FittedLaw":
-        """One law entry of the artifact (with its alternatives), validated."""
-        return _parse_power_law(d, where)
+        """One law entry of the artifact's JSON (with its alternatives), validated."""
+        return cls.from_entry(LawEntry.from_json(d, where))
+
+    @classmethod
+    def from_entry(cls, entry: LawEntry) -> "FittedLaw":
+        return cls(law=entry.power_law(), samples=entry.samples, residual_sd=entry.residual_sd,
+                   cv_log2_error=entry.cv_log2_error, n_cells=entry.n_cells,
+                   alternatives=[cls.from_entry(a) for a in entry.alternatives], published=entry.published)
 
     def _candidates(self, extra_forms) -> list[Callable]:
         """Log-value functions of the forms nearly as good as the chosen one (intervals.form_candidates)."""
@@ -117,36 +118,37 @@ class FittedLossLaw:
     residual_sd: float = 0.0
     n_cells: int | None = None
 
+    @classmethod
+    def from_entry(cls, entry: LossEntry) -> "FittedLossLaw":
+        return cls(entry.loss_law(), entry.samples, entry.residual_sd, entry.n_cells)
+
 
 class FittedModel:
-    """The fitted-model artifact, validated. Build with `FittedModel.load(path)` or `from_dict(doc)`.
+    """The fitted-model artifact, validated, ready to predict. Build with `FittedModel.load(path)`,
+    `from_dict(doc)` (the JSON) or `from_artifact(artifact)` (advisor/artifact.py).
 
-    Learned state (sklearn-style trailing underscore): `lr_`, `batch_` (FittedLaw, or None when the fit
-    has none), `batch_unusable_` (why the batch law must not be used for advice, else None), `loss_`
-    (FittedLossLaw or None), `fit_range_`, `provenance_`, `validation_`, `warnings_`, `cells_`.
+    Learned state (sklearn-style trailing underscore): `artifact_` (the FittedModelArtifact), `lr_`,
+    `batch_` (FittedLaw, or None when the fit has none), `batch_unusable_` (why the batch law must not be
+    used for advice, else None), `loss_` (FittedLossLaw or None), `fit_range_`, `provenance_` and
+    `validation_` (their JSON), `warnings_` (CodedWarning: each a message with its `.code`), `cells_`
+    (CellEntry).
     """
 
-    def __init__(self, doc: dict, path: str = "<dict>") -> None:
+    def __init__(self, artifact: FittedModelArtifact, path: str = "<artifact>", doc: dict | None = None) -> None:
         self.path = path
-        self.doc = doc
-        _check_header(doc)
-        laws = doc.get("laws")
-        if not isinstance(laws, dict):
-            raise ModelError("missing 'laws' section")
-        if not isinstance(laws.get("lr"), dict):
-            raise ModelError("missing laws.lr")
-        if "batch" not in laws or not (laws["batch"] is None or isinstance(laws["batch"], dict)):
-            raise ModelError("missing laws.batch (null is allowed when the fit could not estimate it)")
-        self.lr_ = _parse_power_law(laws["lr"], "laws.lr")
-        self.batch_ = _parse_power_law(laws["batch"], "laws.batch") if laws["batch"] is not None else None
-        self.batch_unusable_ = _batch_unusable_reason(laws["batch"])
-        self.loss_ = _parse_loss_law(laws.get("loss"))
-        self.fit_range_ = _parse_fit_range(doc.get("fit_range"))
-        self.provenance_ = doc.get("provenance") if isinstance(doc.get("provenance"), dict) else {}
-        self.validation_ = doc.get("validation") if isinstance(doc.get("validation"), dict) else {}
-        self.cells_ = doc.get("cells") if isinstance(doc.get("cells"), list) else []
-        self.warnings_ = [str(w) for w in doc.get("warnings") or [] if w]
-        self.flops_formula = str(doc.get("flops_formula", "6ND"))
+        self.artifact_ = artifact
+        self._doc = doc  # the JSON as read, when it was
+        laws = artifact.laws
+        self.lr_ = FittedLaw.from_entry(laws.lr)
+        self.batch_ = FittedLaw.from_entry(laws.batch) if laws.batch is not None else None
+        self.batch_unusable_ = laws.batch_unusable_reason()
+        self.loss_ = FittedLossLaw.from_entry(laws.loss) if laws.loss is not None else None
+        self.fit_range_ = artifact.fit_range
+        self.provenance_ = artifact.provenance.to_json()
+        self.validation_ = artifact.validation.to_json()
+        self.cells_ = artifact.cells
+        self.warnings_ = artifact.warnings
+        self.flops_formula = artifact.flops_formula
         self.shipped_: dict | None = None  # the catalog entry when this is a shipped model (set by the loader)
 
     @classmethod
@@ -171,13 +173,24 @@ class FittedModel:
         if not isinstance(doc, dict):
             raise ModelError(f"model file {p} does not hold a JSON object")
         try:
-            return cls(doc, str(p))
+            return cls(FittedModelArtifact.from_json(doc), str(p), doc)
         except ModelError as exc:
             raise ModelError(f"model file {p}: {exc}") from None
 
     @classmethod
     def from_dict(cls, doc: dict) -> "FittedModel":
-        return cls(doc)
+        return cls(FittedModelArtifact.from_json(doc), "<dict>", doc)
+
+    @classmethod
+    def from_artifact(cls, artifact: FittedModelArtifact) -> "FittedModel":
+        return cls(artifact)
+
+    @property
+    def doc(self) -> dict:
+        """The artifact's JSON: as read, or written out from the artifact (once) when built from one."""
+        if self._doc is None:
+            self._doc = self.artifact_.to_json()
+        return self._doc
 
     # ------------------------------------------------------------------ predictions
 
@@ -194,8 +207,7 @@ class FittedModel:
     def same_setup_as_target_(self) -> bool:
         """Whether the fit's data come from the setup the user will train (their own calibration): then
         no setup component. Recorded by `advisor fit`; older files: true for calibrations only."""
-        flag = self.provenance_.get("same_setup_as_target")
-        return flag if isinstance(flag, bool) else self.provenance_.get("source") == "calibration"
+        return self.artifact_.provenance.is_same_setup()
 
     def extrapolation(self, n_params: float, tokens: float) -> dict[str, float]:
         """Factor beyond the fitted range per input (1.0 = inside; 100 = 100× beyond the edge)."""
@@ -210,143 +222,33 @@ class FittedModel:
 
     def summary(self) -> dict:
         """A short provenance summary for recommendations."""
-        prov = self.provenance_
+        prov = self.artifact_.provenance
         shipped = self.shipped_ or {}
         return {
             "name": shipped.get("name"),
             "description": shipped.get("description"),
             "path": self.path,
-            "created_at": self.doc.get("created_at"),
-            "source": prov.get("source"),
-            "data_id": prov.get("data_id"),
-            "tokenizer": prov.get("tokenizer"),
-            "n_trials_used": prov.get("n_trials_used"),
-            "n_cells": prov.get("n_cells"),
-            "code_version": prov.get("code_version"),
+            "created_at": self.artifact_.created_at,
+            "source": prov.source,
+            "data_id": prov.data_id,
+            "tokenizer": prov.tokenizer,
+            "n_trials_used": prov.n_trials_used,
+            "n_cells": prov.n_cells,
+            "code_version": prov.code_version,
             "lr_form": self.lr_.law.form,
             "batch_form": self.batch_.law.form if self.batch_ is not None else None,
             "batch_unusable": self.batch_unusable_,
-            "notes": prov.get("notes") or [],
+            "notes": prov.notes,
         }
 
     @property
     def optimizer(self) -> dict:
-        opt = self.provenance_.get("optimizer")
-        return opt if isinstance(opt, dict) else {}
+        return self.artifact_.provenance.optimizer
 
     @property
     def schedule(self) -> dict:
-        sched = self.provenance_.get("schedule")
-        return sched if isinstance(sched, dict) else {}
-
-
-def _batch_unusable_reason(raw: dict | None) -> str | None:
-    """Why the artifact's batch law must not be used for advice (None when it can be)."""
-    if raw is None:
-        return "the fit could not estimate a batch law"
-    edge, cells = raw.get("n_edge_cells"), raw.get("n_cells")
-    if isinstance(edge, int) and isinstance(cells, int) and cells > 0 and edge > EDGE_BOUND_FRACTION * cells:
-        return (f"{edge} of {cells} calibration cells had their batch optimum on the grid's edge, so the "
-                "fitted batch law is a bound, not an estimate")
-    return None
+        return self.artifact_.provenance.schedule
 
 
 def _point(n_params: float, tokens: float) -> dict[str, float]:
     return {"n_params": n_params, "tokens": tokens, "flops": 6.0 * n_params * tokens}
-
-
-def _check_header(doc: dict) -> None:
-    if doc.get("schema") != SCHEMA:
-        raise ModelError(f"not a fitted model: schema is {doc.get('schema')!r}, expected {SCHEMA!r}")
-    if doc.get("version") != VERSION:
-        raise ModelError(f"unsupported fitted-model version {doc.get('version')!r} (this advisor reads {VERSION})")
-
-
-def _finite_numbers(values, where: str) -> tuple[float, ...]:
-    if not isinstance(values, (list, tuple)) or not values:
-        raise ModelError(f"{where} must be a non-empty list of numbers")
-    out = []
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise ModelError(f"{where} holds a non-number: {v!r}")
-        if not math.isfinite(v):
-            raise ModelError(f"{where} holds a non-finite number ({v})")
-        out.append(float(v))
-    return tuple(out)
-
-
-def _usable_samples(raw, width: int) -> list[tuple[float, ...]]:
-    """Bootstrap draws of the right width with finite values (failed draws are dropped, not fatal)."""
-    samples = []
-    numbers = {int, float}
-    for s in raw or []:
-        # set(map(type, ...)) and fsum run in C: this loop is most of loading a model (cold start)
-        if isinstance(s, (list, tuple)) and len(s) == width and set(map(type, s)) <= numbers \
-                and math.isfinite(math.fsum(s)):
-            samples.append(tuple(map(float, s)))
-    return samples
-
-
-def _optional_number(d: dict, key: str) -> float | None:
-    v = d.get(key)
-    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-        return float(v)
-    return None
-
-
-def _parse_power_law(d: dict, where: str, nested: bool = False) -> FittedLaw:
-    inputs = d.get("inputs")
-    if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
-        raise ModelError(f"{where}.inputs must be a list of names")
-    coef = _finite_numbers(d.get("log_coef"), f"{where}.log_coef")
-    try:
-        law = PowerLaw(tuple(inputs), coef, str(d.get("form", "")))
-    except ValueError as exc:
-        raise ModelError(f"{where}: {exc}") from None
-    sd = _optional_number(d, "residual_sd") or 0.0
-    alternatives = []
-    if not nested:
-        for i, alt in enumerate(d.get("alternatives") or []):
-            if isinstance(alt, dict):
-                alternatives.append(_parse_power_law(alt, f"{where}.alternatives[{i}]", nested=True))
-    n_cells = d.get("n_cells")
-    published = d.get("published")
-    return FittedLaw(
-        law=law,
-        samples=_usable_samples(d.get("samples"), len(coef)),
-        residual_sd=abs(sd),
-        cv_log2_error=_optional_number(d, "cv_log2_error"),
-        n_cells=n_cells if isinstance(n_cells, int) else None,
-        alternatives=alternatives,
-        published=published if isinstance(published, dict) and isinstance(published.get("law"), str) else None,
-    )
-
-
-def _parse_loss_law(d) -> FittedLossLaw | None:
-    if d is None:
-        return None
-    if not isinstance(d, dict):
-        raise ModelError("laws.loss must be an object or null")
-    names = d.get("param_names") or list(LOSS_PARAMS)
-    values = _finite_numbers(d.get("values"), "laws.loss.values")
-    if sorted(names) != sorted(LOSS_PARAMS) or len(values) != len(names):
-        raise ModelError(f"laws.loss must name the parameters {list(LOSS_PARAMS)}")
-    by_name = dict(zip(names, values))
-    law = LossLaw(**{k: by_name[k] for k in LOSS_PARAMS}, name="fitted", citation="this model's loss fit")
-    order = [names.index(k) for k in LOSS_PARAMS]
-    samples = [tuple(s[i] for i in order) for s in _usable_samples(d.get("samples"), len(names))]
-    n_cells = d.get("n_cells")
-    return FittedLossLaw(law, samples, abs(_optional_number(d, "residual_sd") or 0.0),
-                         n_cells if isinstance(n_cells, int) else None)
-
-
-def _parse_fit_range(d) -> dict[str, tuple[float, float]]:
-    ranges = {}
-    if not isinstance(d, dict):
-        return ranges
-    for name, pair in d.items():
-        if (isinstance(pair, (list, tuple)) and len(pair) == 2
-                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair)
-                and all(math.isfinite(v) and v > 0 for v in pair)):
-            ranges[name] = (float(min(pair)), float(max(pair)))
-    return ranges

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from advisor import shape as shapes
 from advisor.hardware import GPU, get_gpu
+from advisor.coded_warning import CodedWarning
 from advisor.laws import HYPERPARAMETER_LAWS, LOSS_PRESETS, LossLaw
 from advisor.model import FittedModel
 from advisor.recipe import (
@@ -124,9 +125,9 @@ def plan(
                                                    warnings)
     train_flops = full_training_flops(model_shape, rec)
     if sized["mode"] == "budget" and train_flops > 1.05 * sized["flops"]:
-        warnings.append(f"C = 6ND leaves out attention and the output head: the full count is "
+        warnings.append(CodedWarning("budget_leaves_out_attention", f"C = 6ND leaves out attention and the output head: the full count is "
                         f"{train_flops / sized['flops']:.3g}× the budget, so at this MFU the run takes that much "
-                        "longer than the budget")
+                        "longer than the budget"))
     hours = train_flops / (budget.device.peak_flops * budget.mfu) / 3600.0
     return Plan(
         mode=sized["mode"], flops=sized["flops"], flops_source=sized["flops_source"], train_flops=train_flops,
@@ -177,8 +178,8 @@ def _budget_mode(flops, gpu_hours, days, budget: _Budget, loss_law, source: dict
     n, d = _compute_optimal(law, c)
     if loss_law is None and not USABLE_TOKENS_PER_PARAM[0] <= d / n <= USABLE_TOKENS_PER_PARAM[1]:
         # The fitted law's allocation is absurd (it did not transfer): use the published one, and say so.
-        warnings.append(f"the fitted loss law's compute-optimal D/N = {d / n:.3g} is absurd (published ≈20): "
-                        f"allocating with the {FALLBACK_LOSS_LAW} loss law instead; pass --loss-law to choose")
+        warnings.append(CodedWarning("loss_law_allocation_absurd", f"the fitted loss law's compute-optimal D/N = {d / n:.3g} is absurd (published ≈20): "
+                        f"allocating with the {FALLBACK_LOSS_LAW} loss law instead; pass --loss-law to choose"))
         law = LOSS_PRESETS[FALLBACK_LOSS_LAW]
         n, d = _compute_optimal(law, c)
     size = {"params": n} if law.n_is_total else {"n_params_nonembedding": n}  # what the law's N counts
@@ -203,16 +204,16 @@ def _gpus_and_memory(model_shape, rec: Recommendation, budget: _Budget, sharding
                                "it needs tensor/pipeline parallelism (not modelled)")
     memory = memory_per_gpu(model_shape, rec, budget.device, n_gpus, sharding, checkpointing)
     if not memory.fits:
-        warnings.append(f"does not fit: {memory.total_gib:.1f} GiB per GPU with micro-batch 1 > "
+        warnings.append(CodedWarning("does_not_fit_memory", f"does not fit: {memory.total_gib:.1f} GiB per GPU with micro-batch 1 > "
                         f"{memory.usable_gib:.1f} GiB usable; use more GPUs, FSDP, checkpointing, or "
-                        "tensor/pipeline parallelism (not modelled)")
+                        "tensor/pipeline parallelism (not modelled)"))
     if rec.batch_seqs < n_gpus:
-        warnings.append(f"the batch ({rec.batch_seqs} sequences) is smaller than the {n_gpus} GPUs: pure data "
+        warnings.append(CodedWarning("batch_smaller_than_gpus", f"the batch ({rec.batch_seqs} sequences) is smaller than the {n_gpus} GPUs: pure data "
                         "parallelism cannot use them all at this batch; use tensor/pipeline/context "
-                        "parallelism (not modelled) or fewer GPUs")
+                        "parallelism (not modelled) or fewer GPUs"))
     elif rec.batch_seqs % n_gpus:
-        warnings.append(f"the batch ({rec.batch_seqs} sequences) does not divide over {n_gpus} GPUs: the plan "
-                        f"uses {memory.per_gpu_seqs} per GPU ({memory.per_gpu_seqs * n_gpus} in all)")
+        warnings.append(CodedWarning("batch_not_divisible_by_gpus", f"the batch ({rec.batch_seqs} sequences) does not divide over {n_gpus} GPUs: the plan "
+                        f"uses {memory.per_gpu_seqs} per GPU ({memory.per_gpu_seqs * n_gpus} in all)"))
     return n_gpus, gpus_source, memory
 
 
@@ -227,9 +228,9 @@ def full_training_flops(model_shape: shapes.Shape, rec: Recommendation) -> float
 
 def _check_ratio(tokens_per_param: float, law_name: str, warnings: list[str]) -> None:
     if not PLAUSIBLE_TOKENS_PER_PARAM[0] <= tokens_per_param <= PLAUSIBLE_TOKENS_PER_PARAM[1]:
-        warnings.append(f"the {law_name} loss law's compute-optimal D/N = {tokens_per_param:.3g} is far from the "
+        warnings.append(CodedWarning("loss_law_tokens_per_param_far", f"the {law_name} loss law's compute-optimal D/N = {tokens_per_param:.3g} is far from the "
                         "published ≈20 (Hoffmann et al., arXiv 2203.15556): a loss law fitted on small proxies may "
-                        "not transfer; compare with --loss-law chinchilla")
+                        "not transfer; compare with --loss-law chinchilla"))
 
 
 def _budget_flops(flops, gpu_hours, n_gpus, days, device: GPU, mfu: float) -> tuple[float, str]:

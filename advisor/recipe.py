@@ -32,6 +32,7 @@ from advisor import shape as shapes
 from advisor.laws import (
     CHINCHILLA_TOKENS_PER_PARAM, HYPERPARAMETER_LAWS, LOSS_PRESETS, RECOMMEND_LAWS, PublishedLaw, Target,
 )
+from advisor.coded_warning import UNSPECIFIED, CodedWarning
 from advisor.model import FittedModel, ModelError, Prediction
 from advisor.units import UnitError, format_count, parse_int_quantity, parse_quantity
 
@@ -47,6 +48,8 @@ WARMUP_MAX_FRAC = 0.1
 PLAUSIBLE_TOKENS_PER_PARAM = (5.0, 500.0)
 USABLE_TOKENS_PER_PARAM = (1.0, 1e4)
 FAR_EXTRAPOLATION = 10.0  # factor beyond the fitted range that earns a warning
+# The fit's warnings about its batch law, left out when a published law stands in for the batch size.
+BATCH_LAW_WARNINGS = frozenset({"batch_on_grid_edge", "batch_edge_at_one_sequence", "batch_law_is_bound"})
 # Independent published laws of the optimal LR AND batch on modern setups: the spread between them at the
 # target is the setup component of a model of another setup (advisor/intervals.py). Kaplan et al.'s LR rule
 # (one batch size and schedule, pre-2020 setups) and Porian et al. (coefficients unverified) are left out.
@@ -105,6 +108,7 @@ class Recommendation:
     source: dict
     rules: dict
     warnings: list = field(default_factory=list)
+    warning_codes: list = field(default_factory=list)  # the stable code of each warning, in order
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -125,7 +129,7 @@ def load_source(model: str | Path | FittedModel | None = None, law: str | None =
         model = default_model_path()
         if not model.is_file():
             raise ModelError(f"no default model at {model} yet: pass --model NAME|FILE (from `advisor fit`) "
-                             f"or --law {'|'.join(RECOMMEND_LAWS)}")
+                             f"or --hp-law {'|'.join(RECOMMEND_LAWS)}")
     from advisor.catalog import resolve_model, shipped_entry
 
     path = resolve_model(model)  # a shipped name (`advisor sources`) or a path
@@ -193,11 +197,8 @@ def recommend(
     tau = None if tau_frac is None else parse_quantity(tau_frac, "tau fraction")
     fitted, published = load_source(model, law)
     warnings: list[str] = _shape_warnings(shape)
-    d, chosen_by = _choose_tokens(shape, tokens, tokens_per_param, fitted, warnings)
+    d, chosen_by = _choose_tokens(shape, tokens, tokens_per_param, fitted, warnings, seq)
     tokens_source = tokens_source if tokens is not None and tokens_source else chosen_by
-    _capped(d, MAX_TOKENS, "tokens")
-    if seq > d:
-        raise AdvisorError(f"--seq-len {seq} is larger than the training tokens ({format_count(d)})")
     answer = (_answer_from_model(fitted, shape, d, seq, warnings) if fitted is not None
               else _answer_from_law(published, shape, d, seq, warnings))
     lr, batch = answer["lr"], answer["batch"]
@@ -225,21 +226,23 @@ def recommend(
         batch_source=answer["batch_source"], lr_interval_ratio=lr.ratio, batch_interval_ratio=batch.ratio,
         lr_interval=lr.component_bounds(), batch_interval=batch.component_bounds(), source=answer["source"],
         rules={**RULES, "weight_decay": decay_rule}, warnings=warnings,
+        warning_codes=[getattr(w, "code", UNSPECIFIED) for w in warnings],
     )
 
 
 def _shape_warnings(shape) -> list[str]:
     if shape.n_params_total > 0 and shape.n_params / shape.n_params_total < 0.5:
-        return [f"under the standard shape only {shape.n_params / shape.n_params_total:.0%} of the parameters are "
-                "non-embedding; pass --n-params-nonembedding if you know N"]
+        return [CodedWarning("shape_mostly_embedding",
+                             f"under the standard shape only {shape.n_params / shape.n_params_total:.0%} of the "
+                             "parameters are non-embedding; pass --n-params-nonembedding if you know N")]
     return []
 
 
 def _answer_from_model(fitted: FittedModel, shape, d: float, seq: int, warnings: list[str]) -> dict:
     lr, batch, extrapolation, batch_source = _from_model(fitted, shape, d, seq, warnings)
     if not isinstance(fitted.optimizer.get("weight_decay"), (int, float)):
-        warnings.append("the model does not record the weight decay (nor the optimizer settings) its LR law was "
-                        "measured under: λ comes from the τ rule; match the source's training setup where you can")
+        warnings.append(CodedWarning("no_optimizer_settings", "the model does not record the weight decay (nor the optimizer settings) its LR law was "
+                        "measured under: λ comes from the τ rule; match the source's training setup where you can"))
     return {"lr": lr, "batch": batch, "extrapolation": extrapolation, "batch_source": batch_source,
             "source": {"kind": "model", **fitted.summary()}, "optimizer": fitted.optimizer,
             "schedule": fitted.schedule}
@@ -247,8 +250,8 @@ def _answer_from_model(fitted: FittedModel, shape, d: float, seq: int, warnings:
 
 def _answer_from_law(published: PublishedLaw, shape, d: float, seq: int, warnings: list[str]) -> dict:
     lr, batch = _from_law(published, shape, d, seq)
-    warnings.append(f"{published.name} is a published point law: no interval, and it was fitted on "
-                    "that paper's data and tokenizer")
+    warnings.append(CodedWarning("published_point_law", f"{published.name} is a published point law: no interval, and it was fitted on "
+                    "that paper's data and tokenizer"))
     return {"lr": lr, "batch": batch, "extrapolation": {}, "batch_source": f"law:{published.key}",
             "source": {"kind": "law", "law": published.key, "name": published.name,
                        "citation": published.citation, "formula": published.formula},
@@ -277,13 +280,13 @@ def _weight_decay(opt: dict, tau_frac: float | None, lr: float, steps: int, warn
         on_proxies = (f" (at the proxies' optima it was {seen[0]:.2g}–{seen[1]:.2g})"
                       if isinstance(seen, list) and len(seen) == 2 else "")
         if tau > 1.0:
-            warnings.append(f"the calibrated weight decay {calibrated:g} barely acts at this LR: τ = 1/(ηλ) is "
-                            f"{tau:.3g}× the training steps{on_proxies}; --tau-frac 0.1 applies the τ rule")
+            warnings.append(CodedWarning("weight_decay_barely_acts", f"the calibrated weight decay {calibrated:g} barely acts at this LR: τ = 1/(ηλ) is "
+                            f"{tau:.3g}× the training steps{on_proxies}; --tau-frac 0.1 applies the τ rule"))
         return calibrated, WEIGHT_DECAY_CALIBRATED
     tau = DEFAULT_TAU_FRAC if tau_frac is None else tau_frac
     weight_decay = 1.0 / (tau * lr * steps)
     if not 0.005 <= weight_decay <= 1.0:
-        warnings.append(f"weight decay {weight_decay:.3g} from the τ rule is unusual; check the LR and steps")
+        warnings.append(CodedWarning("weight_decay_unusual", f"weight decay {weight_decay:.3g} from the τ rule is unusual; check the LR and steps"))
     return weight_decay, RULES["weight_decay"]
 
 
@@ -330,8 +333,18 @@ def _number(v, default: float) -> float:
     return default
 
 
-def _choose_tokens(shape, tokens, tokens_per_param, fitted: FittedModel | None,
-                   warnings: list[str]) -> tuple[float, str]:
+def _choose_tokens(shape, tokens, tokens_per_param, fitted: FittedModel | None, warnings: list[str],
+                   seq: int) -> tuple[float, str]:
+    """(D, where it came from), checked against the limits and the sequence length."""
+    d, source = _token_budget(shape, tokens, tokens_per_param, fitted, warnings)
+    _capped(d, MAX_TOKENS, "tokens")
+    if seq > d:
+        raise AdvisorError(f"--seq-len {seq} is larger than the training tokens ({format_count(d)})")
+    return d, source
+
+
+def _token_budget(shape, tokens, tokens_per_param, fitted: FittedModel | None,
+                  warnings: list[str]) -> tuple[float, str]:
     if tokens is not None and tokens_per_param is not None:
         raise AdvisorError("give either --tokens or --tokens-per-param, not both")
     if tokens is not None:
@@ -348,16 +361,16 @@ def _choose_tokens(shape, tokens, tokens_per_param, fitted: FittedModel | None,
         ratio = d / shape.n_params if math.isfinite(d) and d > 0 else math.inf
         if USABLE_TOKENS_PER_PARAM[0] <= ratio <= USABLE_TOKENS_PER_PARAM[1]:
             if not PLAUSIBLE_TOKENS_PER_PARAM[0] <= ratio <= PLAUSIBLE_TOKENS_PER_PARAM[1]:
-                warnings.append(f"the fitted loss law's compute-optimal D/N = {ratio:.3g} is far from the published "
+                warnings.append(CodedWarning("loss_law_tokens_per_param_far", f"the fitted loss law's compute-optimal D/N = {ratio:.3g} is far from the published "
                                 "≈20 (Hoffmann et al., arXiv 2203.15556): proxies' loss laws may not transfer; "
-                                "consider --tokens or --tokens-per-param 20")
+                                "consider --tokens or --tokens-per-param 20"))
             return d, (f"compute-optimal for N under the fitted loss law L = E + A/N^α + B/D^β "
                        f"(D*/N = {ratio:.3g})")
         # A default must not be absurd: a loss law whose D*/N is orders of magnitude from the published
         # ≈20 has not transferred to this size, so fall back to the published rule and say why.
-        warnings.append(f"the fitted loss law's compute-optimal D/N = {ratio:.3g} is absurd (published ≈20, "
+        warnings.append(CodedWarning("loss_law_tokens_per_param_absurd", f"the fitted loss law's compute-optimal D/N = {ratio:.3g} is absurd (published ≈20, "
                         "Hoffmann et al., arXiv 2203.15556): the proxies' loss law does not transfer to this "
-                        "size, so the default token budget is 20 per parameter; pass --tokens to choose")
+                        "size, so the default token budget is 20 per parameter; pass --tokens to choose"))
         why = f"the fitted loss law's D*/N = {ratio:.3g} does not transfer"
     d = CHINCHILLA_TOKENS_PER_PARAM * shape.n_params_total
     return d, f"20 tokens per (total) parameter (Hoffmann et al., arXiv 2203.15556): {why}"
@@ -403,13 +416,13 @@ def _from_model(fitted: FittedModel, shape, d: float, seq: int, warnings: list[s
         stand_in = HYPERPARAMETER_LAWS[FALLBACK_BATCH_LAW]
         batch = _from_law(stand_in, shape, d, seq)[1]
         batch_source = f"law:{stand_in.key}"
-        warnings.append(f"batch size from {stand_in.name} ({stand_in.citation}), not from this model: "
-                        f"{fitted.batch_unusable_}")
+        warnings.append(CodedWarning("batch_from_published_law", f"batch size from {stand_in.name} ({stand_in.citation}), not from this model: "
+                        f"{fitted.batch_unusable_}"))
         calibrated = fitted.fit_range_.get("batch_tokens")
         if calibrated:
-            warnings.append(f"the peak LR was calibrated at batches of {format_count(calibrated[0])}–"
+            warnings.append(CodedWarning("lr_calibrated_at_other_batch", f"the peak LR was calibrated at batches of {format_count(calibrated[0])}–"
                             f"{format_count(calibrated[1])} tokens, not at this batch: the optimal LR grows with "
-                            "the batch, so treat it as a lower anchor for a short LR sweep")
+                            "the batch, so treat it as a lower anchor for a short LR sweep"))
     for name, p in (("LR", lr), ("batch size", batch)):
         if not (p.value > 0 and math.isfinite(p.value)):
             raise AdvisorError(f"the model's {name} law gives {p.value:.3g} here: the target is outside what it can say")
@@ -417,22 +430,22 @@ def _from_model(fitted: FittedModel, shape, d: float, seq: int, warnings: list[s
     far = {k: f for k, f in extrapolation.items() if f > FAR_EXTRAPOLATION}
     if far:
         what = ", ".join(f"{k} {f:.3g}×" for k, f in far.items())
-        warnings.append(f"far extrapolation beyond the fitted range ({what}): treat as a starting point "
-                        "for a short LR sweep, not an answer")
+        warnings.append(CodedWarning("far_extrapolation", f"far extrapolation beyond the fitted range ({what}): treat as a starting point "
+                        "for a short LR sweep, not an answer"))
     held = fitted.validation_.get("held_out_largest")
     if isinstance(held, dict):
         for key, label in (("lr_log2_error", "LR"), ("batch_log2_error", "batch")):
             err = held.get(key)
             if isinstance(err, (int, float)) and math.isfinite(err) and err > 1.0:
-                warnings.append(f"held-out {label} error is {2**err:.2g}× (mean |log2| {err:.2g}): "
-                                "the law extrapolated poorly even within the proxies")
+                warnings.append(CodedWarning("held_out_error_large", f"held-out {label} error is {2**err:.2g}× (mean |log2| {err:.2g}): "
+                                "the law extrapolated poorly even within the proxies"))
     model_warnings = fitted.warnings_
     if batch_source != "model":  # the stand-in warning above already says why the batch law is unused
-        model_warnings = [w for w in model_warnings if not ("batch" in w and "edge" in w)]
+        model_warnings = [w for w in model_warnings if getattr(w, "code", None) not in BATCH_LAW_WARNINGS]
     warnings.extend(model_warnings)
     if not fitted.lr_.samples or (batch_source == "model" and not fitted.batch_.samples):
-        warnings.append("the model has no bootstrap samples: the sampling component is the residual scatter "
-                        "alone, and exponents get no extra width beyond the fitted range")
+        warnings.append(CodedWarning("no_bootstrap_samples", "the model has no bootstrap samples: the sampling component is the residual scatter "
+                        "alone, and exponents get no extra width beyond the fitted range"))
     return lr, batch, extrapolation, batch_source
 
 

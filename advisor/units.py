@@ -8,7 +8,9 @@ Accepted forms (case-insensitive, surrounding spaces ignored):
 - thousands separators: commas or underscores between groups of three digits ("1,000,000", "1_000_000").
 
 Everything else ("7X", "-3B", "", "1e400", "nan", "inf", "1,00") is refused with a `UnitError` that
-names the problem. Counts (parameters, tokens, FLOPs, sequences) must be positive and finite.
+names the problem. Counts (parameters, tokens, FLOPs, sequences) must be positive and finite; zero only
+where the caller allows it (`allow_zero`, `minimum=0`). Every command reads such options through
+`advisor.cli.Quantity`, which calls these functions (kept free of click for the Python API).
 """
 from __future__ import annotations
 
@@ -26,40 +28,41 @@ class UnitError(ValueError):
     """A quantity the user typed could not be understood (message is one line, for the CLI)."""
 
 
-def parse_quantity(text: str | float | int, what: str = "value") -> float:
+def parse_quantity(text: str | float | int, what: str = "value", *, allow_zero: bool = False) -> float:
     """Parse a positive, finite quantity such as "7B" or "1.5e9" into a float.
 
-    `what` names the quantity in error messages ("--params", "tokens").
+    `what` names the quantity in error messages ("--params", "tokens"). `allow_zero` admits 0 (e.g. "no
+    bootstrap resamples"); negative values are refused either way.
     """
     if isinstance(text, bool):
         raise UnitError(f"{what}: expected a number, got {text!r}")
     if isinstance(text, (int, float)):
         value = float(text)
     else:
-        value = _parse_text(str(text), what)
+        value = _parse_text(str(text), what, allow_zero)
     if math.isnan(value) or math.isinf(value):
         raise UnitError(f"{what}: must be a finite number, got {text!r}")
-    if value <= 0:
-        raise UnitError(f"{what}: must be positive, got {text!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise UnitError(f"{what}: must be {'at least 0' if allow_zero else 'positive'}, got {text!r}")
     return value
 
 
-def parse_int_quantity(text: str | float | int, what: str = "value") -> int:
-    """Like `parse_quantity`, for whole counts (sequence length, vocabulary, GPUs): rounds, must be ≥ 1."""
-    value = parse_quantity(text, what)
+def parse_int_quantity(text: str | float | int, what: str = "value", *, minimum: int = 1) -> int:
+    """Like `parse_quantity`, for whole counts (sequence length, vocabulary, GPUs): rounds, must be ≥ `minimum`."""
+    value = parse_quantity(text, what, allow_zero=minimum <= 0)
     rounded = round(value)
-    if rounded < 1:
-        raise UnitError(f"{what}: must be at least 1, got {text!r}")
+    if rounded < minimum:
+        raise UnitError(f"{what}: must be at least {minimum}, got {text!r}")
     if abs(value - rounded) > 1e-9 * max(1.0, value):
         raise UnitError(f"{what}: must be a whole number, got {text!r}")
     return int(rounded)
 
 
-def _parse_text(text: str, what: str) -> float:
+def _parse_text(text: str, what: str, allow_zero: bool = False) -> float:
     if not text.strip():
         raise UnitError(f"{what}: empty value (try e.g. 7B, 1.5e9, 300M, 2T)")
     if text.strip().startswith("-"):
-        raise UnitError(f"{what}: must be positive, got {text!r}")
+        raise UnitError(f"{what}: must be {'at least 0' if allow_zero else 'positive'}, got {text!r}")
     match = _PATTERN.match(text)
     if not match:
         raise UnitError(
@@ -81,7 +84,3 @@ def format_count(x: float, digits: int = 3) -> str:
             return f"{x / scale:.{digits}g}{suffix}"
     return f"{x:.{digits}g}"
 
-
-def format_sci(x: float, digits: int = 3) -> str:
-    """3.0e-4 -> '3.00e-04' style, for learning rates and FLOPs."""
-    return f"{x:.{digits - 1}e}"

@@ -78,7 +78,7 @@ def synthetic_model_doc(seed: int = 0, n_samples: int = 200) -> dict:
             "leave_one_cell_out": {"lr_log2_error": 0.2, "batch_log2_error": 0.3, "loss_regret_pct": 0.2},
         },
         "cells": cells,
-        "warnings": ["only 4 sizes: exponents are weakly determined"],
+        "warnings": [{"code": "few_sizes", "message": "only 4 sizes: exponents are weakly determined"}],
     }
 
 

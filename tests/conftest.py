@@ -25,6 +25,6 @@ def one_thread():
 @pytest.fixture(scope="module")
 def kjv():
     """The shipped corpus as a token source."""
-    from calibration.proxy.data import load_source
+    from calibration.proxy.data import load_corpus
 
-    return load_source("kjv")
+    return load_corpus("kjv")

@@ -67,12 +67,12 @@ def test_recommend_json_keys_and_values(model_file):
 def test_recommend_default_tokens_say_where_they_come_from(model_file):
     data = json.loads(run("recommend", "--params", "1B", "--model", model_file, "--json").stdout)
     assert "compute-optimal" in data["tokens_source"]
-    data = json.loads(run("recommend", "--params", "1B", "--law", "steplaw", "--json").stdout)
+    data = json.loads(run("recommend", "--params", "1B", "--hp-law", "steplaw", "--json").stdout)
     assert data["tokens"] == pytest.approx(2e10) and "20 tokens per" in data["tokens_source"]
 
 
 def test_recommend_with_a_published_law():
-    result = run("recommend", "--params", "7B", "--tokens", "2T", "--law", "deepseek")
+    result = run("recommend", "--params", "7B", "--tokens", "2T", "--hp-law", "deepseek")
     assert result.exit_code == 0 and "DeepSeek LLM" in result.stdout and "no interval" in result.stdout
 
 
@@ -97,7 +97,7 @@ def test_compare_json_converts_batch_units_consistently(model_file):
 
 
 def test_plan_from_gpus_and_days(model_file):
-    result = run("plan", "--gpus", "512", "--days", "30", "--gpu", "h100", "--law", "chinchilla", "--model", model_file)
+    result = run("plan", "--gpus", "512", "--days", "30", "--gpu", "h100", "--loss-law", "chinchilla", "--model", model_file)
     assert result.exit_code == 0, result.output
     for fragment in ("compute-optimal", "Chinchilla", "GPU-hours", "memory/GPU", "AdamW state",
                      "gradient-accumulation", "Recipe:", "peak LR"):
@@ -183,9 +183,9 @@ NUMBERS = st.one_of(
 )
 OPTIONS = {
     "recommend": ["--params", "--tokens", "--tokens-per-param", "--seq-len", "--vocab-size", "--n-params-nonembedding",
-                  "--law", "--tau-frac"],
+                  "--law", "--hp-law", "--tau-frac"],
     "plan": ["--flops", "--gpu-hours", "--gpus", "--days", "--gpu", "--mfu", "--params", "--tokens", "--seq-len",
-             "--law", "--hp-law", "--price-per-gpu-hour", "--sharding"],
+             "--law", "--loss-law", "--hp-law", "--price-per-gpu-hour", "--sharding"],
     "compare": ["--params", "--tokens", "--seq-len", "--vocab-size", "--n-params-nonembedding"],
 }
 
@@ -251,7 +251,7 @@ def test_edge_bound_batch_law_is_not_shown_as_the_models_answer(tmp_path):
 
 def test_too_small_a_model_is_refused_not_computed():
     for args in (["recommend", "--params", "1M"], ["recommend", "--params", "50M", "--vocab-size", "256000"],
-                 ["plan", "--flops", "1e10", "--law", "chinchilla"]):
+                 ["plan", "--flops", "1e10", "--loss-law", "chinchilla"]):
         result = run(*args)
         assert result.exit_code == 2 and "less than one layer" in result.output, args
 
@@ -263,7 +263,7 @@ def test_far_extrapolation_gets_a_caution_banner_first(tmp_path):
 
 
 def test_plan_law_mixup_and_directory_model_get_pointed_answers(tmp_path):
-    result = run("plan", "--gpus", "8", "--days", "1", "--law", "steplaw")
+    result = run("plan", "--gpus", "8", "--days", "1", "--loss-law", "steplaw")
     assert result.exit_code == 2 and "--hp-law steplaw" in result.output
     result = run("recommend", "--params", "7B", "--model", str(tmp_path))
     assert result.exit_code == 2 and "is a directory" in result.output

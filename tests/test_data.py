@@ -14,13 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from advisor.paths import data_dir
-from calibration.proxy.data import (VAL_EVERY, VAL_OFFSET, _load_cached, _split_stream, load_source,
+from calibration.proxy.data import (VAL_EVERY, VAL_OFFSET, _load_cached, _split_stream, load_corpus,
                               unigram_entropy)
 
 
 @pytest.fixture(scope="module")
 def kjv():
-    return load_source("kjv")
+    return load_corpus("kjv")
 
 
 def _readme_sha(label: str) -> str:
@@ -60,7 +60,7 @@ def test_shipped_corpus_matches_readme_sums(kjv):
 def test_shipped_corpus_split_and_vocab(kjv):
     assert (kjv.tokenizer, kjv.vocab_size, kjv.block_tokens) == ("bytes-256", 256, 32768)
     assert kjv.n_val_tokens == 6 * 32768  # blocks 10, 30, ..., 110 of 127
-    assert load_source("kjv") is kjv  # cached per process
+    assert load_corpus("kjv") is kjv  # cached per process
 
 
 def test_unigram_entropy_of_english_bytes(kjv):
@@ -101,7 +101,7 @@ def test_val_set_spans_the_whole_split_when_asked_for_more(kjv):
 
 def test_train_and_val_windows_are_disjoint_and_cover_the_train_runs(tmp_path):
     path, data = _random_text_file(tmp_path)
-    src = load_source(str(path))
+    src = load_corpus(str(path))
     block = src.block_tokens
     assert block == 512 and src.n_val_tokens == 2 * block
 
@@ -132,7 +132,7 @@ def test_train_and_val_windows_are_disjoint_and_cover_the_train_runs(tmp_path):
 def test_text_file_source(tmp_path):
     path = tmp_path / "notes.md"
     path.write_text("the quick brown fox jumps over the lazy dog. " * 200)
-    src = load_source(str(path))
+    src = load_corpus(str(path))
     assert src.tokenizer == "bytes-256" and src.data_id.startswith("notes-bytes:")
     assert src.n_train_tokens + src.n_val_tokens == path.stat().st_size
     batch = src.train_batch(4, 16, seed=0, step=0)
@@ -141,13 +141,13 @@ def test_text_file_source(tmp_path):
     copy = tmp_path / "sub"
     copy.mkdir()
     (copy / "notes.md").write_bytes(path.read_bytes())
-    assert load_source(str(copy / "notes.md")).data_id == src.data_id
+    assert load_corpus(str(copy / "notes.md")).data_id == src.data_id
 
 
 def test_gzipped_text_file_source(tmp_path):
     raw = b"in the beginning was the word " * 300
     (tmp_path / "a.txt.gz").write_bytes(gzip.compress(raw))
-    src = load_source(str(tmp_path / "a.txt.gz"))
+    src = load_corpus(str(tmp_path / "a.txt.gz"))
     assert src.n_train_tokens + src.n_val_tokens == len(raw)
     assert src.data_id.endswith(hashlib.sha256(raw).hexdigest()[:12])
 
@@ -159,7 +159,7 @@ def test_folder_source_sorts_files_and_skips_others(tmp_path):
     (tmp_path / "sub" / "c.md").write_bytes(b"C" * 30_000 + b"\n")
     (tmp_path / "skip.csv").write_bytes(b"x,y\n" * 100)
     (tmp_path / ".hidden.txt").write_bytes(b"H" * 100)
-    src = load_source(str(tmp_path))
+    src = load_corpus(str(tmp_path))
     expected = b"A" * 30_000 + b"\n" + b"B" * 30_000 + b"\n" + b"C" * 30_000 + b"\n"
     assert src.n_train_tokens + src.n_val_tokens == len(expected)
     assert src.data_id.endswith(hashlib.sha256(expected).hexdigest()[:12])
@@ -176,9 +176,9 @@ def test_bin_source_vocab_and_entropy(tmp_path):
     rng = np.random.default_rng(1)
     tokens = rng.integers(0, 1000, 40_000)
     path = _write_bin(tmp_path / "tokens.bin", tokens)
-    src = load_source(str(path))
+    src = load_corpus(str(path))
     assert src.tokenizer == "bin-uint16" and src.vocab_size == tokens.max() + 1
-    assert load_source(str(path), vocab_size=1024).vocab_size == 1024
+    assert load_corpus(str(path), vocab_size=1024).vocab_size == 1024
     batch = src.train_batch(4, 50, seed=0, step=0)
     assert batch.shape == (4, 51) and int(batch.max()) < 1000
     # uniform tokens: close to ln(1000) nats (a little above, from estimating the unigram)
@@ -188,7 +188,7 @@ def test_bin_source_vocab_and_entropy(tmp_path):
 def test_nanogpt_folder_keeps_its_split(tmp_path):
     _write_bin(tmp_path / "train.bin", np.arange(5000) % 100)
     _write_bin(tmp_path / "val.bin", 100 + np.arange(800) % 50)
-    src = load_source(str(tmp_path))
+    src = load_corpus(str(tmp_path))
     assert (src.n_train_tokens, src.n_val_tokens, src.vocab_size) == (5000, 800, 150)
     assert src.block_tokens is None
     assert int(src.train_batch(32, 64, seed=0, step=0).max()) < 100
@@ -200,46 +200,46 @@ def test_nanogpt_folder_keeps_its_split(tmp_path):
 
 def test_errors_for_bad_paths(tmp_path):
     with pytest.raises(ValueError, match="not found"):
-        load_source(str(tmp_path / "nope.txt"))
+        load_corpus(str(tmp_path / "nope.txt"))
     (tmp_path / "empty.txt").write_bytes(b"")
     with pytest.raises(ValueError, match="empty"):
-        load_source(str(tmp_path / "empty.txt"))
+        load_corpus(str(tmp_path / "empty.txt"))
     (tmp_path / "hollow").mkdir()
     with pytest.raises(ValueError, match="no text files"):
-        load_source(str(tmp_path / "hollow"))
+        load_corpus(str(tmp_path / "hollow"))
     (tmp_path / "blank").mkdir()
     (tmp_path / "blank" / "a.txt").write_bytes(b"")
     with pytest.raises(ValueError, match="empty"):
-        load_source(str(tmp_path / "blank"))
+        load_corpus(str(tmp_path / "blank"))
     (tmp_path / "table.parquet").write_bytes(b"PAR1")
     with pytest.raises(ValueError, match="unsupported"):
-        load_source(str(tmp_path / "table.parquet"))
+        load_corpus(str(tmp_path / "table.parquet"))
 
 
 def test_errors_for_bad_bin_files(tmp_path):
     (tmp_path / "odd.bin").write_bytes(b"\x01\x00\x02")
     with pytest.raises(ValueError, match="odd byte length"):
-        load_source(str(tmp_path / "odd.bin"))
+        load_corpus(str(tmp_path / "odd.bin"))
     (tmp_path / "zero.bin").write_bytes(b"")
     with pytest.raises(ValueError, match="empty"):
-        load_source(str(tmp_path / "zero.bin"))
+        load_corpus(str(tmp_path / "zero.bin"))
     path = _write_bin(tmp_path / "big.bin", [1, 2, 3, 700] * 100)
     with pytest.raises(ValueError, match="token 700.*vocab_size 512"):
-        load_source(str(path), vocab_size=512)
+        load_corpus(str(path), vocab_size=512)
     with pytest.raises(ValueError, match="vocab_size must be positive"):
-        load_source(str(path), vocab_size=0)
+        load_corpus(str(path), vocab_size=0)
 
 
 def test_error_for_vocab_option_on_bytes(tmp_path):
     path, _ = _random_text_file(tmp_path)
     with pytest.raises(ValueError, match="vocab_size 128"):
-        load_source(str(path), vocab_size=128)
-    assert load_source(str(path), vocab_size=256).vocab_size == 256
+        load_corpus(str(path), vocab_size=128)
+    assert load_corpus(str(path), vocab_size=256).vocab_size == 256
 
 
 def test_errors_for_bad_batch_arguments(tmp_path):
     path, _ = _random_text_file(tmp_path)  # blocks of 512 tokens
-    src = load_source(str(path))
+    src = load_corpus(str(path))
     with pytest.raises(ValueError, match="seq_len 600 .*validation"):
         next(src.val_batches(seq_len=600, eval_tokens=1000))
     src.train_batch(2, 600, seed=0, step=0)  # train runs are longer than a block

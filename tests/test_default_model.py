@@ -91,7 +91,7 @@ def test_refitting_the_shipped_table_reproduces_the_shipped_laws(refit, shipped)
 
 
 def test_cells_at_the_one_sequence_floor_are_named_as_such(refit):
-    assert any("sit at one sequence (64 tokens)" in w for w in refit.artifact["warnings"])
+    assert "batch_edge_at_one_sequence" in [w["code"] for w in refit.artifact["warnings"]]
 
 
 def test_report_builds_for_the_shipped_calibration(refit, tmp_path):

@@ -1,4 +1,4 @@
-"""Fitting (issue 4): per-cell optima, robust laws, bootstrap intervals, held-out validation, CLI.
+"""Fitting (issue 4): per-cell optima, robust laws, bootstrap intervals, held-out validation, warnings, CLI.
 
 Synthetic tables are drawn from a known law plus noise (calibration/fit/synthetic.py), so fitted numbers
 are checked against the truth.
@@ -14,19 +14,27 @@ import pytest
 from click.testing import CliRunner
 
 from advisor.cli import cli
-from calibration.fit import FitOptions, fit_trials, write_artifact
+from calibration.fit import FitOptions, ScaleLawFitter, fit_trials, write_artifact
 from calibration.fit.table import Cell, FitInputError, build_cells, diverged_trials, prepare_trials
 from calibration.fit.laws import LR_FORMS, design, huber_fit
-from calibration.fit.optimum import BELOW_DIVERGENCE_WEIGHT, EDGE_WEIGHT, fit_cell, loss_at
+from calibration.fit.optimum import BELOW_DIVERGENCE_WEIGHT, EDGE_WEIGHT, Method, fit_cell, loss_at
 from calibration.fit.synthetic import SyntheticTruth, synthetic_trials
 
 TRUTH = SyntheticTruth()
-FAST = FitOptions(n_boot=0, loss_surface=False)
+FAST = {"n_boot": 0, "loss_surface": False}
 
 
-def _law(art: dict, key: str, form: str) -> dict:
-    law = art["laws"][key]
-    return next(f for f in [law] + law["alternatives"] if f["form"] == form)
+def _fit(df: pd.DataFrame, **params) -> ScaleLawFitter:
+    return ScaleLawFitter(**{**FAST, **params}).fit(df)
+
+
+def _form(law, form: str):
+    """The LawEntry of one form: the chosen one or an alternative."""
+    return next(f for f in law.forms if f.form == form)
+
+
+def _codes(fitter: ScaleLawFitter) -> list[str]:
+    return [w.code for w in fitter.warnings_]
 
 
 # ------------------------------------------------------------------ per-cell optimum
@@ -44,7 +52,7 @@ def _quadratic_cell(lr_star=0.01, b_star=8192.0, lr_offset=0.3, b_offset=0.4, lr
 
 def test_cell_optimum_is_exact_on_a_noise_free_bowl_between_grid_points():
     opt = fit_cell(_quadratic_cell())
-    assert opt.method == "local_fit" and opt.flags == []
+    assert opt.method is Method.LOCAL_FIT and opt.flags == []
     assert opt.log_lr == pytest.approx(math.log(0.01), abs=1e-6)
     assert opt.log_batch == pytest.approx(math.log(8192.0), abs=1e-6)
     assert opt.loss == pytest.approx(2.0, rel=1e-9)
@@ -66,7 +74,7 @@ def test_one_lucky_seed_at_the_lr_edge_does_not_make_an_interior_optimum_an_edge
 def test_cell_optimum_beyond_the_grid_falls_back_to_argmin_and_is_flagged():
     cell = _quadratic_cell(lr_offset=-5.0)  # every LR is below the optimum
     opt = fit_cell(cell)
-    assert "lr_on_grid_edge" in opt.flags and opt.method == "argmin"
+    assert "lr_on_grid_edge" in opt.flags and opt.method is Method.ARGMIN
     assert opt.weight_lr < 0.5
     assert opt.log_lr == pytest.approx(cell.log_lr.max())
 
@@ -74,7 +82,7 @@ def test_cell_optimum_beyond_the_grid_falls_back_to_argmin_and_is_flagged():
 def test_batch_optimum_off_the_grid_still_gives_the_lr_optimum_from_the_fit():
     cell = _quadratic_cell(b_offset=4.0)  # every batch is above the batch optimum
     opt = fit_cell(cell)
-    assert opt.method == "local_fit_lr"
+    assert opt.method is Method.LOCAL_FIT_LR
     assert opt.log_lr == pytest.approx(math.log(0.01), abs=1e-6)  # no LR/batch interaction in the bowl
     assert opt.log_batch == pytest.approx(cell.log_batch.min())
     assert "batch_on_grid_edge" in opt.flags and any(f.startswith("batch_from_best_run") for f in opt.flags)
@@ -85,7 +93,7 @@ def test_steep_landscape_uses_the_lr_slice_through_the_best_run_and_its_neighbou
     # a factor 2 in LR or batch costs 4% loss or more: only 3 trials, all at the best batch, are near the best
     cell = _quadratic_cell(lr_curv=0.08, b_curv=0.3, b_offset=0.0)
     opt = fit_cell(cell)
-    assert opt.method == "lr_slice_fit"
+    assert opt.method is Method.LR_SLICE_FIT
     assert opt.log_lr == pytest.approx(math.log(0.01), abs=1e-6)
     value, _ = loss_at(cell, opt, opt.log_lr, opt.log_batch)
     assert value == pytest.approx(opt.loss)
@@ -161,21 +169,23 @@ def test_huber_fit_resists_an_outlier_cell_and_batches_over_rows():
 
 def test_fit_recovers_the_known_laws():
     df = synthetic_trials(seed=3, noise=0.0005, repeats=2)
-    art = fit_trials(df, opts=FitOptions(n_boot=0, loss_surface=True)).artifact
-    lr = art["laws"]["lr"]
-    assert lr["form"] == "a*N^alpha*D^beta"  # chosen by leave-one-size-out error
-    assert np.abs(np.array(lr["log_coef"][1:]) - TRUTH.lr_log_coef[1:]).max() < 0.03
-    assert math.exp(lr["log_coef"][0]) == pytest.approx(math.exp(TRUTH.lr_log_coef[0]), rel=0.10)
-    batch = _law(art, "batch", "b*D^gamma")
-    assert abs(batch["log_coef"][1] - TRUTH.batch_log_coef[2]) < 0.03
-    assert math.exp(batch["log_coef"][0]) == pytest.approx(math.exp(TRUTH.batch_log_coef[0]), rel=0.10)
-    e, a, alpha, b, beta = art["laws"]["loss"]["values"]
+    fitter = ScaleLawFitter(n_boot=0, loss_surface=True)
+    assert fitter.fit(df) is fitter  # estimator-style: fit returns the fitter, learned state ends in _
+    lr = fitter.lr_law_
+    assert lr.form == "a*N^alpha*D^beta"  # chosen by leave-one-size-out error
+    assert np.abs(np.array(lr.log_coef[1:]) - TRUTH.lr_log_coef[1:]).max() < 0.03
+    assert math.exp(lr.log_coef[0]) == pytest.approx(math.exp(TRUTH.lr_log_coef[0]), rel=0.10)
+    batch = _form(fitter.batch_law_, "b*D^gamma")
+    assert abs(batch.log_coef[1] - TRUTH.batch_log_coef[2]) < 0.03
+    assert math.exp(batch.log_coef[0]) == pytest.approx(math.exp(TRUTH.batch_log_coef[0]), rel=0.10)
+    e, a, alpha, b, beta = fitter.loss_law_.values
     assert e == pytest.approx(TRUTH.loss[0], rel=0.05)
     assert alpha == pytest.approx(TRUTH.loss[2], abs=0.03) and beta == pytest.approx(TRUTH.loss[4], abs=0.03)
-    held = art["validation"]["held_out_largest"]
-    assert held["lr_log2_error"] < 0.1 and held["batch_log2_error"] < 0.2 and held["loss_regret_pct"] < 0.05
-    assert art["validation"]["leave_one_cell_out"]["n_cells"] == 15
-    assert art["warnings"] == ["no bootstrap: coefficients have no intervals"]
+    held = fitter.validation_.held_out_largest
+    assert held.lr_log2_error < 0.1 and held.batch_log2_error < 0.2 and held.loss_regret_pct < 0.05
+    assert fitter.validation_.leave_one_cell_out.n_cells == 15 and len(fitter.cells_) == 15
+    assert _codes(fitter) == ["no_bootstrap"]
+    assert fitter.artifact_.laws.lr is lr and fitter.to_artifact() is fitter.artifact_
 
 
 @pytest.mark.parametrize("cell_scatter", [0.0, 0.15])
@@ -186,10 +196,10 @@ def test_bootstrap_intervals_cover_the_truth_near_their_nominal_rate(cell_scatte
     for seed in range(24):
         df = synthetic_trials(seed=100 + seed, noise=0.002, tokens_per_param=(10, 40), lr_points=7,
                               cell_scatter=cell_scatter)
-        art = fit_trials(df, opts=FitOptions(n_boot=60, seed=seed, loss_surface=False)).artifact
-        for law, truth in ((_law(art, "lr", "a*N^alpha*D^beta"), TRUTH.lr_log_coef),
-                           (_law(art, "batch", "b*D^gamma"), np.array(TRUTH.batch_log_coef)[[0, 2]])):
-            lo, hi = np.percentile(np.array(law["samples"]), [5, 95], axis=0)
+        fitter = _fit(df, n_boot=60, seed=seed)
+        for law, truth in ((_form(fitter.lr_law_, "a*N^alpha*D^beta"), TRUTH.lr_log_coef),
+                           (_form(fitter.batch_law_, "b*D^gamma"), np.array(TRUTH.batch_log_coef)[[0, 2]])):
+            lo, hi = np.percentile(np.array(law.samples), [5, 95], axis=0)
             hits += list((lo <= np.asarray(truth)) & (np.asarray(truth) <= hi))
     coverage = float(np.mean(hits))
     assert 0.78 <= coverage <= 0.99, coverage
@@ -197,35 +207,41 @@ def test_bootstrap_intervals_cover_the_truth_near_their_nominal_rate(cell_scatte
 
 def test_collinear_sweep_skips_the_two_input_form_with_a_reason():
     df = synthetic_trials(seed=0, tokens_per_param=(20,), lr_points=7)
-    art = fit_trials(df, opts=FAST).artifact
-    lr = art["laws"]["lr"]
-    assert lr["form"] == "a*C^alpha"
-    assert any("collinear" in s["reason"] for s in lr["skipped"])
+    lr = _fit(df).lr_law_
+    assert lr.form == "a*C^alpha"
+    assert any(s.form == "a*N^alpha*D^beta" and "collinear" in s.reason for s in lr.skipped)
 
 
 def test_grid_edge_sweep_is_flagged_down_weighted_and_warned():
     df = synthetic_trials(seed=0, grid_offset=-4.6)  # the true optimum lies above every LR
-    art = fit_trials(df, opts=FAST).artifact
-    assert all("lr_on_grid_edge" in c["flags"] and c["weight"] < 1 for c in art["cells"])
-    assert any("grid edge" in w and "extend the LR grid" in w for w in art["warnings"])
-    assert any("LR law describes the grid's edge" in w for w in art["warnings"])
+    fitter = _fit(df)
+    assert all("lr_on_grid_edge" in c.flags and c.weight < 1 for c in fitter.cells_)
+    assert {"lr_on_grid_edge", "lr_law_is_bound"} <= set(_codes(fitter))
+    assert fitter.lr_law_.n_edge_cells == 15 and fitter.lr_law_.is_bound
     from calibration.cli.fit import summary_text
 
-    assert art["laws"]["lr"]["n_edge_cells"] == 15 and "bound, not an estimate" in summary_text(art)
+    assert fitter.lr_law_.bound_reason("LR") in summary_text(fitter.artifact_)
 
 
 def test_divergence_above_the_best_lr_is_not_reported_as_a_grid_edge():
     df = synthetic_trials(seed=0, diverged_above=1.2)  # every cell's best LR is the highest that trained
-    art = fit_trials(df, opts=FAST).artifact
-    assert all("lr_below_divergence" in c["flags"] and "lr_on_grid_edge" not in c["flags"] for c in art["cells"])
-    assert art["laws"]["lr"]["n_edge_cells"] == 0
-    assert not any("extend the LR grid" in w or "LR law describes" in w for w in art["warnings"])
-    assert any(w.startswith("15 of 15 cells have their best LR just below one that diverged")
-               for w in art["warnings"])
+    fitter = _fit(df)
+    assert all("lr_below_divergence" in c.flags and "lr_on_grid_edge" not in c.flags for c in fitter.cells_)
+    assert fitter.lr_law_.n_edge_cells == 0 and not fitter.lr_law_.is_bound
+    codes = _codes(fitter)
+    assert "lr_below_divergence" in codes and not {"lr_on_grid_edge", "lr_law_is_bound"} & set(codes)
+    assert next(w for w in fitter.warnings_ if w.code == "lr_below_divergence").startswith("15 of 15 cells")
     # an external table without a status column knows nothing of the divergence: edges as before
-    external = fit_trials(df[df["status"] == "ok"].drop(columns="status"), opts=FAST).artifact
-    assert all("lr_on_grid_edge" in c["flags"] for c in external["cells"])
-    assert any("extend the LR grid" in w for w in external["warnings"])
+    external = _fit(df[df["status"] == "ok"].drop(columns="status"))
+    assert all("lr_on_grid_edge" in c.flags for c in external.cells_)
+    assert "lr_on_grid_edge" in _codes(external) and "lr_below_divergence" not in _codes(external)
+
+
+def test_batch_edges_at_one_sequence_are_a_warning_of_their_own():
+    """A batch optimum at one sequence cannot be reached by extending the grid: its own code."""
+    codes = _codes(_fit(synthetic_trials(seed=0, seq_len=4096)))
+    assert codes.index("batch_edge_at_one_sequence") == codes.index("batch_on_grid_edge") + 1
+    assert not {"batch_on_grid_edge", "batch_edge_at_one_sequence"} & set(_codes(_fit(synthetic_trials(seed=0))))
 
 
 def test_diverged_trials_join_their_cell_and_batch():
@@ -254,10 +270,13 @@ def test_excluded_rows_are_counted_and_cells_merge_runs_with_rounded_tokens():
 
 def test_lr_only_sweep_gives_no_batch_law_but_an_lr_law():
     df = synthetic_trials(seed=0, batch_points=1)
-    art = fit_trials(df, opts=FAST).artifact
-    assert art["laws"]["batch"] is None
-    assert any("no batch law" in w for w in art["warnings"])
-    assert art["laws"]["lr"]["form"] == "a*N^alpha*D^beta"
+    fitter = _fit(df)
+    assert fitter.batch_law_ is None and fitter.artifact_.laws.batch is None
+    assert "no_batch_law" in _codes(fitter) and "batch_on_grid_edge" not in _codes(fitter)
+    assert fitter.lr_law_.form == "a*N^alpha*D^beta"
+    from advisor.model import FittedModel
+
+    assert FittedModel.from_artifact(fitter.artifact_).batch_unusable_ == "the fit could not estimate a batch law"
 
 
 @pytest.mark.parametrize("mutate, message", [
@@ -268,27 +287,46 @@ def test_lr_only_sweep_gives_no_batch_law_but_an_lr_law():
 ])
 def test_bad_tables_raise_clear_errors(mutate, message):
     with pytest.raises(FitInputError, match=message):
-        fit_trials(mutate(synthetic_trials(seed=0, lr_points=5)), opts=FAST)
+        _fit(mutate(synthetic_trials(seed=0, lr_points=5)))
 
 
 def test_artifact_is_strict_json_and_the_advisor_reads_it(tmp_path):
     df = synthetic_trials(seed=1, lr_points=7, tokens_per_param=(10, 40))
-    art = fit_trials(df, opts=FitOptions(n_boot=30, loss_boot_max=10)).artifact
-    path = write_artifact(art, tmp_path / "model.json")
+    fitter = ScaleLawFitter(n_boot=30, loss_boot_max=10).fit(df, notes=["for the test"])
+    path = fitter.write(tmp_path / "model.json")
     doc = json.loads(path.read_text())  # strict: no NaN
     assert doc["schema"] == "scaling-advisor/fitted-model" and doc["version"] == 1
     assert len(doc["laws"]["lr"]["samples"]) == 30 and len(doc["laws"]["loss"]["samples"]) == 10
     assert doc["fit_range"]["n_params"] == [2e5, 8e6]
+    assert doc["provenance"]["notes"] == ["for the test"]
+    assert [w["code"] for w in doc["warnings"]] == _codes(fitter) and all(w["message"] for w in doc["warnings"])
     # the decay regime of the optima: τ/steps = batch / (lr · λ · tokens), per cell
     taus = [c["batch_opt"] / (c["lr_opt"] * 0.1 * c["tokens"]) for c in doc["cells"] if c["weight"] > 0]
     assert doc["provenance"]["optimizer"]["tau_frac_at_optima"] == pytest.approx([min(taus), max(taus)], rel=1e-3)
     with pytest.raises(FitInputError, match="exists"):
-        write_artifact(art, path)
+        fitter.write(path)
+    from advisor.artifact import FittedModelArtifact
     from advisor.model import FittedModel
 
+    assert FittedModelArtifact.from_json(doc).to_json() == doc  # one representation, both ways
     model = FittedModel.load(path)
     n, d = 1e7, 2e8
     assert model.predict_lr(n, d).value == pytest.approx(float(TRUTH.lr_opt(n, d)), rel=0.25)
+    assert [w.code for w in model.warnings_] == _codes(fitter)
+
+
+def test_the_functional_api_wraps_the_fitter(tmp_path):
+    df = synthetic_trials(seed=1, lr_points=5, tokens_per_param=(10, 40))
+    result = fit_trials(df, opts=FitOptions(n_boot=5, seed=2, loss_surface=False))
+    direct = ScaleLawFitter(n_boot=5, seed=2, loss_surface=False).fit(df)
+    assert result.fitter.get_params() == direct.get_params()
+    strip = lambda doc: {k: v for k, v in doc.items() if k != "created_at"}  # noqa: E731
+    assert strip(result.artifact) == strip(direct.artifact_.to_json())
+    result.artifact["provenance"]["notes"].append("edited")  # the JSON is the caller's to edit
+    doc = json.loads(write_artifact(result.artifact, tmp_path / "m.json").read_text())
+    assert doc["provenance"]["notes"] == ["edited"]
+    with pytest.raises(AttributeError, match="not fitted"):
+        ScaleLawFitter().write(tmp_path / "never.json")
 
 
 # ------------------------------------------------------------------ CLI
@@ -397,12 +435,13 @@ def test_odd_tables_give_an_artifact_or_a_clear_error():
         bad = np.random.default_rng(seed).random(len(df)) < bad_frac
         df.loc[bad, "loss"] = np.nan
         try:
-            art = fit_trials(df, opts=FitOptions(n_boot=5, seed=seed)).artifact
+            fitter = ScaleLawFitter(n_boot=5, seed=seed).fit(df)
         except FitInputError as exc:
             assert str(exc) and "\n" not in str(exc)
             return
-        json.dumps(art, allow_nan=False)
-        assert np.isfinite(art["laws"]["lr"]["log_coef"]).all()
+        json.dumps(fitter.artifact_.to_json(), allow_nan=False)
+        assert np.isfinite(fitter.lr_law_.log_coef).all()
+        assert all(w.code != "unspecified" for w in fitter.warnings_)
 
     check()
 
@@ -413,10 +452,10 @@ def test_interval_coverage_is_measured_on_held_out_cells():
     fractions = {}
     for scatter in (0.0, 0.3):
         df = synthetic_trials(seed=7, noise=0.002, tokens_per_param=(10, 40), lr_points=7, cell_scatter=scatter)
-        art = fit_trials(df, opts=FitOptions(n_boot=100, seed=1, loss_surface=False)).artifact
-        cov = art["validation"]["coverage"]
+        validation = _fit(df, n_boot=100, seed=1).validation_
+        cov = validation.coverage
         loco = cov["leave_one_cell_out"]
-        assert loco["lr"]["n"] == art["validation"]["leave_one_cell_out"]["n_cells"]
+        assert loco["lr"]["n"] == validation.leave_one_cell_out.n_cells
         assert cov["held_out_largest"]["lr"]["n"] == len(cov["held_out_largest"]["lr"]["cells"]) > 0
         fractions[scatter] = (loco["lr"]["fraction"], loco["lr"]["median_width_ratio"])
     assert fractions[0.0][0] >= 0.7 and fractions[0.3][0] >= 0.7
@@ -429,8 +468,11 @@ def test_a_shipped_source_records_its_authors_law_and_another_setup(tmp_path):
 
     raw = pd.read_csv(resolve_source("steplaw-dense"))
     small = raw[raw["n_params"] < 5e8]  # three sizes keep it quick
-    art = fit_trials(small, opts=FitOptions(n_boot=0, loss_surface=False)).artifact
-    assert art["provenance"]["source"] == "external" and art["provenance"]["same_setup_as_target"] is False
-    assert art["provenance"]["source_name"] == "steplaw-dense"
-    published = art["laws"]["lr"]["published"]
+    fitter = _fit(small)
+    prov = fitter.provenance_
+    assert prov.source == "external" and prov.same_setup_as_target is False and not prov.is_same_setup()
+    assert prov.source_name == "steplaw-dense" and prov.published_law == "steplaw"
+    published = fitter.lr_law_.published
     assert published["law"] == "steplaw" and 0.0 < published["log2_error"] < 0.5
+    held = fitter.validation_.held_out_largest.cells
+    assert held and all(c.published_law_nearest_run_regret_pct >= 0 for c in held)

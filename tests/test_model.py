@@ -6,6 +6,9 @@ import math
 
 import pytest
 
+from advisor.artifact import EDGE_BOUND_FRACTION, FittedModelArtifact, traces_grid_edge
+from advisor.catalog import resolve_model
+from advisor.coded_warning import CodedWarning, legacy_code
 from advisor.model import Z90, FittedModel, ModelError
 from advisor_fixtures import BATCH_COEF, LR_COEF, modified, synthetic_model_doc, write_model
 
@@ -129,3 +132,53 @@ def test_edge_bound_batch_law_is_flagged_unusable(tmp_path, doc):
     assert "9 of 12" in fitted.batch_unusable_ and "bound" in fitted.batch_unusable_
     interior = modified(modified(doc, "laws.batch.n_edge_cells", 2), "laws.batch.n_cells", 12)
     assert FittedModel.load(write_model(tmp_path / "i.json", interior)).batch_unusable_ is None
+
+
+@pytest.mark.parametrize("edge, cells, bound", [(6, 12, False), (7, 12, True), (0, 0, False), (None, 12, False)])
+def test_one_rule_decides_when_a_law_is_a_bound(doc, edge, cells, bound):
+    assert EDGE_BOUND_FRACTION == 0.5 and traces_grid_edge(edge, cells) is bound
+    doc = modified(modified(doc, "laws.batch.n_edge_cells", edge), "laws.batch.n_cells", cells)
+    model = FittedModel.from_dict(doc)
+    assert model.artifact_.laws.batch.is_bound is bound
+    assert (model.batch_unusable_ is not None) is bound
+    assert model.artifact_.laws.batch.bound_reason("batch") == model.batch_unusable_
+
+
+def test_warnings_carry_their_codes(doc):
+    doc["warnings"] = [{"code": "lr_on_grid_edge", "message": "2 of 12 cells have the LR optimum on the grid edge"},
+                       {"message": "a warning without a code"}, {"code": "x"}, 3, ""]
+    warnings = FittedModel.from_dict(doc).warnings_
+    assert [w.code for w in warnings] == ["lr_on_grid_edge", "unspecified"]  # entries without a message dropped
+    assert warnings[0] == "2 of 12 cells have the LR optimum on the grid edge"  # still the message, as a str
+    assert warnings[0].to_json() == doc["warnings"][0]
+
+
+def test_warnings_of_files_from_before_the_codes_get_codes_from_their_wording(doc):
+    doc["warnings"] = ["3 of 15 cells have the batch optimum on the grid edge (down-weighted): extend the batch grid",
+                       "held-out largest size: a prediction falls outside the measured grid (regret is a lower bound)",
+                       "something new"]
+    codes = [w.code for w in FittedModel.from_dict(doc).warnings_]
+    assert codes == ["batch_on_grid_edge", "held_out_outside_grid", "unspecified"]
+    assert legacy_code("only 3 sizes: exponents are weakly determined") == "few_sizes"
+
+
+def test_a_warning_survives_copy_and_pickle():
+    import copy
+    import pickle
+
+    w = CodedWarning("no_bootstrap", "no bootstrap: coefficients have no intervals")
+    for again in (copy.deepcopy(w), pickle.loads(pickle.dumps(w))):
+        assert again.code == "no_bootstrap" and again == w and json.dumps([again]) == json.dumps([str(w)])
+
+
+@pytest.mark.parametrize("name", ["steplaw-dense", "cpu-default"])
+def test_shipped_models_load_and_write_back_unchanged_but_for_warning_codes(name):
+    doc = json.loads(resolve_model(name).read_text())
+    out = FittedModelArtifact.from_json(doc).to_json()
+    assert [w["message"] for w in out["warnings"]] == doc["warnings"]  # version-1 files: plain strings
+    assert all(w["code"] != "unspecified" for w in out["warnings"])
+    assert {k: v for k, v in out["provenance"].items() if v is not None} == \
+        {k: v for k, v in doc["provenance"].items() if v is not None}
+    for key in ("laws", "validation", "cells", "fit_range", "schema", "version", "created_at"):
+        assert out[key] == doc[key], key
+    assert FittedModelArtifact.from_json(out).to_json() == out

@@ -178,7 +178,7 @@ def test_default_model_is_used_when_present(tmp_path, monkeypatch):
 
 
 def test_reads_the_real_fitters_artifact_and_recovers_the_true_law(tmp_path):
-    """Contract test with calibration/fit/pipeline.py: fit a synthetic sweep drawn from Step Law, extrapolate 800×."""
+    """Contract test with calibration/fit/fitter.py: fit a synthetic sweep drawn from Step Law, extrapolate 800×."""
     pytest.importorskip("pandas")
     import json
 

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from click.testing import CliRunner
 
 from advisor.cli import cli
-from calibration.fit import FitOptions, fit_trials
+from calibration.fit import FitOptions, ScaleLawFitter, fit_trials
 from calibration.fit.report import build_report
 from calibration.fit.synthetic import QUICK_SHAPE, synthetic_trials
 
@@ -40,26 +39,35 @@ def test_report_for_a_quick_shaped_calibration_via_the_cli(tmp_path):
         assert f"]({png.name})" in md  # every figure is linked from the report
     art = json.loads((tmp_path / "model.json").read_text())
     assert art["laws"]["loss"] is None  # two token budgets cannot determine the D exponent
-    assert "no loss surface" in md and "wrote report" in result.output
+    no_surface = next(w for w in art["warnings"] if w["code"] == "no_loss_surface")
+    assert no_surface["message"] in md and "wrote report" in result.output
     again = CliRunner().invoke(cli, ["fit", str(table), "-o", str(tmp_path / "other.json"),
                                      "--report", str(folder), "--bootstrap", "0"])
     assert again.exit_code == 2 and "--force" in again.output and not (tmp_path / "other.json").exists()
 
 
 def test_report_with_loss_surface_many_cells_and_no_batch_law(tmp_path):
-    full = fit_trials(synthetic_trials(seed=1), opts=FitOptions(n_boot=20))
-    build_report(full, tmp_path / "full")
-    _check_pngs(tmp_path / "full", ["loss_surface.png", "heatmaps_01.png", "heatmaps_02.png"])
+    full = ScaleLawFitter(n_boot=20).fit(synthetic_trials(seed=1))
+    full.report(tmp_path / "full")
+    _check_pngs(tmp_path / "full", ["loss_surface.png", "law_lr.png", "law_batch.png", "heatmaps_01.png",
+                                    "heatmaps_02.png"])
     assert "Loss surface" in (tmp_path / "full" / "report.md").read_text()
-    lr_only = fit_trials(synthetic_trials(seed=1, batch_points=1, lr_points=6), opts=FitOptions(n_boot=0))
-    path = build_report(lr_only, tmp_path / "lr_only")
+    lr_only = ScaleLawFitter(n_boot=0).fit(synthetic_trials(seed=1, batch_points=1, lr_points=6))
+    path = lr_only.report(tmp_path / "lr_only")
     assert not (tmp_path / "lr_only" / "law_batch.png").exists()
-    assert "batch: not fitted" in path.read_text()
+    assert (tmp_path / "lr_only" / "law_lr.png").exists() and "batch: not fitted" in path.read_text()
 
 
-@pytest.mark.parametrize("n_boot", [0])
-def test_report_without_bootstrap_says_so(tmp_path, n_boot):
+def test_report_without_bootstrap_lists_the_warning(tmp_path):
     res = fit_trials(synthetic_trials(seed=2, lr_points=6, tokens_per_param=(10, 40)),
-                     opts=FitOptions(n_boot=n_boot, loss_surface=False))
-    md = build_report(res, tmp_path).read_text()
-    assert "no bootstrap" in md
+                     opts=FitOptions(n_boot=0, loss_surface=False))
+    md = build_report(res, tmp_path).read_text()  # the functional API's FitResult builds a report too
+    no_bootstrap = next(w for w in res.fitter.warnings_ if w.code == "no_bootstrap")
+    assert f"- {no_bootstrap}" in md
+
+
+def test_a_law_that_is_only_a_bound_is_reported_as_such(tmp_path):
+    fitter = ScaleLawFitter(n_boot=0, loss_surface=False).fit(synthetic_trials(seed=0, grid_offset=-4.6))
+    assert fitter.lr_law_.is_bound
+    md = fitter.report(tmp_path).read_text()
+    assert fitter.lr_law_.bound_reason("LR")[1:] in md

@@ -73,6 +73,17 @@ def test_resolve_device():
             resolve_device("cuda")
 
 
+@pytest.mark.parametrize("cuda, mps, expected", [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")])
+def test_sweeps_and_trainer_pick_the_same_device(monkeypatch, cuda, mps, expected):
+    """A sweep's 'auto' device (what it ships to its workers) is the trainer's choice, MPS included."""
+    from calibration.sweep.executors import device_name
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert str(resolve_device("auto")) == device_name("auto") == expected
+    assert device_name("cpu") == "cpu"
+
+
 # ---------------------------------------------------------------- trials
 
 

@@ -39,6 +39,15 @@ def test_int_quantities_must_be_whole():
         parse_int_quantity("2.5", "--gpus")
 
 
+def test_zero_and_lower_bounds_where_a_caller_allows_them():
+    assert parse_quantity("0", "--bootstrap", allow_zero=True) == 0.0
+    assert parse_int_quantity("0", "--bootstrap", minimum=0) == 0
+    assert parse_int_quantity("1K", "--bootstrap", minimum=0) == 1000
+    for text, minimum, fragment in (("-1", 0, "at least 0"), ("1", 2, "at least 2"), ("0", 1, "positive")):
+        with pytest.raises(UnitError, match=fragment):
+            parse_int_quantity(text, "--seq-len", minimum=minimum)
+
+
 @pytest.mark.parametrize("x, text", [(7e9, "7B"), (2.5e12, "2.5T"), (4.194304e6, "4.19M"), (512, "512"),
                                      (1.5e3, "1.5K")])
 def test_format_count(x, text):

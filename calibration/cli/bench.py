@@ -6,14 +6,14 @@ import json
 
 import click
 
-from advisor.units import format_count
-from calibration.proxy.bench import bench_results
+from advisor.cli import Quantity, StyledCommand, input_errors
+from advisor.units import UnitError, format_count, parse_int_quantity
 
 
 def _parse_ks(text: str) -> tuple[int, ...]:
     try:
-        ks = tuple(int(k) for k in text.split(","))
-    except ValueError:
+        ks = tuple(parse_int_quantity(k, "--k", minimum=0) for k in text.split(","))
+    except UnitError:
         raise click.BadParameter(f"{text!r} is not a comma-separated list of integers", param_hint="--k") from None
     if not ks or min(ks) < 1:
         raise click.BadParameter(f"K must be at least 1, got {text!r}", param_hint="--k")
@@ -42,20 +42,22 @@ def _print_table(res: dict) -> None:
     click.echo(f"\nFLOPs: {res['flops_formula']}; MFU only where the chip's peak is known.")
 
 
-@click.command()
+@click.command(cls=StyledCommand)
 @click.option("--sizes", default=None, metavar="LIST",
               help="Comma-separated rungs (xxs xs s m l xl 2xl 3xl 4xl) or non-embedding parameter counts "
                    "(25K, 1M). Default: xxs,s,l on CPU; s,l,2xl,3xl on CUDA.")
-@click.option("--steps", default=10, show_default=True, type=click.IntRange(min=1), help="Timed steps per measurement.")
+@click.option("--steps", default=10, show_default=True, type=Quantity(integer=True),
+              help="Timed steps per measurement.")
 @click.option("--k", "k_text", default="4,8", show_default=True, metavar="LIST",
               help="Vectorized group sizes to compare with sequential runs.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-@click.option("--batch-seqs", type=click.IntRange(min=1), default=None,
+@click.option("--batch-seqs", type=Quantity(integer=True), default=None,
               help="Sequences per step (default 32 on CPU, 128 on CUDA).")
-@click.option("--seq-len", type=click.IntRange(min=2), default=128, show_default=True, help="Tokens per sequence.")
+@click.option("--seq-len", type=Quantity(integer=True, minimum=2), default=128, show_default=True,
+              help="Tokens per sequence.")
 @click.option("--layout/--no-layout", default=True, show_default=True,
               help="On the CPU, also time one single-threaded process per core against one multi-threaded process.")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
+@click.option("--threads", type=Quantity(integer=True), default=None,
               help="torch threads for the single-process figures (default: torch's, usually one per core).")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the sequential models.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
@@ -74,12 +76,12 @@ def bench(sizes, steps, k_text, device, batch_seqs, seq_len, layout, threads, co
       advisor bench --sizes xs,s,m --steps 20 --k 4,8 --threads 1
       advisor bench --device cuda --sizes 3xl --batch-seqs 256 --json
     """
+    from calibration.proxy.bench import bench_results
+
     ks = _parse_ks(k_text)
-    try:
+    with input_errors(ValueError):  # an unknown or unavailable device
         res = bench_results(sizes, steps, ks, device, batch_seqs, seq_len, layout, compile_,
                             progress=not as_json, threads=threads)
-    except ValueError as exc:  # unknown or unavailable device
-        raise click.UsageError(str(exc)) from None
     if as_json:
         click.echo(json.dumps(res, indent=2))
     else:

@@ -1,6 +1,7 @@
 """`advisor calibrate`: plan, run, resume, inspect and export calibration sweeps.
 
-Heavy imports (torch, pandas, ray) happen inside the commands, so `--help` stays fast.
+Heavy imports (torch, pandas, ray) happen inside the commands, so `--help` stays fast. The house style
+(one-line errors, exit 2 for bad input and 1 for a failed run, `Quantity` options) is advisor/cli.py's.
 """
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import click
 
-SPEC_HELP = "SPEC is a TOML file or a preset name: quick, cpu-default, gpu-default, cluster."
+from advisor.cli import Quantity, RunFailed, StyledGroup, hidden_alias, input_errors
 
 
 def _load(spec_arg: str):
@@ -33,13 +34,11 @@ def _plan(spec):
 def _open_store(out_dir: str):
     from calibration.sweep.store import StoreError, TrialStore
 
-    try:
+    with input_errors(StoreError):  # no store there: bad input
         return TrialStore.open(out_dir)
-    except StoreError as exc:
-        raise click.UsageError(str(exc)) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=StyledGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def calibrate() -> None:
     """Plan, run, resume and inspect calibration sweeps of proxy models.
 
@@ -47,6 +46,7 @@ def calibrate() -> None:
     A sweep trains small proxy LMs over sizes x token budgets x LR x batch (x seeds),
     extends the LR/batch grid where an optimum sits on its edge, and keeps every trial in
     DIR/trials.sqlite (crash-safe: rerun the same command to resume).
+    SPEC is a preset name (`advisor calibrate presets`) or a TOML sweep file.
 
     \b
     Examples:
@@ -61,21 +61,25 @@ def calibrate() -> None:
 @calibrate.command("plan")
 @click.argument("spec")
 @click.option("--device", default=None, help="Device to estimate for: auto, cpu, mps, cuda, cuda:N (default: the spec's).")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
+@click.option("--workers", type=Quantity(integer=True), default=None,
               help="Parallel workers (default: one per core on the CPU, one per GPU).")
 @click.option("--no-measure", is_flag=True, help="Skip the throughput measurement (no time estimate).")
 def plan_cmd(spec: str, device: str | None, workers: int | None, no_measure: bool) -> None:
     """Print a sweep's trials, total FLOPs and estimated wall time on this device.
 
-    The estimate times a few training steps of each proxy size (single-threaded on the CPU, as
-    the workers run). The adaptive grid may add trials on top of the planned ones.
+    SPEC is a preset name (quick, cpu-default, gpu-default, cluster; `advisor calibrate presets` lists
+    them with their files) or a TOML sweep file.
+
+    The estimate times a few training steps of each proxy size (single-threaded on the CPU, as the
+    workers run). The adaptive grid may add trials on top of the planned ones.
 
     \b
     Examples:
       advisor calibrate plan quick
       advisor calibrate plan my-sweep.toml --device cuda
     """
-    from calibration.sweep.estimate import estimate_wall; from calibration.sweep.status import format_plan
+    from calibration.sweep.estimate import estimate_wall
+    from calibration.sweep.status import format_plan
 
     the_spec = _load(spec)
     the_plan = _plan(the_spec)
@@ -120,18 +124,24 @@ def _checked_device(device: str, local: bool = True) -> str:
 @click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: worker processes on this machine; ray: one Ray task per trial group.")
 @click.option("--address", default=None, help="Ray cluster address (with --backend ray; default: start a local instance).")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
+@click.option("--workers", type=Quantity(integer=True), default=None,
               help="Parallel workers/tasks (default: one per core on the CPU, one per GPU; Ray: cluster capacity).")
 @click.option("--device", default=None, help="auto, cpu, mps, cuda or cuda:N (default: the spec's).")
-@click.option("--force", is_flag=True, help="Use an out-dir made by another spec (its trials are kept, the new spec recorded).")
+@click.option("--allow-other-spec", is_flag=True,
+              help="Use an out-dir made by another spec (its trials are kept, the new spec recorded).")
+@hidden_alias("--force", of="allow_other_spec", is_flag=True)  # its old name: --force now always means overwrite
 @click.option("--retry-failed", is_flag=True, help="Run failed trials again (their old error is dropped).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def run_cmd(spec, out_dir, backend, address, workers, device, force, retry_failed, quiet) -> None:
+def run_cmd(spec, out_dir, backend, address, workers, device, allow_other_spec, retry_failed, quiet) -> None:
     """Run or resume a sweep; every result is recorded as it finishes.
 
-    Rerunning the same command resumes: finished trials are skipped and trials left
-    running by a killed process run again. Two runs may share one DIR (e.g. on two
-    machines with a shared disk): each claims trials in a transaction.
+    SPEC is a preset name (quick, cpu-default, gpu-default, cluster; `advisor calibrate presets` lists
+    them with their files) or a TOML sweep file.
+
+    Rerunning the same command resumes: finished trials are skipped and trials left running by a
+    killed process run again. Two runs may share one DIR (e.g. on two machines with a shared disk):
+    each claims trials in a transaction. A DIR made by another spec is refused unless
+    --allow-other-spec.
 
     \b
     Examples:
@@ -149,11 +159,9 @@ def run_cmd(spec, out_dir, backend, address, workers, device, force, retry_faile
     the_spec = _load(spec)
     _plan(the_spec)  # spec errors before anything is created
     device = _checked_device(device or the_spec.device, local=backend == "local")
-    try:
+    with input_errors(StoreError, BackendError):  # another spec's out-dir, Ray not installed or not reachable
         summary = run_sweep(the_spec, out_dir, backend=backend, address=address, workers=workers, device=device,
-                            force=force, retry_failed=retry_failed, progress=not quiet)
-    except (StoreError, BackendError) as exc:
-        raise click.UsageError(str(exc)) from None
+                            force=allow_other_spec, retry_failed=retry_failed, progress=not quiet)
     c = summary.counts
     click.echo(
         f"{out_dir}: ran {summary.ran} trials in {summary.wall_s:.1f} s ({summary.skipped} already done); "
@@ -162,9 +170,8 @@ def run_cmd(spec, out_dir, backend, address, workers, device, force, retry_faile
         + (f", {summary.bound_events} bound(s) hit (see status)" if summary.bound_events else "")
     )
     if summary.ran and summary.ran_failed == summary.ran:
-        click.echo(f"error: every trial of this run failed ({summary.ran}); see the first error with: "
-                   f"advisor calibrate status {out_dir}", err=True)
-        raise SystemExit(1)
+        raise RunFailed(f"every trial of this run failed ({summary.ran}); see the first error with: "
+                        f"advisor calibrate status {out_dir}")
 
 
 @calibrate.command("status")
@@ -191,7 +198,7 @@ def status_cmd(out_dir: str) -> None:
 @click.option("--current-spec", is_flag=True, help="Only trials planned by the store's current spec.")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 def export_cmd(out_dir: str, output: str, curves: str | None, current_spec: bool, force: bool) -> None:
-    """Write the trial table (DESIGN.md contract 1) as CSV or Parquet, by extension.
+    """Write the trial table (contract 1 in docs/architecture.md) as CSV or Parquet, by extension.
 
     Finished and running trials are written (pending ones are not); extra columns: d_ff,
     error, origin (grid, extend or reseed), cell.

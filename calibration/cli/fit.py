@@ -1,12 +1,16 @@
-"""`advisor fit`: fit LR, batch-size and loss scale laws to a trial table and write the fitted model."""
+"""`advisor fit`: fit LR, batch-size and loss scale laws to a trial table and write the fitted model.
+
+Needs numpy, pandas and matplotlib (the `fit` extra), not torch; they are imported inside the command."""
 from __future__ import annotations
 
 import sys
 
 import click
 
+from advisor.cli import InputError, Quantity, StyledCommand, input_errors
 
-@click.command("fit")
+
+@click.command("fit", cls=StyledCommand)
 @click.argument("table", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
               help="Where to write the fitted-model JSON.")
@@ -20,9 +24,9 @@ import click
 @click.option("--col-loss", default="loss", show_default=True, help="Column: final validation loss.")
 @click.option("--batch-unit", type=click.Choice(["tokens", "sequences"]), default="tokens", show_default=True,
               help="Unit of the batch column; sequences are multiplied by the sequence length.")
-@click.option("--seq-len", type=click.IntRange(min=1), default=None,
+@click.option("--seq-len", type=Quantity(integer=True), default=None,
               help="Sequence length for --batch-unit sequences when the table has no seq_len column.")
-@click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=1000, show_default=True,
+@click.option("--bootstrap", "n_boot", type=Quantity(integer=True, minimum=0), default=1000, show_default=True,
               help="Bootstrap resamples of the whole chain (0: none, no intervals).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
 @click.option("--near-optimal", type=click.FloatRange(min=0, min_open=True, max=1), default=0.0025,
@@ -58,92 +62,91 @@ def fit(table, output, report_dir, col_params, col_tokens, col_lr, col_batch, co
     """
     from pathlib import Path
 
-    from calibration.fit import FitOptions, fit_file, write_artifact
-    from calibration.fit.table import ColumnMap, FitInputError
+    from calibration.fit import ColumnMap, FitInputError, ScaleLawFitter
 
     table, table_name = _resolve_table(table)
     if Path(output).exists() and not force:
-        raise click.UsageError(f"{output} exists; pass --force to overwrite it")
+        raise InputError(f"{output} exists; pass --force to overwrite it")
     if report_dir and (Path(report_dir) / "report.md").exists() and not force:
-        raise click.UsageError(f"{report_dir} already holds a report; pass --force to replace it")
+        raise InputError(f"{report_dir} already holds a report; pass --force to replace it")
     cols = ColumnMap(n_params=col_params, tokens=col_tokens, lr=col_lr, batch=col_batch, loss=col_loss,
                      batch_unit=batch_unit, seq_len=seq_len)
-    opts = FitOptions(n_boot=n_boot, seed=seed, near_optimal=near_optimal, progress=sys.stderr.isatty(),
-                      same_setup=same_setup)
-    try:
-        result = fit_file(table, cols, opts, table_name=table_name)
-        result.artifact["provenance"]["notes"].extend(notes)
-        write_artifact(result.artifact, output, force=force)
-    except FitInputError as exc:
-        raise click.UsageError(str(exc)) from None
-    click.echo(summary_text(result.artifact))
+    fitter = ScaleLawFitter(n_boot=n_boot, seed=seed, near_optimal=near_optimal, same_setup=same_setup,
+                            progress=sys.stderr.isatty())
+    with input_errors(FitInputError):  # a missing file or column, too few sizes: bad input
+        fitter.fit(table, cols, table_name=table_name, notes=notes)
+        fitter.write(output, force=force)
+    click.echo(summary_text(fitter.artifact_))
     click.echo(f"wrote {output}")
     if report_dir:
-        from calibration.fit.report import build_report
-
-        path = build_report(result, report_dir)
-        click.echo(f"wrote report {path}")
+        click.echo(f"wrote report {fitter.report(report_dir)}")
 
 
 def _resolve_table(table: str) -> tuple[str, str]:
     """(file, name for provenance): a shipped source's name -> its table (a name wins, as for --model),
     recorded as `source NAME`; anything else is a path, recorded as given."""
-    from advisor.catalog import CatalogError, names, resolve_source
+    from advisor.catalog import names, resolve_source
 
     if table not in names("source"):
         return table, table
-    try:
-        return str(resolve_source(table)), f"source {table}"
-    except CatalogError as exc:
-        raise click.UsageError(str(exc)) from None
+    return str(resolve_source(table)), f"source {table}"  # a CatalogError is bad input (advisor/cli.py)
 
 
-def summary_text(art: dict) -> str:
-    """A short human summary: laws with 90% intervals, held-out figures, warnings."""
+def summary_text(artifact) -> str:
+    """A short human summary of a fitted-model artifact (FittedModelArtifact, or its JSON): laws with 90%
+    intervals, held-out figures, warnings."""
+    from advisor.artifact import FittedModelArtifact
     from advisor.intervals import coverage_lines
-    from calibration.fit.report import coef_table_rows, law_equation
 
-    prov = art["provenance"]
-    lines = [f"{prov['n_trials_used']} of {prov['n_trials']} trials used in {prov['n_cells']} cells "
-             f"(excluded: {_counts(prov['n_excluded'])}); bootstrap {prov['bootstrap']}"]
-    for key, title in (("lr", "LR"), ("batch", "batch")):
-        law = art["laws"][key]
-        if law is None:
-            lines.append(f"{title}: no law")
-            continue
-        cv = law["cv_log2_error"]
-        lines.append(f"{title}: {law_equation(law)}   (LOSO CV |log2 err| "
-                     f"{'n/a' if cv is None else f'{cv:.3f}'}, residual sd {law['residual_sd']:.3f})")
-        if law.get("n_edge_cells", 0) >= law["n_cells"]:
-            lines.append("    every cell's optimum is on the grid edge: this law is a bound, not an estimate")
-        for name, point, lo, hi in coef_table_rows(law):
-            lines.append(f"    {name:>10} = {point:.4g}" + (f"   90% [{lo:.4g}, {hi:.4g}]" if lo is not None else ""))
-    loss = art["laws"]["loss"]
+    art = artifact if isinstance(artifact, FittedModelArtifact) else FittedModelArtifact.from_json(artifact)
+    prov = art.provenance
+    lines = [f"{prov.n_trials_used} of {prov.n_trials} trials used in {prov.n_cells} cells "
+             f"(excluded: {_counts(prov.n_excluded)}); bootstrap {prov.bootstrap}"]
+    lines += _law_lines("LR", art.laws.lr) + _law_lines("batch", art.laws.batch)
+    loss = art.laws.loss
     if loss:
-        e, a, alpha, b, beta = loss["values"]
+        e, a, alpha, b, beta = loss.values
         lines.append(f"loss: L = {e:.3f} + {a:.4g}/N^{alpha:.3f} + {b:.4g}/D^{beta:.3f}")
-    held = art["validation"]["held_out_largest"]
-    if "skipped" in held:
-        lines.append(f"held-out largest N: skipped ({held['skipped']})")
-    else:
-        lines.append(f"held-out largest N={held['n_params']:.3g}: |log2 err| LR {held['lr_log2_error']:.3f}, "
-                     f"batch {_fmt(held['batch_log2_error'])}, loss regret {held['loss_regret_pct']:.3f}%"
-                     f"{_nearest(held)}")
-    loco = art["validation"]["leave_one_cell_out"]
-    if "skipped" not in loco:
-        lines.append(f"leave-one-cell-out: |log2 err| LR {loco['lr_log2_error']:.3f}, "
-                     f"batch {_fmt(loco['batch_log2_error'])}, loss regret {loco['loss_regret_pct']:.3f}%"
-                     f"{_nearest(loco)}")
-    lines += coverage_lines(art["validation"].get("coverage"))
-    for w in art["warnings"]:
-        lines.append(f"warning: {w}")
+    lines += _validation_lines(art.validation)
+    lines += coverage_lines(art.validation.coverage)
+    lines += [f"warning: {w}" for w in art.warnings]
     return "\n".join(lines)
 
 
-def _nearest(summary: dict) -> str:
-    v = summary.get("nearest_run_regret_pct")
-    ref = [c["published_law_nearest_run_regret_pct"] for c in summary.get("cells", [])
-           if "published_law_nearest_run_regret_pct" in c]
+def _law_lines(title: str, law) -> list[str]:
+    """A law's equation, its held-out error and each coefficient with its 90% interval."""
+    from calibration.fit.report import coef_table_rows, law_equation
+
+    if law is None:
+        return [f"{title}: no law"]
+    lines = [f"{title}: {law_equation(law)}   (LOSO CV |log2 err| {_fmt(law.cv_log2_error)}, "
+             f"residual sd {law.residual_sd:.3f})"]
+    bound = law.bound_reason(title)
+    if bound:
+        lines.append(f"    {bound}")
+    for name, point, lo, hi in coef_table_rows(law):
+        lines.append(f"    {name:>10} = {point:.4g}" + (f"   90% [{lo:.4g}, {hi:.4g}]" if lo is not None else ""))
+    return lines
+
+
+def _validation_lines(validation) -> list[str]:
+    held, loco = validation.held_out_largest, validation.leave_one_cell_out
+    lines = []
+    if held is not None and held.skipped:
+        lines.append(f"held-out largest N: skipped ({held.skipped})")
+    elif held is not None:
+        lines.append(f"held-out largest N={held.n_params:.3g}: |log2 err| LR {held.lr_log2_error:.3f}, "
+                     f"batch {_fmt(held.batch_log2_error)}, loss regret {held.loss_regret_pct:.3f}%{_nearest(held)}")
+    if loco is not None and not loco.skipped:
+        lines.append(f"leave-one-cell-out: |log2 err| LR {loco.lr_log2_error:.3f}, "
+                     f"batch {_fmt(loco.batch_log2_error)}, loss regret {loco.loss_regret_pct:.3f}%{_nearest(loco)}")
+    return lines
+
+
+def _nearest(summary) -> str:
+    v = summary.nearest_run_regret_pct
+    ref = [c.published_law_nearest_run_regret_pct for c in summary.cells or []
+           if c.published_law_nearest_run_regret_pct is not None]
     ref_text = (f"; the source authors' own law, fitted on every size: {', '.join(f'{r:.3f}%' for r in ref)}"
                 if ref else "")
     return "" if v is None else f" (nearest measured run: {v:.3f}%{ref_text})"

@@ -63,9 +63,9 @@ def _predict_held_out(table: CellTable, law: str, forms, y_samples: np.ndarray, 
         return []
     for f in fits:
         bootstrap_law(f, design(f.form, table.inputs), table.y(law), w_train, y_samples, rng)
-    doc = fits[0].to_json()
-    doc["alternatives"] = [f.to_json() for f in fits[1:]]
-    fitted = FittedLaw.from_json(doc)
+    entry = fits[0].to_entry()
+    entry.alternatives = [f.to_entry() for f in fits[1:]]
+    fitted = FittedLaw.from_json(entry.to_json())  # validated as the advisor reads it: failed draws dropped
     train = w_train > 0
     fit_range = {k: (float(v[train].min()), float(v[train].max())) for k, v in table.inputs.items()}
     rows = []

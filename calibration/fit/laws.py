@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from advisor.artifact import LawEntry, SkippedForm
+
 HUBER_DELTA = 1.345  # 95% efficiency at the normal
 MIN_SCALE = 0.01  # residuals below 1% (in log) are never down-weighted: with few cells the MAD is ~0
 IRLS_ITERS = 15
@@ -128,17 +130,16 @@ class LawFit:
     samples: np.ndarray | None = None
     cell_scatter_sd: float = 0.0  # between-cell scatter added in the bootstrap (see bootstrap_law)
 
-    def to_json(self) -> dict:
-        """The artifact's entry for one form (docs/fitted-model.md)."""
-        samples = [[float(f"{v:.6g}") for v in row] for row in self.samples] if self.samples is not None else []
-        return {"form": self.form.name, "inputs": list(self.form.inputs),
-                "log_coef": [float(c) for c in self.log_coef], "samples": samples,
-                "residual_sd": self.residual_sd, "cv_log2_error": self.cv_log2_error, "n_cells": self.n_cells,
-                "cell_scatter_sd": self.cell_scatter_sd}
+    def to_entry(self) -> LawEntry:
+        """The artifact's entry for this form (advisor/artifact.py), samples to 6 significant digits."""
+        samples = [tuple(float(f"{v:.6g}") for v in row) for row in self.samples] if self.samples is not None else []
+        return LawEntry(form=self.form.name, inputs=self.form.inputs, log_coef=tuple(float(c) for c in self.log_coef),
+                        samples=samples, residual_sd=float(self.residual_sd), cv_log2_error=self.cv_log2_error,
+                        n_cells=int(self.n_cells), cell_scatter_sd=float(self.cell_scatter_sd))
 
 
 def fit_forms(forms, inputs: dict[str, np.ndarray], y: np.ndarray, w: np.ndarray,
-              sizes: np.ndarray) -> tuple[list[LawFit], list[dict]]:
+              sizes: np.ndarray) -> tuple[list[LawFit], list[SkippedForm]]:
     """Fit every feasible form; return (fits sorted best-first by CV error, skipped forms with reasons).
 
     The chosen form is fits[0]: smallest leave-one-size-out error; forms without a CV error (too few
@@ -148,7 +149,7 @@ def fit_forms(forms, inputs: dict[str, np.ndarray], y: np.ndarray, w: np.ndarray
     for form in forms:
         reason = infeasible_reason(form, inputs, w)
         if reason:
-            skipped.append({"form": form.name, "reason": reason})
+            skipped.append(SkippedForm(form.name, reason))
             continue
         x = design(form, inputs)
         coef = huber_fit(x, y[None, :], w[None, :])[0]

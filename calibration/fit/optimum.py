@@ -7,13 +7,14 @@ optimum than below): on synthetic landscapes twice as steep above, it halves the
 quadratic (-0.29 -> -0.14 in log2) at the cost of more variance on symmetric ones (rms 0.06 -> 0.10).
 The local fit is trusted only at a minimum lying inside the trials it used; when it has none, the
 LR optimum is taken at the best run's batch, or from the LR slice through the best run, or the argmin
-is kept, and the cell is flagged (local_optimum). The same batched code serves the
+is kept, and the cell is flagged (local_optimum; the stage is the cell's `Method`). The same batched code serves the
 point estimate (one row of weights) and the bootstrap (one row per resample, weights = how often
 each trial was drawn), so the bootstrap costs a handful of numpy calls per cell.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import IntEnum
 
 import numpy as np
 
@@ -33,8 +34,23 @@ FALLBACK_WEIGHT = 0.5  # weight of a cell whose local fit was rejected (argmin k
 RIDGE = 1e-9
 CUBIC = True  # model the LR asymmetry with a u^3 term (see _minimum)
 MIN_LR_VALUES_CUBIC = 5
-ARGMIN, LR_SLICE, LR_ONLY, JOINT = 0, 1, 2, 3  # how much of a cell's optimum the local fit determined
-METHODS = {JOINT: "local_fit", LR_ONLY: "local_fit_lr", LR_SLICE: "lr_slice_fit", ARGMIN: "argmin"}
+
+
+class Method(IntEnum):
+    """How a cell's optimum was found: the stages of local_optimum, ordered by how much of the optimum the
+    local fit determined. The artifact records `label` (docs/fitting.md, "Cell optimum")."""
+
+    ARGMIN = 0  # the best run itself
+    LR_SLICE_FIT = 1  # LR from a quadratic through the trials at the best run's batch; batch from the best run
+    LOCAL_FIT_LR = 2  # LR from the local model at the best run's batch; batch from the best run
+    LOCAL_FIT = 3  # LR and batch from the local model's minimum
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    def __str__(self) -> str:
+        return self.label
 
 
 @dataclass(frozen=True)
@@ -60,7 +76,7 @@ class CellOptimum:
     log_lr: float
     log_batch: float
     loss: float
-    method: str  # one of METHODS' values
+    method: Method
     geometry: CellGeometry
     coef: np.ndarray  # local-fit coefficients (in kernel units around `centre`)
     slice_coef: np.ndarray  # quadratic in u at the centre's batch (method lr_slice_fit)
@@ -101,26 +117,96 @@ class LocalFits:
     log_lr: np.ndarray
     log_batch: np.ndarray
     loss: np.ndarray
-    level: np.ndarray  # JOINT, LR_ONLY, LR_SLICE or ARGMIN
+    method: np.ndarray  # Method values
     coef: np.ndarray  # (R, k) the local model
     slice_coef: np.ndarray  # (R, 3) the LR slice at the best run's batch
     centre: np.ndarray  # (R, 2) log LR and log batch of the best run
     window: np.ndarray  # (R, 4) log LR lo, hi and log batch lo, hi of the trials the chosen fit used
 
 
+@dataclass
+class _Neighbourhood:
+    """Per resample: the cell around its best run, in kernel units (u = log LR, v = log batch, both
+    centred on the best run and divided by the kernel radii), with the local model fitted there."""
+
+    centre_lr: np.ndarray  # (R,) log LR of the best run
+    centre_batch: np.ndarray  # (R,) log batch of the best run
+    best_loss: np.ndarray  # (R,) its mean loss over seeds
+    u: np.ndarray  # (R, n) every trial
+    v: np.ndarray
+    near: np.ndarray  # (R, n) trial counts within LOSS_GATE of the best
+    coef: np.ndarray  # (R, k) the local model
+    window: np.ndarray  # (R, 4) u lo, hi and v lo, hi of the trials the model used
+    top: np.ndarray  # (R,) 1 when the best run is at the largest batch (the "1d+offset" model's offset)
+    enough: np.ndarray  # (R,) the model used more trials than it has coefficients
+
+    def model(self, geom: CellGeometry, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        return np.einsum("rk,rk->r", _design_at(geom, u, v, self.top), self.coef)
+
+    def is_lowest(self, geom: CellGeometry, u: np.ndarray, v: np.ndarray, value: np.ndarray) -> np.ndarray:
+        """The value is below the model at the window's LR edges (a cubic can have a local minimum that is
+        not the lowest point)."""
+        u_lo, u_hi = self.window[:, 0], self.window[:, 1]
+        return (value <= self.model(geom, u_lo, v) + 1e-12) & (value <= self.model(geom, u_hi, v) + 1e-12)
+
+    def in_lr_window(self, u: np.ndarray) -> np.ndarray:
+        return _between(u, self.window[:, 0], self.window[:, 1])
+
+
+@dataclass
+class _Choice:
+    """Per resample, the stage that found the optimum so far, in kernel units; starts at the best run."""
+
+    method: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    loss: np.ndarray
+    window: np.ndarray
+
+    def accept(self, rows: np.ndarray, method: Method, u, loss, v=None, window=None) -> None:
+        """Take this stage's answer in `rows`."""
+        self.method = np.where(rows, method, self.method)
+        self.u, self.loss = np.where(rows, u, self.u), np.where(rows, loss, self.loss)
+        if v is not None:
+            self.v = np.where(rows, v, self.v)
+        if window is not None:
+            self.window = np.where(rows[:, None], window, self.window)
+
+    @property
+    def unresolved(self) -> np.ndarray:
+        return self.method == Method.ARGMIN
+
+
 def local_optimum(cell: Cell, counts: np.ndarray, geom: CellGeometry) -> LocalFits:
     """Batched local-fit optimum. counts: (R, n) trial multiplicities (ones for the point fit).
 
-    Levels, tried in turn: JOINT, LR and batch from the local model; LR_ONLY, the model's LR minimum at
-    the best run's batch (no batch minimum inside the samples, typically a batch optimum off the grid);
-    LR_SLICE, a quadratic in u through the trials at the best run's batch alone (too few trials near
-    the best for the full model); ARGMIN, the best run. A minimum is accepted only inside the trials
-    the fit used and below the fit at their edges (a cubic can have a local minimum that is not the
-    lowest point).
+    Stages, tried in turn on the resamples the previous ones left at the best run (Method): LOCAL_FIT, LR
+    and batch from the local model's minimum; LOCAL_FIT_LR, the model's LR minimum at the best run's
+    batch (no batch minimum inside the samples, typically a batch optimum off the grid); LR_SLICE_FIT, a
+    quadratic in u through the trials at the best run's batch alone (too few trials near the best for
+    the full model); ARGMIN, the best run. A minimum is accepted only inside the trials the fit used and
+    below the fit at their LR edges.
     """
+    hood = _neighbourhood(cell, np.asarray(counts, dtype=float), geom)
+    zero = np.zeros(len(hood.u))
+    choice = _Choice(np.full(len(zero), Method.ARGMIN), zero, zero, hood.best_loss, hood.window)
+    u, v, loss, ok = _joint_minimum(hood, geom)
+    choice.accept(ok, Method.LOCAL_FIT, u, loss, v=v)
+    slice_coef = np.zeros((len(zero), 3))
+    if geom.model == "2d":  # the fallbacks need a swept batch to fall back from
+        u, loss, ok = _lr_minimum_at_best_batch(hood, geom)
+        choice.accept(ok & choice.unresolved, Method.LOCAL_FIT_LR, u, loss)
+        u, slice_coef, lo, hi, ok = _lr_slice(hood.u, cell.log_batch, hood.centre_batch, hood.near, cell.loss)
+        loss = slice_coef[:, 0] + slice_coef[:, 1] * u + slice_coef[:, 2] * u**2
+        choice.accept(ok & choice.unresolved, Method.LR_SLICE_FIT, u, loss,
+                      window=np.stack([lo, hi, zero, zero], axis=1))
+    return _in_log_units(hood, geom, choice, slice_coef)
+
+
+def _neighbourhood(cell: Cell, counts: np.ndarray, geom: CellGeometry) -> _Neighbourhood:
+    """The best run of each resample (the best grid point after averaging its seeds, under the
+    resample's counts) and the local model fitted around it (tricube kernel, LOSS_GATE)."""
     x, y, loss = cell.log_lr, cell.log_batch, cell.loss
-    counts = np.asarray(counts, dtype=float)
-    # The best run is the best grid point after averaging its seeds (under this resample's counts).
     mean = _seed_means(cell, counts)
     best = np.argmin(np.where(counts > 0, mean, np.inf), axis=1)
     xc, yc, lbest = x[best], y[best], mean[np.arange(len(best)), best]
@@ -128,62 +214,56 @@ def local_optimum(cell: Cell, counts: np.ndarray, geom: CellGeometry) -> LocalFi
     v = (y[None, :] - yc[:, None]) / geom.hy if np.isfinite(geom.hy) else np.zeros_like(u)
     near = counts * (loss[None, :] <= lbest[:, None] * (1.0 + LOSS_GATE))
     w = near * _tricube(np.abs(u) if geom.model != "2d" else np.hypot(u, v))
-    coef = _wls(_design(geom, u, v, y), w, loss)
     pos = w > 0
-    (u_lo, u_hi), (v_lo, v_hi) = _span(u, pos), _span(v, pos)
-    top = (yc >= y.max() - 1e-9).astype(float)
+    window = np.stack([*_span(u, pos), *_span(v, pos)], axis=1)
+    return _Neighbourhood(xc, yc, lbest, u, v, near, _wls(_design(geom, u, v, y), w, loss), window,
+                          top=(yc >= y.max() - 1e-9).astype(float), enough=pos.sum(axis=1) >= geom.n_coef + 1)
 
-    def model(uu, vv):
-        return np.einsum("rk,rk->r", _design_at(geom, uu, vv, top), coef)
 
-    def lowest(uu, vv, value):  # the minimum is below the fit at the window's LR edges
-        return (value <= model(u_lo, vv) + 1e-12) & (value <= model(u_hi, vv) + 1e-12)
-
-    enough = pos.sum(axis=1) >= geom.n_coef + 1
-    us, vs, ok = _minimum(geom, coef)
-    ok &= enough & _between(us, u_lo, u_hi) & (_between(vs, v_lo, v_hi) if geom.model == "2d" else True)
-    value = model(us, vs)
-    ok &= lowest(us, vs, value)
-    level = np.where(ok, JOINT, ARGMIN)
-    opt_loss = np.where(ok, value, lbest)
-    us, vs = np.where(ok, us, 0.0), np.where(ok, vs, 0.0)
-    window = np.stack([u_lo, u_hi, v_lo, v_hi], axis=1)
-    slice_coef = np.zeros((len(u), 3))
+def _joint_minimum(hood: _Neighbourhood, geom: CellGeometry):
+    """The local model's minimum in (u, v): (u, v, loss, ok); in 1-D models v is 0."""
+    u, v, ok = _minimum(geom, hood.coef)
+    ok &= hood.enough & hood.in_lr_window(u)
     if geom.model == "2d":
-        zero = np.zeros_like(us)
-        uc, lr_ok = _lr_minimum_at_centre(geom, coef)
-        lr_ok &= (level == ARGMIN) & enough & _between(uc, u_lo, u_hi)
-        value = model(uc, zero)
-        lr_ok &= lowest(uc, zero, value)
-        us, opt_loss = np.where(lr_ok, uc, us), np.where(lr_ok, value, opt_loss)
-        level = np.where(lr_ok, LR_ONLY, level)
-        u1, slice_coef, lo1, hi1, slice_ok = _lr_slice(u, y, yc, near, loss)
-        slice_ok &= level == ARGMIN
-        u1 = np.where(slice_ok, u1, 0.0)
-        us = np.where(slice_ok, u1, us)
-        value = slice_coef[:, 0] + slice_coef[:, 1] * u1 + slice_coef[:, 2] * u1**2
-        opt_loss = np.where(slice_ok, value, opt_loss)
-        level = np.where(slice_ok, LR_SLICE, level)
-        window = np.where(slice_ok[:, None], np.stack([lo1, hi1, zero, zero], axis=1), window)
+        ok &= _between(v, hood.window[:, 2], hood.window[:, 3])
+    value = hood.model(geom, u, v)
+    ok &= hood.is_lowest(geom, u, v, value)
+    return np.where(ok, u, 0.0), np.where(ok, v, 0.0), value, ok
+
+
+def _lr_minimum_at_best_batch(hood: _Neighbourhood, geom: CellGeometry):
+    """The 2-D local model's minimum in u at the best run's batch (v = 0): (u, loss, ok)."""
+    u, ok = _lr_minimum_at_centre(geom, hood.coef)
+    zero = np.zeros_like(u)
+    ok &= hood.enough & hood.in_lr_window(u)
+    value = hood.model(geom, u, zero)
+    ok &= hood.is_lowest(geom, u, zero, value)
+    return u, value, ok
+
+
+def _in_log_units(hood: _Neighbourhood, geom: CellGeometry, choice: _Choice, slice_coef: np.ndarray) -> LocalFits:
+    """The chosen optima and windows back in log LR and log batch."""
+    xc, yc = hood.centre_lr, hood.centre_batch
     hy = geom.hy if np.isfinite(geom.hy) else 0.0
-    window = np.stack([xc + window[:, 0] * geom.hx, xc + window[:, 1] * geom.hx,
-                       yc + window[:, 2] * hy, yc + window[:, 3] * hy], axis=1)
-    return LocalFits(log_lr=np.where(level > ARGMIN, xc + us * geom.hx, xc),
-                     log_batch=yc + vs * hy if geom.model == "2d" else yc, loss=opt_loss, level=level,
-                     coef=coef, slice_coef=slice_coef, centre=np.stack([xc, yc], axis=1), window=window)
+    w = choice.window
+    window = np.stack([xc + w[:, 0] * geom.hx, xc + w[:, 1] * geom.hx, yc + w[:, 2] * hy, yc + w[:, 3] * hy], axis=1)
+    return LocalFits(log_lr=np.where(choice.method > Method.ARGMIN, xc + choice.u * geom.hx, xc),
+                     log_batch=yc + choice.v * hy if geom.model == "2d" else yc, loss=choice.loss,
+                     method=choice.method, coef=hood.coef, slice_coef=slice_coef,
+                     centre=np.stack([xc, yc], axis=1), window=window)
 
 
 def _lr_slice(u, y, yc, near, loss):
     """A quadratic in u through the trials at the best run's batch alone. Three trials suffice: the
     parabola through the best run and its neighbours, the classic refinement of an argmin.
-    Returns (u minimum, coefficients (R, 3), u span of the trials used, ok)."""
+    Returns (u minimum (0 where not ok), coefficients (R, 3), u span of the trials used, ok)."""
     w1 = near * _tricube(np.abs(u)) * (np.abs(y[None, :] - yc[:, None]) < 1e-9)
     coef = _wls(np.stack([np.ones_like(u), u, u * u], axis=2), w1, loss)
     with np.errstate(divide="ignore", invalid="ignore"):
         u1 = -coef[:, 1] / (2 * coef[:, 2])
     lo, hi = _span(u, w1 > 0)
     ok = (coef[:, 2] > 0) & ((w1 > 0).sum(axis=1) >= 3) & np.isfinite(u1) & _between(np.nan_to_num(u1), lo, hi)
-    return u1, coef, lo, hi, ok
+    return np.where(ok, u1, 0.0), coef, lo, hi, ok
 
 
 def _span(a: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -275,7 +355,7 @@ def fit_cell(cell: Cell, near_optimal: float = 0.0025) -> CellOptimum:
     near = mean_loss <= best * (1.0 + near_optimal)
     opt = CellOptimum(
         log_lr=float(fits.log_lr[0]), log_batch=float(fits.log_batch[0]), loss=float(fits.loss[0]),
-        method=METHODS[int(fits.level[0])], geometry=geom, coef=fits.coef[0], slice_coef=fits.slice_coef[0],
+        method=Method(int(fits.method[0])), geometry=geom, coef=fits.coef[0], slice_coef=fits.slice_coef[0],
         centre=(float(fits.centre[0, 0]), float(fits.centre[0, 1])), window=tuple(fits.window[0].tolist()),
         best_loss=best,
         near_optimal_lr=(float(np.exp(cell.log_lr[near].min())), float(np.exp(cell.log_lr[near].max()))),
@@ -316,11 +396,11 @@ def _flag(cell: Cell, opt: CellOptimum, i_best: int) -> None:
         if np.isclose(cell.log_batch[i_best], bs.min()) or np.isclose(cell.log_batch[i_best], bs.max()):
             opt.flags.append("batch_on_grid_edge")
             opt.weight_batch *= EDGE_WEIGHT
-    if opt.method == "argmin":
+    if opt.method is Method.ARGMIN:
         opt.flags.append("argmin_fallback: local fit not convex or its minimum off the samples")
         opt.weight_lr *= FALLBACK_WEIGHT
         opt.weight_batch *= FALLBACK_WEIGHT
-    elif opt.method in ("local_fit_lr", "lr_slice_fit"):
+    elif opt.method in (Method.LOCAL_FIT_LR, Method.LR_SLICE_FIT):
         opt.flags.append("batch_from_best_run: the local fit has no batch minimum inside the samples")
         opt.weight_batch *= FALLBACK_WEIGHT
 
@@ -369,9 +449,9 @@ def read_loss(cell: Cell, opt: CellOptimum, log_lr: float, log_batch: float) -> 
     v = (log_batch - opt.centre[1]) / geom.hy if np.isfinite(geom.hy) else 0.0
     lo_x, hi_x, lo_y, hi_y = opt.window
     in_window = lo_x - 1e-9 <= log_lr <= hi_x + 1e-9 and (geom.model != "2d" or lo_y - 1e-9 <= log_batch <= hi_y + 1e-9)
-    if opt.method == "lr_slice_fit" and in_window:
+    if opt.method is Method.LR_SLICE_FIT and in_window:
         return float(opt.slice_coef @ [1.0, u, u * u]), outside, True
-    if opt.method in ("local_fit", "local_fit_lr") and in_window:
+    if opt.method in (Method.LOCAL_FIT, Method.LOCAL_FIT_LR) and in_window:
         top = np.array([float(opt.centre[1] >= cell.log_batch.max() - 1e-9)])
         return float(_design_at(geom, np.array([u]), np.array([float(v)]), top)[0] @ opt.coef), outside, True
     return _interpolate(cell, opt, log_lr, log_batch, geom.model == "2d"), outside, False

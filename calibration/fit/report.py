@@ -2,7 +2,8 @@
 
 Figures: loss against LR per size with the fitted optimum; optimal LR and batch against compute with
 the law, its 90% band and the extrapolation, next to predicted-vs-measured; LR x batch loss heatmaps
-per cell; the loss surface against N.
+per cell; the loss surface against N. Reads a fitted ScaleLawFitter: its artifact (advisor/artifact.py
+types) and its cell table.
 """
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from advisor.artifact import CellEntry, FittedModelArtifact, HeldOutSummary, LawEntry, LossEntry, Validation
 from advisor.intervals import coverage_lines
-
 from calibration.fit.laws import LawForm, predict
 
 SYMBOLS = {"n_params": "N", "tokens": "D", "flops": "C"}
@@ -23,11 +24,11 @@ HEATMAP_PCT = (0.1, 30.0)  # colour range of the heatmaps: from flat synthetic b
 
 # ------------------------------------------------------------------ text helpers (also used by the CLI)
 
-def coef_table_rows(law: dict) -> list[tuple[str, float, float | None, float | None]]:
+def coef_table_rows(law: LawEntry) -> list[tuple[str, float, float | None, float | None]]:
     """(name, point, 5th pct, 95th pct) for the prefactor and each exponent of a power law."""
-    coef = np.asarray(law["log_coef"], float)
-    samples = np.asarray(law.get("samples") or [], float)
-    names = ["prefactor"] + [f"exp({SYMBOLS.get(i, i)})" for i in law["inputs"]]
+    coef = np.asarray(law.log_coef, float)
+    samples = np.asarray(law.samples or [], float)
+    names = ["prefactor"] + [f"exp({SYMBOLS.get(i, i)})" for i in law.inputs]
     rows = []
     for k, name in enumerate(names):
         point = math.exp(coef[k]) if k == 0 else coef[k]
@@ -39,33 +40,38 @@ def coef_table_rows(law: dict) -> list[tuple[str, float, float | None, float | N
     return rows
 
 
-def law_equation(law: dict) -> str:
-    y = "B" if law["form"].startswith("b") else "lr"
-    coef = law["log_coef"]
-    terms = " * ".join(f"{SYMBOLS.get(n, n)}^{c:.3f}" for n, c in zip(law["inputs"], coef[1:]))
-    return f"{y} = {math.exp(coef[0]):.4g} * {terms}   [{law['form']}]"
+def law_equation(law: LawEntry) -> str:
+    y = "B" if law.form.startswith("b") else "lr"
+    terms = " * ".join(f"{SYMBOLS.get(n, n)}^{c:.3f}" for n, c in zip(law.inputs, law.log_coef[1:]))
+    return f"{y} = {math.exp(law.log_coef[0]):.4g} * {terms}   [{law.form}]"
 
 
 # ------------------------------------------------------------------ entry point
 
-def build_report(result, out_dir: str | Path) -> Path:
-    """Write all figures and report.md into out_dir (created); returns the report path."""
+def build_report(fitted, out_dir: str | Path) -> Path:
+    """Write all figures and report.md into out_dir (created) for a fitted ScaleLawFitter (or the
+    FitResult of fit_trials/fit_file); returns the report path."""
     import matplotlib
 
     matplotlib.use("Agg")
+    fitter = getattr(fitted, "fitter", fitted)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    figures = {"Loss against LR per size": plot_loss_vs_lr(result, out / "loss_vs_lr.png")}
-    for law in ("lr", "batch"):
-        if result.artifact["laws"][law]:
-            figures[f"{'LR' if law == 'lr' else 'Batch'} law"] = plot_law(result, law, out / f"law_{law}.png")
-    if result.artifact["laws"]["loss"]:
-        figures["Loss surface"] = plot_loss_surface(result, out / "loss_surface.png")
-    for k, path in enumerate(plot_heatmaps(result, out)):
+    figures = {"Loss against LR per size": plot_loss_vs_lr(fitter, out / "loss_vs_lr.png")}
+    for key, title in (("lr", "LR law"), ("batch", "Batch law")):
+        if _law_of(fitter, key) is not None:
+            figures[title] = plot_law(fitter, key, out / f"law_{key}.png")
+    if fitter.loss_law_ is not None:
+        figures["Loss surface"] = plot_loss_surface(fitter, out / "loss_surface.png")
+    for k, path in enumerate(plot_heatmaps(fitter, out)):
         figures[f"LR x batch heatmaps ({k + 1})"] = path
     path = out / "report.md"
-    path.write_text(markdown(result.artifact, {t: p.name for t, p in figures.items()}))
+    path.write_text(markdown(fitter.artifact_, {t: p.name for t, p in figures.items()}))
     return path
+
+
+def _law_of(fitter, key: str) -> LawEntry | None:
+    return fitter.lr_law_ if key == "lr" else fitter.batch_law_
 
 
 # ------------------------------------------------------------------ figures
@@ -99,13 +105,13 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def plot_loss_vs_lr(result, path: Path) -> Path:
+def plot_loss_vs_lr(fitter, path: Path) -> Path:
     """Per size: measured loss against LR at each cell's optimal batch, the smooth fit, the optimum."""
     import matplotlib.pyplot as plt
 
     from calibration.fit.optimum import read_loss
 
-    table = result.table
+    table = fitter.table_
     sizes = sorted({c.n_params for c in table.cells})
     fig, axes = _grid(len(sizes))
     for ax, size in zip(axes, sizes):
@@ -140,32 +146,28 @@ def plot_loss_vs_lr(result, path: Path) -> Path:
     return _save(fig, path)
 
 
-def _law_form(law: dict) -> LawForm:
-    return LawForm(law["form"], tuple(law["inputs"]))
-
-
-def plot_law(result, key: str, path: Path) -> Path:
-    """Left: cell optima against C with the law along each D/N ratio, its 90% band and the extrapolation.
-    Right: law prediction against measured optimum, held-out largest size marked."""
+def plot_law(fitter, key: str, path: Path) -> Path:
+    """Two panels: the law against compute (left) and its predictions against the measured optima (right)."""
     import matplotlib.pyplot as plt
 
-    art = result.artifact
-    law = art["laws"][key]
-    form = _law_form(law)
-    table = result.table
-    inputs = table.inputs
-    y = np.exp(table.y(key))
-    w = table.w(key)
-    n, d, c = inputs["n_params"], inputs["tokens"], inputs["flops"]
-    cells_json = art["cells"]
-    err_key = "lr_opt_ci90" if key == "lr" else "batch_opt_ci90"
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))
+    fig, (ax_compute, ax_check) = plt.subplots(1, 2, figsize=(12, 4.8))
+    _plot_law_against_compute(ax_compute, fitter, key)
+    _plot_predicted_against_measured(ax_check, fitter, key)
+    return _save(fig, path)
+
+
+def _plot_law_against_compute(ax, fitter, key: str) -> None:
+    """Cell optima against C (with their 90% intervals) and the law along each D/N ratio or budget D,
+    its 90% band shaded and its extrapolation dashed."""
+    import matplotlib.pyplot as plt
+
+    law, table = _law_of(fitter, key), fitter.table_
+    n, d, c = (table.inputs[k] for k in ("n_params", "tokens", "flops"))
+    y, w = np.exp(table.y(key)), table.w(key)
     sizes = np.unique(n)
-    cmap = plt.cm.plasma(np.linspace(0, 0.85, len(sizes)))
-    for size, color in zip(sizes, cmap):
-        m = n == size
-        for j in np.flatnonzero(m):
-            ci = cells_json[j].get(err_key)
+    for size, color in zip(sizes, plt.cm.plasma(np.linspace(0, 0.85, len(sizes)))):
+        for j in np.flatnonzero(n == size):
+            ci = fitter.cells_[j].lr_opt_ci90 if key == "lr" else fitter.cells_[j].batch_opt_ci90
             yerr = None if ci is None else [[max(y[j] - ci[0], 0)], [max(ci[1] - y[j], 0)]]
             ax.errorbar(c[j], y[j], yerr=yerr, fmt="o" if w[j] > 0 else "x", color=color, ms=5,
                         mfc=color if w[j] >= 0.99 else "none", capsize=2)
@@ -174,54 +176,68 @@ def plot_law(result, key: str, path: Path) -> Path:
     for label, path_nd in _law_paths(n, d):
         cc = np.geomspace(c[w > 0].min(), cmax * EXTRAPOLATE, 80)
         nn, dd = path_nd(cc)
-        grid = {"n_params": nn, "tokens": dd, "flops": cc}
-        pred = np.exp(predict(law["log_coef"], form, grid))
-        inside = cc <= cmax
-        c_only = form.inputs == ("flops",)
-        line, = ax.plot(cc[inside], pred[inside], "-", lw=1.2, label="law" if c_only else f"law, {label}")
-        ax.plot(cc[~inside], pred[~inside], "--", lw=1.2, color=line.get_color())
-        if law["samples"]:
-            band = np.exp(predict(np.asarray(law["samples"]), form, grid))
-            lo, hi = np.percentile(band, [5, 95], axis=0)
-            ax.fill_between(cc, lo, hi, color=line.get_color(), alpha=0.15, lw=0)
-        if len(set(form.inputs) & {"n_params", "tokens"}) == 0:
+        _plot_law_line(ax, law, {"n_params": nn, "tokens": dd, "flops": cc}, cc <= cmax, label)
+        if not set(law.inputs) & {"n_params", "tokens"}:
             break  # a law in C alone: one line is the whole law
     ax.axvline(cmax, color="grey", lw=0.8, ls=":")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("compute C = 6ND (FLOPs)")
     ax.set_ylabel("optimal peak LR" if key == "lr" else "optimal batch (tokens)")
-    ax.set_title(f"{law['form']}: 90% band shaded, dashed = extrapolation")
+    ax.set_title(f"{law.form}: 90% band shaded, dashed = extrapolation")
     ax.legend(fontsize=7, ncol=2)
-    pred_cells = np.exp(predict(law["log_coef"], form, inputs))
-    held = n == n[w > 0].max()
-    ax2.scatter(y[~held & (w > 0)], pred_cells[~held & (w > 0)], c="C0", s=20, label="fitted cells")
-    ax2.scatter(y[held & (w > 0)], pred_cells[held & (w > 0)], c="C3", s=30, label="largest N (fitted)")
-    hol = art["validation"]["held_out_largest"]
-    held_x, held_y = [], []
-    if "cells" in hol:
-        key_p, key_o = ("lr_pred", "lr_opt") if key == "lr" else ("batch_pred", "batch_opt")
-        hc = [h for h in hol["cells"] if key == "lr" or h["batch_predicted"]]
-        held_x, held_y = [h[key_o] for h in hc], [h[key_p] for h in hc]
-        ax2.scatter(held_x, held_y, marker="D", facecolors="none", edgecolors="C3", s=50,
-                    label="largest N held out (refit without it)")
+
+
+def _plot_law_line(ax, law: LawEntry, grid: dict, inside: np.ndarray, label: str) -> None:
+    """The law along one path through (N, D, C): solid inside the fitted compute, dashed beyond, with the
+    90% band of its bootstrap draws."""
+    form = LawForm(law.form, law.inputs)
+    cc = grid["flops"]
+    pred = np.exp(predict(np.asarray(law.log_coef), form, grid))
+    line, = ax.plot(cc[inside], pred[inside], "-", lw=1.2, label="law" if law.inputs == ("flops",) else f"law, {label}")
+    ax.plot(cc[~inside], pred[~inside], "--", lw=1.2, color=line.get_color())
+    if law.samples:
+        lo, hi = np.percentile(np.exp(predict(np.asarray(law.samples), form, grid)), [5, 95], axis=0)
+        ax.fill_between(cc, lo, hi, color=line.get_color(), alpha=0.15, lw=0)
+
+
+def _plot_predicted_against_measured(ax, fitter, key: str) -> None:
+    """The law's prediction at each cell against the cell's measured optimum; the largest size marked,
+    and its cells as predicted by the refit without it (held-out validation)."""
+    law, table = _law_of(fitter, key), fitter.table_
+    y, w, n = np.exp(table.y(key)), table.w(key), table.inputs["n_params"]
+    pred = np.exp(predict(np.asarray(law.log_coef), LawForm(law.form, law.inputs), table.inputs))
+    largest = n == n[w > 0].max()
+    ax.scatter(y[~largest & (w > 0)], pred[~largest & (w > 0)], c="C0", s=20, label="fitted cells")
+    ax.scatter(y[largest & (w > 0)], pred[largest & (w > 0)], c="C3", s=30, label="largest N (fitted)")
+    held_x, held_y = _held_out_predictions(fitter.validation_.held_out_largest, key)
+    if held_x:
+        ax.scatter(held_x, held_y, marker="D", facecolors="none", edgecolors="C3", s=50,
+                   label="largest N held out (refit without it)")
     if (w == 0).any():
-        ax2.scatter(y[w == 0], pred_cells[w == 0], marker="x", c="grey", s=20, label="dropped cells")
-    shown = np.concatenate([y, pred_cells, held_x, held_y])
+        ax.scatter(y[w == 0], pred[w == 0], marker="x", c="grey", s=20, label="dropped cells")
+    shown = np.concatenate([y, pred, held_x, held_y])
     lims = np.array([shown.min() / 1.5, shown.max() * 1.5])
-    ax2.plot(lims, lims, "k-", lw=0.8)
-    ax2.plot(lims, lims * 2, "k:", lw=0.6)
-    ax2.plot(lims, lims / 2, "k:", lw=0.6, label="factor 2")
-    ax2.set_xscale("log")
-    ax2.set_yscale("log")
-    _log_ticks(ax2.xaxis)
-    _log_ticks(ax2.yaxis)
-    ax2.set_xlim(lims)
-    ax2.set_ylim(lims)
-    ax2.set_xlabel("measured optimum (local fit)")
-    ax2.set_ylabel("law prediction")
-    ax2.legend(fontsize=7)
-    return _save(fig, path)
+    ax.plot(lims, lims, "k-", lw=0.8)
+    ax.plot(lims, lims * 2, "k:", lw=0.6)
+    ax.plot(lims, lims / 2, "k:", lw=0.6, label="factor 2")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    _log_ticks(ax.xaxis)
+    _log_ticks(ax.yaxis)
+    ax.set_xlim(lims)
+    ax.set_ylim(lims)
+    ax.set_xlabel("measured optimum (local fit)")
+    ax.set_ylabel("law prediction")
+    ax.legend(fontsize=7)
+
+
+def _held_out_predictions(held: HeldOutSummary, key: str) -> tuple[list[float], list[float]]:
+    """(measured optima, refit predictions) of the held-out largest size's cells for one law."""
+    cells = [h for h in held.cells or [] if key == "lr" or h.batch_predicted]
+    if key == "lr":
+        return [h.lr_opt for h in cells], [h.lr_pred for h in cells]
+    return [h.batch_opt for h in cells], [h.batch_pred for h in cells]
 
 
 def _law_paths(n: np.ndarray, d: np.ndarray):
@@ -248,16 +264,16 @@ def _ratio_groups(ratio: np.ndarray, max_groups: int = 4) -> list[float]:
     return centres
 
 
-def plot_loss_surface(result, path: Path) -> Path:
+def plot_loss_surface(fitter, path: Path) -> Path:
     """Cells' optimal loss against N with the fitted L(N, D) at each budget D (or D/N ratio)."""
     import matplotlib.pyplot as plt
 
     from calibration.fit.loss_surface import pack, surface
 
-    values = np.asarray(result.artifact["laws"]["loss"]["values"])
-    inputs = result.table.inputs
+    values = np.asarray(fitter.loss_law_.values)
+    inputs = fitter.table_.inputs
     n, d = inputs["n_params"], inputs["tokens"]
-    loss = np.array([o.loss for o in result.table.optima])
+    loss = np.array([o.loss for o in fitter.table_.optima])
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     budgets, ratios = _ratio_groups(d, max_groups=6), _ratio_groups(d / n, max_groups=6)
     by_budget = len(budgets) <= len(ratios)  # a sweep at fixed budgets: one line per D
@@ -279,12 +295,12 @@ def plot_loss_surface(result, path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_heatmaps(result, out: Path) -> list[Path]:
+def plot_heatmaps(fitter, out: Path) -> list[Path]:
     """LR x batch maps of each cell's loss above its best (percent), fitted optimum starred."""
     import matplotlib.pyplot as plt
     from matplotlib.colors import LogNorm
 
-    table = result.table
+    table = fitter.table_
     paths = []
     pairs = list(zip(table.cells, table.optima))
     for start in range(0, len(pairs), HEATMAP_CELLS_PER_FIGURE):
@@ -325,62 +341,62 @@ def _g(v, fmt: str = ".4g") -> str:
     return "n/a" if v is None else format(v, fmt)
 
 
-def markdown(art: dict, figures: dict[str, str]) -> str:
+def markdown(art: FittedModelArtifact, figures: dict[str, str]) -> str:
     """The report: provenance, warnings, laws, loss surface, validation, cells, figures."""
-    prov = art["provenance"]
-    excluded = ", ".join(f"{k} {v}" for k, v in prov["n_excluded"].items() if v) or "none"
+    prov = art.provenance
+    excluded = ", ".join(f"{k} {v}" for k, v in prov.n_excluded.items() if v) or "none"
     lines = ["# Fit report", "",
-             f"Table `{prov['table']}` ({prov['source']}), {prov['n_trials_used']} of {prov['n_trials']} trials "
-             f"used in {prov['n_cells']} cells; excluded: {excluded}. Bootstrap: {prov['bootstrap']} resamples "
-             f"(loss surface: {prov['loss_bootstrap']}). Written {art['created_at']} by {prov['code_version']}.", ""]
-    if art["warnings"]:
-        lines += ["## Warnings", ""] + [f"- {w}" for w in art["warnings"]] + [""]
+             f"Table `{prov.table}` ({prov.source}), {prov.n_trials_used} of {prov.n_trials} trials "
+             f"used in {prov.n_cells} cells; excluded: {excluded}. Bootstrap: {prov.bootstrap} resamples "
+             f"(loss surface: {prov.loss_bootstrap}). Written {art.created_at} by {prov.code_version}.", ""]
+    if art.warnings:
+        lines += ["## Warnings", ""] + [f"- {w}" for w in art.warnings] + [""]
     lines += ["## Laws", "", "Coefficients with 90% bootstrap intervals; the form of each law is chosen by "
               "leave-one-size-out (LOSO) |log2 error|.", ""]
-    for key in ("lr", "batch"):
-        lines += _law_md(key, art["laws"][key])
-    lines += _surface_md(art["laws"]["loss"]) + _validation_md(art["validation"]) + _targets_md(art)
-    lines += _cells_md(art["cells"])
+    lines += _law_md("lr", art.laws.lr) + _law_md("batch", art.laws.batch)
+    lines += _surface_md(art.laws.loss) + _validation_md(art.validation) + _targets_md(art)
+    lines += _cells_md(art.cells)
     lines += ["## Figures", ""]
     for title, name in figures.items():
         lines += [f"### {title}", "", f"![{title}]({name})", ""]
     return "\n".join(lines)
 
 
-def _law_md(key: str, law: dict | None) -> list[str]:
+def _law_md(key: str, law: LawEntry | None) -> list[str]:
     if law is None:
         return [f"### {key}: not fitted", ""]
     lines = [f"### {'Learning rate' if key == 'lr' else 'Batch size (tokens)'}", "",
              "| form | chosen | LOSO \\|log2 err\\| | residual sd (log) | cells | coefficients (90% CI) |",
              "|---|---|---|---|---|---|"]
-    for k, f in enumerate([law] + law["alternatives"]):
+    for k, f in enumerate(law.forms):
         coefs = "; ".join(f"{nm} {p:.4g}" + (f" [{lo:.4g}, {hi:.4g}]" if lo is not None else "")
                           for nm, p, lo, hi in coef_table_rows(f))
-        lines.append(f"| {f['form']} | {'yes' if k == 0 else ''} | {_g(f['cv_log2_error'], '.3f')} | "
-                     f"{f['residual_sd']:.3f} | {f['n_cells']} | {coefs} |")
-    for s in law.get("skipped", []):
-        lines.append(f"| {s['form']} | skipped: {s['reason']} | | | | |")
-    if law.get("n_edge_cells", 0) >= law["n_cells"]:
-        lines += ["", "**Every cell's optimum is on the grid edge: this law is a bound, not an estimate.**"]
+        lines.append(f"| {f.form} | {'yes' if k == 0 else ''} | {_g(f.cv_log2_error, '.3f')} | "
+                     f"{f.residual_sd:.3f} | {f.n_cells} | {coefs} |")
+    for s in law.skipped:
+        lines.append(f"| {s.form} | skipped: {s.reason} | | | | |")
+    bound = law.bound_reason("LR" if key == "lr" else "batch")
+    if bound:
+        lines += ["", f"**{bound[0].upper()}{bound[1:]}.**"]
     return lines + [""]
 
 
-def _surface_md(loss: dict | None) -> list[str]:
+def _surface_md(loss: LossEntry | None) -> list[str]:
     if not loss:
         return []
-    samples = np.asarray(loss["samples"] or [], float)
+    samples = np.asarray(loss.samples or [], float)
     lines = ["### Loss surface L = E + A/N^alpha + B/D^beta", "", "| parameter | value | 90% CI |", "|---|---|---|"]
-    for k, name in enumerate(loss["param_names"]):
+    for k, (name, value) in enumerate(loss.by_name().items()):
         ci = (f"[{np.percentile(samples[:, k], 5):.4g}, {np.percentile(samples[:, k], 95):.4g}]"
               if samples.ndim == 2 and len(samples) >= 10 else "n/a")
-        lines.append(f"| {name} | {loss['values'][k]:.4g} | {ci} |")
-    return lines + ["", f"Residual sd {loss['residual_sd']:.4f} nats over {loss['n_cells']} cells.", ""]
+        lines.append(f"| {name} | {value:.4g} | {ci} |")
+    return lines + ["", f"Residual sd {loss.residual_sd:.4f} nats over {loss.n_cells} cells.", ""]
 
 
 REFERENCE_TARGETS = (("7B", "2T"), ("70B", "2T"))  # total parameters, tokens
 
 
-def _targets_md(art: dict) -> list[str]:
+def _targets_md(art: FittedModelArtifact) -> list[str]:
     """The advisor's 90% intervals at reference targets, component by component (advisor/intervals.py)."""
     from advisor.model import FittedModel, ModelError
     from advisor.recipe import AdvisorError, recommend
@@ -388,12 +404,12 @@ def _targets_md(art: dict) -> list[str]:
     lines = ["## Intervals at reference targets", "",
              "What `advisor recommend` gives with this model (Llama-style shape, vocabulary 32,000, seq_len "
              "4096): the 90% interval and each of its components on its own. The setup component is "
-             + ("absent: the model was fitted on the target's own setup." if art["provenance"].get(
-                 "same_setup_as_target") else "the spread of independent published laws at the target."), "",
+             + ("absent: the model was fitted on the target's own setup." if art.provenance.same_setup_as_target
+                else "the spread of independent published laws at the target."), "",
              "| target | quantity | point | sampling | law form | setup | total (width) |", "|---|---|---|---|---|---|---|"]
     for params, tokens in REFERENCE_TARGETS:
         try:
-            rec = recommend(params, tokens, model=FittedModel.from_dict(art))
+            rec = recommend(params, tokens, model=FittedModel.from_artifact(art))
         except (ModelError, AdvisorError) as exc:
             lines.append(f"| {params}, {tokens} | — | {exc} | | | | |")
             continue
@@ -410,50 +426,53 @@ def _targets_md(art: dict) -> list[str]:
     return lines + [""]
 
 
-def _cells_md(cells: list[dict]) -> list[str]:
+def _cells_md(cells: list[CellEntry]) -> list[str]:
     lines = ["## Cells", "", "| N | D | lr_opt | batch_opt | loss_opt | trials | method | weight (lr/batch) | "
              "near-optimal LR | flags |", "|---|---|---|---|---|---|---|---|---|---|"]
     for c in cells:
-        lines.append(f"| {c['n_params']:.3g} | {c['tokens']:.3g} | {c['lr_opt']:.3g} | {c['batch_opt']:.4g} | "
-                     f"{c['loss_opt']:.4f} | {c['n_trials']} | {c['method']} | "
-                     f"{c['weight']:.2g}/{c['weight_batch']:.2g} | "
-                     f"{c['near_optimal_lr'][0]:.3g}-{c['near_optimal_lr'][1]:.3g} | {'; '.join(c['flags'])} |")
+        lines.append(f"| {c.n_params:.3g} | {c.tokens:.3g} | {c.lr_opt:.3g} | {c.batch_opt:.4g} | "
+                     f"{c.loss_opt:.4f} | {c.n_trials} | {c.method} | "
+                     f"{c.weight:.2g}/{c.weight_batch:.2g} | "
+                     f"{c.near_optimal_lr[0]:.3g}-{c.near_optimal_lr[1]:.3g} | {'; '.join(c.flags)} |")
     return lines + [""]
 
 
-def _published_reference(held: dict) -> str:
-    ref = [c["published_law_nearest_run_regret_pct"] for c in held["cells"] if "published_law_nearest_run_regret_pct" in c]
+def _published_reference(held: HeldOutSummary) -> str:
+    ref = [c.published_law_nearest_run_regret_pct for c in held.cells or []
+           if c.published_law_nearest_run_regret_pct is not None]
     return (" For reference, the source authors' own published law (fitted on every size, the held-out one "
             f"included) gets {', '.join(f'{r:.3f}%' for r in ref)} at its nearest measured runs.") if ref else ""
 
 
-def _validation_md(val: dict) -> list[str]:
-    held = val["held_out_largest"]
+def _validation_md(val: Validation) -> list[str]:
+    held = val.held_out_largest
     lines = ["## Held-out validation", ""]
-    if "skipped" in held:
-        return lines + [f"Held-out largest size: skipped ({held['skipped']}).", ""]
-    lines += [f"Refit without the largest size N = {held['n_params']:.3g} (forms chosen again: "
-              f"{held['forms']['lr']}, {held['forms']['batch']}) and predicted its cells: mean |log2 error| "
-              f"LR {held['lr_log2_error']:.3f}, batch {_g(held['batch_log2_error'], '.3f')}, loss regret "
-              f"{held['loss_regret_pct']:.3f}% (the measured run nearest to the prediction: "
-              f"{_g(held.get('nearest_run_regret_pct'), '.3f')}%)." + _published_reference(held), "",
+    if held.skipped:
+        return lines + [f"Held-out largest size: skipped ({held.skipped}).", ""]
+    lines += [f"Refit without the largest size N = {held.n_params:.3g} (forms chosen again: "
+              f"{held.forms['lr']}, {held.forms['batch']}) and predicted its cells: mean |log2 error| "
+              f"LR {held.lr_log2_error:.3f}, batch {_g(held.batch_log2_error, '.3f')}, loss regret "
+              f"{held.loss_regret_pct:.3f}% (the measured run nearest to the prediction: "
+              f"{_g(held.nearest_run_regret_pct, '.3f')}%)." + _published_reference(held), "",
               "| D | lr pred | lr opt | batch pred | batch opt | loss at pred | loss opt | regret % | nearest run % |",
               "|---|---|---|---|---|---|---|---|---|"]
-    for c in held["cells"]:
-        lines.append(f"| {c['tokens']:.3g} | {c['lr_pred']:.3g} | {c['lr_opt']:.3g} | {c['batch_pred']:.4g} | "
-                     f"{c['batch_opt']:.4g} | {c['loss_at_pred']:.4f} | {c['loss_opt']:.4f} | {c['regret_pct']:.3f}"
-                     f"{' (outside grid)' if c['outside_grid'] else ''} | {_g(c.get('nearest_run_regret_pct'), '.3f')} |")
-    loco = val["leave_one_cell_out"]
-    if "skipped" in loco:
-        lines += ["", f"Leave-one-cell-out: skipped ({loco['skipped']})."]
-    else:
-        lines += ["", f"Leave-one-cell-out ({loco['n_cells']} cells): mean |log2 error| LR "
-                  f"{loco['lr_log2_error']:.3f}, batch {_g(loco['batch_log2_error'], '.3f')}, "
-                  f"loss regret {loco['loss_regret_pct']:.3f}% (nearest measured run: "
-                  f"{_g(loco.get('nearest_run_regret_pct'), '.3f')}%)."]
-    cov = coverage_lines(val.get("coverage"))
+    for c in held.cells:
+        lines.append(f"| {c.tokens:.3g} | {c.lr_pred:.3g} | {c.lr_opt:.3g} | {c.batch_pred:.4g} | "
+                     f"{c.batch_opt:.4g} | {c.loss_at_pred:.4f} | {c.loss_opt:.4f} | {c.regret_pct:.3f}"
+                     f"{' (outside grid)' if c.outside_grid else ''} | {_g(c.nearest_run_regret_pct, '.3f')} |")
+    lines += _leave_one_cell_out_md(val.leave_one_cell_out)
+    cov = coverage_lines(val.coverage)
     if cov:
         lines += ["", "Interval coverage: the held-out optima against the 90% intervals the refit predicts for "
                   "them (sampling and law-form components, computed by the advisor's own interval code; no "
                   "setup component, since train and test share a setup):", ""] + [f"- {c}" for c in cov]
     return lines + [""]
+
+
+def _leave_one_cell_out_md(loco: HeldOutSummary) -> list[str]:
+    if loco.skipped:
+        return ["", f"Leave-one-cell-out: skipped ({loco.skipped})."]
+    return ["", f"Leave-one-cell-out ({loco.n_cells} cells): mean |log2 error| LR "
+            f"{loco.lr_log2_error:.3f}, batch {_g(loco.batch_log2_error, '.3f')}, "
+            f"loss regret {loco.loss_regret_pct:.3f}% (nearest measured run: "
+            f"{_g(loco.nearest_run_regret_pct, '.3f')}%)."]

@@ -63,7 +63,7 @@ def synthetic_trials(
     cell_scatter: float = 0.0,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """A trial table (DESIGN.md contract 1) for a sweep of `sizes` x `tokens_per_param`
+    """A trial table (docs/architecture.md, contract 1) for a sweep of `sizes` x `tokens_per_param`
     (or x fixed token budgets `tokens`, as the quick preset does).
 
     lr_curvature / batch_curvature: relative loss increase per (ln-distance from the optimum)^2.

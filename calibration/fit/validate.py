@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from advisor.artifact import HeldOutCell, HeldOutSummary
 from calibration.fit.table import Cell
 from calibration.fit.laws import BATCH_FORMS, LR_FORMS, LawForm, design, fit_forms, huber_fit, infeasible_reason
 from calibration.fit.optimum import CellOptimum, nearest_run_regret, regret
@@ -43,12 +44,12 @@ class CellTable:
         return np.array([o.weight_lr if law == "lr" else o.weight_batch for o in self.optima])
 
 
-def held_out_largest(table: CellTable) -> dict:
+def held_out_largest(table: CellTable) -> HeldOutSummary:
     """Refit without the largest size (choosing forms again) and predict its cells."""
     sizes = table.sizes
     used = (table.w("lr") > 0)
     if len(np.unique(sizes[used])) < 3:
-        return {"n_params": float(sizes.max()), "skipped": "needs at least 3 sizes (2 to fit, 1 to hold out)"}
+        return HeldOutSummary(n_params=float(sizes.max()), skipped="needs at least 3 sizes (2 to fit, 1 to hold out)")
     largest = sizes[used].max()
     train = sizes < largest
     laws = {}
@@ -56,14 +57,14 @@ def held_out_largest(table: CellTable) -> dict:
         fits, _ = fit_forms(forms, table.inputs, table.y(law), table.w(law) * train, sizes)
         laws[law] = (fits[0].form, fits[0].log_coef) if fits else None
     if laws["lr"] is None:
-        return {"n_params": float(largest), "skipped": "the LR law cannot be fitted without the largest size"}
+        return HeldOutSummary(n_params=float(largest), skipped="the LR law cannot be fitted without the largest size")
     held = np.flatnonzero((sizes == largest) & used)
     cells = [_predict_cell(table, i, laws["lr"], laws["batch"]) for i in held]
-    return {"n_params": float(largest), "forms": {k: (v[0].name if v else None) for k, v in laws.items()},
-            **_summary(cells), "cells": cells}
+    return HeldOutSummary(n_params=float(largest), forms={k: (v[0].name if v else None) for k, v in laws.items()},
+                          **_summary(cells), cells=cells)
 
 
-def leave_one_cell_out(table: CellTable, lr_form: LawForm, batch_form: LawForm | None) -> dict:
+def leave_one_cell_out(table: CellTable, lr_form: LawForm, batch_form: LawForm | None) -> HeldOutSummary:
     """Refit the chosen forms without each cell in turn (batched) and predict that cell."""
     inputs, w_lr, w_b = table.inputs, table.w("lr"), table.w("batch")
     held = np.flatnonzero(w_lr > 0)
@@ -86,36 +87,36 @@ def leave_one_cell_out(table: CellTable, lr_form: LawForm, batch_form: LawForm |
         batch = (b[0], b[1][k]) if b is not None and not np.isnan(b[1][k]).any() else None
         cells.append(_predict_cell(table, i, (lr_form, coefs["lr"][1][k]), batch))
     if not cells:
-        return {"skipped": "no cell could be left out with enough cells remaining"}
-    return {**_summary(cells), "n_cells": len(cells)}
+        return HeldOutSummary(skipped="no cell could be left out with enough cells remaining")
+    return HeldOutSummary(**_summary(cells), n_cells=len(cells))
 
 
-def _predict_cell(table: CellTable, i: int, lr_law, batch_law) -> dict:
+def _predict_cell(table: CellTable, i: int, lr_law, batch_law) -> HeldOutCell:
     cell, opt = table.cells[i], table.optima[i]
     one = {k: v[i:i + 1] for k, v in table.inputs.items()}
     log_lr = float(design(lr_law[0], one)[0] @ lr_law[1])
     batch_known = batch_law is not None and opt.weight_batch > 0
     log_b = float(design(batch_law[0], one)[0] @ batch_law[1]) if batch_known else opt.log_batch
     read = regret(cell, opt, log_lr, log_b)
-    return {
-        "n_params": cell.n_params, "tokens": cell.tokens,
-        "lr_pred": float(np.exp(log_lr)), "lr_opt": float(np.exp(opt.log_lr)),
-        "batch_pred": float(np.exp(log_b)), "batch_opt": float(np.exp(opt.log_batch)),
-        "batch_predicted": bool(batch_known),
-        "loss_at_pred": read["loss_at_pred"], "loss_opt": read["loss_ref"],
-        "regret_pct": read["regret_pct"], "outside_grid": read["outside_grid"],
-        "nearest_run_regret_pct": nearest_run_regret(cell, log_lr, log_b),
-        "read_through": read["read_through"],
-    }
+    return HeldOutCell(
+        n_params=cell.n_params, tokens=cell.tokens,
+        lr_pred=float(np.exp(log_lr)), lr_opt=float(np.exp(opt.log_lr)),
+        batch_pred=float(np.exp(log_b)), batch_opt=float(np.exp(opt.log_batch)),
+        batch_predicted=bool(batch_known),
+        loss_at_pred=read["loss_at_pred"], loss_opt=read["loss_ref"],
+        regret_pct=read["regret_pct"], outside_grid=read["outside_grid"],
+        nearest_run_regret_pct=nearest_run_regret(cell, log_lr, log_b),
+        read_through=read["read_through"],
+    )
 
 
-def _summary(cells: list[dict]) -> dict:
-    lr_err = [abs(np.log(c["lr_pred"] / c["lr_opt"])) / LN2 for c in cells]
-    b_err = [abs(np.log(c["batch_pred"] / c["batch_opt"])) / LN2 for c in cells if c["batch_predicted"]]
+def _summary(cells: list[HeldOutCell]) -> dict:
+    lr_err = [abs(np.log(c.lr_pred / c.lr_opt)) / LN2 for c in cells]
+    b_err = [abs(np.log(c.batch_pred / c.batch_opt)) / LN2 for c in cells if c.batch_predicted]
     return {
         "lr_log2_error": float(np.mean(lr_err)),
         "batch_log2_error": float(np.mean(b_err)) if b_err else None,
-        "loss_regret_pct": float(np.mean([c["regret_pct"] for c in cells])),
-        "nearest_run_regret_pct": float(np.mean([c["nearest_run_regret_pct"] for c in cells])),
-        "any_outside_grid": any(c["outside_grid"] for c in cells),
+        "loss_regret_pct": float(np.mean([c.regret_pct for c in cells])),
+        "nearest_run_regret_pct": float(np.mean([c.nearest_run_regret_pct for c in cells])),
+        "any_outside_grid": any(c.outside_grid for c in cells),
     }

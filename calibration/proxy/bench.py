@@ -15,16 +15,8 @@ import time
 
 import click
 
+from advisor.hardware import gpu_for_device
 from advisor.units import UnitError, parse_quantity
-
-# Dense peak FLOP/s per chip (vendor datasheets, no sparsity): bf16 tensor core and plain fp32.
-PEAK_FLOPS = {
-    "H200": {"bf16": 989e12, "fp32": 66.9e12},
-    "H100 PCIe": {"bf16": 756e12, "fp32": 51.2e12},
-    "H100": {"bf16": 989e12, "fp32": 66.9e12},  # SXM
-    "A100": {"bf16": 312e12, "fp32": 19.5e12},
-}
-
 
 DEFAULT_SIZES = {"cpu": "xxs,s,l", "cuda": "s,l,2xl,3xl", "mps": "xs,m,l"}
 
@@ -32,12 +24,17 @@ DEFAULT_SIZES = {"cpu": "xxs,s,l", "cuda": "s,l,2xl,3xl", "mps": "xs,m,l"}
 DEFAULT_BATCH_SEQS = {"cpu": 32, "cuda": 128, "mps": 32}
 
 
-def peak_flops(device_name: str, precision: str) -> float | None:
-    """The chip's dense peak FLOP/s for 'bf16' or 'fp32', or None when unknown (CPUs, other GPUs)."""
-    for chip, peaks in PEAK_FLOPS.items():  # most specific names first
-        if chip.lower() in device_name.lower():
-            return peaks[precision]
-    return None
+def device_peak_flops(dev) -> float | None:
+    """A CUDA device's dense BF16 peak FLOP/s from advisor.hardware's table, or None where unknown.
+
+    Bench trains in bf16 autocast on CUDA and in fp32 elsewhere, where no peak is known (CPUs, MPS).
+    """
+    if dev.type != "cuda":
+        return None
+    import torch
+
+    gpu = gpu_for_device(torch.cuda.get_device_name(dev))
+    return gpu.peak_flops if gpu else None
 
 
 def parse_sizes(text: str) -> list[tuple[str, object]]:
@@ -121,7 +118,6 @@ def _vectorized_step(cfgs, dev):
     """A ready-to-time vectorized step of all configs together (built and warmed up)."""
     import torch
 
-    from calibration.proxy.train import autocast_for
     from calibration.proxy.vectorized import StackedProxies
 
     stack = StackedProxies(cfgs, dev)
@@ -129,10 +125,7 @@ def _vectorized_step(cfgs, dev):
     lrs = torch.tensor([c.lr for c in cfgs], device=dev)
 
     def step():
-        with autocast_for(dev):
-            losses = stack.losses(x, y)
-        losses.sum().backward()
-        stack.adamw_step(lrs)
+        stack.train_step(x, y, lrs)
 
     step()
     return step
@@ -202,41 +195,27 @@ def _bench(sizes, steps, ks, device, batch_seqs, seq_len, layout, compile, progr
     import torch
     from tqdm import tqdm
 
-    from calibration.proxy.model import count_params, flops_per_token
     from calibration.proxy.train import device_label, prepare_device, resolve_device
 
     dev = resolve_device(device)
     prepare_device(dev)
     parsed = parse_sizes(sizes or DEFAULT_SIZES[dev.type])
     batch_seqs = batch_seqs or DEFAULT_BATCH_SEQS[dev.type]
-    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else dev.type
-    precision = "bf16" if dev.type == "cuda" else "fp32"
-    peak = peak_flops(name, precision) if dev.type == "cuda" else None
+    peak = device_peak_flops(dev)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     do_layout = layout and dev.type == "cpu" and cores > 1
-    phases = len(parsed) * (1 + len(ks) + do_layout)
-    bar = tqdm(total=phases, desc="bench", disable=not progress, file=None)
+    bar = tqdm(total=len(parsed) * (1 + len(ks) + do_layout), desc="bench", disable=not progress, file=None)
 
     rows, vectorized, layouts = [], [], []
     for label, shape in parsed:
         shape = dataclasses.replace(shape, seq_len=seq_len)
         cfg = _config(shape, batch_seqs)
         bar.set_postfix_str(f"{label}: tokens/s")
-        [seconds] = _median_step_times([_sequential_step(cfg, dev, compile)], dev, steps)
+        rows.append(_throughput(label, shape, cfg, dev, steps, compile, peak))
         bar.update()
-        tok_s = cfg.batch_tokens / seconds
-        flops_s = tok_s * flops_per_token(shape, include_head=True)
-        rows.append({"size": label, "n_params": count_params(shape)[0], "n_layer": shape.n_layer,
-                     "d_model": shape.d_model, "tokens_per_s": tok_s, "flops_per_s": flops_s,
-                     "mfu": flops_s / peak if peak else None})
         for k in ks:
             bar.set_postfix_str(f"{label}: K={k}")
-            members = [cfg.replace(lr=cfg.lr * 2 ** (i - k / 2)) for i in range(k)]
-            fns = [_sequential_step(c, dev, compile) for c in members] + [_vectorized_step(members, dev)]
-            medians = _median_step_times(fns, dev, steps)
-            seq_s, vec_s = steps * sum(medians[:-1]), steps * medians[-1]
-            vectorized.append({"size": label, "k": k, "sequential_s": seq_s, "vectorized_s": vec_s,
-                               "speedup": seq_s / vec_s})
+            vectorized.append(_vectorized_speedup(label, cfg, k, dev, steps, compile))
             bar.update()
         if do_layout:
             bar.set_postfix_str(f"{label}: worker layout")
@@ -244,9 +223,29 @@ def _bench(sizes, steps, ks, device, batch_seqs, seq_len, layout, compile, progr
             bar.update()
     bar.close()
     return {
-        "device": device_label(dev), "precision": precision, "peak_flops": peak,
+        "device": device_label(dev), "precision": "bf16" if dev.type == "cuda" else "fp32", "peak_flops": peak,
         "threads": torch.get_num_threads(), "cores": cores, "batch_seqs": batch_seqs, "seq_len": seq_len,
         "steps": steps, "compile": compile,
         "flops_formula": "6N + 6*d_model*vocab + 6*n_layer*seq_len*d_model per token (causal attention)",
         "sizes": rows, "vectorized": vectorized, "worker_layout": layouts,
     }
+
+
+def _throughput(label, shape, cfg, dev, steps: int, compile: bool, peak: float | None) -> dict:
+    """One size's training tokens/s, FLOP/s and MFU (against `peak`, where known) from its median step."""
+    from calibration.proxy.model import count_params, flops_per_token
+
+    [seconds] = _median_step_times([_sequential_step(cfg, dev, compile)], dev, steps)
+    tok_s = cfg.batch_tokens / seconds
+    flops_s = tok_s * flops_per_token(shape, include_head=True)
+    return {"size": label, "n_params": count_params(shape)[0], "n_layer": shape.n_layer, "d_model": shape.d_model,
+            "tokens_per_s": tok_s, "flops_per_s": flops_s, "mfu": flops_s / peak if peak else None}
+
+
+def _vectorized_speedup(label, cfg, k: int, dev, steps: int, compile: bool) -> dict:
+    """K proxies (LRs a factor 2 apart) one after another vs the same K as one vectorized group."""
+    members = [cfg.replace(lr=cfg.lr * 2 ** (i - k / 2)) for i in range(k)]
+    fns = [_sequential_step(c, dev, compile) for c in members] + [_vectorized_step(members, dev)]
+    medians = _median_step_times(fns, dev, steps)
+    seq_s, vec_s = steps * sum(medians[:-1]), steps * medians[-1]
+    return {"size": label, "k": k, "sequential_s": seq_s, "vectorized_s": vec_s, "speedup": seq_s / vec_s}

@@ -1,8 +1,8 @@
 """Token sources for calibration: the shipped corpus, text files, nanoGPT-style .bin token files.
 
-    src = load_source("kjv")                       # shipped King James Bible, byte tokens
-    src = load_source("notes/")                    # every .txt/.md/.rst/.text(.gz) file, sorted
-    src = load_source("owt/train.bin", 50304)      # uint16 tokens; or a folder with train.bin + val.bin
+    src = load_corpus("kjv")                       # shipped King James Bible, byte tokens
+    src = load_corpus("notes/")                    # every .txt/.md/.rst/.text(.gz) file, sorted
+    src = load_corpus("owt/train.bin", 50304)      # uint16 tokens; or a folder with train.bin + val.bin
     x = src.train_batch(batch_seqs=32, seq_len=128, seed=0, step=7)   # (32, 129): x[:, :-1] -> x[:, 1:]
     for v in src.val_batches(seq_len=128, eval_tokens=32_768): ...   # the fixed validation set
 
@@ -44,7 +44,7 @@ class TokenSource:
     """One tokenised corpus with a fixed train/validation split (see the module docstring).
 
     `train` and `val` are 1-D integer arrays (numpy, possibly memory-mapped); `*_runs` are (start, end)
-    index ranges in them that belong to the split. Build one with load_source().
+    index ranges in them that belong to the split. Build one with load_corpus().
     """
 
     def __init__(self, *, name: str, tokenizer: str, vocab_size: int, train: np.ndarray,
@@ -112,7 +112,7 @@ class TokenSource:
         return counts
 
 
-def load_source(spec: str = "kjv", vocab_size: int | None = None) -> TokenSource:
+def load_corpus(spec: str = "kjv", vocab_size: int | None = None) -> TokenSource:
     """Load a token source: "kjv" (shipped corpus), a text file or folder, a .bin or nanoGPT folder.
 
     "kjv" always means the shipped corpus (write "./kjv" for a local folder of that name).

@@ -5,7 +5,7 @@ rotary position embeddings (RoPE, arXiv 2104.09864), SwiGLU MLP (arXiv 2002.0520
 embedding and output head, causal attention through `F.scaled_dot_product_attention`. This is the shape of
 the models users train (Llama, arXiv 2302.13971), so laws fitted on proxies speak about them.
 
-Counting conventions (DESIGN.md): `n_params` (N) is the non-embedding count, Kaplan et al. (arXiv
+Counting conventions (docs/architecture.md): `n_params` (N) is the non-embedding count, Kaplan et al. (arXiv
 2001.08361, section 2.1): everything except the input embedding and the output head. RMSNorm gains are
 counted in N (they are non-embedding parameters; 2·d_model per layer plus d_model for the final norm, well
 under 1% of N). FLOPs per token for training (forward + backward) follow Kaplan's Table 1 / Chinchilla

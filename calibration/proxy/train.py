@@ -137,11 +137,11 @@ def build_model(cfg: TrialConfig, dev: torch.device) -> ProxyLM:
 
 
 def load_trial_source(cfg: TrialConfig, source=None):
-    """cfg.data through calibration.proxy.data.load_source unless a source is given; checks the vocabulary fits."""
+    """cfg.data through calibration.proxy.data.load_corpus unless a source is given; checks the vocabulary fits."""
     if source is None:
-        from calibration.proxy.data import load_source
+        from calibration.proxy.data import load_corpus
 
-        source = load_source(cfg.data)
+        source = load_corpus(cfg.data)
     if source.vocab_size > cfg.vocab_size:
         raise ValueError(
             f"the data's vocabulary ({source.vocab_size}) is larger than the model's vocab_size {cfg.vocab_size}"
@@ -282,7 +282,7 @@ def run_trial(cfg: TrialConfig, device: str = "auto", source=None, on_step: OnSt
               compile: bool | None = None) -> TrialResult:
     """Train cfg's proxy for cfg.steps steps and score it on the fixed validation tokens.
 
-    source: a calibration.proxy.data.TokenSource (default: load_source(cfg.data)). on_step(step, loss) is called
+    source: a calibration.proxy.data.TokenSource (default: load_corpus(cfg.data)). on_step(step, loss) is called
     after every step with the 1-based step count and its train loss (on CUDA in bursts of CUDA_SYNC_EVERY).
     compile: torch.compile the model (default: the SCALING_ADVISOR_COMPILE environment variable).
     Returns status "ok" with the validation loss, or "diverged" (loss None) when training blew up.

@@ -80,6 +80,14 @@ class StackedProxies:
             warnings.filterwarnings("ignore", message=".*batching rule.*")
             return vmap(one, in_dims=(0, None, None))(self.params, x, y)
 
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, lrs: torch.Tensor) -> torch.Tensor:
+        """One training step of every member on the shared batch; returns the K train losses (detached)."""
+        with autocast_for(self.dev):
+            losses = self.losses(x, y)
+        losses.sum().backward()
+        self.adamw_step(lrs)
+        return losses.detach()
+
     @torch.no_grad()
     def adamw_step(self, lrs: torch.Tensor) -> None:
         """Per-member clipping and AdamW update, arithmetic as in torch.optim.AdamW; frozen members stay put."""
@@ -154,11 +162,7 @@ def run_group(cfgs: list[TrialConfig], device: str = "auto", source=None,
     for step in range(cfg0.steps):
         x, y = split_batch(source.train_batch(cfg0.batch_seqs, cfg0.seq_len, cfg0.seed, step), dev)
         lrs = torch.tensor([lr_at(step, c) for c in cfgs], dtype=torch.float32, device=dev)
-        with autocast_for(dev):
-            losses = stack.losses(x, y)
-        losses.sum().backward()
-        stack.adamw_step(lrs)
-        pending.append(losses.detach())
+        pending.append(stack.train_step(x, y, lrs))
         if len(pending) >= sync_every or step == cfg0.steps - 1:
             _consume(torch.stack(pending).float().tolist(), step + 1 - len(pending), logs, stack, on_step)
             pending.clear()

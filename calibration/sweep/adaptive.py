@@ -1,6 +1,6 @@
 """Adaptive grid: decide which new (lr, batch) points a cell needs for its optimum to be interior.
 
-DESIGN.md: "an optimum on the edge of the LR or batch grid is not an optimum: extend the grid and rerun."
+An optimum on the edge of the LR or batch grid is not an optimum: extend the grid and rerun.
 A cell is one (proxy shape, token budget); its grid rows are batch sizes, each with its LR values.
 
 Rules, applied to each cell whose trials have all finished (decisions are stateless: they read only the

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from calibration.sweep.plan import Plan
+from calibration.sweep.plan import SweepPlan
 from calibration.sweep.spec import SHAPE_FIELDS
 from calibration.sweep.trial import TrialConfig
 
@@ -19,7 +19,7 @@ class Estimate:
     measured_on: int  # configurations measured
 
 
-def estimate_wall(the_plan: Plan, device: str, workers: int | None = None, steps: int = 10) -> Estimate:
+def estimate_wall(the_plan: SweepPlan, device: str, workers: int | None = None, steps: int = 10) -> Estimate:
     """Estimated wall time of the initial grid on this device from measured throughput.
 
     Per size, times `train.measure_throughput` at the smallest and the largest batch of the grid
@@ -31,9 +31,9 @@ def estimate_wall(the_plan: Plan, device: str, workers: int | None = None, steps
     import torch
 
     from calibration.proxy.train import measure_throughput
-    from calibration.sweep.executors import default_workers, resolve_device
+    from calibration.sweep.executors import default_workers, device_name
 
-    device = resolve_device(device)
+    device = device_name(device)
     workers = workers or default_workers(device)
     if device == "cpu":
         torch.set_num_threads(1)

@@ -28,13 +28,14 @@ class BackendError(RuntimeError):
     """An executor cannot start (Ray missing or unreachable)."""
 
 
-def resolve_device(device: str) -> str:
-    """'auto' -> 'cuda' if a GPU is visible, else 'cpu'."""
-    if device != "auto":
-        return device
-    import torch
+def device_name(device: str) -> str:
+    """The device a sweep ships to its workers, by name: calibration.proxy.train.resolve_device's choice
+    ('auto' is cuda, else mps, else cpu; a named device is checked to exist here)."""
+    from calibration.proxy.train import resolve_device
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(resolve_device(device))
+
+
 
 
 def default_workers(device: str) -> int:
@@ -52,7 +53,7 @@ def run_unit(configs: list[dict], device: str) -> list[dict]:
     """Run one unit (config dicts in, result dicts out: plain data, so any executor can ship it)."""
     import torch
 
-    device = _WORKER_DEVICE or resolve_device(device)
+    device = _WORKER_DEVICE or device_name(device)
     if device == "cpu":
         torch.set_num_threads(1)  # one core per worker: workers, not threads, give the parallelism
     cfgs = [TrialConfig.from_dict(c) for c in configs]
@@ -152,7 +153,9 @@ class PoolExecutor:
         done, _ = wait(list(self.futures), return_when=FIRST_COMPLETED)
         out = []
         for future in done:
-            unit = self.futures.pop(future)
+            unit = self.futures.pop(future, None)
+            if unit is None:  # already failed by _replace_broken_pool for an earlier future of this batch
+                continue
             try:
                 results = [TrialResult.from_dict(r) for r in future.result()]
             except Exception as exc:  # the worker process died (e.g. out of memory)

@@ -1,4 +1,4 @@
-"""Export a trial store as the trial table of DESIGN.md (contract 1) and a long table of loss curves."""
+"""Export a trial store as the trial table (contract 1 of docs/architecture.md) and a long table of loss curves."""
 from __future__ import annotations
 
 import contextlib

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from calibration.proxy.model import RUNGS, count_params, flops_per_token, shape_for_params, shape_from_config
+from calibration.proxy.model import (RUNGS, ProxyShape, count_params, flops_per_token, shape_for_params,
+                                     shape_from_config)
 from calibration.sweep import adaptive
 from calibration.sweep.spec import SHAPE_FIELDS, SpecError, SweepSpec
 from calibration.sweep.store import TrialStore
@@ -27,7 +28,9 @@ class PlannedTrial:
 
 
 @dataclass
-class Plan:
+class SweepPlan:
+    """A sweep's initial grid: its trials and its cells (advisor.planning.Plan is a training run's plan)."""
+
     spec: SweepSpec
     trials: list
     cells: list  # cell keys in plan order
@@ -54,8 +57,7 @@ def describe_cell(cell: str) -> str:
     """'N=1.19e+04 (L1 d32 h2) D=2.4e+05' for a cell key."""
     d = json.loads(cell)
     n_layer, d_model, n_head, d_ff = d["shape"]
-    n = n_layer * (4 * d_model * d_model + 3 * d_model * d_ff + 2 * d_model) + d_model  # = proxy.count_params
-    return f"N={n:.3g} (L{n_layer} d{d_model} h{n_head}) D={d['tokens']:.3g}"
+    return f"N={_n_params(d['shape']):.3g} (L{n_layer} d{d_model} h{n_head}) D={d['tokens']:.3g}"
 
 
 def resolve_shapes(spec: SweepSpec) -> list[tuple]:
@@ -76,12 +78,12 @@ def resolve_shapes(spec: SweepSpec) -> list[tuple]:
     return unique
 
 
-def _n_params(shape: tuple) -> int:
-    cfg = TrialConfig(*shape)
-    return count_params(shape_from_config(cfg))[0]
+def _n_params(shape) -> int:
+    """Non-embedding parameters of a (n_layer, d_model, n_head, d_ff) shape (the vocabulary does not count)."""
+    return count_params(ProxyShape(*shape))[0]
 
 
-def plan(spec: SweepSpec) -> Plan:
+def plan(spec: SweepSpec) -> SweepPlan:
     """All trials of the spec's initial grid (the adaptive grid may add more while running)."""
     trials, cells = [], []
     shapes = resolve_shapes(spec)
@@ -111,7 +113,7 @@ def plan(spec: SweepSpec) -> Plan:
                         key = cell_key(cfg)
                         trials.append(PlannedTrial(cfg, key, "grid"))
             cells.append(key)
-    return Plan(spec, trials, cells)
+    return SweepPlan(spec, trials, cells)
 
 
 def max_batch_seqs(spec: SweepSpec, tokens: int, seq_len: int) -> int:

@@ -41,13 +41,13 @@ def run_sweep(
     progress: bool = True,
 ) -> RunSummary:
     """Run (or resume) a sweep into out_dir/trials.sqlite; see the module docstring."""
-    from calibration.sweep.executors import resolve_device
+    from calibration.sweep.executors import device_name
 
     start = time.time()
     the_plan = plan(spec)
     device = device or spec.device
     if backend != "ray":  # Ray resolves "auto" from the cluster's resources, not this machine's
-        device = resolve_device(device)
+        device = device_name(device)
     store = TrialStore.open_or_create(out_dir, spec.spec_hash, spec.to_dict(), force=force)
     owner = owner_id()
     try:

@@ -89,7 +89,7 @@ class AdaptiveSettings:
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """A validated sweep spec. Sizes are resolved to shapes by sweep.plan (needs proxy.py)."""
+    """A validated sweep spec. Sizes are resolved to shapes by calibration.sweep.plan (needs torch)."""
 
     name: str = "sweep"
     description: str = ""
@@ -364,7 +364,7 @@ def _trial_defaults(t: _Table) -> dict:
 def check_data(data: str) -> None:
     """The token source must exist (checked here, not loaded: a corpus may be large)."""
     if data == "kjv":
-        return  # the shipped corpus (data.load_source reports it if an install lost it)
+        return  # the shipped corpus (data.load_corpus reports it if an install lost it)
     path = Path(data).expanduser()
     hint = 'use "kjv" (the shipped corpus), a text or .bin file, or a folder'
     if not path.exists():

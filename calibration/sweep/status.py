@@ -8,11 +8,11 @@ import math
 
 from calibration.sweep import adaptive
 from calibration.sweep.estimate import Estimate, format_seconds
-from calibration.sweep.plan import ADDED_BY_ADAPTIVE, Plan, describe_cell, trial_flops
+from calibration.sweep.plan import ADDED_BY_ADAPTIVE, SweepPlan, describe_cell, trial_flops
 from calibration.sweep.store import TrialStore
 
 
-def format_plan(the_plan: Plan, estimate: Estimate | None) -> str:
+def format_plan(the_plan: SweepPlan, estimate: Estimate | None) -> str:
     spec = the_plan.spec
     lines = [
         f"spec {spec.name} (hash {spec.spec_hash}): {len(the_plan.cells)} cells, {len(the_plan.trials)} trials "

@@ -1,7 +1,8 @@
 """One calibration trial: its configuration (what to train) and its result (what happened).
 
-This is the shared contract between the trainer (train.py), the sweep (sweep.py), the store
-(store.py) and the trial table of DESIGN.md (`TrialResult.to_row`). Keep it free of torch.
+This is the shared contract between the trainer (calibration/proxy/train.py), the sweep
+(calibration/sweep/run.py), the store (store.py) and the trial table (`TrialResult.to_row`, contract 1 of
+docs/architecture.md). Keep it free of torch.
 """
 from __future__ import annotations
 
@@ -19,15 +20,25 @@ from advisor import __version__
 SCHEDULES = ("cosine", "wsd", "constant")
 STATUSES = ("ok", "diverged", "failed", "running")
 
-# Fields that do not change what is trained, so they stay out of the trial id.
-_NOT_HASHED = ()
+
+class _PlainData:
+    """to_dict / from_dict for the dataclasses below: plain data that the store and the executors ship.
+    from_dict drops keys the class does not know (a row written by a newer version)."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 @dataclass(frozen=True)
-class TrialConfig:
+class TrialConfig(_PlainData):
     """Everything that determines a trial's outcome (the device is chosen at run time)."""
 
-    # proxy shape (see proxy.py for the size ladder)
+    # proxy shape (see calibration/proxy/model.py for the size ladder)
     n_layer: int
     d_model: int
     n_head: int
@@ -53,7 +64,7 @@ class TrialConfig:
     init_std: float = 0.02
     parameterization: str = "sp"
     # data and evaluation
-    data: str = "kjv"  # token source spec, see data.load_source
+    data: str = "kjv"  # token source spec, see calibration.proxy.data.load_corpus
     eval_tokens: int = 32_768  # fixed validation tokens scored at the end
     seed: int = 0  # init and data order
 
@@ -86,25 +97,16 @@ class TrialConfig:
 
     @property
     def trial_id(self) -> str:
-        """Stable 16-hex hash of the config (same config, same id, across machines)."""
-        d = {k: v for k, v in dataclasses.asdict(self).items() if k not in _NOT_HASHED}
-        blob = json.dumps(d, sort_keys=True, default=repr)
+        """Stable 16-hex hash of the config (same config, same id, across machines): every field counts."""
+        blob = json.dumps(dataclasses.asdict(self), sort_keys=True, default=repr)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def replace(self, **changes) -> "TrialConfig":
         return dataclasses.replace(self, **changes)
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrialConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
 
 @dataclass
-class TrialResult:
+class TrialResult(_PlainData):
     """What a trial produced. `curve` holds (step, tokens, train_loss, lr) samples."""
 
     trial_id: str
@@ -132,7 +134,7 @@ class TrialResult:
             self.finished_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
     def to_row(self, cfg: TrialConfig) -> dict:
-        """One row of the trial table (DESIGN.md, contract 1)."""
+        """One row of the trial table (contract 1 of docs/architecture.md)."""
         return {
             "trial_id": cfg.trial_id,
             "status": self.status,
@@ -165,14 +167,6 @@ class TrialResult:
             "finished_at": self.finished_at,
             "error": self.error,
         }
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrialResult":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 @lru_cache(maxsize=1)

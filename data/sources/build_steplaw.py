@@ -42,7 +42,7 @@ TERMS = (
     "data or anything derived from it is shipped or shown."
 )
 
-# Contract 1 (DESIGN.md) in the order of our own export, then what a source adds.
+# contract 1 (docs/architecture.md) in the order of our own export, then what a source adds.
 CONTRACT_COLUMNS = (
     "trial_id", "status", "n_params", "n_params_total", "n_layer", "d_model", "n_head", "d_ff", "seq_len",
     "tokens", "lr", "batch_tokens", "batch_seqs", "steps", "warmup_steps", "schedule", "weight_decay",

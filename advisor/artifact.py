@@ -1,0 +1,493 @@
+"""The fitted-model artifact (docs/fitted-model.md) as types: what `advisor fit` writes and the advisor reads.
+
+One representation for both sides: the fitter (calibration/fit/) builds a `FittedModelArtifact` and
+serialises it with `to_json()`; `advisor/model.py` parses a file with `FittedModelArtifact.from_json()`
+and predicts from it. Parsing validates (a `ModelError` with a one-line message naming the problem) and
+is lenient where older files differ: optional keys may be missing, warnings may be plain strings, failed
+bootstrap draws are dropped. Rules about the artifact's content are decided here, once
+(`traces_grid_edge`: when a law is only a bound).
+
+Pure Python (math, json-compatible values): the advisor's cold start reads this.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+
+from advisor.coded_warning import CodedWarning
+from advisor.laws import LossLaw, PowerLaw
+
+SCHEMA = "scaling-advisor/fitted-model"
+VERSION = 1
+FLOPS_FORMULA = "6ND"
+LOSS_FORM = "E+A/N^alpha+B/D^beta"
+LOSS_PARAMS = ("E", "A", "alpha", "B", "beta")
+# When more than this fraction of a law's cells had their optimum on the grid's edge, the law traces the
+# edge of the grid, not an optimum: a bound, not an estimate, and not to be extrapolated.
+EDGE_BOUND_FRACTION = 0.5
+
+
+class ModelError(ValueError):
+    """The fitted-model file cannot be used (one-line message naming the problem)."""
+
+
+def traces_grid_edge(n_edge_cells: int | None, n_cells: int | None) -> bool:
+    """The rule for "this law is a bound": more than EDGE_BOUND_FRACTION of the cells it was fitted to
+    (weight > 0) had their optimum for it on the grid's edge."""
+    if not isinstance(n_edge_cells, int) or not isinstance(n_cells, int) or n_cells <= 0:
+        return False
+    return n_edge_cells > EDGE_BOUND_FRACTION * n_cells
+
+
+# ------------------------------------------------------------------ laws
+
+@dataclass
+class SkippedForm:
+    """A law form that could not be fitted, and why."""
+
+    form: str
+    reason: str
+
+    def to_json(self) -> dict:
+        return {"form": self.form, "reason": self.reason}
+
+
+@dataclass
+class LawEntry:
+    """One power law: log y = log_coef[0] + sum_i log_coef[i+1]·log(inputs[i]); the chosen form carries the
+    other forms (`alternatives`), the forms that could not be fitted (`skipped`) and its diagnostics."""
+
+    form: str
+    inputs: tuple[str, ...]
+    log_coef: tuple[float, ...]
+    samples: list[tuple[float, ...]] = field(default_factory=list)  # bootstrap draws of log_coef
+    residual_sd: float = 0.0  # sd of log residuals across cells
+    cv_log2_error: float | None = None  # leave-one-size-out mean |log2 error|
+    n_cells: int | None = None  # cells with weight > 0
+    cell_scatter_sd: float | None = None  # between-cell scatter added in the bootstrap
+    alternatives: list["LawEntry"] = field(default_factory=list)
+    skipped: list[SkippedForm] = field(default_factory=list)
+    n_edge_cells: int | None = None  # cells (weight > 0) whose optimum for this law is on the grid edge
+    published: dict | None = None  # the source authors' own law scored on our cells: {"law", "log2_error", "n_cells"}
+
+    @property
+    def forms(self) -> list["LawEntry"]:
+        """The chosen form first, then the alternatives."""
+        return [self, *self.alternatives]
+
+    @property
+    def is_bound(self) -> bool:
+        return traces_grid_edge(self.n_edge_cells, self.n_cells)
+
+    def bound_reason(self, quantity: str) -> str | None:
+        """Why this law is a bound, not an estimate (None when it is an estimate); quantity: "LR" or "batch"."""
+        if not self.is_bound:
+            return None
+        return (f"{self.n_edge_cells} of {self.n_cells} calibration cells had their {quantity} optimum on the "
+                f"grid's edge, so the fitted {quantity} law is a bound, not an estimate")
+
+    def power_law(self) -> PowerLaw:
+        return PowerLaw(self.inputs, self.log_coef, self.form)
+
+    def to_json(self, nested: bool = False) -> dict:
+        out = {"form": self.form, "inputs": list(self.inputs), "log_coef": list(self.log_coef),
+               "samples": [list(s) for s in self.samples], "residual_sd": self.residual_sd,
+               "cv_log2_error": self.cv_log2_error, "n_cells": self.n_cells}
+        if self.cell_scatter_sd is not None:
+            out["cell_scatter_sd"] = self.cell_scatter_sd
+        if nested:
+            return out
+        out["alternatives"] = [a.to_json(nested=True) for a in self.alternatives]
+        out["skipped"] = [s.to_json() for s in self.skipped]
+        return {**out, **_json_of(self, only=("n_edge_cells", "published"))}
+
+    @classmethod
+    def from_json(cls, d, where: str = "law", nested: bool = False) -> "LawEntry":
+        if not isinstance(d, dict):
+            raise ModelError(f"{where} must be an object")
+        inputs = d.get("inputs")
+        if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
+            raise ModelError(f"{where}.inputs must be a list of names")
+        entry = cls(form=str(d.get("form", "")), inputs=tuple(inputs),
+                     log_coef=_finite_numbers(d.get("log_coef"), f"{where}.log_coef"),
+                     residual_sd=abs(_number(d, "residual_sd") or 0.0), cv_log2_error=_number(d, "cv_log2_error"),
+                     n_cells=_integer(d, "n_cells"), cell_scatter_sd=_number(d, "cell_scatter_sd"))
+        try:
+            entry.power_law()
+        except ValueError as exc:
+            raise ModelError(f"{where}: {exc}") from None
+        entry.samples = _usable_samples(d.get("samples"), len(entry.log_coef))
+        if not nested:
+            entry.alternatives = [cls.from_json(alt, f"{where}.alternatives[{i}]", nested=True)
+                                  for i, alt in enumerate(d.get("alternatives") or []) if isinstance(alt, dict)]
+            entry.skipped = [SkippedForm(str(s.get("form", "")), str(s.get("reason", "")))
+                             for s in d.get("skipped") or [] if isinstance(s, dict)]
+            entry.n_edge_cells = _integer(d, "n_edge_cells")
+            published = d.get("published")
+            entry.published = published if isinstance(published, dict) and isinstance(published.get("law"), str) else None
+        return entry
+
+
+@dataclass
+class LossEntry:
+    """The loss surface L = E + A/N^alpha + B/D^beta; values and samples in LOSS_PARAMS order."""
+
+    values: tuple[float, ...]
+    samples: list[tuple[float, ...]] = field(default_factory=list)
+    residual_sd: float = 0.0  # in nats
+    n_cells: int | None = None
+
+    def by_name(self) -> dict[str, float]:
+        return dict(zip(LOSS_PARAMS, self.values))
+
+    def loss_law(self) -> LossLaw:
+        return LossLaw(**self.by_name(), name="fitted", citation="this model's loss fit")
+
+    def to_json(self) -> dict:
+        return {"form": LOSS_FORM, "param_names": list(LOSS_PARAMS), "values": list(self.values),
+                "samples": [list(s) for s in self.samples], "residual_sd": self.residual_sd, "n_cells": self.n_cells}
+
+    @classmethod
+    def from_json(cls, d, where: str = "laws.loss") -> "LossEntry | None":
+        """Parameters may come in any order (named by param_names); null: no loss surface."""
+        if d is None:
+            return None
+        if not isinstance(d, dict):
+            raise ModelError(f"{where} must be an object or null")
+        names = d.get("param_names") or list(LOSS_PARAMS)
+        values = _finite_numbers(d.get("values"), f"{where}.values")
+        if sorted(names) != sorted(LOSS_PARAMS) or len(values) != len(names):
+            raise ModelError(f"{where} must name the parameters {list(LOSS_PARAMS)}")
+        order = [names.index(k) for k in LOSS_PARAMS]
+        samples = [tuple(s[i] for i in order) for s in _usable_samples(d.get("samples"), len(names))]
+        return cls(tuple(values[i] for i in order), samples, abs(_number(d, "residual_sd") or 0.0),
+                   _integer(d, "n_cells"))
+
+
+@dataclass
+class Laws:
+    lr: LawEntry
+    batch: LawEntry | None = None  # None: the fit could not estimate a batch law
+    loss: LossEntry | None = None  # None: no loss surface
+
+    def batch_unusable_reason(self) -> str | None:
+        """Why the batch law must not be used for advice (None when it can be)."""
+        if self.batch is None:
+            return "the fit could not estimate a batch law"
+        return self.batch.bound_reason("batch")
+
+    def to_json(self) -> dict:
+        return {"lr": self.lr.to_json(), "batch": self.batch.to_json() if self.batch else None,
+                "loss": self.loss.to_json() if self.loss else None}
+
+    @classmethod
+    def from_json(cls, laws) -> "Laws":
+        if not isinstance(laws, dict):
+            raise ModelError("missing 'laws' section")
+        if not isinstance(laws.get("lr"), dict):
+            raise ModelError("missing laws.lr")
+        if "batch" not in laws or not (laws["batch"] is None or isinstance(laws["batch"], dict)):
+            raise ModelError("missing laws.batch (null is allowed when the fit could not estimate it)")
+        batch = LawEntry.from_json(laws["batch"], "laws.batch") if laws["batch"] is not None else None
+        return cls(LawEntry.from_json(laws["lr"], "laws.lr"), batch, LossEntry.from_json(laws.get("loss")))
+
+
+# ------------------------------------------------------------------ cells and validation
+
+@dataclass
+class CellEntry:
+    """One (N, D) cell's optimum, as the laws were fitted to it."""
+
+    n_params: float | None = None
+    tokens: float | None = None
+    flops: float | None = None
+    lr_opt: float | None = None
+    batch_opt: float | None = None
+    loss_opt: float | None = None
+    best_loss: float | None = None  # best measured loss (mean over seeds at one grid point)
+    n_trials: int | None = None
+    method: str | None = None  # how the optimum was found (docs/fitting.md, "Cell optimum")
+    weight: float | None = None  # weight in the LR law
+    weight_batch: float | None = None
+    flags: list[str] = field(default_factory=list)
+    near_optimal_lr: tuple[float, float] | None = None
+    near_optimal_batch: tuple[float, float] | None = None
+    lr_opt_ci90: tuple[float, float] | None = None
+    batch_opt_ci90: tuple[float, float] | None = None
+
+    def to_json(self) -> dict:
+        return _json_of(self)
+
+    @classmethod
+    def from_json(cls, d: dict) -> "CellEntry":
+        pairs = ("near_optimal_lr", "near_optimal_batch", "lr_opt_ci90", "batch_opt_ci90")
+        numbers = ("n_params", "tokens", "flops", "lr_opt", "batch_opt", "loss_opt", "best_loss", "weight",
+                   "weight_batch")
+        return cls(**{k: _number(d, k) for k in numbers}, **{k: _pair(d.get(k)) for k in pairs},
+                   n_trials=_integer(d, "n_trials"), method=_text(d, "method"),
+                   flags=[f for f in d.get("flags") or [] if isinstance(f, str)])
+
+
+@dataclass
+class HeldOutCell:
+    """A held-out cell: the refit's prediction against the cell's own optimum, and the regret."""
+
+    n_params: float | None = None
+    tokens: float | None = None
+    lr_pred: float | None = None
+    lr_opt: float | None = None
+    batch_pred: float | None = None
+    batch_opt: float | None = None
+    batch_predicted: bool | None = None  # false: read at the cell's own optimal batch
+    loss_at_pred: float | None = None
+    loss_opt: float | None = None
+    regret_pct: float | None = None
+    outside_grid: bool | None = None  # the prediction lies off the measured grid: regret is a lower bound
+    nearest_run_regret_pct: float | None = None
+    read_through: str | None = None  # "local fit" or "measured grid"
+    published_law_nearest_run_regret_pct: float | None = None
+
+    def to_json(self) -> dict:
+        return _json_of(self)
+
+    @classmethod
+    def from_json(cls, d: dict) -> "HeldOutCell":
+        numbers = ("n_params", "tokens", "lr_pred", "lr_opt", "batch_pred", "batch_opt", "loss_at_pred",
+                   "loss_opt", "regret_pct", "nearest_run_regret_pct", "published_law_nearest_run_regret_pct")
+        return cls(**{k: _number(d, k) for k in numbers}, batch_predicted=_boolean(d, "batch_predicted"),
+                   outside_grid=_boolean(d, "outside_grid"), read_through=_text(d, "read_through"))
+
+
+@dataclass
+class HeldOutSummary:
+    """One held-out view (the largest size, or each cell in turn): mean errors and regret, or why skipped."""
+
+    n_params: float | None = None  # the held-out size (held_out_largest)
+    skipped: str | None = None
+    forms: dict | None = None  # law -> form chosen again without the held-out cells
+    lr_log2_error: float | None = None
+    batch_log2_error: float | None = None  # None: no batch law or no cell with a swept batch
+    loss_regret_pct: float | None = None
+    nearest_run_regret_pct: float | None = None
+    any_outside_grid: bool | None = None
+    cells: list[HeldOutCell] | None = None
+    n_cells: int | None = None
+
+    def to_json(self) -> dict:
+        out = _json_of(self)
+        if not self.skipped and self.batch_log2_error is None:
+            out["batch_log2_error"] = None
+        return out
+
+    @classmethod
+    def from_json(cls, d) -> "HeldOutSummary | None":
+        if not isinstance(d, dict):
+            return None
+        numbers = ("n_params", "lr_log2_error", "batch_log2_error", "loss_regret_pct", "nearest_run_regret_pct")
+        cells = d.get("cells")
+        return cls(**{k: _number(d, k) for k in numbers}, skipped=_text(d, "skipped"),
+                   forms=d["forms"] if isinstance(d.get("forms"), dict) else None,
+                   any_outside_grid=_boolean(d, "any_outside_grid"), n_cells=_integer(d, "n_cells"),
+                   cells=[HeldOutCell.from_json(c) for c in cells if isinstance(c, dict)]
+                   if isinstance(cells, list) else None)
+
+
+@dataclass
+class Validation:
+    held_out_largest: HeldOutSummary | None = None
+    leave_one_cell_out: HeldOutSummary | None = None
+    coverage: dict | None = None  # held-out optima against the 90% intervals (docs/fitted-model.md)
+
+    def to_json(self) -> dict:
+        return _json_of(self)
+
+    @classmethod
+    def from_json(cls, d) -> "Validation":
+        if not isinstance(d, dict):
+            return cls()
+        return cls(HeldOutSummary.from_json(d.get("held_out_largest")),
+                   HeldOutSummary.from_json(d.get("leave_one_cell_out")),
+                   d["coverage"] if isinstance(d.get("coverage"), dict) else None)
+
+
+# ------------------------------------------------------------------ provenance and the whole artifact
+
+@dataclass
+class Provenance:
+    """Where the fit came from. Scalars are kept as written (a table may hold several values of a column,
+    written as a list); nested records (proxy, optimizer, schedule, ...) are open-ended dicts."""
+
+    source: str | None = None  # "calibration" or "external"
+    same_setup_as_target: bool | None = None
+    source_name: str | None = None  # a shipped source's name
+    table: str | None = None
+    table_sha256: str | None = None
+    data_id: object = None
+    tokenizer: object = None
+    proxy: dict = field(default_factory=dict)
+    optimizer: dict = field(default_factory=dict)
+    schedule: dict = field(default_factory=dict)
+    n_trials: int | None = None
+    n_trials_used: int | None = None
+    n_excluded: dict = field(default_factory=dict)
+    n_cells: int | None = None
+    code_version: object = None
+    trials_code_version: object = None
+    bootstrap: int | None = None
+    loss_bootstrap: int | None = None
+    seed: int | None = None
+    near_optimal: float | None = None
+    columns: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    published_law: str | None = None  # only for a shipped source whose authors published a law
+    extra: dict = field(default_factory=dict)  # keys this version does not know, kept as they are
+
+    def is_same_setup(self) -> bool:
+        """Whether the fit's data come from the setup the user will train; files without the flag: true
+        for calibrations only."""
+        flag = self.same_setup_as_target
+        return flag if isinstance(flag, bool) else self.source == "calibration"
+
+    def to_json(self) -> dict:
+        out = _json_of(self, keep_null=("source_name", "trials_code_version"))
+        extra = out.pop("extra", {})
+        return {**out, **extra}
+
+    @classmethod
+    def from_json(cls, d) -> "Provenance":
+        if not isinstance(d, dict):
+            return cls()
+        known = {f.name for f in fields(cls)} - {"extra"}
+        prov = cls(**{k: v for k, v in d.items() if k in known}, extra={k: v for k, v in d.items() if k not in known})
+        for name in ("proxy", "optimizer", "schedule", "n_excluded", "columns"):
+            if not isinstance(getattr(prov, name), dict):
+                setattr(prov, name, {})
+        prov.notes = [str(n) for n in prov.notes] if isinstance(prov.notes, list) else []
+        if not isinstance(prov.same_setup_as_target, bool):
+            prov.same_setup_as_target = None
+        return prov
+
+
+@dataclass
+class FittedModelArtifact:
+    """The whole fitted model (schema scaling-advisor/fitted-model, version 1)."""
+
+    provenance: Provenance
+    fit_range: dict[str, tuple[float, float]]  # [min, max] per quantity over the cells used in the fits
+    laws: Laws
+    validation: Validation = field(default_factory=Validation)
+    cells: list[CellEntry] = field(default_factory=list)
+    warnings: list[CodedWarning] = field(default_factory=list)
+    created_at: str | None = None
+    flops_formula: str = FLOPS_FORMULA
+
+    def to_json(self) -> dict:
+        return {"schema": SCHEMA, "version": VERSION, "created_at": self.created_at,
+                "flops_formula": self.flops_formula, "provenance": self.provenance.to_json(),
+                "fit_range": {k: list(v) for k, v in self.fit_range.items()}, "laws": self.laws.to_json(),
+                "validation": self.validation.to_json(), "cells": [c.to_json() for c in self.cells],
+                "warnings": [w.to_json() for w in self.warnings]}
+
+    @classmethod
+    def from_json(cls, doc) -> "FittedModelArtifact":
+        if not isinstance(doc, dict):
+            raise ModelError("the fitted model is not a JSON object")
+        if doc.get("schema") != SCHEMA:
+            raise ModelError(f"not a fitted model: schema is {doc.get('schema')!r}, expected {SCHEMA!r}")
+        if doc.get("version") != VERSION:
+            raise ModelError(f"unsupported fitted-model version {doc.get('version')!r} (this advisor reads {VERSION})")
+        cells, warnings = doc.get("cells"), doc.get("warnings")
+        return cls(
+            provenance=Provenance.from_json(doc.get("provenance")), fit_range=_fit_range(doc.get("fit_range")),
+            laws=Laws.from_json(doc.get("laws")), validation=Validation.from_json(doc.get("validation")),
+            cells=[CellEntry.from_json(c) for c in cells if isinstance(c, dict)] if isinstance(cells, list) else [],
+            warnings=[w for w in map(CodedWarning.from_json, warnings if isinstance(warnings, list) else []) if w],
+            created_at=_text(doc, "created_at"), flops_formula=str(doc.get("flops_formula", FLOPS_FORMULA)))
+
+
+# ------------------------------------------------------------------ reading and writing values
+
+def _json_of(obj, keep_null: tuple[str, ...] = (), only: tuple[str, ...] | None = None) -> dict:
+    """A dataclass as JSON values, in field order: None left out (unless named in keep_null), nested
+    entries through their to_json, tuples as lists."""
+    out = {}
+    for f in fields(obj):
+        if only is not None and f.name not in only:
+            continue
+        value = getattr(obj, f.name)
+        if value is None and f.name not in keep_null:
+            continue
+        out[f.name] = _json_value(value)
+    return out
+
+
+def _json_value(value):
+    if hasattr(value, "to_json"):
+        return value.to_json()
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v) for v in value]
+    return value
+
+
+def _finite_numbers(values, where: str) -> tuple[float, ...]:
+    if not isinstance(values, (list, tuple)) or not values:
+        raise ModelError(f"{where} must be a non-empty list of numbers")
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ModelError(f"{where} holds a non-number: {v!r}")
+        if not math.isfinite(v):
+            raise ModelError(f"{where} holds a non-finite number ({v})")
+        out.append(float(v))
+    return tuple(out)
+
+
+def _usable_samples(raw, width: int) -> list[tuple[float, ...]]:
+    """Bootstrap draws of the right width with finite values (failed draws are dropped, not fatal)."""
+    samples = []
+    numbers = {int, float}
+    for s in raw or []:
+        # set(map(type, ...)) and fsum run in C: this loop is most of loading a model (cold start)
+        if isinstance(s, (list, tuple)) and len(s) == width and set(map(type, s)) <= numbers \
+                and math.isfinite(math.fsum(s)):
+            samples.append(tuple(map(float, s)))
+    return samples
+
+
+def _number(d: dict, key: str) -> float | None:
+    v = d.get(key)
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+        return float(v)
+    return None
+
+
+def _integer(d: dict, key: str) -> int | None:
+    v = d.get(key)
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def _boolean(d: dict, key: str) -> bool | None:
+    v = d.get(key)
+    return v if isinstance(v, bool) else None
+
+
+def _text(d: dict, key: str) -> str | None:
+    v = d.get(key)
+    return v if isinstance(v, str) else None
+
+
+def _pair(v) -> tuple[float, float] | None:
+    if (isinstance(v, (list, tuple)) and len(v) == 2
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)):
+        return float(v[0]), float(v[1])
+    return None
+
+
+def _fit_range(d) -> dict[str, tuple[float, float]]:
+    """[min, max] per quantity; pairs that are not two positive finite numbers are left out."""
+    ranges = {}
+    for name, pair in (d.items() if isinstance(d, dict) else ()):
+        values = _pair(pair)
+        if values and min(values) > 0:
+            ranges[name] = (min(values), max(values))
+    return ranges

@@ -1,0 +1,188 @@
+"""ScaleLawFitter: the whole fit, estimator-style (scikit-learn manner).
+
+Settings go to the constructor; `fit(trials)` runs trial table -> cell optima -> laws and the loss
+surface -> bootstrap -> validation -> warnings and returns the fitter, whose learned state sits in
+trailing-underscore attributes; `artifact_` is the fitted-model artifact (advisor/artifact.py,
+docs/fitted-model.md), which `write(path)` saves and advisor/model.py reads.
+
+    fitter = ScaleLawFitter(n_boot=1000, seed=0).fit("trials.csv")
+    fitter.lr_law_.log_coef, fitter.warnings_[0].code
+    fitter.write("model.json"); fitter.report("report/")
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from advisor.artifact import FittedModelArtifact, Laws, Validation
+from calibration.fit.bootstrap import bootstrap_law, resample_optima
+from calibration.fit.checks import fit_warnings
+from calibration.fit.coverage import interval_coverage
+from calibration.fit.laws import BATCH_FORMS, LR_FORMS, design, fit_forms
+from calibration.fit.loss_surface import bootstrap_surface, fit_surface
+from calibration.fit.optimum import fit_cell
+from calibration.fit.provenance import build_provenance, record_decay_timescale
+from calibration.fit.published import published_law_key, record_published_law
+from calibration.fit.table import ColumnMap, FitInputError, build_cells, diverged_trials, prepare_trials, read_table
+from calibration.fit.validate import CellTable, held_out_largest, leave_one_cell_out
+from calibration.fit.writer import cell_entries, fit_range, law_entry, loss_entry, write_artifact
+
+
+class ScaleLawFitter:
+    """Fit the optimal-LR and optimal-batch scale laws and the loss surface L(N, D) to a trial table.
+
+    Parameters:
+        n_boot: bootstrap resamples of the whole chain (0: none, no intervals).
+        seed: seed of the bootstrap.
+        near_optimal: near-optimal band, the runs within this fraction of a cell's best loss.
+        same_setup: whether the table comes from the setup (data, tokenizer, architecture) the user will
+            train; then the advisor's intervals carry no setup component. None: true for this project's
+            calibrations, false for external tables.
+        loss_surface: fit L(N, D) (the slowest step).
+        loss_boot_max: cap on the loss-surface resamples (None: all of them).
+        progress: show a progress bar during the bootstrap.
+
+    Learned attributes (after `fit`): `artifact_` (FittedModelArtifact), its parts `lr_law_`, `batch_law_`
+    (LawEntry; `batch_law_` None when no form could be fitted), `loss_law_` (LossEntry or None),
+    `cells_` (CellEntry), `validation_`, `provenance_`, `fit_range_`, `warnings_` (CodedWarning, each
+    with its `.code`); and the numeric state behind them: `trials_` (the usable rows, canonical
+    columns), `table_` (CellTable: cells and their optima), `lr_fits_`, `batch_fits_` (LawFit, chosen
+    form first), `lr_skipped_`, `batch_skipped_` (SkippedForm: forms that could not be fitted, and
+    why), `surface_` (SurfaceFit or None), `surface_skip_` (why none),
+    `optima_samples_` (bootstrap optima per law).
+    """
+
+    def __init__(self, n_boot: int = 1000, seed: int = 0, near_optimal: float = 0.0025,
+                 same_setup: bool | None = None, loss_surface: bool = True, loss_boot_max: int | None = None,
+                 progress: bool = False) -> None:
+        self.n_boot = n_boot
+        self.seed = seed
+        self.near_optimal = near_optimal
+        self.same_setup = same_setup
+        self.loss_surface = loss_surface
+        self.loss_boot_max = loss_boot_max
+        self.progress = progress
+
+    def get_params(self) -> dict:
+        return {k: getattr(self, k) for k in ("n_boot", "seed", "near_optimal", "same_setup", "loss_surface",
+                                              "loss_boot_max", "progress")}
+
+    def __repr__(self) -> str:
+        return f"ScaleLawFitter({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
+
+    def fit(self, trials: pd.DataFrame | str | Path, columns: ColumnMap = ColumnMap(), *,
+            table_name: str | None = None, table_sha256: str = "", notes=()) -> "ScaleLawFitter":
+        """Fit a trial table (a DataFrame, or a CSV/Parquet file). `columns` maps the table's columns;
+        `table_name` is what provenance records (default: the path as given); `notes` go to provenance.
+        Raises FitInputError when the table cannot support the LR law."""
+        if isinstance(trials, (str, Path)):
+            table_name = table_name or str(trials)
+            table_sha256 = hashlib.sha256(Path(trials).read_bytes()).hexdigest() if Path(trials).is_file() else ""
+            trials = read_table(trials)
+        self.trials_, excluded = prepare_trials(trials, columns)
+        self.table_ = self._cell_table(diverged_trials(trials, columns))
+        self._fit_laws()
+        self.optima_samples_ = self._bootstrap() if self.n_boot > 0 else {}
+        self.validation_ = self._validate()
+        self._build_artifact(trials, columns, excluded, table_name or "", table_sha256, notes)
+        return self
+
+    def to_artifact(self) -> FittedModelArtifact:
+        self._check_fitted()
+        return self.artifact_
+
+    def write(self, path: str | Path, force: bool = False) -> Path:
+        """Write the artifact as JSON; refuses to overwrite unless force (FitInputError)."""
+        return write_artifact(self.to_artifact(), path, force=force)
+
+    def report(self, out_dir: str | Path) -> Path:
+        """Write the figures and report.md into out_dir (calibration/fit/report.py); returns the report."""
+        from calibration.fit.report import build_report
+
+        self._check_fitted()
+        return build_report(self, out_dir)
+
+    # ------------------------------------------------------------------ the stages
+
+    def _cell_table(self, diverged: pd.DataFrame) -> CellTable:
+        """Cells (with their diverged LRs) and their optima; at least two sizes with a usable LR optimum,
+        or FitInputError."""
+        cells = build_cells(self.trials_, diverged)
+        sizes = np.unique([c.n_params for c in cells])
+        if len(sizes) < 2:
+            raise FitInputError(f"need at least two model sizes (N) to fit a law, the table has {len(sizes)}")
+        table = CellTable(cells, [fit_cell(c, self.near_optimal) for c in cells])
+        usable_sizes = np.unique(table.sizes[table.w("lr") > 0])
+        if len(usable_sizes) < 2:
+            raise FitInputError(f"need at least two sizes with a usable LR optimum, have {len(usable_sizes)} "
+                                "(cells need 3 or more LR values)")
+        return table
+
+    def _fit_laws(self) -> None:
+        """Every feasible form of each law (chosen form first) and the loss surface."""
+        table = self.table_
+        self.lr_fits_, lr_skipped = fit_forms(LR_FORMS, table.inputs, table.y("lr"), table.w("lr"), table.sizes)
+        if not self.lr_fits_:
+            reasons = "; ".join(f"{s.form}: {s.reason}" for s in lr_skipped)
+            raise FitInputError(f"no LR law form can be fitted ({reasons})")
+        self.lr_skipped_ = lr_skipped
+        self.batch_fits_, self.batch_skipped_ = fit_forms(BATCH_FORMS, table.inputs, table.y("batch"),
+                                                          table.w("batch"), table.sizes)
+        self.surface_, self.surface_skip_ = None, "not requested"
+        if self.loss_surface:
+            loss_opt = np.array([o.loss for o in table.optima])
+            self.surface_, self.surface_skip_ = fit_surface(table.inputs["n_params"], table.inputs["tokens"],
+                                                            loss_opt, table.w("lr"))
+
+    def _bootstrap(self) -> dict:
+        """Resample trials within cells, re-estimate the optima, refit every law form and the loss surface
+        (filling their .samples); returns the optima samples by law."""
+        table, rng = self.table_, np.random.default_rng(self.seed)
+        s_lr, s_b, s_loss = resample_optima(table.cells, table.optima, self.n_boot, rng, self.progress)
+        samples = {"lr": s_lr, "batch": s_b, "loss": s_loss}
+        for law, fits in (("lr", self.lr_fits_), ("batch", self.batch_fits_)):
+            for f in fits:
+                bootstrap_law(f, design(f.form, table.inputs), table.y(law), table.w(law), samples[law], rng)
+        if self.surface_ is not None:
+            self.surface_.samples = bootstrap_surface(self.surface_, table.inputs["n_params"], table.inputs["tokens"],
+                                                      s_loss[: self.loss_boot_max], table.w("lr"))
+        return samples
+
+    def _validate(self) -> Validation:
+        table = self.table_
+        batch_form = self.batch_fits_[0].form if self.batch_fits_ else None
+        validation = Validation(held_out_largest(table), leave_one_cell_out(table, self.lr_fits_[0].form, batch_form))
+        if self.optima_samples_:
+            validation.coverage = interval_coverage(table, self.optima_samples_, np.random.default_rng(self.seed + 1))
+        return validation
+
+    def _build_artifact(self, raw: pd.DataFrame, columns: ColumnMap, excluded: dict, table_name: str,
+                        table_sha256: str, notes) -> None:
+        table = self.table_
+        self.lr_law_ = law_entry(self.lr_fits_, self.lr_skipped_, table, "lr")
+        self.batch_law_ = law_entry(self.batch_fits_, self.batch_skipped_, table, "batch")
+        self.loss_law_ = loss_entry(self.surface_)
+        self.cells_ = cell_entries(table, self.optima_samples_)
+        self.fit_range_ = fit_range(table, self.trials_)
+        loss_boot = len(self.surface_.samples) if self.surface_ is not None and self.surface_.samples is not None else 0
+        settings = {**self.get_params(), "loss_bootstrap": loss_boot, "notes": notes}
+        self.provenance_ = build_provenance(raw, self.trials_, columns, excluded, len(table.cells), settings,
+                                            table_name, table_sha256)
+        record_decay_timescale(self.provenance_.optimizer, table)
+        self.artifact_ = FittedModelArtifact(
+            provenance=self.provenance_, fit_range=self.fit_range_,
+            laws=Laws(self.lr_law_, self.batch_law_, self.loss_law_), validation=self.validation_,
+            cells=self.cells_, created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        key = published_law_key(raw)
+        if key:
+            record_published_law(self.artifact_, key, raw, table)
+        self.warnings_ = fit_warnings(self)
+        self.artifact_.warnings = self.warnings_
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "artifact_"):
+            raise AttributeError("this ScaleLawFitter is not fitted yet: call fit(trials) first")

@@ -1,0 +1,98 @@
+"""The artifact's entries (advisor/artifact.py types) from a fit's numpy state, and the JSON file."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from advisor.artifact import CellEntry, FittedModelArtifact, LawEntry, LossEntry, SkippedForm
+from calibration.fit.laws import LawFit
+from calibration.fit.loss_surface import SurfaceFit
+from calibration.fit.table import FitInputError
+from calibration.fit.validate import CellTable
+
+
+def law_entry(fits: list[LawFit], skipped: list[SkippedForm], table: CellTable, law: str) -> LawEntry | None:
+    """The chosen form (fits[0]) with the others as alternatives; None when no form could be fitted."""
+    if not fits:
+        return None
+    entry = fits[0].to_entry()
+    entry.alternatives = [f.to_entry() for f in fits[1:]]
+    entry.skipped = list(skipped)
+    entry.n_edge_cells = count_edge_cells(table, law)
+    return entry
+
+
+def count_edge_cells(table: CellTable, law: str) -> int:
+    """Cells in the law's fit (weight > 0) whose optimum for it sits on the grid edge."""
+    return int(sum(f"{law}_on_grid_edge" in o.flags and w > 0 for o, w in zip(table.optima, table.w(law))))
+
+
+def loss_entry(fit: SurfaceFit | None) -> LossEntry | None:
+    if fit is None:
+        return None
+    samples = _rounded(fit.samples) if fit.samples is not None else []
+    return LossEntry(tuple(float(v) for v in fit.values), samples, float(fit.residual_sd), int(fit.n_cells))
+
+
+def cell_entries(table: CellTable, samples: dict) -> list[CellEntry]:
+    """Each cell's optimum, flags and weights; with a bootstrap, the 90% interval of its LR and batch optima."""
+    out = []
+    for j, (c, o) in enumerate(zip(table.cells, table.optima)):
+        entry = CellEntry(
+            n_params=c.n_params, tokens=c.tokens, flops=c.flops, lr_opt=math.exp(o.log_lr),
+            batch_opt=math.exp(o.log_batch), loss_opt=o.loss, best_loss=o.best_loss, n_trials=c.n_trials,
+            method=o.method.label, weight=o.weight_lr, weight_batch=o.weight_batch, flags=list(o.flags),
+            near_optimal_lr=tuple(o.near_optimal_lr), near_optimal_batch=tuple(o.near_optimal_batch))
+        if samples:
+            entry.lr_opt_ci90 = tuple(np.exp(np.percentile(samples["lr"][:, j], [5, 95])).tolist())
+            entry.batch_opt_ci90 = tuple(np.exp(np.percentile(samples["batch"][:, j], [5, 95])).tolist())
+        out.append(entry)
+    return out
+
+
+def fit_range(table: CellTable, trials: pd.DataFrame) -> dict[str, tuple[float, float]]:
+    """[min, max] of N, D and C over the cells with a usable LR optimum, and of LR and batch over their
+    sizes' trials."""
+    used = table.w("lr") > 0
+    ranges = {k: (float(v[used].min()), float(v[used].max())) for k, v in table.inputs.items()}
+    keep = trials["n_params"].isin(table.sizes[used])
+    for col in ("lr", "batch_tokens"):
+        ranges[col] = (float(trials.loc[keep, col].min()), float(trials.loc[keep, col].max()))
+    return ranges
+
+
+def write_artifact(artifact: FittedModelArtifact | dict, path: str | Path, force: bool = False) -> Path:
+    """Write the artifact (or its JSON) as strict JSON; refuses to overwrite unless force. Writes to a
+    temp file, then renames."""
+    path = Path(path)
+    if path.exists() and not force:
+        raise FitInputError(f"{path} exists; pass --force to overwrite it")
+    doc = artifact.to_json() if isinstance(artifact, FittedModelArtifact) else artifact
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(_finite(doc), indent=1, allow_nan=False) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def _finite(obj):
+    """JSON-safe copy: numpy to Python, non-finite floats to None."""
+    if isinstance(obj, dict):
+        return {str(k): _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, (np.integer, int)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
+
+
+def _rounded(a, digits: int = 6) -> list[tuple[float, ...]]:
+    return [tuple(float(f"{v:.{digits}g}") for v in row) for row in np.asarray(a)]
