@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields
 
 from advisor.coded_warning import CodedWarning
 from advisor.laws import LossLaw, PowerLaw
+from advisor.units import is_number
 
 SCHEMA = "scaling-advisor/fitted-model"
 VERSION = 1
@@ -434,10 +435,8 @@ def _finite_numbers(values, where: str) -> tuple[float, ...]:
         raise ModelError(f"{where} must be a non-empty list of numbers")
     out = []
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise ModelError(f"{where} holds a non-number: {v!r}")
-        if not math.isfinite(v):
-            raise ModelError(f"{where} holds a non-finite number ({v})")
+        if not is_number(v):
+            raise ModelError(f"{where} holds a non-number or a non-finite number: {v!r}")
         out.append(float(v))
     return tuple(out)
 
@@ -456,9 +455,7 @@ def _usable_samples(raw, width: int) -> list[tuple[float, ...]]:
 
 def _number(d: dict, key: str) -> float | None:
     v = d.get(key)
-    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-        return float(v)
-    return None
+    return float(v) if is_number(v) else None
 
 
 def _integer(d: dict, key: str) -> int | None:
@@ -477,8 +474,7 @@ def _text(d: dict, key: str) -> str | None:
 
 
 def _pair(v) -> tuple[float, float] | None:
-    if (isinstance(v, (list, tuple)) and len(v) == 2
-            and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)):
+    if isinstance(v, (list, tuple)) and len(v) == 2 and all(is_number(x) for x in v):
         return float(v[0]), float(v[1])
     return None
 

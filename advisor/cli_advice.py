@@ -7,17 +7,17 @@ Imports stay light (click, json, math): `advisor recommend` must start in a smal
 from __future__ import annotations
 
 import json
-import math
 
 import click
 
 from advisor.cli import Quantity, StyledCommand, hidden_alias, input_errors
-from advisor.laws import HYPERPARAMETER_LAWS, LOSS_PRESETS, RECOMMEND_LAWS, Target
 from advisor.hardware import GPUS
 from advisor.intervals import coverage_lines, percentile
+from advisor.laws import HYPERPARAMETER_LAWS, LOSS_PRESETS, RECOMMEND_LAWS, Target
 from advisor.model import FittedModel
-from advisor.recipe import AdvisorError, Recommendation, load_source, recommend as make_recommendation
-from advisor.units import format_count
+from advisor.recipe import AdvisorError, Recommendation, load_source
+from advisor.recipe import recommend as make_recommendation
+from advisor.units import format_count, is_number
 
 # Extreme inputs that slipped past the checks: still bad input, not a traceback.
 out_of_range = input_errors(OverflowError, ZeroDivisionError, about="numbers out of the range this tool can compute")
@@ -486,7 +486,7 @@ def describe_model(fitted: FittedModel) -> dict:
 
 
 def _g(x) -> str:
-    if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x):
+    if is_number(x):
         return f"{x:.3g}"
     return "n/a"
 

@@ -29,12 +29,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from advisor import shape as shapes
-from advisor.laws import (
-    CHINCHILLA_TOKENS_PER_PARAM, HYPERPARAMETER_LAWS, LOSS_PRESETS, RECOMMEND_LAWS, PublishedLaw, Target,
-)
 from advisor.coded_warning import UNSPECIFIED, CodedWarning
+from advisor.laws import (
+    CHINCHILLA_TOKENS_PER_PARAM,
+    HYPERPARAMETER_LAWS,
+    LOSS_PRESETS,
+    RECOMMEND_LAWS,
+    PublishedLaw,
+    Target,
+)
 from advisor.model import FittedModel, ModelError, Prediction
-from advisor.units import UnitError, format_count, parse_int_quantity, parse_quantity
+from advisor.units import UnitError, format_count, is_number, parse_int_quantity, parse_quantity
 
 DEFAULT_SEQ_LEN = 4096
 DEFAULT_VOCAB = 32000
@@ -328,9 +333,7 @@ def beta2_rule(batch_tokens: float) -> float:
 
 
 def _number(v, default: float) -> float:
-    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-        return float(v)
-    return default
+    return float(v) if is_number(v) else default
 
 
 def _choose_tokens(shape, tokens, tokens_per_param, fitted: FittedModel | None, warnings: list[str],

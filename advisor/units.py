@@ -28,6 +28,11 @@ class UnitError(ValueError):
     """A quantity the user typed could not be understood (message is one line, for the CLI)."""
 
 
+def is_number(v) -> bool:
+    """A finite real number: an int or float, not a bool, not NaN or infinite (JSON and TOML values)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def parse_quantity(text: str | float | int, what: str = "value", *, allow_zero: bool = False) -> float:
     """Parse a positive, finite quantity such as "7B" or "1.5e9" into a float.
 

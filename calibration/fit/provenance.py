@@ -6,6 +6,7 @@ import math
 import pandas as pd
 
 from advisor.artifact import Provenance
+from advisor.units import is_number
 from calibration.fit.table import ColumnMap
 from calibration.fit.validate import CellTable
 from calibration.sweep.trial import code_version
@@ -96,4 +97,4 @@ def _tokenizer_from_data_id(data_id) -> str:
 def seq_len_of(raw: pd.DataFrame, default: int = 2048) -> int:
     """The table's one sequence length, or the default."""
     seq = unique_value(raw, "seq_len")
-    return int(seq) if isinstance(seq, (int, float)) and not isinstance(seq, bool) and seq > 0 else default
+    return int(seq) if is_number(seq) and seq > 0 else default

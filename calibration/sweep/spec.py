@@ -55,6 +55,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from advisor.units import is_number
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
@@ -238,7 +240,7 @@ class _Table:
             raise SpecError(f"{self.key(name)} must be a non-empty list, got {values!r}")
         out = []
         for v in values:
-            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 and not math.isinf(v)
+            ok = is_number(v) and v > 0
             if integer:
                 ok = ok and float(v).is_integer()
             if not ok:
