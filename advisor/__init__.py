@@ -6,12 +6,15 @@ torch, pandas or sklearn.
     from advisor import recommend, plan
     rec = recommend("7B", "2T", model="model.json")   # Recommendation dataclass
     p = plan(gpus=512, days=30, gpu="h100", loss_law="chinchilla", model="model.json")  # Plan dataclass
+    cfg = read_model_config("config.json")              # exact counts from a HF or nanoGPT config
+    rec = recommend(config="config.json", tokens="2T")  # the recipe for that model
 
 `recommend` and `plan` are imported on first use so that `import advisor` stays instant.
 """
 __version__ = "0.1.0"
 
-__all__ = ["recommend", "plan", "Recommendation", "Plan", "FittedModel", "__version__"]
+__all__ = ["recommend", "plan", "Recommendation", "Plan", "FittedModel", "read_model_config", "ModelConfig",
+           "__version__"]
 
 _LAZY = {
     "recommend": "advisor.recipe",
@@ -19,6 +22,8 @@ _LAZY = {
     "plan": "advisor.planning",
     "Plan": "advisor.planning",
     "FittedModel": "advisor.model",
+    "read_model_config": "advisor.model_config",
+    "ModelConfig": "advisor.model_config",
 }
 
 

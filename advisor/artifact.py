@@ -16,10 +16,12 @@ from dataclasses import dataclass, field, fields
 
 from advisor.coded_warning import CodedWarning
 from advisor.laws import LossLaw, PowerLaw
+from advisor.penalty import PenaltyModel
 from advisor.units import is_number
 
 SCHEMA = "scaling-advisor/fitted-model"
-VERSION = 1
+VERSION = 2  # 2 added the penalty model (`penalty`); version-1 files still load, without one
+READABLE_VERSIONS = (1, 2)
 FLOPS_FORMULA = "6ND"
 LOSS_FORM = "E+A/N^alpha+B/D^beta"
 LOSS_PARAMS = ("E", "A", "alpha", "B", "beta")
@@ -371,7 +373,7 @@ class Provenance:
 
 @dataclass
 class FittedModelArtifact:
-    """The whole fitted model (schema scaling-advisor/fitted-model, version 1)."""
+    """The whole fitted model (schema scaling-advisor/fitted-model, version 2)."""
 
     provenance: Provenance
     fit_range: dict[str, tuple[float, float]]  # [min, max] per quantity over the cells used in the fits
@@ -381,11 +383,13 @@ class FittedModelArtifact:
     warnings: list[CodedWarning] = field(default_factory=list)
     created_at: str | None = None
     flops_formula: str = FLOPS_FORMULA
+    penalty: PenaltyModel | None = None  # the cost of being off (advisor/penalty.py); None before version 2
 
     def to_json(self) -> dict:
         return {"schema": SCHEMA, "version": VERSION, "created_at": self.created_at,
                 "flops_formula": self.flops_formula, "provenance": self.provenance.to_json(),
                 "fit_range": {k: list(v) for k, v in self.fit_range.items()}, "laws": self.laws.to_json(),
+                "penalty": self.penalty.to_json() if self.penalty is not None else None,
                 "validation": self.validation.to_json(), "cells": [c.to_json() for c in self.cells],
                 "warnings": [w.to_json() for w in self.warnings]}
 
@@ -395,15 +399,21 @@ class FittedModelArtifact:
             raise ModelError("the fitted model is not a JSON object")
         if doc.get("schema") != SCHEMA:
             raise ModelError(f"not a fitted model: schema is {doc.get('schema')!r}, expected {SCHEMA!r}")
-        if doc.get("version") != VERSION:
-            raise ModelError(f"unsupported fitted-model version {doc.get('version')!r} (this advisor reads {VERSION})")
+        if doc.get("version") not in READABLE_VERSIONS:
+            raise ModelError(f"unsupported fitted-model version {doc.get('version')!r} (this advisor reads "
+                             f"{', '.join(map(str, READABLE_VERSIONS))})")
         cells, warnings = doc.get("cells"), doc.get("warnings")
+        try:
+            penalty = PenaltyModel.from_json(doc.get("penalty"))
+        except ValueError as exc:
+            raise ModelError(str(exc)) from None
         return cls(
             provenance=Provenance.from_json(doc.get("provenance")), fit_range=_fit_range(doc.get("fit_range")),
             laws=Laws.from_json(doc.get("laws")), validation=Validation.from_json(doc.get("validation")),
             cells=[CellEntry.from_json(c) for c in cells if isinstance(c, dict)] if isinstance(cells, list) else [],
             warnings=[w for w in map(CodedWarning.from_json, warnings if isinstance(warnings, list) else []) if w],
-            created_at=_text(doc, "created_at"), flops_formula=str(doc.get("flops_formula", FLOPS_FORMULA)))
+            created_at=_text(doc, "created_at"), flops_formula=str(doc.get("flops_formula", FLOPS_FORMULA)),
+            penalty=penalty)
 
 
 # ------------------------------------------------------------------ reading and writing values

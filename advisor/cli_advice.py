@@ -47,13 +47,34 @@ _target_options = [
     click.option("--n-params-nonembedding", "n_params_nonembedding", type=Quantity(),
                  help="Non-embedding parameters N directly (instead of --params)."),
     click.option("--seq-len", type=Quantity(integer=True), default="4096", show_default=True,
-                 help="Sequence length in tokens."),
+                 help="Sequence length in tokens (with --config and no --seq-len: the config's context "
+                 "length where it is shorter than 4096)."),
     click.option("--vocab-size", type=Quantity(integer=True), default="32000", show_default=True,
-                 help="Vocabulary size used to split --params into embeddings and the rest."),
+                 help="Vocabulary size used to split --params into embeddings and the rest (with --config: "
+                 "the config's)."),
     click.option("--model", "model_path", metavar="NAME|FILE",
                  help="A shipped model's name (`advisor sources`) or a fitted-model JSON (from `advisor fit`); "
                  "default: the catalog's default model."),
 ]
+
+
+# The model's own config instead of --params: a separate option, added to each command that takes it.
+config_option = click.option(
+    "--config", "config", metavar="FILE", type=click.Path(dir_okay=False),
+    help="The model's config: a Hugging Face config.json (llama, mistral, qwen2, mixtral, qwen2_moe, "
+    "deepseek_v3, ...) or a nanoGPT config. Exact N, total and active counts, vocabulary and context length "
+    "replace the standard shape (instead of --params / --n-params-nonembedding).")
+
+
+def config_target(config, seq_len, vocab_size) -> tuple:
+    """(seq_len, vocab_size) for the API: with --config, the ones the user did not type become None, so
+    that the config decides them (advisor.recipe.target_shape, _target_seq_len)."""
+    if config is None:
+        return seq_len, vocab_size
+    ctx = click.get_current_context()
+    defaulted = (click.core.ParameterSource.DEFAULT, click.core.ParameterSource.DEFAULT_MAP)
+    return tuple(None if ctx.get_parameter_source(name) in defaulted else value
+                 for name, value in (("seq_len", seq_len), ("vocab_size", vocab_size)))
 
 
 def _add(options):
@@ -71,6 +92,7 @@ def _add(options):
               "under the model's loss law (else 20 per parameter).")
 @click.option("--tokens-per-param", type=Quantity(), help="Training tokens per (total) parameter, e.g. 20.")
 @_add(_target_options[1:])
+@config_option
 @click.option("--hp-law", metavar="NAME",
               help=f"Use a published LR/batch law instead of a model: {', '.join(RECOMMEND_LAWS)}.")
 @hidden_alias("--law", of="hp_law")  # the old name: `--law` meant this law here and the loss law in `plan`
@@ -79,8 +101,8 @@ def _add(options):
                    "(e.g. 0.1). Default: the fitted model's calibrated λ; with --hp-law, the τ rule at 0.1.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (keys lr, lr_low, lr_high, batch_tokens, ...).")
 @out_of_range
-def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, vocab_size, model_path, hp_law,
-              tau_frac, as_json):
+def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, vocab_size, model_path, config,
+              hp_law, tau_frac, as_json):
     """Recommend the peak LR, batch size and full recipe for a target model.
 
     \b
@@ -89,6 +111,7 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
       advisor recommend --params 70B --tokens-per-param 20 --seq-len 8192 --json
       advisor recommend --n-params-nonembedding 6.5e9 --tokens 2T --model runs/quick/model.json
       advisor recommend --params 7B --tokens 2T --hp-law steplaw
+      advisor recommend --config path/to/config.json --tokens 2T
 
     \b
     Quantities take K, M, B (or G), T suffixes ("7B", "300M", "2T"), plain or
@@ -96,15 +119,20 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
     --tokens the token budget is compute-optimal under the model's loss law
     (or 20 tokens per parameter), and the output says which.
     """
-    if params is None and n_params_nonembedding is None:
-        raise AdvisorError("give the target size: --params 7B (total) or --n-params-nonembedding N")
+    _need_size(params, n_params_nonembedding, config)
+    seq_len, vocab_size = config_target(config, seq_len, vocab_size)
     rec = make_recommendation(params, tokens, tokens_per_param=tokens_per_param, seq_len=seq_len,
-                              vocab_size=vocab_size, n_params_nonembedding=n_params_nonembedding,
+                              vocab_size=vocab_size, n_params_nonembedding=n_params_nonembedding, config=config,
                               model=model_path, law=hp_law, tau_frac=tau_frac)
     if as_json:
         _dump(rec.to_dict())
     else:
         click.echo(render_recommendation(rec))
+
+
+def _need_size(params, n_params_nonembedding, config) -> None:
+    if params is None and n_params_nonembedding is None and config is None:
+        raise AdvisorError("give the target size: --params 7B (total), --n-params-nonembedding N or --config FILE")
 
 
 def render_recommendation(rec: Recommendation) -> str:
@@ -239,8 +267,9 @@ def _source_line(src: dict) -> str:
               help=f"Accelerator: {', '.join(GPUS)}.")
 @click.option("--mfu", type=Quantity(), default="0.4", show_default=True,
               help="Model FLOPs utilisation (fraction of peak).")
-@click.option("--tokens", type=Quantity(), help="With --params: training tokens of the run to cost.")
+@click.option("--tokens", type=Quantity(), help="With --params or --config: training tokens of the run to cost.")
 @_add(_target_options)
+@config_option
 @click.option("--loss-law", metavar="NAME",
               help=f"Loss law for the compute-optimal (N, D): {' or '.join(LOSS_PRESETS)} "
                    "(default: the model's fitted loss law).")
@@ -255,7 +284,7 @@ def _source_line(src: dict) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @out_of_range
 def plan(flops, gpu_hours, gpus, days, gpu, mfu, tokens, params, n_params_nonembedding, seq_len, vocab_size,
-         model_path, loss_law, hp_law, price_per_gpu_hour, sharding, activation_checkpointing, as_json):
+         model_path, config, loss_law, hp_law, price_per_gpu_hour, sharding, activation_checkpointing, as_json):
     """Plan a run from a budget, or cost a given model size.
 
     From a budget (--flops, --gpu-hours, or --gpus with --days) it picks the
@@ -270,12 +299,15 @@ def plan(flops, gpu_hours, gpus, days, gpu, mfu, tokens, params, n_params_nonemb
       advisor plan --flops 1e23 --loss-law chinchilla
       advisor plan --params 7B --tokens 2T --gpus 256 --price-per-gpu-hour 2.5
       advisor plan --gpu-hours 1e5 --loss-law epoch --hp-law deepseek --json
+      advisor plan --config path/to/config.json --tokens 2T --gpus 256
     """
     from advisor.planning import plan as make_plan
 
+    seq_len, vocab_size = config_target(config, seq_len, vocab_size)
     result = make_plan(
         flops=flops, gpu_hours=gpu_hours, gpus=gpus, days=days, params=params, tokens=tokens,
-        n_params_nonembedding=n_params_nonembedding, gpu=gpu, mfu=mfu, price_per_gpu_hour=price_per_gpu_hour,
+        n_params_nonembedding=n_params_nonembedding, config=config, gpu=gpu, mfu=mfu,
+        price_per_gpu_hour=price_per_gpu_hour,
         loss_law=loss_law, model=model_path, hp_law=hp_law, seq_len=seq_len, vocab_size=vocab_size,
         sharding=sharding.lower(), activation_checkpointing=activation_checkpointing,
     )
@@ -332,9 +364,10 @@ def render_plan(p) -> str:
 @_add(_target_options[:1])
 @click.option("--tokens", type=Quantity(), help="Training tokens, e.g. 2T (default as in `advisor recommend`).")
 @_add(_target_options[1:])
+@config_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @out_of_range
-def compare(params, tokens, n_params_nonembedding, seq_len, vocab_size, model_path, as_json):
+def compare(params, tokens, n_params_nonembedding, seq_len, vocab_size, model_path, config, as_json):
     """Compare the fitted model's LR and batch with published laws, side by side.
 
     Rows: this model (with its 90% interval), DeepSeek LLM (arXiv 2401.02954),
@@ -346,11 +379,12 @@ def compare(params, tokens, n_params_nonembedding, seq_len, vocab_size, model_pa
     Examples:
       advisor compare --params 7B --tokens 2T
       advisor compare --params 70B --tokens 15T --seq-len 8192 --json
+      advisor compare --config path/to/config.json --tokens 2T
     """
-    if params is None and n_params_nonembedding is None:
-        raise AdvisorError("give the target size: --params 7B (total) or --n-params-nonembedding N")
+    _need_size(params, n_params_nonembedding, config)
+    seq_len, vocab_size = config_target(config, seq_len, vocab_size)
     rec = make_recommendation(params, tokens, seq_len=seq_len, vocab_size=vocab_size,
-                              n_params_nonembedding=n_params_nonembedding, model=model_path)
+                              n_params_nonembedding=n_params_nonembedding, config=config, model=model_path)
     table = comparison(rec)
     if as_json:
         _dump(table)

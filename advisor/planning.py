@@ -24,6 +24,7 @@ from advisor.hardware import GPU, get_gpu
 from advisor.coded_warning import CodedWarning
 from advisor.laws import HYPERPARAMETER_LAWS, LOSS_PRESETS, LossLaw
 from advisor.model import FittedModel
+from advisor.model_config import ModelConfig
 from advisor.recipe import (
     DEFAULT_SEQ_LEN, DEFAULT_VOCAB, PLAUSIBLE_TOKENS_PER_PARAM, USABLE_TOKENS_PER_PARAM, AdvisorError,
     Recommendation, load_source, recommend, target_shape,
@@ -101,26 +102,31 @@ class _Budget:
 def plan(
     *,
     flops=None, gpu_hours=None, gpus=None, days=None,
-    params=None, tokens=None, n_params_nonembedding=None,
+    params=None, tokens=None, n_params_nonembedding=None, config: str | Path | ModelConfig | None = None,
     gpu: str = "h100", mfu=0.4, price_per_gpu_hour=None,
     loss_law: str | None = None, model: str | Path | FittedModel | None = None, hp_law: str | None = None,
-    seq_len=DEFAULT_SEQ_LEN, vocab_size=DEFAULT_VOCAB,
+    seq_len=None, vocab_size=None,
     sharding: str = "fsdp", activation_checkpointing: bool = True,
 ) -> Plan:
-    """Plan from a budget (flops | gpu_hours | gpus+days) or cost a given size (params[/tokens])."""
-    budget = _budget_inputs(gpu, mfu, gpus, price_per_gpu_hour, seq_len, vocab_size, sharding)
+    """Plan from a budget (flops | gpu_hours | gpus+days) or cost a given size (params[/tokens], or the
+    model's own `config`, advisor/model_config.py). `seq_len` and `vocab_size` default to 4096 and 32000,
+    or, with a config, to what the config says (advisor.recipe.recommend)."""
+    budget = _budget_inputs(gpu, mfu, gpus, price_per_gpu_hour, DEFAULT_SEQ_LEN if seq_len is None else seq_len,
+                            DEFAULT_VOCAB if vocab_size is None else vocab_size, sharding)
     source = {"model": model, "law": hp_law}
-    if params is not None or n_params_nonembedding is not None:
+    if params is not None or n_params_nonembedding is not None or config is not None:
         given = [name for name, v in (("--flops", flops), ("--gpu-hours", gpu_hours), ("--days", days)) if v is not None]
         if given:
-            raise AdvisorError(f"give a size (--params/--tokens) or a budget ({', '.join(given)}), not both")
-        sized = _size_mode(params, tokens, n_params_nonembedding, budget, loss_law, source)
+            raise AdvisorError(f"give a size (--params/--config with --tokens) or a budget ({', '.join(given)}), "
+                               "not both")
+        target = {"config": config, "seq_len": seq_len, "vocab_size": vocab_size}
+        sized = _size_mode(params, tokens, n_params_nonembedding, budget, loss_law, source, target)
     else:
         if tokens is not None:
             raise AdvisorError("--tokens needs --params (a size), not a budget")
         sized = _budget_mode(flops, gpu_hours, days, budget, loss_law, source)
     rec, warnings = sized["rec"], sized["warnings"]
-    model_shape = shapes.from_nonembedding(rec.n_params, budget.vocab_size)
+    model_shape = sized.get("shape") or shapes.from_nonembedding(rec.n_params, budget.vocab_size)
     n_gpus, gpus_source, memory = _gpus_and_memory(model_shape, rec, budget, sharding, activation_checkpointing,
                                                    warnings)
     train_flops = full_training_flops(model_shape, rec)
@@ -157,17 +163,26 @@ def _budget_inputs(gpu, mfu, gpus, price_per_gpu_hour, seq_len, vocab_size, shar
                    parse_int_quantity(seq_len, "--seq-len"), parse_int_quantity(vocab_size, "--vocab-size"))
 
 
-def _size_mode(params, tokens, n_params_nonembedding, budget: _Budget, loss_law, source: dict) -> dict:
-    """Cost a given size; without --tokens, D*(N) of the chosen loss law (or the model's default)."""
+def _size_mode(params, tokens, n_params_nonembedding, budget: _Budget, loss_law, source: dict,
+               target: dict | None = None) -> dict:
+    """Cost a given size; without --tokens, D*(N) of the chosen loss law (or the model's default).
+    `target` holds the model's own config and the seq_len/vocab_size as given (None: the config's)."""
+    config = (target or {}).get("config")
+    if config is None:
+        sizing = {"seq_len": budget.seq_len, "vocab_size": budget.vocab_size}
+        shape = None
+    else:  # read once: the config's exact shape sets the memory and the full FLOPs too
+        shape = target_shape(params, n_params_nonembedding, target["vocab_size"], config)
+        sizing = {"seq_len": target["seq_len"], "vocab_size": target["vocab_size"], "config": shape.config}
     tokens_source = None
     if tokens is None and loss_law is not None:  # D*(N) of the chosen preset instead of the model's law
         law = _loss_law(loss_law, source["model"], source["law"])
-        tokens = law.optimal_tokens(law.n_of(target_shape(params, n_params_nonembedding, budget.vocab_size)))
+        tokens = law.optimal_tokens(law.n_of(shape or target_shape(params, n_params_nonembedding, budget.vocab_size)))
         tokens_source = f"compute-optimal for N under the {law.name} loss law ({law.citation})"
-    rec = recommend(params, tokens, n_params_nonembedding=n_params_nonembedding, seq_len=budget.seq_len,
-                    vocab_size=budget.vocab_size, tokens_source=tokens_source, **source)
+    rec = recommend(params, tokens, n_params_nonembedding=n_params_nonembedding, tokens_source=tokens_source,
+                    **sizing, **source)
     return {"mode": "size", "rec": rec, "flops": rec.flops, "flops_source": "6ND of the given size",
-            "law_info": None, "loss": None, "warnings": []}
+            "law_info": None, "loss": None, "warnings": [], "shape": shape}
 
 
 def _budget_mode(flops, gpu_hours, days, budget: _Budget, loss_law, source: dict) -> dict:

@@ -39,6 +39,7 @@ from advisor.laws import (
     Target,
 )
 from advisor.model import FittedModel, ModelError, Prediction
+from advisor.model_config import ModelConfig, read_model_config
 from advisor.units import UnitError, format_count, is_number, parse_int_quantity, parse_quantity
 
 DEFAULT_SEQ_LEN = 4096
@@ -114,6 +115,11 @@ class Recommendation:
     rules: dict
     warnings: list = field(default_factory=list)
     warning_codes: list = field(default_factory=list)  # the stable code of each warning, in order
+    # MoE: non-embedding parameters active per token (= n_params for a dense model or the standard shape)
+    n_params_active: float = 0.0
+    # where the shape came from: {"kind": "standard", ...} or {"kind": "config", "path", "family",
+    # "fields_read", "notes", "summary", "context_length", ...}; both say where seq_len came from
+    shape_source: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -150,8 +156,15 @@ def default_model_path() -> Path:
     return shipped_default()
 
 
-def target_shape(params=None, n_params_nonembedding=None, vocab_size=DEFAULT_VOCAB) -> shapes.Shape:
-    vocab = parse_int_quantity(vocab_size, "vocab size")
+def target_shape(params=None, n_params_nonembedding=None, vocab_size=None, config=None) -> shapes.Shape:
+    """The target's shape. With `config` (a path or a `ModelConfig`): the exact counts read from the user's
+    model config, as a `ConfigShape` (`.config` is the `ModelConfig`, `.n_params_active` the MoE's active N);
+    it gives the size and vocabulary, so `params`/`n_params_nonembedding` are refused and a `vocab_size`
+    that differs from the config's too. Else the standard shape (advisor/shape.py) from exactly one of
+    `params` (total) or `n_params_nonembedding`, with `vocab_size` (default 32000)."""
+    if config is not None:
+        return _config_shape(config, params, n_params_nonembedding, vocab_size)
+    vocab = parse_int_quantity(DEFAULT_VOCAB if vocab_size is None else vocab_size, "vocab size")
     if vocab > MAX_PARAMS:
         raise AdvisorError(f"vocab size {vocab:.3g} is beyond what this tool models")
     if (params is None) == (n_params_nonembedding is None):
@@ -170,6 +183,71 @@ def target_shape(params=None, n_params_nonembedding=None, vocab_size=DEFAULT_VOC
     return shape
 
 
+def _config_shape(config, params, n_params_nonembedding, vocab_size) -> shapes.Shape:
+    given = [flag for flag, v in (("--params", params), ("--n-params-nonembedding", n_params_nonembedding))
+             if v is not None]
+    if given:
+        raise AdvisorError(f"--config gives the model size: drop {' and '.join(given)}")
+    cfg = config if isinstance(config, ModelConfig) else read_model_config(config)
+    if vocab_size is not None and parse_int_quantity(vocab_size, "--vocab-size") != cfg.vocab_size:
+        raise AdvisorError(f"--vocab-size {vocab_size} contradicts vocab_size {cfg.vocab_size} in {cfg.path}: "
+                           "drop --vocab-size")
+    _capped(cfg.n_params_total, MAX_PARAMS, "parameters")
+    return cfg.shape()
+
+
+def _target_seq_len(seq_len, cfg: ModelConfig | None, warnings: list) -> tuple[int, str]:
+    """(training sequence length, where it came from). A config's context length is the model's maximum,
+    often reached by extending a model pretrained at a shorter length (Qwen2, Mistral, DeepSeek-V3 were
+    pretrained at 4K): without --seq-len the default 4096 stays, or the config's context where shorter."""
+    if seq_len is not None:
+        seq = parse_int_quantity(seq_len, "--seq-len")
+        if cfg is not None and seq > cfg.seq_len:
+            if cfg.family in ("nanogpt", "gpt2"):
+                raise AdvisorError(f"--seq-len {seq} is longer than the {cfg.seq_len} learned positions of "
+                                   f"{cfg.path}: raise its block size or shorten --seq-len")
+            warnings.append(CodedWarning("seq_len_beyond_config", f"--seq-len {seq} is longer than the context "
+                                         f"length {cfg.seq_len} of {cfg.path}: change the config to train at it"))
+        return seq, "given (--seq-len)"
+    if cfg is None:
+        return DEFAULT_SEQ_LEN, f"default {DEFAULT_SEQ_LEN} (--seq-len to change)"
+    context = cfg.pretraining_seq_len
+    extended = (f"pretrained context {context} (rope_scaling.original_max_position_embeddings), extended to "
+                f"{cfg.seq_len}" if cfg.original_seq_len else f"context length {cfg.seq_len}")
+    if context <= DEFAULT_SEQ_LEN:
+        return context, f"the config's {extended} (--seq-len to change)"
+    return DEFAULT_SEQ_LEN, (f"default {DEFAULT_SEQ_LEN}: the config's {extended} is the model's maximum, usually "
+                             "reached by extending a shorter pretraining context (--seq-len to train at it)")
+
+
+def _shape_source(shape, seq_source: str) -> dict:
+    cfg = getattr(shape, "config", None)
+    if cfg is None:
+        return {"kind": "standard", "rule": RULES["shape"], "seq_len_source": seq_source}
+    return {"kind": "config", "path": cfg.path, "family": cfg.family, "summary": cfg.summary(),
+            "fields_read": list(cfg.fields_read), "notes": list(cfg.notes), "context_length": cfg.seq_len,
+            "original_context_length": cfg.original_seq_len, "seq_len_source": seq_source,
+            "n_params_embedding": cfg.n_params_embedding, "n_params_total_active": cfg.n_params_total_active,
+            "tied_embeddings": cfg.tied_embeddings, "n_experts": cfg.n_experts,
+            "n_experts_active": cfg.n_experts_active, "n_moe_layers": cfg.n_moe_layers}
+
+
+def _config_rule(cfg: ModelConfig) -> str:
+    positions = ", the position embeddings" if cfg.family in ("nanogpt", "gpt2") else ""
+    head = "its tied output head" if cfg.tied_embeddings else "the output head"
+    return (f"read from {cfg.path} ({cfg.family}): every weight of the architecture counted exactly, N without "
+            f"the input embedding{positions} and {head}; fields read: " + ", ".join(cfg.fields_read))
+
+
+def _config_warnings(cfg: ModelConfig) -> list:
+    if not cfg.is_moe:
+        return []
+    return [CodedWarning("moe_total_n", f"a mixture of experts: N is its total non-embedding count "
+                         f"({format_count(cfg.n_params)}), not the {format_count(cfg.n_params_active)} active per "
+                         "token; the laws were fitted on dense models, so read the LR and batch as less certain "
+                         "than their intervals; training compute is about 6·N_active·D, not the 6ND shown")]
+
+
 def _capped(x: float, limit: float, what: str) -> float:
     if x > limit:
         raise AdvisorError(f"{x:.3g} {what} is beyond what this tool models (at most {limit:.0e})")
@@ -181,9 +259,10 @@ def recommend(
     tokens: str | float | None = None,
     *,
     tokens_per_param: str | float | None = None,
-    seq_len: str | int = DEFAULT_SEQ_LEN,
-    vocab_size: str | int = DEFAULT_VOCAB,
+    seq_len: str | int | None = None,
+    vocab_size: str | int | None = None,
     n_params_nonembedding: str | float | None = None,
+    config: str | Path | ModelConfig | None = None,
     model: str | Path | FittedModel | None = None,
     law: str | None = None,
     tau_frac: float | str | None = None,
@@ -192,16 +271,21 @@ def recommend(
     """Recommend LR, batch size and the rest of the recipe for a target model.
 
     `params` is the TOTAL parameter count ("7B"), converted to non-embedding N with the standard shape
-    (advisor/shape.py) and `vocab_size`; or give `n_params_nonembedding` directly. `tokens` defaults to
+    (advisor/shape.py) and `vocab_size` (default 32000); or give `n_params_nonembedding` directly; or
+    `config`, the model's own config.json or nanoGPT config (advisor/model_config.py): its exact N (for
+    an MoE the total non-embedding count; `n_params_active` carries the active one), vocabulary, d_model
+    and n_layer replace the standard shape, and `shape_source` says what was read. `seq_len` defaults to
+    4096, or to the config's context length where that is shorter (`_target_seq_len`). `tokens` defaults to
     the compute-optimal D for N under the model's loss law, else 20 tokens per (total) parameter.
     Weight decay: the fitted model's calibrated λ, unless `tau_frac` asks for the τ rule (module doc).
     `tokens_source` says where a given `tokens` came from (callers that chose it, such as `plan`).
     """
-    shape = target_shape(params, n_params_nonembedding, vocab_size)
-    seq = parse_int_quantity(seq_len, "--seq-len")
+    shape = target_shape(params, n_params_nonembedding, vocab_size, config)
+    cfg = getattr(shape, "config", None)
+    warnings: list[str] = _shape_warnings(shape) if cfg is None else _config_warnings(cfg)
+    seq, seq_source = _target_seq_len(seq_len, cfg, warnings)
     tau = None if tau_frac is None else parse_quantity(tau_frac, "tau fraction")
     fitted, published = load_source(model, law)
-    warnings: list[str] = _shape_warnings(shape)
     d, chosen_by = _choose_tokens(shape, tokens, tokens_per_param, fitted, warnings, seq)
     tokens_source = tokens_source if tokens is not None and tokens_source else chosen_by
     answer = (_answer_from_model(fitted, shape, d, seq, warnings) if fitted is not None
@@ -230,8 +314,10 @@ def recommend(
         grad_clip=_number(opt.get("grad_clip"), 1.0), extrapolation=answer["extrapolation"],
         batch_source=answer["batch_source"], lr_interval_ratio=lr.ratio, batch_interval_ratio=batch.ratio,
         lr_interval=lr.component_bounds(), batch_interval=batch.component_bounds(), source=answer["source"],
-        rules={**RULES, "weight_decay": decay_rule}, warnings=warnings,
-        warning_codes=[getattr(w, "code", UNSPECIFIED) for w in warnings],
+        rules={**RULES, "weight_decay": decay_rule, **({"shape": _config_rule(cfg)} if cfg else {})},
+        warnings=warnings, warning_codes=[getattr(w, "code", UNSPECIFIED) for w in warnings],
+        n_params_active=getattr(shape, "n_params_active", shape.n_params) or shape.n_params,
+        shape_source=_shape_source(shape, seq_source),
     )
 
 

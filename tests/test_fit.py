@@ -295,7 +295,7 @@ def test_artifact_is_strict_json_and_the_advisor_reads_it(tmp_path):
     fitter = ScaleLawFitter(n_boot=30, loss_boot_max=10).fit(df, notes=["for the test"])
     path = fitter.write(tmp_path / "model.json")
     doc = json.loads(path.read_text())  # strict: no NaN
-    assert doc["schema"] == "scaling-advisor/fitted-model" and doc["version"] == 1
+    assert doc["schema"] == "scaling-advisor/fitted-model" and doc["version"] == 2 and doc["penalty"]["features"]
     assert len(doc["laws"]["lr"]["samples"]) == 30 and len(doc["laws"]["loss"]["samples"]) == 10
     assert doc["fit_range"]["n_params"] == [2e5, 8e6]
     assert doc["provenance"]["notes"] == ["for the test"]

@@ -81,7 +81,7 @@ def test_summary_and_recipe_provenance(doc):
 
 BAD_DOCS = [
     ("schema", "other/thing", "schema"),
-    ("version", 2, "version"),
+    ("version", 3, "version"),
     ("laws.lr", None, "laws.lr"),
     ("laws.batch", "B = 0.3 C^0.3", "laws.batch"),
     ("laws.lr.log_coef", [float("nan"), -0.3, 0.05], "non-finite"),
@@ -181,6 +181,7 @@ def test_shipped_models_load_and_write_back_unchanged_but_for_warning_codes(name
     assert all(w["code"] != "unspecified" for w in out["warnings"])
     assert {k: v for k, v in out["provenance"].items() if v is not None} == \
         {k: v for k, v in doc["provenance"].items() if v is not None}
-    for key in ("laws", "validation", "cells", "fit_range", "schema", "version", "created_at"):
+    for key in ("laws", "validation", "cells", "fit_range", "schema", "created_at"):
         assert out[key] == doc[key], key
+    assert out["version"] == 2 and (doc["version"] == 2 or out["penalty"] is None)  # version 1: no penalty model
     assert FittedModelArtifact.from_json(out).to_json() == out

@@ -25,11 +25,14 @@ from calibration.fit.coverage import interval_coverage
 from calibration.fit.laws import BATCH_FORMS, LR_FORMS, design, fit_forms
 from calibration.fit.loss_surface import bootstrap_surface, fit_surface
 from calibration.fit.optimum import fit_cell
+from calibration.fit.penalty import fit_penalty
 from calibration.fit.provenance import build_provenance, record_decay_timescale
 from calibration.fit.published import published_law_key, record_published_law
 from calibration.fit.table import ColumnMap, FitInputError, build_cells, diverged_trials, prepare_trials, read_table
 from calibration.fit.validate import CellTable, held_out_largest, leave_one_cell_out
 from calibration.fit.writer import cell_entries, fit_range, law_entry, loss_entry, write_artifact
+
+PENALTY_BOOT = 200  # bootstrap draws of the penalty model (each a refit over resampled cells)
 
 
 class ScaleLawFitter:
@@ -48,7 +51,7 @@ class ScaleLawFitter:
 
     Learned attributes (after `fit`): `artifact_` (FittedModelArtifact), its parts `lr_law_`, `batch_law_`
     (LawEntry; `batch_law_` None when no form could be fitted), `loss_law_` (LossEntry or None),
-    `cells_` (CellEntry), `validation_`, `provenance_`, `fit_range_`, `warnings_` (CodedWarning, each
+    `cells_` (CellEntry), `penalty_` (PenaltyModel or None), `validation_`, `provenance_`, `fit_range_`, `warnings_` (CodedWarning, each
     with its `.code`); and the numeric state behind them: `trials_` (the usable rows, canonical
     columns), `table_` (CellTable: cells and their optima), `lr_fits_`, `batch_fits_` (LawFit, chosen
     form first), `lr_skipped_`, `batch_skipped_` (SkippedForm: forms that could not be fitted, and
@@ -87,6 +90,8 @@ class ScaleLawFitter:
         self.table_ = self._cell_table(diverged_trials(trials, columns))
         self._fit_laws()
         self.optima_samples_ = self._bootstrap() if self.n_boot > 0 else {}
+        # the cost of being off: its own bootstrap over cells, at most PENALTY_BOOT draws (it is cheap to use)
+        self.penalty_ = fit_penalty(self.table_, min(self.n_boot, PENALTY_BOOT), np.random.default_rng(self.seed + 2))
         self.validation_ = self._validate()
         self._build_artifact(trials, columns, excluded, table_name or "", table_sha256, notes)
         return self
@@ -176,7 +181,7 @@ class ScaleLawFitter:
         self.artifact_ = FittedModelArtifact(
             provenance=self.provenance_, fit_range=self.fit_range_,
             laws=Laws(self.lr_law_, self.batch_law_, self.loss_law_), validation=self.validation_,
-            cells=self.cells_, created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+            cells=self.cells_, created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), penalty=self.penalty_)
         key = published_law_key(raw)
         if key:
             record_published_law(self.artifact_, key, raw, table)

@@ -1,0 +1,128 @@
+"""The cost of being off: the loss penalty (% over the optimum) of a peak LR and batch size away from the
+optimum, with a 90% interval, a risk flag and the LR and batch ranges within a given cost.
+
+The model (fitted by calibration/fit/penalty.py from every cell's runs, docs/fitting.md "The penalty
+model") is linear in its coefficients over features of the offsets from the cell's optimum, u = log2(LR /
+LR*) and v = log2(B / B*), and of the cell's size and budget, lN = ln(N / N_ref) and lD = ln(D / D_ref):
+
+    penalty % = max(0, Σ_k c_k · f_k(u, v, lN, lD))
+
+with f = u², u²·lD, u²·lN (the LR curvature shrinks with D), u₊², u₊²·lD (steeper above the optimum),
+v², v²·lD (batch), u·v (a larger batch wants a larger LR), u₊³ (the high-LR side rises faster than a
+parabola) and u₊²·v₋ (high LR with a small batch is worst), u₊ = max(u, 0), v₋ = max(-v, 0).
+
+Beyond the (N, D) range it was fitted on, the shape is held at its value at the range's edge and the
+answer is flagged as extrapolated, as it is for offsets beyond those measured. Pure Python.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from advisor.intervals import percentile
+from advisor.units import is_number
+
+FEATURES = ("u2", "u2_lD", "u2_lN", "up2", "up2_lD", "v2", "v2_lD", "uv", "up3", "up2_vm")
+# A run whose 90% upper bound reaches this penalty cannot be ruled out as costly or failed: "risky".
+RISKY_PCT = 3.0
+CAP_PCT = 20.0  # penalties above this mean "the run failed or spiked": compared and shown as 20
+TOLERANCE_PCTS = (0.25, 1.0)
+SCAN_LOG2 = 4.0  # tolerance ranges are searched within 16× of the optimum
+SCAN_STEP = 0.01
+
+
+def features(u: float, v: float, ln_n: float, ln_d: float) -> list[float]:
+    """The model's features (FEATURES) of one offset (u, v in log2) at one size and budget."""
+    up, vm = max(u, 0.0), max(-v, 0.0)
+    return [u * u, u * u * ln_d, u * u * ln_n, up * up, up * up * ln_d, v * v, v * v * ln_d, u * v, up ** 3,
+            up * up * vm]
+
+
+@dataclass(frozen=True)
+class PenaltyPrediction:
+    """Predicted penalty in % with its 90% interval; `risky`: the interval reaches RISKY_PCT;
+    `extrapolated`: outside the (N, D) range or the offsets the model was fitted on."""
+
+    pct: float
+    low: float
+    high: float
+    risky: bool
+    extrapolated: bool
+
+    def to_dict(self) -> dict:
+        return {"penalty_pct": self.pct, "penalty_pct_low": self.low, "penalty_pct_high": self.high,
+                "risky": self.risky, "extrapolated": self.extrapolated}
+
+
+@dataclass
+class PenaltyModel:
+    coef: tuple[float, ...]
+    samples: list[tuple[float, ...]] = field(default_factory=list)  # bootstrap draws over cells
+    ref: dict = field(default_factory=dict)  # n_params, tokens: the centre of lN, lD
+    fit_range: dict = field(default_factory=dict)  # n_params, tokens, u, v: [min, max] of the fitted runs
+    n_runs: int = 0
+    n_cells: int = 0
+    validation: dict = field(default_factory=dict)  # leave-one-cell-out figures (calibration/fit/penalty.py)
+
+    def predict(self, n_params: float, tokens: float, u: float, v: float) -> PenaltyPrediction:
+        ln_n, ln_d, inside = self._shape_point(n_params, tokens)
+        x = features(u, v, ln_n, ln_d)
+        point = _penalty(self.coef, x)
+        draws = sorted(_penalty(s, x) for s in self.samples) or [point]
+        low, high = min(point, percentile(draws, 5.0)), max(point, percentile(draws, 95.0))
+        (u_lo, u_hi), (v_lo, v_hi) = self.fit_range.get("u", (u, u)), self.fit_range.get("v", (v, v))
+        measured = u_lo <= u <= u_hi and v_lo <= v <= v_hi
+        return PenaltyPrediction(point, low, high, high >= RISKY_PCT, not (inside and measured))
+
+    def tolerance(self, n_params: float, tokens: float, max_pct: float, axis: str) -> tuple[float, float]:
+        """The range of log2 offsets along one axis ("lr": u at v = 0, "batch": v at u = 0) whose predicted
+        penalty stays at most max_pct, as (lowest, highest) log2 offsets from the optimum."""
+        ln_n, ln_d, _ = self._shape_point(n_params, tokens)
+
+        def cost(step: float) -> float:
+            u, v = (step, 0.0) if axis == "lr" else (0.0, step)
+            return _penalty(self.coef, features(u, v, ln_n, ln_d))
+
+        steps = int(SCAN_LOG2 / SCAN_STEP)
+        below = next((-k * SCAN_STEP for k in range(1, steps + 1) if cost(-k * SCAN_STEP) > max_pct), None)
+        above = next((k * SCAN_STEP for k in range(1, steps + 1) if cost(k * SCAN_STEP) > max_pct), None)
+        return (-SCAN_LOG2 if below is None else below + SCAN_STEP,
+                SCAN_LOG2 if above is None else above - SCAN_STEP)
+
+    def _shape_point(self, n_params: float, tokens: float) -> tuple[float, float, bool]:
+        """lN, lD with N and D held inside the fitted range (the shape is not extrapolated), and whether
+        they were inside already."""
+        out, inside = [], True
+        for name, x in (("n_params", n_params), ("tokens", tokens)):
+            lo, hi = self.fit_range.get(name, (x, x))
+            clipped = min(max(x, lo), hi)
+            inside = inside and clipped == x
+            out.append(math.log(clipped / self.ref.get(name, clipped)))
+        return out[0], out[1], inside
+
+    def to_json(self) -> dict:
+        return {"features": list(FEATURES), "coef": list(self.coef), "samples": [list(s) for s in self.samples],
+                "ref": self.ref, "fit_range": {k: list(v) for k, v in self.fit_range.items()},
+                "n_runs": self.n_runs, "n_cells": self.n_cells, "validation": self.validation}
+
+    @classmethod
+    def from_json(cls, d) -> "PenaltyModel | None":
+        """None for a missing entry; ValueError for one this advisor cannot use."""
+        if d is None:
+            return None
+        if not isinstance(d, dict) or list(d.get("features") or []) != list(FEATURES):
+            raise ValueError(f"penalty: expected the features {list(FEATURES)}")
+        coef = d.get("coef")
+        if not (isinstance(coef, list) and len(coef) == len(FEATURES) and all(is_number(c) for c in coef)):
+            raise ValueError("penalty.coef must hold one finite number per feature")
+        samples = [tuple(s) for s in d.get("samples") or []
+                   if isinstance(s, list) and len(s) == len(FEATURES) and all(is_number(c) for c in s)]
+        ranges = {k: tuple(v) for k, v in (d.get("fit_range") or {}).items()
+                  if isinstance(v, list) and len(v) == 2 and all(is_number(x) for x in v)}
+        ref = {k: v for k, v in (d.get("ref") or {}).items() if is_number(v) and v > 0}
+        return cls(tuple(coef), samples, ref, ranges, int(d.get("n_runs") or 0), int(d.get("n_cells") or 0),
+                   d.get("validation") if isinstance(d.get("validation"), dict) else {})
+
+
+def _penalty(coef, x: list[float]) -> float:
+    return min(max(0.0, sum(c * f for c, f in zip(coef, x))), CAP_PCT)
