@@ -207,6 +207,7 @@ COMMANDS: dict[str, tuple[str, str | None]] = {
     "recommend": ("advisor.cli_advice:recommend", None),
     "plan": ("advisor.cli_advice:plan", None),
     "compare": ("advisor.cli_advice:compare", None),
+    "check": ("advisor.cli_check:check", None),
     "show": ("advisor.cli_advice:show", None),
     "sources": ("advisor.cli_sources:sources", None),
     "calibrate": ("calibration.cli.calibrate:calibrate", "calibrate"),

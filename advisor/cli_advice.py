@@ -10,9 +10,10 @@ import json
 
 import click
 
-from advisor.cli import Quantity, StyledCommand, hidden_alias, input_errors
+from advisor.cli import InputError, Quantity, StyledCommand, hidden_alias, input_errors
 from advisor.hardware import GPUS
 from advisor.intervals import coverage_lines, percentile
+from advisor.penalty import PenaltyModel, validation_lines
 from advisor.laws import HYPERPARAMETER_LAWS, LOSS_PRESETS, RECOMMEND_LAWS, Target
 from advisor.model import FittedModel
 from advisor.recipe import AdvisorError, Recommendation, load_source
@@ -101,8 +102,10 @@ def _add(options):
                    "(e.g. 0.1). Default: the fitted model's calibrated λ; with --hp-law, the τ rule at 0.1.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (keys lr, lr_low, lr_high, batch_tokens, ...).")
 @out_of_range
+@click.option("--plot", "plot_path", metavar="FILE.png", type=click.Path(dir_okay=False),
+              help="Also draw the predicted loss-penalty map over LR × batch around the answer (needs matplotlib).")
 def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, vocab_size, model_path, config,
-              hp_law, tau_frac, as_json):
+              hp_law, tau_frac, as_json, plot_path):
     """Recommend the peak LR, batch size and full recipe for a target model.
 
     \b
@@ -124,10 +127,27 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
     rec = make_recommendation(params, tokens, tokens_per_param=tokens_per_param, seq_len=seq_len,
                               vocab_size=vocab_size, n_params_nonembedding=n_params_nonembedding, config=config,
                               model=model_path, law=hp_law, tau_frac=tau_frac)
+    if plot_path:
+        _plot_recommendation(rec, model_path, plot_path)
     if as_json:
         _dump(rec.to_dict())
     else:
         click.echo(render_recommendation(rec))
+
+
+def _plot_recommendation(rec: Recommendation, model_path, path: str) -> None:
+    from advisor.cost_plot import plot_penalty_map
+
+    fitted, _ = load_source(model_path, None)
+    if rec.source.get("kind") != "model" or fitted.penalty_ is None:
+        raise AdvisorError("--plot needs a fitted model with a penalty model (refit older models with `advisor fit`)")
+    try:
+        plot_penalty_map(fitted.penalty_, rec.n_params, rec.tokens, rec.lr, rec.batch_tokens,
+                         {"recommended (rounded batch)": (rec.lr, rec.batch_tokens_rounded)}, path,
+                         f"predicted penalty at N = {format_count(rec.n_params)}, D = {format_count(rec.tokens)}")
+    except OSError as exc:
+        raise InputError(f"cannot write the plot {path}: {exc}") from None
+    click.echo(f"wrote {path}", err=True)
 
 
 def _need_size(params, n_params_nonembedding, config) -> None:
@@ -139,9 +159,7 @@ def render_recommendation(rec: Recommendation) -> str:
     seq = rec.seq_len
     lines = _caution(rec)
     lines += [
-        f"Target: N = {format_count(rec.n_params)} non-embedding parameters ({format_count(rec.n_params_total)} "
-        f"total with vocab {rec.vocab_size}; d_model ≈ {rec.d_model:.0f}, n_layer ≈ {rec.n_layer:.1f} under the "
-        f"standard shape — {rec.rules['shape']})",
+        *_target_lines(rec),
         f"  tokens       {format_count(rec.tokens)} — {rec.tokens_source}; "
         f"{rec.tokens_per_param:.3g} tokens per parameter",
         f"  compute      C = 6ND = {rec.flops:.3g} FLOPs (N non-embedding)",
@@ -151,6 +169,7 @@ def render_recommendation(rec: Recommendation) -> str:
         f"tokens   ({_batch_origin(rec)} {format_count(rec.batch_tokens)} tokens = {rec.batch_tokens / seq:.4g} "
         f"sequences{_batch_interval(rec)})",
         *_interval_lines(rec),
+        *_tolerance_lines(rec),
         f"  steps        {_int(rec.steps)}",
         f"  warmup       {_int(rec.warmup_steps)} steps ({format_count(rec.warmup_tokens)} tokens): {rec.rules['warmup']}",
         f"  schedule     {rec.schedule}, final LR {rec.final_lr:.3g} ({rec.final_lr_frac:.3g}× peak)",
@@ -201,6 +220,37 @@ def _interval_lines(rec: Recommendation) -> list[str]:
                          for name in widths) or "no component"
         out.append(f"  {'90% ' + label:<12} {fmt(lo)} – {fmt(hi)} ({hi / lo:.3g}× wide) = {bits}")
     return out
+
+
+def _target_lines(rec: Recommendation) -> list[str]:
+    """The target's size: from the standard shape, or counted exactly from the user's config."""
+    src = rec.shape_source or {}
+    if src.get("kind") != "config":
+        return [f"Target: N = {format_count(rec.n_params)} non-embedding parameters ({format_count(rec.n_params_total)} "
+                f"total with vocab {rec.vocab_size}; d_model ≈ {rec.d_model:.0f}, n_layer ≈ {rec.n_layer:.1f} under "
+                f"the standard shape — {rec.rules['shape']})"]
+    moe = (f"; {format_count(rec.n_params_active)} active per token, {src['n_experts_active']} of {src['n_experts']} "
+           "experts" if src.get("n_experts") else "")
+    return [f"Target: N = {format_count(rec.n_params)} non-embedding parameters ({format_count(rec.n_params_total)} "
+            f"total{moe}; vocab {rec.vocab_size}, d_model {rec.d_model:.0f}, n_layer {rec.n_layer:.0f}) — exact "
+            f"count from {src.get('path')} ({src.get('family')})",
+            f"  config       read {', '.join(src.get('fields_read') or [])}",
+            *(f"               {note}" for note in src.get("notes") or []),
+            f"  seq_len      {rec.seq_len}: {src.get('seq_len_source', '')}"]
+
+
+def _tolerance_lines(rec: Recommendation) -> list[str]:
+    """What straying from the optimum costs at the target (advisor/cost.py)."""
+    tol = rec.tolerance
+    if not tol:
+        return []
+    lr, batch, rounded = tol["lr"], tol["batch_tokens"], tol["rounded_batch"]
+    held = " (the penalty's shape is held at the edge of the range it was fitted on)" if tol["extrapolated"] else ""
+    return [f"  tolerance    LR {_lr(lr['0.25'][0])} – {_lr(lr['0.25'][1])} costs at most 0.25% in loss "
+            f"({_lr(lr['1'][0])} – {_lr(lr['1'][1])}: 1%); batch {_count(batch['0.25'][0])} – "
+            f"{_count(batch['0.25'][1])} at most 0.25% ({_count(batch['1'][0])} – {_count(batch['1'][1])}: 1%)",
+            f"               the rounded batch ({_count(rounded['batch_tokens'])} tokens) costs "
+            f"{rounded['penalty_pct']:.2f}% [{rounded['penalty_pct_low']:.2f}–{rounded['penalty_pct_high']:.2f}]{held}"]
 
 
 def _batch_origin(rec: Recommendation) -> str:
@@ -347,6 +397,12 @@ def render_plan(p) -> str:
     if m.fits:
         lines.append(f"  batching     {rec.batch_seqs} sequences = {m.per_gpu_seqs} per GPU = micro-batch "
                      f"{m.micro_batch} × {m.grad_accum} gradient-accumulation steps")
+        if p.batch_cost:
+            c = p.batch_cost
+            lines.append(f"               this layout's batch ({c['batch_seqs']} sequences, "
+                         f"{format_count(c['batch_tokens'])} tokens) costs {c['penalty_pct']:.2f}% in loss "
+                         f"[{c['penalty_pct_low']:.2f}–{c['penalty_pct_high']:.2f}] against the optimum"
+                         + (" (risky)" if c["risky"] else ""))
     else:
         lines.append("  batching     does NOT fit even at micro-batch 1 (see warnings)")
     lines += ["", "Recipe:", render_recommendation(rec)]
@@ -494,6 +550,13 @@ def _law_summary(fl) -> dict:
     }
 
 
+def _penalty_summary(penalty) -> dict | None:
+    """The penalty model without its bootstrap draws (their number instead)."""
+    if penalty is None:
+        return None
+    return {**{k: v for k, v in penalty.to_json().items() if k != "samples"}, "n_samples": len(penalty.samples)}
+
+
 def describe_model(fitted: FittedModel) -> dict:
     laws = {}
     for name, fl in (("lr", fitted.lr_), ("batch", fitted.batch_)):
@@ -515,7 +578,7 @@ def describe_model(fitted: FittedModel) -> dict:
     return {"path": fitted.path, "schema": fitted.doc.get("schema"), "version": fitted.doc.get("version"),
             "created_at": fitted.doc.get("created_at"), "flops_formula": fitted.flops_formula,
             "provenance": fitted.provenance_, "fit_range": {k: list(v) for k, v in fitted.fit_range_.items()},
-            "shipped": fitted.shipped_, "laws": laws, "validation": fitted.validation_, "n_cells": len(fitted.cells_),
+            "shipped": fitted.shipped_, "penalty": _penalty_summary(fitted.penalty_), "laws": laws, "validation": fitted.validation_, "n_cells": len(fitted.cells_),
             "warnings": fitted.warnings_}
 
 
@@ -592,6 +655,7 @@ def render_model(s: dict) -> str:
         lines.append(f"  leave one cell out: |log2 err| LR {_g(loo.get('lr_log2_error'))}, "
                      f"batch {_g(loo.get('batch_log2_error'))}; loss regret {_g(loo.get('loss_regret_pct'))}%")
     lines.extend(f"  {line}" for line in coverage_lines(s["validation"].get("coverage")))
+    lines.extend(f"  {line}" for line in validation_lines(PenaltyModel.from_json(s["penalty"]) if s.get("penalty") else None))
     if not held and not loo:
         lines.append("  none recorded")
     if s["warnings"]:

@@ -148,6 +148,7 @@ class FittedModel:
         self.validation_ = artifact.validation.to_json()
         self.cells_ = artifact.cells
         self.warnings_ = artifact.warnings
+        self.penalty_ = artifact.penalty  # PenaltyModel, or None for a model fitted before version 2
         self.flops_formula = artifact.flops_formula
         self.shipped_: dict | None = None  # the catalog entry when this is a shipped model (set by the loader)
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from advisor import shape as shapes
 from advisor.hardware import GPU, get_gpu
 from advisor.coded_warning import CodedWarning
+from advisor.cost import cost_of
 from advisor.laws import HYPERPARAMETER_LAWS, LOSS_PRESETS, LossLaw
 from advisor.model import FittedModel
 from advisor.model_config import ModelConfig
@@ -82,6 +83,9 @@ class Plan:
     memory: Memory
     recommendation: Recommendation
     warnings: list = field(default_factory=list)
+    # what the batch the GPUs actually run (per-GPU sequences × GPUs) costs against the optimum
+    # (advisor/cost.py): {"batch_tokens", "penalty_pct", ...}; None without a penalty model
+    batch_cost: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -143,8 +147,20 @@ def plan(
         loss_law=sized["law_info"], predicted_loss=sized["loss"], n_params=rec.n_params,
         n_params_total=rec.n_params_total, tokens=rec.tokens, sharding=sharding,
         activation_checkpointing=activation_checkpointing, memory=memory, recommendation=rec,
-        warnings=warnings + rec.warnings,
+        warnings=warnings + rec.warnings, batch_cost=_batch_cost(source, rec, memory.per_gpu_seqs * n_gpus),
     )
+
+
+def _batch_cost(source: dict, rec: Recommendation, global_seqs: int) -> dict | None:
+    """The loss penalty of the global batch the layout runs, against the recommended optimum."""
+    if source["law"] is not None:
+        return None
+    fitted, _ = load_source(source["model"], None)
+    if fitted.penalty_ is None:
+        return None
+    tokens = global_seqs * rec.seq_len
+    cost = cost_of(fitted.penalty_, rec.n_params, rec.tokens, rec.lr, tokens, rec.lr, rec.batch_tokens)
+    return {"batch_tokens": tokens, "batch_seqs": global_seqs, **cost.to_dict()}
 
 
 def _budget_inputs(gpu, mfu, gpus, price_per_gpu_hour, seq_len, vocab_size, sharding) -> _Budget:
@@ -235,8 +251,10 @@ def _gpus_and_memory(model_shape, rec: Recommendation, budget: _Budget, sharding
 def full_training_flops(model_shape: shapes.Shape, rec: Recommendation) -> float:
     """Training FLOPs that set the wall time: (6N + 6·n_layer·seq·d_model + 6·d_model·V)·D, i.e. the
     matmuls of the non-embedding weights, of attention (Kaplan et al., arXiv 2001.08361, table 1) and of the
-    output head, forward and backward; MFU as usually quoted counts all three."""
-    per_token = (6.0 * rec.n_params + 6.0 * model_shape.n_layer * rec.seq_len * model_shape.d_model
+    output head, forward and backward; MFU as usually quoted counts all three. For a mixture of experts N
+    is the parameters active per token: the experts a token does not visit cost it nothing."""
+    active = rec.n_params_active or rec.n_params
+    per_token = (6.0 * active + 6.0 * model_shape.n_layer * rec.seq_len * model_shape.d_model
                  + 6.0 * model_shape.d_model * model_shape.vocab_size)
     return per_token * rec.tokens
 

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from advisor import shape as shapes
 from advisor.coded_warning import UNSPECIFIED, CodedWarning
+from advisor.cost import tolerance
 from advisor.laws import (
     CHINCHILLA_TOKENS_PER_PARAM,
     HYPERPARAMETER_LAWS,
@@ -115,6 +116,9 @@ class Recommendation:
     rules: dict
     warnings: list = field(default_factory=list)
     warning_codes: list = field(default_factory=list)  # the stable code of each warning, in order
+    # what straying costs at the target (advisor/cost.py): LR and batch ranges within 0.25% and 1% of the
+    # optimum's loss, and the rounded batch's cost; None without a penalty model
+    tolerance: dict | None = None
     # MoE: non-embedding parameters active per token (= n_params for a dense model or the standard shape)
     n_params_active: float = 0.0
     # where the shape came from: {"kind": "standard", ...} or {"kind": "config", "path", "family",
@@ -318,7 +322,15 @@ def recommend(
         warnings=warnings, warning_codes=[getattr(w, "code", UNSPECIFIED) for w in warnings],
         n_params_active=getattr(shape, "n_params_active", shape.n_params) or shape.n_params,
         shape_source=_shape_source(shape, seq_source),
+        tolerance=_tolerance(fitted, shape.n_params, d, lr.value, batch.value, batch_seqs * seq),
     )
+
+
+def _tolerance(fitted: FittedModel | None, n: float, d: float, lr: float, batch: float, rounded: float):
+    """What straying costs (advisor/cost.py), when the model has a penalty model."""
+    if fitted is None or fitted.penalty_ is None:
+        return None
+    return tolerance(fitted.penalty_, n, d, lr, batch, rounded)
 
 
 def _shape_warnings(shape) -> list[str]:

@@ -167,7 +167,7 @@ def test_bad_model_files_are_one_line_exit_2(tmp_path, model_file):
     cases = {
         "missing": (str(tmp_path / "nope.json"), "not found"),
         "truncated": (_bad_model(tmp_path, "cut.json", full[: len(full) // 3]), "not valid JSON"),
-        "version": (_bad_model(tmp_path, "v2.json", json.dumps(modified(doc, "version", 2))), "version"),
+        "version": (_bad_model(tmp_path, "v9.json", json.dumps(modified(doc, "version", 9))), "version"),
         "schema": (_bad_model(tmp_path, "s.json", json.dumps(modified(doc, "schema", "x"))), "schema"),
         "nan": (_bad_model(tmp_path, "nan.json", json.dumps(modified(doc, "laws.lr.log_coef", [float("nan"), 0, 0]))),
                 "non-finite"),

@@ -97,6 +97,7 @@ def summary_text(artifact) -> str:
     intervals, held-out figures, warnings."""
     from advisor.artifact import FittedModelArtifact
     from advisor.intervals import coverage_lines
+    from advisor.penalty import validation_lines
 
     art = artifact if isinstance(artifact, FittedModelArtifact) else FittedModelArtifact.from_json(artifact)
     prov = art.provenance
@@ -109,6 +110,7 @@ def summary_text(artifact) -> str:
         lines.append(f"loss: L = {e:.3f} + {a:.4g}/N^{alpha:.3f} + {b:.4g}/D^{beta:.3f}")
     lines += _validation_lines(art.validation)
     lines += coverage_lines(art.validation.coverage)
+    lines += validation_lines(art.penalty)
     lines += [f"warning: {w}" for w in art.warnings]
     return "\n".join(lines)
 

@@ -74,7 +74,7 @@ def fit_penalty(table: CellTable, n_boot: int, rng: np.random.Generator) -> Pena
     samples = _bootstrap(runs, x, near, n_boot, rng)
     ranges = {k: [float(runs[k][near].min()), float(runs[k][near].max())] for k in ("n_params", "tokens")}
     ranges.update({k: [float(runs[k].min()), float(runs[k].max())] for k in ("u", "v")})
-    model = PenaltyModel(tuple(float(c) for c in coef), [tuple(map(float, s)) for s in samples], ref,
+    model = PenaltyModel(tuple(float(c) for c in coef), [tuple(float(f"{c:.5g}") for c in s) for s in samples], ref,
                          {k: tuple(v) for k, v in ranges.items()}, int(near.sum()),
                          len(np.unique(runs["cell"][near])))
     model.validation = leave_one_cell_out(runs, x, near, ref, rng)

@@ -15,6 +15,7 @@ import numpy as np
 from advisor.artifact import CellEntry, FittedModelArtifact, HeldOutSummary, LawEntry, LossEntry, Validation
 from advisor.intervals import coverage_lines
 from calibration.fit.laws import LawForm, predict
+from calibration.fit.penalty_report import penalty_md, plot_penalty
 
 SYMBOLS = {"n_params": "N", "tokens": "D", "flops": "C"}
 EXTRAPOLATE = 100.0  # draw the laws out to this factor beyond the largest fitted compute
@@ -65,6 +66,8 @@ def build_report(fitted, out_dir: str | Path) -> Path:
         figures["Loss surface"] = plot_loss_surface(fitter, out / "loss_surface.png")
     for k, path in enumerate(plot_heatmaps(fitter, out)):
         figures[f"LR x batch heatmaps ({k + 1})"] = path
+    if fitter.penalty_ is not None:
+        figures["Penalty per cell: measured runs against the model"] = plot_penalty(fitter, out / "penalty.png")
     path = out / "report.md"
     path.write_text(markdown(fitter.artifact_, {t: p.name for t, p in figures.items()}))
     return path
@@ -354,7 +357,7 @@ def markdown(art: FittedModelArtifact, figures: dict[str, str]) -> str:
     lines += ["## Laws", "", "Coefficients with 90% bootstrap intervals; the form of each law is chosen by "
               "leave-one-size-out (LOSO) |log2 error|.", ""]
     lines += _law_md("lr", art.laws.lr) + _law_md("batch", art.laws.batch)
-    lines += _surface_md(art.laws.loss) + _validation_md(art.validation) + _targets_md(art)
+    lines += _surface_md(art.laws.loss) + _validation_md(art.validation) + penalty_md(art.penalty) + _targets_md(art)
     lines += _cells_md(art.cells)
     lines += ["## Figures", ""]
     for title, name in figures.items():

@@ -1,0 +1,93 @@
+"""`check`: a planned (LR, batch) against the recommendation at the target, and what it is predicted to
+cost in loss (advisor/cost.py, advisor/penalty.py).
+
+    from advisor import check
+    c = check("7B", "2T", lr=3e-4, batch="4M")        # CheckResult; c.to_dict() is `advisor check --json`
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from advisor.cost import cost_of
+from advisor.penalty import RISKY_PCT
+from advisor.recipe import AdvisorError, load_source, recommend
+from advisor.units import format_count, parse_int_quantity, parse_quantity
+
+MIN_LR, MAX_LR = 1e-8, 1.0  # outside: not a peak LR anyone trains with (a typo, or the wrong unit)
+NOTHING_TO_GAIN_PCT = 0.05  # a change that saves less than this is not worth suggesting
+
+
+@dataclass
+class CheckResult:
+    lr: float
+    batch_tokens: float
+    lr_opt: float
+    batch_tokens_opt: float
+    lr_ratio: float  # lr / lr_opt
+    batch_ratio: float  # batch / batch_opt
+    penalty_pct: float
+    penalty_pct_low: float
+    penalty_pct_high: float
+    risky: bool  # the 90% interval reaches RISKY_PCT: a spike or failed run cannot be ruled out
+    extrapolated: bool
+    suggestion: dict  # the single change that would help most: {"change", "to", "penalty_pct"} or {}
+    n_params: float
+    tokens: float
+    seq_len: int
+    source: dict
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def check(params=None, tokens=None, *, lr, batch=None, batch_seqs=None, seq_len=None, n_params_nonembedding=None,
+          vocab_size=None, model=None, config=None) -> CheckResult:
+    """The predicted penalty of training at (lr, batch) against the model's optimum at the target.
+    `batch` is in tokens ("4M"), or give `batch_seqs` sequences of `seq_len`."""
+    lr_value = parse_quantity(lr, "--lr")
+    if not MIN_LR <= lr_value <= MAX_LR:
+        raise AdvisorError(f"--lr {lr_value:g} is not a plausible peak learning rate (expected {MIN_LR:g}–{MAX_LR:g})")
+    fitted = _model_with_penalty(model)
+    rec = recommend(params, tokens, seq_len=seq_len, vocab_size=vocab_size,
+                    n_params_nonembedding=n_params_nonembedding, model=fitted, config=config)
+    batch_tokens = _batch_tokens(batch, batch_seqs, rec.seq_len)
+    penalty = fitted.penalty_
+    cost = cost_of(penalty, rec.n_params, rec.tokens, lr_value, batch_tokens, rec.lr, rec.batch_tokens)
+    return CheckResult(
+        lr=lr_value, batch_tokens=batch_tokens, lr_opt=rec.lr, batch_tokens_opt=rec.batch_tokens,
+        lr_ratio=lr_value / rec.lr, batch_ratio=batch_tokens / rec.batch_tokens, penalty_pct=cost.pct,
+        penalty_pct_low=cost.low, penalty_pct_high=cost.high, risky=cost.risky, extrapolated=cost.extrapolated,
+        suggestion=_best_single_change(penalty, rec, lr_value, batch_tokens, cost.pct),
+        n_params=rec.n_params, tokens=rec.tokens, seq_len=rec.seq_len, source=rec.source)
+
+
+def _batch_tokens(batch, batch_seqs, seq_len: int) -> float:
+    if (batch is None) == (batch_seqs is None):
+        raise AdvisorError("give the batch once: --batch in tokens (e.g. 4M) or --batch-seqs in sequences")
+    tokens = (parse_quantity(batch, "--batch") if batch is not None
+              else parse_int_quantity(batch_seqs, "--batch-seqs") * seq_len)
+    if tokens < seq_len:
+        raise AdvisorError(f"the batch ({format_count(tokens)} tokens) is smaller than one sequence of {seq_len}")
+    return tokens
+
+
+def _model_with_penalty(model):
+    fitted, _ = load_source(model, None)
+    if fitted.penalty_ is None:
+        raise AdvisorError(f"the model {fitted.path} has no penalty model (fitted before version 2): refit it "
+                           "with `advisor fit` to predict what a choice costs")
+    return fitted
+
+
+def _best_single_change(penalty, rec, lr: float, batch: float, now: float) -> dict:
+    """Moving the LR to the optimum, or the batch to the recommended practical batch: whichever saves more."""
+    options = [("lr", rec.lr, cost_of(penalty, rec.n_params, rec.tokens, rec.lr, batch, rec.lr, rec.batch_tokens)),
+               ("batch_tokens", rec.batch_tokens_rounded,
+                cost_of(penalty, rec.n_params, rec.tokens, lr, rec.batch_tokens_rounded, rec.lr, rec.batch_tokens))]
+    change, value, cost = min(options, key=lambda o: o[2].pct)
+    if now - cost.pct < NOTHING_TO_GAIN_PCT:
+        return {}
+    return {"change": change, "to": value, "penalty_pct": cost.pct, "risky": cost.risky}
+
+
+__all__ = ["check", "CheckResult", "RISKY_PCT"]

@@ -1,0 +1,122 @@
+"""`advisor check`: your planned LR and batch in, the predicted loss penalty out (advisor/check.py)."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import click
+
+from advisor.check import CheckResult, check as run_check
+from advisor.cli import InputError, Quantity, StyledCommand
+from advisor.cli_advice import _add, _target_options, config_option, config_target
+from advisor.recipe import AdvisorError
+from advisor.units import format_count
+
+
+@click.command(cls=StyledCommand)
+@_add(_target_options[:2])
+@click.option("--tokens", type=Quantity(), required=True, help="Training tokens, e.g. 2T.")
+@click.option("--lr", type=Quantity(), help="Your planned peak learning rate, e.g. 3e-4.")
+@click.option("--batch", type=Quantity(), help="Your planned batch in tokens, e.g. 4M.")
+@click.option("--batch-seqs", type=Quantity(integer=True), help="... or in sequences of --seq-len.")
+@_add(_target_options[2:])
+@config_option
+@click.option("--configs", "configs_file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="A CSV of candidates, one per row (columns lr and batch_tokens or batch_seqs; optional name): "
+                   "all checked, ranked by predicted penalty.")
+@click.option("--plot", "plot_path", metavar="FILE.png", type=click.Path(dir_okay=False),
+              help="Also draw the predicted penalty map over LR × batch with your point(s) (needs matplotlib).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON (keys penalty_pct, penalty_pct_low, penalty_pct_high, lr_opt, batch_tokens_opt, risky, ...).")
+def check(params, n_params_nonembedding, tokens, lr, batch, batch_seqs, seq_len, vocab_size, model_path, config,
+          configs_file, plot_path, as_json):
+    """Predict what your planned LR and batch cost in loss against the recommended optimum.
+
+    Prints the predicted penalty in % with its 90% interval, the optimum it is compared against, whether
+    the run is risky (the interval reaches 3%: a loss spike or a failed run cannot be ruled out) and the
+    single change that would help most. The penalty model is fitted on the model's sweep (the default:
+    Step Law's 1,911 runs); far outside it the answer is flagged as extrapolated.
+
+    \b
+    Examples:
+      advisor check --params 7B --tokens 2T --lr 3e-4 --batch 4M
+      advisor check --params 70B --tokens 2T --lr 1.5e-4 --batch-seqs 1024 --seq-len 4096 --json
+      advisor check --params 7B --tokens 2T --configs candidates.csv
+    """
+    seq_len, vocab_size = config_target(config, seq_len, vocab_size)
+    target = dict(params=params, tokens=tokens, n_params_nonembedding=n_params_nonembedding, seq_len=seq_len,
+                  vocab_size=vocab_size, model=model_path, config=config)
+    if configs_file is not None:
+        if lr is not None or batch is not None or batch_seqs is not None:
+            raise InputError("give --configs FILE or one --lr with --batch/--batch-seqs, not both")
+        results = [(name, run_check(**target, **row)) for name, row in _read_configs(configs_file)]
+        results.sort(key=lambda r: r[1].penalty_pct)
+    else:
+        if lr is None:
+            raise InputError("give your planned --lr (and --batch or --batch-seqs), or --configs FILE")
+        results = [("your plan", run_check(**target, lr=lr, batch=batch, batch_seqs=batch_seqs))]
+    if plot_path:
+        _plot(results, target, plot_path)
+    if as_json:
+        out = [dict(name=name, **r.to_dict()) for name, r in results]
+        click.echo(json.dumps(out if configs_file else out[0], indent=2, default=str))
+    else:
+        click.echo(render_check(results))
+
+
+def _read_configs(path: str) -> list[tuple[str, dict]]:
+    """Rows of a candidates CSV as check() arguments; one-line errors for a file that cannot be used."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"cannot read --configs {path}: {exc}") from None
+    if not rows or "lr" not in rows[0] or not ({"batch_tokens", "batch_seqs"} & set(rows[0])):
+        raise InputError(f"--configs {path} needs a header with lr and batch_tokens or batch_seqs, and one row per candidate")
+    out = []
+    for i, row in enumerate(rows, start=2):
+        batch, seqs = row.get("batch_tokens") or None, row.get("batch_seqs") or None
+        out.append((row.get("name") or f"row {i}", {"lr": row["lr"], "batch": batch, "batch_seqs": seqs}))
+    return out
+
+
+def render_check(results: list[tuple[str, CheckResult]]) -> str:
+    first = results[0][1]
+    lines = [f"Target: N = {format_count(first.n_params)} non-embedding, D = {format_count(first.tokens)} tokens, "
+             f"seq_len {first.seq_len}; optimum peak LR {first.lr_opt:.3g}, batch {format_count(first.batch_tokens_opt)} "
+             f"tokens ({first.source.get('name') or first.source.get('path')})", ""]
+    for name, r in results:
+        flags = (" RISKY: a spike or failed run cannot be ruled out" if r.risky else "") + \
+                (" (extrapolated beyond the fitted range)" if r.extrapolated else "")
+        lines.append(f"  {name}: LR {r.lr:.3g} ({r.lr_ratio:.2f}× the optimum), batch {format_count(r.batch_tokens)} "
+                     f"({r.batch_ratio:.2f}×) → penalty {r.penalty_pct:.2f}% (90%: {r.penalty_pct_low:.2f}–"
+                     f"{r.penalty_pct_high:.2f}){flags}")
+        lines.append("      " + _suggestion_text(r))
+    return "\n".join(lines)
+
+
+def _suggestion_text(r: CheckResult) -> str:
+    s = r.suggestion
+    if not s:
+        return "nothing to change: no single change saves more than 0.05%"
+    what = f"LR → {s['to']:.3g}" if s["change"] == "lr" else f"batch → {format_count(s['to'])} tokens"
+    return f"the single change that helps most: {what} (penalty {s['penalty_pct']:.2f}%)"
+
+
+def _plot(results, target: dict, path: str) -> None:
+    from advisor.cost_plot import plot_penalty_map
+    from advisor.recipe import load_source
+
+    first = results[0][1]
+    fitted, _ = load_source(target["model"], None)
+    try:
+        written = plot_penalty_map(fitted.penalty_, first.n_params, first.tokens, first.lr_opt, first.batch_tokens_opt,
+                                   {name: (r.lr, r.batch_tokens) for name, r in results}, path,
+                                   f"predicted penalty at N = {format_count(first.n_params)}, D = {format_count(first.tokens)}")
+    except OSError as exc:
+        raise InputError(f"cannot write the plot {path}: {exc}") from None
+    click.echo(f"wrote {Path(written)}", err=True)
+
+
+__all__ = ["check", "AdvisorError"]
