@@ -1,4 +1,4 @@
-"""`advisor check`: your planned LR and batch in, the predicted loss penalty out (advisor/check.py)."""
+"""`advisor check`: your planned LR and batch in, the predicted loss penalty out (advisor/checking.py)."""
 from __future__ import annotations
 
 import csv
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from advisor.check import CheckResult, check as run_check
+from advisor.checking import CheckResult, check as run_check
 from advisor.cli import InputError, Quantity, StyledCommand
 from advisor.cli_advice import _add, _target_options, config_option, config_target
 from advisor.recipe import AdvisorError

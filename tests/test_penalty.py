@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from advisor.catalog import resolve_model
-from advisor.check import check
+from advisor.checking import check
 from advisor.cli import cli
 from advisor.penalty import PenaltyModel
 from advisor.recipe import recommend
@@ -134,3 +134,10 @@ def test_recommend_and_plan_say_what_their_batch_costs(tmp_path):
     awkward = plan(params="7B", tokens="2T", gpus=1000)  # 1,536 sequences do not divide over 1,000 GPUs
     assert awkward.batch_cost["batch_tokens"] > p.batch_cost["batch_tokens"]
     assert awkward.batch_cost["penalty_pct"] > p.batch_cost["penalty_pct"]
+
+
+def test_check_is_part_of_the_python_api():
+    import advisor
+
+    result = advisor.check("7B", "2T", lr=3e-4, batch_seqs=1024, seq_len=4096)
+    assert isinstance(result, advisor.CheckResult) and result.batch_tokens == 1024 * 4096
