@@ -218,6 +218,7 @@ COMMANDS: dict[str, tuple[str, str | None]] = {
 
 HEAVY_PACKAGES = {"numpy", "torch", "pandas", "sklearn", "scipy", "matplotlib", "tqdm", "ray", "pyarrow",
                   "tomli"}
+FIT_PACKAGES = {"numpy", "pandas", "matplotlib", "tqdm", "pyarrow"}  # the `fit` extra
 EXTRA_NEEDS = {
     "fit": "numpy, pandas and matplotlib (the `fit` extra; no torch)",
     "calibrate": "the calibration stack (the `calibrate` extra)",
@@ -229,7 +230,8 @@ def install_hint(command: str | None, missing: str) -> str:
     """What to install when `missing` cannot be imported by `command`: the extra that command needs."""
     top = missing.split(".")[0]
     extra = "ray" if top == "ray" else "calibrate" if top == "torch" else COMMANDS.get(command, ("", None))[1]
-    extra = extra or "calibrate"
+    # an advice command's optional plot (--plot) needs only what `fit` needs
+    extra = extra or ("fit" if top in FIT_PACKAGES else "calibrate")
     first = "install torch first (pip install torch), then " if extra != "fit" else ""
     return (f"this command needs {EXTRA_NEEDS[extra]}: {first}pip install 'scaling-advisor[{extra}]', or "
             f"pip install '.[{extra}]' from the project's checkout (missing: {missing})")

@@ -13,7 +13,6 @@ import click
 from advisor.cli import InputError, Quantity, StyledCommand, hidden_alias, input_errors
 from advisor.hardware import GPUS
 from advisor.intervals import coverage_lines, percentile
-from advisor.penalty import PenaltyModel, validation_lines
 from advisor.laws import HYPERPARAMETER_LAWS, LOSS_PRESETS, RECOMMEND_LAWS, Target
 from advisor.model import FittedModel
 from advisor.recipe import AdvisorError, Recommendation, load_source
@@ -655,6 +654,8 @@ def render_model(s: dict) -> str:
         lines.append(f"  leave one cell out: |log2 err| LR {_g(loo.get('lr_log2_error'))}, "
                      f"batch {_g(loo.get('batch_log2_error'))}; loss regret {_g(loo.get('loss_regret_pct'))}%")
     lines.extend(f"  {line}" for line in coverage_lines(s["validation"].get("coverage")))
+    from advisor.penalty import PenaltyModel, validation_lines  # only `show` needs them
+
     lines.extend(f"  {line}" for line in validation_lines(PenaltyModel.from_json(s["penalty"]) if s.get("penalty") else None))
     if not held and not loo:
         lines.append("  none recorded")

@@ -87,11 +87,7 @@ class PenaltyModel:
             u, v = (step, 0.0) if axis == "lr" else (0.0, step)
             return _penalty(self.coef, features(u, v, ln_n, ln_d))
 
-        steps = int(SCAN_LOG2 / SCAN_STEP)
-        below = next((-k * SCAN_STEP for k in range(1, steps + 1) if cost(-k * SCAN_STEP) > max_pct), None)
-        above = next((k * SCAN_STEP for k in range(1, steps + 1) if cost(k * SCAN_STEP) > max_pct), None)
-        return (-SCAN_LOG2 if below is None else below + SCAN_STEP,
-                SCAN_LOG2 if above is None else above - SCAN_STEP)
+        return -_first_above(lambda x: cost(-x), max_pct), _first_above(cost, max_pct)
 
     def _shape_point(self, n_params: float, tokens: float) -> tuple[float, float, bool]:
         """lN, lD with N and D held inside the fitted range (the shape is not extrapolated), and whether
@@ -126,6 +122,22 @@ class PenaltyModel:
         ref = {k: v for k, v in (d.get("ref") or {}).items() if is_number(v) and v > 0}
         return cls(tuple(coef), samples, ref, ranges, int(d.get("n_runs") or 0), int(d.get("n_cells") or 0),
                    d.get("validation") if isinstance(d.get("validation"), dict) else {})
+
+
+def _first_above(cost, limit: float) -> float:
+    """The smallest offset x in [0, SCAN_LOG2] where cost(x) exceeds limit (SCAN_LOG2 when it never does):
+    a coarse scan, then bisection to SCAN_STEP (cost rises away from the optimum along each axis)."""
+    coarse = 10 * SCAN_STEP
+    lo = 0.0
+    while lo < SCAN_LOG2 and cost(min(lo + coarse, SCAN_LOG2)) <= limit:
+        lo += coarse
+    if lo >= SCAN_LOG2:
+        return SCAN_LOG2
+    hi = min(lo + coarse, SCAN_LOG2)
+    while hi - lo > SCAN_STEP:
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if cost(mid) <= limit else (lo, mid)
+    return lo
 
 
 def _penalty(coef, x: list[float]) -> float:

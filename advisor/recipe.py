@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 from advisor import shape as shapes
@@ -40,8 +41,10 @@ from advisor.laws import (
     Target,
 )
 from advisor.model import FittedModel, ModelError, Prediction
-from advisor.model_config import ModelConfig, read_model_config
 from advisor.units import UnitError, format_count, is_number, parse_int_quantity, parse_quantity
+
+if TYPE_CHECKING:
+    from advisor.model_config import ModelConfig
 
 DEFAULT_SEQ_LEN = 4096
 DEFAULT_VOCAB = 32000
@@ -192,6 +195,8 @@ def _config_shape(config, params, n_params_nonembedding, vocab_size) -> shapes.S
              if v is not None]
     if given:
         raise AdvisorError(f"--config gives the model size: drop {' and '.join(given)}")
+    from advisor.model_config import ModelConfig, read_model_config  # only when a config is given: cold start
+
     cfg = config if isinstance(config, ModelConfig) else read_model_config(config)
     if vocab_size is not None and parse_int_quantity(vocab_size, "--vocab-size") != cfg.vocab_size:
         raise AdvisorError(f"--vocab-size {vocab_size} contradicts vocab_size {cfg.vocab_size} in {cfg.path}: "
