@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from advisor.coded_warning import CodedWarning
 from advisor.cost import cost_of
 from advisor.penalty import RISKY_PCT
 from advisor.recipe import AdvisorError, load_source, recommend
 from advisor.units import format_count, parse_int_quantity, parse_quantity
 
 MIN_LR, MAX_LR = 1e-8, 1.0  # outside: not a peak LR anyone trains with (a typo, or the wrong unit)
+ABSURD_RATIO = 1000.0  # an LR this far from the optimum (either way) is refused as absurd
+UNSURE_OPTIMUM_RATIO = 30.0  # an optimum whose LR interval is wider than this earns a caution
 NOTHING_TO_GAIN_PCT = 0.05  # a change that saves less than this is not worth suggesting
 
 
@@ -35,6 +38,7 @@ class CheckResult:
     tokens: float
     seq_len: int
     source: dict
+    warnings: list  # the recommendation's warnings (extrapolation, MoE, ...) and the check's own
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -50,7 +54,10 @@ def check(params=None, tokens=None, *, lr, batch=None, batch_seqs=None, seq_len=
     fitted = _model_with_penalty(model)
     rec = recommend(params, tokens, seq_len=seq_len, vocab_size=vocab_size,
                     n_params_nonembedding=n_params_nonembedding, model=fitted, config=config)
-    batch_tokens = _batch_tokens(batch, batch_seqs, rec.seq_len)
+    batch_tokens = _batch_tokens(batch, batch_seqs, rec.seq_len, rec.tokens)
+    if not 1 / ABSURD_RATIO <= lr_value / rec.lr <= ABSURD_RATIO:
+        raise AdvisorError(f"--lr {lr_value:g} is {lr_value / rec.lr:.3g}× the optimum {rec.lr:.3g}: not a plan "
+                           "this tool can say anything about (a typo, or the wrong unit?)")
     penalty = fitted.penalty_
     cost = cost_of(penalty, rec.n_params, rec.tokens, lr_value, batch_tokens, rec.lr, rec.batch_tokens)
     return CheckResult(
@@ -58,16 +65,30 @@ def check(params=None, tokens=None, *, lr, batch=None, batch_seqs=None, seq_len=
         lr_ratio=lr_value / rec.lr, batch_ratio=batch_tokens / rec.batch_tokens, penalty_pct=cost.pct,
         penalty_pct_low=cost.low, penalty_pct_high=cost.high, risky=cost.risky, extrapolated=cost.extrapolated,
         suggestion=_best_single_change(penalty, rec, lr_value, batch_tokens, cost.pct),
-        n_params=rec.n_params, tokens=rec.tokens, seq_len=rec.seq_len, source=rec.source)
+        n_params=rec.n_params, tokens=rec.tokens, seq_len=rec.seq_len, source=rec.source,
+        warnings=_warnings(rec))
 
 
-def _batch_tokens(batch, batch_seqs, seq_len: int) -> float:
+def _warnings(rec) -> list:
+    """The recommendation's warnings, and a caution when its optimum is itself very uncertain: the penalty
+    is measured against that point."""
+    own = []
+    if rec.lr_interval_ratio > UNSURE_OPTIMUM_RATIO:
+        own.append(CodedWarning("optimum_uncertain", f"the optimum's 90% LR interval is {rec.lr_interval_ratio:.3g}× "
+                                "wide here: the penalty is against a point that may itself be far off"))
+    return [*rec.warnings, *own]
+
+
+def _batch_tokens(batch, batch_seqs, seq_len: int, training_tokens: float) -> float:
     if (batch is None) == (batch_seqs is None):
         raise AdvisorError("give the batch once: --batch in tokens (e.g. 4M) or --batch-seqs in sequences")
     tokens = (parse_quantity(batch, "--batch") if batch is not None
               else parse_int_quantity(batch_seqs, "--batch-seqs") * seq_len)
     if tokens < seq_len:
         raise AdvisorError(f"the batch ({format_count(tokens)} tokens) is smaller than one sequence of {seq_len}")
+    if tokens > training_tokens:
+        raise AdvisorError(f"the batch ({format_count(tokens)} tokens) is larger than the whole training run "
+                           f"({format_count(training_tokens)} tokens)")
     return tokens
 
 

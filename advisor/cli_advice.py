@@ -602,20 +602,20 @@ def _plain(value) -> str:
     return str(value)
 
 
-def render_model(s: dict) -> str:
+def _provenance_lines(s: dict) -> list[str]:
     prov = s["provenance"]
-    lines = [f"Fitted model {s['path']} ({s['schema']} v{s['version']}, created {s['created_at']}, "
-             f"C = {s['flops_formula']})", "Provenance:"]
-    if s.get("shipped"):
-        lines.insert(0, f"Shipped model {s['shipped']['name']}: {s['shipped']['description']}")
-    for key in ("source", "table", "data_id", "tokenizer", "n_trials", "n_trials_used", "n_excluded", "n_cells",
-                "bootstrap", "code_version"):
-        if key in prov:
-            lines.append(f"  {key:<14} {_plain(prov[key])}")
-    for key in ("proxy", "optimizer", "schedule"):
-        if isinstance(prov.get(key), dict):
-            lines.append(f"  {key:<14} " + ", ".join(f"{k} {_plain(v)}" for k, v in prov[key].items()))
-    lines.extend(f"  note           {n}" for n in prov.get("notes") or [])
+    lines = [f"Shipped model {s['shipped']['name']}: {s['shipped']['description']}"] if s.get("shipped") else []
+    lines += [f"Fitted model {s['path']} ({s['schema']} v{s['version']}, created {s['created_at']}, "
+              f"C = {s['flops_formula']})", "Provenance:"]
+    lines += [f"  {key:<14} {_plain(prov[key])}" for key in ("source", "table", "data_id", "tokenizer", "n_trials",
+              "n_trials_used", "n_excluded", "n_cells", "bootstrap", "code_version") if key in prov]
+    lines += [f"  {key:<14} " + ", ".join(f"{k} {_plain(v)}" for k, v in prov[key].items())
+              for key in ("proxy", "optimizer", "schedule") if isinstance(prov.get(key), dict)]
+    return lines + [f"  note           {n}" for n in prov.get("notes") or []]
+
+
+def render_model(s: dict) -> str:
+    lines = _provenance_lines(s)
     lines.append("Fit range:")
     for name, (lo, hi) in s["fit_range"].items():
         lines.append(f"  {name:<14} {lo:.3g} – {hi:.3g}")

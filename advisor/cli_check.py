@@ -11,7 +11,7 @@ from advisor.checking import CheckResult, check as run_check
 from advisor.cli import InputError, Quantity, StyledCommand
 from advisor.cli_advice import _add, _target_options, config_option, config_target
 from advisor.recipe import AdvisorError
-from advisor.units import format_count
+from advisor.units import UnitError, format_count
 
 
 @click.command(cls=StyledCommand)
@@ -50,8 +50,8 @@ def check(params, n_params_nonembedding, tokens, lr, batch, batch_seqs, seq_len,
     if configs_file is not None:
         if lr is not None or batch is not None or batch_seqs is not None:
             raise InputError("give --configs FILE or one --lr with --batch/--batch-seqs, not both")
-        results = [(name, run_check(**target, **row)) for name, row in _read_configs(configs_file)]
-        results.sort(key=lambda r: r[1].penalty_pct)
+        results = [(name, _check_row(name, target, row)) for name, row in _read_configs(configs_file)]
+        results.sort(key=lambda r: (r[1].risky, r[1].penalty_pct))  # risky rows last, whatever their point
     else:
         if lr is None:
             raise InputError("give your planned --lr (and --batch or --batch-seqs), or --configs FILE")
@@ -63,6 +63,14 @@ def check(params, n_params_nonembedding, tokens, lr, batch, batch_seqs, seq_len,
         click.echo(json.dumps(out if configs_file else out[0], indent=2, default=str))
     else:
         click.echo(render_check(results))
+
+
+def _check_row(name: str, target: dict, row: dict) -> CheckResult:
+    """One candidate, its errors naming the row."""
+    try:
+        return run_check(**target, **row)
+    except (AdvisorError, UnitError) as exc:
+        raise InputError(f"--configs {name}: {exc}") from None
 
 
 def _read_configs(path: str) -> list[tuple[str, dict]]:
@@ -93,6 +101,11 @@ def render_check(results: list[tuple[str, CheckResult]]) -> str:
                      f"({r.batch_ratio:.2f}×) → penalty {r.penalty_pct:.2f}% (90%: {r.penalty_pct_low:.2f}–"
                      f"{r.penalty_pct_high:.2f}){flags}")
         lines.append("      " + _suggestion_text(r))
+        if r.lr_ratio > 4 or r.lr_ratio < 0.25 or r.batch_ratio > 4 or r.batch_ratio < 0.25:
+            lines.append("      more than 4× from the optimum: the penalty model is checked only within 4×; runs this "
+                         "far above the optimal LR often spike or fail")
+    if first.warnings:
+        lines += ["", "Warnings:"] + [f"  - {w}" for w in first.warnings]
     return "\n".join(lines)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from advisor.penalty import CAP_PCT, TOLERANCE_PCTS, PenaltyModel
 
 SPAN_LOG2 = 3.0  # the map covers 8× either side of the optimum
-STEPS = 121
+STEPS = 81
 
 
 def plot_penalty_map(penalty: PenaltyModel, n_params: float, tokens: float, lr_opt: float, batch_opt: float,
@@ -22,7 +22,7 @@ def plot_penalty_map(penalty: PenaltyModel, n_params: float, tokens: float, lr_o
     offsets = [-SPAN_LOG2 + 2 * SPAN_LOG2 * k / (STEPS - 1) for k in range(STEPS)]
     lrs = [lr_opt * 2.0 ** u for u in offsets]
     batches = [batch_opt * 2.0 ** v for v in offsets]
-    grid = [[penalty.predict(n_params, tokens, u, v).pct for u in offsets] for v in offsets]
+    grid = [[penalty.point(n_params, tokens, u, v) for u in offsets] for v in offsets]
     fig, ax = plt.subplots(figsize=(7.5, 5.0))
     mesh = ax.pcolormesh(lrs, batches, grid, shading="auto", cmap="viridis_r", vmin=0, vmax=min(CAP_PCT, 5.0))
     contours = ax.contour(lrs, batches, grid, levels=list(TOLERANCE_PCTS), colors=["white", "orange"])

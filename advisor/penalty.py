@@ -31,6 +31,10 @@ FEATURES = ("u2", "u2_lD", "u2_lN", "up2", "up2_lD", "v2", "v2_lD", "uv", "up3",
 RISKY_PCT = 3.0
 CAP_PCT = 20.0  # penalties above this mean "the run failed or spiked": compared and shown as 20
 TOLERANCE_PCTS = (0.25, 1.0)
+VALIDATED_LOG2 = 2.0  # the model is checked on runs within 4× of the optimum (calibration/fit/penalty.py)
+# The penalty along the ray from the optimum to an offset is the running maximum of the fitted surface:
+# moving further from the optimum never costs less (a cubic fitted near the optimum may turn down far out).
+RAY_STEPS = tuple(k / 16 for k in range(1, 17))
 SCAN_LOG2 = 4.0  # tolerance ranges are searched within 16× of the optimum
 SCAN_STEP = 0.01
 
@@ -70,13 +74,19 @@ class PenaltyModel:
 
     def predict(self, n_params: float, tokens: float, u: float, v: float) -> PenaltyPrediction:
         ln_n, ln_d, inside = self._shape_point(n_params, tokens)
-        x = features(u, v, ln_n, ln_d)
-        point = _penalty(self.coef, x)
-        draws = sorted(_penalty(s, x) for s in self.samples) or [point]
+        ray = [features(u * t, v * t, ln_n, ln_d) for t in RAY_STEPS]
+        point = _ray_max(self.coef, ray)
+        draws = sorted(_ray_max(s, ray) for s in self.samples) or [point]
         low, high = min(point, percentile(draws, 5.0)), max(point, percentile(draws, 95.0))
-        (u_lo, u_hi), (v_lo, v_hi) = self.fit_range.get("u", (u, u)), self.fit_range.get("v", (v, v))
-        measured = u_lo <= u <= u_hi and v_lo <= v <= v_hi
-        return PenaltyPrediction(point, low, high, high >= RISKY_PCT, not (inside and measured))
+        validated = abs(u) <= VALIDATED_LOG2 and abs(v) <= VALIDATED_LOG2
+        # beyond 4× above the optimal LR the sweeps' runs spike or fail: never call that safe
+        risky = high >= RISKY_PCT or u > VALIDATED_LOG2
+        return PenaltyPrediction(point, low, high, risky, not (inside and validated))
+
+    def point(self, n_params: float, tokens: float, u: float, v: float) -> float:
+        """The predicted penalty alone (no interval): cheap, for maps."""
+        ln_n, ln_d, _ = self._shape_point(n_params, tokens)
+        return _ray_max(self.coef, [features(u * t, v * t, ln_n, ln_d) for t in RAY_STEPS])
 
     def tolerance(self, n_params: float, tokens: float, max_pct: float, axis: str) -> tuple[float, float]:
         """The range of log2 offsets along one axis ("lr": u at v = 0, "batch": v at u = 0) whose predicted
@@ -85,9 +95,11 @@ class PenaltyModel:
 
         def cost(step: float) -> float:
             u, v = (step, 0.0) if axis == "lr" else (0.0, step)
-            return _penalty(self.coef, features(u, v, ln_n, ln_d))
+            return _ray_max(self.coef, [features(u * t, v * t, ln_n, ln_d) for t in RAY_STEPS])
 
-        return -_first_above(lambda x: cost(-x), max_pct), _first_above(cost, max_pct)
+        # ranges end where the model stops being validated (4×), whatever the fitted surface says beyond
+        return (max(-_first_above(lambda x: cost(-x), max_pct), -VALIDATED_LOG2),
+                min(_first_above(cost, max_pct), VALIDATED_LOG2))
 
     def _shape_point(self, n_params: float, tokens: float) -> tuple[float, float, bool]:
         """lN, lD with N and D held inside the fitted range (the shape is not extrapolated), and whether
@@ -120,7 +132,12 @@ class PenaltyModel:
         ranges = {k: tuple(v) for k, v in (d.get("fit_range") or {}).items()
                   if isinstance(v, list) and len(v) == 2 and all(is_number(x) for x in v)}
         ref = {k: v for k, v in (d.get("ref") or {}).items() if is_number(v) and v > 0}
-        return cls(tuple(coef), samples, ref, ranges, int(d.get("n_runs") or 0), int(d.get("n_cells") or 0),
+        if not {"n_params", "tokens"} <= set(ref) or not {"n_params", "tokens"} <= set(ranges):
+            raise ValueError("penalty: ref and fit_range must give n_params and tokens")
+        counts = [d.get(k, 0) for k in ("n_runs", "n_cells")]
+        if not all(isinstance(c, int) and not isinstance(c, bool) for c in counts):
+            raise ValueError("penalty: n_runs and n_cells must be integers")
+        return cls(tuple(coef), samples, ref, ranges, counts[0], counts[1],
                    d.get("validation") if isinstance(d.get("validation"), dict) else {})
 
 
@@ -138,6 +155,10 @@ def _first_above(cost, limit: float) -> float:
         mid = 0.5 * (lo + hi)
         lo, hi = (mid, hi) if cost(mid) <= limit else (lo, mid)
     return lo
+
+
+def _ray_max(coef, ray: list[list[float]]) -> float:
+    return max(_penalty(coef, x) for x in ray)
 
 
 def _penalty(coef, x: list[float]) -> float:

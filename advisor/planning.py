@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from advisor import shape as shapes
 from advisor.hardware import GPU, get_gpu
@@ -25,12 +26,14 @@ from advisor.coded_warning import CodedWarning
 from advisor.cost import cost_of
 from advisor.laws import HYPERPARAMETER_LAWS, LOSS_PRESETS, LossLaw
 from advisor.model import FittedModel
-from advisor.model_config import ModelConfig
 from advisor.recipe import (
     DEFAULT_SEQ_LEN, DEFAULT_VOCAB, PLAUSIBLE_TOKENS_PER_PARAM, USABLE_TOKENS_PER_PARAM, AdvisorError,
     Recommendation, load_source, recommend, target_shape,
 )
 from advisor.units import parse_int_quantity, parse_quantity
+
+if TYPE_CHECKING:  # model_config is imported only when a config is given (cold start)
+    from advisor.model_config import ModelConfig
 
 BYTES_PER_PARAM = {"weights": 2, "grads": 2, "optimizer": 12}  # optimizer = fp32 master + 2 moments
 ACT_BYTES_PER_TOKEN_LAYER = 34  # × d_model, Korthikanti et al. (no TP/SP, flash attention)

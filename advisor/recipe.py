@@ -279,15 +279,10 @@ def recommend(
 ) -> Recommendation:
     """Recommend LR, batch size and the rest of the recipe for a target model.
 
-    `params` is the TOTAL parameter count ("7B"), converted to non-embedding N with the standard shape
-    (advisor/shape.py) and `vocab_size` (default 32000); or give `n_params_nonembedding` directly; or
-    `config`, the model's own config.json or nanoGPT config (advisor/model_config.py): its exact N (for
-    an MoE the total non-embedding count; `n_params_active` carries the active one), vocabulary, d_model
-    and n_layer replace the standard shape, and `shape_source` says what was read. `seq_len` defaults to
-    4096, or to the config's context length where that is shorter (`_target_seq_len`). `tokens` defaults to
-    the compute-optimal D for N under the model's loss law, else 20 tokens per (total) parameter.
+    The size: `params` (TOTAL, "7B", with the standard shape and `vocab_size`), `n_params_nonembedding`, or
+    `config` (a model config: exact counts, `target_shape`). `tokens` defaults to the compute-optimal D under
+    the model's loss law, else 20 per parameter; `tokens_source` labels a `tokens` the caller chose (`plan`).
     Weight decay: the fitted model's calibrated λ, unless `tau_frac` asks for the τ rule (module doc).
-    `tokens_source` says where a given `tokens` came from (callers that chose it, such as `plan`).
     """
     shape = target_shape(params, n_params_nonembedding, vocab_size, config)
     cfg = getattr(shape, "config", None)
@@ -301,11 +296,7 @@ def recommend(
               else _answer_from_law(published, shape, d, seq, warnings))
     lr, batch = answer["lr"], answer["batch"]
     batch_seqs = practical_batch_seqs(batch.value, seq)
-    steps = int(d // (batch_seqs * seq))
-    if steps < 1:
-        raise AdvisorError(f"the tokens ({format_count(d)}) are fewer than one batch "
-                           f"({batch_seqs} × {seq} = {format_count(batch_seqs * seq)} tokens)")
-    warmup_steps = max(1, min(math.ceil(shape.n_params / (batch_seqs * seq)), int(WARMUP_MAX_FRAC * steps)))
+    steps, warmup_steps = _steps(d, batch_seqs, seq, shape.n_params)
     opt = answer["optimizer"]
     schedule, final_frac = _schedule(answer["schedule"], lr.value)
     weight_decay, decay_rule = _weight_decay(opt, tau, lr.value, steps, warnings)
@@ -329,6 +320,15 @@ def recommend(
         shape_source=_shape_source(shape, seq_source),
         tolerance=_tolerance(fitted, shape.n_params, d, lr.value, batch.value, batch_seqs * seq),
     )
+
+
+def _steps(d: float, batch_seqs: int, seq: int, n_params: float) -> tuple[int, int]:
+    """(training steps, warmup steps: N tokens, at least 1, at most WARMUP_MAX_FRAC of training)."""
+    steps = int(d // (batch_seqs * seq))
+    if steps < 1:
+        raise AdvisorError(f"the tokens ({format_count(d)}) are fewer than one batch "
+                           f"({batch_seqs} × {seq} = {format_count(batch_seqs * seq)} tokens)")
+    return steps, max(1, min(math.ceil(n_params / (batch_seqs * seq)), int(WARMUP_MAX_FRAC * steps)))
 
 
 def _tolerance(fitted: FittedModel | None, n: float, d: float, lr: float, batch: float, rounded: float):

@@ -50,10 +50,15 @@ def test_a_known_asymmetric_penalty_is_recovered_ten_times_beyond_the_largest_si
     assert above / below == pytest.approx(1 + skew, rel=0.15)
 
 
-def test_shipped_default_meets_the_validation_goals_and_beats_the_naive_quadratic():
-    """Leave one cell out on Step Law's dense runs (stored with the shipped model, recomputed by every fit)."""
-    doc = json.loads(resolve_model("steplaw-dense").read_text())
-    val = PenaltyModel.from_json(doc["penalty"]).validation
+def test_step_law_source_meets_the_validation_goals_and_beats_the_naive_quadratic():
+    """Leave one cell out on Step Law's dense runs, recomputed from the shipped source."""
+    from advisor.catalog import resolve_source
+    from calibration.fit.penalty import fit_penalty
+
+    fitter = ScaleLawFitter(n_boot=0, loss_surface=False).fit(str(resolve_source("steplaw-dense")))
+    val = fit_penalty(fitter.table_, 0, np.random.default_rng(0)).validation
+    stored = PenaltyModel.from_json(json.loads(resolve_model("steplaw-dense").read_text())["penalty"]).validation
+    assert val["model"] == stored["model"] and val["naive"] == stored["naive"]  # the shipped model's figures
     model, naive = val["model"], val["naive"]
     assert model["within_2x"]["median_abs_pp"] <= 0.08
     assert model["within_4x"]["median_abs_pp"] <= 0.20 and model["within_4x"]["mean_abs_pp"] <= 0.5
@@ -109,6 +114,8 @@ def test_check_ranks_a_table_of_candidates_and_draws_the_map(tmp_path):
     ["--lr", "30", "--batch", "4M"],
     ["--lr", "3e-4", "--batch", "100"],  # smaller than one sequence
     ["--lr", "3e-4"],  # no batch
+    ["--lr", "3e-4", "--batch", "1e18"],  # larger than the whole run
+    ["--lr", "0.9", "--batch", "4M"],  # 1,000× the optimum
     ["--lr", "3e-4", "--batch", "4M", "--model", "cpu-default"],  # fitted before the penalty model
 ])
 def test_check_bad_input_is_one_line_exit_2(args):
@@ -141,3 +148,23 @@ def test_check_is_part_of_the_python_api():
 
     result = advisor.check("7B", "2T", lr=3e-4, batch_seqs=1024, seq_len=4096)
     assert isinstance(result, advisor.CheckResult) and result.batch_tokens == 1024 * 4096
+
+
+def test_the_penalty_never_falls_as_the_lr_moves_away_from_the_optimum():
+    model = PenaltyModel.from_json(json.loads(resolve_model("steplaw-dense").read_text())["penalty"])
+    for n, d in ((4e8, 2e10), (6.7e9, 2e12)):
+        for du, dv in ((1, 0), (-1, 0), (0, 1), (0, -1), (1, -1)):  # along each axis and a diagonal, up to 16×
+            costs = [model.predict(n, d, du * k / 4, dv * k / 4).pct for k in range(0, 17)]
+            assert all(b >= a for a, b in zip(costs, costs[1:])), (n, du, dv)
+    far = model.predict(4e8, 2e10, 3.0, 0.0)
+    assert far.risky and far.extrapolated  # beyond 4× above the optimal LR: never called safe
+    inside = model.predict(4e8, 2e10, 0.5, -0.5)
+    assert not inside.extrapolated and not inside.risky
+
+
+def test_check_reads_a_model_config():
+    res = _run("check", "--config", "tests/fixtures/configs/llama-2-7b.json", "--tokens", "2T", "--lr", "3e-4",
+               "--batch", "4M", "--json")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["n_params"] == pytest.approx(6_476_271_616) and out["penalty_pct"] >= 0

@@ -26,7 +26,7 @@ def plot_penalty(fitter, path: Path) -> Path:
         mine = (runs["cell"] == j) & (np.abs(runs["v"]) <= NEAR_BATCH_LOG2)
         ax.scatter(runs["u"][mine], np.minimum(runs["pct"][mine], Y_MAX_PCT), s=10, color="tab:blue",
                    label="runs near the optimal batch")
-        ax.plot(u_line, [model.predict(cell.n_params, cell.tokens, u, 0.0).pct for u in u_line], color="tab:red",
+        ax.plot(u_line, [model.point(cell.n_params, cell.tokens, u, 0.0) for u in u_line], color="tab:red",
                 label="model at the optimal batch")
         ax.set(xlim=(-3, 3), ylim=(0, Y_MAX_PCT), title=f"N={cell.n_params:.3g}, D={cell.tokens:.3g}")
         ax.title.set_fontsize(8)
