@@ -332,10 +332,16 @@ def _steps(d: float, batch_seqs: int, seq: int, n_params: float) -> tuple[int, i
 
 
 def _tolerance(fitted: FittedModel | None, n: float, d: float, lr: float, batch: float, rounded: float):
-    """What straying costs (advisor/cost.py), when the model has a penalty model."""
-    if fitted is None or fitted.penalty_ is None:
+    """What straying costs (advisor/cost.py). A published point law has no penalty model of its own: the
+    shipped default's (measured on Step Law's runs) is used around its point."""
+    if fitted is None:
+        try:
+            fitted, _ = load_source(None, None)
+        except ModelError:  # no shipped default (a stripped install): no tolerance, not a failure
+            return None
+    if fitted.penalty_ is None:
         return None
-    return tolerance(fitted.penalty_, n, d, lr, batch, rounded)
+    return {**tolerance(fitted.penalty_, n, d, lr, batch, rounded), "penalty_model": fitted.summary()["name"] or fitted.path}
 
 
 def _shape_warnings(shape) -> list[str]:
@@ -348,6 +354,9 @@ def _shape_warnings(shape) -> list[str]:
 
 def _answer_from_model(fitted: FittedModel, shape, d: float, seq: int, warnings: list[str]) -> dict:
     lr, batch, extrapolation, batch_source = _from_model(fitted, shape, d, seq, warnings)
+    if fitted.penalty_ is None:
+        warnings.append(CodedWarning("no_penalty_model", "the model has no penalty model (fitted before version 2): "
+                                     "no tolerance ranges; refit it with `advisor fit` to get them"))
     if not isinstance(fitted.optimizer.get("weight_decay"), (int, float)):
         warnings.append(CodedWarning("no_optimizer_settings", "the model does not record the weight decay (nor the optimizer settings) its LR law was "
                         "measured under: λ comes from the τ rule; match the source's training setup where you can"))

@@ -126,7 +126,7 @@ def test_check_bad_input_is_one_line_exit_2(args):
 
 def test_old_models_load_and_say_they_have_no_penalty_model():
     rec = recommend("7B", "2T", model="cpu-default")
-    assert rec.tolerance is None
+    assert rec.tolerance is None and "no_penalty_model" in rec.warning_codes
 
 
 def test_recommend_and_plan_say_what_their_batch_costs(tmp_path):
@@ -168,3 +168,9 @@ def test_check_reads_a_model_config():
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["n_params"] == pytest.approx(6_476_271_616) and out["penalty_pct"] >= 0
+
+
+def test_every_recommendation_has_tolerance_even_from_a_published_law():
+    rec = recommend("7B", "2T", law="deepseek")
+    lo, hi = rec.tolerance["lr"]["0.25"]
+    assert lo < rec.lr < hi and rec.tolerance["penalty_model"] == "steplaw-dense"
