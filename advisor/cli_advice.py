@@ -135,15 +135,21 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
 
 
 def _plot_recommendation(rec: Recommendation, model_path, path: str) -> None:
-    from advisor.cost_plot import plot_penalty_map
-
     fitted, _ = load_source(model_path, None)
     if rec.source.get("kind") != "model" or fitted.penalty_ is None:
         raise AdvisorError("--plot needs a fitted model with a penalty model (refit older models with `advisor fit`)")
+    write_penalty_map(fitted.penalty_, rec.n_params, rec.tokens, rec.lr, rec.batch_tokens,
+                      {"recommended (rounded batch)": (rec.lr, rec.batch_tokens_rounded)}, path)
+
+
+def write_penalty_map(penalty, n_params: float, tokens: float, lr_opt: float, batch_opt: float,
+                      points: dict, path: str) -> None:
+    """The penalty map (advisor/cost_plot.py) as a command writes it: one-line error, path on stderr."""
+    from advisor.cost_plot import plot_penalty_map
+
     try:
-        plot_penalty_map(fitted.penalty_, rec.n_params, rec.tokens, rec.lr, rec.batch_tokens,
-                         {"recommended (rounded batch)": (rec.lr, rec.batch_tokens_rounded)}, path,
-                         f"predicted penalty at N = {format_count(rec.n_params)}, D = {format_count(rec.tokens)}")
+        plot_penalty_map(penalty, n_params, tokens, lr_opt, batch_opt, points, path,
+                         f"predicted penalty at N = {format_count(n_params)}, D = {format_count(tokens)}")
     except OSError as exc:
         raise InputError(f"cannot write the plot {path}: {exc}") from None
     click.echo(f"wrote {path}", err=True)

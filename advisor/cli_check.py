@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 
 import click
 
 from advisor.checking import CheckResult, check as run_check
 from advisor.cli import InputError, Quantity, StyledCommand
-from advisor.cli_advice import _add, _target_options, config_option, config_target
-from advisor.recipe import AdvisorError
+from advisor.cli_advice import _add, _target_options, config_option, config_target, write_penalty_map
+from advisor.recipe import AdvisorError, load_source
 from advisor.units import UnitError, format_count
 
 
@@ -45,8 +44,9 @@ def check(params, n_params_nonembedding, tokens, lr, batch, batch_seqs, seq_len,
       advisor check --params 7B --tokens 2T --configs candidates.csv
     """
     seq_len, vocab_size = config_target(config, seq_len, vocab_size)
+    # the model is loaded once for every candidate and the plot
     target = dict(params=params, tokens=tokens, n_params_nonembedding=n_params_nonembedding, seq_len=seq_len,
-                  vocab_size=vocab_size, model=model_path, config=config)
+                  vocab_size=vocab_size, model=load_source(model_path, None)[0], config=config)
     if configs_file is not None:
         if lr is not None or batch is not None or batch_seqs is not None:
             raise InputError("give --configs FILE or one --lr with --batch/--batch-seqs, not both")
@@ -118,18 +118,9 @@ def _suggestion_text(r: CheckResult) -> str:
 
 
 def _plot(results, target: dict, path: str) -> None:
-    from advisor.cost_plot import plot_penalty_map
-    from advisor.recipe import load_source
-
     first = results[0][1]
-    fitted, _ = load_source(target["model"], None)
-    try:
-        written = plot_penalty_map(fitted.penalty_, first.n_params, first.tokens, first.lr_opt, first.batch_tokens_opt,
-                                   {name: (r.lr, r.batch_tokens) for name, r in results}, path,
-                                   f"predicted penalty at N = {format_count(first.n_params)}, D = {format_count(first.tokens)}")
-    except OSError as exc:
-        raise InputError(f"cannot write the plot {path}: {exc}") from None
-    click.echo(f"wrote {Path(written)}", err=True)
+    write_penalty_map(target["model"].penalty_, first.n_params, first.tokens, first.lr_opt, first.batch_tokens_opt,
+                      {name: (r.lr, r.batch_tokens) for name, r in results}, path)
 
 
 __all__ = ["check", "AdvisorError"]

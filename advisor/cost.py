@@ -35,5 +35,5 @@ def tolerance(penalty: PenaltyModel, n_params: float, tokens: float, lr_opt: flo
         out["batch_tokens"][key] = [batch_opt * 2.0 ** lo, batch_opt * 2.0 ** hi]
     rounded = cost_of(penalty, n_params, tokens, lr_opt, batch_rounded, lr_opt, batch_opt)
     out["rounded_batch"] = {"batch_tokens": batch_rounded, **rounded.to_dict()}
-    out["extrapolated"] = penalty.predict(n_params, tokens, 0.0, 0.0).extrapolated
+    out["extrapolated"] = penalty.outside_fit_range(n_params, tokens)
     return out

@@ -83,6 +83,10 @@ class PenaltyModel:
         risky = high >= RISKY_PCT or u > VALIDATED_LOG2
         return PenaltyPrediction(point, low, high, risky, not (inside and validated))
 
+    def outside_fit_range(self, n_params: float, tokens: float) -> bool:
+        """Whether (N, D) lies beyond the range the model was fitted on (its shape is then held at the edge)."""
+        return not self._shape_point(n_params, tokens)[2]
+
     def point(self, n_params: float, tokens: float, u: float, v: float) -> float:
         """The predicted penalty alone (no interval): cheap, for maps."""
         ln_n, ln_d, _ = self._shape_point(n_params, tokens)

@@ -16,6 +16,7 @@ from advisor.model import FittedLaw
 from calibration.fit.bootstrap import bootstrap_law
 from calibration.fit.laws import BATCH_FORMS, LR_FORMS, design, fit_forms
 from calibration.fit.validate import CellTable
+from calibration.fit.writer import law_entry
 
 NOMINAL = 0.9
 
@@ -63,9 +64,8 @@ def _predict_held_out(table: CellTable, law: str, forms, y_samples: np.ndarray, 
         return []
     for f in fits:
         bootstrap_law(f, design(f.form, table.inputs), table.y(law), w_train, y_samples, rng)
-    entry = fits[0].to_entry()
-    entry.alternatives = [f.to_entry() for f in fits[1:]]
-    fitted = FittedLaw.from_json(entry.to_json())  # validated as the advisor reads it: failed draws dropped
+    # validated as the advisor reads it: failed draws dropped
+    fitted = FittedLaw.from_json(law_entry(fits, [], table, law).to_json())
     train = w_train > 0
     fit_range = {k: (float(v[train].min()), float(v[train].max())) for k, v in table.inputs.items()}
     rows = []
