@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields
 from advisor.coded_warning import CodedWarning
 from advisor.laws import LossLaw, PowerLaw
 from advisor.penalty import PenaltyModel
+from advisor.sparsity import Sparsity, SparsityError
 from advisor.units import is_number
 
 SCHEMA = "scaling-advisor/fitted-model"
@@ -384,14 +385,19 @@ class FittedModelArtifact:
     created_at: str | None = None
     flops_formula: str = FLOPS_FORMULA
     penalty: PenaltyModel | None = None  # the cost of being off (advisor/penalty.py); None before version 2
+    # how an MoE's N enters (advisor/sparsity.py); optional and additive: None for a dense model
+    sparsity: Sparsity | None = None
 
     def to_json(self) -> dict:
-        return {"schema": SCHEMA, "version": VERSION, "created_at": self.created_at,
-                "flops_formula": self.flops_formula, "provenance": self.provenance.to_json(),
-                "fit_range": {k: list(v) for k, v in self.fit_range.items()}, "laws": self.laws.to_json(),
-                "penalty": self.penalty.to_json() if self.penalty is not None else None,
-                "validation": self.validation.to_json(), "cells": [c.to_json() for c in self.cells],
-                "warnings": [w.to_json() for w in self.warnings]}
+        out = {"schema": SCHEMA, "version": VERSION, "created_at": self.created_at,
+               "flops_formula": self.flops_formula, "provenance": self.provenance.to_json(),
+               "fit_range": {k: list(v) for k, v in self.fit_range.items()}, "laws": self.laws.to_json(),
+               "penalty": self.penalty.to_json() if self.penalty is not None else None,
+               "validation": self.validation.to_json(), "cells": [c.to_json() for c in self.cells],
+               "warnings": [w.to_json() for w in self.warnings]}
+        if self.sparsity is not None:
+            out["sparsity"] = self.sparsity.to_json()
+        return out
 
     @classmethod
     def from_json(cls, doc) -> "FittedModelArtifact":
@@ -405,7 +411,8 @@ class FittedModelArtifact:
         cells, warnings = doc.get("cells"), doc.get("warnings")
         try:
             penalty = PenaltyModel.from_json(doc.get("penalty"))
-        except ValueError as exc:
+            sparsity = Sparsity.from_json(doc.get("sparsity"))
+        except (ValueError, SparsityError) as exc:
             raise ModelError(str(exc)) from None
         return cls(
             provenance=Provenance.from_json(doc.get("provenance")), fit_range=_fit_range(doc.get("fit_range")),
@@ -413,7 +420,7 @@ class FittedModelArtifact:
             cells=[CellEntry.from_json(c) for c in cells if isinstance(c, dict)] if isinstance(cells, list) else [],
             warnings=[w for w in map(CodedWarning.from_json, warnings if isinstance(warnings, list) else []) if w],
             created_at=_text(doc, "created_at"), flops_formula=str(doc.get("flops_formula", FLOPS_FORMULA)),
-            penalty=penalty)
+            penalty=penalty, sparsity=sparsity)
 
 
 # ------------------------------------------------------------------ reading and writing values

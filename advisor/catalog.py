@@ -86,6 +86,15 @@ def default_model_path() -> Path:
     return entry_path(entry(default_model_name(), "model"))
 
 
+def default_moe_model_path() -> Path:
+    """The model that serves MoE targets by default (catalog key `default_moe_model`)."""
+    name = catalog().get("default_moe_model")
+    if not isinstance(name, str):
+        raise CatalogError(f"{catalog_path()} names no default_moe_model: pass --model NAME|FILE (a model fitted "
+                           "on MoE runs)")
+    return entry_path(entry(name, "model"))
+
+
 def _resolve(name_or_path: str | Path, kind: str) -> Path:
     """A shipped name of this kind, else an existing path; CatalogError naming both options otherwise."""
     if isinstance(name_or_path, Path):

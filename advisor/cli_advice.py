@@ -46,6 +46,11 @@ _target_options = [
                  "(converted to non-embedding N with the Llama-style shape and --vocab-size)."),
     click.option("--n-params-nonembedding", "n_params_nonembedding", type=Quantity(),
                  help="Non-embedding parameters N directly (instead of --params)."),
+    click.option("--active-params", type=Quantity(), help="Mixture of experts: parameters active per token, "
+                 "counted like --params (embeddings included), e.g. --params 16B --active-params 2.8B. Served by "
+                 "the shipped MoE model unless --model is given."),
+    click.option("--n-params-active-nonembedding", "n_params_active_nonembedding", type=Quantity(),
+                 help="Mixture of experts: non-embedding parameters active per token (with --n-params-nonembedding)."),
     click.option("--seq-len", type=Quantity(integer=True), default="4096", show_default=True,
                  help="Sequence length in tokens (with --config and no --seq-len: the config's context "
                  "length where it is shorter than 4096)."),
@@ -104,7 +109,7 @@ def _add(options):
 @click.option("--plot", "plot_path", metavar="FILE.png", type=click.Path(dir_okay=False),
               help="Also draw the predicted loss-penalty map over LR × batch around the answer (needs matplotlib).")
 def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, vocab_size, model_path, config,
-              hp_law, tau_frac, as_json, plot_path):
+              hp_law, tau_frac, as_json, plot_path, active_params=None, n_params_active_nonembedding=None):
     """Recommend the peak LR, batch size and full recipe for a target model.
 
     \b
@@ -114,6 +119,7 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
       advisor recommend --n-params-nonembedding 6.5e9 --tokens 2T --model runs/quick/model.json
       advisor recommend --params 7B --tokens 2T --hp-law steplaw
       advisor recommend --config path/to/config.json --tokens 2T
+      advisor recommend --params 16B --active-params 2.8B --tokens 2T   # a mixture of experts
 
     \b
     Quantities take K, M, B (or G), T suffixes ("7B", "300M", "2T"), plain or
@@ -125,7 +131,8 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
     seq_len, vocab_size = config_target(config, seq_len, vocab_size)
     rec = make_recommendation(params, tokens, tokens_per_param=tokens_per_param, seq_len=seq_len,
                               vocab_size=vocab_size, n_params_nonembedding=n_params_nonembedding, config=config,
-                              model=model_path, law=hp_law, tau_frac=tau_frac)
+                              model=model_path, law=hp_law, tau_frac=tau_frac, active_params=active_params,
+                              n_params_active_nonembedding=n_params_active_nonembedding)
     if plot_path:
         _plot_recommendation(rec, model_path, plot_path)
     if as_json:
@@ -135,10 +142,12 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
 
 
 def _plot_recommendation(rec: Recommendation, model_path, path: str) -> None:
-    fitted, _ = load_source(model_path, None)
-    if rec.source.get("kind") != "model" or fitted.penalty_ is None:
+    if rec.source.get("kind") != "model":
         raise AdvisorError("--plot needs a fitted model with a penalty model (refit older models with `advisor fit`)")
-    write_penalty_map(fitted.penalty_, rec.n_params, rec.tokens, rec.lr, rec.batch_tokens,
+    fitted, _ = load_source(rec.source["path"] if model_path is None else model_path, None)
+    if fitted.penalty_ is None:
+        raise AdvisorError("--plot needs a fitted model with a penalty model (refit older models with `advisor fit`)")
+    write_penalty_map(fitted.penalty_, rec.n_params_laws or rec.n_params, rec.tokens, rec.lr, rec.batch_tokens,
                       {"recommended (rounded batch)": (rec.lr, rec.batch_tokens_rounded)}, path)
 
 
@@ -167,7 +176,7 @@ def render_recommendation(rec: Recommendation) -> str:
         *_target_lines(rec),
         f"  tokens       {format_count(rec.tokens)} — {rec.tokens_source}; "
         f"{rec.tokens_per_param:.3g} tokens per parameter",
-        f"  compute      C = 6ND = {rec.flops:.3g} FLOPs (N non-embedding)",
+        f"  compute      C = {rec.flops:.3g} FLOPs: {rec.flops_formula}",
         "",
         f"  peak LR      {rec.lr:.3g}   ({_lr_interval(rec)})",
         f"  batch        {_int(rec.batch_seqs)} sequences × {seq} = {format_count(rec.batch_tokens_rounded)} "
@@ -230,6 +239,12 @@ def _interval_lines(rec: Recommendation) -> list[str]:
 def _target_lines(rec: Recommendation) -> list[str]:
     """The target's size: from the standard shape, or counted exactly from the user's config."""
     src = rec.shape_source or {}
+    if src.get("moe"):
+        return [f"Target: a mixture of experts, N = {format_count(rec.n_params)} non-embedding parameters in all, "
+                f"{format_count(rec.n_params_active)} active per token ({format_count(rec.n_params_total)} and "
+                f"{format_count(src['moe']['n_params_active_total'])} with embeddings, vocab {rec.vocab_size}; "
+                f"d_model ≈ {rec.d_model:.0f}, n_layer ≈ {rec.n_layer:.1f}: {src['moe']['rule']})",
+                f"  N for laws   {format_count(rec.n_params_laws)}: {src['moe'].get('laws_rule', '')}"]
     if src.get("kind") != "config":
         return [f"Target: N = {format_count(rec.n_params)} non-embedding parameters ({format_count(rec.n_params_total)} "
                 f"total with vocab {rec.vocab_size}; d_model ≈ {rec.d_model:.0f}, n_layer ≈ {rec.n_layer:.1f} under "
@@ -291,7 +306,8 @@ def _extrapolation_line(rec: Recommendation) -> str:
     if not ex:
         return (f"Extrapolation: the model records no fit range. Interval width: LR {rec.lr_interval_ratio:.3g}×, "
                 f"{_batch_width(rec)} (high/low).")
-    parts = ", ".join(f"{'N' if k == 'n_params' else 'D' if k == 'tokens' else 'C'} "
+    labels = {"n_params": "N", "tokens": "D", "flops": "C", "n_params_total": "N total (MoE)"}
+    parts = ", ".join(f"{labels.get(k, k)} "
                       f"{'inside' if f <= 1 else f'{f:.3g}×'}" for k, f in ex.items())
     return (f"Extrapolation beyond the fitted range: {parts}. Interval width (high/low): "
             f"LR {rec.lr_interval_ratio:.3g}×, {_batch_width(rec)}.")

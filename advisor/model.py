@@ -42,7 +42,8 @@ class Prediction:
 
     def component_bounds(self) -> dict[str, list[float]]:
         """Each component's interval on its own, and the total, as [low, high] values."""
-        spreads = {name: self.components.get(name, Spread()) for name in COMPONENTS}  # a point law has none
+        names = [*COMPONENTS, *(k for k in self.components if k not in COMPONENTS)]  # e.g. an MoE's "sparsity"
+        spreads = {name: self.components.get(name, Spread()) for name in names}  # a point law has none
         out = {name: [self.value * math.exp(-s.below), self.value * math.exp(s.above)] for name, s in spreads.items()}
         out["total"] = [self.low, self.high]
         return out
@@ -150,6 +151,7 @@ class FittedModel:
         self.warnings_ = artifact.warnings
         self.penalty_ = artifact.penalty  # PenaltyModel, or None for a model fitted before version 2
         self.flops_formula = artifact.flops_formula
+        self.sparsity_ = artifact.sparsity  # how an MoE's N enters (advisor/sparsity.py); None: dense only
         self.shipped_: dict | None = None  # the catalog entry when this is a shipped model (set by the loader)
 
     @classmethod
@@ -195,14 +197,43 @@ class FittedModel:
 
     # ------------------------------------------------------------------ predictions
 
-    def predict_lr(self, n_params: float, tokens: float, extra_forms=(), setup_width: float = 0.0) -> Prediction:
-        """See FittedLaw.predict for extra_forms and setup_width."""
-        return self.lr_.predict(_point(n_params, tokens), self.fit_range_, extra_forms, setup_width)
+    def predict_lr(self, n_params: float, tokens: float, extra_forms=(), setup_width: float = 0.0,
+                   moe: tuple[float, float] | None = None) -> Prediction:
+        """See FittedLaw.predict for extra_forms and setup_width. moe: (N_total, N_active) of an MoE target,
+        n_params being the N the laws take for it (`n_for_laws`): adds the sparsity component."""
+        pred = self.lr_.predict(_point(n_params, tokens), self.fit_range_, extra_forms, setup_width)
+        return self._with_sparsity(pred, "lr", moe, tokens)
 
-    def predict_batch(self, n_params: float, tokens: float, extra_forms=(), setup_width: float = 0.0) -> Prediction:
+    def predict_batch(self, n_params: float, tokens: float, extra_forms=(), setup_width: float = 0.0,
+                      moe: tuple[float, float] | None = None) -> Prediction:
         if self.batch_ is None:
             raise ModelError(f"{self.path} has no batch law: {self.batch_unusable_}")
-        return self.batch_.predict(_point(n_params, tokens), self.fit_range_, extra_forms, setup_width)
+        pred = self.batch_.predict(_point(n_params, tokens), self.fit_range_, extra_forms, setup_width)
+        return self._with_sparsity(pred, "batch", moe, tokens)
+
+    def n_for_laws(self, n_total: float, n_active: float) -> float:
+        """The N the laws take for a target of n_total (non-embedding) with n_active active per token."""
+        if self.sparsity_ is not None:
+            return self.sparsity_.n_for_laws(n_total, n_active)
+        if n_active < n_total:
+            raise ModelError(f"the model {self.shipped_ and self.shipped_.get('name') or self.path} was fitted on "
+                             "dense runs and records no sparsity: it cannot say how an MoE's active and total counts "
+                             "enter; use a model fitted on MoE runs (the shipped steplaw-moe), or drop the active count")
+        return n_total
+
+    def _with_sparsity(self, pred: Prediction, law: str, moe, tokens: float) -> Prediction:
+        """An MoE target beyond the measured totals: the point moves by half the alternative reading's increment
+        in the total, and a `sparsity` component reaches both readings (advisor/sparsity.py)."""
+        if moe is None or self.sparsity_ is None or self.sparsity_.alternative is None:
+            return pred
+        shift, alternative = self.sparsity_.alternative_shift(law, moe[0], moe[1], tokens)
+        own = math.log(pred.value)
+        log_point = own + shift
+        spread = Spread.reaching(log_point, [own, alternative])
+        parts = {**pred.components, "sparsity": spread}
+        total = Spread.quadrature(*parts.values())
+        return Prediction(math.exp(log_point), math.exp(log_point - total.below), math.exp(log_point + total.above),
+                          parts)
 
     @property
     def same_setup_as_target_(self) -> bool:

@@ -127,6 +127,9 @@ class Recommendation:
     # where the shape came from: {"kind": "standard", ...} or {"kind": "config", "path", "family",
     # "fields_read", "notes", "summary", "context_length", ...}; both say where seq_len came from
     shape_source: dict = field(default_factory=dict)
+    # the N the laws and the penalty model were evaluated at: n_params, or for an MoE what the model's
+    # sparsity record makes of the total and active counts (advisor/sparsity.py)
+    n_params_laws: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -156,6 +159,22 @@ def load_source(model: str | Path | FittedModel | None = None, law: str | None =
     return fitted, None
 
 
+def _moe_source(model, law):
+    """The source for an MoE target: the given model, else the catalog's MoE model; never a published law
+    (those were fitted on dense models)."""
+    if law is not None:
+        raise AdvisorError("--hp-law cannot serve an MoE target: the published laws were fitted on dense models; "
+                           "drop --hp-law (the shipped MoE model serves --active-params)")
+    if model is None:
+        from advisor.catalog import default_moe_model_path
+
+        model = default_moe_model_path()
+    fitted, _ = load_source(model, None)
+    if fitted.sparsity_ is None:
+        fitted.n_for_laws(2.0, 1.0)  # raises the one-line "cannot serve an MoE" error, naming the model
+    return fitted, None
+
+
 def default_model_path() -> Path:
     """The catalog's default model (data/catalog.json, `default_model`)."""
     from advisor.catalog import default_model_path as shipped_default
@@ -163,12 +182,16 @@ def default_model_path() -> Path:
     return shipped_default()
 
 
-def target_shape(params=None, n_params_nonembedding=None, vocab_size=None, config=None) -> shapes.Shape:
+def target_shape(params=None, n_params_nonembedding=None, vocab_size=None, config=None, active_params=None,
+                 n_params_active_nonembedding=None) -> shapes.Shape:
     """The target's shape. With `config` (a path or a `ModelConfig`): the exact counts read from the user's
     model config, as a `ConfigShape` (`.config` is the `ModelConfig`, `.n_params_active` the MoE's active N);
     it gives the size and vocabulary, so `params`/`n_params_nonembedding` are refused and a `vocab_size`
     that differs from the config's too. Else the standard shape (advisor/shape.py) from exactly one of
-    `params` (total) or `n_params_nonembedding`, with `vocab_size` (default 32000)."""
+    `params` (total) or `n_params_nonembedding`, with `vocab_size` (default 32000). A mixture of experts adds
+    its active count in the same convention: `active_params` beside `params`, `n_params_active_nonembedding`
+    beside `n_params_nonembedding` (a `MoeShape`)."""
+    active = _active_option(params, n_params_nonembedding, config, active_params, n_params_active_nonembedding)
     if config is not None:
         return _config_shape(config, params, n_params_nonembedding, vocab_size)
     vocab = parse_int_quantity(DEFAULT_VOCAB if vocab_size is None else vocab_size, "vocab size")
@@ -178,9 +201,10 @@ def target_shape(params=None, n_params_nonembedding=None, vocab_size=None, confi
         raise AdvisorError("give exactly one of --params (total) or --n-params-nonembedding")
     if n_params_nonembedding is not None:
         n = _capped(parse_quantity(n_params_nonembedding, "--n-params-nonembedding"), MAX_PARAMS, "parameters")
-        shape = shapes.from_nonembedding(n, vocab)
+        shape = shapes.from_nonembedding(n, vocab) if active is None else shapes.moe_from_nonembedding(n, active, vocab)
     else:
-        shape = shapes.from_total(_capped(parse_quantity(params, "--params"), MAX_PARAMS, "parameters"), vocab)
+        total = _capped(parse_quantity(params, "--params"), MAX_PARAMS, "parameters")
+        shape = shapes.from_total(total, vocab) if active is None else shapes.moe_from_total(total, active, vocab)
     if shape.n_layer < 1:
         # Below one layer of the standard shape the arithmetic still runs but describes no real model.
         raise AdvisorError(
@@ -188,6 +212,26 @@ def target_shape(params=None, n_params_nonembedding=None, vocab_size=None, confi
             f"non-embedding parameters, less than one layer of the standard shape (n_layer {shape.n_layer:.2g}): "
             "this tool advises on LLM-sized models; pass --n-params-nonembedding or a smaller --vocab-size")
     return shape
+
+
+def _active_option(params, n_params_nonembedding, config, active_params, n_params_active_nonembedding):
+    """The MoE's active count (None for a dense target), checked against the size option beside it."""
+    if active_params is None and n_params_active_nonembedding is None:
+        return None
+    if config is not None:
+        raise AdvisorError("--config gives the active count of an MoE: drop --active-params")
+    if active_params is not None and n_params_active_nonembedding is not None:
+        raise AdvisorError("give the active count once: --active-params (total) or --n-params-active-nonembedding")
+    flag, total_flag, total = (("--active-params", "--params", params) if active_params is not None else
+                               ("--n-params-active-nonembedding", "--n-params-nonembedding", n_params_nonembedding))
+    if total is None:
+        raise AdvisorError(f"{flag} goes with {total_flag} (the same convention: "
+                           f"{'with' if flag == '--active-params' else 'without'} embeddings)")
+    active = parse_quantity(active_params if active_params is not None else n_params_active_nonembedding, flag)
+    if active > parse_quantity(total, total_flag):
+        raise AdvisorError(f"{flag} {format_count(active)} is larger than the total {total_flag} "
+                           f"{format_count(parse_quantity(total, total_flag))}: the active count is a part of the total")
+    return active
 
 
 def _config_shape(config, params, n_params_nonembedding, vocab_size) -> shapes.Shape:
@@ -229,8 +273,16 @@ def _target_seq_len(seq_len, cfg: ModelConfig | None, warnings: list) -> tuple[i
                              "reached by extending a shorter pretraining context (--seq-len to train at it)")
 
 
-def _shape_source(shape, seq_source: str) -> dict:
+def _shape_source(shape, seq_source: str, fitted: FittedModel | None = None) -> dict:
     cfg = getattr(shape, "config", None)
+    if cfg is None and isinstance(shape, shapes.MoeShape):
+        w = fitted.sparsity_.w
+        reading = "the active count" if w == 1 else "the total count" if w == 0 else f"N_eff with w = {w:.3g}"
+        return {"kind": "standard", "rule": RULES["shape"], "seq_len_source": seq_source,
+                "moe": {"n_params_active_total": shape.n_params_active + shape.n_params_total - shape.n_params,
+                        "rule": RULES["moe_shape"],
+                        "laws_rule": f"{reading} (the model's sparsity record: N_eff = N_total^(1-w)·N_active^w, "
+                                     f"w = {w:.3g})"}}
     if cfg is None:
         return {"kind": "standard", "rule": RULES["shape"], "seq_len_source": seq_source}
     return {"kind": "config", "path": cfg.path, "family": cfg.family, "summary": cfg.summary(),
@@ -276,6 +328,8 @@ def recommend(
     law: str | None = None,
     tau_frac: float | str | None = None,
     tokens_source: str | None = None,
+    active_params: str | float | None = None,
+    n_params_active_nonembedding: str | float | None = None,
 ) -> Recommendation:
     """Recommend LR, batch size and the rest of the recipe for a target model.
 
@@ -283,13 +337,16 @@ def recommend(
     `config` (a model config: exact counts, `target_shape`). `tokens` defaults to the compute-optimal D under
     the model's loss law, else 20 per parameter; `tokens_source` labels a `tokens` the caller chose (`plan`).
     Weight decay: the fitted model's calibrated λ, unless `tau_frac` asks for the τ rule (module doc).
+    A mixture of experts: `active_params` (total, beside `params`) or `n_params_active_nonembedding`; the
+    catalog's MoE model serves it unless `model` is given (advisor/sparsity.py says how N enters).
     """
-    shape = target_shape(params, n_params_nonembedding, vocab_size, config)
+    shape = target_shape(params, n_params_nonembedding, vocab_size, config, active_params,
+                         n_params_active_nonembedding)
     cfg = getattr(shape, "config", None)
     warnings: list[str] = _shape_warnings(shape) if cfg is None else _config_warnings(cfg)
     seq, seq_source = _target_seq_len(seq_len, cfg, warnings)
     tau = None if tau_frac is None else parse_quantity(tau_frac, "tau fraction")
-    fitted, published = load_source(model, law)
+    fitted, published = _moe_source(model, law) if isinstance(shape, shapes.MoeShape) else load_source(model, law)
     d, chosen_by = _choose_tokens(shape, tokens, tokens_per_param, fitted, warnings, seq)
     tokens_source = tokens_source if tokens is not None and tokens_source else chosen_by
     answer = (_answer_from_model(fitted, shape, d, seq, warnings) if fitted is not None
@@ -300,11 +357,14 @@ def recommend(
     opt = answer["optimizer"]
     schedule, final_frac = _schedule(answer["schedule"], lr.value)
     weight_decay, decay_rule = _weight_decay(opt, tau, lr.value, steps, warnings)
+    n_laws = answer["n_params_laws"]
+    moe = isinstance(shape, shapes.MoeShape)
     return Recommendation(
         n_params=shape.n_params, n_params_total=shape.n_params_total, d_model=shape.d_model,
         n_layer=shape.n_layer, vocab_size=shape.vocab_size, seq_len=seq, tokens=d, tokens_source=tokens_source,
-        tokens_per_param=d / shape.n_params_total, flops=6.0 * shape.n_params * d,
-        flops_formula="6ND (N non-embedding)", lr=lr.value, lr_low=lr.low, lr_high=lr.high,
+        tokens_per_param=d / shape.n_params_total, flops=6.0 * (shape.n_params_active if moe else shape.n_params) * d,
+        flops_formula="6·N_active·D (N_active non-embedding, per token)" if moe else "6ND (N non-embedding)",
+        n_params_laws=n_laws, lr=lr.value, lr_low=lr.low, lr_high=lr.high,
         batch_tokens=batch.value, batch_tokens_low=batch.low, batch_tokens_high=batch.high,
         batch_seqs=batch_seqs, batch_tokens_rounded=batch_seqs * seq, steps=steps,
         warmup_steps=warmup_steps, warmup_tokens=warmup_steps * batch_seqs * seq,
@@ -317,8 +377,8 @@ def recommend(
         rules={**RULES, "weight_decay": decay_rule, **({"shape": _config_rule(cfg)} if cfg else {})},
         warnings=warnings, warning_codes=[getattr(w, "code", UNSPECIFIED) for w in warnings],
         n_params_active=getattr(shape, "n_params_active", shape.n_params) or shape.n_params,
-        shape_source=_shape_source(shape, seq_source),
-        tolerance=_tolerance(fitted, shape.n_params, d, lr.value, batch.value, batch_seqs * seq),
+        shape_source=_shape_source(shape, seq_source, fitted),
+        tolerance=_tolerance(fitted, n_laws, d, lr.value, batch.value, batch_seqs * seq),
     )
 
 
@@ -354,6 +414,9 @@ def _shape_warnings(shape) -> list[str]:
 
 def _answer_from_model(fitted: FittedModel, shape, d: float, seq: int, warnings: list[str]) -> dict:
     lr, batch, extrapolation, batch_source = _from_model(fitted, shape, d, seq, warnings)
+    if isinstance(shape, shapes.MoeShape):
+        extrapolation = {**extrapolation, "n_params_total": fitted.sparsity_.total_beyond(shape.n_params)}
+        warnings.extend(_moe_warnings(fitted.sparsity_, shape))
     if fitted.penalty_ is None:
         warnings.append(CodedWarning("no_penalty_model", "the model has no penalty model (fitted before version 2): "
                                      "no tolerance ranges; refit it with `advisor fit` to get them"))
@@ -362,7 +425,7 @@ def _answer_from_model(fitted: FittedModel, shape, d: float, seq: int, warnings:
                         "measured under: λ comes from the τ rule; match the source's training setup where you can"))
     return {"lr": lr, "batch": batch, "extrapolation": extrapolation, "batch_source": batch_source,
             "source": {"kind": "model", **fitted.summary()}, "optimizer": fitted.optimizer,
-            "schedule": fitted.schedule}
+            "schedule": fitted.schedule, "n_params_laws": _n_for_laws(fitted, shape)}
 
 
 def _answer_from_law(published: PublishedLaw, shape, d: float, seq: int, warnings: list[str]) -> dict:
@@ -372,7 +435,7 @@ def _answer_from_law(published: PublishedLaw, shape, d: float, seq: int, warning
     return {"lr": lr, "batch": batch, "extrapolation": {}, "batch_source": f"law:{published.key}",
             "source": {"kind": "law", "law": published.key, "name": published.name,
                        "citation": published.citation, "formula": published.formula},
-            "optimizer": {}, "schedule": {}}
+            "optimizer": {}, "schedule": {}, "n_params_laws": shape.n_params}
 
 
 def _schedule(sched: dict, peak_lr: float) -> tuple[str, float]:
@@ -410,6 +473,8 @@ def _weight_decay(opt: dict, tau_frac: float | None, lr: float, steps: int, warn
 RULES = {
     "shape": "Llama-style: n_layer = d_model/128, SwiGLU d_ff = 8/3·d_model, N = 12·n_layer·d_model², "
              "untied embeddings 2·V·d_model",
+    "moe_shape": "the width of the standard shape at the ACTIVE count (experts add parameters, not width); "
+                 "total and active lose the same 2·V·d of embeddings",
     "batch_rounding": "nearest of 2^k and 3·2^k sequences to the law's optimum (log scale)",
     "warmup": "N tokens (Porian et al., arXiv 2406.19146), ≥1 step, ≤10% of steps",
     "schedule": "as calibrated (provenance; an absolute final LR is kept), else cosine to 0.1×peak "
@@ -521,12 +586,39 @@ def _law_as_form(published: PublishedLaw, vocab_size: int, seq: int, index: int)
     return log_value
 
 
+def _n_for_laws(fitted: FittedModel, shape) -> float:
+    if isinstance(shape, shapes.MoeShape):
+        return fitted.n_for_laws(shape.n_params, shape.n_params_active)
+    return shape.n_params
+
+
+def _moe_warnings(sparsity, shape) -> list:
+    """What the MoE sweep behind the model cannot support at this target (advisor/sparsity.py)."""
+    out = []
+    total, active = shape.n_params, shape.n_params_active
+    beyond = sparsity.total_beyond(total)
+    lo, hi = sparsity.n_total_range
+    measured = format_count(lo) if hi / lo < 1.05 else f"{format_count(lo)}–{format_count(hi)}"
+    if beyond > 1.0:
+        out.append(CodedWarning("moe_total_extrapolated", f"the MoE sweep behind this model has one total size "
+                                f"({measured} non-embedding); this target's {format_count(total)} is {beyond:.3g}× "
+                                "beyond it: how the optimum moves with the total at a fixed active count is not "
+                                "measured, so the point moves halfway to the dense-law reading and the interval's "
+                                "sparsity component reaches both"))
+    ratios = (sparsity.n_active_range[0] / hi, sparsity.n_active_range[1] / lo)
+    if not ratios[0] <= active / total <= ratios[1]:
+        out.append(CodedWarning("moe_sparsity_beyond", f"{active / total:.3g} of the parameters are active per token; "
+                                f"the MoE sweep measured {ratios[0]:.2g}–{ratios[1]:.2g}"))
+    return out
+
+
 def _from_model(fitted: FittedModel, shape, d: float, seq: int, warnings: list[str]):
-    n = shape.n_params
+    n = _n_for_laws(fitted, shape)
+    moe = (shape.n_params, shape.n_params_active) if isinstance(shape, shapes.MoeShape) else None
     evidence = _published_evidence(fitted, shape, d, seq)
-    lr = fitted.predict_lr(n, d, **evidence["lr"])
+    lr = fitted.predict_lr(n, d, **evidence["lr"], moe=moe)
     if fitted.batch_unusable_ is None:
-        batch, batch_source = fitted.predict_batch(n, d, **evidence["batch"]), "model"
+        batch, batch_source = fitted.predict_batch(n, d, **evidence["batch"], moe=moe), "model"
     else:
         stand_in = HYPERPARAMETER_LAWS[FALLBACK_BATCH_LAW]
         batch = _from_law(stand_in, shape, d, seq)[1]

@@ -43,3 +43,28 @@ def from_total(n_params_total: float, vocab_size: int) -> Shape:
             hi = mid
     d = 0.5 * (lo + hi)
     return Shape(d, d / HEAD_DIM, NONEMB_PER_D3 * d**3, n_params_total, vocab_size)
+
+
+@dataclass(frozen=True)
+class MoeShape(Shape):
+    """A mixture of experts under the standard shape: `n_params` (non-embedding) and `n_params_total` count
+    every expert; `n_params_active` the non-embedding parameters active per token."""
+
+    n_params_active: float = 0.0
+
+
+def moe_from_total(n_params_total: float, n_params_active_total: float, vocab_size: int) -> MoeShape:
+    """Total and active counts, both with embeddings. The width is the standard shape's at the ACTIVE count:
+    experts add parameters, not width (Mixtral 8x7B: 12.9B active, 46.7B total, d_model 4096; the standard
+    shape gives 5.1K at the active count and 7.9K at the total). Both counts lose the same 2·V·d."""
+    active = from_total(n_params_active_total, vocab_size)
+    embedding = active.n_params_total - active.n_params
+    return MoeShape(active.d_model, active.n_layer, n_params_total - embedding, n_params_total, vocab_size,
+                    active.n_params)
+
+
+def moe_from_nonembedding(n_params: float, n_params_active: float, vocab_size: int) -> MoeShape:
+    """Non-embedding total and active counts; the width as in moe_from_total, from the active count."""
+    active = from_nonembedding(n_params_active, vocab_size)
+    embedding = active.n_params_total - active.n_params
+    return MoeShape(active.d_model, active.n_layer, n_params, n_params + embedding, vocab_size, n_params_active)
