@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from advisor.coded_warning import CodedWarning
 from advisor.cost import cost_of
 from advisor.penalty import RISKY_PCT
-from advisor.recipe import AdvisorError, load_source, recommend
+from advisor.recipe import AdvisorError, load_moe_source, load_source, recommend
 from advisor.units import format_count, parse_int_quantity, parse_quantity
 
 MIN_LR, MAX_LR = 1e-8, 1.0  # outside: not a peak LR anyone trains with (a typo, or the wrong unit)
@@ -39,34 +39,41 @@ class CheckResult:
     seq_len: int
     source: dict
     warnings: list  # the recommendation's warnings (extrapolation, MoE, ...) and the check's own
+    n_params_laws: float = 0.0  # the N the laws and the penalty were read at (an MoE: from the sparsity record)
+    n_params_active: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 def check(params=None, tokens=None, *, lr, batch=None, batch_seqs=None, seq_len=None, n_params_nonembedding=None,
-          vocab_size=None, model=None, config=None) -> CheckResult:
+          vocab_size=None, model=None, config=None, active_params=None,
+          n_params_active_nonembedding=None) -> CheckResult:
     """The predicted penalty of training at (lr, batch) against the model's optimum at the target.
-    `batch` is in tokens ("4M"), or give `batch_seqs` sequences of `seq_len`."""
+    `batch` is in tokens ("4M"), or give `batch_seqs` sequences of `seq_len`. A mixture of experts adds its
+    active count (`active_params` or `n_params_active_nonembedding`, as in `recommend`)."""
     lr_value = parse_quantity(lr, "--lr")
     if not MIN_LR <= lr_value <= MAX_LR:
         raise AdvisorError(f"--lr {lr_value:g} is not a plausible peak learning rate (expected {MIN_LR:g}–{MAX_LR:g})")
-    fitted = _model_with_penalty(model)
+    moe = active_params is not None or n_params_active_nonembedding is not None
+    fitted = _model_with_penalty(model, moe)
     rec = recommend(params, tokens, seq_len=seq_len, vocab_size=vocab_size,
-                    n_params_nonembedding=n_params_nonembedding, model=fitted, config=config)
+                    n_params_nonembedding=n_params_nonembedding, model=fitted, config=config,
+                    active_params=active_params, n_params_active_nonembedding=n_params_active_nonembedding)
+    n_laws = rec.n_params_laws or rec.n_params
     batch_tokens = _batch_tokens(batch, batch_seqs, rec.seq_len, rec.tokens)
     if not 1 / ABSURD_RATIO <= lr_value / rec.lr <= ABSURD_RATIO:
         raise AdvisorError(f"--lr {lr_value:g} is {lr_value / rec.lr:.3g}× the optimum {rec.lr:.3g}: not a plan "
                            "this tool can say anything about (a typo, or the wrong unit?)")
     penalty = fitted.penalty_
-    cost = cost_of(penalty, rec.n_params, rec.tokens, lr_value, batch_tokens, rec.lr, rec.batch_tokens)
+    cost = cost_of(penalty, n_laws, rec.tokens, lr_value, batch_tokens, rec.lr, rec.batch_tokens)
     return CheckResult(
         lr=lr_value, batch_tokens=batch_tokens, lr_opt=rec.lr, batch_tokens_opt=rec.batch_tokens,
         lr_ratio=lr_value / rec.lr, batch_ratio=batch_tokens / rec.batch_tokens, penalty_pct=cost.pct,
         penalty_pct_low=cost.low, penalty_pct_high=cost.high, risky=cost.risky, extrapolated=cost.extrapolated,
         suggestion=_best_single_change(penalty, rec, lr_value, batch_tokens, cost.pct),
         n_params=rec.n_params, tokens=rec.tokens, seq_len=rec.seq_len, source=rec.source,
-        warnings=_warnings(rec))
+        warnings=_warnings(rec), n_params_laws=n_laws, n_params_active=rec.n_params_active)
 
 
 def _warnings(rec) -> list:
@@ -92,8 +99,8 @@ def _batch_tokens(batch, batch_seqs, seq_len: int, training_tokens: float) -> fl
     return tokens
 
 
-def _model_with_penalty(model):
-    fitted, _ = load_source(model, None)
+def _model_with_penalty(model, moe: bool = False):
+    fitted, _ = load_moe_source(model) if moe else load_source(model, None)
     if fitted.penalty_ is None:
         raise AdvisorError(f"the model {fitted.path} has no penalty model (fitted before version 2): refit it "
                            "with `advisor fit` to predict what a choice costs")
@@ -102,9 +109,10 @@ def _model_with_penalty(model):
 
 def _best_single_change(penalty, rec, lr: float, batch: float, now: float) -> dict:
     """Moving the LR to the optimum, or the batch to the recommended practical batch: whichever saves more."""
-    options = [("lr", rec.lr, cost_of(penalty, rec.n_params, rec.tokens, rec.lr, batch, rec.lr, rec.batch_tokens)),
+    n = rec.n_params_laws or rec.n_params
+    options = [("lr", rec.lr, cost_of(penalty, n, rec.tokens, rec.lr, batch, rec.lr, rec.batch_tokens)),
                ("batch_tokens", rec.batch_tokens_rounded,
-                cost_of(penalty, rec.n_params, rec.tokens, lr, rec.batch_tokens_rounded, rec.lr, rec.batch_tokens))]
+                cost_of(penalty, n, rec.tokens, lr, rec.batch_tokens_rounded, rec.lr, rec.batch_tokens))]
     change, value, cost = min(options, key=lambda o: o[2].pct)
     if now - cost.pct < NOTHING_TO_GAIN_PCT:
         return {}

@@ -355,7 +355,8 @@ def _source_line(src: dict) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @out_of_range
 def plan(flops, gpu_hours, gpus, days, gpu, mfu, tokens, params, n_params_nonembedding, seq_len, vocab_size,
-         model_path, config, loss_law, hp_law, price_per_gpu_hour, sharding, activation_checkpointing, as_json):
+         model_path, config, loss_law, hp_law, price_per_gpu_hour, sharding, activation_checkpointing, as_json,
+         active_params=None, n_params_active_nonembedding=None):
     """Plan a run from a budget, or cost a given model size.
 
     From a budget (--flops, --gpu-hours, or --gpus with --days) it picks the
@@ -381,6 +382,7 @@ def plan(flops, gpu_hours, gpus, days, gpu, mfu, tokens, params, n_params_nonemb
         price_per_gpu_hour=price_per_gpu_hour,
         loss_law=loss_law, model=model_path, hp_law=hp_law, seq_len=seq_len, vocab_size=vocab_size,
         sharding=sharding.lower(), activation_checkpointing=activation_checkpointing,
+        active_params=active_params, n_params_active_nonembedding=n_params_active_nonembedding,
     )
     if as_json:
         _dump(result.to_dict())
@@ -398,7 +400,9 @@ def render_plan(p) -> str:
                      f"{p.loss_law['name']} L(N, D) at C = 6ND ({p.loss_law['citation']}); predicted loss "
                      f"{p.predicted_loss:.3f} nats/token (that law's data and tokenizer)")
     else:
-        lines.append(f"  size         N = {format_count(p.n_params)} non-embedding "
+        active = (f", {format_count(rec.n_params_active)} active per token"
+                  if rec.n_params_active < rec.n_params else "")
+        lines.append(f"  size         N = {format_count(p.n_params)} non-embedding{active} "
                      f"({format_count(p.n_params_total)} total), D = {format_count(p.tokens)} tokens")
     lines += [
         f"  hardware     {p.gpus} × {p.gpu} ({p.gpus_source}), peak {p.gpu_peak_flops:.3g} FLOP/s, MFU {p.mfu:g}",
@@ -444,7 +448,8 @@ def render_plan(p) -> str:
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @out_of_range
-def compare(params, tokens, n_params_nonembedding, seq_len, vocab_size, model_path, config, as_json):
+def compare(params, tokens, n_params_nonembedding, seq_len, vocab_size, model_path, config, as_json,
+            active_params=None, n_params_active_nonembedding=None):
     """Compare the fitted model's LR and batch with published laws, side by side.
 
     Rows: this model (with its 90% interval), DeepSeek LLM (arXiv 2401.02954),
@@ -461,7 +466,8 @@ def compare(params, tokens, n_params_nonembedding, seq_len, vocab_size, model_pa
     _need_size(params, n_params_nonembedding, config)
     seq_len, vocab_size = config_target(config, seq_len, vocab_size)
     rec = make_recommendation(params, tokens, seq_len=seq_len, vocab_size=vocab_size,
-                              n_params_nonembedding=n_params_nonembedding, config=config, model=model_path)
+                              n_params_nonembedding=n_params_nonembedding, config=config, model=model_path,
+                              active_params=active_params, n_params_active_nonembedding=n_params_active_nonembedding)
     table = comparison(rec)
     if as_json:
         _dump(table)
@@ -488,23 +494,29 @@ def comparison(rec: Recommendation) -> dict:
         "notes": [_extrapolation_line(rec), *(line.strip() for line in _interval_lines(rec))] + ([] if own_batch else [
             f"no batch size of its own: {rec.source.get('batch_unusable') or 'no batch law'}"]),
     }]
+    moe = ([f"an MoE: the published laws (fitted on dense models) are read at the total non-embedding N; on Step "
+            f"Law's MoE cells the total reads them better than the active count (benchmarks/moe_validation.py)"]
+           if rec.n_params_active < rec.n_params else [])
     for law in HYPERPARAMETER_LAWS.values():
         answer = law.evaluate(target)
         rows.append({
             "key": law.key, "source": law.name, "citation": law.citation, "formula": law.formula,
             "lr": answer.lr, "batch_tokens": answer.batch_tokens,
             "batch_seqs": answer.batch_tokens / rec.seq_len if answer.batch_tokens else None,
-            "notes": answer.notes,
+            "notes": [*answer.notes, *moe],
         })
-    return {"n_params": rec.n_params, "n_params_total": rec.n_params_total, "tokens": rec.tokens,
+    return {"n_params": rec.n_params, "n_params_active": rec.n_params_active, "n_params_laws": rec.n_params_laws, "n_params_total": rec.n_params_total, "tokens": rec.tokens,
             "tokens_source": rec.tokens_source, "seq_len": rec.seq_len, "flops": rec.flops, "rows": rows}
 
 
 def render_comparison(table: dict) -> str:
     header = f"{'source':<16} {'peak LR':>15} {'batch tokens':>13} {'batch seqs':>11}  citation"
-    lines = [f"LR and batch at N = {format_count(table['n_params'])} non-embedding "
+    active = table.get("n_params_active") or table["n_params"]
+    moe = (f", {format_count(active)} active per token (the model's laws at N = {format_count(table['n_params_laws'])})"
+           if active < table["n_params"] else "")
+    lines = [f"LR and batch at N = {format_count(table['n_params'])} non-embedding{moe} "
              f"({format_count(table['n_params_total'])} total), D = {format_count(table['tokens'])} tokens "
-             f"({table['tokens_source']}), seq_len {table['seq_len']}, C = 6ND = {table['flops']:.3g}",
+             f"({table['tokens_source']}), seq_len {table['seq_len']}, C = {table['flops']:.3g}",
              "", header, "-" * len(header)]
     for r in table["rows"]:
         seqs = "—" if r["batch_seqs"] is None else f"{r['batch_seqs']:.4g}"

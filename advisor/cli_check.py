@@ -9,7 +9,7 @@ import click
 from advisor.checking import CheckResult, check as run_check
 from advisor.cli import InputError, Quantity, StyledCommand
 from advisor.cli_advice import _add, _target_options, config_option, config_target, write_penalty_map
-from advisor.recipe import AdvisorError, load_source
+from advisor.recipe import AdvisorError, load_moe_source, load_source
 from advisor.units import UnitError, format_count
 
 
@@ -29,7 +29,7 @@ from advisor.units import UnitError, format_count
 @click.option("--json", "as_json", is_flag=True,
               help="Print JSON (keys penalty_pct, penalty_pct_low, penalty_pct_high, lr_opt, batch_tokens_opt, risky, ...).")
 def check(params, n_params_nonembedding, tokens, lr, batch, batch_seqs, seq_len, vocab_size, model_path, config,
-          configs_file, plot_path, as_json):
+          configs_file, plot_path, as_json, active_params=None, n_params_active_nonembedding=None):
     """Predict what your planned LR and batch cost in loss against the recommended optimum.
 
     Prints the predicted penalty in % with its 90% interval, the optimum it is compared against, whether
@@ -42,11 +42,15 @@ def check(params, n_params_nonembedding, tokens, lr, batch, batch_seqs, seq_len,
       advisor check --params 7B --tokens 2T --lr 3e-4 --batch 4M
       advisor check --params 70B --tokens 2T --lr 1.5e-4 --batch-seqs 1024 --seq-len 4096 --json
       advisor check --params 7B --tokens 2T --configs candidates.csv
+      advisor check --params 16B --active-params 2.8B --tokens 2T --lr 4.2e-4 --batch 4M   # an MoE
     """
     seq_len, vocab_size = config_target(config, seq_len, vocab_size)
     # the model is loaded once for every candidate and the plot
+    active = dict(active_params=active_params, n_params_active_nonembedding=n_params_active_nonembedding)
+    moe = any(v is not None for v in active.values())
+    model = (load_moe_source(model_path) if moe else load_source(model_path, None))[0]
     target = dict(params=params, tokens=tokens, n_params_nonembedding=n_params_nonembedding, seq_len=seq_len,
-                  vocab_size=vocab_size, model=load_source(model_path, None)[0], config=config)
+                  vocab_size=vocab_size, model=model, config=config, **active)
     if configs_file is not None:
         if lr is not None or batch is not None or batch_seqs is not None:
             raise InputError("give --configs FILE or one --lr with --batch/--batch-seqs, not both")
@@ -91,7 +95,9 @@ def _read_configs(path: str) -> list[tuple[str, dict]]:
 
 def render_check(results: list[tuple[str, CheckResult]]) -> str:
     first = results[0][1]
-    lines = [f"Target: N = {format_count(first.n_params)} non-embedding, D = {format_count(first.tokens)} tokens, "
+    moe = (f" ({format_count(first.n_params_active)} active per token; laws at N = {format_count(first.n_params_laws)})"
+           if first.n_params_active and first.n_params_active < first.n_params else "")
+    lines = [f"Target: N = {format_count(first.n_params)} non-embedding{moe}, D = {format_count(first.tokens)} tokens, "
              f"seq_len {first.seq_len}; optimum peak LR {first.lr_opt:.3g}, batch {format_count(first.batch_tokens_opt)} "
              f"tokens ({first.source.get('name') or first.source.get('path')})", ""]
     for name, r in results:
@@ -119,7 +125,7 @@ def _suggestion_text(r: CheckResult) -> str:
 
 def _plot(results, target: dict, path: str) -> None:
     first = results[0][1]
-    write_penalty_map(target["model"].penalty_, first.n_params, first.tokens, first.lr_opt, first.batch_tokens_opt,
+    write_penalty_map(target["model"].penalty_, first.n_params_laws or first.n_params, first.tokens, first.lr_opt, first.batch_tokens_opt,
                       {name: (r.lr, r.batch_tokens) for name, r in results}, path)
 
 

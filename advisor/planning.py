@@ -114,10 +114,13 @@ def plan(
     loss_law: str | None = None, model: str | Path | FittedModel | None = None, hp_law: str | None = None,
     seq_len=None, vocab_size=None,
     sharding: str = "fsdp", activation_checkpointing: bool = True,
+    active_params=None, n_params_active_nonembedding=None,
 ) -> Plan:
     """Plan from a budget (flops | gpu_hours | gpus+days) or cost a given size (params[/tokens], or the
     model's own `config`, advisor/model_config.py). `seq_len` and `vocab_size` default to 4096 and 32000,
-    or, with a config, to what the config says (advisor.recipe.recommend)."""
+    or, with a config, to what the config says (advisor.recipe.recommend). A mixture of experts gives its
+    active count beside the size (`active_params` or `n_params_active_nonembedding`): memory holds every
+    expert, time counts the active ones."""
     budget = _budget_inputs(gpu, mfu, gpus, price_per_gpu_hour, DEFAULT_SEQ_LEN if seq_len is None else seq_len,
                             DEFAULT_VOCAB if vocab_size is None else vocab_size, sharding)
     source = {"model": model, "law": hp_law}
@@ -126,11 +129,14 @@ def plan(
         if given:
             raise AdvisorError(f"give a size (--params/--config with --tokens) or a budget ({', '.join(given)}), "
                                "not both")
-        target = {"config": config, "seq_len": seq_len, "vocab_size": vocab_size}
+        target = {"config": config, "seq_len": seq_len, "vocab_size": vocab_size, "active_params": active_params,
+                  "n_params_active_nonembedding": n_params_active_nonembedding}
         sized = _size_mode(params, tokens, n_params_nonembedding, budget, loss_law, source, target)
     else:
         if tokens is not None:
             raise AdvisorError("--tokens needs --params (a size), not a budget")
+        if active_params is not None or n_params_active_nonembedding is not None:
+            raise AdvisorError("an MoE's active count needs its size (--params with --active-params), not a budget")
         sized = _budget_mode(flops, gpu_hours, days, budget, loss_law, source)
     rec, warnings = sized["rec"], sized["warnings"]
     model_shape = sized.get("shape") or shapes.from_nonembedding(rec.n_params, budget.vocab_size)
@@ -158,11 +164,11 @@ def _batch_cost(source: dict, rec: Recommendation, global_seqs: int) -> dict | N
     """The loss penalty of the global batch the layout runs, against the recommended optimum."""
     if source["law"] is not None:
         return None
-    fitted, _ = load_source(source["model"], None)
+    fitted, _ = load_source(source["model"] if source["model"] is not None else rec.source.get("path"), None)
     if fitted.penalty_ is None:
         return None
     tokens = global_seqs * rec.seq_len
-    cost = cost_of(fitted.penalty_, rec.n_params, rec.tokens, rec.lr, tokens, rec.lr, rec.batch_tokens)
+    cost = cost_of(fitted.penalty_, rec.n_params_laws or rec.n_params, rec.tokens, rec.lr, tokens, rec.lr, rec.batch_tokens)
     return {"batch_tokens": tokens, "batch_seqs": global_seqs, **cost.to_dict()}
 
 
@@ -186,10 +192,15 @@ def _size_mode(params, tokens, n_params_nonembedding, budget: _Budget, loss_law,
                target: dict | None = None) -> dict:
     """Cost a given size; without --tokens, D*(N) of the chosen loss law (or the model's default).
     `target` holds the model's own config and the seq_len/vocab_size as given (None: the config's)."""
-    config = (target or {}).get("config")
-    if config is None:
+    target = target or {}
+    config = target.get("config")
+    active = {k: target.get(k) for k in ("active_params", "n_params_active_nonembedding")}
+    if config is None and all(v is None for v in active.values()):
         sizing = {"seq_len": budget.seq_len, "vocab_size": budget.vocab_size}
         shape = None
+    elif config is None:  # an MoE: its shape (every expert) sets the memory, its active count the time
+        shape = target_shape(params, n_params_nonembedding, budget.vocab_size, None, **active)
+        sizing = {"seq_len": budget.seq_len, "vocab_size": budget.vocab_size, **active}
     else:  # read once: the config's exact shape sets the memory and the full FLOPs too
         shape = target_shape(params, n_params_nonembedding, target["vocab_size"], config)
         sizing = {"seq_len": target["seq_len"], "vocab_size": target["vocab_size"], "config": shape.config}
@@ -200,7 +211,9 @@ def _size_mode(params, tokens, n_params_nonembedding, budget: _Budget, loss_law,
         tokens_source = f"compute-optimal for N under the {law.name} loss law ({law.citation})"
     rec = recommend(params, tokens, n_params_nonembedding=n_params_nonembedding, tokens_source=tokens_source,
                     **sizing, **source)
-    return {"mode": "size", "rec": rec, "flops": rec.flops, "flops_source": "6ND of the given size",
+    moe = rec.n_params_active < rec.n_params
+    return {"mode": "size", "rec": rec, "flops": rec.flops,
+            "flops_source": "6·N_active·D of the given MoE" if moe else "6ND of the given size",
             "law_info": None, "loss": None, "warnings": [], "shape": shape}
 
 

@@ -159,7 +159,7 @@ def load_source(model: str | Path | FittedModel | None = None, law: str | None =
     return fitted, None
 
 
-def _moe_source(model, law):
+def load_moe_source(model=None, law=None):
     """The source for an MoE target: the given model, else the catalog's MoE model; never a published law
     (those were fitted on dense models)."""
     if law is not None:
@@ -346,7 +346,7 @@ def recommend(
     warnings: list[str] = _shape_warnings(shape) if cfg is None else _config_warnings(cfg)
     seq, seq_source = _target_seq_len(seq_len, cfg, warnings)
     tau = None if tau_frac is None else parse_quantity(tau_frac, "tau fraction")
-    fitted, published = _moe_source(model, law) if isinstance(shape, shapes.MoeShape) else load_source(model, law)
+    fitted, published = load_moe_source(model, law) if isinstance(shape, shapes.MoeShape) else load_source(model, law)
     d, chosen_by = _choose_tokens(shape, tokens, tokens_per_param, fitted, warnings, seq)
     tokens_source = tokens_source if tokens is not None and tokens_source else chosen_by
     answer = (_answer_from_model(fitted, shape, d, seq, warnings) if fitted is not None
@@ -534,11 +534,12 @@ def _token_budget(shape, tokens, tokens_per_param, fitted: FittedModel | None,
         return tpp * shape.n_params_total, f"{tpp:g} tokens per (total) parameter (--tokens-per-param)"
     why = "the model has no usable loss law" if fitted is not None else "a published LR/batch law has no loss law"
     if fitted is not None and fitted.loss_ is not None and fitted.loss_.law.is_usable():
+        n = _n_for_laws(fitted, shape)  # an MoE: the N the model's laws (its loss law too) take
         try:
-            d = fitted.loss_.law.optimal_tokens(shape.n_params)
+            d = fitted.loss_.law.optimal_tokens(n)
         except (OverflowError, ZeroDivisionError):
             d = math.inf
-        ratio = d / shape.n_params if math.isfinite(d) and d > 0 else math.inf
+        ratio = d / n if math.isfinite(d) and d > 0 else math.inf
         if USABLE_TOKENS_PER_PARAM[0] <= ratio <= USABLE_TOKENS_PER_PARAM[1]:
             if not PLAUSIBLE_TOKENS_PER_PARAM[0] <= ratio <= PLAUSIBLE_TOKENS_PER_PARAM[1]:
                 warnings.append(CodedWarning("loss_law_tokens_per_param_far", f"the fitted loss law's compute-optimal D/N = {ratio:.3g} is far from the published "

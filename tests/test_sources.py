@@ -234,7 +234,8 @@ def test_catalog_resolves_names_and_paths(tmp_path):
     own = tmp_path / "mine.json"
     own.write_text("{}")
     assert catalog.resolve_model(str(own)) == own
-    for bad in ("no-such-model", "steplaw-moe", "a\0b"):  # unknown, a source's name, an impossible path
+    assert catalog.resolve_model("steplaw-moe").parent.name == "steplaw-moe"  # a model and a source share it
+    for bad in ("no-such-model", "a\0b"):  # unknown, an impossible path
         with pytest.raises(ModelError, match="cpu-default"):
             catalog.resolve_model(bad)
     for e in catalog.entries():
