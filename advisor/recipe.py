@@ -328,25 +328,21 @@ def recommend(
     law: str | None = None,
     tau_frac: float | str | None = None,
     tokens_source: str | None = None,
-    active_params: str | float | None = None,
-    n_params_active_nonembedding: str | float | None = None,
+    active_params: str | float | None = None, n_params_active_nonembedding: str | float | None = None,
 ) -> Recommendation:
     """Recommend LR, batch size and the rest of the recipe for a target model.
 
     The size: `params` (TOTAL, "7B", with the standard shape and `vocab_size`), `n_params_nonembedding`, or
     `config` (a model config: exact counts, `target_shape`). `tokens` defaults to the compute-optimal D under
     the model's loss law, else 20 per parameter; `tokens_source` labels a `tokens` the caller chose (`plan`).
-    Weight decay: the fitted model's calibrated λ, unless `tau_frac` asks for the τ rule (module doc).
-    A mixture of experts: `active_params` (total, beside `params`) or `n_params_active_nonembedding`; the
-    catalog's MoE model serves it unless `model` is given (advisor/sparsity.py says how N enters).
-    """
-    shape = target_shape(params, n_params_nonembedding, vocab_size, config, active_params,
-                         n_params_active_nonembedding)
+    Weight decay: the fitted model's calibrated λ, unless `tau_frac` asks for the τ rule (module doc). An MoE
+    adds `active_params` (beside `params`) or `n_params_active_nonembedding` (the MoE model serves it)."""
+    shape = target_shape(params, n_params_nonembedding, vocab_size, config, active_params, n_params_active_nonembedding)
     cfg = getattr(shape, "config", None)
     warnings: list[str] = _shape_warnings(shape) if cfg is None else _config_warnings(cfg)
     seq, seq_source = _target_seq_len(seq_len, cfg, warnings)
     tau = None if tau_frac is None else parse_quantity(tau_frac, "tau fraction")
-    fitted, published = load_moe_source(model, law) if isinstance(shape, shapes.MoeShape) else load_source(model, law)
+    fitted, published = (load_moe_source if isinstance(shape, shapes.MoeShape) else load_source)(model, law)
     d, chosen_by = _choose_tokens(shape, tokens, tokens_per_param, fitted, warnings, seq)
     tokens_source = tokens_source if tokens is not None and tokens_source else chosen_by
     answer = (_answer_from_model(fitted, shape, d, seq, warnings) if fitted is not None
@@ -357,13 +353,11 @@ def recommend(
     opt = answer["optimizer"]
     schedule, final_frac = _schedule(answer["schedule"], lr.value)
     weight_decay, decay_rule = _weight_decay(opt, tau, lr.value, steps, warnings)
-    n_laws = answer["n_params_laws"]
-    moe = isinstance(shape, shapes.MoeShape)
+    n_laws, (flops, flops_formula) = answer["n_params_laws"], _flops(shape, d)
     return Recommendation(
         n_params=shape.n_params, n_params_total=shape.n_params_total, d_model=shape.d_model,
         n_layer=shape.n_layer, vocab_size=shape.vocab_size, seq_len=seq, tokens=d, tokens_source=tokens_source,
-        tokens_per_param=d / shape.n_params_total, flops=6.0 * (shape.n_params_active if moe else shape.n_params) * d,
-        flops_formula="6·N_active·D (N_active non-embedding, per token)" if moe else "6ND (N non-embedding)",
+        tokens_per_param=d / shape.n_params_total, flops=flops, flops_formula=flops_formula,
         n_params_laws=n_laws, lr=lr.value, lr_low=lr.low, lr_high=lr.high,
         batch_tokens=batch.value, batch_tokens_low=batch.low, batch_tokens_high=batch.high,
         batch_seqs=batch_seqs, batch_tokens_rounded=batch_seqs * seq, steps=steps,
@@ -380,6 +374,13 @@ def recommend(
         shape_source=_shape_source(shape, seq_source, fitted),
         tolerance=_tolerance(fitted, n_laws, d, lr.value, batch.value, batch_seqs * seq),
     )
+
+
+def _flops(shape, d: float) -> tuple[float, str]:
+    """C = 6ND, N non-embedding; for an MoE the active count: experts a token skips cost it nothing."""
+    if isinstance(shape, shapes.MoeShape):
+        return 6.0 * shape.n_params_active * d, "6·N_active·D (N_active non-embedding, per token)"
+    return 6.0 * shape.n_params * d, "6ND (N non-embedding)"
 
 
 def _steps(d: float, batch_seqs: int, seq: int, n_params: float) -> tuple[int, int]:
