@@ -30,16 +30,12 @@ def joint_section(fitter) -> dict:
 
 
 def pooled_fit_range(fitter) -> dict:
-    """The (N, D, C) range the exponents were measured over: every setup's usable cells of the chosen LR
-    law, for each input whose exponent is shared in every law; an input with your own exponent keeps your
-    range (and C too then)."""
-    laws = chosen(fitter)
-    own = {n for rec in laws.values() for n, e in rec["exponents"].items() if e["status"] == "own"}
-    if own:
-        own |= {"flops"}
+    """The (N, D, C) range the exponents were measured over: every setup's usable cells of the LR law. An
+    exponent of your own (inconsistent with the sources') was measured over your sizes only; its warning
+    says so, and its interval is its bootstrap's, carried linearly to the target (docs/fitting.md)."""
     st = fitter.stacks_["lr"]
     use = st.w > 0
-    return {k: (float(v[use].min()), float(v[use].max())) for k, v in st.inputs.items() if k not in own}
+    return {k: (float(v[use].min()), float(v[use].max())) for k, v in st.inputs.items()}
 
 
 def joint_warnings(fitter) -> list[CodedWarning]:
