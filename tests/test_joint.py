@@ -126,3 +126,27 @@ def test_cli_joint_fit_and_bad_input(source_csv, tmp_path):
     assert rec.exit_code == 0, rec.output
     intervals = json.loads(rec.output)["lr_interval"]
     assert intervals["setup"][0] == pytest.approx(intervals["setup"][1])  # no setup component
+
+
+def test_recalibrate_with_a_source_fits_jointly(tmp_path):
+    from test_sweep import tiny_spec
+
+    spec = tiny_spec(tmp_path, lrs="[3e-3, 1e-2, 3e-2]", batch="[4]", tokens="4096, 8192")
+    out = tmp_path / "mine"
+    bad = CliRunner().invoke(cli, ["recalibrate", str(spec), "--out", str(out), "--with", "no-such-source"])
+    assert bad.exit_code == 2 and not out.exists()
+    res = CliRunner().invoke(cli, ["recalibrate", str(spec), "--out", str(out), "--workers", "1", "--bootstrap", "20",
+                                   "--quiet", "--with", "steplaw-dense"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((out / "model.json").read_text())
+    assert doc["provenance"]["joint"]["sources"][0]["name"] == "steplaw-dense"
+    assert doc["provenance"]["same_setup_as_target"] is True
+
+
+def test_plan_prints_the_anchor_beside_a_full_calibration():
+    res = CliRunner().invoke(cli, ["calibrate", "plan", "anchor", "--no-measure"])
+    assert res.exit_code == 0, res.output
+    line = res.output.strip().splitlines()[-1]
+    anchor, full = line.split("; full cpu-default: ")
+    n_anchor, n_full = int(anchor.split()[1]), int(full.split()[0])
+    assert 0 < n_anchor < n_full / 4
