@@ -67,7 +67,7 @@ def calibrate() -> None:
 def plan_cmd(spec: str, device: str | None, workers: int | None, no_measure: bool) -> None:
     """Print a sweep's trials, total FLOPs and estimated wall time on this device.
 
-    SPEC is a preset name (quick, cpu-default, gpu-default, cluster; `advisor calibrate presets` lists
+    SPEC is a preset name (quick, anchor, cpu-default, gpu-default, cluster; `advisor calibrate presets` lists
     them with their files) or a TOML sweep file.
 
     The estimate times a few training steps of each proxy size (single-threaded on the CPU, as the
@@ -158,7 +158,7 @@ def _checked_device(device: str, local: bool = True) -> str:
 def run_cmd(spec, out_dir, backend, address, workers, device, allow_other_spec, retry_failed, quiet) -> None:
     """Run or resume a sweep; every result is recorded as it finishes.
 
-    SPEC is a preset name (quick, cpu-default, gpu-default, cluster; `advisor calibrate presets` lists
+    SPEC is a preset name (quick, anchor, cpu-default, gpu-default, cluster; `advisor calibrate presets` lists
     them with their files) or a TOML sweep file.
 
     Rerunning the same command resumes: finished trials are skipped and trials left running by a

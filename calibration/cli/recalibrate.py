@@ -39,7 +39,7 @@ from calibration.cli.calibrate import _checked_device, _load, _plan
 def recalibrate(spec, out_dir, data, device, workers, n_boot, notes, with_sources, allow_other_spec, quiet) -> None:
     """Calibrate on your own data or hardware: run a sweep, fit it, write the model and its report.
 
-    SPEC is a preset (quick, cpu-default, gpu-default, cluster) or a TOML file. The sweep lands in
+    SPEC is a preset (quick, anchor, cpu-default, gpu-default, cluster) or a TOML file. The sweep lands in
     OUT/trials.sqlite (resumable: rerun the same command after any interruption); the trial table,
     the fitted model and the report are then (re)written from it as OUT/trials.csv, OUT/model.json
     and OUT/report/. Use the model with `advisor recommend --model OUT/model.json`.
