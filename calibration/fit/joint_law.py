@@ -222,7 +222,7 @@ def _consistency_tests(stack: Stack, form: LawForm, can_test: tuple[str, ...], r
 
 def _record(stack, form, own, coef, samples, groups, scatter, tests, untestable, boot) -> dict:
     """The joint part of the law for the artifact (provenance.joint): prefactors, exponents, tests."""
-    k, g = len(form.inputs), len(groups)
+    g = len(groups)
     col = (lambda c: samples[:, c]) if samples is not None else (lambda c: None)
     prefactors = {stack.names[s]: {**_with_interval(coef[i], col(i), exp=True),
                                    "n_cells": int(((stack.gid == s) & (stack.w > 0)).sum()),
