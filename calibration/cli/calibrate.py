@@ -67,7 +67,7 @@ def calibrate() -> None:
 def plan_cmd(spec: str, device: str | None, workers: int | None, no_measure: bool) -> None:
     """Print a sweep's trials, total FLOPs and estimated wall time on this device.
 
-    SPEC is a preset name (quick, cpu-default, gpu-default, cluster; `advisor calibrate presets` lists
+    SPEC is a preset name (quick, anchor, cpu-default, gpu-default, cluster; `advisor calibrate presets` lists
     them with their files) or a TOML sweep file.
 
     The estimate times a few training steps of each proxy size (single-threaded on the CPU, as the
@@ -92,6 +92,29 @@ def plan_cmd(spec: str, device: str | None, workers: int | None, no_measure: boo
                                      param_hint="--device") from None
         estimate = estimate_wall(the_plan, checked, workers)
     click.echo(format_plan(the_plan, estimate))
+    click.echo(_beside_full(the_plan, estimate, workers))
+
+
+FULL_CALIBRATION = {"cpu": "cpu-default"}  # the full calibration a plan is compared with, per device kind
+
+
+def _beside_full(the_plan, estimate, workers) -> str:
+    """One line: this plan's cost beside a full calibration's on the same device (gpu-default off the CPU)."""
+    from calibration.sweep.estimate import estimate_wall, format_seconds
+
+    device = estimate.device if estimate else the_plan.spec.device
+    full_name = FULL_CALIBRATION.get(device, "gpu-default" if device != "auto" else "cpu-default")
+
+    def cost(p, e) -> str:
+        wall = f", ~{format_seconds(e.wall_s)} on {e.device}" if e else ""
+        return f"{len(p.trials)} trials, {p.total_flops:.3g} proxy-FLOPs{wall}"
+
+    if the_plan.spec.name == full_name:
+        return f"{full_name} is the full calibration: {cost(the_plan, estimate)}"
+    full = _plan(_load(full_name))
+    full_estimate = estimate_wall(full, estimate.device, workers) if estimate else None
+    return (f"{the_plan.spec.name}: {cost(the_plan, estimate)}; full {full_name}: {cost(full, full_estimate)} "
+            "(planned grids; the adaptive grid adds to both)")
 
 
 def _checked_device(device: str, local: bool = True) -> str:
@@ -135,7 +158,7 @@ def _checked_device(device: str, local: bool = True) -> str:
 def run_cmd(spec, out_dir, backend, address, workers, device, allow_other_spec, retry_failed, quiet) -> None:
     """Run or resume a sweep; every result is recorded as it finishes.
 
-    SPEC is a preset name (quick, cpu-default, gpu-default, cluster; `advisor calibrate presets` lists
+    SPEC is a preset name (quick, anchor, cpu-default, gpu-default, cluster; `advisor calibrate presets` lists
     them with their files) or a TOML sweep file.
 
     Rerunning the same command resumes: finished trials are skipped and trials left running by a

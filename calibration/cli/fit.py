@@ -37,9 +37,12 @@ from advisor.cli import InputError, Quantity, StyledCommand, input_errors
               help="Whether TABLE comes from the setup (data, tokenizer, architecture) you will train. With "
                    "--other-setup the advisor's intervals add the setup spread of published laws. "
                    "[default: same for a calibration's trial table, other for an external table]")
+@click.option("--with", "with_sources", multiple=True, metavar="SOURCE",
+              help="Fit jointly with a public sweep (a shipped source's name or a table in contract 1; "
+                   "repeatable): your prefactors, exponents shared where your data agree (docs/fitting.md).")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file and report.")
 def fit(table, output, report_dir, col_params, col_tokens, col_lr, col_batch, col_loss, batch_unit, seq_len,
-        n_boot, seed, near_optimal, notes, same_setup, force):
+        n_boot, seed, near_optimal, notes, same_setup, with_sources, force):
     """Fit scale laws for the optimal LR and batch size (and the loss L(N, D)) to a trial table.
 
     TABLE is a CSV or Parquet file: the trial table of a calibration (`advisor calibrate ... export`) or
@@ -59,6 +62,7 @@ def fit(table, output, report_dir, col_params, col_tokens, col_lr, col_batch, co
           --col-batch bs --batch-unit sequences --seq-len 2048 --col-loss val_loss
       advisor fit trials.csv -o model.json --bootstrap 0      # fast, no intervals
       advisor fit steplaw-dense -o model.json --report report  # a shipped public sweep
+      advisor fit mine.csv --with steplaw-dense -o model.json  # your sizes, Step Law's exponents
     """
     from pathlib import Path
 
@@ -73,6 +77,8 @@ def fit(table, output, report_dir, col_params, col_tokens, col_lr, col_batch, co
                      batch_unit=batch_unit, seq_len=seq_len)
     fitter = ScaleLawFitter(n_boot=n_boot, seed=seed, near_optimal=near_optimal, same_setup=same_setup,
                             progress=sys.stderr.isatty())
+    if with_sources:
+        fitter = _joint_fitter(with_sources, same_setup, n_boot=n_boot, seed=seed, near_optimal=near_optimal)
     with input_errors(FitInputError):  # a missing file or column, too few sizes: bad input
         fitter.fit(table, cols, table_name=table_name, notes=notes)
         fitter.write(output, force=force)
@@ -92,6 +98,17 @@ def _resolve_table(table: str) -> tuple[str, str]:
     return str(resolve_source(table)), f"source {table}"  # a CatalogError is bad input (advisor/cli.py)
 
 
+def _joint_fitter(with_sources, same_setup, **settings):
+    """A JointFitter over the --with sources (shipped names or table paths; CatalogError: bad input)."""
+    from advisor.catalog import resolve_source
+    from calibration.fit.joint import JointFitter
+
+    if same_setup is False:
+        raise InputError("--with fits your own setup jointly with the sources: --other-setup does not apply")
+    sources = [(name, str(resolve_source(name))) for name in dict.fromkeys(with_sources)]
+    return JointFitter(sources, progress=sys.stderr.isatty(), **settings)
+
+
 def summary_text(artifact) -> str:
     """A short human summary of a fitted-model artifact (FittedModelArtifact, or its JSON): laws with 90%
     intervals, held-out figures, warnings."""
@@ -108,6 +125,10 @@ def summary_text(artifact) -> str:
     if loss:
         e, a, alpha, b, beta = loss.values
         lines.append(f"loss: L = {e:.3f} + {a:.4g}/N^{alpha:.3f} + {b:.4g}/D^{beta:.3f}")
+    if isinstance(prov.extra.get("joint"), dict):
+        from calibration.fit.joint_record import summary_lines
+
+        lines += summary_lines(prov.extra["joint"])
     lines += _validation_lines(art.validation)
     lines += coverage_lines(art.validation.coverage)
     lines += validation_lines(art.penalty)

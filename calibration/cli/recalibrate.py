@@ -30,13 +30,16 @@ from calibration.cli.calibrate import _checked_device, _load, _plan
               help="Bootstrap resamples of the fit (0: none, no intervals).")
 @click.option("--note", "notes", multiple=True, metavar="TEXT",
               help="A note for the model's provenance (repeatable), e.g. what the calibration is for.")
+@click.option("--with", "with_sources", multiple=True, metavar="SOURCE",
+              help="Fit the sweep jointly with a public sweep (a shipped source's name or a table; repeatable): "
+                   "your prefactors, the sources' exponents where yours agree. Pairs with the anchor preset.")
 @click.option("--allow-other-spec", is_flag=True, help="Use a sweep folder made by another spec (its trials are kept).")
 @hidden_alias("--force", of="allow_other_spec", is_flag=True)  # its old name: --force now always means overwrite
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def recalibrate(spec, out_dir, data, device, workers, n_boot, notes, allow_other_spec, quiet) -> None:
+def recalibrate(spec, out_dir, data, device, workers, n_boot, notes, with_sources, allow_other_spec, quiet) -> None:
     """Calibrate on your own data or hardware: run a sweep, fit it, write the model and its report.
 
-    SPEC is a preset (quick, cpu-default, gpu-default, cluster) or a TOML file. The sweep lands in
+    SPEC is a preset (quick, anchor, cpu-default, gpu-default, cluster) or a TOML file. The sweep lands in
     OUT/trials.sqlite (resumable: rerun the same command after any interruption); the trial table,
     the fitted model and the report are then (re)written from it as OUT/trials.csv, OUT/model.json
     and OUT/report/. Use the model with `advisor recommend --model OUT/model.json`.
@@ -46,13 +49,30 @@ def recalibrate(spec, out_dir, data, device, workers, n_boot, notes, allow_other
       advisor recalibrate quick --out runs/mine                       # minutes on a laptop
       advisor recalibrate cpu-default --out runs/cpu --data my_corpus/  # your text, a few CPU-hours
       advisor recalibrate gpu-default --out runs/gpu --device cuda --data data/owt/
+      advisor recalibrate anchor --out runs/anchor --with steplaw-dense  # 2 sizes; exponents from Step Law
     """
     the_spec = _spec_with_data(spec, data)
     _plan(the_spec)  # spec errors before anything is created
     device = _checked_device(device or the_spec.device)
+    sources = _sources(with_sources)  # an unknown source before the sweep runs
     out = Path(out_dir)
     _sweep(the_spec, out, workers, device, allow_other_spec, quiet)
-    _fit_and_write(the_spec, out, n_boot, notes, quiet)
+    _fit_and_write(the_spec, out, n_boot, notes, quiet, sources)
+
+
+def _sources(with_sources) -> list[tuple[str, str]]:
+    """(name, table path) of each --with source (a CatalogError is bad input: exit 2)."""
+    import numpy as np
+
+    from advisor.catalog import resolve_source
+    from calibration.fit import FitInputError
+    from calibration.fit.joint import load_source
+
+    sources = [(name, str(resolve_source(name))) for name in dict.fromkeys(with_sources)]
+    with input_errors(FitInputError):  # columns or units that cannot be reconciled: before the sweep runs
+        for name, path in sources:
+            load_source(name, path, 0.0025, 0, np.random.default_rng(0))
+    return sources
 
 
 def _spec_with_data(spec: str, data: str | None):
@@ -88,12 +108,16 @@ def _sweep(the_spec, out: Path, workers, device: str, allow_other_spec: bool, qu
     click.echo(f"wrote the trial table {table_path}")
 
 
-def _fit_and_write(the_spec, out: Path, n_boot: int, notes: tuple[str, ...], quiet: bool) -> None:
-    """Fit OUT/trials.csv and write OUT/model.json and OUT/report/ (always replaced: they follow the store)."""
+def _fit_and_write(the_spec, out: Path, n_boot: int, notes: tuple[str, ...], quiet: bool, sources=()) -> None:
+    """Fit OUT/trials.csv (jointly with the sources, if any) and write OUT/model.json and OUT/report/
+    (always replaced: they follow the store)."""
     from calibration.cli.fit import summary_text
     from calibration.fit import FitInputError, ScaleLawFitter
+    from calibration.fit.joint import JointFitter
 
-    fitter = ScaleLawFitter(n_boot=n_boot, progress=not quiet and sys.stderr.isatty())
+    progress = not quiet and sys.stderr.isatty()
+    fitter = JointFitter(sources, n_boot=n_boot, progress=progress) if sources else \
+        ScaleLawFitter(n_boot=n_boot, progress=progress)
     about = f"advisor recalibrate {the_spec.name} (spec hash {the_spec.spec_hash}) on data " \
             f"{the_spec.trial.get('data', 'kjv')!r}"
     try:

@@ -357,6 +357,9 @@ def markdown(art: FittedModelArtifact, figures: dict[str, str]) -> str:
     lines += ["## Laws", "", "Coefficients with 90% bootstrap intervals; the form of each law is chosen by "
               "leave-one-size-out (LOSO) |log2 error|.", ""]
     lines += _law_md("lr", art.laws.lr) + _law_md("batch", art.laws.batch)
+    from calibration.fit.joint_record import markdown as joint_md  # a joint fit's section (else nothing)
+
+    lines += joint_md(prov.extra.get("joint"))
     lines += _surface_md(art.laws.loss) + _validation_md(art.validation) + penalty_md(art.penalty) + _targets_md(art)
     lines += _cells_md(art.cells)
     lines += ["## Figures", ""]

@@ -1,0 +1,267 @@
+"""One power law fitted jointly to several setups: a prefactor per setup, exponents shared.
+
+Setup 0 is MINE (the user's own table); the others are sources (public sweeps). In log space,
+
+    log y = c_s + sum_j e_j log x_j   (+ d_j log x_j for MINE alone, j in `own`)
+
+so each setup has its own intercept c_s (its prefactor) and every setup shares the exponents e_j, except
+those MINE keeps for itself (`own`: its slope is e_j + d_j). The fit is laws.huber_fit on this design; the
+bootstrap draws each setup's cell optima from their own trial resamples (resampling is within cells, so
+within sources) and adds each setup's between-cell scatter, as bootstrap.bootstrap_law does for one setup.
+
+The consistency test: MINE gets its own slope for every input it spans (two or more distinct values, not
+collinear with the form's other input in its cells); an exponent whose difference d_j has a 90% bootstrap
+interval excluding zero is inconsistent: it is not pooled, MINE's own slope is used. The bootstrap scatter
+for the test is estimated under the pooled model (the null), so a MINE whose exponent differs does not
+widen its own interval by the misfit it is being tested for.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from calibration.fit.laws import COLLINEAR_CORR, LawFit, LawForm, huber_fit, loso_folds
+
+INTERVAL = (5.0, 95.0)  # the consistency test's bootstrap interval (90%)
+LN2 = np.log(2.0)
+
+
+@dataclass
+class Stack:
+    """One law's cells of every setup, stacked: inputs (m,), log optimum y, weight w, setup index gid (0 =
+    MINE), optima samples (R, m) or None, setup names."""
+
+    inputs: dict[str, np.ndarray]
+    y: np.ndarray
+    w: np.ndarray
+    gid: np.ndarray
+    samples: np.ndarray | None
+    names: list[str]
+
+    def present(self) -> list[int]:
+        """Setups with at least one usable cell (their intercepts are identified)."""
+        return [g for g in range(len(self.names)) if (self.w[self.gid == g] > 0).any()]
+
+    def logs(self, name: str) -> np.ndarray:
+        return np.log(np.asarray(self.inputs[name], float))
+
+
+@dataclass
+class JointLawFit(LawFit):
+    """A law form fitted jointly: `log_coef`, `samples` and `residual_sd` are MINE's (its prefactor with the
+    shared or own exponents); `joint` records the per-setup prefactors and the consistency tests."""
+
+    joint: dict = field(default_factory=dict)
+
+
+def design(stack: Stack, form: LawForm, own: tuple[str, ...]) -> tuple[np.ndarray, list[int]]:
+    """(m, k) joint design: one intercept per present setup, the shared slopes, MINE's own-slope terms.
+    Returns it with the present setups (column order of the intercepts)."""
+    groups = stack.present()
+    cols = [(stack.gid == g).astype(float) for g in groups]
+    cols += [stack.logs(n) for n in form.inputs]
+    cols += [(stack.gid == 0) * stack.logs(n) for n in own]
+    return np.column_stack(cols), groups
+
+
+def mine_coef(coef: np.ndarray, form: LawForm, own: tuple[str, ...], n_groups: int) -> np.ndarray:
+    """MINE's law (intercept, exponent per input) from joint coefficients (k,) or (R, k)."""
+    coef = np.atleast_2d(coef)
+    k = len(form.inputs)
+    slopes = coef[:, n_groups:n_groups + k].copy()
+    for i, name in enumerate(own):
+        slopes[:, form.inputs.index(name)] += coef[:, n_groups + k + i]
+    return np.column_stack([coef[:, 0], slopes])
+
+
+def infeasible_reason(stack: Stack, form: LawForm, own: tuple[str, ...], w: np.ndarray | None = None) -> str | None:
+    """Why the joint design cannot be fitted with weights w (default the stack's), or None."""
+    w = stack.w if w is None else w
+    use = w > 0
+    if not (use & (stack.gid == 0)).any():
+        return "your table has no usable cell for this law"
+    groups = [g for g in range(len(stack.names)) if (use & (stack.gid == g)).any()]
+    n_coef = len(groups) + len(form.inputs) + len(own)
+    if use.sum() < n_coef + 1:
+        return f"needs at least {n_coef + 1} usable cells over all setups, has {int(use.sum())}"
+    centred = np.column_stack([_within(stack.logs(n), stack.gid, use) for n in form.inputs])[use]
+    for name, sd in zip(form.inputs, centred.std(axis=0)):
+        if sd < 1e-6:
+            return f"{name} does not vary within any setup"
+    if len(form.inputs) > 1 and abs(np.corrcoef(centred, rowvar=False)[0, 1]) > COLLINEAR_CORR:
+        return f"{' and '.join(form.inputs)} vary together within the setups (collinear): not separable"
+    mine = use & (stack.gid == 0)
+    if own and mine.sum() < 1 + len(own):
+        return "too few of your cells for your own exponents"
+    for name in own:
+        if np.ptp(stack.logs(name)[mine]) < 1e-6:
+            return f"your own {name} exponent needs two or more values of {name} in your cells"
+    return None
+
+
+def testable(stack: Stack, form: LawForm) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The inputs whose exponent MINE's usable cells can test, and why each other one cannot be."""
+    mine = (stack.gid == 0) & (stack.w > 0)
+    logs = {n: stack.logs(n)[mine] for n in form.inputs}
+    why = {n: f"your cells have one value of {n}" for n in form.inputs if len(np.unique(np.round(logs[n], 6))) < 2}
+    spanned = [n for n in form.inputs if n not in why]
+    if len(spanned) == 2 and abs(np.corrcoef(logs[spanned[0]], logs[spanned[1]])[0, 1]) > COLLINEAR_CORR:
+        why.update({n: f"{' and '.join(spanned)} vary together in your cells" for n in spanned})
+        spanned = []
+    if len(spanned) and mine.sum() < 1 + len(spanned):
+        why.update({n: "too few of your cells" for n in spanned})
+        spanned = []
+    return tuple(spanned), why
+
+
+def fit_point(stack: Stack, form: LawForm, own: tuple[str, ...], w: np.ndarray | None = None) -> tuple[np.ndarray, list[int]]:
+    """Joint point coefficients (k,) and the present setups."""
+    x, groups = design(stack, form, own)
+    return huber_fit(x, stack.y[None, :], (stack.w if w is None else w)[None, :])[0], groups
+
+
+def group_scatter(stack: Stack, x: np.ndarray, coef: np.ndarray) -> dict[int, tuple[float, float]]:
+    """Per setup: (residual sd of its cells about the joint fit, between-cell scatter beyond the optima's
+    own bootstrap noise). A setup with a single usable cell takes the pooled residual sd."""
+    r = stack.y - x @ coef
+    use = stack.w > 0
+    n, k = int(use.sum()), x.shape[1]
+    pooled = float(np.sqrt((stack.w[use] * r[use] ** 2).sum() / stack.w[use].sum() * n / max(n - k, 1)))
+    out = {}
+    for g in stack.present():
+        sel = use & (stack.gid == g)
+        if sel.sum() >= 2:
+            ww = stack.w[sel]
+            sd = float(np.sqrt((ww * r[sel] ** 2).sum() / ww.sum() * sel.sum() / (sel.sum() - 1)))
+        else:
+            sd = pooled
+        within = float(np.mean(np.var(stack.samples[:, sel], axis=0))) if stack.samples is not None else 0.0
+        out[g] = (sd, float(np.sqrt(max(sd * sd - within, 0.0))))
+    return out
+
+
+def bootstrap(stack: Stack, x: np.ndarray, scatter: dict[int, tuple[float, float]], rng: np.random.Generator) -> np.ndarray:
+    """(R, k) joint coefficients over the optima samples plus each setup's between-cell scatter."""
+    sd = np.zeros(len(stack.y))
+    for g, (_, extra) in scatter.items():
+        sd[stack.gid == g] = extra
+    jitter = sd[None, :] * rng.standard_normal(stack.samples.shape)
+    return huber_fit(x, stack.samples + jitter, stack.w)
+
+
+def cv_log2_error(stack: Stack, form: LawForm, own: tuple[str, ...], only_mine: bool = False) -> float | None:
+    """Leave-one-size-out mean |log2 error|, a size being one setup's N; held-out cells of a setup with no
+    other usable cell are skipped (its prefactor would be unknown). only_mine: hold out MINE's sizes only."""
+    keys = stack.gid * 1e3 + np.unique(stack.inputs["n_params"], return_inverse=True)[1]
+    w = np.where(stack.gid == 0, stack.w, 0.0) if only_mine else stack.w
+    folds, held = loso_folds(keys, w)
+    x, _ = design(stack, form, own)
+    errors = []
+    for row, out in zip(folds, held):
+        row = np.where(out, 0.0, stack.w)
+        if not (row[stack.gid == stack.gid[out][0]] > 0).any() or infeasible_reason(stack, form, own, row):
+            continue
+        coef = huber_fit(x, stack.y[None, :], row[None, :])[0]
+        errors.append(np.abs(x[out] @ coef - stack.y[out]))
+    return float(np.concatenate(errors).mean() / LN2) if errors else None
+
+
+def _within(values: np.ndarray, gid: np.ndarray, use: np.ndarray) -> np.ndarray:
+    """Values centred on their setup's mean over the usable cells."""
+    out = values.astype(float).copy()
+    for g in np.unique(gid):
+        sel = gid == g
+        if (sel & use).any():
+            out[sel] -= values[sel & use].mean()
+    return out
+
+
+def fit_form(stack: Stack, form: LawForm, rng: np.random.Generator) -> JointLawFit:
+    """The joint fit of one form: the consistency test of each exponent MINE can test (with a bootstrap),
+    then the fit with MINE's own slope for the inconsistent ones; MINE's law with its samples."""
+    can_test, untestable = testable(stack, form)
+    boot = stack.samples is not None and len(stack.samples) >= 10
+    tests = _consistency_tests(stack, form, can_test, rng) if boot and can_test else {}
+    own = tuple(n for n in form.inputs if tests.get(n, {}).get("inconsistent"))
+    if infeasible_reason(stack, form, own):
+        own = ()
+    coef, groups = fit_point(stack, form, own)
+    x, _ = design(stack, form, own)
+    scatter = group_scatter(stack, x, coef)
+    samples = bootstrap(stack, x, scatter, rng) if boot else None
+    fit = JointLawFit(form, mine_coef(coef, form, own, len(groups))[0], scatter[0][0],
+                      cv_log2_error(stack, form, own), int(((stack.gid == 0) & (stack.w > 0)).sum()),
+                      mine_coef(samples, form, own, len(groups)) if samples is not None else None, scatter[0][1])
+    fit.joint = _record(stack, form, own, coef, samples, groups, scatter, tests, untestable, boot)
+    return fit
+
+
+def _consistency_tests(stack: Stack, form: LawForm, can_test: tuple[str, ...], rng) -> dict[str, dict]:
+    """Per testable input: MINE's own slope, the pooled slope of the others and their difference, each
+    with its 90% bootstrap interval, and whether the difference's interval excludes zero."""
+    if infeasible_reason(stack, form, can_test):
+        return {}
+    null_coef, _ = fit_point(stack, form, ())
+    x_null, _ = design(stack, form, ())
+    scatter = group_scatter(stack, x_null, null_coef)  # scatter under the null: see the module doc
+    coef, groups = fit_point(stack, form, can_test)
+    x, _ = design(stack, form, can_test)
+    samples = bootstrap(stack, x, scatter, rng)
+    k, g = len(form.inputs), len(groups)
+    out = {}
+    for i, name in enumerate(can_test):
+        j = form.inputs.index(name)
+        shared, diff = (coef[g + j], samples[:, g + j]), (coef[g + k + i], samples[:, g + k + i])
+        mine = (shared[0] + diff[0], shared[1] + diff[1])
+        lo, hi = np.percentile(diff[1], INTERVAL)
+        out[name] = {"mine": _with_interval(*mine), "others": _with_interval(*shared),
+                     "difference": _with_interval(*diff), "inconsistent": bool(lo > 0 or hi < 0)}
+    return out
+
+
+def _record(stack, form, own, coef, samples, groups, scatter, tests, untestable, boot) -> dict:
+    """The joint part of the law for the artifact (provenance.joint): prefactors, exponents, tests."""
+    g = len(groups)
+    col = (lambda c: samples[:, c]) if samples is not None else (lambda c: None)
+    prefactors = {stack.names[s]: {**_with_interval(coef[i], col(i), exp=True),
+                                   "n_cells": int(((stack.gid == s) & (stack.w > 0)).sum()),
+                                   "residual_sd": scatter[s][0]} for i, s in enumerate(groups)}
+    exponents = {}
+    for j, name in enumerate(form.inputs):
+        if name in own:
+            status = "own"
+        elif name in tests:
+            status = "pooled"
+        else:
+            status = "borrowed"
+        exponents[name] = {"status": status, "shared": _with_interval(coef[g + j], col(g + j)),
+                           "test": tests.get(name), "untested_because": None if name in tests else
+                           untestable.get(name, "no bootstrap" if not boot else "the test could not be fitted")}
+    return {"form": form.name, "setups": [stack.names[s] for s in groups], "prefactors": prefactors,
+            "exponents": exponents, "mine_cv_log2_error": cv_log2_error(stack, form, own, only_mine=True)}
+
+
+def _with_interval(point, samples, exp: bool = False) -> dict:
+    f = np.exp if exp else (lambda v: v)
+    out = {"value": float(f(point))}
+    if samples is not None and len(samples) >= 10:
+        lo, hi = np.percentile(samples, INTERVAL)
+        out["ci90"] = [float(f(lo)), float(f(hi))]
+    return out
+
+
+def fit_forms(stack: Stack, forms, rng: np.random.Generator):
+    """Every feasible form fitted jointly, best first by the pooled leave-one-size-out error (as
+    laws.fit_forms orders them), and the skipped forms with their reasons."""
+    from advisor.artifact import SkippedForm
+
+    fits, skipped = [], []
+    for form in forms:
+        reason = infeasible_reason(stack, form, ())
+        if reason:
+            skipped.append(SkippedForm(form.name, reason))
+            continue
+        fits.append(fit_form(stack, form, rng))
+    fits.sort(key=lambda f: (f.cv_log2_error is None, f.cv_log2_error or 0.0, f.form.n_coef))
+    return fits, skipped
