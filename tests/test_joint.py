@@ -150,3 +150,21 @@ def test_plan_prints_the_anchor_beside_a_full_calibration():
     anchor, full = line.split("; full cpu-default: ")
     n_anchor, n_full = int(anchor.split()[1]), int(full.split()[0])
     assert 0 < n_anchor < n_full / 4
+
+
+def test_a_poorly_predicted_largest_size_is_flagged():
+    """The held-out check of the borrowed exponents warns when the consistency test could not see the problem
+    (as with three MoE cells beside the dense source: |log2| 1.25 on the held-out size)."""
+    from types import SimpleNamespace
+
+    from advisor.artifact import HeldOutSummary
+    from calibration.fit.joint_record import _held_out_warning
+
+    def fitter(lr, batch):
+        return SimpleNamespace(validation_=SimpleNamespace(held_out_largest=HeldOutSummary(
+            lr_log2_error=lr, batch_log2_error=batch)))
+
+    assert [w.code for w in _held_out_warning(fitter(1.25, 0.1))] == ["joint_heldout_poor"]
+    assert [w.code for w in _held_out_warning(fitter(0.2, 0.7))] == ["joint_heldout_poor"]
+    assert _held_out_warning(fitter(0.2, None)) == []
+    assert _held_out_warning(SimpleNamespace(validation_=SimpleNamespace(held_out_largest=None))) == []

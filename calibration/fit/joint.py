@@ -36,7 +36,7 @@ from calibration.fit.table import ColumnMap, FitInputError, build_cells, diverge
 from calibration.fit.validate import CellTable
 
 # warnings of a one-setup fit that do not hold for a joint one (the exponents come from every setup)
-NOT_JOINT = {"few_sizes", "lr_form_without_cv", "held_out_skipped"}
+NOT_JOINT = {"few_sizes", "lr_form_without_cv", "held_out_skipped", "held_out_lr_error"}  # the last: joint_heldout_poor
 INPUT_NAMES = {"n_params": "N", "tokens": "D", "flops": "C"}
 
 

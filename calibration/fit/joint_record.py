@@ -6,6 +6,9 @@ from advisor.coded_warning import CodedWarning
 
 INPUT_NAMES = {"n_params": "N", "tokens": "D", "flops": "C"}
 LAW_NAMES = {"lr": "LR", "batch": "batch"}
+# |log2| error of your largest size predicted from the rest that says the borrowed exponents do not carry your
+# optimum: 0.5 is 1.41x, twice the synthetic case's error when the exponents are truly shared (docs/fitting.md)
+HELD_OUT_POOR_LOG2 = 0.5
 TEST_TEXT = ("each exponent your cells span gets your own slope beside the pooled one; it is pooled when the "
              "90% bootstrap interval of the difference contains zero, else your own slope is used")
 
@@ -56,7 +59,23 @@ def joint_warnings(fitter) -> list[CodedWarning]:
                 out.append(CodedWarning(
                     "joint_exponent_borrowed",
                     f"{what}, {_ci(e['shared'])}, is borrowed from {names} untested ({e['untested_because']})"))
-    return out
+    return out + _held_out_warning(fitter)
+
+
+def _held_out_warning(fitter) -> list[CodedWarning]:
+    """Your largest size predicted by the joint fit without it: the one direct test of the borrowed exponents,
+    which the consistency test (a few of your cells) can miss."""
+    held = fitter.validation_.held_out_largest
+    errors = {LAW_NAMES[law]: getattr(held, f"{law}_log2_error", None) for law in ("lr", "batch")} if held else {}
+    poor = {k: v for k, v in errors.items() if v is not None and v > HELD_OUT_POOR_LOG2}
+    if not poor:
+        return []
+    what = ", ".join(f"{k} |log2 err| {v:.2f} ({2 ** v:.1f}x)" for k, v in poor.items())
+    return [CodedWarning(
+        "joint_heldout_poor",
+        f"your largest size, predicted by the joint fit from your other cells, is off: {what}; the pooled "
+        "exponents may not hold for your setup although the consistency test passed: trust the answer less "
+        "far from your sizes, or add a size")]
 
 
 def summary_lines(joint: dict) -> list[str]:
