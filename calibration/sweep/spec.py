@@ -29,10 +29,13 @@ path to a TOML file or the name of a shipped preset (calibration/sweep/presets/N
     [batch]
     seqs = [8, 16, 32]               # sequences per optimizer step (batch_tokens = seqs * seq_len)
 
-    [trial]                          # defaults for any other TrialConfig field
+    [trial]                          # defaults for any other TrialConfig field, in range (TRIAL_RANGES)
     seq_len = 64
     schedule = "cosine"
-    data = "kjv"
+    data = "kjv"                     # or a text file/folder, a uint16 .bin, a nanoGPT train.bin + val.bin folder
+    vocab_size = 50304               # optional: by default the data's (256 for text; for .bin files a
+                                     #   meta.pkl's vocab_size beside them, else the largest id + 1), rounded
+                                     #   up to a multiple of 64
 
     [adaptive]                       # grid extension when an optimum sits on a grid edge
     extend = true
@@ -44,7 +47,8 @@ path to a TOML file or the name of a shipped preset (calibration/sweep/presets/N
     batch_max = 1024
     refine = false                   # add half-step LR points around each row's optimum
 
-Every error is a SpecError (a ValueError) whose message names the offending key.
+Every error is a SpecError (a ValueError) whose message names the offending key. Shapes need an even head
+dim (rotary embeddings); whether each size fits this machine's memory is checked by calibration.sweep.plan.
 """
 from __future__ import annotations
 
