@@ -148,7 +148,8 @@ def load_trial_source(cfg: TrialConfig, source=None):
         source = load_corpus(cfg.data)
     if source.vocab_size > cfg.vocab_size:
         raise ValueError(
-            f"the data's vocabulary ({source.vocab_size}) is larger than the model's vocab_size {cfg.vocab_size}"
+            f"the data's vocabulary ({source.vocab_size}) is larger than the model's vocab_size {cfg.vocab_size} "
+            "(leave trial.vocab_size out of the spec to follow the data, or raise it)"
         )
     return source
 
