@@ -290,3 +290,50 @@ def test_benchmark_batches():
     t0 = time.perf_counter()
     n = sum(b.numel() for b in src.val_batches(seq_len=256, eval_tokens=131_072))
     print(f"val_batches(256, 131072): {(time.perf_counter() - t0) * 1e3:.2f} ms for {n} tokens")
+
+
+# ---- the vocabulary of token files (meta.pkl, largest id) ---------------------------------------
+
+class _RunsCode:
+    """Pickles to a call of os.mkdir: what a hostile meta.pkl could hold."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        import os
+        return (os.mkdir, (self.path,))
+
+
+def test_meta_pkl_gives_the_vocabulary_and_code_in_it_is_never_run(tmp_path):
+    import pickle
+
+    from calibration.proxy.vocab import model_vocab, token_file_vocab
+
+    _write_bin(tmp_path / "train.bin", np.arange(5000) % 60)
+    _write_bin(tmp_path / "val.bin", np.arange(800) % 60)
+    itos = {i: chr(65 + i) for i in range(65)}
+    (tmp_path / "meta.pkl").write_bytes(pickle.dumps({"vocab_size": 65, "itos": itos,
+                                                      "stoi": {c: i for i, c in itos.items()}}))
+    assert load_corpus(str(tmp_path)).vocab_size == 65  # nanoGPT's shakespeare_char: 65, not max id + 1
+    assert token_file_vocab(str(tmp_path)) == 65 and model_vocab(65) == 128
+    assert token_file_vocab(str(tmp_path / "train.bin")) == 65  # a .bin beside its meta.pkl
+
+    marker = tmp_path / "was_run"
+    (tmp_path / "meta.pkl").write_bytes(pickle.dumps({"vocab_size": _RunsCode(marker)}))
+    for read in (lambda: token_file_vocab(str(tmp_path)), lambda: _load_cached(str(tmp_path / "train.bin"), None, "x")):
+        with pytest.raises(ValueError, match=r"meta\.pkl cannot be read safely.*vocab_size"):
+            read()
+    assert not marker.exists()
+    (tmp_path / "meta.pkl").write_bytes(pickle.dumps({"vocab_size": 50}))  # below the data's largest id
+    with pytest.raises(ValueError, match="vocab_size 50.*token 59"):
+        token_file_vocab(str(tmp_path))
+
+
+def test_without_meta_the_vocabulary_is_the_largest_id_rounded_up(tmp_path):
+    from calibration.proxy.vocab import model_vocab, token_file_vocab
+
+    path = _write_bin(tmp_path / "gpt2.bin", [7, 50256, 3, 1000] * 50)
+    assert token_file_vocab(str(path)) == 50257 and model_vocab(50257) == 50304  # nanoGPT's padded GPT-2
+    assert token_file_vocab("kjv") is None and token_file_vocab(str(_random_text_file(tmp_path)[0])) is None
+    assert [model_vocab(v) for v in (1, 64, 65, 256)] == [64, 64, 128, 256]

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from advisor.cli import cli
 from calibration.sweep.spec import SpecError, load_spec, parse_spec, preset_names
+from calibration.proxy.model import count_params, shape_from_config
 from calibration.sweep.plan import plan
 
 BASE = {
@@ -191,3 +194,101 @@ def test_budget_against_batch_quotes_the_users_numbers():
         plan(parse_spec(raw))
     msg = str(err.value)
     assert "[budget]" in msg and "batch.seqs 4" in msg and "trial.seq_len 32" in msg and "min_steps 5" in msg, msg
+
+
+# ---- checked before any work: vocabulary, ranges, head dims, encoding, memory -----------------------
+
+def _gpt2_bin(tmp_path):
+    """Token ids as GPT-2's tokenizer writes them (uint16, up to 50256), a few thousand of them."""
+    ids = (np.arange(4000) * 7919) % 50257
+    ids[0] = 50256
+    path = tmp_path / "gpt2.bin"
+    ids.astype(np.uint16).tofile(path)
+    return path
+
+
+def test_the_vocabulary_follows_the_data_and_n_stays_non_embedding(tmp_path):
+    data = str(_gpt2_bin(tmp_path))
+    raw = with_("trial.data", data)
+    raw["sizes"]["n_params"] = [3e4]
+    spec = parse_spec(raw)
+    assert spec.trial["vocab_size"] == 50304  # GPT-2's 50,257 padded to a multiple of 64
+    bytes_plan = plan(parse_spec(with_("sizes.n_params", [3e4])))
+    bin_plan = plan(spec)
+    assert len(bin_plan.trials) == len(bytes_plan.trials)
+    for a, b in zip(bytes_plan.trials, bin_plan.trials):
+        (n_a, total_a), (n_b, total_b) = (count_params(shape_from_config(t.config)) for t in (a, b))
+        assert n_a == n_b and total_b - total_a == 2 * (50304 - 256) * a.config.d_model  # only the embeddings grow
+        assert b.config.vocab_size == 50304 and a.config.trial_id != b.config.trial_id  # the key holds the vocab
+    assert parse_spec(BASE).trial.get("vocab_size") is None  # byte-level data: the default, the hash unchanged
+    assert parse_spec(with_("trial.vocab_size", 65536)).trial["vocab_size"] == 65536
+    raw = with_("trial.data", data)
+    raw["trial"]["vocab_size"] = 50000
+    with pytest.raises(SpecError, match=r"trial\.vocab_size 50000.*50257"):
+        parse_spec(raw)
+    with pytest.raises(SpecError, match=r"trial\.vocab_size 100.*256"):
+        parse_spec(with_("trial.vocab_size", 100))
+
+
+def test_load_spec_takes_the_command_lines_data_and_vocabulary(tmp_path):
+    data = str(_gpt2_bin(tmp_path))
+    assert load_spec("quick", data=data).trial["vocab_size"] == 50304
+    assert load_spec("quick", data=data, vocab_size=65536).trial["vocab_size"] == 65536
+    with pytest.raises(SpecError, match="vocab_size 256"):
+        load_spec("quick", data=data, vocab_size=256)
+    assert load_spec("quick").spec_hash == load_spec("quick", data="kjv").spec_hash
+
+
+@pytest.mark.parametrize("key, value", [
+    ("beta2", 1.5), ("beta1", 1.0), ("beta1", -0.1), ("eval_tokens", 0), ("weight_decay", -1.0),
+    ("grad_clip", -1.0), ("warmup_frac", 5.0), ("final_lr_frac", 2.0), ("decay_frac", -0.5), ("eps", 0.0),
+    ("init_std", 0.0), ("vocab_size", 0), ("weight_decay", math.inf), ("beta2", math.nan),
+])
+def test_trial_values_out_of_range_are_refused_naming_the_key(key, value):
+    with pytest.raises(SpecError, match=rf"trial\.{key} must be in"):
+        parse_spec(with_(f"trial.{key}", value))
+
+
+def test_trial_values_at_the_edges_of_their_ranges_are_accepted():
+    for key, value in (("grad_clip", 0.0), ("weight_decay", 0.0), ("warmup_frac", 0.0), ("warmup_frac", 1.0),
+                       ("beta1", 0.0), ("final_lr_frac", 1.0), ("eval_tokens", 1)):
+        assert parse_spec(with_(f"trial.{key}", value)).trial[key] == value
+
+
+def test_range_errors_stop_the_cli_before_anything_is_created(tmp_path):
+    spec = tmp_path / "s.toml"
+    spec.write_text('[sizes]\nrungs = ["xxs"]\n[budget]\ntokens = [1e5]\n[lr]\nvalues = [0.01]\n[batch]\nseqs = [4]\n'
+                    '[trial]\nbeta2 = 1.5\n')
+    for args in (["calibrate", "run", str(spec), "--out", str(tmp_path / "o")],
+                 ["recalibrate", str(spec), "--out", str(tmp_path / "o")]):
+        res = CliRunner().invoke(cli, args)
+        assert res.exit_code == 2 and "trial.beta2" in res.output and "Traceback" not in res.output, res.output
+        assert len(res.output.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_odd_head_dim_and_non_utf8_spec_are_one_line_errors(tmp_path):
+    with pytest.raises(SpecError, match=r"sizes\.shapes\[0\].*head dim 9"):
+        parse_spec(with_("sizes.shapes", [{"n_layer": 1, "d_model": 18, "n_head": 2, "d_ff": 32}]))
+    odd = tmp_path / "odd.toml"
+    odd.write_text('[sizes]\nshapes = [{n_layer = 1, d_model = 18, n_head = 2, d_ff = 32}]\n[budget]\ntokens = [1e5]\n'
+                   '[lr]\nvalues = [0.01]\n[batch]\nseqs = [4]\n')
+    latin1 = tmp_path / "latin1.toml"
+    latin1.write_bytes('description = "sweep für Größen"\n'.encode("latin-1") + odd.read_bytes())
+    for path in (odd, latin1):
+        res = CliRunner().invoke(cli, ["calibrate", "plan", str(path), "--no-measure"])
+        assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
+        assert res.exception is None or isinstance(res.exception, SystemExit)
+    with pytest.raises(SpecError, match="UTF-8"):
+        load_spec(latin1)
+
+
+def test_a_size_beyond_this_machines_memory_is_refused_before_it_is_built(tmp_path):
+    spec = tmp_path / "huge.toml"
+    spec.write_text('[sizes]\nn_params = [1e12]\n[budget]\ntokens = [1e6]\n[lr]\nvalues = [0.01]\n'
+                    '[batch]\nseqs = [4]\n[trial]\nseq_len = 32\n')
+    started = time.perf_counter()
+    for args in (["calibrate", "plan", str(spec)], ["calibrate", "run", str(spec), "--out", str(tmp_path / "o")]):
+        res = CliRunner().invoke(cli, args)
+        assert res.exit_code == 2 and "TiB" in res.output and len(res.output.strip().splitlines()) == 1, res.output
+    assert time.perf_counter() - started < 30 and not (tmp_path / "o").exists()

@@ -193,8 +193,9 @@ def run_cmd(spec, out_dir, backend, address, workers, device, allow_other_spec, 
         + (f", {summary.bound_events} bound(s) hit (see status)" if summary.bound_events else "")
     )
     if summary.ran and summary.ran_failed == summary.ran:
-        raise RunFailed(f"every trial of this run failed ({summary.ran}); see the first error with: "
-                        f"advisor calibrate status {out_dir}")
+        from calibration.sweep.failures import reason_suffix  # the one reason, where they share one
+        raise RunFailed(f"every trial of this run failed ({summary.ran}){reason_suffix(out_dir)}; see the "
+                        f"first error with: advisor calibrate status {out_dir}")
 
 
 @calibrate.command("status")

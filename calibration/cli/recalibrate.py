@@ -6,14 +6,13 @@ The store makes it resumable: rerunning the same command skips finished trials a
 """
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
 
 import click
 
 from advisor.cli import Quantity, RunFailed, StyledCommand, hidden_alias, input_errors
-from calibration.cli.calibrate import _checked_device, _load, _plan
+from calibration.cli.calibrate import _checked_device, _plan
 
 
 @click.command("recalibrate", cls=StyledCommand)
@@ -23,6 +22,9 @@ from calibration.cli.calibrate import _checked_device, _load, _plan
 @click.option("--data", default=None,
               help='Token source instead of the spec\'s: "kjv" (shipped corpus), a text file or folder, a '
                    "nanoGPT-style uint16 .bin, or a folder with train.bin and val.bin.")
+@click.option("--vocab-size", type=Quantity(integer=True, minimum=1), default=None,
+              help="The proxies' vocabulary (default: the spec's trial.vocab_size, else the data's: 256 for text, "
+                   "a .bin's meta.pkl or largest token id + 1, rounded up to a multiple of 64).")
 @click.option("--device", default=None, help="auto, cpu, mps, cuda or cuda:N (default: the spec's).")
 @click.option("--workers", type=Quantity(integer=True), default=None,
               help="Parallel workers (default: one per core on the CPU, one per GPU).")
@@ -36,7 +38,8 @@ from calibration.cli.calibrate import _checked_device, _load, _plan
 @click.option("--allow-other-spec", is_flag=True, help="Use a sweep folder made by another spec (its trials are kept).")
 @hidden_alias("--force", of="allow_other_spec", is_flag=True)  # its old name: --force now always means overwrite
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def recalibrate(spec, out_dir, data, device, workers, n_boot, notes, with_sources, allow_other_spec, quiet) -> None:
+def recalibrate(spec, out_dir, data, vocab_size, device, workers, n_boot, notes, with_sources, allow_other_spec,
+                quiet) -> None:
     """Calibrate on your own data or hardware: run a sweep, fit it, write the model and its report.
 
     SPEC is a preset (quick, anchor, cpu-default, gpu-default, cluster) or a TOML file. The sweep lands in
@@ -51,7 +54,7 @@ def recalibrate(spec, out_dir, data, device, workers, n_boot, notes, with_source
       advisor recalibrate gpu-default --out runs/gpu --device cuda --data data/owt/
       advisor recalibrate anchor --out runs/anchor --with steplaw-dense  # 2 sizes; exponents from Step Law
     """
-    the_spec = _spec_with_data(spec, data)
+    the_spec = _spec_with_data(spec, data, vocab_size)
     _plan(the_spec)  # spec errors before anything is created
     device = _checked_device(device or the_spec.device)
     sources = _sources(with_sources)  # an unknown source before the sweep runs
@@ -75,18 +78,20 @@ def _sources(with_sources) -> list[tuple[str, str]]:
     return sources
 
 
-def _spec_with_data(spec: str, data: str | None):
-    """The spec, its token source replaced by --data when given."""
-    from calibration.sweep.spec import SpecError, check_data
+def _spec_with_data(spec: str, data: str | None, vocab_size: int | None = None):
+    """The spec, its token source and vocabulary replaced by --data and --vocab-size when given (the
+    vocabulary then follows the new data: calibration.sweep.spec)."""
+    from calibration.sweep.spec import SpecError, check_data, load_spec
 
-    the_spec = _load(spec)
-    if data is None:
-        return the_spec
+    if data is not None:
+        try:
+            check_data(data)
+        except SpecError as exc:
+            raise click.BadParameter(str(exc).removeprefix("trial.data: "), param_hint="--data") from None
     try:
-        check_data(data)
+        return load_spec(spec, data=data, vocab_size=vocab_size)
     except SpecError as exc:
-        raise click.BadParameter(str(exc).removeprefix("trial.data: "), param_hint="--data") from None
-    return dataclasses.replace(the_spec, trial={**the_spec.trial, "data": data})
+        raise click.BadParameter(str(exc), param_hint="SPEC") from None
 
 
 def _sweep(the_spec, out: Path, workers, device: str, allow_other_spec: bool, quiet: bool) -> None:
@@ -102,6 +107,9 @@ def _sweep(the_spec, out: Path, workers, device: str, allow_other_spec: bool, qu
     c = summary.counts
     click.echo(f"sweep {out}: ran {summary.ran} trials in {summary.wall_s:.1f} s ({summary.skipped} already done); "
                f"{c['ok']} ok, {c['diverged']} diverged, {c['failed']} failed")
+    from calibration.sweep.failures import all_failed_message  # nothing to fit: say why, not "widen the spec"
+    if message := all_failed_message(out):
+        raise RunFailed(message)
     table_path = out / "trials.csv"
     with TrialStore.open(out) as store:
         write_table(trial_table(store, current_spec=True), table_path)
@@ -119,7 +127,7 @@ def _fit_and_write(the_spec, out: Path, n_boot: int, notes: tuple[str, ...], qui
     fitter = JointFitter(sources, n_boot=n_boot, progress=progress) if sources else \
         ScaleLawFitter(n_boot=n_boot, progress=progress)
     about = f"advisor recalibrate {the_spec.name} (spec hash {the_spec.spec_hash}) on data " \
-            f"{the_spec.trial.get('data', 'kjv')!r}"
+            f"{the_spec.trial.get('data', 'kjv')!r}, vocabulary {the_spec.trial.get('vocab_size', 256)}"
     try:
         fitter.fit(out / "trials.csv", notes=[about, *notes])
     except FitInputError as exc:  # the input was fine, the sweep did not give enough to fit: a failed run

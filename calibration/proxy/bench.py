@@ -195,6 +195,7 @@ def _bench(sizes, steps, ks, device, batch_seqs, seq_len, layout, compile, progr
     import torch
     from tqdm import tqdm
 
+    from calibration.proxy.memory import check_fits
     from calibration.proxy.train import device_label, prepare_device, resolve_device
 
     dev = resolve_device(device)
@@ -204,6 +205,8 @@ def _bench(sizes, steps, ks, device, batch_seqs, seq_len, layout, compile, progr
     peak = device_peak_flops(dev)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     do_layout = layout and dev.type == "cpu" and cores > 1
+    for _, shape in parsed:  # every size before any is built: the vectorized test holds 2*K proxies at once
+        check_fits(dataclasses.replace(shape, seq_len=seq_len), batch_seqs, str(dev), copies=2 * max(ks, default=1))
     bar = tqdm(total=len(parsed) * (1 + len(ks) + do_layout), desc="bench", disable=not progress, file=None)
 
     rows, vectorized, layouts = [], [], []

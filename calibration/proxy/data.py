@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from advisor.paths import data_dir
+from calibration.proxy.vocab import max_token, meta_vocab
 
 BLOCK_TOKENS = 32 * 1024
 VAL_EVERY = 20  # one block in 20 (5%) is validation ...
@@ -116,7 +117,8 @@ def load_corpus(spec: str = "kjv", vocab_size: int | None = None) -> TokenSource
     """Load a token source: "kjv" (shipped corpus), a text file or folder, a .bin or nanoGPT folder.
 
     "kjv" always means the shipped corpus (write "./kjv" for a local folder of that name).
-    Byte sources have vocab_size 256. For .bin sources vocab_size is the option or max token + 1.
+    Byte sources have vocab_size 256. For .bin sources vocab_size is the option, else the vocab_size of a
+    nanoGPT meta.pkl beside the tokens (read as plain data only: calibration.proxy.vocab), else max token + 1.
     Raises ValueError (one line, naming the value) for anything that cannot be a token source.
     Cached per process on (resolved path, vocab_size).
     """
@@ -159,8 +161,8 @@ def _load_cached(path_str: str, vocab_size: int | None, name: str | None) -> Tok
         return _byte_source(_read_folder(path), name, vocab_size, path)
     if path.suffix == ".bin":
         tokens = _read_bin(path)
-        return _split_stream(tokens, name, "bin-uint16", _bin_vocab(tokens, vocab_size, path),
-                             _sha256_array(tokens))
+        vocab = _bin_vocab(tokens, vocab_size or meta_vocab(path.parent), path)
+        return _split_stream(tokens, name, "bin-uint16", vocab, _sha256_array(tokens))
     if _is_text_file(path):
         return _byte_source(_read_text_file(path), name, vocab_size, path)
     raise ValueError(f"unsupported token source {path}: expected a .bin file, a text file "
@@ -196,6 +198,7 @@ def _split_stream(tokens: np.ndarray, name: str, tokenizer: str, vocab_size: int
 
 def _nanogpt_folder(path: Path, name: str, vocab_size: int | None) -> TokenSource:
     train, val = _read_bin(path / "train.bin"), _read_bin(path / "val.bin")
+    vocab_size = vocab_size or meta_vocab(path)
     vocab = max(_bin_vocab(train, vocab_size, path / "train.bin"),
                 _bin_vocab(val, vocab_size, path / "val.bin"))
     digest = hashlib.sha256((_sha256_array(train) + _sha256_array(val)).encode()).hexdigest()
@@ -213,7 +216,8 @@ def _read_bin(path: Path) -> np.ndarray:
 
 
 def _bin_vocab(tokens: np.ndarray, vocab_size: int | None, path: Path) -> int:
-    top = max(int(tokens[i:i + _CHUNK].max()) for i in range(0, len(tokens), _CHUNK))
+    """vocab_size (the option's or meta.pkl's), checked against the data; without one, max token + 1."""
+    top = max_token(tokens)
     if vocab_size is None:
         return top + 1
     if top >= vocab_size:

@@ -32,6 +32,7 @@ from typing import Callable, Iterable
 
 import torch
 
+from calibration.proxy.memory import check_fits
 from calibration.proxy.model import ProxyLM, count_params, flops_per_token, param_groups, shape_from_config
 from calibration.sweep.trial import TrialConfig, TrialResult
 
@@ -130,7 +131,10 @@ def synchronize(dev: torch.device) -> None:
 
 
 def build_model(cfg: TrialConfig, dev: torch.device) -> ProxyLM:
-    """The trial's proxy, initialised on the CPU from cfg.seed (device-independent), then moved to dev."""
+    """The trial's proxy, initialised on the CPU from cfg.seed (device-independent), then moved to dev.
+
+    Raises ValueError, before allocating, when training it surely does not fit dev's memory."""
+    check_fits(shape_from_config(cfg), cfg.batch_seqs, str(dev))  # refuse, rather than be killed for memory
     generator = torch.Generator().manual_seed(cfg.seed)
     model = ProxyLM(shape_from_config(cfg), cfg.init_std, cfg.parameterization, generator=generator)
     return model.to(dev)
@@ -144,7 +148,8 @@ def load_trial_source(cfg: TrialConfig, source=None):
         source = load_corpus(cfg.data)
     if source.vocab_size > cfg.vocab_size:
         raise ValueError(
-            f"the data's vocabulary ({source.vocab_size}) is larger than the model's vocab_size {cfg.vocab_size}"
+            f"the data's vocabulary ({source.vocab_size}) is larger than the model's vocab_size {cfg.vocab_size} "
+            "(leave trial.vocab_size out of the spec to follow the data, or raise it)"
         )
     return source
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from calibration.proxy.memory import check_fits
 from calibration.proxy.model import (RUNGS, ProxyShape, count_params, flops_per_token, shape_for_params,
                                      shape_from_config)
 from calibration.sweep import adaptive
@@ -71,7 +72,10 @@ def resolve_shapes(spec: SweepSpec) -> list[tuple]:
         r = RUNGS[name]
         shapes.append((r.n_layer, r.d_model, r.n_head, r.d_ff))
     for n in spec.n_params:
-        s = shape_for_params(n, vocab_size=vocab, seq_len=seq_len)
+        try:
+            s = shape_for_params(n, vocab_size=vocab, seq_len=seq_len)
+        except ValueError as exc:
+            raise SpecError(f"sizes.n_params: {exc}") from None
         shapes.append((s.n_layer, s.d_model, s.n_head, s.d_ff))
     shapes += list(spec.shapes)
     unique = sorted(set(shapes), key=lambda s: _n_params(s))
@@ -89,6 +93,7 @@ def plan(spec: SweepSpec) -> SweepPlan:
     shapes = resolve_shapes(spec)
     for i, shape in enumerate(shapes):
         probe = spec.base_config(shape, tokens=2**62, batch_seqs=1)  # only its shape and seq_len are used
+        _check_memory(shape_from_config(probe), max(spec.batch_seqs))
         n = count_params(shape_from_config(probe))[0]
         per_token = flops_per_token(shape_from_config(probe))
         budgets = [round(k * n) for k in spec.tokens_per_param] + list(spec.tokens)
@@ -114,6 +119,15 @@ def plan(spec: SweepSpec) -> SweepPlan:
                         trials.append(PlannedTrial(cfg, key, "grid"))
             cells.append(key)
     return SweepPlan(spec, trials, cells)
+
+
+def _check_memory(shape: ProxyShape, batch_seqs: int) -> None:
+    """Refuse, before anything is built, a size that this machine surely cannot train (each trial checks
+    its own device again: calibration.proxy.train.build_model)."""
+    try:
+        check_fits(shape, batch_seqs)
+    except ValueError as exc:
+        raise SpecError(f"[sizes]: {exc}") from None
 
 
 def max_batch_seqs(spec: SweepSpec, tokens: int, seq_len: int) -> int:

@@ -29,10 +29,13 @@ path to a TOML file or the name of a shipped preset (calibration/sweep/presets/N
     [batch]
     seqs = [8, 16, 32]               # sequences per optimizer step (batch_tokens = seqs * seq_len)
 
-    [trial]                          # defaults for any other TrialConfig field
+    [trial]                          # defaults for any other TrialConfig field, in range (TRIAL_RANGES)
     seq_len = 64
     schedule = "cosine"
-    data = "kjv"
+    data = "kjv"                     # or a text file/folder, a uint16 .bin, a nanoGPT train.bin + val.bin folder
+    vocab_size = 50304               # optional: by default the data's (256 for text; for .bin files a
+                                     #   meta.pkl's vocab_size beside them, else the largest id + 1), rounded
+                                     #   up to a multiple of 64
 
     [adaptive]                       # grid extension when an optimum sits on a grid edge
     extend = true
@@ -44,7 +47,8 @@ path to a TOML file or the name of a shipped preset (calibration/sweep/presets/N
     batch_max = 1024
     refine = false                   # add half-step LR points around each row's optimum
 
-Every error is a SpecError (a ValueError) whose message names the offending key.
+Every error is a SpecError (a ValueError) whose message names the offending key. Shapes need an even head
+dim (rotary embeddings); whether each size fits this machine's memory is checked by calibration.sweep.plan.
 """
 from __future__ import annotations
 
@@ -69,6 +73,21 @@ DEVICES_HELP = "auto, cpu, mps, cuda or cuda:N"
 # TrialConfig fields the grid sets per trial; they cannot be defaults in [trial].
 GRID_FIELDS = ("n_layer", "d_model", "n_head", "d_ff", "tokens", "batch_seqs", "lr", "seed")
 SHAPE_FIELDS = ("n_layer", "d_model", "n_head", "d_ff")
+# Allowed ranges of [trial] numbers: (low, low allowed, high or None, high allowed).
+TRIAL_RANGES = {
+    "vocab_size": (1, True, None, False),
+    "seq_len": (1, True, None, False),
+    "weight_decay": (0.0, True, None, False),
+    "beta1": (0.0, True, 1.0, False),
+    "beta2": (0.0, True, 1.0, False),
+    "eps": (0.0, False, None, False),
+    "grad_clip": (0.0, True, None, False),  # 0 disables clipping
+    "warmup_frac": (0.0, True, 1.0, True),
+    "final_lr_frac": (0.0, True, 1.0, True),
+    "decay_frac": (0.0, True, 1.0, True),
+    "init_std": (0.0, False, None, False),
+    "eval_tokens": (1, True, None, False),
+}
 
 
 class SpecError(ValueError):
@@ -138,8 +157,9 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
 
 
-def load_spec(spec: str | Path) -> SweepSpec:
-    """Read SPEC: a TOML file path or a preset name."""
+def load_spec(spec: str | Path, data: str | None = None, vocab_size: int | None = None) -> SweepSpec:
+    """Read SPEC: a TOML file path or a preset name. data and vocab_size replace trial.data and
+    trial.vocab_size, as if the file said so (the command line's --data and --vocab-size)."""
     path = Path(spec)
     if not path.is_file():
         if str(spec) in preset_names():
@@ -149,9 +169,16 @@ def load_spec(spec: str | Path) -> SweepSpec:
                 f"no spec file or preset named {str(spec)!r} (presets: {', '.join(preset_names())})"
             )
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: not a UTF-8 text file (byte {exc.start}); a TOML spec is UTF-8 text") from None
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    trial = raw.setdefault("trial", {})
+    if isinstance(trial, dict):  # anything else is refused by parse_spec, naming [trial]
+        trial.update({k: v for k, v in (("data", data), ("vocab_size", vocab_size)) if v is not None})
     try:
         return parse_spec(raw, default_name=path.stem)
     except SpecError as exc:
@@ -172,7 +199,7 @@ def parse_spec(raw: dict, default_name: str = "sweep") -> SweepSpec:
     spec.update(_budget(top.table("budget", required=True)))
     spec["lr"] = _lr_grid(top.table("lr", required=True))
     spec["batch_seqs"] = _batch_grid(top.table("batch", required=True))
-    spec["trial"] = _trial_defaults(top.table("trial"))
+    spec["trial"] = _with_data_vocab(_trial_defaults(top.table("trial")))
     spec["adaptive"] = _adaptive(top.table("adaptive"))
     top.done()
     _check_budget_fits_batch(spec)
@@ -299,12 +326,21 @@ def _sizes(t: _Table) -> dict:
         st = _Table(s, f"sizes.shapes[{i}]")
         shapes.append(tuple(st.int(k, None, minimum=1) for k in SHAPE_FIELDS))
         st.done()
-        if shapes[-1][1] % shapes[-1][2]:
-            raise SpecError(f"sizes.shapes[{i}]: d_model {shapes[-1][1]} is not divisible by n_head {shapes[-1][2]}")
+        _check_heads(shapes[-1], f"sizes.shapes[{i}]")
     t.done()
     if not (rungs or n_params or shapes):
         raise SpecError("[sizes] needs at least one of rungs, n_params, shapes")
     return {"rungs": tuple(rungs), "n_params": n_params, "shapes": tuple(shapes)}
+
+
+def _check_heads(shape: tuple, key: str) -> None:
+    """d_model splits into n_head heads of an even size (rotary embeddings rotate pairs of dimensions)."""
+    _, d_model, n_head, _ = shape
+    if d_model % n_head:
+        raise SpecError(f"{key}: d_model {d_model} is not divisible by n_head {n_head}")
+    if (d_model // n_head) % 2:
+        raise SpecError(f"{key}: head dim {d_model // n_head} (d_model {d_model} / n_head {n_head}) must be even "
+                        "for rotary position embeddings")
 
 
 def _budget(t: _Table) -> dict:
@@ -352,6 +388,7 @@ def _trial_defaults(t: _Table) -> dict:
             value = float(value)
         if type(value) is not expected:
             raise SpecError(f"trial.{key} must be {expected.__name__}, got {value!r}")
+        _check_range(key, value)
         out[key] = value
         t.take(key)
     try:  # let the contract's own checks speak, naming the field (the budget is checked against the batch later)
@@ -361,6 +398,38 @@ def _trial_defaults(t: _Table) -> dict:
     t.done()
     check_data(out.get("data", "kjv"))
     return out
+
+
+def _check_range(key: str, value) -> None:
+    """A [trial] number inside its range (TRIAL_RANGES), finite: checked before any trial trains."""
+    if key not in TRIAL_RANGES:
+        return
+    low, low_closed, high, high_closed = TRIAL_RANGES[key]
+    ok = math.isfinite(value) and (value >= low if low_closed else value > low)
+    if high is not None:
+        ok = ok and (value <= high if high_closed else value < high)
+    if not ok:
+        left = f"[{low:g}" if low_closed else f"({low:g}"
+        right = "inf)" if high is None else f"{high:g}]" if high_closed else f"{high:g})"
+        raise SpecError(f"trial.{key} must be in {left}, {right}, got {value!r}")
+
+
+def _with_data_vocab(trial: dict) -> dict:
+    """The model's vocabulary follows the data: for uint16 token files without trial.vocab_size it is
+    the data's (meta.pkl's, else the largest id + 1) rounded up to a multiple of 64; an explicit
+    vocabulary must hold the data's. Byte-level sources keep the default 256 (and their spec hash)."""
+    from calibration.proxy.vocab import BYTE_VOCAB, model_vocab, token_file_vocab
+
+    try:
+        need = token_file_vocab(trial.get("data", "kjv"))
+    except ValueError as exc:
+        raise SpecError(f"trial.data: {exc}") from None
+    if "vocab_size" in trial:
+        if trial["vocab_size"] < (need or BYTE_VOCAB):
+            raise SpecError(f"trial.vocab_size {trial['vocab_size']} is smaller than the data's vocabulary "
+                            f"({need or BYTE_VOCAB}); leave it out to follow the data")
+        return trial
+    return trial if need is None else {**trial, "vocab_size": model_vocab(need)}
 
 
 def check_data(data: str) -> None:

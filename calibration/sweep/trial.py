@@ -144,6 +144,7 @@ class TrialResult(_PlainData):
             "d_model": cfg.d_model,
             "n_head": cfg.n_head,
             "d_ff": cfg.d_ff,
+            "vocab_size": cfg.vocab_size,  # the proxies' vocabulary follows the data (n_params_total counts it)
             "seq_len": cfg.seq_len,
             "tokens": cfg.steps * cfg.batch_tokens,
             "lr": cfg.lr,
