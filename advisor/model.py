@@ -44,7 +44,8 @@ class Prediction:
         """Each component's interval on its own, and the total, as [low, high] values."""
         names = [*COMPONENTS, *(k for k in self.components if k not in COMPONENTS)]  # e.g. an MoE's "sparsity"
         spreads = {name: self.components.get(name, Spread()) for name in names}  # a point law has none
-        out = {name: [self.value * math.exp(-s.below), self.value * math.exp(s.above)] for name, s in spreads.items()}
+        log_value = math.log(self.value)  # exp of the sum: a wide spread at a small value must not overflow
+        out = {name: [math.exp(log_value - s.below), math.exp(log_value + s.above)] for name, s in spreads.items()}
         out["total"] = [self.low, self.high]
         return out
 

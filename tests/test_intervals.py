@@ -121,3 +121,14 @@ def test_recommend_reports_each_component_and_the_setup_only_for_external_models
     assert own.lr_interval["setup"] == [own.lr, own.lr]
     assert own.lr_interval_ratio < external.lr_interval_ratio
     assert [own.lr_low, own.lr_high] == own.lr_interval["total"]
+
+
+def test_component_bounds_of_a_wide_spread_at_a_small_value_do_not_overflow():
+    """A spread of 700 (log) at a value of e^-30: each bound is finite although exp(700) alone is not
+    (recalibrate on a GPT-2-sized .bin crashed writing its report here)."""
+    from advisor.model import Prediction
+
+    value = math.exp(-30)
+    pred = Prediction(value, math.exp(-30 - 700), math.exp(-30 + 700), {"sampling": Spread(700.0, 700.0)})
+    low, high = pred.component_bounds()["sampling"]
+    assert math.isclose(math.log(high), 670) and math.isclose(math.log(low), -730)
