@@ -105,7 +105,8 @@ def prepare_trials(df: pd.DataFrame, cols: ColumnMap = ColumnMap()) -> tuple[pd.
     values = out.to_numpy(dtype=float)
     good = np.isfinite(values).all(axis=1) & (values > 0).all(axis=1)
     excluded["nonpositive_or_nan"] = int((~good).sum())
-    in_range = good & np.isfinite(6.0 * out["n_params"].to_numpy(float) * out["tokens"].to_numpy(float))
+    with np.errstate(over="ignore"):
+        in_range = good & np.isfinite(6.0 * out["n_params"].to_numpy(float) * out["tokens"].to_numpy(float))
     excluded["out_of_range"] = int((good & ~in_range).sum())
     out = out[in_range].copy()
     if "trial_id" in df.columns:
