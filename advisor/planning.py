@@ -177,7 +177,7 @@ def _budget_inputs(gpu, mfu, gpus, price_per_gpu_hour, seq_len, vocab_size, shar
         raise AdvisorError(str(exc.args[0])) from None
     mfu_value = parse_quantity(mfu, "--mfu")
     if not MIN_MFU <= mfu_value <= 1:
-        raise AdvisorError(f"--mfu is a fraction of peak, between {MIN_MFU:g} and 1, got {mfu}")
+        raise AdvisorError(f"--mfu is a fraction of peak, at least {MIN_MFU:g} and at most 1, got {mfu}")
     if sharding not in SHARDINGS:
         raise AdvisorError(f"--sharding must be one of {', '.join(SHARDINGS)}, got {sharding!r}")
     n_gpus = parse_int_quantity(gpus, "--gpus") if gpus is not None else None

@@ -343,9 +343,10 @@ def _run_shape_warnings(batch: float, batch_seqs: int, seq: int, steps: int) -> 
     """A batch rounded far above the optimum (one sequence is longer than it), or a short run."""
     out = []
     if batch_seqs * seq > BATCH_ROUNDED_WARN * batch:
+        ratio = batch_seqs * seq / batch
         out.append(CodedWarning("batch_rounded_up", f"one sequence ({format_count(seq)} tokens) is longer than the "
-                                f"optimal batch ({format_count(batch)} tokens): the batch is {batch_seqs * seq / batch:.3g}× "
-                                "the optimum; a shorter sequence length would let it sit there"))
+                                f"optimal batch ({format_count(batch)} tokens): the batch is {ratio:.3g}× the "
+                                "optimum; a shorter sequence length would let it sit there"))
     if steps < FEW_STEPS:
         out.append(CodedWarning("few_steps", f"the run is only {steps} optimizer steps: the laws were measured on "
                                 "runs of thousands of steps, so treat the LR and batch as a rough start"))

@@ -2,8 +2,8 @@
 warnings with a stable code (advisor/coded_warning.py; the codes are listed in docs/fitted-model.md).
 
 Each check takes the fitted ScaleLawFitter (calibration/fit/fitter.py): its cell table (`table_`), law
-fits (`lr_fits_`, `batch_fits_`), artifact entries (`lr_law_`, `batch_law_`, `loss_law_`,
-`validation_`, `provenance_`) and settings. `fit_warnings` runs them in the order of CHECKS.
+fits (`lr_fits_`, `batch_fits_`), what the table pools (`mixed_setups_`), artifact entries (`lr_law_`,
+`batch_law_`, `loss_law_`, `validation_`, `provenance_`) and settings. `fit_warnings` runs them in the order of CHECKS.
 """
 from __future__ import annotations
 
@@ -202,9 +202,10 @@ def mixed_setups(fit) -> list[CodedWarning]:
             for code, found in fit.mixed_setups_.items()]
 
 
-CHECKS = (duplicate_trials, flat_cells, out_of_range_trials, mixed_setups, few_sizes, lr_on_grid_edge, lr_law_is_bound, batch_on_grid_edge, batch_edge_at_one_sequence,
-          batch_law_is_bound, lr_below_divergence, cells_dropped_thin, argmin_fallback, lr_form_without_cv,
-          no_batch_law, loss_surface, no_bootstrap, lr_exponent_wide, batch_exponent_wide, held_out_largest)
+CHECKS = (duplicate_trials, flat_cells, out_of_range_trials, mixed_setups, few_sizes, lr_on_grid_edge,
+          lr_law_is_bound, batch_on_grid_edge, batch_edge_at_one_sequence, batch_law_is_bound,
+          lr_below_divergence, cells_dropped_thin, argmin_fallback, lr_form_without_cv, no_batch_law,
+          loss_surface, no_bootstrap, lr_exponent_wide, batch_exponent_wide, held_out_largest)
 
 
 def fit_warnings(fit) -> list[CodedWarning]:
