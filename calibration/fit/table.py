@@ -151,8 +151,8 @@ def mixed_setups(df: pd.DataFrame) -> dict[str, list[str]]:
         df = df[df["status"].astype(str).isin(["ok", "diverged"])]
     found: dict[str, list[str]] = {}
     for col, code in SETUP_COLUMNS.items():
-        if col in df.columns and df[col].nunique() > 1:
-            counts = df[col].astype(str).value_counts()
+        counts = df[col].dropna().astype(str).value_counts() if col in df.columns else pd.Series(dtype=int)
+        if len(counts) > 1:
             found.setdefault(code, []).append(f"{col}: " + ", ".join(f"{v} ({n})" for v, n in counts.items()))
     shape_cols = [c for c in SHAPE_COLUMNS if c in df.columns]
     if "n_params" in df.columns and shape_cols:
@@ -160,7 +160,7 @@ def mixed_setups(df: pd.DataFrame) -> dict[str, list[str]]:
         several = shapes[shapes > 1]
         if len(several):
             found.setdefault("mixed_architectures", []).append(
-                f"{len(several)} size(s) with several shapes ({', '.join(shape_cols)}), e.g. N = {several.index[0]:g}")
+                f"{len(several)} size(s) with several shapes ({', '.join(shape_cols)}), e.g. N = {several.index[0]}")
     return found
 
 
