@@ -408,7 +408,7 @@ class FittedModelArtifact:
         if doc.get("version") not in READABLE_VERSIONS:
             raise ModelError(f"unsupported fitted-model version {doc.get('version')!r} (this advisor reads "
                              f"{', '.join(map(str, READABLE_VERSIONS))})")
-        cells, warnings = doc.get("cells"), doc.get("warnings")
+        cells, warnings = _list_or_none(doc, "cells"), _list_or_none(doc, "warnings")
         try:
             penalty = PenaltyModel.from_json(doc.get("penalty"))
             sparsity = Sparsity.from_json(doc.get("sparsity"))
@@ -417,8 +417,8 @@ class FittedModelArtifact:
         return cls(
             provenance=Provenance.from_json(doc.get("provenance")), fit_range=_fit_range(doc.get("fit_range")),
             laws=Laws.from_json(doc.get("laws")), validation=Validation.from_json(doc.get("validation")),
-            cells=[CellEntry.from_json(c) for c in cells if isinstance(c, dict)] if isinstance(cells, list) else [],
-            warnings=[w for w in map(CodedWarning.from_json, warnings if isinstance(warnings, list) else []) if w],
+            cells=[CellEntry.from_json(c) for c in cells or [] if isinstance(c, dict)],
+            warnings=[w for w in map(CodedWarning.from_json, warnings or []) if w],
             created_at=_text(doc, "created_at"), flops_formula=str(doc.get("flops_formula", FLOPS_FORMULA)),
             penalty=penalty, sparsity=sparsity)
 
@@ -468,6 +468,15 @@ def _usable_samples(raw, width: int) -> list[tuple[float, ...]]:
                 and math.isfinite(math.fsum(s)):
             samples.append(tuple(map(float, s)))
     return samples
+
+
+def _list_or_none(d: dict, key: str) -> list | None:
+    """A list-valued key: absent or null is None; anything else but a list is refused (a model whose
+    warnings cannot be read must not pass for one without warnings)."""
+    v = d.get(key)
+    if v is not None and not isinstance(v, list):
+        raise ModelError(f"{key} must be a list, got {type(v).__name__}")
+    return v
 
 
 def _number(d: dict, key: str) -> float | None:

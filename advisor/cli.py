@@ -103,6 +103,44 @@ def input_errors(*types: type[BaseException], about: str | None = None):
         raise InputError(f"{about} ({exc})" if about else str(exc)) from None
 
 
+def refuse_clobbering(inputs: dict, outputs: dict, folders: dict | None = None) -> None:
+    """Refuse (InputError, before any work) an output that is one of the inputs or another output.
+
+    inputs, outputs: label -> path (e.g. {"TABLE": "t.csv"}, {"-o": "t.csv"}); a None path is skipped.
+    folders: label -> (folder, glob patterns of the files written into it), e.g. {"--report": ("rep",
+    ("report.md", "*.png"))}: a file of `inputs`/`outputs` that such a name would replace is refused too.
+    Paths are compared resolved (symlinks, `..`) and, where both exist, by inode (hard links)."""
+    import fnmatch
+    from pathlib import Path
+
+    files = [(label, Path(p), "input") for label, p in inputs.items() if p is not None]
+    files += [(label, Path(p), "output") for label, p in outputs.items() if p is not None]
+    for i, (label, path, role) in enumerate(files):
+        for other_label, other, other_role in files[:i]:
+            if role == "output" or other_role == "output":
+                if _same_path(path, other):
+                    raise InputError(f"{label} {path} is the same file as {other_label} {other}: "
+                                     "refusing to overwrite it; give another path")
+    for label, (folder, patterns) in (folders or {}).items():
+        if folder is None:
+            continue
+        for other_label, other, _ in files:
+            if _same_path(other.parent, Path(folder)) and any(fnmatch.fnmatch(other.name, p) for p in patterns):
+                raise InputError(f"{label} {folder} would write over {other_label} {other}: "
+                                 "refusing; give another folder")
+
+
+def _same_path(a, b) -> bool:
+    import os
+
+    try:
+        if a.resolve() == b.resolve():
+            return True
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except (OSError, ValueError, RuntimeError):  # unreadable, a NUL byte, a symlink loop: not provably the same
+        return False
+
+
 def _usage_message(exc: click.UsageError) -> str:
     """click's usage errors as one line: "--seq-len: cannot read ..." (no usage block)."""
     if isinstance(exc, click.BadParameter) and not isinstance(exc, click.MissingParameter):

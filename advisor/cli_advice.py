@@ -24,7 +24,13 @@ out_of_range = input_errors(OverflowError, ZeroDivisionError, about="numbers out
 
 
 def _dump(obj) -> None:
-    click.echo(json.dumps(obj, indent=2, default=str))
+    """Strict JSON (no NaN or Infinity, which JSON readers refuse): a non-finite number is bad input."""
+    try:
+        text = json.dumps(obj, indent=2, default=str, allow_nan=False)
+    except ValueError:
+        raise InputError("a result is not a finite number (inputs out of the range this tool can compute): "
+                         "no JSON written") from None
+    click.echo(text)
 
 
 def _lr(x: float | None) -> str:

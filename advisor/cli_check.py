@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import csv
-import json
 
 import click
 
 from advisor.checking import CheckResult, check as run_check
 from advisor.cli import InputError, Quantity, StyledCommand
-from advisor.cli_advice import _add, _target_options, config_option, config_target, write_penalty_map
+from advisor.cli_advice import _add, _dump, _target_options, config_option, config_target, write_penalty_map
 from advisor.recipe import AdvisorError, load_moe_source, load_source
 from advisor.units import UnitError, format_count
 
@@ -64,7 +63,7 @@ def check(params, n_params_nonembedding, tokens, lr, batch, batch_seqs, seq_len,
         _plot(results, target, plot_path)
     if as_json:
         out = [dict(name=name, **r.to_dict()) for name, r in results]
-        click.echo(json.dumps(out if configs_file else out[0], indent=2, default=str))
+        _dump(out if configs_file else out[0])
     else:
         click.echo(render_check(results))
 

@@ -174,6 +174,8 @@ class FittedModel:
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ModelError(f"model file {p} is not valid JSON (truncated?): {exc}") from None
+        except RecursionError:
+            raise ModelError(f"model file {p} is nested too deeply to be a fitted model") from None
         if not isinstance(doc, dict):
             raise ModelError(f"model file {p} does not hold a JSON object")
         try:

@@ -41,6 +41,10 @@ USABLE_MEMORY = 0.9
 FALLBACK_LOSS_LAW = "epoch"  # allocates when the fitted loss law's D*/N is absurd (Besiroglu et al.'s refit)
 SHARDINGS = ("fsdp", "ddp")
 GIB = 2**30
+# Ranges of the numeric options beyond which a plan is no longer a plan (and numbers overflow)
+MIN_MFU = 1e-3
+MAX_GPUS = 10**7
+MAX_PRICE = 1e6  # per GPU-hour, in any currency
 
 
 @dataclass
@@ -178,13 +182,16 @@ def _budget_inputs(gpu, mfu, gpus, price_per_gpu_hour, seq_len, vocab_size, shar
     except KeyError as exc:
         raise AdvisorError(str(exc.args[0])) from None
     mfu_value = parse_quantity(mfu, "--mfu")
-    if mfu_value > 1:
-        raise AdvisorError(f"--mfu is a fraction of peak, at most 1, got {mfu}")
+    if not MIN_MFU <= mfu_value <= 1:
+        raise AdvisorError(f"--mfu is a fraction of peak, at least {MIN_MFU:g} and at most 1, got {mfu}")
     if sharding not in SHARDINGS:
         raise AdvisorError(f"--sharding must be one of {', '.join(SHARDINGS)}, got {sharding!r}")
-    return _Budget(device, mfu_value,
-                   parse_int_quantity(gpus, "--gpus") if gpus is not None else None,
-                   parse_quantity(price_per_gpu_hour, "--price-per-gpu-hour") if price_per_gpu_hour is not None else None,
+    n_gpus = parse_int_quantity(gpus, "--gpus") if gpus is not None else None
+    price = parse_quantity(price_per_gpu_hour, "--price-per-gpu-hour") if price_per_gpu_hour is not None else None
+    for name, value, limit in (("--gpus", n_gpus, MAX_GPUS), ("--price-per-gpu-hour", price, MAX_PRICE)):
+        if value is not None and value > limit:
+            raise AdvisorError(f"{name} {value:g} is beyond what this tool plans for (at most {limit:g})")
+    return _Budget(device, mfu_value, n_gpus, price,
                    parse_int_quantity(seq_len, "--seq-len"), parse_int_quantity(vocab_size, "--vocab-size"))
 
 

@@ -53,6 +53,9 @@ FALLBACK_BATCH_LAW = "deepseek"  # stands in when a fitted model has no usable b
 BETA2_ANCHOR = (0.95, 4 * 2**20)  # (β2, batch tokens) of the Llama-2 recipe
 BETA2_RANGE = (0.95, 0.999)
 WARMUP_MAX_FRAC = 0.1
+MIN_STEPS = 10  # fewer optimizer steps leave no room to warm up and decay: refused, not recommended
+FEW_STEPS = 1000  # fewer than this earns a warning: the laws were measured on runs of thousands of steps
+BATCH_ROUNDED_WARN = 2.0  # the rounded batch this many times the law's optimum (one sequence is longer): warned
 # A loss law's compute-optimal D*/N outside the first range earns a warning; outside the second it is
 # not used as the default token budget at all.
 PLAUSIBLE_TOKENS_PER_PARAM = (5.0, 500.0)
@@ -350,6 +353,7 @@ def recommend(
     lr, batch = answer["lr"], answer["batch"]
     batch_seqs = practical_batch_seqs(batch.value, seq)
     steps, warmup_steps = _steps(d, batch_seqs, seq, shape.n_params)
+    warnings.extend(_run_shape_warnings(batch.value, batch_seqs, seq, steps))
     opt = answer["optimizer"]
     schedule, final_frac = _schedule(answer["schedule"], lr.value)
     weight_decay, decay_rule = _weight_decay(opt, tau, lr.value, steps, warnings)
@@ -389,7 +393,25 @@ def _steps(d: float, batch_seqs: int, seq: int, n_params: float) -> tuple[int, i
     if steps < 1:
         raise AdvisorError(f"the tokens ({format_count(d)}) are fewer than one batch "
                            f"({batch_seqs} × {seq} = {format_count(batch_seqs * seq)} tokens)")
+    if steps < MIN_STEPS:
+        raise AdvisorError(f"the run would be {steps} optimizer steps of {batch_seqs} × {seq} = "
+                           f"{format_count(batch_seqs * seq)} tokens: too few to warm up and decay (at least "
+                           f"{MIN_STEPS}); shorten the sequence length or train on more tokens")
     return steps, max(1, min(math.ceil(n_params / (batch_seqs * seq)), int(WARMUP_MAX_FRAC * steps)))
+
+
+def _run_shape_warnings(batch: float, batch_seqs: int, seq: int, steps: int) -> list:
+    """A batch rounded far above the optimum (one sequence is longer than it), or a short run."""
+    out = []
+    if batch_seqs * seq > BATCH_ROUNDED_WARN * batch:
+        ratio = batch_seqs * seq / batch
+        out.append(CodedWarning("batch_rounded_up", f"one sequence ({format_count(seq)} tokens) is longer than the "
+                                f"optimal batch ({format_count(batch)} tokens): the batch is {ratio:.3g}× the "
+                                "optimum; a shorter sequence length would let it sit there"))
+    if steps < FEW_STEPS:
+        out.append(CodedWarning("few_steps", f"the run is only {steps} optimizer steps: the laws were measured on "
+                                "runs of thousands of steps, so treat the LR and batch as a rough start"))
+    return out
 
 
 def _tolerance(fitted: FittedModel | None, n: float, d: float, lr: float, batch: float, rounded: float):

@@ -7,7 +7,10 @@ import sys
 
 import click
 
-from advisor.cli import InputError, Quantity, StyledCommand, input_errors
+from advisor.cli import InputError, Quantity, StyledCommand, input_errors, refuse_clobbering
+
+# What `--report DIR` writes into DIR (calibration/fit/report.py)
+REPORT_FILES = ("report.md", "*.png")
 
 
 @click.command("fit", cls=StyledCommand)
@@ -69,6 +72,8 @@ def fit(table, output, report_dir, col_params, col_tokens, col_lr, col_batch, co
     from calibration.fit import ColumnMap, FitInputError, ScaleLawFitter
 
     table, table_name = _resolve_table(table)
+    inputs = {"TABLE": table, **{f"--with {s}": s for s in with_sources if Path(s).is_file()}}
+    refuse_clobbering(inputs, {"-o": output}, {"--report": (report_dir, REPORT_FILES)})
     if Path(output).exists() and not force:
         raise InputError(f"{output} exists; pass --force to overwrite it")
     if report_dir and (Path(report_dir) / "report.md").exists() and not force:
@@ -79,13 +84,28 @@ def fit(table, output, report_dir, col_params, col_tokens, col_lr, col_batch, co
                             progress=sys.stderr.isatty())
     if with_sources:
         fitter = _joint_fitter(with_sources, same_setup, n_boot=n_boot, seed=seed, near_optimal=near_optimal)
-    with input_errors(FitInputError):  # a missing file or column, too few sizes: bad input
+    if report_dir:
+        _make_folder(report_dir)  # a read-only or impossible place fails now, not after the fit
+    with input_errors(FitInputError):  # a missing file or column, too few sizes, an unwritable -o: bad input
         fitter.fit(table, cols, table_name=table_name, notes=notes)
         fitter.write(output, force=force)
     click.echo(summary_text(fitter.artifact_))
     click.echo(f"wrote {output}")
     if report_dir:
-        click.echo(f"wrote report {fitter.report(report_dir)}")
+        try:
+            click.echo(f"wrote report {fitter.report(report_dir)}")
+        except OSError as exc:
+            raise InputError(f"wrote {output}, but cannot write the report into {report_dir}: "
+                             f"{exc.strerror or exc}") from None
+
+
+def _make_folder(folder: str) -> None:
+    from pathlib import Path
+
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the report folder {folder}: {exc.strerror or exc}") from None
 
 
 def _resolve_table(table: str) -> tuple[str, str]:

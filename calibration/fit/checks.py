@@ -2,8 +2,8 @@
 warnings with a stable code (advisor/coded_warning.py; the codes are listed in docs/fitted-model.md).
 
 Each check takes the fitted ScaleLawFitter (calibration/fit/fitter.py): its cell table (`table_`), law
-fits (`lr_fits_`, `batch_fits_`), artifact entries (`lr_law_`, `batch_law_`, `loss_law_`,
-`validation_`, `provenance_`) and settings. `fit_warnings` runs them in the order of CHECKS.
+fits (`lr_fits_`, `batch_fits_`), what the table pools (`mixed_setups_`), artifact entries (`lr_law_`,
+`batch_law_`, `loss_law_`, `validation_`, `provenance_`) and settings. `fit_warnings` runs them in the order of CHECKS.
 """
 from __future__ import annotations
 
@@ -168,9 +168,44 @@ def held_out_largest(fit) -> list[CodedWarning]:
     return out
 
 
-CHECKS = (few_sizes, lr_on_grid_edge, lr_law_is_bound, batch_on_grid_edge, batch_edge_at_one_sequence,
-          batch_law_is_bound, lr_below_divergence, cells_dropped_thin, argmin_fallback, lr_form_without_cv,
-          no_batch_law, loss_surface, no_bootstrap, lr_exponent_wide, batch_exponent_wide, held_out_largest)
+def duplicate_trials(fit) -> list[CodedWarning]:
+    dropped = fit.provenance_.n_excluded.get("duplicate", 0)
+    if not dropped:
+        return []
+    return [CodedWarning("duplicate_trials", f"{dropped} of {fit.provenance_.n_trials} rows are exact duplicates of "
+                                             "another row and were counted once (is the table concatenated "
+                                             "with itself?)")]
+
+
+def flat_cells(fit) -> list[CodedWarning]:
+    dropped = fit.provenance_.n_excluded.get("flat_cell", 0)
+    if not dropped:
+        return []
+    return [CodedWarning("flat_cells", f"{dropped} trials left out: their cells gave one and the same loss at "
+                                       "every LR and batch (no information on the optimum)")]
+
+
+def out_of_range_trials(fit) -> list[CodedWarning]:
+    dropped = fit.provenance_.n_excluded.get("out_of_range", 0)
+    if not dropped:
+        return []
+    return [CodedWarning("out_of_range_trials", f"{dropped} trials left out: their compute 6ND is beyond "
+                                                "floating point (check the units of N and D)")]
+
+
+def mixed_setups(fit) -> list[CodedWarning]:
+    """Several data sources, code versions or architectures pooled as one setup (table.mixed_setups)."""
+    what = {"mixed_data": "data sources", "mixed_sources": "sources", "mixed_code_versions": "code versions",
+            "mixed_architectures": "architectures"}
+    return [CodedWarning(code, f"the table mixes {what[code]} ({'; '.join(found)}): the fit pools them as one "
+                               "setup; fit each on its own unless they are known to agree")
+            for code, found in fit.mixed_setups_.items()]
+
+
+CHECKS = (duplicate_trials, flat_cells, out_of_range_trials, mixed_setups, few_sizes, lr_on_grid_edge,
+          lr_law_is_bound, batch_on_grid_edge, batch_edge_at_one_sequence, batch_law_is_bound,
+          lr_below_divergence, cells_dropped_thin, argmin_fallback, lr_form_without_cv, no_batch_law,
+          loss_surface, no_bootstrap, lr_exponent_wide, batch_exponent_wide, held_out_largest)
 
 
 def fit_warnings(fit) -> list[CodedWarning]:

@@ -28,9 +28,10 @@ from calibration.fit.optimum import fit_cell
 from calibration.fit.penalty import fit_penalty
 from calibration.fit.provenance import build_provenance, record_decay_timescale
 from calibration.fit.published import published_law_key, record_published_law
-from calibration.fit.table import ColumnMap, FitInputError, build_cells, diverged_trials, prepare_trials, read_table
+from calibration.fit.table import (ColumnMap, FitInputError, build_cells, diverged_trials, mixed_setups, prepare_trials,
+                                   read_table)
 from calibration.fit.validate import CellTable, held_out_largest, leave_one_cell_out
-from calibration.fit.writer import cell_entries, fit_range, law_entry, loss_entry, write_artifact
+from calibration.fit.writer import cell_entries, fit_range, law_entry, loss_entry, readable_text, write_artifact
 
 PENALTY_BOOT = 200  # bootstrap draws of the penalty model (each a refit over resampled cells)
 
@@ -56,7 +57,8 @@ class ScaleLawFitter:
     columns), `table_` (CellTable: cells and their optima), `lr_fits_`, `batch_fits_` (LawFit, chosen
     form first), `lr_skipped_`, `batch_skipped_` (SkippedForm: forms that could not be fitted, and
     why), `surface_` (SurfaceFit or None), `surface_skip_` (why none),
-    `optima_samples_` (bootstrap optima per law).
+    `optima_samples_` (bootstrap optima per law), `mixed_setups_` (table.mixed_setups: what the table
+    pools as one setup).
     """
 
     def __init__(self, n_boot: int = 1000, seed: int = 0, near_optimal: float = 0.0025,
@@ -87,6 +89,7 @@ class ScaleLawFitter:
             table_sha256 = hashlib.sha256(Path(trials).read_bytes()).hexdigest() if Path(trials).is_file() else ""
             trials = read_table(trials)
         self.trials_, excluded = prepare_trials(trials, columns)
+        self.mixed_setups_ = mixed_setups(trials)
         self.table_ = self._cell_table(diverged_trials(trials, columns))
         self._fit_laws()
         self.optima_samples_ = self._bootstrap() if self.n_boot > 0 else {}
@@ -94,6 +97,7 @@ class ScaleLawFitter:
         self.penalty_ = fit_penalty(self.table_, min(self.n_boot, PENALTY_BOOT), np.random.default_rng(self.seed + 2))
         self.validation_ = self._validate()
         self._build_artifact(trials, columns, excluded, table_name or "", table_sha256, notes)
+        readable_text(self.artifact_.to_json())  # numbers out of range: refused here, not in the advisor
         return self
 
     def to_artifact(self) -> FittedModelArtifact:

@@ -4,6 +4,8 @@ group the usable trials into (N, D) cells.
 Canonical columns after `prepare_trials`: n_params, tokens, lr, batch_tokens, loss, cell.
 Diverged trials (status `diverged`) are not usable as losses, but their LRs bound the LR optimum from
 above: `diverged_trials` keeps them and `build_cells` attaches them to their cells.
+Exact duplicate rows count once (a repeated row is not a new measurement); `mixed_setups` names what a
+table pools that the fit treats as one setup (several data sources, code versions, architectures).
 """
 from __future__ import annotations
 
@@ -16,6 +18,14 @@ import pandas as pd
 # Runs of one (N, D) cell differ slightly in tokens (steps * batch_tokens rounds down per batch
 # size), so tokens within this relative tolerance of each other belong to one cell.
 TOKENS_REL_TOL = 0.05
+# Losses of one cell that differ by less than this (relative) are one value: a cell whose every setting
+# gave it says nothing about where the optimum lies.
+FLAT_REL_TOL = 1e-12
+# Columns whose several values mean several setups pooled into one fit, by the warning that says so.
+SETUP_COLUMNS = {"data_id": "mixed_data", "tokenizer": "mixed_data", "source": "mixed_sources",
+                 "code_version": "mixed_code_versions", "parameterization": "mixed_architectures",
+                 "architecture": "mixed_architectures"}
+SHAPE_COLUMNS = ("n_layer", "d_model", "n_head", "d_ff")
 
 
 class FitInputError(ValueError):
@@ -79,26 +89,79 @@ def read_table(path: str | Path) -> pd.DataFrame:
 def prepare_trials(df: pd.DataFrame, cols: ColumnMap = ColumnMap()) -> tuple[pd.DataFrame, dict]:
     """Map columns to canonical names, drop unusable rows, assign cells.
 
-    Returns (trials, excluded): `excluded` counts rows dropped by status (not `ok`) and rows with
-    NaN or non-positive values. Raises FitInputError when nothing usable is left.
+    Returns (trials, excluded): `excluded` counts rows dropped as exact duplicates, by status (not `ok`),
+    with NaN or non-positive values, out of range (C = 6ND overflows) and in cells whose every loss is the
+    same (`flat_cell`). Raises FitInputError when nothing usable is left.
     """
     wanted = _wanted_columns(df, cols)
-    excluded: dict[str, int] = {"diverged": 0, "failed": 0}
+    df, duplicates = drop_duplicate_trials(df)
+    excluded: dict[str, int] = {"duplicate": duplicates, "diverged": 0, "failed": 0}
     if "status" in df.columns:
         status = df["status"].astype(str)
         for s, count in status[status != "ok"].value_counts().items():
             excluded[str(s)] = int(count)
         df = df[status == "ok"]
     out = _canonical(df, cols, wanted)
-    good = np.isfinite(out.to_numpy(dtype=float)).all(axis=1) & (out.to_numpy(dtype=float) > 0).all(axis=1)
+    values = out.to_numpy(dtype=float)
+    good = np.isfinite(values).all(axis=1) & (values > 0).all(axis=1)
     excluded["nonpositive_or_nan"] = int((~good).sum())
-    out = out[good].copy()
+    with np.errstate(over="ignore"):
+        in_range = good & np.isfinite(6.0 * out["n_params"].to_numpy(float) * out["tokens"].to_numpy(float))
+    excluded["out_of_range"] = int((good & ~in_range).sum())
+    out = out[in_range].copy()
     if "trial_id" in df.columns:
         out["trial_id"] = df.loc[out.index, "trial_id"].astype(str)
     if out.empty:
         raise FitInputError(f"no usable trials left (excluded: {_fmt_counts(excluded)})")
     out["cell"] = _assign_cells(out["n_params"].to_numpy(), out["tokens"].to_numpy())
-    return out.reset_index(drop=True), excluded
+    flat = _in_flat_cell(out)
+    excluded["flat_cell"] = int(flat.sum())
+    if flat.all():
+        raise FitInputError("every (N, D) cell gave one and the same loss at every LR and batch: the table "
+                            "holds no information on where the optimum lies")
+    return out[~flat].reset_index(drop=True), excluded
+
+
+def drop_duplicate_trials(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The table without exact duplicate rows (every column equal, e.g. a table concatenated with itself),
+    and how many were dropped: a repeated row is not a new measurement, and counting it twice would
+    narrow every interval."""
+    try:
+        repeated = df.duplicated(keep="first")
+    except TypeError:  # unhashable cells (a Parquet list column): compare their text
+        repeated = df.astype(str).duplicated(keep="first")
+    return df[~repeated], int(repeated.sum())
+
+
+def _in_flat_cell(trials: pd.DataFrame) -> np.ndarray:
+    """Per trial: its cell tried several settings and every loss came out the same (no information)."""
+    grouped = trials.groupby("cell")
+    spread = grouped["loss"].transform("max") - grouped["loss"].transform("min")
+    settings = grouped["lr"].transform("nunique") + grouped["batch_tokens"].transform("nunique")
+    return ((spread <= FLAT_REL_TOL * trials["loss"].abs()) & (settings > 2)).to_numpy()
+
+
+def mixed_setups(df: pd.DataFrame) -> dict[str, list[str]]:
+    """What the table pools that the fit treats as one setup: warning code -> descriptions, e.g.
+    {"mixed_code_versions": ["code_version: 0.1.0+gabc 481, 0.1.0+gdef 243"]}. Looks at the rows a fit
+    reads (status ok or diverged): several data sources, code versions, architecture labels, or several
+    shapes (n_layer, d_model, n_head, d_ff) at one size."""
+    df = drop_duplicate_trials(df)[0]
+    if "status" in df.columns:
+        df = df[df["status"].astype(str).isin(["ok", "diverged"])]
+    found: dict[str, list[str]] = {}
+    for col, code in SETUP_COLUMNS.items():
+        counts = df[col].dropna().astype(str).value_counts() if col in df.columns else pd.Series(dtype=int)
+        if len(counts) > 1:
+            found.setdefault(code, []).append(f"{col}: " + ", ".join(f"{v} ({n})" for v, n in counts.items()))
+    shape_cols = [c for c in SHAPE_COLUMNS if c in df.columns]
+    if "n_params" in df.columns and shape_cols:
+        shapes = df.drop_duplicates(["n_params", *shape_cols]).groupby("n_params").size()
+        several = shapes[shapes > 1]
+        if len(several):
+            found.setdefault("mixed_architectures", []).append(
+                f"{len(several)} size(s) with several shapes ({', '.join(shape_cols)}), e.g. N = {several.index[0]}")
+    return found
 
 
 def diverged_trials(df: pd.DataFrame, cols: ColumnMap = ColumnMap()) -> pd.DataFrame:
@@ -108,6 +171,7 @@ def diverged_trials(df: pd.DataFrame, cols: ColumnMap = ColumnMap()) -> pd.DataF
     del wanted["loss"]
     if "status" not in df.columns:
         return pd.DataFrame(columns=["n_params", "tokens", "lr", "batch_tokens"], dtype=float)
+    df = drop_duplicate_trials(df)[0]
     df = df[df["status"].astype(str) == "diverged"]
     out = _canonical(df, cols, wanted)
     values = out.to_numpy(dtype=float)

@@ -1,6 +1,7 @@
 """The artifact's entries (advisor/artifact.py types) from a fit's numpy state, and the JSON file."""
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from pathlib import Path
@@ -66,17 +67,48 @@ def fit_range(table: CellTable, trials: pd.DataFrame) -> dict[str, tuple[float, 
 
 
 def write_artifact(artifact: FittedModelArtifact | dict, path: str | Path, force: bool = False) -> Path:
-    """Write the artifact (or its JSON) as strict JSON; refuses to overwrite unless force. Writes to a
-    temp file, then renames."""
+    """Write the artifact (or its JSON) as strict JSON; refuses to overwrite unless force, and refuses
+    (FitInputError, nothing written) a document the advisor could not read back (`readable_text`). Writes
+    to a temp file, then renames; a failed write (read-only folder, full disk) leaves no temp file behind."""
     path = Path(path)
     if path.exists() and not force:
         raise FitInputError(f"{path} exists; pass --force to overwrite it")
     doc = artifact.to_json() if isinstance(artifact, FittedModelArtifact) else artifact
-    path.parent.mkdir(parents=True, exist_ok=True)
+    text = readable_text(doc)
+    blocker = next((p for p in path.parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise FitInputError(f"cannot write {path}: {blocker} is a file, not a folder")
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(_finite(doc), indent=1, allow_nan=False) + "\n")
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text)
+        tmp.replace(path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):  # e.g. a full disk left it empty; a read-only folder never made it
+            tmp.unlink(missing_ok=True)
+        raise FitInputError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
+
+
+def readable_text(doc: dict) -> str:
+    """The artifact's strict JSON, after checking that the advisor reads it back and predicts a finite LR
+    and batch inside its fit range; FitInputError (one line) when it would not: numbers out of range."""
+    from advisor.model import FittedModel, ModelError
+
+    text = json.dumps(_finite(doc), indent=1, allow_nan=False) + "\n"
+    try:
+        model = FittedModel.from_dict(json.loads(text))
+        centre = {k: math.sqrt(lo * hi) for k, (lo, hi) in model.fit_range_.items() if k in ("n_params", "tokens")}
+        predictions = [model.predict_lr(centre["n_params"], centre["tokens"]).value]
+        if model.batch_ is not None:
+            predictions.append(model.predict_batch(centre["n_params"], centre["tokens"]).value)
+    except (ModelError, KeyError, OverflowError, ValueError) as exc:
+        raise FitInputError(f"the fit gave a model the advisor cannot read ({exc}): numbers out of range? "
+                            "nothing written") from None
+    if not all(math.isfinite(p) and p > 0 for p in predictions):
+        raise FitInputError("the fit gave a model whose predictions inside its own fit range are not finite "
+                            "(numbers out of range?): nothing written")
+    return text
 
 
 def _finite(obj):
