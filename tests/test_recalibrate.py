@@ -22,7 +22,7 @@ def _own_corpus(tmp_path):
     return path
 
 
-def test_recalibrate_on_your_own_corpus_gives_a_usable_model(tmp_path):
+def test_recalibrate_on_your_own_corpus_gives_a_usable_model(tmp_path, monkeypatch):
     spec = tiny_spec(tmp_path, lrs="[3e-3, 1e-2, 3e-2]", batch="[4]", tokens="4096, 8192")
     corpus, out = _own_corpus(tmp_path), tmp_path / "mine"
     args = ["recalibrate", str(spec), "--out", str(out), "--data", str(corpus), "--workers", "1",
@@ -40,6 +40,18 @@ def test_recalibrate_on_your_own_corpus_gives_a_usable_model(tmp_path):
 
     again = CliRunner().invoke(cli, args)  # resumes: nothing to train, refits from the store
     assert again.exit_code == 0 and "ran 0 trials" in again.output, again.output
+
+    import errno
+
+    from calibration.fit import ScaleLawFitter
+
+    def full_disk(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ScaleLawFitter, "write", full_disk)  # the disk fills as the model is written
+    full = CliRunner().invoke(cli, args)
+    assert full.exit_code == 1 and isinstance(full.exception, SystemExit), full.output  # a message, no traceback
+    assert (out / "trials.sqlite").stat().st_size > 0
 
 
 def test_recalibrate_refuses_a_missing_corpus_before_creating_anything(tmp_path):

@@ -133,8 +133,12 @@ def _fit_and_write(the_spec, out: Path, n_boot: int, notes: tuple[str, ...], qui
     except FitInputError as exc:  # the input was fine, the sweep did not give enough to fit: a failed run
         raise RunFailed(f"the sweep finished but cannot be fitted: {exc}. Widen the spec (more sizes, LR points) "
                         "and rerun this command; finished trials are kept.") from None
-    model_path = fitter.write(out / "model.json", force=True)
-    report_path = fitter.report(out / "report")
+    try:
+        model_path = fitter.write(out / "model.json", force=True)
+        report_path = fitter.report(out / "report")
+    except (FitInputError, OSError) as exc:  # a full or read-only disk, a model that would not read back
+        raise RunFailed(f"the sweep finished and was fitted, but writing the model or report failed: {exc}. The "
+                        "trials are kept in the store: free the space (or fix the folder) and rerun this command") from None
     click.echo(summary_text(fitter.artifact_))
     click.echo(f"wrote the model {model_path} and the report {report_path}")
     click.echo(f"next: advisor recommend --params 7B --model {model_path}")
