@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from advisor.cli import Quantity, RunFailed, StyledCommand, hidden_alias, input_errors
-from calibration.cli.calibrate import _checked_device, _load, _plan
+from calibration.cli.calibrate import _checked_device, _load, _plan, echo_news, run_failures
 
 
 @click.command("recalibrate", cls=StyledCommand)
@@ -32,8 +32,9 @@ from calibration.cli.calibrate import _checked_device, _load, _plan
               help="A note for the model's provenance (repeatable), e.g. what the calibration is for.")
 @click.option("--allow-other-spec", is_flag=True, help="Use a sweep folder made by another spec (its trials are kept).")
 @hidden_alias("--force", of="allow_other_spec", is_flag=True)  # its old name: --force now always means overwrite
+@click.option("--retry-failed", is_flag=True, help="Run the sweep's failed trials again (their old error is dropped).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def recalibrate(spec, out_dir, data, device, workers, n_boot, notes, allow_other_spec, quiet) -> None:
+def recalibrate(spec, out_dir, data, device, workers, n_boot, notes, allow_other_spec, retry_failed, quiet) -> None:
     """Calibrate on your own data or hardware: run a sweep, fit it, write the model and its report.
 
     SPEC is a preset (quick, cpu-default, gpu-default, cluster) or a TOML file. The sweep lands in
@@ -51,7 +52,7 @@ def recalibrate(spec, out_dir, data, device, workers, n_boot, notes, allow_other
     _plan(the_spec)  # spec errors before anything is created
     device = _checked_device(device or the_spec.device)
     out = Path(out_dir)
-    _sweep(the_spec, out, workers, device, allow_other_spec, quiet)
+    _sweep(the_spec, out, workers, device, allow_other_spec, retry_failed, quiet)
     _fit_and_write(the_spec, out, n_boot, notes, quiet)
 
 
@@ -69,16 +70,17 @@ def _spec_with_data(spec: str, data: str | None):
     return dataclasses.replace(the_spec, trial={**the_spec.trial, "data": data})
 
 
-def _sweep(the_spec, out: Path, workers, device: str, allow_other_spec: bool, quiet: bool) -> None:
+def _sweep(the_spec, out: Path, workers, device: str, allow_other_spec: bool, retry_failed: bool, quiet: bool) -> None:
     """Run (or resume) the sweep into OUT/trials.sqlite and write OUT/trials.csv from it."""
     from calibration.sweep.executors import BackendError
     from calibration.sweep.export import trial_table, write_table
     from calibration.sweep.run import run_sweep
     from calibration.sweep.store import StoreError, TrialStore
 
-    with input_errors(StoreError, BackendError):  # another spec's folder: bad input
+    with input_errors(StoreError, BackendError), run_failures():  # another spec's folder: bad input; a full disk: failed
         summary = run_sweep(the_spec, out, workers=workers, device=device, force=allow_other_spec,
-                            progress=not quiet)
+                            retry_failed=retry_failed, progress=not quiet)
+    echo_news(summary)
     c = summary.counts
     click.echo(f"sweep {out}: ran {summary.ran} trials in {summary.wall_s:.1f} s ({summary.skipped} already done); "
                f"{c['ok']} ok, {c['diverged']} diverged, {c['failed']} failed")

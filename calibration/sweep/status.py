@@ -65,16 +65,22 @@ def grid_edges(points: list, best_batch: int, best_lr: float) -> list[str]:
 
 
 def format_status(store: TrialStore) -> str:
-    """Counts, best LR per cell so far, time and FLOPs spent, adaptive events."""
+    """Counts, best LR per cell so far, time and FLOPs spent, adaptive events.
+
+    A trial still marked running whose process (on this host) is gone shows as interrupted."""
     rows = store.trials()
     counts = store.counts()
     finished = [r for r in rows if r["result"] is not None]
     wall = sum(r["result"].wall_s for r in finished)
     flops = sum(r["result"].flops or trial_flops(r["config"]) for r in finished if r["status"] != "failed")
     spec_name = json.loads(store.meta("spec") or "{}").get("name", "?")
+    stale = len(store.stale_claims())
+    counts["running"] -= stale
+    counts["interrupted"] = stale
     lines = [
         f"store {store.path} (spec {spec_name}, hash {store.meta('spec_hash')}): {len(rows)} trials: "
-        + ", ".join(f"{counts[k]} {k}" for k in ("ok", "diverged", "failed", "running", "pending")),
+        + ", ".join(f"{counts[k]} {k}" for k in ("ok", "diverged", "failed", "running", "interrupted", "pending"))
+        + (" (interrupted: their process is gone; rerunning the sweep runs them again)" if stale else ""),
         f"spent: {format_seconds(wall)} of trial time, {flops:.3g} FLOPs; "
         f"{sum(r['origin'] in ADDED_BY_ADAPTIVE for r in rows)} trials added by the adaptive grid "
         f"({sum(r['origin'] == 'reseed' for r in rows)} of them extra seeds at cells' best points)",
