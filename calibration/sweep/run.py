@@ -76,10 +76,11 @@ def data_identity(data: str) -> str:
     content, and for data that cannot be read: its trials fail and say why)."""
     if data == "kjv":
         return ""
-    from calibration.proxy.data import load_corpus
+    from calibration.proxy import data as token_data
 
+    token_data._load_cached.cache_clear()  # the file may have changed since this process last read it
     try:
-        return load_corpus(data).data_id
+        return token_data.load_corpus(data).data_id
     except (ValueError, OSError):
         return ""
 
