@@ -153,6 +153,8 @@ def test_a_read_only_store_can_be_read_by_status_and_export(tmp_path):
         assert res.exit_code == 0 and "5 ok" in res.output, res.output
         res = _invoke("calibrate", "export", store_dir, "-o", tmp_path / "t.csv", "--curves", tmp_path / "c.csv")
         assert res.exit_code == 0, res.output
+        spec_path = tiny_spec(tmp_path, lrs="[1e-2]", batch="[4]", tokens=4096, extend="false")
+        _one_line_error(_invoke("calibrate", "run", spec_path, "--out", store_dir, "--quiet"))  # a run must write
         assert sorted(p.name for p in store_dir.iterdir()) == [STORE_NAME]  # nothing written beside it
     assert len(pd.read_csv(tmp_path / "t.csv")) == 5 and len(pd.read_csv(tmp_path / "c.csv")) == 50
 
@@ -219,7 +221,7 @@ def test_a_disk_filling_mid_run_is_one_line_and_the_run_resumes(tmp_path):
     res = subprocess.run(cmd, preexec_fn=_limit_file_size(160_000), capture_output=True, text=True, timeout=600)
     assert res.returncode == 1, res.stdout + res.stderr
     assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
-    assert "rerun" in res.stderr
+    assert "rerun" in res.stderr, res.stderr
     with TrialStore.open(out) as store:
         assert store.conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         before = store.counts()

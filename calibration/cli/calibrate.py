@@ -52,9 +52,8 @@ def reading_store(store, done: str = ""):
     try:
         yield
     except (sqlite3.Error, json.JSONDecodeError) as exc:
-        failure = store_failure(store.path, exc if isinstance(exc, sqlite3.Error) else sqlite3.DatabaseError(
-            f"a row cannot be decoded: {exc}"))
-        raise InputError(f"{done}; then: {failure}" if done else str(failure)) from None
+        failure = store_failure(store.path, exc)
+        raise InputError(f"{done}: {failure}" if done else str(failure)) from None
 
 
 @contextlib.contextmanager
@@ -258,7 +257,7 @@ def export_cmd(out_dir: str, output: str, curves: str | None, current_spec: bool
         _write(table, output, "--output")
         msg = f"wrote {len(table)} trials to {output}"
         if curves:
-            with reading_store(store, done=msg + ", but not the loss curves"):
+            with reading_store(store, done=f"{msg}; the loss curves were not written"):
                 curve_df = curve_table(store, current_spec=current_spec)
             _write(curve_df, curves, "--curves")
             msg += f", {len(curve_df)} curve points to {curves}"

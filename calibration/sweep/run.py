@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import signal
 import sqlite3
 import threading
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from calibration.sweep.plan import ADDED_BY_ADAPTIVE, extension_trials, plan
 from calibration.sweep.spec import SweepSpec
-from calibration.sweep.store import TrialStore, owner_id, store_failure, sweep_key
+from calibration.sweep.store import STORE_NAME, TrialStore, owner_id, store_failure, sweep_key
 from calibration.sweep.trial import TrialConfig
 
 
@@ -58,13 +59,16 @@ def run_sweep(
     device = device or spec.device
     if backend != "ray":  # Ray resolves "auto" from the cluster's resources, not this machine's
         device = device_name(device)
-    store = TrialStore.open_or_create(out_dir, key, spec.to_dict(), force=force)
+    try:
+        store = TrialStore.open_or_create(out_dir, key, spec.to_dict(), force=force)
+    except (sqlite3.Error, json.JSONDecodeError) as exc:  # a page of the store's header tables is damaged
+        raise store_failure(Path(out_dir) / STORE_NAME, exc) from None
     summary = RunSummary(str(out_dir), planned=len(trials), data_changed=store.data_changed)
     try:
         _run_into(store, spec, trials, summary, backend, device, workers, address, retry_failed, progress)
         summary.wall_s = time.time() - start
         return summary
-    except sqlite3.Error as exc:  # a full disk, an I/O error, a damaged page: one line, the store as it was
+    except (sqlite3.Error, json.JSONDecodeError) as exc:  # a full disk, a damaged page: one line, the store kept
         raise store_failure(store.path, exc) from None
     finally:
         with contextlib.suppress(sqlite3.Error):

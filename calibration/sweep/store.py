@@ -40,6 +40,7 @@ SCHEMA = "scaling-advisor/trial-store"
 VERSION = 1
 STORE_NAME = "trials.sqlite"
 FINISHED = ("ok", "diverged", "failed")
+CANNOT_OPEN = "unable to open database file"  # SQLite's words when it cannot make its -shm/-wal files
 ALL_STATES = ("pending", "running") + FINISHED
 
 _DDL = """
@@ -72,9 +73,10 @@ class StoreWriteError(RuntimeError):
     """Writing to a sound store failed (a full disk, an I/O error): what was recorded before is kept."""
 
 
-def store_failure(path: Path, exc: sqlite3.Error) -> RuntimeError:
-    """A sqlite error met while using the store at `path`, as one line that says what happened to it."""
-    text = str(exc)
+def store_failure(path: Path, exc: Exception) -> RuntimeError:
+    """A sqlite error (or an undecodable row) met while using the store at `path`, as one line that says
+    what happened to it: StoreWriteError (it cannot take more) or StoreError (locked, damaged)."""
+    text = str(exc) if isinstance(exc, sqlite3.Error) else f"a row cannot be decoded: {exc}"
     if isinstance(exc, sqlite3.OperationalError) and ("full" in text or "I/O" in text or "readonly" in text):
         return StoreWriteError(
             f"cannot write to the trial store {path} ({text}; is the disk full or read-only?). Every result "
@@ -151,7 +153,9 @@ class TrialStore:
         store = cls(path, readonly="ro")
         try:
             store._check_schema()
-        except StoreError:
+        except StoreError as exc:
+            if CANNOT_OPEN not in str(exc):
+                raise
             store = cls(path, readonly="immutable")
             store._check_schema()
         return store
@@ -215,6 +219,9 @@ class TrialStore:
             self.conn.execute("SELECT trial_id, status, config, result, curve FROM trials LIMIT 1").fetchall()
         except sqlite3.DatabaseError as exc:
             self.close()
+            if isinstance(exc, sqlite3.OperationalError) and CANNOT_OPEN in str(exc):
+                raise StoreError(f"cannot open the trial store {self.path} ({exc}): is its folder read-only? "
+                                 "`status` and `export` can read it there; a run needs to write") from None
             raise StoreError(f"{self.path} is not a readable trial store ({exc}); left untouched") from None
         if rows.get("schema") != SCHEMA:
             self.close()
