@@ -74,6 +74,8 @@ def test_a_changed_data_file_gets_new_trials_not_the_old_results(tmp_path):
         all_ids = {r["result"].data_id for r in store.trials()}
     assert len(table) == 2 and table.data_id.nunique() == 1 and len(all_ids) == 2  # old trials kept, not exported
     assert table.data_id[0] != (all_ids - {table.data_id[0]}).pop()
+    res = _invoke("calibrate", "status", tmp_path / "out")  # the current data's trials; the old ones apart
+    assert res.exit_code == 0 and "2 trials: 2 ok" in res.output and "2 more of earlier" in res.output, res.output
     third = run_sweep(spec, tmp_path / "out", workers=1, progress=False)  # unchanged data: nothing to run
     assert third.ran == 0
 

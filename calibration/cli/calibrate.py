@@ -207,7 +207,10 @@ def run_cmd(spec, out_dir, backend, address, workers, device, allow_other_spec, 
 
 def echo_news(summary) -> None:
     """What changed in the store before this run's trials: new data, failed trials put back."""
-    if summary.data_changed:
+    if summary.data_changed and "@" not in summary.data_changed:  # a store from before trials were keyed on content
+        click.echo("this store's trials were keyed on the data's path, not its content (an older version): "
+                   "its trials run anew, keyed on the content; the old trials stay in the store")
+    elif summary.data_changed:
         click.echo(f"the data changed since this sweep last ran (was {summary.data_changed}): its trials run "
                    "anew on the new data; the old trials stay in the store")
     if summary.retried:
