@@ -187,6 +187,7 @@ class PoolExecutor:
         for i in range(self.slots):
             slots.put(i)
         self.running = ctx.Array("q", 2 * self.slots, lock=False)  # per slot: worker pid, unit number
+        self.processes: dict = {}  # pid -> Process of this pool's workers, kept for after a break
         cuda_slots = self.device.startswith("cuda") and ":" not in self.device
         return ProcessPoolExecutor(self.slots, mp_context=ctx, initializer=_init_worker,
                                    initargs=(slots, self.running, cuda_slots))
@@ -199,6 +200,7 @@ class PoolExecutor:
             self.ready += self._recover([])
             future = self.pool.submit(_run_tracked, number, [c.to_dict() for c in unit], self.device)
         self.futures[future] = (number, unit)
+        self.processes.update(getattr(self.pool, "_processes", None) or {})  # workers start on submit
 
     def wait_some(self):
         if self.ready:
@@ -223,7 +225,7 @@ class PoolExecutor:
     def _recover(self, lost: list) -> list:
         """The pool broke: fail the dead worker's unit with the cause, run every other unit it held again
         on a fresh pool. Returns the (unit, results) pairs that are final."""
-        processes = dict(getattr(self.pool, "_processes", None) or {})
+        processes = {**self.processes, **(getattr(self.pool, "_processes", None) or {})}
         wait(list(self.futures), timeout=60)  # the pool settles every other future (a result or broken)
         out = []
         for future, (number, unit) in list(self.futures.items()):
