@@ -324,7 +324,7 @@ def test_cli_run_status_and_resume(tmp_path):
     assert res.exit_code == 0 and "2 ok" in res.output and "lr 0.01" in res.output
     other = tiny_spec(tmp_path, name="other.toml", lrs="[2e-2]", batch="[4]", tokens=4096, extend="false")
     res = runner.invoke(cli, ["calibrate", "run", str(other), "--out", str(out), "--workers", "1", "--quiet"])
-    assert res.exit_code == 2 and "--force" in res.output
+    assert res.exit_code == 2 and "--allow-other-spec" in res.output
     res = runner.invoke(cli, ["calibrate", "run", str(other), "--out", str(out), "--workers", "1", "--quiet", "--force"])
     assert res.exit_code == 0 and "ran 2 trials" in res.output
     with TrialStore.open(out) as store:

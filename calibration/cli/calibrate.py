@@ -5,11 +5,12 @@ Heavy imports (torch, pandas, ray) happen inside the commands, so `--help` stays
 """
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import click
 
-from advisor.cli import Quantity, RunFailed, StyledGroup, hidden_alias, input_errors
+from advisor.cli import InputError, Quantity, RunFailed, StyledGroup, hidden_alias, input_errors
 
 
 def _load(spec_arg: str):
@@ -32,10 +33,38 @@ def _plan(spec):
 
 
 def _open_store(out_dir: str):
+    """The store of DIR, read-only (status, export: a store on read-only media reads as well)."""
     from calibration.sweep.store import StoreError, TrialStore
 
     with input_errors(StoreError):  # no store there: bad input
-        return TrialStore.open(out_dir)
+        return TrialStore.open(out_dir, readonly=True)
+
+
+@contextlib.contextmanager
+def reading_store(store, done: str = ""):
+    """A damaged store met while reading it (a bad page, an undecodable row): one line, exit 2, the
+    store left as it is; `done` says what was written before it failed."""
+    import json
+    import sqlite3
+
+    from calibration.sweep.store import store_failure
+
+    try:
+        yield
+    except (sqlite3.Error, json.JSONDecodeError) as exc:
+        failure = store_failure(store.path, exc)
+        raise InputError(f"{done}: {failure}" if done else str(failure)) from None
+
+
+@contextlib.contextmanager
+def run_failures():
+    """A store that stopped taking results (a full disk): the run failed, the store is kept (exit 1)."""
+    from calibration.sweep.store import StoreWriteError
+
+    try:
+        yield
+    except StoreWriteError as exc:
+        raise RunFailed(str(exc)) from None
 
 
 @click.group(cls=StyledGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -182,9 +211,11 @@ def run_cmd(spec, out_dir, backend, address, workers, device, allow_other_spec, 
     the_spec = _load(spec)
     _plan(the_spec)  # spec errors before anything is created
     device = _checked_device(device or the_spec.device, local=backend == "local")
-    with input_errors(StoreError, BackendError):  # another spec's out-dir, Ray not installed or not reachable
+    # another spec's out-dir, a damaged store, Ray not installed or not reachable: bad input; a full disk: failed
+    with input_errors(StoreError, BackendError), run_failures():
         summary = run_sweep(the_spec, out_dir, backend=backend, address=address, workers=workers, device=device,
                             force=allow_other_spec, retry_failed=retry_failed, progress=not quiet)
+    echo_news(summary)
     c = summary.counts
     click.echo(
         f"{out_dir}: ran {summary.ran} trials in {summary.wall_s:.1f} s ({summary.skipped} already done); "
@@ -198,6 +229,18 @@ def run_cmd(spec, out_dir, backend, address, workers, device, allow_other_spec, 
                         f"first error with: advisor calibrate status {out_dir}")
 
 
+def echo_news(summary) -> None:
+    """What changed in the store before this run's trials: new data, failed trials put back."""
+    if summary.data_changed and "@" not in summary.data_changed:  # a store from before trials were keyed on content
+        click.echo("this store's trials were keyed on the data's path, not its content (an older version): "
+                   "its trials run anew, keyed on the content; the old trials stay in the store")
+    elif summary.data_changed:
+        click.echo(f"the data changed since this sweep last ran (was {summary.data_changed}): its trials run "
+                   "anew on the new data; the old trials stay in the store")
+    if summary.retried:
+        click.echo(f"running {summary.retried} failed trial(s) again (--retry-failed)")
+
+
 @calibrate.command("status")
 @click.argument("out_dir", metavar="DIR", type=click.Path(file_okay=False))
 def status_cmd(out_dir: str) -> None:
@@ -209,7 +252,7 @@ def status_cmd(out_dir: str) -> None:
     """
     from calibration.sweep.status import format_status
 
-    with _open_store(out_dir) as store:
+    with _open_store(out_dir) as store, reading_store(store):
         click.echo(format_status(store))
 
 
@@ -234,22 +277,40 @@ def export_cmd(out_dir: str, output: str, curves: str | None, current_spec: bool
     """
     from calibration.sweep.export import curve_table, trial_table
 
+    _check_outputs(out_dir, output, curves, force)
+    with _open_store(out_dir) as store:
+        with reading_store(store):
+            table = trial_table(store, current_spec=current_spec)
+        _write(table, output, "--output")
+        msg = f"wrote {len(table)} trials to {output}"
+        if curves:
+            with reading_store(store, done=f"{msg}; the loss curves were not written"):
+                curve_df = curve_table(store, current_spec=current_spec)
+            _write(curve_df, curves, "--curves")
+            msg += f", {len(curve_df)} curve points to {curves}"
+    click.echo(msg)
+
+
+def _check_outputs(out_dir: str, output: str, curves: str | None, force: bool) -> None:
+    """Each output a .csv/.parquet file that is neither the other output nor the store, and new unless --force."""
+    from calibration.sweep.store import STORE_NAME
+
+    def same(a: Path, b: Path) -> bool:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+
+    store_file = Path(out_dir) / STORE_NAME
     for path, hint in ((output, "--output"), (curves, "--curves")):
         if path is None:
             continue
+        if same(Path(path), store_file):
+            raise click.BadParameter(f"{path} is the trial store itself; write the table elsewhere", param_hint=hint)
         if Path(path).suffix.lower() not in (".csv", ".parquet"):
             raise click.BadParameter(f"{path}: use a .csv or .parquet file name", param_hint=hint)
         if Path(path).exists() and not force:
             raise click.BadParameter(f"{path} exists (use --force to overwrite)", param_hint=hint)
-    with _open_store(out_dir) as store:
-        table = trial_table(store, current_spec=current_spec)
-        _write(table, output, "--output")
-        msg = f"wrote {len(table)} trials to {output}"
-        if curves:
-            curve_df = curve_table(store, current_spec=current_spec)
-            _write(curve_df, curves, "--curves")
-            msg += f", {len(curve_df)} curve points to {curves}"
-    click.echo(msg)
+    if curves is not None and same(Path(output), Path(curves)):
+        raise click.BadParameter(f"{curves} is also the --output file: give the curves a file of their own",
+                                 param_hint="--curves")
 
 
 def _write(table, path: str, hint: str) -> None:

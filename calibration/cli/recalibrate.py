@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from advisor.cli import Quantity, RunFailed, StyledCommand, hidden_alias, input_errors
-from calibration.cli.calibrate import _checked_device, _plan
+from calibration.cli.calibrate import _checked_device, _plan, echo_news, run_failures
 
 
 @click.command("recalibrate", cls=StyledCommand)
@@ -37,9 +37,10 @@ from calibration.cli.calibrate import _checked_device, _plan
                    "your prefactors, the sources' exponents where yours agree. Pairs with the anchor preset.")
 @click.option("--allow-other-spec", is_flag=True, help="Use a sweep folder made by another spec (its trials are kept).")
 @hidden_alias("--force", of="allow_other_spec", is_flag=True)  # its old name: --force now always means overwrite
+@click.option("--retry-failed", is_flag=True, help="Run the sweep's failed trials again (their old error is dropped).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def recalibrate(spec, out_dir, data, vocab_size, device, workers, n_boot, notes, with_sources, allow_other_spec,
-                quiet) -> None:
+                retry_failed, quiet) -> None:
     """Calibrate on your own data or hardware: run a sweep, fit it, write the model and its report.
 
     SPEC is a preset (quick, anchor, cpu-default, gpu-default, cluster) or a TOML file. The sweep lands in
@@ -59,7 +60,7 @@ def recalibrate(spec, out_dir, data, vocab_size, device, workers, n_boot, notes,
     device = _checked_device(device or the_spec.device)
     sources = _sources(with_sources)  # an unknown source before the sweep runs
     out = Path(out_dir)
-    _sweep(the_spec, out, workers, device, allow_other_spec, quiet)
+    _sweep(the_spec, out, workers, device, allow_other_spec, retry_failed, quiet)
     _fit_and_write(the_spec, out, n_boot, notes, quiet, sources)
 
 
@@ -94,16 +95,17 @@ def _spec_with_data(spec: str, data: str | None, vocab_size: int | None = None):
         raise click.BadParameter(str(exc), param_hint="SPEC") from None
 
 
-def _sweep(the_spec, out: Path, workers, device: str, allow_other_spec: bool, quiet: bool) -> None:
+def _sweep(the_spec, out: Path, workers, device: str, allow_other_spec: bool, retry_failed: bool, quiet: bool) -> None:
     """Run (or resume) the sweep into OUT/trials.sqlite and write OUT/trials.csv from it."""
     from calibration.sweep.executors import BackendError
     from calibration.sweep.export import trial_table, write_table
     from calibration.sweep.run import run_sweep
     from calibration.sweep.store import StoreError, TrialStore
 
-    with input_errors(StoreError, BackendError):  # another spec's folder: bad input
+    with input_errors(StoreError, BackendError), run_failures():  # another spec's folder: bad input; a full disk: failed
         summary = run_sweep(the_spec, out, workers=workers, device=device, force=allow_other_spec,
-                            progress=not quiet)
+                            retry_failed=retry_failed, progress=not quiet)
+    echo_news(summary)
     c = summary.counts
     click.echo(f"sweep {out}: ran {summary.ran} trials in {summary.wall_s:.1f} s ({summary.skipped} already done); "
                f"{c['ok']} ok, {c['diverged']} diverged, {c['failed']} failed")

@@ -6,14 +6,17 @@ as units finish. A trial that raises becomes a `failed` result with the tracebac
 
 - InlineExecutor: one unit at a time in this process (--workers 1).
 - PoolExecutor: on the CPU one single-threaded worker process per core; on a multi-GPU box one worker
-  per GPU (each worker pinned to its own device).
+  per GPU (each worker pinned to its own device). A worker that dies costs only the unit it held.
 - RayExecutor: one Ray task per unit with its resources declared (num_cpus=1, plus num_gpus=1 on GPU).
 """
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
+import signal
 import threading
+import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -61,7 +64,7 @@ def run_unit(configs: list[dict], device: str) -> list[dict]:
         try:
             from calibration.proxy.vectorized import run_group
 
-            return [r.to_dict() for r in run_group(cfgs, device=device)]
+            return [_checked_data(c, r).to_dict() for c, r in zip(cfgs, run_group(cfgs, device=device))]
         except Exception:  # a bad group must not fail its members: run them one by one
             pass
     return [_run_one(cfg, device).to_dict() for cfg in cfgs]
@@ -71,10 +74,21 @@ def _run_one(cfg: TrialConfig, device: str) -> TrialResult:
     from calibration.proxy.train import run_trial
 
     try:
-        return run_trial(cfg, device=device)
+        result = run_trial(cfg, device=device)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
         return TrialResult(trial_id=cfg.trial_id, status="failed", device=device, error=error)
+    return _checked_data(cfg, result)
+
+
+def _checked_data(cfg: TrialConfig, result: TrialResult) -> TrialResult:
+    """A result trained on other data than its trial was planned on (the file changed during the sweep,
+    or differs on this Ray node) is failed, not recorded under the planned data's key."""
+    if not cfg.data_id or result.data_id == cfg.data_id:
+        return result
+    error = (f"the data changed: {cfg.data!r} was {cfg.data_id} when the sweep was planned and is "
+             f"{result.data_id} now; rerun the sweep to plan trials on the new data")
+    return TrialResult(trial_id=cfg.trial_id, status="failed", device=result.device, error=error)
 
 
 def failed_results(configs: list[TrialConfig], error: str, device: str) -> list[TrialResult]:
@@ -102,15 +116,34 @@ class InlineExecutor:
         pass
 
 
-def _init_worker(device_queue) -> None:
-    global _WORKER_DEVICE
+_WORKER_SLOT = None  # set in each pool worker: (its slot, the pool's shared table of running units)
+
+
+def _init_worker(slots, running, cuda_slots: bool) -> None:
+    """A pool worker takes a slot: its row in `running` (pid, unit now running), and on a multi-GPU box
+    its GPU (cuda:SLOT)."""
+    global _WORKER_DEVICE, _WORKER_SLOT
     _exit_with_parent()
-    if device_queue is not None:
-        _WORKER_DEVICE = device_queue.get()
+    slot = slots.get()
+    running[2 * slot] = os.getpid()
+    _WORKER_SLOT = (slot, running)
+    if cuda_slots:
+        _WORKER_DEVICE = f"cuda:{slot}"
     else:
         import torch
 
         torch.set_num_threads(1)
+
+
+def _run_tracked(number: int, configs: list[dict], device: str) -> list[dict]:
+    """run_unit in a pool worker, with the unit's number in the shared table while it runs, so that the
+    sweep knows which unit a worker held when it died."""
+    slot, running = _WORKER_SLOT
+    running[2 * slot + 1] = number
+    try:
+        return run_unit(configs, device)
+    finally:
+        running[2 * slot + 1] = 0
 
 
 def _exit_with_parent() -> None:
@@ -129,52 +162,93 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
+MAX_LOSSES = 3  # a unit in flight when this many pools broke (its worker's death unexplained) is failed
+
+
 class PoolExecutor:
-    """A pool of spawned worker processes (fresh interpreters: safe with torch and CUDA)."""
+    """A pool of spawned worker processes (fresh interpreters: safe with torch and CUDA).
+
+    A worker that dies (the OOM killer, kill -9, a crash) breaks the whole pool, and Python fails every
+    unit in it. Only the unit the dead worker held is failed, with the cause (e.g. killed by SIGKILL);
+    the other units run again on a fresh pool.
+    """
 
     def __init__(self, device: str, workers: int):
-        self.device, self.slots, self.futures = device, workers, {}
+        self.device, self.slots = device, workers
+        self.futures: dict = {}  # future -> (unit number, unit)
+        self.ready: list = []  # results known before any wait (units failed when the pool broke at submit)
+        self.losses: dict = {}  # unit's trial ids -> pools broken while it was in flight
+        self.numbers = itertools.count(1)
         self.pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
         ctx = get_context("spawn")
-        queue = None
-        if self.device.startswith("cuda") and ":" not in self.device:
-            queue = ctx.Queue()
-            for i in range(self.slots):
-                queue.put(f"cuda:{i}")
-        return ProcessPoolExecutor(self.slots, mp_context=ctx, initializer=_init_worker, initargs=(queue,))
+        slots = ctx.Queue()
+        for i in range(self.slots):
+            slots.put(i)
+        self.running = ctx.Array("q", 2 * self.slots, lock=False)  # per slot: worker pid, unit number
+        self.processes: dict = {}  # pid -> Process of this pool's workers, kept for after a break
+        cuda_slots = self.device.startswith("cuda") and ":" not in self.device
+        return ProcessPoolExecutor(self.slots, mp_context=ctx, initializer=_init_worker,
+                                   initargs=(slots, self.running, cuda_slots))
 
     def submit(self, unit: list[TrialConfig]) -> None:
-        future = self.pool.submit(run_unit, [c.to_dict() for c in unit], self.device)
-        self.futures[future] = unit
+        number = next(self.numbers)
+        try:
+            future = self.pool.submit(_run_tracked, number, [c.to_dict() for c in unit], self.device)
+        except BrokenProcessPool:  # broken since the last wait: recover, then submit to the fresh pool
+            self.ready += self._recover([])
+            future = self.pool.submit(_run_tracked, number, [c.to_dict() for c in unit], self.device)
+        self.futures[future] = (number, unit)
+        self.processes.update(getattr(self.pool, "_processes", None) or {})  # workers start on submit
 
     def wait_some(self):
+        if self.ready:
+            out, self.ready = self.ready, []
+            return out
         done, _ = wait(list(self.futures), return_when=FIRST_COMPLETED)
-        out = []
+        out, lost = [], []
         for future in done:
-            unit = self.futures.pop(future, None)
-            if unit is None:  # already failed by _replace_broken_pool for an earlier future of this batch
-                continue
-            try:
-                results = [TrialResult.from_dict(r) for r in future.result()]
-            except Exception as exc:  # the worker process died (e.g. out of memory)
-                results = failed_results(unit, f"worker process failed: {type(exc).__name__}: {exc}", self.device)
-                if isinstance(exc, BrokenProcessPool):
-                    self._replace_broken_pool(out)
-            out.append((unit, results))
+            number, unit = self.futures.pop(future)
+            exc = future.exception()
+            if isinstance(exc, BrokenProcessPool):
+                lost.append((number, unit))
+            elif exc is not None:  # e.g. a result that cannot be sent back
+                out.append((unit, failed_results(unit, f"worker process failed: {type(exc).__name__}: {exc}",
+                                                 self.device)))
+            else:
+                out.append((unit, [TrialResult.from_dict(r) for r in future.result()]))
+        if lost:
+            out += self._recover(lost)
         return out
 
-    def _replace_broken_pool(self, out: list) -> None:
-        """A dead worker breaks the whole pool: fail what it held, start a fresh pool for the rest."""
-        for future, unit in list(self.futures.items()):
-            self.futures.pop(future)
-            out.append((unit, failed_results(unit, "worker process failed: BrokenProcessPool", self.device)))
+    def _recover(self, lost: list) -> list:
+        """The pool broke: fail the dead worker's unit with the cause, run every other unit it held again
+        on a fresh pool. Returns the (unit, results) pairs that are final."""
+        processes = {**self.processes, **(getattr(self.pool, "_processes", None) or {})}
+        wait(list(self.futures), timeout=60)  # the pool settles every other future (a result or broken)
+        out = []
+        for future, (number, unit) in list(self.futures.items()):
+            if future.done() and future.exception() is None:
+                out.append((unit, [TrialResult.from_dict(r) for r in future.result()]))
+            else:
+                lost.append((number, unit))
+        self.futures.clear()
+        causes = _deaths(self.running, processes)
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.pool = self._new_pool()
+        for number, unit in lost:
+            ids = tuple(c.trial_id for c in unit)
+            self.losses[ids] = self.losses.get(ids, 0) + 1
+            if number in causes or self.losses[ids] >= MAX_LOSSES:
+                cause = causes.get(number) or f"lost with its worker process {self.losses[ids]} times"
+                out.append((unit, failed_results(unit, f"worker process failed: {cause}", self.device)))
+            else:
+                self.submit(unit)
+        return out
 
     def in_flight(self) -> int:
-        return len(self.futures)
+        return len(self.futures) + len(self.ready)
 
     def shutdown(self, interrupted: bool = False) -> None:
         """Stop the pool. Interrupted (Ctrl-C, SIGTERM): end the workers now, mid-trial, since their
@@ -186,6 +260,39 @@ class PoolExecutor:
                 p.terminate()
             for p in processes:
                 p.join(timeout=10)
+
+
+def _deaths(running, processes: dict) -> dict[int, str]:
+    """{unit number: how its worker died} for the workers that died on their own while running a unit.
+
+    The pool ends its other workers with SIGTERM once one has died; those are not the cause.
+    """
+    causes = {}
+    for slot in range(len(running) // 2):
+        pid, number = running[2 * slot], running[2 * slot + 1]
+        process = processes.get(pid)
+        if not number or process is None:
+            continue
+        process.join(timeout=10)
+        code = process.exitcode
+        for _ in range(100):  # the pool's own thread may be reaping it at this moment
+            if code is not None:
+                break
+            time.sleep(0.05)
+            code = process.exitcode
+        if code is None or code == -signal.SIGTERM:
+            continue
+        causes[number] = _exit_cause(pid, code)
+    return causes
+
+
+def _exit_cause(pid: int, code: int) -> str:
+    if code < 0:
+        name = signal.Signals(-code).name
+        why = " (the out-of-memory killer, or kill -9)" if -code == signal.SIGKILL else ""
+        return (f"its worker process (pid {pid}) was killed by {name}{why} while running it; "
+                "`--retry-failed` runs it again")
+    return f"its worker process (pid {pid}) exited with code {code} while running it; `--retry-failed` runs it again"
 
 
 class RayExecutor:

@@ -1,10 +1,17 @@
 """Running a sweep: planned trials go to an executor (local processes or Ray), land in the store as they
 finish, and the adaptive grid adds points until each cell's optimum is interior or a bound is hit.
+
+Trials are keyed on the data's content (TrialConfig.data_id), not its path: a changed corpus under the
+same spec gets trials of its own. A store that cannot be written (a full disk) or is damaged ends the run
+with a StoreWriteError or StoreError that says so; what was recorded before stays, and a rerun resumes.
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import signal
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -12,7 +19,7 @@ from pathlib import Path
 
 from calibration.sweep.plan import ADDED_BY_ADAPTIVE, extension_trials, plan
 from calibration.sweep.spec import SweepSpec
-from calibration.sweep.store import TrialStore, owner_id
+from calibration.sweep.store import STORE_NAME, TrialStore, owner_id, store_failure, sweep_key
 from calibration.sweep.trial import TrialConfig
 
 
@@ -27,6 +34,8 @@ class RunSummary:
     counts: dict = field(default_factory=dict)
     wall_s: float = 0.0
     bound_events: int = 0
+    retried: int = 0  # failed trials put back to run (retry_failed)
+    data_changed: str | None = None  # the sweep key before, when the data changed under the same spec
 
 
 def run_sweep(
@@ -44,38 +53,72 @@ def run_sweep(
     from calibration.sweep.executors import device_name
 
     start = time.time()
-    the_plan = plan(spec)
+    data_id = data_identity(spec.trial.get("data", "kjv"))
+    trials = [(dataclasses.replace(t.config, data_id=data_id), t.cell, t.origin) for t in plan(spec).trials]
+    key = sweep_key(spec.spec_hash, data_id)
     device = device or spec.device
     if backend != "ray":  # Ray resolves "auto" from the cluster's resources, not this machine's
         device = device_name(device)
-    store = TrialStore.open_or_create(out_dir, spec.spec_hash, spec.to_dict(), force=force)
-    owner = owner_id()
     try:
-        store.release_stale(owner)
-        if retry_failed:
-            store.retry_failed()
-        store.add_trials([(t.config, t.cell, t.origin) for t in the_plan.trials])
-        summary = RunSummary(str(out_dir), planned=len(the_plan.trials))
-        summary.skipped = sum(v for k, v in store.counts().items() if k in ("ok", "diverged", "failed"))
-        with _sigterm_as_interrupt():
-            executor = _make_executor(backend, device, workers, address)
-            interrupted = False
-            try:
-                summary.ran, summary.ran_failed = _drive(store, spec, executor, owner, executor.device, progress)
-            except KeyboardInterrupt:  # Ctrl-C or SIGTERM: give our claims back; a rerun resumes
-                interrupted = True
-                store.unclaim([r["trial_id"] for r in store.trials(statuses=["running"])], owner)
-                raise
-            finally:
-                executor.shutdown(interrupted=interrupted)
-        rows = store.trials()
-        summary.extension_trials = sum(r["origin"] in ADDED_BY_ADAPTIVE for r in rows)
-        summary.counts = store.counts()
-        summary.bound_events = len(store.events())
+        store = TrialStore.open_or_create(out_dir, key, spec.to_dict(), force=force)
+    except (sqlite3.Error, json.JSONDecodeError) as exc:  # a page of the store's header tables is damaged
+        raise store_failure(Path(out_dir) / STORE_NAME, exc) from None
+    summary = RunSummary(str(out_dir), planned=len(trials), data_changed=store.data_changed)
+    try:
+        _run_into(store, spec, trials, summary, backend, device, workers, address, retry_failed, progress)
         summary.wall_s = time.time() - start
         return summary
+    except (sqlite3.Error, json.JSONDecodeError) as exc:  # a full disk, a damaged page: one line, the store kept
+        raise store_failure(store.path, exc) from None
     finally:
-        store.close()
+        with contextlib.suppress(sqlite3.Error):
+            store.close()
+
+
+def data_identity(data: str) -> str:
+    """The data's content as TokenSource.data_id ('' for the shipped corpus, whose name fixes its
+    content, and for data that cannot be read: its trials fail and say why)."""
+    if data == "kjv":
+        return ""
+    from calibration.proxy import data as token_data
+
+    token_data._load_cached.cache_clear()  # the file may have changed since this process last read it
+    try:
+        return token_data.load_corpus(data).data_id
+    except (ValueError, OSError):
+        return ""
+
+
+def _run_into(store: TrialStore, spec: SweepSpec, trials: list, summary: RunSummary, backend: str,
+              device: str, workers, address, retry_failed: bool, progress: bool) -> None:
+    """Plan into the store, run what is left, fill in the summary; the WAL is folded in at the end."""
+    owner = owner_id()
+    key = store.meta("spec_hash")
+    store.release_stale(owner)
+    store.add_trials(trials)
+    if retry_failed:
+        summary.retried = store.retry_failed(key)
+    summary.skipped = sum(v for k, v in store.counts(key).items() if k in ("ok", "diverged", "failed"))
+    with _sigterm_as_interrupt():
+        executor = _make_executor(backend, device, workers, address)
+        interrupted = False
+        try:
+            summary.ran, summary.ran_failed = _drive(store, spec, executor, owner, executor.device, progress)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: give our claims back; a rerun resumes
+            interrupted = True
+            store.unclaim([r["trial_id"] for r in store.trials(statuses=["running"])], owner)
+            raise
+        except sqlite3.Error:  # the store cannot take results: stop the workers now
+            interrupted = True
+            raise
+        finally:
+            executor.shutdown(interrupted=interrupted)
+            with contextlib.suppress(sqlite3.Error):
+                store.checkpoint()  # trials.sqlite alone now holds every result
+    rows = store.trials(spec_hash=key)
+    summary.extension_trials = sum(r["origin"] in ADDED_BY_ADAPTIVE for r in rows)
+    summary.counts = store.counts(key)
+    summary.bound_events = len(store.events())
 
 
 @contextlib.contextmanager
@@ -134,9 +177,13 @@ def _drive(store: TrialStore, spec: SweepSpec, executor, owner: str, device: str
                 failed += sum(r.status == "failed" for _, r in recorded)
                 for cfg, _ in recorded:
                     bars.advance(cfg)
+            store.checkpoint(every_s=CHECKPOINT_EVERY_S)
     finally:
         bars.close()
     return ran, failed
+
+
+CHECKPOINT_EVERY_S = 60.0  # how stale trials.sqlite alone may be during a run (the WAL holds the rest)
 
 
 def _fill(store: TrialStore, spec: SweepSpec, executor, owner: str, key, bars: "_Bars") -> bool:

@@ -65,48 +65,68 @@ def grid_edges(points: list, best_batch: int, best_lr: float) -> list[str]:
 
 
 def format_status(store: TrialStore) -> str:
-    """Counts, best LR per cell so far, time and FLOPs spent, adaptive events."""
-    rows = store.trials()
-    counts = store.counts()
-    finished = [r for r in rows if r["result"] is not None]
-    wall = sum(r["result"].wall_s for r in finished)
-    flops = sum(r["result"].flops or trial_flops(r["config"]) for r in finished if r["status"] != "failed")
-    spec_name = json.loads(store.meta("spec") or "{}").get("name", "?")
-    lines = [
-        f"store {store.path} (spec {spec_name}, hash {store.meta('spec_hash')}): {len(rows)} trials: "
-        + ", ".join(f"{counts[k]} {k}" for k in ("ok", "diverged", "failed", "running", "pending")),
-        f"spent: {format_seconds(wall)} of trial time, {flops:.3g} FLOPs; "
-        f"{sum(r['origin'] in ADDED_BY_ADAPTIVE for r in rows)} trials added by the adaptive grid "
-        f"({sum(r['origin'] == 'reseed' for r in rows)} of them extra seeds at cells' best points)",
-        "best so far per cell (mean over seeds):",
-    ]
+    """Counts, best LR per cell so far, time and FLOPs spent, adaptive events, of the store's current
+    sweep (its spec on its data); trials of earlier specs or data are counted apart.
+
+    A trial still marked running whose process (on this host) is gone shows as interrupted."""
+    rows = store.trials(spec_hash=store.meta("spec_hash"))
+    lines = _summary_lines(store, rows)
+    lines.append("best so far per cell (mean over seeds):")
     by_cell: dict[str, list] = {}
     for r in rows:
         by_cell.setdefault(r["cell"], []).append(r)
-    for cell, cell_rows in by_cell.items():
-        points = [
-            adaptive.PointResult(r["config"].lr, r["config"].batch_seqs, r["config"].seed, r["status"],
-                                 r["result"].loss if r["result"] else None)
-            for r in cell_rows if r["result"] is not None
-        ]
-        losses = {k: v for k, v in adaptive.point_losses(points).items() if math.isfinite(v)}
-        todo = sum(r["status"] in ("pending", "running") for r in cell_rows)
-        if losses:
-            (batch, lr), loss = min(losses.items(), key=lambda kv: kv[1])
-            best = f"lr {lr:.3g}, batch {batch} seqs, loss {loss:.4f}"
-            edges = grid_edges(points, batch, lr)
-            if edges:
-                best += f" (on the grid's {' and '.join(edges)}: the optimum may lie beyond it)"
-        else:
-            best = "no finished ok trial yet"
-        lines.append(f"  {describe_cell(cell)}: {best} ({len(cell_rows) - todo}/{len(cell_rows)} done)")
+    lines += [_cell_line(cell, cell_rows) for cell, cell_rows in by_cell.items()]
     events = store.events()
     if events:
         lines.append("adaptive grid bounds hit (optimum may sit on an edge):")
         for e in events:
             detail = ", ".join(f"{k}={v}" for k, v in e.items() if k not in ("at", "kind", "cell"))
             lines.append(f"  {describe_cell(e['cell'])}: {e['kind']} {detail}")
-    failed = [r for r in finished if r["status"] == "failed"]
+    failed = [r for r in rows if r["status"] == "failed" and r["result"] is not None]
     if failed:
         lines.append(f"failed trials ({len(failed)}), first error: {failed[0]['result'].error.splitlines()[0]}")
     return "\n".join(lines)
+
+
+def _summary_lines(store: TrialStore, rows: list) -> list[str]:
+    """The store, the sweep's counts by state (stale claims as interrupted), time and FLOPs spent."""
+    finished = [r for r in rows if r["result"] is not None]
+    wall = sum(r["result"].wall_s for r in finished)
+    flops = sum(r["result"].flops or trial_flops(r["config"]) for r in finished if r["status"] != "failed")
+    spec_name = json.loads(store.meta("spec") or "{}").get("name", "?")
+    counts = dict.fromkeys(("ok", "diverged", "failed", "running", "interrupted", "pending"), 0)
+    for r in rows:
+        counts[r["status"]] += 1
+    stale = set(store.stale_claims()) & {r["trial_id"] for r in rows}
+    counts["running"] -= len(stale)
+    counts["interrupted"] = len(stale)
+    others = sum(store.counts().values()) - len(rows)
+    return [
+        f"store {store.path} (spec {spec_name}, hash {store.meta('spec_hash')}): {len(rows)} trials: "
+        + ", ".join(f"{n} {k}" for k, n in counts.items())
+        + (" (interrupted: their process is gone; rerunning the sweep runs them again)" if stale else "")
+        + (f"; {others} more of earlier specs or data, left out here" if others else ""),
+        f"spent: {format_seconds(wall)} of trial time, {flops:.3g} FLOPs; "
+        f"{sum(r['origin'] in ADDED_BY_ADAPTIVE for r in rows)} trials added by the adaptive grid "
+        f"({sum(r['origin'] == 'reseed' for r in rows)} of them extra seeds at cells' best points)",
+    ]
+
+
+def _cell_line(cell: str, cell_rows: list) -> str:
+    """One cell: its best (batch, LR) so far, whether it sits on the grid's edge, how many trials are done."""
+    points = [
+        adaptive.PointResult(r["config"].lr, r["config"].batch_seqs, r["config"].seed, r["status"],
+                             r["result"].loss if r["result"] else None)
+        for r in cell_rows if r["result"] is not None
+    ]
+    losses = {k: v for k, v in adaptive.point_losses(points).items() if math.isfinite(v)}
+    todo = sum(r["status"] in ("pending", "running") for r in cell_rows)
+    if losses:
+        (batch, lr), loss = min(losses.items(), key=lambda kv: kv[1])
+        best = f"lr {lr:.3g}, batch {batch} seqs, loss {loss:.4f}"
+        edges = grid_edges(points, batch, lr)
+        if edges:
+            best += f" (on the grid's {' and '.join(edges)}: the optimum may lie beyond it)"
+    else:
+        best = "no finished ok trial yet"
+    return f"  {describe_cell(cell)}: {best} ({len(cell_rows) - todo}/{len(cell_rows)} done)"

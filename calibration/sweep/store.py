@@ -8,20 +8,30 @@ Tables:
   events      adaptive-grid decisions and other notes (bounds hit, extensions), in order
 
 Every state change is one transaction, so a killed process leaves either the old or the new state.
+A new store is built under a name of its own and linked into place (never replacing one), so two
+processes creating one store at once both end up with the same, whole store.
 Claiming work is `BEGIN IMMEDIATE` + select + update, so two processes never get the same trial. A
 result is written only if its claim still stands, so finished results are never overwritten.
 A different spec on an existing store is refused unless forced; forced, the old trials stay (they
 are valid facts, keyed by their config hash), the new spec hash is recorded with the history, and
 `planned_by` says which spec asked for which trial (export --current-spec keeps only the current one's).
+The sweep key (meta `spec_hash`) is the spec's hash, joined to the data's content hash (`hash@data_id`)
+for any data but the shipped corpus: new data under the same spec is a new set of trials, not a reuse.
+
+Results are written through a write-ahead log (trials.sqlite-wal) that the run folds back into
+trials.sqlite every minute and at its end; readers that cannot write (read-only media) open the file
+read-only, or as immutable where SQLite cannot make its shared-memory file.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import socket
 import sqlite3
 import time
+import uuid
 from pathlib import Path
 
 from calibration.sweep.trial import TrialConfig, TrialResult
@@ -30,6 +40,7 @@ SCHEMA = "scaling-advisor/trial-store"
 VERSION = 1
 STORE_NAME = "trials.sqlite"
 FINISHED = ("ok", "diverged", "failed")
+CANNOT_OPEN = "unable to open database file"  # SQLite's words when it cannot make its -shm/-wal files
 ALL_STATES = ("pending", "running") + FINISHED
 
 _DDL = """
@@ -58,6 +69,36 @@ class StoreError(RuntimeError):
     """The store cannot be used as asked (corrupt, other version, other spec); the file is untouched."""
 
 
+class StoreWriteError(RuntimeError):
+    """Writing to a sound store failed (a full disk, an I/O error): what was recorded before is kept."""
+
+
+def store_failure(path: Path, exc: Exception) -> RuntimeError:
+    """A sqlite error (or an undecodable row) met while using the store at `path`, as one line that says
+    what happened to it: StoreWriteError (it cannot take more) or StoreError (locked, damaged)."""
+    text = str(exc) if isinstance(exc, sqlite3.Error) else f"a row cannot be decoded: {exc}"
+    if isinstance(exc, sqlite3.OperationalError) and ("full" in text or "I/O" in text or "readonly" in text):
+        return StoreWriteError(
+            f"cannot write to the trial store {path} ({text}; is the disk full or read-only?). Every result "
+            "recorded before is kept: free space (or make it writable) and rerun the same command to resume"
+        )
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
+        return StoreError(f"the trial store {path} stayed locked by another process ({text}); try again")
+    return StoreError(
+        f"the trial store {path} is damaged ({text}); it was left as it is. `sqlite3 {path} .recover` "
+        "may rescue its intact trials into a new file"
+    )
+
+
+def sweep_key(spec_hash: str, data_id: str = "") -> str:
+    """What a store's trials are planned by: the spec, and the data's content unless it is the shipped corpus."""
+    return f"{spec_hash}@{data_id}" if data_id else spec_hash
+
+
+def spec_part(key: str | None) -> str:
+    return (key or "").split("@", 1)[0]
+
+
 def owner_id() -> str:
     """Who claims a trial: host, pid and the process start time (Linux), so that claims of dead
     processes can be spotted even when the pid has been reused."""
@@ -69,69 +110,108 @@ def owner_id() -> str:
 class TrialStore:
     """The trial store of one out-dir. Open with `TrialStore.open(dir)` or `TrialStore.create(dir, ...)`."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, readonly: str = ""):
+        """readonly: "" (read-write), "ro" (read-only) or "immutable" (read-only media: no locks, no WAL)."""
         self.path = Path(path)
-        self.conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        self.readonly = readonly
+        mode = {"": "", "ro": "?mode=ro", "immutable": "?mode=ro&immutable=1"}[readonly]
+        uri = "file:" + _uri_path(self.path) + mode
+        self.conn = sqlite3.connect(uri, uri=True, timeout=60, isolation_level=None)
         self.conn.execute("PRAGMA busy_timeout = 60000")
+        self.last_checkpoint = time.monotonic()
+        self.data_changed: str | None = None  # set by open_or_create: the key of the data before
 
     # --- opening -------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, out_dir: str | Path) -> "TrialStore":
-        """Open an existing store, checking that it is one and of this version."""
+    def open(cls, out_dir: str | Path, readonly: bool = False) -> "TrialStore":
+        """Open an existing store, checking that it is one and of this version.
+
+        readonly: for reading only (status, export): nothing is written, so a store on read-only media
+        or in a folder without write permission opens too.
+        """
         path = Path(out_dir) / STORE_NAME
         if not path.is_file():
             raise StoreError(f"no trial store in {out_dir} (expected {path}); run `advisor calibrate run` first")
         _check_header(path)
+        if readonly:
+            return cls._open_readonly(path)
         store = cls(path)
         store._check_schema()
-        store.conn.execute("PRAGMA journal_mode = WAL")
+        try:
+            if store.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                store.conn.execute("PRAGMA journal_mode = WAL")  # a store from before WAL stores: once
+        except sqlite3.Error as exc:
+            store.close()
+            raise store_failure(path, exc) from None
+        return store
+
+    @classmethod
+    def _open_readonly(cls, path: Path) -> "TrialStore":
+        """Read-only; where SQLite cannot make the WAL's shared-memory file (a read-only folder or
+        medium, on which nobody can be writing), as an immutable file."""
+        store = cls(path, readonly="ro")
+        try:
+            store._check_schema()
+        except StoreError as exc:
+            if CANNOT_OPEN not in str(exc):
+                raise
+            store = cls(path, readonly="immutable")
+            store._check_schema()
         return store
 
     @classmethod
     def open_or_create(cls, out_dir: str | Path, spec_hash: str, spec: dict, force: bool = False) -> "TrialStore":
-        """Open the out-dir's store for this spec, creating it if absent.
+        """Open the out-dir's store for this sweep key (`sweep_key`), creating it if absent.
 
-        A store made by another spec is refused unless `force`; forced, the new spec hash is recorded.
+        A store made by another spec is refused unless `force`; forced, the new key is recorded. The
+        same spec on changed data switches to the new key by itself (`data_changed` says from which).
         """
         out = Path(out_dir)
         path = out / STORE_NAME
         if not path.exists():
-            if out.exists() and not out.is_dir():
-                raise StoreError(f"{out} exists and is not a directory")
-            out.mkdir(parents=True, exist_ok=True)
-            return cls._create(path, spec_hash, spec)
+            _make_folder(out)
+            cls._create(path, spec_hash, spec)  # or another process did, just before: checked as any store
         store = cls.open(out)
         current = store.meta("spec_hash")
         if current != spec_hash:
-            if not force:
+            same_spec = spec_part(current) == spec_part(spec_hash)
+            if not (force or same_spec):
                 store.close()
                 raise StoreError(
                     f"{out} holds a sweep of another spec (hash {current}, this spec {spec_hash}); "
-                    "use another --out, or --force to add this spec's trials to it (old trials are kept)"
+                    "use another --out, or --allow-other-spec to add this spec's trials to it (old trials are kept)"
                 )
-            store.switch_spec(spec_hash, spec)
+            store.switch_spec(spec_hash, spec, reason="data changed" if same_spec else "forced")
+            store.data_changed = current if same_spec else None
         return store
 
     @classmethod
-    def _create(cls, path: Path, spec_hash: str, spec: dict) -> "TrialStore":
-        tmp = path.with_name(path.name + ".new")  # build aside, then rename: never a half-made store
-        tmp.unlink(missing_ok=True)
-        store = cls(tmp)
-        store.conn.executescript(_DDL)
-        now = _now()
-        with store.transaction():
-            store._set_meta("schema", SCHEMA)
-            store._set_meta("version", str(VERSION))
-            store._set_meta("created_at", now)
-            store._set_meta("spec_hash", spec_hash)
-            store._set_meta("spec", json.dumps(spec, sort_keys=True))
-            store._set_meta("spec_history", json.dumps([{"spec_hash": spec_hash, "at": now}]))
-        store.conn.close()
-        os.replace(tmp, path)
-        store = cls(path)
-        store.conn.execute("PRAGMA journal_mode = WAL")
-        return store
+    def _create(cls, path: Path, spec_hash: str, spec: dict) -> None:
+        """Build the store under a name of its own, then link it into place: never a half-made store, and
+        of two processes creating it at once, the second opens the first's (os.link never replaces)."""
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.new")
+        store = None
+        try:
+            store = cls(tmp)
+            store.conn.execute("PRAGMA journal_mode = WAL")  # kept in the file: opening never has to switch
+            store.conn.executescript(_DDL)
+            now = _now()
+            with store.transaction():
+                for key, value in (("schema", SCHEMA), ("version", str(VERSION)), ("created_at", now),
+                                   ("spec_hash", spec_hash), ("spec", json.dumps(spec, sort_keys=True)),
+                                   ("spec_history", json.dumps([{"spec_hash": spec_hash, "at": now}]))):
+                    store._set_meta(key, value)
+            store.close()
+            _link_into_place(tmp, path)
+        except (OSError, sqlite3.Error) as exc:
+            if store is not None:
+                store.close()
+            raise StoreError(f"cannot create the trial store {path}: {getattr(exc, 'strerror', None) or exc}") from None
+        finally:
+            for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
 
     def _check_schema(self) -> None:
         try:
@@ -139,6 +219,9 @@ class TrialStore:
             self.conn.execute("SELECT trial_id, status, config, result, curve FROM trials LIMIT 1").fetchall()
         except sqlite3.DatabaseError as exc:
             self.close()
+            if isinstance(exc, sqlite3.OperationalError) and CANNOT_OPEN in str(exc):
+                raise StoreError(f"cannot open the trial store {self.path} ({exc}): is its folder read-only? "
+                                 "`status` and `export` can read it there; a run needs to write") from None
             raise StoreError(f"{self.path} is not a readable trial store ({exc}); left untouched") from None
         if rows.get("schema") != SCHEMA:
             self.close()
@@ -152,6 +235,14 @@ class TrialStore:
 
     def close(self) -> None:
         self.conn.close()
+
+    def checkpoint(self, every_s: float = 0.0) -> None:
+        """Fold the write-ahead log into trials.sqlite (at most every `every_s` seconds), so that the file
+        alone holds the results: copying trials.sqlite then copies every trial. Never blocks on readers."""
+        if self.readonly or time.monotonic() - self.last_checkpoint < every_s:
+            return
+        self.last_checkpoint = time.monotonic()
+        self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def __enter__(self):
         return self
@@ -171,10 +262,10 @@ class TrialStore:
     def _set_meta(self, key: str, value: str) -> None:
         self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
-    def switch_spec(self, spec_hash: str, spec: dict) -> None:
+    def switch_spec(self, spec_hash: str, spec: dict, reason: str = "forced") -> None:
         with self.transaction():
             history = json.loads(self.meta("spec_history") or "[]")
-            history.append({"spec_hash": spec_hash, "at": _now(), "forced": True})
+            history.append({"spec_hash": spec_hash, "at": _now(), "forced": reason == "forced", "reason": reason})
             self._set_meta("spec_hash", spec_hash)
             self._set_meta("spec", json.dumps(spec, sort_keys=True))
             self._set_meta("spec_history", json.dumps(history))
@@ -215,10 +306,10 @@ class TrialStore:
 
     # --- claiming and recording ----------------------------------------------------------
 
-    def release_stale(self, owner: str | None = None) -> int:
-        """Return to pending the trials claimed by processes of this host that no longer run.
+    def stale_claims(self, owner: str | None = None) -> list[str]:
+        """Running trials whose claimant, a process of this host, no longer runs (killed, lost power).
 
-        Claims of live processes (another sweep on the same store) and of other hosts are left alone.
+        Claims of live processes (another sweep on the same store) and of other hosts are not stale.
         """
         host = socket.gethostname()
         stale = []
@@ -231,6 +322,11 @@ class TrialStore:
             pid, start = int(m.group(2)), m.group(3)
             if not _pid_alive(pid) or (start and _process_start(pid) != start):
                 stale.append(trial_id)
+        return stale
+
+    def release_stale(self, owner: str | None = None) -> int:
+        """Return to pending the trials claimed by processes of this host that no longer run."""
+        stale = self.stale_claims(owner)
         with self.transaction():
             for trial_id in stale:
                 self.conn.execute(
@@ -285,12 +381,15 @@ class TrialStore:
             )
         return cur.rowcount == 1
 
-    def retry_failed(self) -> int:
-        """Return failed trials to pending (their old error is dropped); returns how many."""
+    def retry_failed(self, spec_hash: str | None = None) -> int:
+        """Return failed trials (of one sweep key, or all) to pending; their old error is dropped. Returns how many."""
+        sql = "UPDATE trials SET status = 'pending', result = NULL, curve = NULL, claimed_by = NULL WHERE status = 'failed'"
+        args: tuple = ()
+        if spec_hash:
+            sql += " AND trial_id IN (SELECT trial_id FROM planned_by WHERE spec_hash = ?)"
+            args = (spec_hash,)
         with self.transaction():
-            cur = self.conn.execute(
-                "UPDATE trials SET status = 'pending', result = NULL, curve = NULL WHERE status = 'failed'"
-            )
+            cur = self.conn.execute(sql, args)
         return cur.rowcount
 
     def unclaim(self, trial_ids: list[str], owner: str) -> None:
@@ -305,9 +404,14 @@ class TrialStore:
 
     # --- reading -------------------------------------------------------------------------
 
-    def counts(self) -> dict[str, int]:
+    def counts(self, spec_hash: str | None = None) -> dict[str, int]:
+        """Trials per state, of one sweep key's trials or of all."""
+        sql, args = "SELECT status, COUNT(*) FROM trials", ()
+        if spec_hash:
+            sql += " WHERE trial_id IN (SELECT trial_id FROM planned_by WHERE spec_hash = ?)"
+            args = (spec_hash,)
         out = dict.fromkeys(ALL_STATES, 0)
-        out.update(self.conn.execute("SELECT status, COUNT(*) FROM trials GROUP BY status").fetchall())
+        out.update(self.conn.execute(sql + " GROUP BY status", args).fetchall())
         return out
 
     def trials(self, statuses=None, spec_hash: str | None = None, curves: bool = False) -> list[dict]:
@@ -353,7 +457,11 @@ class _Transaction:
         return self.conn
 
     def __exit__(self, exc_type, *exc):
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+            return
+        with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already (a full disk): keep the first error
+            self.conn.execute("ROLLBACK")
 
 
 def _check_header(path: Path) -> None:
@@ -362,6 +470,35 @@ def _check_header(path: Path) -> None:
         head = f.read(16)
     if head != b"SQLite format 3\x00":
         raise StoreError(f"{path} is not a SQLite trial store (corrupt or foreign file); left untouched")
+
+
+def _make_folder(out: Path) -> None:
+    """Create the out-dir (and its parents), or say in one line why it cannot be."""
+    blocking = next((p for p in (out, *out.parents) if p.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        raise StoreError(f"cannot create the sweep folder {out}: {blocking} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the sweep folder {out}: {exc.strerror or exc}") from None
+
+
+def _link_into_place(tmp: Path, path: Path) -> None:
+    """Make tmp's file appear as path unless path exists (another process made it first: theirs stays)."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    except OSError:  # a file system without hard links: rename, which is atomic, unless one appeared meanwhile
+        if not path.exists():
+            os.rename(tmp, path)
+
+
+def _uri_path(path: Path) -> str:
+    """A path as the path part of a SQLite file: URI (absolute; '?', '#' and '%' escaped)."""
+    from urllib.parse import quote
+
+    return quote(str(path.resolve()), safe="/")
 
 
 def _pid_alive(pid: int) -> bool:

@@ -65,6 +65,7 @@ class TrialConfig(_PlainData):
     parameterization: str = "sp"
     # data and evaluation
     data: str = "kjv"  # token source spec, see calibration.proxy.data.load_corpus
+    data_id: str = ""  # the data's content (TokenSource.data_id), set by the sweep; "" for the shipped corpus
     eval_tokens: int = 32_768  # fixed validation tokens scored at the end
     seed: int = 0  # init and data order
 
@@ -97,8 +98,12 @@ class TrialConfig(_PlainData):
 
     @property
     def trial_id(self) -> str:
-        """Stable 16-hex hash of the config (same config, same id, across machines): every field counts."""
-        blob = json.dumps(dataclasses.asdict(self), sort_keys=True, default=repr)
+        """Stable 16-hex hash of the config (same config, same id, across machines): every field counts,
+        the data's content included (an empty data_id is left out, so ids from before it stay valid)."""
+        fields = dataclasses.asdict(self)
+        if not fields["data_id"]:
+            del fields["data_id"]
+        blob = json.dumps(fields, sort_keys=True, default=repr)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def replace(self, **changes) -> "TrialConfig":
