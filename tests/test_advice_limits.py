@@ -5,25 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
+from test_cli_advice import model_file, no_default_model, run  # noqa: F401 (fixtures: the same model, no default)
 
 import advisor.recipe as recipe
-from advisor.cli import cli
 from advisor_fixtures import synthetic_model_doc, write_model
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    return str(write_model(tmp_path_factory.mktemp("model") / "model.json"))
-
-
-@pytest.fixture(autouse=True)
-def no_default_model(tmp_path, monkeypatch):
-    monkeypatch.setattr(recipe, "default_model_path", lambda: tmp_path / "absent" / "model.json")
-
-
-def run(*args):
-    return CliRunner().invoke(cli, list(args))
 
 
 def assert_one_line_error(result):

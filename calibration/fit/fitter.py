@@ -141,6 +141,11 @@ class ScaleLawFitter:
         self.lr_skipped_ = lr_skipped
         self.batch_fits_, self.batch_skipped_ = fit_forms(BATCH_FORMS, table.inputs, table.y("batch"),
                                                           table.w("batch"), table.sizes)
+        self._fit_loss_surface()
+
+    def _fit_loss_surface(self) -> None:
+        """L(N, D) through the cells' best losses (when asked for): `surface_`, or why none in `surface_skip_`."""
+        table = self.table_
         self.surface_, self.surface_skip_ = None, "not requested"
         if self.loss_surface:
             loss_opt = np.array([o.loss for o in table.optima])

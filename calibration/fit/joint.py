@@ -30,7 +30,7 @@ from calibration.fit import joint_law
 from calibration.fit.bootstrap import resample_optima
 from calibration.fit.fitter import ScaleLawFitter
 from calibration.fit.laws import BATCH_FORMS, LR_FORMS
-from calibration.fit.loss_surface import bootstrap_surface, fit_surface
+from calibration.fit.loss_surface import bootstrap_surface
 from calibration.fit.optimum import fit_cell
 from calibration.fit.table import ColumnMap, FitInputError, build_cells, diverged_trials, prepare_trials, read_table
 from calibration.fit.validate import CellTable
@@ -133,11 +133,7 @@ class JointFitter(ScaleLawFitter):
             reasons = "; ".join(f"{s.form}: {s.reason}" for s in self.lr_skipped_)
             raise FitInputError(f"no LR law form can be fitted jointly ({reasons})")
         self.batch_fits_, self.batch_skipped_ = joint_law.fit_forms(self.stacks_["batch"], BATCH_FORMS, law_rng)
-        self.surface_, self.surface_skip_ = None, "not requested"
-        if self.loss_surface:
-            loss_opt = np.array([o.loss for o in table.optima])
-            self.surface_, self.surface_skip_ = fit_surface(table.inputs["n_params"], table.inputs["tokens"],
-                                                            loss_opt, table.w("lr"))
+        self._fit_loss_surface()  # from your cells only: losses depend on the data and tokenizer
 
     def _bootstrap(self) -> dict:
         """The laws were bootstrapped with their joint fits; here only MINE's loss surface."""
