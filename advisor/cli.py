@@ -118,19 +118,19 @@ def refuse_clobbering(inputs: dict, outputs: dict, folders: dict | None = None) 
     for i, (label, path, role) in enumerate(files):
         for other_label, other, other_role in files[:i]:
             if role == "output" or other_role == "output":
-                if _same_path(path, other):
+                if same_path(path, other):
                     raise InputError(f"{label} {path} is the same file as {other_label} {other}: "
                                      "refusing to overwrite it; give another path")
     for label, (folder, patterns) in (folders or {}).items():
         if folder is None:
             continue
         for other_label, other, _ in files:
-            if _same_path(other.parent, Path(folder)) and any(fnmatch.fnmatch(other.name, p) for p in patterns):
+            if same_path(other.parent, Path(folder)) and any(fnmatch.fnmatch(other.name, p) for p in patterns):
                 raise InputError(f"{label} {folder} would write over {other_label} {other}: "
                                  "refusing; give another folder")
 
 
-def _same_path(a, b) -> bool:
+def same_path(a, b) -> bool:
     import os
 
     try:

@@ -110,7 +110,8 @@ def test_cli_joint_fit_and_bad_input(source_csv, tmp_path):
     mine_trials(mine_truth()).drop(columns=["lr"]).to_csv(nocol, index=False)
     out = tmp_path / "m.json"
     for args in ([str(one), "--with", str(source_csv)], [str(mine), "--with", "no-such-source"],
-                 [str(mine), "--with", str(nocol)], [str(mine), "--with", str(source_csv), "--other-setup"]):
+                 [str(mine), "--with", str(nocol)], [str(mine), "--with", str(source_csv), "--other-setup"],
+                 [str(mine), "--with", str(mine)], ["steplaw-dense", "--with", "steplaw-dense"]):  # itself
         result = runner.invoke(cli, ["fit", *args, "-o", str(out), "--bootstrap", "20"])
         assert result.exit_code == 2, result.output
         assert len(result.output.strip().splitlines()) == 1

@@ -72,7 +72,8 @@ def fit(table, output, report_dir, col_params, col_tokens, col_lr, col_batch, co
     from calibration.fit import ColumnMap, FitInputError, ScaleLawFitter
 
     table, table_name = _resolve_table(table)
-    inputs = {"TABLE": table, **{f"--with {s}": s for s in with_sources if Path(s).is_file()}}
+    sources = _sources(with_sources, table)
+    inputs = {"TABLE": table, **{f"--with {name}:": path for name, path in sources}}
     refuse_clobbering(inputs, {"-o": output}, {"--report": (report_dir, REPORT_FILES)})
     if Path(output).exists() and not force:
         raise InputError(f"{output} exists; pass --force to overwrite it")
@@ -82,8 +83,8 @@ def fit(table, output, report_dir, col_params, col_tokens, col_lr, col_batch, co
                      batch_unit=batch_unit, seq_len=seq_len)
     fitter = ScaleLawFitter(n_boot=n_boot, seed=seed, near_optimal=near_optimal, same_setup=same_setup,
                             progress=sys.stderr.isatty())
-    if with_sources:
-        fitter = _joint_fitter(with_sources, same_setup, n_boot=n_boot, seed=seed, near_optimal=near_optimal)
+    if sources:
+        fitter = _joint_fitter(sources, same_setup, n_boot=n_boot, seed=seed, near_optimal=near_optimal)
     if report_dir:
         _make_folder(report_dir)  # a read-only or impossible place fails now, not after the fit
     with input_errors(FitInputError):  # a missing file or column, too few sizes, an unwritable -o: bad input
@@ -118,14 +119,27 @@ def _resolve_table(table: str) -> tuple[str, str]:
     return str(resolve_source(table)), f"source {table}"  # a CatalogError is bad input (advisor/cli.py)
 
 
-def _joint_fitter(with_sources, same_setup, **settings):
-    """A JointFitter over the --with sources (shipped names or table paths; CatalogError: bad input)."""
+def _sources(with_sources, table) -> list[tuple[str, str]]:
+    """(name, table path) of each distinct --with source (shipped names or table paths; CatalogError: bad
+    input); TABLE itself is refused: a table fitted jointly with itself would count every trial twice."""
+    from pathlib import Path
+
     from advisor.catalog import resolve_source
+    from advisor.cli import same_path
+
+    sources = [(name, str(resolve_source(name))) for name in dict.fromkeys(with_sources)]
+    for name, path in sources:
+        if same_path(Path(path), Path(table)):
+            raise InputError(f"--with {name} is the table being fitted: a joint fit needs another setup's sweep")
+    return sources
+
+
+def _joint_fitter(sources, same_setup, **settings):
+    """A JointFitter over the resolved --with sources."""
     from calibration.fit.joint import JointFitter
 
     if same_setup is False:
         raise InputError("--with fits your own setup jointly with the sources: --other-setup does not apply")
-    sources = [(name, str(resolve_source(name))) for name in dict.fromkeys(with_sources)]
     return JointFitter(sources, progress=sys.stderr.isatty(), **settings)
 
 
