@@ -214,3 +214,16 @@ def test_a_report_that_fills_the_disk_is_one_line_after_the_model(tmp_path, monk
                       "--bootstrap", "0")
     _assert_one_line_exit_2(result)
     assert json.loads((tmp_path / "m.json").read_text())["schema"] == "scaling-advisor/fitted-model"
+
+
+def test_a_trial_exported_twice_counts_once_though_its_rows_differ_in_the_last_digit():
+    """The same trial twice: once with a float's last digits changed (a CSV round trip), once with its own
+    finish time; and a table where one trial_id appears twice."""
+    df = synthetic_trials(seed=1, lr_points=5, tokens_per_param=(10, 40), noise=0.01)
+    again = df.assign(loss=df["loss"] * (1 + 1e-12), finished_at="2026-12-02T01:00:00Z")
+    fitter = ScaleLawFitter(**FAST).fit(pd.concat([df.assign(finished_at="2026-12-01T00:00:00Z"), again]))
+    assert fitter.provenance_.n_excluded["duplicate"] == len(df)
+    ids = df.assign(trial_id=[f"t{i}" for i in range(len(df))])
+    rerun = ids.iloc[:3].assign(loss=ids["loss"].iloc[:3] + 0.5)  # the same trial ids, other numbers
+    fitter = ScaleLawFitter(**FAST).fit(pd.concat([ids, rerun]))
+    assert fitter.provenance_.n_excluded["duplicate"] == 3

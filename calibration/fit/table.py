@@ -4,7 +4,7 @@ group the usable trials into (N, D) cells.
 Canonical columns after `prepare_trials`: n_params, tokens, lr, batch_tokens, loss, cell.
 Diverged trials (status `diverged`) are not usable as losses, but their LRs bound the LR optimum from
 above: `diverged_trials` keeps them and `build_cells` attaches them to their cells.
-Exact duplicate rows count once (a repeated row is not a new measurement); `mixed_setups` names what a
+Repeated trials count once (a repeated row is not a new measurement); `mixed_setups` names what a
 table pools that the fit treats as one setup (several data sources, code versions, architectures).
 """
 from __future__ import annotations
@@ -122,15 +122,26 @@ def prepare_trials(df: pd.DataFrame, cols: ColumnMap = ColumnMap()) -> tuple[pd.
     return out[~flat].reset_index(drop=True), excluded
 
 
+# columns that record when and where a run ran, not what it measured: a row exported twice may differ there
+RUN_CIRCUMSTANCES = ("finished_at", "wall_s", "train_s", "device", "origin")
+
+
 def drop_duplicate_trials(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """The table without exact duplicate rows (every column equal, e.g. a table concatenated with itself),
-    and how many were dropped: a repeated row is not a new measurement, and counting it twice would
-    narrow every interval."""
-    try:
-        repeated = df.duplicated(keep="first")
-    except TypeError:  # unhashable cells (a Parquet list column): compare their text
-        repeated = df.astype(str).duplicated(keep="first")
+    """The table without repeated trials, and how many were dropped: rows with one `trial_id`, or rows equal
+    in every measured column (numbers to 9 significant digits, so that a CSV round trip still matches; the
+    run's time and place ignored), e.g. a table concatenated with itself. A repeated row is not a new
+    measurement, and counting it twice would narrow every interval."""
+    key = df.drop(columns=[c for c in RUN_CIRCUMSTANCES if c in df.columns])
+    key = key.apply(lambda col: col.map(_rounded) if col.dtype.kind == "f" else col.astype(str))
+    repeated = key.duplicated(keep="first").to_numpy().copy()
+    if "trial_id" in df.columns:
+        ids = df["trial_id"]
+        repeated |= (ids.notna() & ids.duplicated(keep="first")).to_numpy()
     return df[~repeated], int(repeated.sum())
+
+
+def _rounded(x: float) -> str:
+    return f"{x:.9g}"
 
 
 def _in_flat_cell(trials: pd.DataFrame) -> np.ndarray:
