@@ -169,3 +169,15 @@ def test_a_poorly_predicted_largest_size_is_flagged():
     assert [w.code for w in _held_out_warning(fitter(0.2, 0.7))] == ["joint_heldout_poor"]
     assert _held_out_warning(fitter(0.2, None)) == []
     assert _held_out_warning(SimpleNamespace(validation_=SimpleNamespace(held_out_largest=None))) == []
+
+
+def test_exponents_are_borrowed_not_tested_on_too_few_resamples_or_too_narrow_a_span(source_csv):
+    """The verdict must not hang on the bootstrap's luck: under 200 resamples, or over less than 2x in N,
+    the exponent is borrowed untested (and said), never declared inconsistent."""
+    few = JointFitter([("big", str(source_csv))], n_boot=50, seed=0, loss_surface=False).fit(
+        mine_trials(mine_truth(n_exponent_shift=0.15)))
+    assert {e["status"] for e in few.joint_["laws"]["lr"]["exponents"].values()} == {"borrowed"}
+    narrow = JointFitter([("big", str(source_csv))], n_boot=200, seed=0, loss_surface=False).fit(
+        mine_trials(mine_truth(n_exponent_shift=0.15), sizes=(1e4, 1.5e4)))
+    n_exp = narrow.joint_["laws"]["lr"]["exponents"]["n_params"]
+    assert n_exp["status"] == "borrowed" and "1.50x" in n_exp["untested_because"]
