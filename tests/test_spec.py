@@ -292,3 +292,25 @@ def test_a_size_beyond_this_machines_memory_is_refused_before_it_is_built(tmp_pa
         res = CliRunner().invoke(cli, args)
         assert res.exit_code == 2 and "TiB" in res.output and len(res.output.strip().splitlines()) == 1, res.output
     assert time.perf_counter() - started < 30 and not (tmp_path / "o").exists()
+
+
+def test_a_gpu_spec_planned_without_a_gpu_is_bounded_by_the_largest_gpu_not_this_machine(tmp_path, monkeypatch):
+    """A 3B proxy needs ~50 GB: more than this machine (a Ray head node, a laptop) but within an H200; a
+    cuda spec plans here (its trials check their own device), a CPU spec is refused, 1e12 is refused."""
+    import calibration.proxy.memory as memory
+    from calibration.sweep.plan import plan
+    from calibration.sweep.spec import SpecError, load_spec
+
+    monkeypatch.setattr(memory, "_cuda_count", lambda: 0)
+    monkeypatch.setattr(memory, "host_memory_bytes", lambda: 24 * 2**30)
+
+    def spec(n, device):
+        path = tmp_path / f"{device}-{n:g}.toml"
+        path.write_text(f'device = "{device}"\n[sizes]\nn_params = [{n:g}]\n[budget]\ntokens = [1e9]\n'
+                        '[lr]\nvalues = [0.01]\n[batch]\nseqs = [4]\n[trial]\nseq_len = 32\n')
+        return load_spec(str(path))
+
+    assert len(plan(spec(3e9, "cuda")).trials) == 1
+    for n, device in ((3e9, "cpu"), (1e12, "cuda")):
+        with pytest.raises(SpecError, match="memory|GiB|TiB"):
+            plan(spec(n, device))

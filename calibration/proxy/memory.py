@@ -21,6 +21,9 @@ from calibration.proxy.model import ProxyShape, count_params
 
 BYTES_PER_PARAM = 16  # fp32 weight + gradient + AdamW exp_avg + exp_avg_sq
 BYTES_PER_VALUE = 4  # fp32 activations
+# The most memory one accelerator had when this was written (B200: 192 GB; H200: 141 GB): the bound for a GPU
+# spec planned on a machine without one, where the GPUs that will run it cannot be asked
+LARGEST_GPU_BYTES = 192 * 10**9
 
 
 def training_bytes(shape: ProxyShape, batch_seqs: int, copies: int = 1) -> int:
@@ -55,11 +58,15 @@ def device_memory_bytes(device: str | None = None) -> int | None:
     return torch.cuda.get_device_properties(index).total_memory
 
 
-def check_fits(shape: ProxyShape, batch_seqs: int, device: str | None = None, copies: int = 1) -> None:
+def check_fits(shape: ProxyShape, batch_seqs: int, device: str | None = None, copies: int = 1,
+               remote_gpu: bool = False) -> None:
     """Raise ValueError (one line) when training the proxy surely does not fit the device's memory (None:
-    the largest memory of this machine)."""
+    the largest memory of this machine; remote_gpu: at least the largest GPU there is, for a GPU spec
+    planned on a machine that has none)."""
     need = training_bytes(shape, batch_seqs, copies)
     have = device_memory_bytes(device)
+    if remote_gpu and device is None and _cuda_count() == 0:
+        have, device = max(have or 0, LARGEST_GPU_BYTES), "the largest GPU there is"
     if have is not None and need > have:
         n, _ = count_params(shape)
         where = "any device of this machine" if device is None else f"{device}"

@@ -93,7 +93,7 @@ def plan(spec: SweepSpec) -> SweepPlan:
     shapes = resolve_shapes(spec)
     for i, shape in enumerate(shapes):
         probe = spec.base_config(shape, tokens=2**62, batch_seqs=1)  # only its shape and seq_len are used
-        _check_memory(shape_from_config(probe), max(spec.batch_seqs))
+        _check_memory(shape_from_config(probe), max(spec.batch_seqs), spec.device)
         n = count_params(shape_from_config(probe))[0]
         per_token = flops_per_token(shape_from_config(probe))
         budgets = [round(k * n) for k in spec.tokens_per_param] + list(spec.tokens)
@@ -121,11 +121,12 @@ def plan(spec: SweepSpec) -> SweepPlan:
     return SweepPlan(spec, trials, cells)
 
 
-def _check_memory(shape: ProxyShape, batch_seqs: int) -> None:
-    """Refuse, before anything is built, a size that this machine surely cannot train (each trial checks
-    its own device again: calibration.proxy.train.build_model)."""
+def _check_memory(shape: ProxyShape, batch_seqs: int, device: str = "auto") -> None:
+    """Refuse, before anything is built, a size that surely cannot be trained: on this machine, or for a GPU
+    spec planned where there is no GPU (a Ray head node, a laptop) on the largest GPU there is. Each trial
+    checks its own device again (calibration.proxy.train.build_model)."""
     try:
-        check_fits(shape, batch_seqs)
+        check_fits(shape, batch_seqs, remote_gpu=str(device).startswith("cuda"))
     except ValueError as exc:
         raise SpecError(f"[sizes]: {exc}") from None
 
