@@ -276,7 +276,7 @@ def _target_seq_len(seq_len, cfg: ModelConfig | None, warnings: list) -> tuple[i
                              "reached by extending a shorter pretraining context (--seq-len to train at it)")
 
 
-def _shape_source(shape, seq_source: str, fitted: FittedModel | None = None) -> dict:
+def _shape_source(shape, seq_source: str, fitted: FittedModel | None = None, moe_shift: dict | None = None) -> dict:
     cfg = getattr(shape, "config", None)
     if cfg is None and isinstance(shape, shapes.MoeShape):
         w = fitted.sparsity_.w
@@ -285,7 +285,7 @@ def _shape_source(shape, seq_source: str, fitted: FittedModel | None = None) -> 
                 "moe": {"n_params_active_total": shape.n_params_active + shape.n_params_total - shape.n_params,
                         "rule": RULES["moe_shape"],
                         "laws_rule": f"{reading} (the model's sparsity record: N_eff = N_total^(1-w)·N_active^w, "
-                                     f"w = {w:.3g})"}}
+                                     f"w = {w:.3g})", "total_shift": moe_shift}}
     if cfg is None:
         return {"kind": "standard", "rule": RULES["shape"], "seq_len_source": seq_source}
     return {"kind": "config", "path": cfg.path, "family": cfg.family, "summary": cfg.summary(),
@@ -352,7 +352,8 @@ def recommend(
               else _answer_from_law(published, shape, d, seq, warnings))
     lr, batch = answer["lr"], answer["batch"]
     batch_seqs = practical_batch_seqs(batch.value, seq)
-    steps, warmup_steps = _steps(d, batch_seqs, seq, shape.n_params)
+    moe = isinstance(shape, shapes.MoeShape)
+    steps, warmup_steps = _steps(d, batch_seqs, seq, shape.n_params_active if moe else shape.n_params)
     warnings.extend(_run_shape_warnings(batch.value, batch_seqs, seq, steps))
     opt = answer["optimizer"]
     schedule, final_frac = _schedule(answer["schedule"], lr.value)
@@ -372,10 +373,11 @@ def recommend(
         grad_clip=_number(opt.get("grad_clip"), 1.0), extrapolation=answer["extrapolation"],
         batch_source=answer["batch_source"], lr_interval_ratio=lr.ratio, batch_interval_ratio=batch.ratio,
         lr_interval=lr.component_bounds(), batch_interval=batch.component_bounds(), source=answer["source"],
-        rules={**RULES, "weight_decay": decay_rule, **({"shape": _config_rule(cfg)} if cfg else {})},
+        rules={**RULES, "weight_decay": decay_rule, **({"shape": _config_rule(cfg)} if cfg else {}),
+               **({"warmup": MOE_WARMUP_RULE} if moe else {})},
         warnings=warnings, warning_codes=[getattr(w, "code", UNSPECIFIED) for w in warnings],
         n_params_active=getattr(shape, "n_params_active", shape.n_params) or shape.n_params,
-        shape_source=_shape_source(shape, seq_source, fitted),
+        shape_source=_shape_source(shape, seq_source, fitted, answer.get("moe_shift")),
         tolerance=_tolerance(fitted, n_laws, d, lr.value, batch.value, batch_seqs * seq),
     )
 
@@ -437,9 +439,11 @@ def _shape_warnings(shape) -> list[str]:
 
 def _answer_from_model(fitted: FittedModel, shape, d: float, seq: int, warnings: list[str]) -> dict:
     lr, batch, extrapolation, batch_source = _from_model(fitted, shape, d, seq, warnings)
+    moe_shift = None
     if isinstance(shape, shapes.MoeShape):
         extrapolation = {**extrapolation, "n_params_total": fitted.sparsity_.total_beyond(shape.n_params)}
-        warnings.extend(_moe_warnings(fitted.sparsity_, shape))
+        moe_shift = _moe_total_shift(fitted.sparsity_, shape, d, batch_source == "model")
+        warnings.extend(_moe_warnings(fitted.sparsity_, shape, moe_shift))
     if fitted.penalty_ is None:
         warnings.append(CodedWarning("no_penalty_model", "the model has no penalty model (fitted before version 2): "
                                      "no tolerance ranges; refit it with `advisor fit` to get them"))
@@ -448,7 +452,7 @@ def _answer_from_model(fitted: FittedModel, shape, d: float, seq: int, warnings:
                         "measured under: λ comes from the τ rule; match the source's training setup where you can"))
     return {"lr": lr, "batch": batch, "extrapolation": extrapolation, "batch_source": batch_source,
             "source": {"kind": "model", **fitted.summary()}, "optimizer": fitted.optimizer,
-            "schedule": fitted.schedule, "n_params_laws": _n_for_laws(fitted, shape)}
+            "schedule": fitted.schedule, "n_params_laws": _n_for_laws(fitted, shape), "moe_shift": moe_shift}
 
 
 def _answer_from_law(published: PublishedLaw, shape, d: float, seq: int, warnings: list[str]) -> dict:
@@ -500,6 +504,9 @@ RULES = {
                  "total and active lose the same 2·V·d of embeddings",
     "batch_rounding": "nearest of 2^k and 3·2^k sequences to the law's optimum (log scale)",
     "warmup": "N tokens (Porian et al., arXiv 2406.19146), ≥1 step, ≤10% of steps",
+    "warmup_moe": "N_active tokens for an MoE: the count each token computes with and the laws take (Porian et "
+                  "al.'s ~N tokens, arXiv 2406.19146, was measured on dense models, where the two agree), ≥1 step, "
+                  "≤10% of steps",
     "schedule": "as calibrated (provenance; an absolute final LR is kept), else cosine to 0.1×peak "
                 "(Hoffmann et al., arXiv 2203.15556)",
     "weight_decay": "λ = 1/(τ_frac·η·steps): AdamW timescale τ = 1/(ηλ) a fixed fraction of training "
@@ -512,6 +519,7 @@ RULES = {
 }
 
 
+MOE_WARMUP_RULE = RULES.pop("warmup_moe")  # replaces "warmup" in an MoE's rules
 WEIGHT_DECAY_CALIBRATED = ("the λ the fitted model's proxies were trained with (the optimal LR depends on η·λ, "
                            "so the LR law holds at its calibrated decay); --tau-frac sets λ by the τ rule instead")
 
@@ -555,6 +563,8 @@ def _token_budget(shape, tokens, tokens_per_param, fitted: FittedModel | None,
     if tokens_per_param is not None:
         tpp = parse_quantity(tokens_per_param, "--tokens-per-param")
         return tpp * shape.n_params_total, f"{tpp:g} tokens per (total) parameter (--tokens-per-param)"
+    if isinstance(shape, shapes.MoeShape):
+        raise AdvisorError(moe_tokens_needed(fitted, "--tokens or --tokens-per-param"))
     why = "the model has no usable loss law" if fitted is not None else "a published LR/batch law has no loss law"
     if fitted is not None and fitted.loss_ is not None and fitted.loss_.law.is_usable():
         n = _n_for_laws(fitted, shape)  # an MoE: the N the model's laws (its loss law too) take
@@ -578,6 +588,21 @@ def _token_budget(shape, tokens, tokens_per_param, fitted: FittedModel | None,
         why = f"the fitted loss law's D*/N = {ratio:.3g} does not transfer"
     d = CHINCHILLA_TOKENS_PER_PARAM * shape.n_params_total
     return d, f"20 tokens per (total) parameter (Hoffmann et al., arXiv 2203.15556): {why}"
+
+
+def moe_tokens_needed(fitted: FittedModel | None, options: str) -> str:
+    """Why an MoE target must give its token budget: the MoE model's loss law takes N = the active count at
+    the sweep's total size(s), so it cannot trade the total against D (no compute-optimal budget)."""
+    sparsity = getattr(fitted, "sparsity_", None)
+    measured = "" if sparsity is None else f" ({_measured_totals(sparsity)})"
+    return (f"an MoE target needs {options}: the MoE model's loss law was fitted at its sweep's total size(s)"
+            f"{measured} with N = the active count, so it gives no compute-optimal token budget for an MoE")
+
+
+def _measured_totals(sparsity) -> str:
+    lo, hi = sparsity.n_total_range
+    return (f"one total size, {format_count(lo)} non-embedding" if hi / lo < 1.05
+            else f"total sizes {format_count(lo)}–{format_count(hi)} non-embedding")
 
 
 def _published_evidence(fitted: FittedModel, shape, d: float, seq: int) -> dict[str, dict]:
@@ -616,19 +641,34 @@ def _n_for_laws(fitted: FittedModel, shape) -> float:
     return shape.n_params
 
 
-def _moe_warnings(sparsity, shape) -> list:
+def _moe_total_shift(sparsity, shape, d: float, with_batch: bool) -> dict | None:
+    """Where the target's total lies against the measured totals and, outside them, by what factor each point
+    moved towards the alternative (dense-law) reading (advisor/sparsity.py alternative_shift); None inside."""
+    total, active = shape.n_params, shape.n_params_active
+    factor = sparsity.total_beyond(total)
+    if factor <= 1.0:
+        return None
+    out = {"direction": "below" if total < sparsity.n_total_range[0] else "above", "factor": factor,
+           "measured": _measured_totals(sparsity)}
+    if sparsity.alternative is not None:
+        for law in ("lr", "batch") if with_batch else ("lr",):
+            shift, at_target = sparsity.alternative_shift(law, total, active, d)
+            out[law] = {"point_factor": math.exp(shift), "alternative": math.exp(at_target)}
+    return out
+
+
+def _moe_warnings(sparsity, shape, shift: dict | None) -> list:
     """What the MoE sweep behind the model cannot support at this target (advisor/sparsity.py)."""
     out = []
     total, active = shape.n_params, shape.n_params_active
-    beyond = sparsity.total_beyond(total)
     lo, hi = sparsity.n_total_range
-    measured = format_count(lo) if hi / lo < 1.05 else f"{format_count(lo)}–{format_count(hi)}"
-    if beyond > 1.0:
-        out.append(CodedWarning("moe_total_extrapolated", f"the MoE sweep behind this model has one total size "
-                                f"({measured} non-embedding); this target's {format_count(total)} is {beyond:.3g}× "
-                                "beyond it: how the optimum moves with the total at a fixed active count is not "
-                                "measured, so the point moves halfway to the dense-law reading and the interval's "
-                                "sparsity component reaches both"))
+    if shift is not None:
+        moved = ("the point moves halfway to the dense-law reading and the interval's sparsity component reaches "
+                 "both" if sparsity.alternative is not None else "the point is this model's own reading, unchecked")
+        out.append(CodedWarning("moe_total_extrapolated", f"the MoE sweep behind this model measured "
+                                f"{shift['measured']}; this target's {format_count(total)} is {shift['factor']:.3g}× "
+                                f"{shift['direction']} it: how the optimum moves with the total at a fixed active "
+                                f"count is not measured, so {moved}"))
     ratios = (sparsity.n_active_range[0] / hi, sparsity.n_active_range[1] / lo)
     if not ratios[0] <= active / total <= ratios[1]:
         out.append(CodedWarning("moe_sparsity_beyond", f"{active / total:.3g} of the parameters are active per token; "
@@ -640,6 +680,10 @@ def _from_model(fitted: FittedModel, shape, d: float, seq: int, warnings: list[s
     n = _n_for_laws(fitted, shape)
     moe = (shape.n_params, shape.n_params_active) if isinstance(shape, shapes.MoeShape) else None
     evidence = _published_evidence(fitted, shape, d, seq)
+    if moe is not None:  # beyond the MoE sweep's range, its dense reading is a candidate form
+        for law in ("lr", "batch"):
+            form = fitted.sparsity_.alternative_form(law, *moe)
+            evidence[law]["range_forms"] = [form] if form is not None else []
     lr = fitted.predict_lr(n, d, **evidence["lr"], moe=moe)
     if fitted.batch_unusable_ is None:
         batch, batch_source = fitted.predict_batch(n, d, **evidence["batch"], moe=moe), "model"
