@@ -8,7 +8,9 @@ law (`law="deepseek"`, no interval). The rest follows stated rules, each recorde
 - batch rounding: the law's optimum B* (tokens) is rounded to a practical number of sequences at `seq_len`,
   the nearest of 2^k and 3·2^k in log space (within ≈1.22× of B*; loss is flat near the optimum).
 - warmup: N tokens (one token per non-embedding parameter; Porian et al., arXiv 2406.19146, who find
-  Kaplan's long fixed warmup hurts small models), at least 1 step and at most 10% of training.
+  Kaplan's long fixed warmup hurts small models), at least 1 step and at most 10% of training; for an MoE
+  N_active tokens (the count each token computes with and the laws take).
+- tokens: an MoE target must give them (no loss law here can trade its total against D).
 - schedule and final LR: those the proxies were calibrated with (provenance), else cosine to 0.1×peak
   (Hoffmann et al., arXiv 2203.15556) — the LR law only holds for the schedule it was fitted under.
 - weight decay: with a fitted model, the λ its proxies were trained with (provenance): the optimal LR
@@ -352,8 +354,7 @@ def recommend(
               else _answer_from_law(published, shape, d, seq, warnings))
     lr, batch = answer["lr"], answer["batch"]
     batch_seqs = practical_batch_seqs(batch.value, seq)
-    moe = isinstance(shape, shapes.MoeShape)
-    steps, warmup_steps = _steps(d, batch_seqs, seq, shape.n_params_active if moe else shape.n_params)
+    steps, warmup_steps = _steps(d, batch_seqs, seq, _warmup_n(shape))
     warnings.extend(_run_shape_warnings(batch.value, batch_seqs, seq, steps))
     opt = answer["optimizer"]
     schedule, final_frac = _schedule(answer["schedule"], lr.value)
@@ -373,13 +374,23 @@ def recommend(
         grad_clip=_number(opt.get("grad_clip"), 1.0), extrapolation=answer["extrapolation"],
         batch_source=answer["batch_source"], lr_interval_ratio=lr.ratio, batch_interval_ratio=batch.ratio,
         lr_interval=lr.component_bounds(), batch_interval=batch.component_bounds(), source=answer["source"],
-        rules={**RULES, "weight_decay": decay_rule, **({"shape": _config_rule(cfg)} if cfg else {}),
-               **({"warmup": MOE_WARMUP_RULE} if moe else {})},
+        rules=_rules(shape, decay_rule),
         warnings=warnings, warning_codes=[getattr(w, "code", UNSPECIFIED) for w in warnings],
         n_params_active=getattr(shape, "n_params_active", shape.n_params) or shape.n_params,
         shape_source=_shape_source(shape, seq_source, fitted, answer.get("moe_shift")),
         tolerance=_tolerance(fitted, n_laws, d, lr.value, batch.value, batch_seqs * seq),
     )
+
+
+def _warmup_n(shape) -> float:
+    """The N of the warmup rule: an MoE's active count (each token's compute, the laws' N), else N."""
+    return shape.n_params_active if isinstance(shape, shapes.MoeShape) else shape.n_params
+
+
+def _rules(shape, decay_rule: str) -> dict:
+    cfg = getattr(shape, "config", None)
+    return {**RULES, "weight_decay": decay_rule, **({"shape": _config_rule(cfg)} if cfg else {}),
+            **({"warmup": MOE_WARMUP_RULE} if isinstance(shape, shapes.MoeShape) else {})}
 
 
 def _flops(shape, d: float) -> tuple[float, str]:
@@ -390,7 +401,8 @@ def _flops(shape, d: float) -> tuple[float, str]:
 
 
 def _steps(d: float, batch_seqs: int, seq: int, n_params: float) -> tuple[int, int]:
-    """(training steps, warmup steps: N tokens, at least 1, at most WARMUP_MAX_FRAC of training)."""
+    """(training steps, warmup steps: n_params tokens (an MoE's active count), at least 1, at most
+    WARMUP_MAX_FRAC of training)."""
     steps = int(d // (batch_seqs * seq))
     if steps < 1:
         raise AdvisorError(f"the tokens ({format_count(d)}) are fewer than one batch "

@@ -9,7 +9,8 @@ The record also keeps what its sweep could not settle: the total sizes it measur
 has one, 2.15B) and an `alternative` reading that fits the same cells nearly as well but moves with the
 total differently (the dense laws at their own N_eff, w and offsets fitted on the MoE cells). Beyond the
 measured total the two disagree, and the advice's interval reaches the alternative (the `sparsity`
-component, advisor/model.py). Written by calibration/fit/sparsity.py; docs/fitted-model.md, "sparsity".
+component, advisor/model.py). Beyond the MoE cells' (N, D) range the alternative, whose exponents the dense
+sweep measured over a wider range, is also one of the candidate law forms (`alternative_form`). Written by calibration/fit/sparsity.py; docs/fitted-model.md, "sparsity".
 Pure Python: the advisor's cold start reads this.
 """
 from __future__ import annotations
