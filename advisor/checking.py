@@ -6,11 +6,12 @@ cost in loss (advisor/cost.py, advisor/penalty.py).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 from advisor.coded_warning import CodedWarning
 from advisor.cost import cost_of
-from advisor.penalty import RISKY_PCT
+from advisor.penalty import RISKY_PCT, VALIDATED_LOG2
 from advisor.recipe import AdvisorError, load_moe_source, load_source, recommend
 from advisor.units import format_count, parse_int_quantity, parse_quantity
 
@@ -31,7 +32,13 @@ class CheckResult:
     penalty_pct: float
     penalty_pct_low: float
     penalty_pct_high: float
-    risky: bool  # the 90% interval reaches RISKY_PCT: a spike or failed run cannot be ruled out
+    risky: bool  # the 90% interval reaches RISKY_PCT, or the LR is far above the optimum (risk_reasons)
+    # why it is risky: "penalty_interval" (the 90% interval reaches RISKY_PCT), "lr_far_above" (the LR more
+    # than 4× above the optimum: such runs spike or fail); empty when not risky
+    risk_reasons: list
+    # the offsets beyond the range the penalty model was validated on (within 4× of the optimum), where
+    # its answer is extrapolated: any of "lr_above", "lr_below", "batch_above", "batch_below"
+    beyond_validated: list
     extrapolated: bool
     suggestion: dict  # the single change that would help most: {"change", "to", "penalty_pct"} or {}
     n_params: float
@@ -71,9 +78,26 @@ def check(params=None, tokens=None, *, lr, batch=None, batch_seqs=None, seq_len=
         lr=lr_value, batch_tokens=batch_tokens, lr_opt=rec.lr, batch_tokens_opt=rec.batch_tokens,
         lr_ratio=lr_value / rec.lr, batch_ratio=batch_tokens / rec.batch_tokens, penalty_pct=cost.pct,
         penalty_pct_low=cost.low, penalty_pct_high=cost.high, risky=cost.risky, extrapolated=cost.extrapolated,
+        risk_reasons=_risk_reasons(cost, lr_value / rec.lr),
+        beyond_validated=_beyond_validated(lr_value / rec.lr, batch_tokens / rec.batch_tokens),
         suggestion=_best_single_change(penalty, rec, lr_value, batch_tokens, cost.pct),
         n_params=rec.n_params, tokens=rec.tokens, seq_len=rec.seq_len, source=rec.source,
         warnings=_warnings(rec), n_params_laws=n_laws, n_params_active=rec.n_params_active)
+
+
+def _risk_reasons(cost, lr_ratio: float) -> list[str]:
+    """Why the penalty model calls the plan risky (advisor/penalty.py PenaltyModel.predict)."""
+    reasons = ["penalty_interval"] if cost.high >= RISKY_PCT else []
+    return reasons + (["lr_far_above"] if math.log2(lr_ratio) > VALIDATED_LOG2 else [])
+
+
+def _beyond_validated(lr_ratio: float, batch_ratio: float) -> list[str]:
+    """The offsets beyond the VALIDATED_LOG2 (4×) the penalty model was checked within."""
+    out = []
+    for name, ratio in (("lr", lr_ratio), ("batch", batch_ratio)):
+        if abs(math.log2(ratio)) > VALIDATED_LOG2:
+            out.append(f"{name}_{'above' if ratio > 1 else 'below'}")
+    return out
 
 
 def _warnings(rec) -> list:

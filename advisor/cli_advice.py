@@ -242,6 +242,20 @@ def _interval_lines(rec: Recommendation) -> list[str]:
     return out
 
 
+def _moe_shift_text(rec: Recommendation, shift: dict | None) -> str:
+    """What the points actually come from when the total lies outside the measured totals."""
+    if not shift:
+        return ""
+    moved = [f"{label} ×{shift[law]['point_factor']:.3g} (that reading: {fmt(shift[law]['alternative'])})"
+             for law, label, fmt in (("lr", "LR", _lr), ("batch", "batch", _count)) if law in shift]
+    where = (f"; but the total {format_count(rec.n_params)} is {shift['factor']:.3g}× {shift['direction']} the MoE "
+             f"sweep's ({shift['measured']})")
+    if not moved:
+        return f"{where}: this N's reading is used unchecked"
+    return (f"{where}: each point is moved halfway from this N's reading towards the dense-law reading at N_eff of "
+            f"both counts: {', '.join(moved)}")
+
+
 def _target_lines(rec: Recommendation) -> list[str]:
     """The target's size: from the standard shape, or counted exactly from the user's config."""
     src = rec.shape_source or {}
@@ -250,7 +264,8 @@ def _target_lines(rec: Recommendation) -> list[str]:
                 f"{format_count(rec.n_params_active)} active per token ({format_count(rec.n_params_total)} and "
                 f"{format_count(src['moe']['n_params_active_total'])} with embeddings, vocab {rec.vocab_size}; "
                 f"d_model ≈ {rec.d_model:.0f}, n_layer ≈ {rec.n_layer:.1f}: {src['moe']['rule']})",
-                f"  N for laws   {format_count(rec.n_params_laws)}: {src['moe'].get('laws_rule', '')}"]
+                f"  N for laws   {format_count(rec.n_params_laws)}: {src['moe'].get('laws_rule', '')}"
+                f"{_moe_shift_text(rec, src['moe'].get('total_shift'))}"]
     if src.get("kind") != "config":
         return [f"Target: N = {format_count(rec.n_params)} non-embedding parameters ({format_count(rec.n_params_total)} "
                 f"total with vocab {rec.vocab_size}; d_model ≈ {rec.d_model:.0f}, n_layer ≈ {rec.n_layer:.1f} under "

@@ -5,7 +5,7 @@ import csv
 
 import click
 
-from advisor.checking import CheckResult, check as run_check
+from advisor.checking import RISKY_PCT, CheckResult, check as run_check
 from advisor.cli import InputError, Quantity, StyledCommand
 from advisor.cli_advice import _add, _dump, _target_options, config_option, config_target, write_penalty_map
 from advisor.recipe import AdvisorError, load_moe_source, load_source
@@ -100,18 +100,34 @@ def render_check(results: list[tuple[str, CheckResult]]) -> str:
              f"seq_len {first.seq_len}; optimum peak LR {first.lr_opt:.3g}, batch {format_count(first.batch_tokens_opt)} "
              f"tokens ({first.source.get('name') or first.source.get('path')})", ""]
     for name, r in results:
-        flags = (" RISKY: a spike or failed run cannot be ruled out" if r.risky else "") + \
+        flags = (f" RISKY: {_risk_text(r)}" if r.risky else "") + \
                 (" (extrapolated beyond the fitted range)" if r.extrapolated else "")
         lines.append(f"  {name}: LR {r.lr:.3g} ({r.lr_ratio:.2f}× the optimum), batch {format_count(r.batch_tokens)} "
                      f"({r.batch_ratio:.2f}×) → penalty {r.penalty_pct:.2f}% (90%: {r.penalty_pct_low:.2f}–"
                      f"{r.penalty_pct_high:.2f}){flags}")
         lines.append("      " + _suggestion_text(r))
-        if r.lr_ratio > 4 or r.lr_ratio < 0.25 or r.batch_ratio > 4 or r.batch_ratio < 0.25:
-            lines.append("      more than 4× from the optimum: the penalty model is checked only within 4×; runs this "
-                         "far above the optimal LR often spike or fail")
+        if r.beyond_validated:
+            lines.append("      " + _beyond_text(r))
     if first.warnings:
         lines += ["", "Warnings:"] + [f"  - {w}" for w in first.warnings]
     return "\n".join(lines)
+
+
+def _risk_text(r: CheckResult) -> str:
+    """Why the run is risky, from its reasons (CheckResult.risk_reasons)."""
+    if "lr_far_above" in r.risk_reasons:
+        return "the LR is more than 4× above the optimum, where runs often spike or fail"
+    return f"the penalty's 90% interval reaches {RISKY_PCT:g}%: a costly or failed run cannot be ruled out"
+
+
+def _beyond_text(r: CheckResult) -> str:
+    """Which offsets lie beyond the 4× the penalty model was validated within, and what that means."""
+    ratios = {"lr": r.lr_ratio, "batch": r.batch_ratio}
+    far = ", ".join(f"{name.split('_')[0].replace('lr', 'LR')} {ratios[name.split('_')[0]]:.3g}× the optimum"
+                    for name in r.beyond_validated)
+    return (f"{far}: more than 4× from the optimum, beyond the range the penalty model was validated on, so the "
+            "penalty there is extrapolated" + ("; runs this far above the optimal LR often spike or fail"
+                                                if "lr_above" in r.beyond_validated else ""))
 
 
 def _suggestion_text(r: CheckResult) -> str:

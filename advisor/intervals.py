@@ -98,14 +98,19 @@ def extrapolated_point(chosen, candidates: Sequence, point: dict[str, float],
     """The log point estimate. Inside the fitted (N, D) range: the chosen form. Beyond it: the chosen form
     at the range's edge, carried to the target by the mean of the candidate forms' increments (the chosen
     one's included), so that no one form's exponents, measured over a short range, rule far beyond it."""
-    if not candidates or not {"n_params", "tokens"} <= set(fit_range):
+    if not candidates or not beyond_range(point, fit_range):
         return chosen(point)
     edge = {name: min(max(point[name], fit_range[name][0]), fit_range[name][1]) for name in ("n_params", "tokens")}
     edge["flops"] = 6.0 * edge["n_params"] * edge["tokens"]
-    if edge["n_params"] == point["n_params"] and edge["tokens"] == point["tokens"]:
-        return chosen(point)
     forms = [chosen, *candidates]
     return chosen(edge) + sum(f(point) - f(edge) for f in forms) / len(forms)
+
+
+def beyond_range(point: dict[str, float], fit_range: dict[str, tuple[float, float]]) -> bool:
+    """Whether (N, D) lies outside the fitted range (False when the range does not give both)."""
+    if not {"n_params", "tokens"} <= set(fit_range):
+        return False
+    return any(not fit_range[name][0] <= point[name] <= fit_range[name][1] for name in ("n_params", "tokens"))
 
 
 def excess(wide: Spread, base: Spread) -> Spread:

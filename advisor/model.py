@@ -16,8 +16,8 @@ from typing import Callable, Sequence
 
 from advisor.artifact import SCHEMA, VERSION, FittedModelArtifact, LawEntry, LossEntry, ModelError
 from advisor.coded_warning import CodedWarning
-from advisor.intervals import (COMPONENTS, Spread, Z90, bootstrap_spread, excess, extrapolated_point, form_candidates,
-                              range_deviation, range_scales)
+from advisor.intervals import (COMPONENTS, Spread, Z90, beyond_range, bootstrap_spread, excess, extrapolated_point,
+                              form_candidates, range_deviation, range_scales)
 from advisor.laws import LossLaw, PowerLaw
 
 __all__ = ["SCHEMA", "VERSION", "Z90", "ModelError", "Prediction", "FittedLaw", "FittedLossLaw", "FittedModel",
@@ -63,13 +63,16 @@ class FittedLaw:
     published: dict | None = None  # the source authors' own law: {"law": key, "log2_error": e}
 
     def predict(self, point: dict[str, float], fit_range: dict | None = None,
-                extra_forms: Sequence[tuple[float | None, Callable]] = (), setup_width: float = 0.0) -> Prediction:
+                extra_forms: Sequence[tuple[float | None, Callable]] = (), setup_width: float = 0.0,
+                range_forms: Sequence[Callable] = ()) -> Prediction:
         """Point and 90% interval at `point` (advisor/intervals.py). extra_forms: (error, log-value function
         of a point) of further candidate forms, e.g. the source authors' own law; setup_width: the setup
-        component's half-width in log space (0 for a model of the target's own setup)."""
+        component's half-width in log space (0 for a model of the target's own setup); range_forms: log-value
+        functions of forms measured over a wider range (an MoE model's dense reading), candidates only
+        beyond the fitted range, where their longer-measured exponents count."""
         fit_range = fit_range or {}
         chosen = self.law.log_predict(point)
-        candidates = self._candidates(extra_forms)
+        candidates = self._candidates(extra_forms) + (list(range_forms) if beyond_range(point, fit_range) else [])
         log_point = extrapolated_point(self.law.log_predict, candidates, point, fit_range)
         boot = bootstrap_spread([self.law.log_predict(point, s) - chosen for s in self.samples])
         parts = {"sampling": Spread.quadrature(boot, Spread.symmetric(Z90 * self.residual_sd)),
@@ -201,17 +204,17 @@ class FittedModel:
     # ------------------------------------------------------------------ predictions
 
     def predict_lr(self, n_params: float, tokens: float, extra_forms=(), setup_width: float = 0.0,
-                   moe: tuple[float, float] | None = None) -> Prediction:
-        """See FittedLaw.predict for extra_forms and setup_width. moe: (N_total, N_active) of an MoE target,
-        n_params being the N the laws take for it (`n_for_laws`): adds the sparsity component."""
-        pred = self.lr_.predict(_point(n_params, tokens), self.fit_range_, extra_forms, setup_width)
+                   moe: tuple[float, float] | None = None, range_forms=()) -> Prediction:
+        """See FittedLaw.predict for extra_forms, setup_width and range_forms. moe: (N_total, N_active) of an
+        MoE target, n_params being the N the laws take for it (`n_for_laws`): adds the sparsity component."""
+        pred = self.lr_.predict(_point(n_params, tokens), self.fit_range_, extra_forms, setup_width, range_forms)
         return self._with_sparsity(pred, "lr", moe, tokens)
 
     def predict_batch(self, n_params: float, tokens: float, extra_forms=(), setup_width: float = 0.0,
-                      moe: tuple[float, float] | None = None) -> Prediction:
+                      moe: tuple[float, float] | None = None, range_forms=()) -> Prediction:
         if self.batch_ is None:
             raise ModelError(f"{self.path} has no batch law: {self.batch_unusable_}")
-        pred = self.batch_.predict(_point(n_params, tokens), self.fit_range_, extra_forms, setup_width)
+        pred = self.batch_.predict(_point(n_params, tokens), self.fit_range_, extra_forms, setup_width, range_forms)
         return self._with_sparsity(pred, "batch", moe, tokens)
 
     def n_for_laws(self, n_total: float, n_active: float) -> float:

@@ -28,7 +28,7 @@ from advisor.laws import HYPERPARAMETER_LAWS, LOSS_PRESETS, LossLaw
 from advisor.model import FittedModel
 from advisor.recipe import (
     DEFAULT_SEQ_LEN, DEFAULT_VOCAB, PLAUSIBLE_TOKENS_PER_PARAM, USABLE_TOKENS_PER_PARAM, AdvisorError,
-    Recommendation, load_source, recommend, target_shape,
+    Recommendation, load_moe_source, load_source, moe_tokens_needed, recommend, target_shape,
 )
 from advisor.units import parse_int_quantity, parse_quantity
 
@@ -207,6 +207,8 @@ def _size_mode(params, tokens, n_params_nonembedding, budget: _Budget, loss_law,
         shape = None
     elif config is None:  # an MoE: its shape (every expert) sets the memory, its active count the time
         shape = target_shape(params, n_params_nonembedding, budget.vocab_size, None, **active)
+        if tokens is None:  # no loss law, the MoE model's nor a dense preset, can pick an MoE's D
+            raise AdvisorError(moe_tokens_needed(load_moe_source(source["model"], source["law"])[0], "--tokens"))
         sizing = {"seq_len": budget.seq_len, "vocab_size": budget.vocab_size, **active}
     else:  # read once: the config's exact shape sets the memory and the full FLOPs too
         shape = target_shape(params, n_params_nonembedding, target["vocab_size"], config)

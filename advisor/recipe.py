@@ -8,7 +8,9 @@ law (`law="deepseek"`, no interval). The rest follows stated rules, each recorde
 - batch rounding: the law's optimum B* (tokens) is rounded to a practical number of sequences at `seq_len`,
   the nearest of 2^k and 3·2^k in log space (within ≈1.22× of B*; loss is flat near the optimum).
 - warmup: N tokens (one token per non-embedding parameter; Porian et al., arXiv 2406.19146, who find
-  Kaplan's long fixed warmup hurts small models), at least 1 step and at most 10% of training.
+  Kaplan's long fixed warmup hurts small models), at least 1 step and at most 10% of training; for an MoE
+  N_active tokens (the count each token computes with and the laws take).
+- tokens: an MoE target must give them (no loss law here can trade its total against D).
 - schedule and final LR: those the proxies were calibrated with (provenance), else cosine to 0.1×peak
   (Hoffmann et al., arXiv 2203.15556) — the LR law only holds for the schedule it was fitted under.
 - weight decay: with a fitted model, the λ its proxies were trained with (provenance): the optimal LR
@@ -276,7 +278,7 @@ def _target_seq_len(seq_len, cfg: ModelConfig | None, warnings: list) -> tuple[i
                              "reached by extending a shorter pretraining context (--seq-len to train at it)")
 
 
-def _shape_source(shape, seq_source: str, fitted: FittedModel | None = None) -> dict:
+def _shape_source(shape, seq_source: str, fitted: FittedModel | None = None, moe_shift: dict | None = None) -> dict:
     cfg = getattr(shape, "config", None)
     if cfg is None and isinstance(shape, shapes.MoeShape):
         w = fitted.sparsity_.w
@@ -285,7 +287,7 @@ def _shape_source(shape, seq_source: str, fitted: FittedModel | None = None) -> 
                 "moe": {"n_params_active_total": shape.n_params_active + shape.n_params_total - shape.n_params,
                         "rule": RULES["moe_shape"],
                         "laws_rule": f"{reading} (the model's sparsity record: N_eff = N_total^(1-w)·N_active^w, "
-                                     f"w = {w:.3g})"}}
+                                     f"w = {w:.3g})", "total_shift": moe_shift}}
     if cfg is None:
         return {"kind": "standard", "rule": RULES["shape"], "seq_len_source": seq_source}
     return {"kind": "config", "path": cfg.path, "family": cfg.family, "summary": cfg.summary(),
@@ -352,7 +354,7 @@ def recommend(
               else _answer_from_law(published, shape, d, seq, warnings))
     lr, batch = answer["lr"], answer["batch"]
     batch_seqs = practical_batch_seqs(batch.value, seq)
-    steps, warmup_steps = _steps(d, batch_seqs, seq, shape.n_params)
+    steps, warmup_steps = _steps(d, batch_seqs, seq, _warmup_n(shape))
     warnings.extend(_run_shape_warnings(batch.value, batch_seqs, seq, steps))
     opt = answer["optimizer"]
     schedule, final_frac = _schedule(answer["schedule"], lr.value)
@@ -372,12 +374,23 @@ def recommend(
         grad_clip=_number(opt.get("grad_clip"), 1.0), extrapolation=answer["extrapolation"],
         batch_source=answer["batch_source"], lr_interval_ratio=lr.ratio, batch_interval_ratio=batch.ratio,
         lr_interval=lr.component_bounds(), batch_interval=batch.component_bounds(), source=answer["source"],
-        rules={**RULES, "weight_decay": decay_rule, **({"shape": _config_rule(cfg)} if cfg else {})},
+        rules=_rules(shape, decay_rule),
         warnings=warnings, warning_codes=[getattr(w, "code", UNSPECIFIED) for w in warnings],
         n_params_active=getattr(shape, "n_params_active", shape.n_params) or shape.n_params,
-        shape_source=_shape_source(shape, seq_source, fitted),
+        shape_source=_shape_source(shape, seq_source, fitted, answer.get("moe_shift")),
         tolerance=_tolerance(fitted, n_laws, d, lr.value, batch.value, batch_seqs * seq),
     )
+
+
+def _warmup_n(shape) -> float:
+    """The N of the warmup rule: an MoE's active count (each token's compute, the laws' N), else N."""
+    return shape.n_params_active if isinstance(shape, shapes.MoeShape) else shape.n_params
+
+
+def _rules(shape, decay_rule: str) -> dict:
+    cfg = getattr(shape, "config", None)
+    return {**RULES, "weight_decay": decay_rule, **({"shape": _config_rule(cfg)} if cfg else {}),
+            **({"warmup": MOE_WARMUP_RULE} if isinstance(shape, shapes.MoeShape) else {})}
 
 
 def _flops(shape, d: float) -> tuple[float, str]:
@@ -388,7 +401,8 @@ def _flops(shape, d: float) -> tuple[float, str]:
 
 
 def _steps(d: float, batch_seqs: int, seq: int, n_params: float) -> tuple[int, int]:
-    """(training steps, warmup steps: N tokens, at least 1, at most WARMUP_MAX_FRAC of training)."""
+    """(training steps, warmup steps: n_params tokens (an MoE's active count), at least 1, at most
+    WARMUP_MAX_FRAC of training)."""
     steps = int(d // (batch_seqs * seq))
     if steps < 1:
         raise AdvisorError(f"the tokens ({format_count(d)}) are fewer than one batch "
@@ -437,9 +451,11 @@ def _shape_warnings(shape) -> list[str]:
 
 def _answer_from_model(fitted: FittedModel, shape, d: float, seq: int, warnings: list[str]) -> dict:
     lr, batch, extrapolation, batch_source = _from_model(fitted, shape, d, seq, warnings)
+    moe_shift = None
     if isinstance(shape, shapes.MoeShape):
         extrapolation = {**extrapolation, "n_params_total": fitted.sparsity_.total_beyond(shape.n_params)}
-        warnings.extend(_moe_warnings(fitted.sparsity_, shape))
+        moe_shift = _moe_total_shift(fitted.sparsity_, shape, d, batch_source == "model")
+        warnings.extend(_moe_warnings(fitted.sparsity_, shape, moe_shift))
     if fitted.penalty_ is None:
         warnings.append(CodedWarning("no_penalty_model", "the model has no penalty model (fitted before version 2): "
                                      "no tolerance ranges; refit it with `advisor fit` to get them"))
@@ -448,7 +464,7 @@ def _answer_from_model(fitted: FittedModel, shape, d: float, seq: int, warnings:
                         "measured under: λ comes from the τ rule; match the source's training setup where you can"))
     return {"lr": lr, "batch": batch, "extrapolation": extrapolation, "batch_source": batch_source,
             "source": {"kind": "model", **fitted.summary()}, "optimizer": fitted.optimizer,
-            "schedule": fitted.schedule, "n_params_laws": _n_for_laws(fitted, shape)}
+            "schedule": fitted.schedule, "n_params_laws": _n_for_laws(fitted, shape), "moe_shift": moe_shift}
 
 
 def _answer_from_law(published: PublishedLaw, shape, d: float, seq: int, warnings: list[str]) -> dict:
@@ -500,6 +516,9 @@ RULES = {
                  "total and active lose the same 2·V·d of embeddings",
     "batch_rounding": "nearest of 2^k and 3·2^k sequences to the law's optimum (log scale)",
     "warmup": "N tokens (Porian et al., arXiv 2406.19146), ≥1 step, ≤10% of steps",
+    "warmup_moe": "N_active tokens for an MoE: the count each token computes with and the laws take (Porian et "
+                  "al.'s ~N tokens, arXiv 2406.19146, was measured on dense models, where the two agree), ≥1 step, "
+                  "≤10% of steps",
     "schedule": "as calibrated (provenance; an absolute final LR is kept), else cosine to 0.1×peak "
                 "(Hoffmann et al., arXiv 2203.15556)",
     "weight_decay": "λ = 1/(τ_frac·η·steps): AdamW timescale τ = 1/(ηλ) a fixed fraction of training "
@@ -512,6 +531,7 @@ RULES = {
 }
 
 
+MOE_WARMUP_RULE = RULES.pop("warmup_moe")  # replaces "warmup" in an MoE's rules
 WEIGHT_DECAY_CALIBRATED = ("the λ the fitted model's proxies were trained with (the optimal LR depends on η·λ, "
                            "so the LR law holds at its calibrated decay); --tau-frac sets λ by the τ rule instead")
 
@@ -555,6 +575,8 @@ def _token_budget(shape, tokens, tokens_per_param, fitted: FittedModel | None,
     if tokens_per_param is not None:
         tpp = parse_quantity(tokens_per_param, "--tokens-per-param")
         return tpp * shape.n_params_total, f"{tpp:g} tokens per (total) parameter (--tokens-per-param)"
+    if isinstance(shape, shapes.MoeShape):
+        raise AdvisorError(moe_tokens_needed(fitted, "--tokens or --tokens-per-param"))
     why = "the model has no usable loss law" if fitted is not None else "a published LR/batch law has no loss law"
     if fitted is not None and fitted.loss_ is not None and fitted.loss_.law.is_usable():
         n = _n_for_laws(fitted, shape)  # an MoE: the N the model's laws (its loss law too) take
@@ -578,6 +600,21 @@ def _token_budget(shape, tokens, tokens_per_param, fitted: FittedModel | None,
         why = f"the fitted loss law's D*/N = {ratio:.3g} does not transfer"
     d = CHINCHILLA_TOKENS_PER_PARAM * shape.n_params_total
     return d, f"20 tokens per (total) parameter (Hoffmann et al., arXiv 2203.15556): {why}"
+
+
+def moe_tokens_needed(fitted: FittedModel | None, options: str) -> str:
+    """Why an MoE target must give its token budget: the MoE model's loss law takes N = the active count at
+    the sweep's total size(s), so it cannot trade the total against D (no compute-optimal budget)."""
+    sparsity = getattr(fitted, "sparsity_", None)
+    measured = "" if sparsity is None else f" ({_measured_totals(sparsity)})"
+    return (f"an MoE target needs {options}: the MoE model's loss law was fitted at its sweep's total size(s)"
+            f"{measured} with N = the active count, so it gives no compute-optimal token budget for an MoE")
+
+
+def _measured_totals(sparsity) -> str:
+    lo, hi = sparsity.n_total_range
+    return (f"one total size, {format_count(lo)} non-embedding" if hi / lo < 1.05
+            else f"total sizes {format_count(lo)}–{format_count(hi)} non-embedding")
 
 
 def _published_evidence(fitted: FittedModel, shape, d: float, seq: int) -> dict[str, dict]:
@@ -616,19 +653,34 @@ def _n_for_laws(fitted: FittedModel, shape) -> float:
     return shape.n_params
 
 
-def _moe_warnings(sparsity, shape) -> list:
+def _moe_total_shift(sparsity, shape, d: float, with_batch: bool) -> dict | None:
+    """Where the target's total lies against the measured totals and, outside them, by what factor each point
+    moved towards the alternative (dense-law) reading (advisor/sparsity.py alternative_shift); None inside."""
+    total, active = shape.n_params, shape.n_params_active
+    factor = sparsity.total_beyond(total)
+    if factor <= 1.0:
+        return None
+    out = {"direction": "below" if total < sparsity.n_total_range[0] else "above", "factor": factor,
+           "measured": _measured_totals(sparsity)}
+    if sparsity.alternative is not None:
+        for law in ("lr", "batch") if with_batch else ("lr",):
+            shift, at_target = sparsity.alternative_shift(law, total, active, d)
+            out[law] = {"point_factor": math.exp(shift), "alternative": math.exp(at_target)}
+    return out
+
+
+def _moe_warnings(sparsity, shape, shift: dict | None) -> list:
     """What the MoE sweep behind the model cannot support at this target (advisor/sparsity.py)."""
     out = []
     total, active = shape.n_params, shape.n_params_active
-    beyond = sparsity.total_beyond(total)
     lo, hi = sparsity.n_total_range
-    measured = format_count(lo) if hi / lo < 1.05 else f"{format_count(lo)}–{format_count(hi)}"
-    if beyond > 1.0:
-        out.append(CodedWarning("moe_total_extrapolated", f"the MoE sweep behind this model has one total size "
-                                f"({measured} non-embedding); this target's {format_count(total)} is {beyond:.3g}× "
-                                "beyond it: how the optimum moves with the total at a fixed active count is not "
-                                "measured, so the point moves halfway to the dense-law reading and the interval's "
-                                "sparsity component reaches both"))
+    if shift is not None:
+        moved = ("the point moves halfway to the dense-law reading and the interval's sparsity component reaches "
+                 "both" if sparsity.alternative is not None else "the point is this model's own reading, unchecked")
+        out.append(CodedWarning("moe_total_extrapolated", f"the MoE sweep behind this model measured "
+                                f"{shift['measured']}; this target's {format_count(total)} is {shift['factor']:.3g}× "
+                                f"{shift['direction']} it: how the optimum moves with the total at a fixed active "
+                                f"count is not measured, so {moved}"))
     ratios = (sparsity.n_active_range[0] / hi, sparsity.n_active_range[1] / lo)
     if not ratios[0] <= active / total <= ratios[1]:
         out.append(CodedWarning("moe_sparsity_beyond", f"{active / total:.3g} of the parameters are active per token; "
@@ -640,6 +692,10 @@ def _from_model(fitted: FittedModel, shape, d: float, seq: int, warnings: list[s
     n = _n_for_laws(fitted, shape)
     moe = (shape.n_params, shape.n_params_active) if isinstance(shape, shapes.MoeShape) else None
     evidence = _published_evidence(fitted, shape, d, seq)
+    if moe is not None:  # beyond the MoE sweep's range, its dense reading is a candidate form
+        for law in ("lr", "batch"):
+            form = fitted.sparsity_.alternative_form(law, *moe)
+            evidence[law]["range_forms"] = [form] if form is not None else []
     lr = fitted.predict_lr(n, d, **evidence["lr"], moe=moe)
     if fitted.batch_unusable_ is None:
         batch, batch_source = fitted.predict_batch(n, d, **evidence["batch"], moe=moe), "model"

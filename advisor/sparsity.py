@@ -9,7 +9,8 @@ The record also keeps what its sweep could not settle: the total sizes it measur
 has one, 2.15B) and an `alternative` reading that fits the same cells nearly as well but moves with the
 total differently (the dense laws at their own N_eff, w and offsets fitted on the MoE cells). Beyond the
 measured total the two disagree, and the advice's interval reaches the alternative (the `sparsity`
-component, advisor/model.py). Written by calibration/fit/sparsity.py; docs/fitted-model.md, "sparsity".
+component, advisor/model.py). Beyond the MoE cells' (N, D) range the alternative, whose exponents the dense
+sweep measured over a wider range, is also one of the candidate law forms (`alternative_form`). Written by calibration/fit/sparsity.py; docs/fitted-model.md, "sparsity".
 Pure Python: the advisor's cold start reads this.
 """
 from __future__ import annotations
@@ -101,6 +102,21 @@ class Sparsity:
         if edge == n_total:
             return 0.0, at_target
         return 0.5 * (at_target - self.alternative.log_predict(law, edge, n_active, tokens)), at_target
+
+    def alternative_form(self, law: str, n_total: float, n_active: float):
+        """The alternative reading as a log-value function of a point (n_params: the N this model's laws
+        take; tokens), for the candidate forms beyond the fitted range (advisor.model.FittedLaw.predict):
+        the target's total and active counts scaled together (its sparsity held) to that N. Its exponents
+        are the dense laws', measured over the dense sweep's wider range. None without an alternative."""
+        if self.alternative is None:
+            return None
+        n_laws = self.n_for_laws(n_total, n_active)
+
+        def log_value(point: dict[str, float]) -> float:
+            scale = point["n_params"] / n_laws
+            return self.alternative.log_predict(law, n_total * scale, n_active * scale, point["tokens"])
+
+        return log_value
 
     def to_json(self) -> dict:
         out = {"n_eff": "N_total^(1-w) * N_active^w", "w": self.w, "n_total_range": list(self.n_total_range),

@@ -83,7 +83,9 @@ def _parse_text(text: str, what: str, allow_zero: bool = False) -> float:
 
 
 def format_count(x: float, digits: int = 3) -> str:
-    """7.0e9 -> '7B', 2.5e12 -> '2.5T', 4.19e6 -> '4.19M' (significant digits, no trailing zeros)."""
+    """7.0e9 -> '7B', 2.5e12 -> '2.5T', 4.19e6 -> '4.19M' (significant digits, no trailing zeros).
+    Rounded to `digits` first, so that 999,999,999.9 is '1B', not '1e+03M'."""
+    x = float(f"{x:.{digits}g}") if math.isfinite(x) else x
     for suffix, scale in (("P", 1e15), ("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
         if abs(x) >= scale:
             return f"{x / scale:.{digits}g}{suffix}"

@@ -14,7 +14,7 @@ Scores per candidate: median (and mean) nearest-run regret (the measured grid po
 against the cell's best; calibration.fit.optimum.nearest_run_regret, model-free), median |log2| error of LR
 and of batch against the cell's smooth optimum, and the fitted w (median over the folds).
 
-    python3 benchmarks/moe_validation.py            # the table (about 10 s)
+    python3 benchmarks/moe_validation.py            # the table and the published MoE runs (about 10 s)
     python3 benchmarks/moe_validation.py --json     # the numbers
 
 The artifact of the shipped MoE model records the chosen candidate (data/models/steplaw-moe, `sparsity`);
@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from advisor.model import FittedModel  # noqa: E402
+from advisor.units import format_count  # noqa: E402
 from calibration.fit.sparsity import MoeCells, SparsityFit, moe_cells, sparsity_record  # noqa: E402
 from calibration.fit.laws import BATCH_FORMS, LR_FORMS, design, fit_forms, huber_fit  # noqa: E402
 from calibration.fit.optimum import nearest_run_regret  # noqa: E402
@@ -146,6 +147,46 @@ def render(result: dict) -> str:
     return "\n".join(lines)
 
 
+# Published MoE pretraining runs at the sizes an MoE user asks about: (name, citation, total with embeddings,
+# active with embeddings, tokens, peak LR, batch tokens). Their LR and batch are choices, not measured optima.
+PUBLISHED_RUNS = (
+    ("DeepSeekMoE 16B", "Dai et al. 2024, arXiv 2401.06066", 16e9, 2.8e9, 2e12, 4.2e-4, 18e6),
+    ("OLMoE-1B-7B", "Muennighoff et al. 2024, arXiv 2409.02060", 6.9e9, 1.3e9, 5e12, 4e-4, 4 * 2**20),
+)
+
+
+def published_runs() -> list[dict]:
+    """Each published run's LR and batch against `advisor recommend` at its (total, active, tokens), the
+    standard shape and vocabulary 32000: the ratio to our point and whether it lies inside the 90% interval."""
+    from advisor.recipe import recommend
+
+    rows = []
+    for name, citation, total, active, tokens, lr, batch in PUBLISHED_RUNS:
+        rec = recommend(total, tokens, active_params=active)
+        row = {"run": name, "citation": citation, "params": total, "active_params": active, "tokens": tokens}
+        for law, used, point, low, high in (("lr", lr, rec.lr, rec.lr_low, rec.lr_high),
+                                            ("batch", batch, rec.batch_tokens, rec.batch_tokens_low,
+                                             rec.batch_tokens_high)):
+            row[law] = {"used": used, "ours": point, "interval": [low, high], "ratio": used / point,
+                        "inside": low <= used <= high}
+        rows.append(row)
+    return rows
+
+
+def render_published(rows: list[dict]) -> str:
+    lines = ["", "Published MoE runs against `advisor recommend --params P --active-params A --tokens D` (their LR "
+             "and batch are choices, not measured optima)"]
+    for r in rows:
+        bits = []
+        for law, fmt in (("lr", "{:.2g}".format), ("batch", format_count)):
+            x = r[law]
+            bits.append(f"{law} {fmt(x['used'])} = {x['ratio']:.2f}× ours {fmt(x['ours'])}, "
+                        f"{'inside' if x['inside'] else 'outside'} 90% [{fmt(x['interval'][0])}, {fmt(x['interval'][1])}]")
+        lines.append(f"  {r['run']} ({r['params'] / 1e9:g}B/{r['active_params'] / 1e9:g}B, {r['tokens'] / 1e12:g}T "
+                     f"tokens; {r['citation']}): " + "; ".join(bits))
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--json", action="store_true")
@@ -154,7 +195,9 @@ def main(argv=None) -> int:
                    "--col-params n_params_active`), in place.")
     args = p.parse_args(argv)
     result = measure()
-    print(json.dumps(result, indent=2) if args.json else render(result))
+    runs = published_runs()
+    print(json.dumps({**result, "published_runs": runs}, indent=2) if args.json
+          else render(result) + "\n" + render_published(runs))
     if args.write:
         write_sparsity(Path(args.write), result)
     return 0

@@ -114,6 +114,12 @@ def test_nonembedding_counts_pair_with_each_other():
     (["recommend", *MOE, "--hp-law", "deepseek"], "fitted on dense models"),
     (["recommend", "--n-params-nonembedding", "15B", "--active-params", "2B"], "goes with --params"),
     (["plan", "--flops", "1e23", "--active-params", "2B"], "not a budget"),
+    # no loss law can pick an MoE's D: the MoE sweep has one total size
+    (["recommend", "--params", "1B", "--active-params", "100M"], "no compute-optimal token budget"),
+    (["compare", "--params", "16B", "--active-params", "2.8B"], "no compute-optimal token budget"),
+    (["plan", "--params", "16B", "--active-params", "2.8B", "--gpus", "64"], "no compute-optimal token budget"),
+    (["plan", "--params", "16B", "--active-params", "2.8B", "--loss-law", "chinchilla"],
+     "no compute-optimal token budget"),
 ])
 def test_bad_moe_input_is_one_line_exit_2(args, fragment):
     _refused(*args, fragment=fragment)
@@ -128,6 +134,13 @@ def test_python_api(moe_rec):
         recommend("16B", "2T", active_params="17B")
     with pytest.raises(ModelError, match="cannot say how an MoE"):
         recommend("16B", "2T", active_params="2.8B", model="steplaw-dense")
+    with pytest.raises(AdvisorError, match="no compute-optimal token budget"):
+        recommend("1B", active_params="100M")
+
+
+def test_an_moe_token_budget_per_parameter_counts_the_total():
+    rec = recommend("1B", active_params="100M", tokens_per_param=20)
+    assert rec.tokens == pytest.approx(20e9) and rec.weight_decay < 1.0  # not the loss law's 1.3 per parameter
 
 
 def test_dense_models_load_without_a_record_and_the_record_is_validated(moe_model):
@@ -159,3 +172,91 @@ def test_shipped_record_matches_a_fresh_measurement(moe_model):
     assert loco["dense, N = total"]["median_regret_pct"] == pytest.approx(0.27, abs=0.01)
     best = min(loco, key=lambda k: loco[k]["median_regret_pct"])
     assert best == "moe-only, N = active"  # the shipped reading (w = 1) is the best measured one
+
+
+def _dense_readings(law: str, total: float, active: float, d: float) -> list[float]:
+    dense = FittedModel.load(resolve_model("steplaw-dense"))
+    predict = dense.predict_lr if law == "lr" else dense.predict_batch
+    return [predict(n, d).value for n in (total, active)]
+
+
+def test_beyond_the_moe_token_range_the_dense_reading_is_a_candidate_form(moe_rec, moe_model):
+    """At 2T tokens (100× the MoE sweep's 20B) the MoE laws' D exponents, measured over one decade, must
+    not rule alone: the dense reading (exponents measured over 4B-100B) joins the candidate forms, its
+    increment carries the point with the others', and the law-form component reaches it."""
+    total, active, d = moe_rec["n_params"], moe_rec["n_params_active"], moe_rec["tokens"]
+    for law, key in (("lr", "lr"), ("batch", "batch_tokens")):
+        dense_reading = math.exp(moe_model.sparsity_.alternative_form(law, total, active)(
+            {"n_params": moe_rec["n_params_laws"], "tokens": d}))
+        low, high = moe_rec[f"{law}_interval"]["law_form"]
+        assert low * (1 - 1e-9) <= dense_reading <= high * (1 + 1e-9), law
+        # the dense model's own readings at the total and the active count lie inside the interval
+        assert all(moe_rec[f"{key}_low"] < r < moe_rec[f"{key}_high"] for r in _dense_readings(law, total, active, d))
+    # the batch point is no longer carried by the MoE law's D^0.47 alone: it moved up towards the dense reading
+    own = moe_model.predict_batch(moe_rec["n_params_laws"], d).value
+    assert moe_rec["batch_tokens"] > 1.15 * own
+
+
+def test_range_forms_join_the_candidates_only_beyond_the_fitted_range():
+    from advisor.laws import PowerLaw
+    from advisor.model import FittedLaw
+
+    law = FittedLaw(PowerLaw(("tokens",), (0.0, 0.5)))
+    wide = lambda p: 1.0 + 0.7 * math.log(p["tokens"])  # noqa: E731  (another exponent, another prefactor)
+    fit_range = {"n_params": (1e8, 1e9), "tokens": (1e9, 1e10)}
+    inside = law.predict({"n_params": 5e8, "tokens": 5e9}, fit_range, range_forms=[wide])
+    assert math.log(inside.value) == pytest.approx(0.5 * math.log(5e9))
+    assert inside.components["law_form"].above == 0.0
+    far = {"n_params": 5e8, "tokens": 1e12}
+    beyond = law.predict(far, fit_range, range_forms=[wide])
+    edge = 0.5 * math.log(1e10)
+    mean_increment = 0.5 * (0.5 + 0.7) * math.log(1e12 / 1e10)
+    assert math.log(beyond.value) == pytest.approx(edge + mean_increment)
+    assert beyond.high >= math.exp(wide(far)) > beyond.value
+
+
+@pytest.mark.parametrize("lr_ratio, batch, reasons, beyond", [
+    (0.57, "18M", ["penalty_interval"], ["batch_above"]),  # the LR is below the optimum: only the batch is off
+    (6.0, None, ["lr_far_above"], ["lr_above"]),
+])
+def test_check_says_why_a_plan_is_risky(moe_rec, lr_ratio, batch, reasons, beyond):
+    c = check("16B", "2T", active_params="2.8B", lr=lr_ratio * moe_rec["lr"], batch=batch or moe_rec["batch_tokens"])
+    assert c.risky and [r for r in c.risk_reasons if r in reasons] == reasons
+    assert ("lr_far_above" in c.risk_reasons) == (lr_ratio > 4)
+    assert c.beyond_validated == beyond
+
+
+def test_the_n_for_laws_line_gives_the_shift_towards_the_dense_reading(moe_rec, moe_model):
+    shift = moe_rec["shape_source"]["moe"]["total_shift"]
+    total, active, d = moe_rec["n_params"], moe_rec["n_params_active"], moe_rec["tokens"]
+    sparsity = moe_model.sparsity_
+    for law in ("lr", "batch"):
+        alternative = math.exp(sparsity.alternative.log_predict(law, total, active, d))
+        edge = math.exp(sparsity.alternative.log_predict(law, max(sparsity.n_total_range[1], active), active, d))
+        assert shift[law]["point_factor"] == pytest.approx(math.sqrt(alternative / edge))
+        assert shift[law]["alternative"] == pytest.approx(alternative)
+    assert shift["direction"] == "above" and shift["factor"] == pytest.approx(moe_rec["extrapolation"]["n_params_total"])
+    out = CliRunner().invoke(cli, ["recommend", *MOE]).output
+    line = next(x for x in out.splitlines() if x.strip().startswith("N for laws"))
+    assert f"×{shift['lr']['point_factor']:.3g}" in line and f"×{shift['batch']['point_factor']:.3g}" in line
+
+
+def test_the_total_shift_knows_below_from_above_and_several_measured_totals(moe_model):
+    below = recommend("1B", "20B", active_params="100M")
+    assert below.shape_source["moe"]["total_shift"]["direction"] == "below"
+    doc = copy.deepcopy(moe_model.doc)
+    doc["sparsity"]["n_total_range"] = [1e9, 4e9]
+    several = recommend("16B", "2T", active_params="2.8B", model=FittedModel.from_dict(doc))
+    shift = several.shape_source["moe"]["total_shift"]
+    assert shift["direction"] == "above" and shift["factor"] == pytest.approx(several.n_params / 4e9)
+    assert not shift["measured"].startswith("one total size")
+    warning = next(w for w in several.warnings if w.code == "moe_total_extrapolated")
+    assert shift["measured"] in warning
+
+
+def test_moe_warmup_counts_the_active_parameters(moe_rec):
+    """Warmup of ~N tokens (Porian et al.) read at the count the laws take and each token computes with."""
+    batch = moe_rec["batch_tokens_rounded"]
+    assert moe_rec["warmup_steps"] == math.ceil(moe_rec["n_params_active"] / batch)
+    assert moe_rec["warmup_tokens"] < moe_rec["n_params_active"] + batch < moe_rec["n_params"]
+    assert moe_rec["rules"]["warmup"] != _json("recommend", "--params", "2.8B", "--tokens", "2T")["rules"]["warmup"]

@@ -87,11 +87,25 @@ def test_check_costs_more_the_further_off_and_flags_a_hot_small_batch():
     assert at_opt.suggestion == {}
 
 
+def test_check_gives_the_reason_a_dense_plan_is_risky_and_which_offsets_are_unvalidated():
+    """Risky because the LR is far above the optimum, or only because the penalty's interval reaches 3%
+    (e.g. a batch far off, the LR below the optimum): the two are told apart, as is what lies beyond 4×."""
+    opt = recommend("7B", "2T")
+    hot = check("7B", "2T", lr=6 * opt.lr, batch=opt.batch_tokens)
+    assert hot.risky and "lr_far_above" in hot.risk_reasons and hot.beyond_validated == ["lr_above"]
+    huge = check("7B", "2T", lr=0.5 * opt.lr, batch=12 * opt.batch_tokens)
+    assert "lr_far_above" not in huge.risk_reasons and huge.beyond_validated == ["batch_above"]
+    assert huge.risky == ("penalty_interval" in huge.risk_reasons)
+    calm = check("7B", "2T", lr=opt.lr, batch=opt.batch_tokens)
+    assert not calm.risky and calm.risk_reasons == [] and calm.beyond_validated == []
+
+
 def test_check_cli_json_keys_and_batch_in_sequences():
     res = _run("check", "--params", "7B", "--tokens", "2T", "--lr", "3e-4", "--batch-seqs", "1024", "--json")
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
-    for key in ("penalty_pct", "penalty_pct_low", "penalty_pct_high", "lr_opt", "batch_tokens_opt", "risky"):
+    for key in ("penalty_pct", "penalty_pct_low", "penalty_pct_high", "lr_opt", "batch_tokens_opt", "risky",
+                "risk_reasons", "beyond_validated"):
         assert key in out
     assert out["batch_tokens"] == 1024 * 4096
 

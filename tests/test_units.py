@@ -49,7 +49,8 @@ def test_zero_and_lower_bounds_where_a_caller_allows_them():
 
 
 @pytest.mark.parametrize("x, text", [(7e9, "7B"), (2.5e12, "2.5T"), (4.194304e6, "4.19M"), (512, "512"),
-                                     (1.5e3, "1.5K")])
+                                     (1.5e3, "1.5K"), (999_999_999.9, "1B"), (999_499_999, "999M"),
+                                     (999.9e12, "1P"), (0.5, "0.5")])
 def test_format_count(x, text):
     assert format_count(x) == text
 
