@@ -108,7 +108,9 @@ def moe(boot: int) -> None:
     for name, fit in fits.items():
         print(f"| {name} | {score(FittedModel.from_artifact(fit.artifact_), cells, optima, held)} |")
     print()
-    print("\n".join(summary_lines(fits["joint: 3 MoE cells + dense (--with steplaw-dense)"].joint_)))
+    joint = fits["joint: 3 MoE cells + dense (--with steplaw-dense)"]
+    print("\n".join(summary_lines(joint.joint_)))
+    print("\njoint warnings: " + "; ".join(f"[{w.code}] {w}" for w in joint.warnings_ if w.code.startswith("joint_")))
     print()
 
 
