@@ -233,6 +233,7 @@ def test_rungs_fit_a_long_run_that_a_short_one_cannot_hold():
     long = TrialConfig(n_layer=1, d_model=16, n_head=1, d_ff=32, seq_len=32, batch_seqs=1, tokens=32 * 1000)
     short = long.replace(batch_seqs=128)  # 7 steps: both rungs on step 2
     # 1000 steps: a curve point every 15 steps, the rungs on the first points at or after steps 200 and 250
-    assert prune.rung_problem(s, long) is None and (prune.rung_step(long, 0.2), prune.rung_step(long, 0.25)) == (210, 255)
+    assert prune.rung_problem(s, long) is None
+    assert (prune.rung_step(long, 0.2), prune.rung_step(long, 0.25)) == (210, 255)
     assert "too few steps" in prune.rung_problem(s, short)
     assert prune.trial_rungs(s, short, [1.0, 1.0]) == []  # a trial the rungs do not fit runs to the end
