@@ -21,7 +21,10 @@ started. With one worker (`--workers 1`) trials run one after another in plan or
 and resumed or not, prunes the same trials. With several workers (or Ray) it depends on the finishing
 order, as in ASHA: two runs of one spec may prune different trials, and a resumed sweep may prune other
 trials than an uninterrupted one would have. Every decision is still a fact of the store (the trial's
-rung loss and status), and the ok trials it keeps are exactly what they would be without pruning.
+rung loss and status), and the ok trials it keeps are exactly what they would be without pruning. On a
+GPU a cell's learning rates are claimed and trained together as one vectorized group (each member with
+its own thresholds, frozen when pruned), so a cell's first group prunes nothing: pruning there acts on the
+groups of its other batch sizes and on the adaptive grid's additions.
 
 The defaults (rungs 0.2 and 0.5, eta 3, margin 8%, 4 trials) come from the curves of the shipped
 cpu-default store: with every trial known, they stop 43% of its trials (32% of its compute) and none of
