@@ -245,7 +245,7 @@ def echo_news(summary) -> None:
 @calibrate.command("status")
 @click.argument("out_dir", metavar="DIR", type=click.Path(file_okay=False))
 def status_cmd(out_dir: str) -> None:
-    """Summarise a sweep: done/running/diverged/failed, best LR per cell, time and FLOPs spent.
+    """Summarise a sweep: done/running/diverged/pruned/failed, best LR per cell, unstable cells, time and FLOPs.
 
     \b
     Example:
