@@ -203,7 +203,7 @@ def test_sigkill_at_a_random_point_then_resume(tmp_path):
     assert len(after) == 16  # every planned trial, once (trial_id is the primary key)
     assert all(after[tid] == before[tid] for tid in before)  # finished results unchanged
     with TrialStore.open(out) as store:
-        assert store.counts() == {"pending": 0, "running": 0, "ok": 16, "diverged": 0, "failed": 0}
+        assert store.counts() == {"pending": 0, "running": 0, "ok": 16, "diverged": 0, "pruned": 0, "failed": 0}
         ids = [r["trial_id"] for r in store.trials()]
     assert len(ids) == len(set(ids)) == 16
 
@@ -268,7 +268,7 @@ def test_stopping_the_sweep_process_ends_its_workers_then_resume(tmp_path, sig):
     after = _finished(out / STORE_NAME)
     assert len(after) == 16 and all(after[tid] == before[tid] for tid in before)
     with TrialStore.open(out) as store:
-        assert store.counts() == {"pending": 0, "running": 0, "ok": 16, "diverged": 0, "failed": 0}
+        assert store.counts() == {"pending": 0, "running": 0, "ok": 16, "diverged": 0, "pruned": 0, "failed": 0}
 
 
 def _table(out) -> pd.DataFrame:

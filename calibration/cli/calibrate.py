@@ -219,7 +219,8 @@ def run_cmd(spec, out_dir, backend, address, workers, device, allow_other_spec, 
     c = summary.counts
     click.echo(
         f"{out_dir}: ran {summary.ran} trials in {summary.wall_s:.1f} s ({summary.skipped} already done); "
-        f"{c['ok']} ok, {c['diverged']} diverged, {c['failed']} failed; planned {summary.planned}, "
+        f"{c['ok']} ok, {c['diverged']} diverged, " + (f"{c['pruned']} pruned, " if c.get("pruned") else "")
+        + f"{c['failed']} failed; planned {summary.planned}, "
         f"adaptive grid added {summary.extension_trials}"
         + (f", {summary.bound_events} bound(s) hit (see status)" if summary.bound_events else "")
     )
@@ -244,7 +245,7 @@ def echo_news(summary) -> None:
 @calibrate.command("status")
 @click.argument("out_dir", metavar="DIR", type=click.Path(file_okay=False))
 def status_cmd(out_dir: str) -> None:
-    """Summarise a sweep: done/running/diverged/failed, best LR per cell, time and FLOPs spent.
+    """Summarise a sweep: done/running/diverged/pruned/failed, best LR per cell, unstable cells, time and FLOPs.
 
     \b
     Example:
