@@ -124,8 +124,12 @@ def test_check_bad_input_is_one_line_exit_2(args):
     assert "Traceback" not in res.output and len(res.stderr.strip().splitlines()) == 1
 
 
-def test_old_models_load_and_say_they_have_no_penalty_model():
-    rec = recommend("7B", "2T", model="cpu-default")
+def test_old_models_load_and_say_they_have_no_penalty_model(tmp_path):
+    old = json.loads(resolve_model("cpu-default").read_text())  # as written before the penalty model existed
+    old.pop("penalty", None)
+    old["version"] = 1
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    rec = recommend("7B", "2T", model=str(tmp_path / "old.json"))
     assert rec.tolerance is None and "no_penalty_model" in rec.warning_codes
 
 

@@ -205,3 +205,21 @@ def test_tiny_tpe_sweep_gives_a_fittable_table(uninterrupted):
     assert np.isfinite(opt.log_lr) and np.isfinite(opt.loss)
     lo, hi = cell.log_lr.min(), cell.log_lr.max()
     assert lo - 1e-9 <= opt.log_lr <= hi + 1e-9
+
+
+@pytest.mark.benchmark
+def test_search_benchmark_halves_the_grid_compute(tmp_path):
+    """benchmarks/search_methods.py at one seed (several minutes): each search costs at most half the grid."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    res = subprocess.run([sys.executable, str(root / "benchmarks" / "search_methods.py"), "--seeds", "1",
+                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=1800, cwd=root)
+    assert res.returncode == 0, res.stderr[-2000:]
+    rows = {line.split("|")[1].strip(): line.split("|") for line in res.stdout.splitlines()
+            if line.startswith("| ") and "ratio" not in line}
+    assert {"grid (seed noise)", "sobol", "tpe"} <= set(rows)
+    for method in ("sobol", "tpe"):
+        assert float(rows[method][5]) <= 0.5
+        assert float(rows[method][6].split("±")[0]) < 1.0  # within a factor of two of the grid's optimum LR

@@ -46,7 +46,7 @@ def test_claim_record_and_no_overwrite(tmp_path):
     rows = {r["trial_id"]: r for r in store.trials(curves=True)}
     assert rows[a[0].trial_id]["result"].loss == 2.5
     assert rows[a[0].trial_id]["result"].curve == [[1, 128, 2.5, a[0].lr]]
-    assert store.counts() == {"pending": 4, "running": 1, "ok": 1, "diverged": 0, "failed": 0}
+    assert store.counts() == {"pending": 4, "running": 1, "ok": 1, "diverged": 0, "pruned": 0, "failed": 0}
 
 
 def test_group_claim_takes_one_key(tmp_path):
@@ -161,7 +161,7 @@ def test_export_csv_parquet_curves_and_no_overwrite(tmp_path):
     assert set(design) <= set(df.columns)
     assert len(df) == 2 and set(df.status) == {"ok"} and (df.n_params == 2608).all()
     curves = pd.read_parquet(tmp_path / "c.parquet")
-    assert list(curves.columns) == ["trial_id", "step", "tokens", "train_loss", "lr"] and len(curves) == 2
+    assert list(curves.columns) == ["trial_id", "step", "tokens", "train_loss", "lr", "grad_norm"] and len(curves) == 2
     before = out.read_bytes()
     res = runner.invoke(cli, ["calibrate", "export", str(tmp_path), "-o", str(out)])
     assert res.exit_code == 2 and "--force" in res.output and out.read_bytes() == before

@@ -109,8 +109,9 @@ def test_result_bookkeeping(kjv):
     assert result.tokens_per_s > 0 and result.wall_s > 0
     # curve: ~1.5% spacing, tokens and lr consistent, ends at the last step
     assert [p[0] for p in result.curve] == list(range(1, steps + 1))  # 32 steps < 64 points: every step
-    for step, tokens, loss, lr in result.curve:
+    for step, tokens, loss, lr, grad_norm in result.curve:
         assert tokens == step * TINY.batch_tokens and lr == lr_at(step - 1, TINY) and math.isfinite(loss)
+        assert grad_norm > 0
     assert result.curve[0][2] == pytest.approx(seen[0][1])
     assert result.train_loss == pytest.approx(seen[-1][1])
     assert math.isfinite(result.loss) and result.loss < math.log(256)
@@ -147,7 +148,7 @@ def test_nan_loss_diverges_at_that_step(kjv, monkeypatch):
     monkeypatch.setattr(ProxyLM, "forward", poisoned)
     result = run_trial(TINY, "cpu", kjv)
     assert result.status == "diverged" and result.steps_done == 7 and result.loss is None
-    assert result.curve[-1] == [7, 7 * TINY.batch_tokens, None, lr_at(6, TINY)]
+    assert result.curve[-1][:4] == [7, 7 * TINY.batch_tokens, None, lr_at(6, TINY)]
 
 
 def test_sustained_high_loss_diverges_but_a_spike_does_not():

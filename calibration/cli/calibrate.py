@@ -219,7 +219,8 @@ def run_cmd(spec, out_dir, backend, address, workers, device, allow_other_spec, 
     c = summary.counts
     click.echo(
         f"{out_dir}: ran {summary.ran} trials in {summary.wall_s:.1f} s ({summary.skipped} already done); "
-        f"{c['ok']} ok, {c['diverged']} diverged, {c['failed']} failed; planned {summary.planned}, "
+        f"{c['ok']} ok, {c['diverged']} diverged, " + (f"{c['pruned']} pruned, " if c.get("pruned") else "")
+        + f"{c['failed']} failed; planned {summary.planned}, "
         f"adaptive grid added {summary.extension_trials}"
         + (f", {summary.bound_events} bound(s) hit (see status)" if summary.bound_events else "")
     )

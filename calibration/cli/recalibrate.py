@@ -108,7 +108,8 @@ def _sweep(the_spec, out: Path, workers, device: str, allow_other_spec: bool, re
     echo_news(summary)
     c = summary.counts
     click.echo(f"sweep {out}: ran {summary.ran} trials in {summary.wall_s:.1f} s ({summary.skipped} already done); "
-               f"{c['ok']} ok, {c['diverged']} diverged, {c['failed']} failed")
+               f"{c['ok']} ok, {c['diverged']} diverged, " + (f"{c['pruned']} pruned, " if c.get("pruned") else "")
+               + f"{c['failed']} failed")
     from calibration.sweep.failures import all_failed_message  # nothing to fit: say why, not "widen the spec"
     if message := all_failed_message(out):
         raise RunFailed(message)

@@ -3,7 +3,9 @@ group the usable trials into (N, D) cells.
 
 Canonical columns after `prepare_trials`: n_params, tokens, lr, batch_tokens, loss, cell.
 Diverged trials (status `diverged`) are not usable as losses, but their LRs bound the LR optimum from
-above: `diverged_trials` keeps them and `build_cells` attaches them to their cells.
+above: `diverged_trials` keeps them and `build_cells` attaches them to their cells. Pruned trials (status
+`pruned`, stopped early at a rung by the sweep) have no final loss and bound nothing the fit uses: they
+are left out and counted (`excluded["pruned"]`, in the fit's provenance and summary; docs/fitting.md).
 Exact duplicate rows count once (a repeated row is not a new measurement); `mixed_setups` names what a
 table pools that the fit treats as one setup (several data sources, code versions, architectures).
 """
@@ -95,7 +97,7 @@ def prepare_trials(df: pd.DataFrame, cols: ColumnMap = ColumnMap()) -> tuple[pd.
     """
     wanted = _wanted_columns(df, cols)
     df, duplicates = drop_duplicate_trials(df)
-    excluded: dict[str, int] = {"duplicate": duplicates, "diverged": 0, "failed": 0}
+    excluded: dict[str, int] = {"duplicate": duplicates, "diverged": 0, "pruned": 0, "failed": 0}
     if "status" in df.columns:
         status = df["status"].astype(str)
         for s, count in status[status != "ok"].value_counts().items():

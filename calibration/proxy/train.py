@@ -13,7 +13,15 @@ final_lr_frac·lr; Hu et al., MiniCPM, arXiv 2404.06395); constant after warmup.
 
 Divergence: a non-finite train loss, or a loss above max(initial + 3 nats, 1.5 × initial) for
 DIVERGE_PATIENCE steps in a row, stops the trial with status "diverged" (never an exception: one bad LR
-must not kill a sweep). Any other exception propagates, for the sweep to record as "failed".
+must not kill a sweep); diverged_at_step is the first step of that run (or the non-finite step). Any other
+exception propagates, for the sweep to record as "failed".
+
+Pruning (calibration/sweep/prune.py): given rung steps and loss thresholds, a trial whose loss-curve point
+at a rung step is above the rung's threshold stops there with status "pruned" (no validation loss).
+
+Health (calibration/proxy/health.py): every step's pre-clip gradient norm (the value clip_grad_norm_
+returns; computed alone when clipping is off) is queued on the device beside the step's loss and read back
+with it, so watching it adds no device sync.
 
 Devices: cuda > mps > cpu ("auto"). On CUDA: bf16 autocast and TF32 matmuls (this sets
 torch.backends.cuda.matmul.allow_tf32 and cudnn.allow_tf32 to True, process-wide: the only global change),
@@ -32,12 +40,12 @@ from typing import Callable, Iterable
 
 import torch
 
+from calibration.proxy.health import HealthWatch
 from calibration.proxy.memory import check_fits
 from calibration.proxy.model import ProxyLM, count_params, flops_per_token, param_groups, shape_from_config
-from calibration.sweep.trial import TrialConfig, TrialResult
+from calibration.sweep.trial import CURVE_POINTS, TrialConfig, TrialResult  # noqa: F401 (CURVE_POINTS: here too)
 
 COMPILE_ENV = "SCALING_ADVISOR_COMPILE"
-CURVE_POINTS = 64  # loss-curve samples per trial (one every ~1.5% of the steps)
 DIVERGE_NATS = 3.0  # loss this far above the initial loss ...
 DIVERGE_RATIO = 1.5  # ... or this many times it (whichever is higher) ...
 DIVERGE_PATIENCE = 5  # ... for this many steps in a row is divergence; a non-finite loss is at once
@@ -186,45 +194,72 @@ def evaluate(model: torch.nn.Module, source, cfg: TrialConfig, dev: torch.device
 
 
 class TrialLog:
-    """One trial's loss curve, divergence watch and end-of-run numbers."""
+    """One trial's loss curve, divergence watch, pruning rungs, health and end-of-run numbers.
 
-    def __init__(self, cfg: TrialConfig):
+    prune: [[rung step, loss threshold], ...] (calibration/sweep/prune.py), or None."""
+
+    def __init__(self, cfg: TrialConfig, prune: list | None = None):
         self.cfg = cfg
-        self.curve_every = max(1, cfg.steps // CURVE_POINTS)
+        self.curve_every = cfg.curve_every
         self.curve: list[list] = []
         self.steps_done = 0
         self.initial: float | None = None
         self.over = 0  # consecutive steps above the divergence threshold
         self.diverged = False
+        self.diverged_at: int | None = None
+        self.pruned = False
+        self.rungs = {int(step): float(threshold) for step, threshold in (prune or [])}
+        self.health = HealthWatch(cfg.grad_clip)
         self._sum, self._n = 0.0, 0
         self.last_mean: float | None = None
 
-    def record(self, loss: float) -> bool:
-        """Log the train loss of the next step; True when this step shows divergence."""
+    @property
+    def stopped(self) -> bool:
+        return self.diverged or self.pruned
+
+    def record(self, loss: float, grad_norm: float | None = None) -> bool:
+        """Log the train loss (and pre-clip gradient norm) of the next step; True when the trial stops
+        here (divergence, or a loss above its rung's threshold)."""
         step = self.steps_done
         self.steps_done += 1
+        self.health.record(loss, grad_norm)
         finite = math.isfinite(loss)
         if finite:
             self._sum += loss
             self._n += 1
         if self.initial is None and finite:
             self.initial = loss
+        self._watch_divergence(loss, finite)
+        if self.diverged or self.steps_done % self.curve_every == 0 or self.steps_done == self.cfg.steps:
+            self._add_point(step, loss if self.diverged else None)
+            self._check_rung()
+        return self.stopped
+
+    def _watch_divergence(self, loss: float, finite: bool) -> None:
         if not finite:
             self.diverged = True
+            self.diverged_at = self.steps_done - self.over  # the streak above the threshold began there
         elif loss > max(self.initial + DIVERGE_NATS, DIVERGE_RATIO * self.initial):
             self.over += 1
             self.diverged = self.over >= DIVERGE_PATIENCE
+            if self.diverged:
+                self.diverged_at = self.steps_done - self.over + 1
         else:
             self.over = 0
-        if self.diverged or self.steps_done % self.curve_every == 0 or self.steps_done == self.cfg.steps:
-            self._add_point(step, loss if self.diverged else None)
-        return self.diverged
+
+    def _check_rung(self) -> None:
+        """At a rung step, stop when the curve point just added is above the rung's threshold."""
+        threshold = self.rungs.get(self.steps_done)
+        shown = self.curve[-1][2]
+        if not self.diverged and threshold is not None and shown is not None and shown > threshold:
+            self.pruned = True
 
     def _add_point(self, step: int, loss_now: float | None) -> None:
         mean = self._sum / self._n if self._n else None
         shown = loss_now if loss_now is not None else mean
         shown = shown if shown is not None and math.isfinite(shown) else None
-        self.curve.append([self.steps_done, self.steps_done * self.cfg.batch_tokens, shown, lr_at(step, self.cfg)])
+        self.curve.append([self.steps_done, self.steps_done * self.cfg.batch_tokens, shown, lr_at(step, self.cfg),
+                           self.health.interval_grad_norm()])
         if mean is not None:
             self.last_mean = mean
         self._sum, self._n = 0.0, 0
@@ -235,8 +270,8 @@ class TrialLog:
         tokens = self.steps_done * self.cfg.batch_tokens
         return TrialResult(
             trial_id=self.cfg.trial_id,
-            status="diverged" if self.diverged else "ok",
-            loss=None if self.diverged else val_loss,
+            status="diverged" if self.diverged else "pruned" if self.pruned else "ok",
+            loss=None if self.stopped else val_loss,
             train_loss=self.last_mean,
             steps_done=self.steps_done,
             wall_s=wall_s,
@@ -247,11 +282,13 @@ class TrialLog:
             flops=flops_per_token(shape) * tokens,
             data_id=data_id,
             curve=self.curve,
+            diverged_at_step=self.diverged_at,
+            **self.health.summary(),
         )
 
 
-def drain(pending: list[torch.Tensor]) -> Iterable[float]:
-    """Read back queued per-step loss tensors (one device sync for the lot)."""
+def drain(pending: list[torch.Tensor]) -> list:
+    """Read back queued per-step tensors, e.g. [loss, grad norm] (one device sync for the lot)."""
     if not pending:
         return []
     values = torch.stack(pending).float().tolist()
@@ -270,27 +307,38 @@ def make_optimizer(model: ProxyLM, cfg: TrialConfig, dev: torch.device) -> torch
 
 
 def train_step(model, forward, optimizer, x, y, lr: float, cfg: TrialConfig, dev: torch.device) -> torch.Tensor:
-    """One AdamW step at learning rate lr; returns the step's loss (a detached 0-d tensor)."""
+    """One AdamW step at learning rate lr; returns [loss, pre-clip gradient norm] (a detached float32
+    tensor on dev: nothing is read back here)."""
     for group in optimizer.param_groups:
         group["lr"] = lr
     with autocast_for(dev):
         _, loss = forward(x, y)
     loss.backward()
     if cfg.grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    else:
+        norm = grad_norm(model)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    return loss.detach()
+    return torch.stack([loss.detach().float(), norm.detach().float()])
+
+
+def grad_norm(model: torch.nn.Module) -> torch.Tensor:
+    """Global L2 norm of the gradients (what clip_grad_norm_ measures), without touching them."""
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.detach().float()) for g in grads]))
 
 
 def run_trial(cfg: TrialConfig, device: str = "auto", source=None, on_step: OnStep | None = None,
-              compile: bool | None = None) -> TrialResult:
+              compile: bool | None = None, prune: list | None = None) -> TrialResult:
     """Train cfg's proxy for cfg.steps steps and score it on the fixed validation tokens.
 
     source: a calibration.proxy.data.TokenSource (default: load_corpus(cfg.data)). on_step(step, loss) is called
     after every step with the 1-based step count and its train loss (on CUDA in bursts of CUDA_SYNC_EVERY).
     compile: torch.compile the model (default: the SCALING_ADVISOR_COMPILE environment variable).
-    Returns status "ok" with the validation loss, or "diverged" (loss None) when training blew up.
+    prune: [[rung step, loss threshold], ...] from calibration.sweep.prune (None: run to the end).
+    Returns status "ok" with the validation loss, "diverged" (loss None) when training blew up, or
+    "pruned" (loss None) when it stopped at a rung.
     """
     start = time.perf_counter()
     dev = resolve_device(device)
@@ -299,7 +347,7 @@ def run_trial(cfg: TrialConfig, device: str = "auto", source=None, on_step: OnSt
     model = build_model(cfg, dev)
     forward = torch.compile(model) if _compile_wanted(compile) else model
     optimizer = make_optimizer(model, cfg, dev)
-    log = TrialLog(cfg)
+    log = TrialLog(cfg, prune)
     sync_every = CUDA_SYNC_EVERY if dev.type == "cuda" else 1
     pending: list[torch.Tensor] = []
 
@@ -313,17 +361,17 @@ def run_trial(cfg: TrialConfig, device: str = "auto", source=None, on_step: OnSt
     synchronize(dev)
     train_s = time.perf_counter() - train_start
 
-    val_loss = None if log.diverged else evaluate(forward, source, cfg, dev)
+    val_loss = None if log.stopped else evaluate(forward, source, cfg, dev)
     return log.result(val_loss, time.perf_counter() - start, train_s, device_label(dev), source.data_id)
 
 
-def _consume(losses: Iterable[float], log: TrialLog, on_step: OnStep | None) -> bool:
-    """Feed read-back losses to the log (and on_step); True once the trial has diverged."""
-    for loss in losses:
-        diverged = log.record(loss)
+def _consume(rows: Iterable[list], log: TrialLog, on_step: OnStep | None) -> bool:
+    """Feed read-back [loss, grad norm] rows to the log (and on_step); True once the trial has stopped."""
+    for loss, norm in rows:
+        stopped = log.record(loss, norm)
         if on_step is not None:
             on_step(log.steps_done, loss)
-        if diverged:
+        if stopped:
             return True
     return False
 

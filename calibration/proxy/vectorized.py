@@ -8,7 +8,12 @@ runs over them with torch.func.functional_call under torch.func.vmap, on the sam
 keeps its own learning-rate schedule, AdamW state (a vectorized AdamW with per-member lr, betas, eps and
 weight decay, the same update as torch.optim.AdamW), gradient-norm clipping and divergence watch. A member
 that diverges is frozen: its weights are zeroed (so it computes finite nothing) and its updates masked,
-its result says "diverged", and the others go on unaffected (their slices never mix).
+its result says "diverged", and the others go on unaffected (their slices never mix). A member pruned at a
+rung (run_group's prunes, calibration/sweep/prune.py) is frozen the same way and says "pruned".
+
+Health: each member's pre-clip gradient norm (the per-member norm its clipping uses) is queued beside its
+loss and read back with it, so the results carry the same health fields as run_trial's
+(calibration/proxy/health.py) at no extra device sync.
 
 Grouping (group_key): members must share everything that fixes the computation and the batches (shape,
 vocabulary, seq_len, tokens, batch_seqs, data, eval_tokens, seed, parameterization); they may differ in
@@ -81,16 +86,18 @@ class StackedProxies:
             return vmap(one, in_dims=(0, None, None))(self.params, x, y)
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor, lrs: torch.Tensor) -> torch.Tensor:
-        """One training step of every member on the shared batch; returns the K train losses (detached)."""
+        """One training step of every member on the shared batch; returns (2, K): the train losses and the
+        pre-clip gradient norms (detached, on the device)."""
         with autocast_for(self.dev):
             losses = self.losses(x, y)
         losses.sum().backward()
-        self.adamw_step(lrs)
-        return losses.detach()
+        norms = self.adamw_step(lrs)
+        return torch.stack([losses.detach().float(), norms.float()])
 
     @torch.no_grad()
-    def adamw_step(self, lrs: torch.Tensor) -> None:
-        """Per-member clipping and AdamW update, arithmetic as in torch.optim.AdamW; frozen members stay put."""
+    def adamw_step(self, lrs: torch.Tensor) -> torch.Tensor:
+        """Per-member clipping and AdamW update, arithmetic as in torch.optim.AdamW; frozen members stay put.
+        Returns the K pre-clip gradient norms."""
         self.t += 1
         grads = {n: p.grad for n, p in self.params.items()}
         norm = torch.stack([g.float().pow(2).flatten(1).sum(1) for g in grads.values()]).sum(0).sqrt()
@@ -109,6 +116,7 @@ class StackedProxies:
             denom = (v.sqrt() / bias2_sqrt.view(view)).add_(self.eps.view(view))
             p.sub_(step_size.view(view) * m / denom)
             p.grad = None
+        return norm
 
     @torch.no_grad()
     def freeze(self, member: int) -> None:
@@ -134,9 +142,10 @@ class StackedProxies:
 
 
 def run_group(cfgs: list[TrialConfig], device: str = "auto", source=None,
-              on_step: OnGroupStep | None = None) -> list[TrialResult]:
+              on_step: OnGroupStep | None = None, prunes: list | None = None) -> list[TrialResult]:
     """Train K configs that share a group_key as one vectorized run; one TrialResult per config, in order.
 
+    prunes: per member, its rungs as run_trial's prune (or None).
     on_step(step, losses) gets the 1-based step and the K train losses (on CUDA in bursts). Each result's
     wall_s is its share (1/K) of the group's wall time; tokens_per_s is the member's tokens over the group's
     training time.
@@ -154,7 +163,7 @@ def run_group(cfgs: list[TrialConfig], device: str = "auto", source=None,
     cfg0 = cfgs[0]
     source = load_trial_source(cfg0, source)
     stack = StackedProxies(cfgs, dev)
-    logs = [TrialLog(c) for c in cfgs]
+    logs = [TrialLog(c, p) for c, p in zip(cfgs, prunes or [None] * len(cfgs))]
     sync_every = CUDA_SYNC_EVERY if dev.type == "cuda" else 1
     pending: list[torch.Tensor] = []
 
@@ -177,12 +186,13 @@ def run_group(cfgs: list[TrialConfig], device: str = "auto", source=None,
     return [log.result(v, wall_s, train_s, label, source.data_id) for log, v in zip(logs, val)]
 
 
-def _consume(rows: list[list[float]], first_step: int, logs: list[TrialLog], stack: StackedProxies,
+def _consume(rows: list, first_step: int, logs: list[TrialLog], stack: StackedProxies,
              on_step: OnGroupStep | None) -> None:
-    """Feed each step's K losses (rows from 0-based step first_step on) to the logs; freeze the diverged."""
-    for i, row in enumerate(rows):
-        for member, (log, loss) in enumerate(zip(logs, row)):
-            if not log.diverged and log.record(loss):
+    """Feed each step's K losses and gradient norms (rows from 0-based step first_step on) to the logs;
+    freeze the members that stopped (diverged or pruned)."""
+    for i, (losses, norms) in enumerate(rows):
+        for member, (log, loss, norm) in enumerate(zip(logs, losses, norms)):
+            if not log.stopped and log.record(loss, norm):
                 stack.freeze(member)
         if on_step is not None:
-            on_step(first_step + i + 1, row)
+            on_step(first_step + i + 1, losses)

@@ -6,7 +6,9 @@ A cell is one (proxy shape, token budget); its grid rows are batch sizes, each w
 Rules, applied to each cell whose trials have all finished (decisions are stateless: they read only the
 finished trials, so a resumed or concurrent sweep reaches the same ones):
 - Loss of a point = mean validation loss over its seeds; a diverged seed makes the point +inf (too high
-  an LR); failed trials are ignored (unknown).
+  an LR); failed trials are ignored (unknown). A point whose trials were all pruned (stopped at a rung,
+  calibration/sweep/prune.py) is +inf too: it was clearly worse than the cell's best there. A row with
+  no finite point and a pruned one is not extended (its points lost to better ones, not to divergence).
 - LR, per batch row: if the row's best LR is its lowest, add lowest / step; if it is its highest (and
   finite), add highest * step. Every row is extended, not only the best one, so that the fitter sees an
   interior LR optimum at each batch size (the optimal LR moves with the batch). A row whose points all
@@ -38,7 +40,7 @@ class PointResult:
     lr: float
     batch_seqs: int
     seed: int
-    status: str  # ok | diverged | failed
+    status: str  # ok | diverged | pruned | failed
     loss: float | None
 
 
@@ -63,8 +65,8 @@ def point_losses(results: list[PointResult]) -> dict[tuple[int, float], float]:
         losses = [r.loss for r in rs if r.status == "ok" and r.loss is not None and math.isfinite(r.loss)]
         if losses:
             out[key] = sum(losses) / len(losses)
-        elif any(r.status == "ok" for r in rs):
-            out[key] = math.inf  # ok but NaN/inf loss: as bad as diverged
+        elif any(r.status in ("ok", "pruned") for r in rs):
+            out[key] = math.inf  # ok but NaN/inf loss: as bad as diverged; pruned: worse than the best
     return out
 
 
@@ -84,8 +86,11 @@ def propose(
         rows[batch][lr] = loss
     existing = {(r.lr, r.batch_seqs) for r in results}
     points, events = [], []
+    pruned_rows = {r.batch_seqs for r in results if r.status == "pruned"}
 
     for batch in sorted(rows):
+        if batch in pruned_rows and not any(math.isfinite(v) for v in rows[batch].values()):
+            continue  # every point lost to the cell's best at a rung: nothing to look for in this row
         new, evs = _extend_row(batch, rows[batch], settings, spec_lr)
         points += new
         events += evs

@@ -2,7 +2,8 @@
 
 Every executor runs a *unit* (a list of TrialConfig: one trial, or a group of trials that differ only in
 LR, which the GPU trains as one vectorized run) through `run_unit`, and hands back (unit, results) pairs
-as units finish. A trial that raises becomes a `failed` result with the traceback kept; the sweep goes on.
+as units finish. `submit(unit, prune)` may give trials their pruning rungs ({trial_id: [[step, threshold],
+...]}, calibration/sweep/prune.py), shipped beside their configs. A trial that raises becomes a `failed` result with the traceback kept; the sweep goes on.
 
 - InlineExecutor: one unit at a time in this process (--workers 1).
 - PoolExecutor: on the CPU one single-threaded worker process per core; on a multi-GPU box one worker
@@ -52,6 +53,12 @@ def default_workers(device: str) -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+def payload(unit: list[TrialConfig], prune: dict | None = None) -> list[dict]:
+    """A unit as plain data: config dicts, each with its pruning rungs under "prune" when it has some."""
+    prune = prune or {}
+    return [{**c.to_dict(), "prune": prune[c.trial_id]} if c.trial_id in prune else c.to_dict() for c in unit]
+
+
 def run_unit(configs: list[dict], device: str) -> list[dict]:
     """Run one unit (config dicts in, result dicts out: plain data, so any executor can ship it)."""
     import torch
@@ -60,21 +67,23 @@ def run_unit(configs: list[dict], device: str) -> list[dict]:
     if device == "cpu":
         torch.set_num_threads(1)  # one core per worker: workers, not threads, give the parallelism
     cfgs = [TrialConfig.from_dict(c) for c in configs]
+    rungs = [c.get("prune") for c in configs]
     if len(cfgs) > 1 and device.startswith("cuda"):
         try:
             from calibration.proxy.vectorized import run_group
 
-            return [_checked_data(c, r).to_dict() for c, r in zip(cfgs, run_group(cfgs, device=device))]
+            results = run_group(cfgs, device=device, prunes=rungs)
+            return [_checked_data(c, r).to_dict() for c, r in zip(cfgs, results)]
         except Exception:  # a bad group must not fail its members: run them one by one
             pass
-    return [_run_one(cfg, device).to_dict() for cfg in cfgs]
+    return [_run_one(cfg, device, r).to_dict() for cfg, r in zip(cfgs, rungs)]
 
 
-def _run_one(cfg: TrialConfig, device: str) -> TrialResult:
+def _run_one(cfg: TrialConfig, device: str, prune: list | None = None) -> TrialResult:
     from calibration.proxy.train import run_trial
 
     try:
-        result = run_trial(cfg, device=device)
+        result = run_trial(cfg, device=device, prune=prune)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
         return TrialResult(trial_id=cfg.trial_id, status="failed", device=device, error=error)
@@ -101,8 +110,8 @@ class InlineExecutor:
     def __init__(self, device: str):
         self.device, self.slots, self.done = device, 1, []
 
-    def submit(self, unit: list[TrialConfig]) -> None:
-        results = run_unit([c.to_dict() for c in unit], self.device)
+    def submit(self, unit: list[TrialConfig], prune: dict | None = None) -> None:
+        results = run_unit(payload(unit, prune), self.device)
         self.done.append((unit, [TrialResult.from_dict(r) for r in results]))
 
     def wait_some(self) -> list[tuple[list[TrialConfig], list[TrialResult]]]:
@@ -176,6 +185,7 @@ class PoolExecutor:
     def __init__(self, device: str, workers: int):
         self.device, self.slots = device, workers
         self.futures: dict = {}  # future -> (unit number, unit)
+        self.prune: dict = {}  # unit number -> its trials' pruning rungs, for a resubmission
         self.ready: list = []  # results known before any wait (units failed when the pool broke at submit)
         self.losses: dict = {}  # unit's trial ids -> pools broken while it was in flight
         self.numbers = itertools.count(1)
@@ -192,13 +202,14 @@ class PoolExecutor:
         return ProcessPoolExecutor(self.slots, mp_context=ctx, initializer=_init_worker,
                                    initargs=(slots, self.running, cuda_slots))
 
-    def submit(self, unit: list[TrialConfig]) -> None:
+    def submit(self, unit: list[TrialConfig], prune: dict | None = None) -> None:
         number = next(self.numbers)
+        self.prune[number] = prune
         try:
-            future = self.pool.submit(_run_tracked, number, [c.to_dict() for c in unit], self.device)
+            future = self.pool.submit(_run_tracked, number, payload(unit, prune), self.device)
         except BrokenProcessPool:  # broken since the last wait: recover, then submit to the fresh pool
             self.ready += self._recover([])
-            future = self.pool.submit(_run_tracked, number, [c.to_dict() for c in unit], self.device)
+            future = self.pool.submit(_run_tracked, number, payload(unit, prune), self.device)
         self.futures[future] = (number, unit)
         self.processes.update(getattr(self.pool, "_processes", None) or {})  # workers start on submit
 
@@ -210,6 +221,7 @@ class PoolExecutor:
         out, lost = [], []
         for future in done:
             number, unit = self.futures.pop(future)
+            self.prune.pop(number, None)
             exc = future.exception()
             if isinstance(exc, BrokenProcessPool):
                 lost.append((number, unit))
@@ -230,6 +242,7 @@ class PoolExecutor:
         out = []
         for future, (number, unit) in list(self.futures.items()):
             if future.done() and future.exception() is None:
+                self.prune.pop(number, None)
                 out.append((unit, [TrialResult.from_dict(r) for r in future.result()]))
             else:
                 lost.append((number, unit))
@@ -241,10 +254,11 @@ class PoolExecutor:
             ids = tuple(c.trial_id for c in unit)
             self.losses[ids] = self.losses.get(ids, 0) + 1
             if number in causes or self.losses[ids] >= MAX_LOSSES:
+                self.prune.pop(number, None)
                 cause = causes.get(number) or f"lost with its worker process {self.losses[ids]} times"
                 out.append((unit, failed_results(unit, f"worker process failed: {cause}", self.device)))
             else:
-                self.submit(unit)
+                self.submit(unit, self.prune.pop(number, None))
         return out
 
     def in_flight(self) -> int:
@@ -319,8 +333,8 @@ class RayExecutor:
         self.refs = {}
         self.ray = ray
 
-    def submit(self, unit: list[TrialConfig]) -> None:
-        ref = self.task.remote([c.to_dict() for c in unit], self.device)
+    def submit(self, unit: list[TrialConfig], prune: dict | None = None) -> None:
+        ref = self.task.remote(payload(unit, prune), self.device)
         self.refs[ref] = unit
 
     def wait_some(self):

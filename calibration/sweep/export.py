@@ -10,8 +10,9 @@ from calibration.proxy.model import count_params, shape_from_config
 from calibration.sweep.store import TrialStore
 from calibration.sweep.trial import TrialResult
 
-EXPORTED = ("ok", "diverged", "failed", "running")  # pending trials are plans, not trials
-CURVE_COLUMNS = ["trial_id", "step", "tokens", "train_loss", "lr"]
+EXPORTED = ("ok", "diverged", "pruned", "failed", "running")  # pending trials are plans, not trials
+INTEGER_HEALTH = ("loss_spikes", "diverged_at_step")
+CURVE_COLUMNS = ["trial_id", "step", "tokens", "train_loss", "lr", "grad_norm"]
 
 
 def trial_table(store: TrialStore, current_spec: bool = False) -> pd.DataFrame:
@@ -29,16 +30,21 @@ def trial_table(store: TrialStore, current_spec: bool = False) -> pd.DataFrame:
         row["origin"], row["cell"] = r["origin"], r["cell"]
         rows.append(row)
     columns = list(TrialResult(trial_id="", status="running").to_row(_ANY_CONFIG)) + ["origin", "cell"]
-    return pd.DataFrame(rows, columns=columns)
+    df = pd.DataFrame(rows, columns=columns)
+    for name in INTEGER_HEALTH:  # whole numbers, empty where not measured (not 1.0 and NaN)
+        df[name] = df[name].astype("Int64")
+    return df
 
 
 def curve_table(store: TrialStore, current_spec: bool = False) -> pd.DataFrame:
-    """Train-loss curves, one row per logged point: trial_id, step, tokens, train_loss, lr."""
+    """Train-loss curves, one row per logged point: trial_id, step, tokens, train_loss, lr, grad_norm (the
+    mean pre-clip gradient norm since the previous point; empty in curves stored before it was recorded).
+    Pruned trials' curves end at their rung."""
     spec_hash = store.meta("spec_hash") if current_spec else None
     rows = []
-    for r in store.trials(statuses=("ok", "diverged"), spec_hash=spec_hash, curves=True):
+    for r in store.trials(statuses=("ok", "diverged", "pruned"), spec_hash=spec_hash, curves=True):
         for point in r["result"].curve:
-            rows.append([r["trial_id"], *point[:4]])
+            rows.append([r["trial_id"], *point[:4], point[4] if len(point) > 4 else None])
     return pd.DataFrame(rows, columns=CURVE_COLUMNS)
 
 

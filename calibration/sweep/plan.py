@@ -129,7 +129,17 @@ def plan(spec: SweepSpec) -> SweepPlan:
                 key = cell_key(base)
                 trials += [PlannedTrial(cfg, key, origin) for cfg, origin in search.initial_trials(spec, base, key, seeds)]
             cells.append(key)
+    _check_prune_rungs(spec, trials)
     return SweepPlan(spec, trials, cells, search.trials_to_come(spec, len(cells)))
+
+
+def _check_prune_rungs(spec: SweepSpec, trials: list[PlannedTrial]) -> None:
+    """Pruning rungs that do not fit a planned trial's run are refused before anything trains."""
+    from calibration.sweep.prune import check_rungs
+
+    problem = check_rungs(spec.prune, [t.config for t in trials])
+    if problem:
+        raise SpecError(problem)
 
 
 def _check_memory(shape: ProxyShape, batch_seqs: int) -> None:

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from calibration.sweep.plan import ADDED_BY_ADAPTIVE, extension_trials, plan
+from calibration.sweep.prune import unit_rungs
 from calibration.sweep.search import search_trials
 from calibration.sweep.spec import SweepSpec
-from calibration.sweep.store import STORE_NAME, TrialStore, owner_id, store_failure, sweep_key
+from calibration.sweep.store import FINISHED, STORE_NAME, TrialStore, owner_id, store_failure, sweep_key
 from calibration.sweep.trial import TrialConfig
 
 
@@ -99,7 +100,7 @@ def _run_into(store: TrialStore, spec: SweepSpec, trials: list, summary: RunSumm
     store.add_trials(trials)
     if retry_failed:
         summary.retried = store.retry_failed(key)
-    summary.skipped = sum(v for k, v in store.counts(key).items() if k in ("ok", "diverged", "failed"))
+    summary.skipped = sum(v for k, v in store.counts(key).items() if k in FINISHED)
     with _sigterm_as_interrupt():
         executor = _make_executor(backend, device, workers, address)
         interrupted = False
@@ -194,7 +195,7 @@ def _fill(store: TrialStore, spec: SweepSpec, executor, owner: str, key, bars: "
     while executor.in_flight() < executor.slots:
         unit = store.claim(owner, limit=64 if key else 1, key=key)
         if unit:
-            executor.submit(unit)
+            executor.submit(unit, unit_rungs(store, spec.prune, unit))  # each trial's pruning rungs, if on
             submitted = True
             continue
         # Nothing pending: extend the cells that have finished (others may still be running).
@@ -231,7 +232,7 @@ class _Bars:
         if not self.enabled:
             return
         rows = self.store.trials()
-        done = [r for r in rows if r["status"] in ("ok", "diverged", "failed")]
+        done = [r for r in rows if r["status"] in FINISHED]
         self.trials.total, self.trials.n = len(rows), len(done)
         self.tokens.total = sum(_tokens(r["config"]) for r in rows)
         self.tokens.n = sum(_tokens(r["config"]) for r in done)

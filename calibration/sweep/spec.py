@@ -53,8 +53,15 @@ path to a TOML file or the name of a shipped preset (calibration/sweep/presets/N
     seed = 0                         # default: the first of seeds.values
     initial_trials = 6               # tpe: the Sobol design it starts from (default: half the budget)
     round_trials = 2                 # tpe: points per model-guided round (default 2)
-    A search places LRs log-uniformly in [min, max] of [lr] and batches on the powers of two within
-    [min, max] of batch.seqs (and those two values); [adaptive] does not apply to it.
+                                     # early stopping of hopeless trials (calibration/sweep/prune.py):
+    prune = "asha"                   #   "none" (the default) or "asha"
+    rungs = [0.2, 0.5]               #   fractions of each trial's run at which it may be stopped
+    eta = 3.0                        #   a trial goes on while in the best 1/eta at a rung ...
+    margin = 0.08                    #   ... or within this fraction of the rung's best loss
+    min_trials = 4                   #   finished trials of the cell needed at a rung before it prunes
+
+A search places LRs log-uniformly in [min, max] of [lr] and batches on the powers of two within [min, max]
+of batch.seqs (and those two values); [adaptive] does not apply to it.
 
 Every error is a SpecError (a ValueError) whose message names the offending key. Shapes need an even head
 dim (rotary embeddings); whether each size fits this machine's memory is checked by calibration.sweep.plan.
@@ -151,6 +158,7 @@ class SweepSpec:
     trial: dict = field(default_factory=dict)  # TrialConfig defaults
     adaptive: AdaptiveSettings = AdaptiveSettings()
     search: SearchSettings = SearchSettings()
+    prune: PruneSettings = field(default_factory=lambda: PruneSettings())  # off unless [search] prune says so
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -167,6 +175,8 @@ class SweepSpec:
             d.pop("extra_seeds_near_best")  # added later: specs without it keep their hash (and stores)
         if d["search"]["method"] == "grid":
             d.pop("search")  # likewise: grid specs keep their hash
+        if not d["prune"]["method"]:
+            d.pop("prune")  # pruning off: specs keep the hash (and stores) they had before it existed
         blob = json.dumps(d, sort_keys=True, default=list)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -224,7 +234,9 @@ def parse_spec(raw: dict, default_name: str = "sweep") -> SweepSpec:
     spec["batch_seqs"] = _batch_grid(top.table("batch", required=True))
     spec["trial"] = _with_data_vocab(_trial_defaults(top.table("trial")))
     spec["adaptive"] = _adaptive(top.table("adaptive"))
-    spec["search"] = _search(top.table("search"), spec)
+    search = top.table("search")
+    spec["prune"] = _prune(search)
+    spec["search"] = _search(search, spec)  # and search.done(): every key of [search] read
     top.done()
     _check_budget_fits_batch(spec)
     return SweepSpec(**spec)
@@ -526,3 +538,43 @@ def _search(t: _Table, spec: dict) -> SearchSettings:
     t.done()
     search.check_settings(settings, spec["lr"], spec["batch_seqs"], spec["extra_seeds"])
     return settings
+
+
+# ---------------------------------------------------------------- [search] pruning keys
+
+PRUNE_METHODS = ("asha",)
+PRUNE_KEYS = ("rungs", "eta", "margin", "min_trials")
+
+
+@dataclass(frozen=True)
+class PruneSettings:
+    """Early stopping of hopeless trials (calibration/sweep/prune.py); method "" is off."""
+
+    method: str = ""
+    rungs: tuple = (0.2, 0.5)  # fractions of each trial's run, ascending, in (0, 1)
+    eta: float = 3.0  # at a rung a trial goes on while in the best 1/eta of the cell's finished trials ...
+    margin: float = 0.08  # ... or within this fraction of their best loss there
+    min_trials: int = 4  # finished trials with a loss at the rung needed before the rung prunes
+
+
+def _prune(t: _Table) -> PruneSettings:
+    """The [search] table's prune keys (its other keys are read beside them)."""
+    d = PruneSettings()
+    method = t.str("prune", "none")
+    if method not in ("none",) + PRUNE_METHODS:
+        raise SpecError(f"search.prune must be one of none, {', '.join(PRUNE_METHODS)}, got {method!r}")
+    if method == "none":
+        given = [k for k in PRUNE_KEYS if t.has(k)]
+        if given:
+            raise SpecError(f"search.{given[0]} needs search.prune = \"asha\" (pruning is off)")
+        return d
+    rungs = t.numbers("rungs") or d.rungs
+    if any(r >= 1.0 for r in rungs) or list(rungs) != sorted(rungs):
+        raise SpecError(f"search.rungs must be ascending fractions of the run in (0, 1), got {list(rungs)}")
+    eta = t.positive("eta", d.eta)
+    if eta <= 1.0:
+        raise SpecError(f"search.eta must be above 1 (a trial goes on while in the best 1/eta), got {eta:g}")
+    margin = t.take("margin", d.margin)
+    if isinstance(margin, bool) or not is_number(margin) or not 0 <= margin < math.inf:
+        raise SpecError(f"search.margin must be a fraction >= 0 of the rung's best loss, got {margin!r}")
+    return PruneSettings(method, tuple(rungs), eta, float(margin), t.int("min_trials", d.min_trials, minimum=1))

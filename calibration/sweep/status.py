@@ -1,5 +1,9 @@
 """Text views of a sweep: the plan with its estimate, and the status of a store (per cell: done,
-running, diverged, failed, best LR, grid edges hit).
+running, diverged, pruned, failed, best LR, grid edges hit, unstable best trials).
+
+A cell is flagged unstable when any of its UNSTABLE_BEST best ok trials (lowest validation loss) had a
+loss spike (calibration/proxy/health.py) or had its gradient clipped on at least UNSTABLE_CLIPPED of its
+steps (its optimum was then measured with clipping active: the LR found depends on grad_clip).
 """
 from __future__ import annotations
 
@@ -11,6 +15,9 @@ from calibration.sweep.estimate import Estimate, format_seconds
 from calibration.sweep.plan import ADDED_BY_ADAPTIVE, SweepPlan, describe_cell, trial_flops
 from calibration.sweep.search import search_line
 from calibration.sweep.store import TrialStore
+
+UNSTABLE_BEST = 3  # the best trials of a cell whose health is checked
+UNSTABLE_CLIPPED = 0.5  # clipped on at least this fraction of steps
 
 
 def format_plan(the_plan: SweepPlan, estimate: Estimate | None) -> str:
@@ -36,6 +43,11 @@ def format_plan(the_plan: SweepPlan, estimate: Estimate | None) -> str:
         lines.append(f"adaptive grid: on (up to {a.max_extensions} extensions per edge; LR in [{a.lr_min:g}, "
                      f"{a.lr_max:g}], batch in [{a.batch_min}, {a.batch_max}]{', refine' if a.refine else ''}); "
                      "extensions come on top of this count")
+    p = spec.prune
+    if p.method:
+        lines.append(f"pruning: {p.method} at rungs {', '.join(f'{r:g}' for r in p.rungs)} of each run (a trial stops "
+                     f"outside the best 1/{p.eta:g} of its cell and over {p.margin:.0%} above the best there, once "
+                     f"{p.min_trials} trials reached the rung); trials and FLOPs above count every trial in full")
     if estimate:
         lines.append(
             f"estimated wall time on {estimate.device} with {estimate.workers} worker(s): "
@@ -52,7 +64,7 @@ def grid_edges(points: list, best_batch: int, best_lr: float) -> list[str]:
     tried: it brackets the optimum; a single LR is on both edges); a batch when no batch beyond it
     finished, given two or more did (a one-batch grid does not look for the best batch).
     """
-    tried = [p for p in points if p.status in ("ok", "diverged")]
+    tried = [p for p in points if p.status in ("ok", "diverged", "pruned")]
     lrs = [p.lr for p in tried if p.batch_seqs == best_batch]
     batches = {p.batch_seqs for p in tried if p.status == "ok"}
     edges = []
@@ -98,7 +110,7 @@ def _summary_lines(store: TrialStore, rows: list) -> list[str]:
     wall = sum(r["result"].wall_s for r in finished)
     flops = sum(r["result"].flops or trial_flops(r["config"]) for r in finished if r["status"] != "failed")
     spec_name = json.loads(store.meta("spec") or "{}").get("name", "?")
-    counts = dict.fromkeys(("ok", "diverged", "failed", "running", "interrupted", "pending"), 0)
+    counts = dict.fromkeys(("ok", "diverged", "pruned", "failed", "running", "interrupted", "pending"), 0)
     for r in rows:
         counts[r["status"]] += 1
     stale = set(store.stale_claims()) & {r["trial_id"] for r in rows}
@@ -133,4 +145,22 @@ def _cell_line(cell: str, cell_rows: list) -> str:
             best += f" (on the grid's {' and '.join(edges)}: the optimum may lie beyond it)"
     else:
         best = "no finished ok trial yet"
-    return f"  {describe_cell(cell)}: {best} ({len(cell_rows) - todo}/{len(cell_rows)} done)"
+    pruned = sum(r["status"] == "pruned" for r in cell_rows)
+    done = f"{len(cell_rows) - todo}/{len(cell_rows)} done" + (f", {pruned} pruned" if pruned else "")
+    return f"  {describe_cell(cell)}: {best} ({done}){unstable_note(cell_rows)}"
+
+
+def unstable_note(cell_rows: list) -> str:
+    """'; unstable best trials: ...' when the cell's best ok trials had loss spikes or were clipped on most
+    steps ('' for trials without health numbers: stores written before they were recorded)."""
+    ok = sorted((r["result"] for r in cell_rows if r["status"] == "ok" and r["result"].loss is not None),
+                key=lambda res: res.loss)[:UNSTABLE_BEST]
+    spiky = sum((res.loss_spikes or 0) > 0 for res in ok)
+    clipped = sum((res.clipped_frac or 0.0) >= UNSTABLE_CLIPPED for res in ok)
+    notes = []
+    if spiky:
+        notes.append(f"{spiky} of {len(ok)} had loss spikes")
+    if clipped:
+        notes.append(f"{clipped} of {len(ok)} clipped on >= {UNSTABLE_CLIPPED:.0%} of steps "
+                     "(the optimum depends on grad_clip)")
+    return "; unstable best trials: " + ", ".join(notes) if notes else ""

@@ -3,7 +3,7 @@
 Tables:
   meta        key/value: schema name and version, the current spec hash and spec, spec history
   trials      one row per trial_id: config JSON, cell key, origin (grid / extension), status
-              (pending | running | ok | diverged | failed), result JSON, loss curve JSON, who claimed it
+              (pending | running | ok | diverged | pruned | failed), result JSON, loss curve JSON, who claimed it
   planned_by  (spec_hash, trial_id): which spec(s) asked for each trial
   events      adaptive-grid decisions and other notes (bounds hit, extensions), in order
 
@@ -39,7 +39,7 @@ from calibration.sweep.trial import TrialConfig, TrialResult
 SCHEMA = "scaling-advisor/trial-store"
 VERSION = 1
 STORE_NAME = "trials.sqlite"
-FINISHED = ("ok", "diverged", "failed")
+FINISHED = ("ok", "diverged", "pruned", "failed")
 CANNOT_OPEN = "unable to open database file"  # SQLite's words when it cannot make its -shm/-wal files
 ALL_STATES = ("pending", "running") + FINISHED
 
@@ -414,10 +414,11 @@ class TrialStore:
         out.update(self.conn.execute(sql + " GROUP BY status", args).fetchall())
         return out
 
-    def trials(self, statuses=None, spec_hash: str | None = None, curves: bool = False) -> list[dict]:
+    def trials(self, statuses=None, spec_hash: str | None = None, curves: bool = False,
+               cell: str | None = None) -> list[dict]:
         """Rows as dicts: trial_id, cell, origin, status, config (TrialConfig), result (TrialResult|None).
 
-        curves: also load the results' loss curves (large; off unless asked).
+        curves: also load the results' loss curves (large; off unless asked). cell: only that cell's trials.
         """
         sql = f"SELECT trial_id, cell, origin, status, config, result, {'curve' if curves else 'NULL'} FROM trials"
         args: list = []
@@ -428,6 +429,9 @@ class TrialStore:
         if spec_hash:
             where.append("trial_id IN (SELECT trial_id FROM planned_by WHERE spec_hash = ?)")
             args.append(spec_hash)
+        if cell is not None:
+            where.append("cell = ?")
+            args.append(cell)
         if where:
             sql += " WHERE " + " AND ".join(where)
         out = []
@@ -439,6 +443,16 @@ class TrialStore:
                 "trial_id": trial_id, "cell": cell, "origin": origin, "status": status,
                 "config": TrialConfig.from_dict(json.loads(config)), "result": res,
             })
+        return out
+
+
+    def cells_of(self, trial_ids: list[str]) -> dict[str, str]:
+        """{trial_id: its cell key} for the given trials."""
+        out = {}
+        for i in range(0, len(trial_ids), 500):  # SQLite caps the number of parameters of one statement
+            chunk = trial_ids[i:i + 500]
+            sql = f"SELECT trial_id, cell FROM trials WHERE trial_id IN ({', '.join('?' * len(chunk))})"
+            out.update(self.conn.execute(sql, chunk).fetchall())
         return out
 
 

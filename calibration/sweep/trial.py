@@ -18,7 +18,11 @@ from pathlib import Path
 from advisor import __version__
 
 SCHEDULES = ("cosine", "wsd", "constant")
-STATUSES = ("ok", "diverged", "failed", "running")
+STATUSES = ("ok", "diverged", "pruned", "failed", "running")
+CURVE_POINTS = 64  # loss-curve samples per trial (one every ~1.5% of the steps)
+# Training-health numbers of a result (calibration/proxy/health.py), also trial-table columns; None where
+# not measured (a failed trial, a store written before they existed)
+HEALTH_FIELDS = ("grad_norm_median", "grad_norm_max", "clipped_frac", "loss_spikes", "diverged_at_step")
 
 
 class _PlainData:
@@ -97,6 +101,11 @@ class TrialConfig(_PlainData):
         return max(1, round(self.warmup_frac * self.steps)) if self.warmup_frac > 0 else 0
 
     @property
+    def curve_every(self) -> int:
+        """Steps between loss-curve points: the curve has a point at every multiple of it and at the end."""
+        return max(1, self.steps // CURVE_POINTS)
+
+    @property
     def trial_id(self) -> str:
         """Stable 16-hex hash of the config (same config, same id, across machines): every field counts,
         the data's content included (an empty data_id is left out, so ids from before it stay valid)."""
@@ -112,12 +121,17 @@ class TrialConfig(_PlainData):
 
 @dataclass
 class TrialResult(_PlainData):
-    """What a trial produced. `curve` holds (step, tokens, train_loss, lr) samples."""
+    """What a trial produced. `curve` holds (step, tokens, train_loss, lr, grad_norm) samples: the mean train
+    loss and mean pre-clip gradient norm over the steps since the previous sample (curves stored before the
+    gradient norm was recorded have four entries per sample).
+
+    A pruned trial (calibration/sweep/prune.py) stopped at a rung: no validation loss; train_loss and
+    steps_done are its last loss and step."""
 
     trial_id: str
-    status: str  # ok | diverged | failed | running
+    status: str  # ok | diverged | pruned | failed | running
     loss: float | None = None  # final validation loss, nats/token
-    train_loss: float | None = None  # smoothed train loss at the end
+    train_loss: float | None = None  # smoothed train loss at the end (a pruned trial: at its rung)
     steps_done: int = 0
     wall_s: float = 0.0
     tokens_per_s: float = 0.0
@@ -131,6 +145,12 @@ class TrialResult(_PlainData):
     error: str = ""  # for failed trials: the exception, kept
     curve: list = field(default_factory=list)
     val_curve: list = field(default_factory=list)  # (step, val_loss) if evaluated during training
+    # training health (calibration/proxy/health.py): pre-clip gradient norm, loss spikes, divergence start
+    grad_norm_median: float | None = None
+    grad_norm_max: float | None = None
+    clipped_frac: float | None = None  # fraction of steps whose pre-clip norm exceeded grad_clip (0: clip off)
+    loss_spikes: int | None = None
+    diverged_at_step: int | None = None  # 1-based step where the divergence began (diverged trials)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -172,6 +192,8 @@ class TrialResult(_PlainData):
             "code_version": self.code_version,
             "finished_at": self.finished_at,
             "error": self.error,
+            "steps_done": self.steps_done,
+            **{name: getattr(self, name) for name in HEALTH_FIELDS},
         }
 
 
