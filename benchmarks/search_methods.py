@@ -63,7 +63,7 @@ def run_one(spec, out: Path, workers: int) -> dict:
     start = time.time()
     run_sweep(spec, out, workers=workers, progress=False)
     with TrialStore.open(out, readonly=True) as store:
-        rows = [r for r in store.trials() if r["status"] in ("ok", "diverged", "failed")]
+        rows = [r for r in store.trials() if r["status"] not in ("pending", "running")]  # pruned ones too
         optima = cell_optima(store)
     compute = sum(_steps_trained(r) * r["config"].batch_tokens for r in rows)
     return {"compute": compute, "trials": len(rows), "cells": len(optima), "optima": optima,
