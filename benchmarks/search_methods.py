@@ -9,7 +9,7 @@ seeds 1, 2, ... gives the grid's own seed noise: the error floor a method is hel
 the grid's accuracy within its seed noise at no more than half its compute.
 
 Run: python3 benchmarks/search_methods.py [--seeds 3] [--workers 2] [--out DIR] [--budget 10]
-(about 12 minutes on 2 cores; the stores stay in DIR, a temporary folder by default).
+(about 15 minutes on 2 shared cores; the stores stay in DIR, a temporary folder by default).
 """
 from __future__ import annotations
 
