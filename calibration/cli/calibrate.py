@@ -136,14 +136,14 @@ def _beside_full(the_plan, estimate, workers) -> str:
 
     def cost(p, e) -> str:
         wall = f", ~{format_seconds(e.wall_s)} on {e.device}" if e else ""
-        return f"{len(p.trials)} trials, {p.total_flops:.3g} proxy-FLOPs{wall}"
+        return f"{round(len(p.trials) * p.budget_scale)} trials, {p.total_flops * p.budget_scale:.3g} proxy-FLOPs{wall}"
 
     if the_plan.spec.name == full_name:
         return f"{full_name} is the full calibration: {cost(the_plan, estimate)}"
     full = _plan(_load(full_name))
     full_estimate = estimate_wall(full, estimate.device, workers) if estimate else None
     return (f"{the_plan.spec.name}: {cost(the_plan, estimate)}; full {full_name}: {cost(full, full_estimate)} "
-            "(planned grids; the adaptive grid adds to both)")
+            "(planned grids and searches; the adaptive grid adds to grids)")
 
 
 def _checked_device(device: str, local: bool = True) -> str:

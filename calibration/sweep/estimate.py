@@ -26,7 +26,8 @@ def estimate_wall(the_plan: SweepPlan, device: str, workers: int | None = None, 
     (single-threaded on the CPU, as the workers run) and models a step's time as a + b * batch_seqs (a
     fixed per-step cost, which dominates tiny proxies at small batches, plus a per-sequence cost). A
     trial's time = steps * step time + eval_tokens / 3 at the per-token rate (a forward pass costs about a
-    third of a training step). Workers share the sum.
+    third of a training step). Workers share the sum. A search's later rounds count at its first round's
+    mean cost per trial (their points are not known yet).
     """
     import torch
 
@@ -56,6 +57,7 @@ def estimate_wall(the_plan: SweepPlan, device: str, workers: int | None = None, 
         for c in cfgs:
             step = fixed + per_seq * c.batch_seqs
             total += c.steps * step + (c.eval_tokens / 3) * step / c.batch_tokens
+    total *= the_plan.budget_scale  # a search's later rounds, at its first round's mean cost per trial
     return Estimate(device, workers, total / workers, total, rates, measured)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from calibration.proxy.memory import check_fits
 from calibration.proxy.model import (RUNGS, ProxyShape, count_params, flops_per_token, shape_for_params,
                                      shape_from_config)
-from calibration.sweep import adaptive
+from calibration.sweep import adaptive, search
 from calibration.sweep.spec import SHAPE_FIELDS, SpecError, SweepSpec
 from calibration.sweep.store import TrialStore
 from calibration.sweep.trial import TrialConfig
@@ -35,6 +35,12 @@ class SweepPlan:
     spec: SweepSpec
     trials: list
     cells: list  # cell keys in plan order
+    to_come: int = 0  # trials a search's later rounds will add (search.py); the adaptive grid's are unknown
+
+    @property
+    def budget_scale(self) -> float:
+        """All the trials the plan will run over those planned now (1 for the grid, before extensions)."""
+        return (len(self.trials) + self.to_come) / len(self.trials) if self.trials else 1.0
 
     @property
     def total_tokens(self) -> int:
@@ -88,7 +94,8 @@ def _n_params(shape) -> int:
 
 
 def plan(spec: SweepSpec) -> SweepPlan:
-    """All trials of the spec's initial grid (the adaptive grid may add more while running)."""
+    """All trials of the spec's initial grid, or of a search's first round (the adaptive grid or the
+    search's later rounds add more while running)."""
     trials, cells = [], []
     shapes = resolve_shapes(spec)
     for i, shape in enumerate(shapes):
@@ -112,14 +119,18 @@ def plan(spec: SweepSpec) -> SweepPlan:
                         f"min_steps {spec.min_steps}: raise the budget, lower the batch grid, trial.seq_len "
                         "or min_steps"
                     )
-                for lr in spec.lr:
+                for lr in spec.lr if spec.search.method == "grid" else ():
                     for seed in seeds:
                         cfg = spec.base_config(shape, tokens=tokens, batch_seqs=batch, lr=lr, seed=seed)
                         key = cell_key(cfg)
                         trials.append(PlannedTrial(cfg, key, "grid"))
+            if spec.search.method != "grid":  # a search's first round replaces the grid (search.py)
+                base = spec.base_config(shape, tokens=tokens, batch_seqs=max(spec.batch_seqs), lr=max(spec.lr), seed=0)
+                key = cell_key(base)
+                trials += [PlannedTrial(cfg, key, origin) for cfg, origin in search.initial_trials(spec, base, key, seeds)]
             cells.append(key)
     _check_prune_rungs(spec, trials)
-    return SweepPlan(spec, trials, cells)
+    return SweepPlan(spec, trials, cells, search.trials_to_come(spec, len(cells)))
 
 
 def _check_prune_rungs(spec: SweepSpec, trials: list[PlannedTrial]) -> None:

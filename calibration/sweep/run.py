@@ -19,6 +19,7 @@ from pathlib import Path
 
 from calibration.sweep.plan import ADDED_BY_ADAPTIVE, extension_trials, plan
 from calibration.sweep.prune import unit_rungs
+from calibration.sweep.search import search_trials
 from calibration.sweep.spec import SweepSpec
 from calibration.sweep.store import FINISHED, STORE_NAME, TrialStore, owner_id, store_failure, sweep_key
 from calibration.sweep.trial import TrialConfig
@@ -198,11 +199,20 @@ def _fill(store: TrialStore, spec: SweepSpec, executor, owner: str, key, bars: "
             submitted = True
             continue
         # Nothing pending: extend the cells that have finished (others may still be running).
-        new, _ = extension_trials(store, spec)
-        if not (new and store.add_trials([(t.config, t.cell, t.origin) for t in new])):
+        new = _more_trials(store, spec)
+        if not (new and store.add_trials(new)):
             break
         bars.refresh_totals()
     return submitted
+
+
+def _more_trials(store: TrialStore, spec: SweepSpec) -> list[tuple]:
+    """(config, cell, origin) the finished cells ask for next: the adaptive grid's extensions, or a
+    search's next round (which replaces the grid and its extensions: search.py)."""
+    if spec.search.method != "grid":
+        return search_trials(store, spec)
+    new, _ = extension_trials(store, spec)
+    return [(t.config, t.cell, t.origin) for t in new]
 
 
 class _Bars:

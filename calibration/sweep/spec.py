@@ -47,12 +47,21 @@ path to a TOML file or the name of a shipped preset (calibration/sweep/presets/N
     batch_max = 1024
     refine = false                   # add half-step LR points around each row's optimum
 
-    [search]                         # early stopping of hopeless trials (calibration/sweep/prune.py)
+    [search]                         # how each cell places its trials (docs/search.md)
+    method = "grid"                  # grid (default: [lr] x [batch], widened by [adaptive]) | sobol | tpe
+    trials_per_cell = 12             # sobol/tpe: (LR, batch) points per cell, each run for every seed
+    seed = 0                         # default: the first of seeds.values
+    initial_trials = 6               # tpe: the Sobol design it starts from (default: half the budget)
+    round_trials = 2                 # tpe: points per model-guided round (default 2)
+                                     # early stopping of hopeless trials (calibration/sweep/prune.py):
     prune = "asha"                   #   "none" (the default) or "asha"
     rungs = [0.2, 0.5]               #   fractions of each trial's run at which it may be stopped
     eta = 3.0                        #   a trial goes on while in the best 1/eta at a rung ...
     margin = 0.08                    #   ... or within this fraction of the rung's best loss
     min_trials = 4                   #   finished trials of the cell needed at a rung before it prunes
+
+A search places LRs log-uniformly in [min, max] of [lr] and batches on the powers of two within [min, max]
+of batch.seqs (and those two values); [adaptive] does not apply to it.
 
 Every error is a SpecError (a ValueError) whose message names the offending key. Shapes need an even head
 dim (rotary embeddings); whether each size fits this machine's memory is checked by calibration.sweep.plan.
@@ -102,6 +111,17 @@ class SpecError(ValueError):
 
 
 @dataclass(frozen=True)
+class SearchSettings:
+    """How a cell places its trials: the grid, or a search of trials_per_cell points (calibration.sweep.search)."""
+
+    method: str = "grid"
+    trials_per_cell: int = 0
+    seed: int = 0
+    initial_trials: int = 0  # tpe: the Sobol design before the model-guided rounds
+    round_trials: int = 0  # tpe: points per model-guided round
+
+
+@dataclass(frozen=True)
 class AdaptiveSettings:
     """How the grid grows when a row's best LR (or a cell's best batch) sits on an edge."""
 
@@ -137,6 +157,7 @@ class SweepSpec:
     min_steps: int = 20
     trial: dict = field(default_factory=dict)  # TrialConfig defaults
     adaptive: AdaptiveSettings = AdaptiveSettings()
+    search: SearchSettings = SearchSettings()
     prune: PruneSettings = field(default_factory=lambda: PruneSettings())  # off unless [search] prune says so
 
     def to_dict(self) -> dict:
@@ -152,6 +173,8 @@ class SweepSpec:
             d.pop(key)
         if not d["extra_seeds_near_best"]:
             d.pop("extra_seeds_near_best")  # added later: specs without it keep their hash (and stores)
+        if d["search"]["method"] == "grid":
+            d.pop("search")  # likewise: grid specs keep their hash
         if not d["prune"]["method"]:
             d.pop("prune")  # pruning off: specs keep the hash (and stores) they had before it existed
         blob = json.dumps(d, sort_keys=True, default=list)
@@ -213,7 +236,7 @@ def parse_spec(raw: dict, default_name: str = "sweep") -> SweepSpec:
     spec["adaptive"] = _adaptive(top.table("adaptive"))
     search = top.table("search")
     spec["prune"] = _prune(search)
-    search.done()
+    spec["search"] = _search(search, spec)  # and search.done(): every key of [search] read
     top.done()
     _check_budget_fits_batch(spec)
     return SweepSpec(**spec)
@@ -492,6 +515,29 @@ def _adaptive(t: _Table) -> AdaptiveSettings:
     if a.batch_min > a.batch_max:
         raise SpecError(f"adaptive.batch_min ({a.batch_min}) must not exceed adaptive.batch_max ({a.batch_max})")
     return a
+
+
+def _search(t: _Table, spec: dict) -> SearchSettings:
+    """[search]: the method, its budget (at least what one cell's local fit needs) and its library."""
+    from calibration.sweep import search
+
+    method = t.str("method", "grid")
+    if method not in search.METHODS:
+        raise SpecError(f"search.method must be one of {', '.join(search.METHODS)}, got {method!r}")
+    if method == "grid":
+        if t.has("trials_per_cell"):
+            raise SpecError("search.trials_per_cell sets a sobol or tpe search's budget; the grid trains [lr] x [batch]")
+        t.done()
+        return SearchSettings()
+    budget = t.int("trials_per_cell", None, minimum=1) if t.has("trials_per_cell") else None
+    if budget is None:
+        raise SpecError(f"search.method {method!r} needs search.trials_per_cell (points per cell)")
+    initial = t.int("initial_trials", -(-budget // 2), minimum=1) if method == "tpe" else budget
+    rounds = t.int("round_trials", 2, minimum=1) if method == "tpe" else 0
+    settings = SearchSettings(method, budget, t.int("seed", spec["seeds"][0], minimum=0), initial, rounds)
+    t.done()
+    search.check_settings(settings, spec["lr"], spec["batch_seqs"], spec["extra_seeds"])
+    return settings
 
 
 # ---------------------------------------------------------------- [search] pruning keys

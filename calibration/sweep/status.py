@@ -13,6 +13,7 @@ import math
 from calibration.sweep import adaptive
 from calibration.sweep.estimate import Estimate, format_seconds
 from calibration.sweep.plan import ADDED_BY_ADAPTIVE, SweepPlan, describe_cell, trial_flops
+from calibration.sweep.search import search_line
 from calibration.sweep.store import TrialStore
 
 UNSTABLE_BEST = 3  # the best trials of a cell whose health is checked
@@ -23,7 +24,8 @@ def format_plan(the_plan: SweepPlan, estimate: Estimate | None) -> str:
     spec = the_plan.spec
     lines = [
         f"spec {spec.name} (hash {spec.spec_hash}): {len(the_plan.cells)} cells, {len(the_plan.trials)} trials "
-        f"({len(spec.lr)} LR x {len(spec.batch_seqs)} batch per cell and seed)",
+        + (f"({len(spec.lr)} LR x {len(spec.batch_seqs)} batch per cell and seed)" if spec.search.method == "grid"
+           else f"(the first round of a {spec.search.method} search)"),
     ]
     by_cell: dict[str, int] = {}
     for t in the_plan.trials:
@@ -35,7 +37,9 @@ def format_plan(the_plan: SweepPlan, estimate: Estimate | None) -> str:
     lines.append(f"total tokens {the_plan.total_tokens:.3g}, total FLOPs {the_plan.total_flops:.3g} "
                  "(6N + attention per token)")
     a = spec.adaptive
-    if a.extend:
+    if spec.search.method != "grid":
+        lines.append(search_line(the_plan))
+    elif a.extend:
         lines.append(f"adaptive grid: on (up to {a.max_extensions} extensions per edge; LR in [{a.lr_min:g}, "
                      f"{a.lr_max:g}], batch in [{a.batch_min}, {a.batch_max}]{', refine' if a.refine else ''}); "
                      "extensions come on top of this count")
