@@ -16,9 +16,6 @@ from calibration.sweep.run import run_sweep
 from calibration.sweep.spec import SpecError, load_spec, parse_spec
 from calibration.sweep.store import TrialStore
 
-pytest.importorskip("optuna")
-pytest.importorskip("scipy")
-
 TINY = """
 name = "tiny-search"
 device = "cpu"
