@@ -26,8 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 SIZES = [1e4, 5e4]
 BUDGETS = [30_000, 60_000]
 LR_POINTS = 7  # the quick preset's LR box [2e-3, 3.2e-2] at half-octave steps
-# The row with early stopping: a search that prunes hopeless trials (issue 15 item 2). Run only where this
-# checkout's spec accepts the key (pruning_available); otherwise the table says it was left out.
+# The row with early stopping: a search that prunes hopeless trials (issue 15 item 2).
 PRUNING = {"prune": "asha"}
 
 
@@ -43,16 +42,6 @@ def bench_spec(seed: int, search: dict | None):
     if search:
         raw["search"] = {**search, "seed": seed}
     return parse_spec(raw)
-
-
-def pruning_available() -> bool:
-    from calibration.sweep.spec import SpecError
-
-    try:
-        bench_spec(1, {"method": "tpe", "trials_per_cell": 10, **PRUNING})
-        return True
-    except SpecError:
-        return False
 
 
 def run_one(spec, out: Path, workers: int) -> dict:
@@ -71,9 +60,9 @@ def run_one(spec, out: Path, workers: int) -> dict:
 
 
 def _steps_trained(row) -> int:
-    """Steps a trial trained: its config's, or fewer where it stopped early (diverged, pruned)."""
-    result = row["result"]
-    return result.steps_done if result and result.steps_done else row["config"].steps
+    """Steps a finished trial trained (steps_done: fewer than its config's where it stopped early, diverged,
+    pruned or failed)."""
+    return row["result"].steps_done if row["result"] else 0
 
 
 def cell_optima(store) -> dict:
@@ -107,12 +96,10 @@ def errors(runs: list, reference: dict) -> tuple[float, float, float, float]:
     return mean, se, sum(batch) / len(batch), sum(argmin) / len(argmin)
 
 
-def methods(budget: int, with_pruning: bool) -> list[tuple[str, dict | None]]:
-    rows = [("grid (seed noise)", None), ("sobol", {"method": "sobol", "trials_per_cell": budget}),
-            ("tpe", {"method": "tpe", "trials_per_cell": budget})]
-    if with_pruning:
-        rows.append(("tpe + asha", {"method": "tpe", "trials_per_cell": budget, **PRUNING}))
-    return rows
+def methods(budget: int) -> list[tuple[str, dict | None]]:
+    return [("grid (seed noise)", None), ("sobol", {"method": "sobol", "trials_per_cell": budget}),
+            ("tpe", {"method": "tpe", "trials_per_cell": budget}),
+            ("tpe + asha", {"method": "tpe", "trials_per_cell": budget, **PRUNING})]
 
 
 def main() -> None:
@@ -126,13 +113,12 @@ def main() -> None:
     out = Path(args.out or tempfile.mkdtemp(prefix="search-bench-"))
     started = time.time()
     reference = run_one(bench_spec(0, None), out / "grid-0", args.workers)
-    with_pruning = pruning_available()
     lines = [f"preset: quick, sizes {SIZES} x budgets {BUDGETS}, LR box [2e-3, 3.2e-2] ({LR_POINTS} grid points) x "
              f"batch [4, 8, 16]; reference: grid, seed 0 ({reference['trials']} trials, {reference['cells']} cells)",
              "| method | seeds | trials/cell | trial compute (tokens) | ratio to grid | LR error (log2) ± se | "
              "batch error (log2) | argmin cells |",
              "|---|---|---|---|---|---|---|---|"]
-    for label, search in methods(args.budget, with_pruning):
+    for label, search in methods(args.budget):
         runs = [run_one(bench_spec(s, search), out / f"{label.split()[0]}{'-asha' if 'asha' in label else ''}-{s}",
                         args.workers) for s in range(1, args.seeds + 1)]
         compute = sum(r["compute"] for r in runs) / len(runs)
@@ -141,8 +127,6 @@ def main() -> None:
                      f"{compute:.3g} | {compute / reference['compute']:.2f} | {lr:.2f} ± {se:.2f} | {batch:.2f} | "
                      f"{argmin:.0%} |")
         print(lines[-1], flush=True)
-    if not with_pruning:
-        lines.append(f"(no 'tpe + asha' row: this checkout's spec does not take [search] {PRUNING})")
     lines.append(f"errors: mean over cells and seeds of |log2 optimum - reference grid's optimum| (se: its "
                  "standard error); argmin cells: optima the local fit could not place (the best run kept); "
                  f"{time.time() - started:.0f} s on {args.workers} worker(s); stores in {out}")

@@ -6,6 +6,7 @@ before anything trains.
 """
 from __future__ import annotations
 
+import math
 import sqlite3
 
 import numpy as np
@@ -18,7 +19,7 @@ from calibration.fit import ScaleLawFitter
 from calibration.fit.synthetic import synthetic_trials
 from calibration.proxy.train import TrialLog
 from calibration.sweep import prune
-from calibration.sweep.adaptive import PointResult, propose
+from calibration.sweep.adaptive import PointResult, point_losses, propose
 from calibration.sweep.export import trial_table
 from calibration.sweep.spec import AdaptiveSettings, PruneSettings, load_spec
 from calibration.sweep.store import TrialStore
@@ -196,15 +197,29 @@ def test_the_fitter_leaves_pruned_rows_out_and_counts_them(tmp_path):
 
 # ---------------------------------------------------------------------------- the adaptive grid
 
-def test_pruned_points_bracket_a_row_and_an_all_pruned_row_is_left_alone():
+def test_a_pruned_neighbour_does_not_bracket_the_best_lr_and_an_all_pruned_row_is_left_alone():
+    # the fitter drops pruned trials: a best LR between two pruned ones is on the edge of its data, so the
+    # row still grows, halfway to the pruned neighbour (its own LR is taken)
     s = AdaptiveSettings(max_extensions=2, lr_min=1e-4, lr_max=1.0, batch_min=2, batch_max=64)
     lrs = (1e-3, 2e-3, 4e-3)
     best_inside = [PointResult(1e-3, 8, 0, "pruned", None), PointResult(2e-3, 8, 0, "ok", 2.0),
                    PointResult(4e-3, 8, 0, "pruned", None)]
-    assert propose(best_inside, s, lrs, (8,), 1000).points == ()
+    assert propose(best_inside, s, lrs, (8,), 1000).points == ((1.41421e-3, 8),)
+    lower = best_inside + [PointResult(1.41421e-3, 8, 0, "ok", 2.2)]
+    assert propose(lower, s, lrs, (8,), 1000).points == ((2.82843e-3, 8),)  # then the upper side
+    # the midpoint was pruned too: nothing closer than half a grid step is tried; the bound is recorded
+    closed = lower + [PointResult(2.82843e-3, 8, 0, "pruned", None)]
+    got = propose(closed, s, lrs, (8,), 1000)
+    assert got.points == () and [e[1]["bound"] for e in got.events] == ["pruned"]
     worse_row = [PointResult(lr, 4, 0, "ok", loss) for lr, loss in zip(lrs, (3.0, 2.5, 3.0))]
     pruned_row = [PointResult(lr, 16, 0, "pruned", None) for lr in lrs]  # no finite point: not searched
-    assert propose(worse_row + best_inside + pruned_row, s, lrs, (4, 8, 16), 1000).points == ()
+    assert propose(worse_row + best_inside + pruned_row, s, lrs, (4, 8, 16), 1000).points == ((1.41421e-3, 8),)
+
+
+def test_a_point_with_any_pruned_seed_scores_as_pruned():
+    ok_and_pruned = [PointResult(2e-3, 8, 0, "ok", 2.0), PointResult(2e-3, 8, 1, "pruned", None)]
+    assert point_losses(ok_and_pruned) == {(8, 2e-3): math.inf}  # not 2.0: the pruned seed was far worse
+    assert point_losses(ok_and_pruned[:1]) == {(8, 2e-3): 2.0}
 
 
 # ---------------------------------------------------------------------------- refusals
@@ -237,3 +252,20 @@ def test_rungs_fit_a_long_run_that_a_short_one_cannot_hold():
     assert (prune.rung_step(long, 0.2), prune.rung_step(long, 0.25)) == (210, 255)
     assert "too few steps" in prune.rung_problem(s, short)
     assert prune.trial_rungs(s, short, [1.0, 1.0]) == []  # a trial the rungs do not fit runs to the end
+
+
+def test_plan_checks_the_rungs_on_every_batch_a_search_may_pick():
+    # batch [1, 16] at 5,120 tokens of 32: 160 steps at batch 1, 10 at 16, where rung 0.07 comes before the
+    # first curve point. Search seed 2's round 0 draws no batch-16 point, but its later rounds may.
+    from calibration.sweep.plan import plan
+    from calibration.sweep.search import batch_ladder
+    from calibration.sweep.spec import SpecError, parse_spec
+
+    raw = {"sizes": {"shapes": [{"n_layer": 1, "d_model": 16, "n_head": 1, "d_ff": 32}]},
+           "budget": {"tokens": [5120]}, "lr": {"min": 3e-3, "max": 1e-1, "points": 4},
+           "batch": {"seqs": [1, 16]}, "trial": {"seq_len": 32}, "min_steps": 8,
+           "search": {"method": "tpe", "trials_per_cell": 8, "seed": 2, "prune": "asha", "rungs": [0.07, 0.5]}}
+    spec = parse_spec(raw)
+    assert 16 in batch_ladder(spec.batch_seqs)
+    with pytest.raises(SpecError, match="batch.seqs 16"):
+        plan(spec)

@@ -150,6 +150,26 @@ def test_model_guided_rounds_bracket_the_best_point_in_lr():
     assert search.brackets(point_losses(points), spec) == [(float(f"{0.02 / step:.6g}"), 8)]
 
 
+def test_a_pruned_neighbour_does_not_bracket_the_best_point():
+    # the fitter drops pruned trials: the bracket above goes halfway to the pruned point instead
+    spec = parse_spec(raw_spec(method="tpe", trials_per_cell=12))
+    step = search.lr_step(spec)
+    points = [PointResult(lr, 8, 0, "ok", loss) for lr, loss in ((0.004, 3.0), (0.02, 2.0))]
+    points += [PointResult(0.02 * step, 8, 0, "pruned", None), PointResult(0.02 / step, 8, 0, "ok", 2.4)]
+    got = search.next_round(spec, "cell-a", points, 1, 1)
+    assert got == [(float(f"{0.02 * math.sqrt(step):.6g}"), 8)]
+
+
+def test_no_round_proposes_a_point_the_cell_already_tried_even_a_failed_one():
+    spec = parse_spec(raw_spec(method="tpe", trials_per_cell=12))
+    step = search.lr_step(spec)
+    up, down = float(f"{0.02 * step:.6g}"), float(f"{0.02 / step:.6g}")
+    points = [PointResult(lr, 8, 0, "ok", loss) for lr, loss in ((0.004, 3.0), (0.02, 2.0), (0.09, 2.5))]
+    points += [PointResult(up, 8, 0, "failed", None), PointResult(down, 8, 0, "failed", None)]
+    got = search.next_round(spec, "cell-a", points, 4, 1)
+    assert len(got) == 4 and not set(got) & {(p.lr, p.batch_seqs) for p in points}
+
+
 # ---------------------------------------------------------------------------- sweeps end to end
 
 
@@ -163,27 +183,57 @@ def uninterrupted(tmp_path_factory):
 
 def test_killed_and_resumed_tpe_sweep_proposes_the_same_trials(uninterrupted, tmp_path, monkeypatch):
     spec, reference = uninterrupted
+    assert search.round_sizes(spec.search) == [4, 2, 2]
     out = tmp_path / "out"
     record = TrialStore.record
-    for stop_after in (3, 5):  # killed inside round 0, then inside round 2
+    # killed inside round 0 (3 of its 4 recorded), then inside round 1 (model-guided: 1 of its 2 recorded)
+    for stop_after, stored, finished in ((3, 4, 3), (2, 6, 5)):
         calls = {"n": 0}
 
         def record_then_die(self, result, owner):
-            stored = record(self, result, owner)
+            kept = record(self, result, owner)
             calls["n"] += 1
             if calls["n"] == stop_after:
                 raise KeyboardInterrupt
-            return stored
+            return kept
 
         monkeypatch.setattr(TrialStore, "record", record_then_die)
         with pytest.raises(KeyboardInterrupt):
             run_sweep(spec, out, workers=1, progress=False)
+        with TrialStore.open(out, readonly=True) as store:
+            rows = store.trials()
+        assert len(rows) == stored and sum(r["result"] is not None for r in rows) == finished
+    assert {r["origin"] for r in rows} == {"search:tpe:round0", "search:tpe:round1"}
     monkeypatch.setattr(TrialStore, "record", record)
     run_sweep(spec, out, workers=1, progress=False)
     assert trial_points(out) == trial_points(reference)
     rounds = [origin for *_, origin in trial_points(out)]
     assert len(rounds) == 8 and rounds.count("search:tpe:round0") == 4
     assert {rounds.count(f"search:tpe:round{k}") for k in (1, 2)} == {2}
+
+
+class RowsStore:
+    """A store that hands back the given rows, in that order: proposals must not depend on the order."""
+
+    def __init__(self, rows, spec_hash):
+        self.rows, self.spec_hash = rows, spec_hash
+
+    def meta(self, key):
+        return self.spec_hash if key == "spec_hash" else None
+
+    def trials(self, **kwargs):
+        return list(self.rows)
+
+
+def test_search_proposals_do_not_depend_on_the_order_the_store_returns_rows(uninterrupted):
+    spec, reference = uninterrupted
+    with TrialStore.open(reference, readonly=True) as store:
+        head = [r for r in store.trials() if r["origin"] != "search:tpe:round2"]  # rounds 0 and 1 done
+        key = store.meta("spec_hash")
+    forward = search.search_trials(RowsStore(head, key), spec)
+    backward = search.search_trials(RowsStore(head[::-1], key), spec)
+    assert len(forward) == 2 and {origin for *_, origin in forward} == {"search:tpe:round2"}
+    assert [(c.trial_id, cell, o) for c, cell, o in forward] == [(c.trial_id, cell, o) for c, cell, o in backward]
 
 
 def test_tiny_tpe_sweep_gives_a_fittable_table(uninterrupted):

@@ -17,7 +17,9 @@ must not kill a sweep); diverged_at_step is the first step of that run (or the n
 exception propagates, for the sweep to record as "failed".
 
 Pruning (calibration/sweep/prune.py): given rung steps and loss thresholds, a trial whose loss-curve point
-at a rung step is above the rung's threshold stops there with status "pruned" (no validation loss).
+at a rung step is above the rung's threshold stops there with status "pruned" (no validation loss). On
+CUDA the queued losses are read back at each rung step too, so it stops at the rung, not at the next
+read-back.
 
 Health (calibration/proxy/health.py): every step's pre-clip gradient norm (the value clip_grad_norm_
 returns; computed alone when clipping is off) is queued on the device beside the step's loss and read back
@@ -43,7 +45,7 @@ import torch
 from calibration.proxy.health import HealthWatch
 from calibration.proxy.memory import check_fits
 from calibration.proxy.model import ProxyLM, count_params, flops_per_token, param_groups, shape_from_config
-from calibration.sweep.trial import CURVE_POINTS, TrialConfig, TrialResult  # noqa: F401 (CURVE_POINTS: here too)
+from calibration.sweep.trial import TrialConfig, TrialResult
 
 COMPILE_ENV = "SCALING_ADVISOR_COMPILE"
 DIVERGE_NATS = 3.0  # loss this far above the initial loss ...
@@ -348,14 +350,14 @@ def run_trial(cfg: TrialConfig, device: str = "auto", source=None, on_step: OnSt
     forward = torch.compile(model) if _compile_wanted(compile) else model
     optimizer = make_optimizer(model, cfg, dev)
     log = TrialLog(cfg, prune)
-    sync_every = CUDA_SYNC_EVERY if dev.type == "cuda" else 1
+    sync_every = sync_interval(dev)
     pending: list[torch.Tensor] = []
 
     train_start = time.perf_counter()
     for step in range(cfg.steps):
         x, y = split_batch(source.train_batch(cfg.batch_seqs, cfg.seq_len, cfg.seed, step), dev)
         pending.append(train_step(model, forward, optimizer, x, y, lr_at(step, cfg), cfg, dev))
-        if len(pending) >= sync_every or step == cfg.steps - 1:
+        if len(pending) >= sync_every or step == cfg.steps - 1 or step + 1 in log.rungs:
             if _consume(drain(pending), log, on_step):
                 break
     synchronize(dev)
@@ -363,6 +365,13 @@ def run_trial(cfg: TrialConfig, device: str = "auto", source=None, on_step: OnSt
 
     val_loss = None if log.stopped else evaluate(forward, source, cfg, dev)
     return log.result(val_loss, time.perf_counter() - start, train_s, device_label(dev), source.data_id)
+
+
+def sync_interval(dev: torch.device) -> int:
+    """Steps between read-backs of the queued losses: CUDA_SYNC_EVERY on CUDA, every step elsewhere. A trial
+    with rungs also reads back at each rung step, so that a pruned trial stops there, not up to
+    CUDA_SYNC_EVERY - 1 steps later (steps it would train and not count)."""
+    return CUDA_SYNC_EVERY if dev.type == "cuda" else 1
 
 
 def _consume(rows: Iterable[list], log: TrialLog, on_step: OnStep | None) -> bool:

@@ -9,7 +9,10 @@ keeps its own learning-rate schedule, AdamW state (a vectorized AdamW with per-m
 weight decay, the same update as torch.optim.AdamW), gradient-norm clipping and divergence watch. A member
 that diverges is frozen: its weights are zeroed (so it computes finite nothing) and its updates masked,
 its result says "diverged", and the others go on unaffected (their slices never mix). A member pruned at a
-rung (run_group's prunes, calibration/sweep/prune.py) is frozen the same way and says "pruned".
+rung (run_group's prunes, calibration/sweep/prune.py) is frozen the same way and says "pruned". A frozen
+member's slice is still computed (zeros) until every member has stopped or the run ends: its steps_done
+and flops stop at the rung, but the device time they stand for is not freed, so on a GPU pruning a member
+of a group saves little wall time (prune.py).
 
 Health: each member's pre-clip gradient norm (the per-member norm its clipping uses) is queued beside its
 loss and read back with it, so the results carry the same health fields as run_trial's
@@ -35,8 +38,8 @@ from torch.func import functional_call, vmap
 
 from calibration.proxy.model import is_decayed
 from calibration.proxy.train import (
-    CUDA_SYNC_EVERY, EVAL_BATCH_SEQS, TrialLog, autocast_for, build_model, device_label, load_trial_source,
-    lr_at, prepare_device, resolve_device, split_batch, synchronize,
+    EVAL_BATCH_SEQS, TrialLog, autocast_for, build_model, device_label, load_trial_source,
+    lr_at, prepare_device, resolve_device, split_batch, sync_interval, synchronize,
 )
 from calibration.sweep.trial import TrialConfig, TrialResult
 
@@ -164,7 +167,8 @@ def run_group(cfgs: list[TrialConfig], device: str = "auto", source=None,
     source = load_trial_source(cfg0, source)
     stack = StackedProxies(cfgs, dev)
     logs = [TrialLog(c, p) for c, p in zip(cfgs, prunes or [None] * len(cfgs))]
-    sync_every = CUDA_SYNC_EVERY if dev.type == "cuda" else 1
+    sync_every = sync_interval(dev)
+    rung_steps = {step for log in logs for step in log.rungs}  # read back there: a member may stop
     pending: list[torch.Tensor] = []
 
     train_start = time.perf_counter()
@@ -172,7 +176,7 @@ def run_group(cfgs: list[TrialConfig], device: str = "auto", source=None,
         x, y = split_batch(source.train_batch(cfg0.batch_seqs, cfg0.seq_len, cfg0.seed, step), dev)
         lrs = torch.tensor([lr_at(step, c) for c in cfgs], dtype=torch.float32, device=dev)
         pending.append(stack.train_step(x, y, lrs))
-        if len(pending) >= sync_every or step == cfg0.steps - 1:
+        if len(pending) >= sync_every or step == cfg0.steps - 1 or step + 1 in rung_steps:
             _consume(torch.stack(pending).float().tolist(), step + 1 - len(pending), logs, stack, on_step)
             pending.clear()
             if not any(stack.active.tolist()):

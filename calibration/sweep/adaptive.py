@@ -6,9 +6,14 @@ A cell is one (proxy shape, token budget); its grid rows are batch sizes, each w
 Rules, applied to each cell whose trials have all finished (decisions are stateless: they read only the
 finished trials, so a resumed or concurrent sweep reaches the same ones):
 - Loss of a point = mean validation loss over its seeds; a diverged seed makes the point +inf (too high
-  an LR); failed trials are ignored (unknown). A point whose trials were all pruned (stopped at a rung,
-  calibration/sweep/prune.py) is +inf too: it was clearly worse than the cell's best there. A row with
-  no finite point and a pruned one is not extended (its points lost to better ones, not to divergence).
+  an LR); failed trials are ignored (unknown). A point with any pruned seed (stopped at a rung,
+  calibration/sweep/prune.py) is +inf too: it was clearly worse than the cell's best there, and averaging
+  its other seeds alone would make it look better than it was. A row with no finite point and a pruned
+  one is not extended (its points lost to better ones, not to divergence).
+- A pruned-only point does not bracket an optimum: the fitter drops pruned trials, so a best point whose
+  neighbour was pruned sits on the edge of the fitter's data. The LR rule ignores pruned-only points when
+  it looks for a row's edge, and where the extension would land on (or beyond) a pruned point it takes the
+  geometric midpoint between the edge and that point instead, once (not closer than half the spec's step).
 - LR, per batch row: if the row's best LR is its lowest, add lowest / step; if it is its highest (and
   finite), add highest * step. Every row is extended, not only the best one, so that the fitter sees an
   interior LR optimum at each batch size (the optimal LR moves with the batch). A row whose points all
@@ -59,15 +64,42 @@ def point_losses(results: list[PointResult]) -> dict[tuple[int, float], float]:
         by_point[(r.batch_seqs, r.lr)].append(r)
     out = {}
     for key, rs in by_point.items():
-        if any(r.status == "diverged" for r in rs):
-            out[key] = math.inf
+        if any(r.status in ("diverged", "pruned") for r in rs):
+            out[key] = math.inf  # pruned: worse than the cell's best at a rung, whatever its other seeds did
             continue
         losses = [r.loss for r in rs if r.status == "ok" and r.loss is not None and math.isfinite(r.loss)]
         if losses:
             out[key] = sum(losses) / len(losses)
-        elif any(r.status in ("ok", "pruned") for r in rs):
-            out[key] = math.inf  # ok but NaN/inf loss: as bad as diverged; pruned: worse than the best
+        elif any(r.status == "ok" for r in rs):
+            out[key] = math.inf  # ok but NaN/inf loss: as bad as diverged
     return out
+
+
+def points_of(rows: list) -> list[PointResult]:
+    """The store rows (TrialStore.trials) of a cell as PointResults, unfinished ones included (status pending
+    or running, no loss)."""
+    return [PointResult(r["config"].lr, r["config"].batch_seqs, r["config"].seed, r["status"],
+                        r["result"].loss if r["result"] else None) for r in rows]
+
+
+def pruned_only(results: list[PointResult]) -> set[tuple[int, float]]:
+    """(batch, lr) points with a pruned trial and no ok or diverged one: they bracket nothing for the fitter."""
+    bracketing = {(r.batch_seqs, r.lr) for r in results if r.status in ("ok", "diverged")}
+    return {(r.batch_seqs, r.lr) for r in results if r.status == "pruned"} - bracketing
+
+
+def lr_beyond(edge: float, target: float, blockers: list, spec_step: float) -> float | None:
+    """The LR to try past `edge` towards `target`: target itself, or where pruned-only LRs (`blockers`) lie
+    between them (or on target), the geometric midpoint between edge and the nearest one, while that gap
+    is wider than half the spec's step (in log); None when it is not (nothing closer worth trying)."""
+    lo, hi = sorted((edge, target))
+    inside = [b for b in blockers if lo / 1.01 <= b <= hi * 1.01 and b != edge]
+    if not inside:
+        return round_lr(target)
+    nearest = min(inside, key=lambda b: abs(math.log(b / edge)))
+    if abs(math.log(nearest / edge)) <= 0.5 * math.log(spec_step) * 1.01:
+        return None
+    return round_lr(math.sqrt(edge * nearest))
 
 
 def propose(
@@ -87,11 +119,13 @@ def propose(
     existing = {(r.lr, r.batch_seqs) for r in results}
     points, events = [], []
     pruned_rows = {r.batch_seqs for r in results if r.status == "pruned"}
+    blockers = pruned_only(results)
 
     for batch in sorted(rows):
         if batch in pruned_rows and not any(math.isfinite(v) for v in rows[batch].values()):
             continue  # every point lost to the cell's best at a rung: nothing to look for in this row
-        new, evs = _extend_row(batch, rows[batch], settings, spec_lr)
+        new, evs = _extend_row(batch, rows[batch], settings, spec_lr,
+                               frozenset(lr for b, lr in blockers if b == batch))
         points += new
         events += evs
 
@@ -113,24 +147,26 @@ def propose(
     return Proposal(tuple(fresh), tuple(events))
 
 
-def _extend_row(batch: int, row: dict, s: AdaptiveSettings, spec_lr: tuple):
-    lrs = sorted(row)
+def _extend_row(batch: int, row: dict, s: AdaptiveSettings, spec_lr: tuple, pruned: frozenset = frozenset()):
+    """The row's LR extension past its best edge; pruned-only LRs (`pruned`) are not edges (see the rules)."""
+    lrs = sorted(lr for lr in row if lr not in pruned) or sorted(row)
     if len(lrs) < 2 and len(spec_lr) < 2:
         return [], []  # a fixed LR: nothing to search
     best = min(lrs, key=lambda lr: row[lr])
     all_diverged = not math.isfinite(row[best])
+    spec_step = _spec_step(spec_lr) or lrs[-1] / lrs[0]
     if all_diverged or (best == lrs[0]):
         direction, edge = "down", lrs[0]
         step = (lrs[1] / lrs[0]) if len(lrs) >= 2 else (spec_lr[1] / spec_lr[0])
-        new_lr = _round(edge / step)
+        new_lr = lr_beyond(edge, edge / step, sorted(pruned), spec_step)
         done = sum(lr < min(spec_lr) for lr in lrs)
-        bound = "lr_min" if new_lr < s.lr_min else None
+        bound = "pruned" if new_lr is None else "lr_min" if new_lr < s.lr_min else None
     elif best == lrs[-1]:
         direction, edge = "up", lrs[-1]
         step = lrs[-1] / lrs[-2]
-        new_lr = _round(edge * step)
+        new_lr = lr_beyond(edge, edge * step, sorted(pruned), spec_step)
         done = sum(lr > max(spec_lr) for lr in lrs)
-        bound = "lr_max" if new_lr > s.lr_max else None
+        bound = "pruned" if new_lr is None else "lr_max" if new_lr > s.lr_max else None
     else:
         return [], []
     if done >= s.max_extensions:
@@ -139,6 +175,11 @@ def _extend_row(batch: int, row: dict, s: AdaptiveSettings, spec_lr: tuple):
         detail = {"batch_seqs": batch, "direction": direction, "edge_lr": edge, "bound": bound}
         return [], [("lr_edge_bound", detail)]
     return [(new_lr, batch)], []
+
+
+def _spec_step(spec_lr: tuple) -> float | None:
+    """The ratio between neighbouring LRs of the spec's grid (None for a single LR)."""
+    return (max(spec_lr) / min(spec_lr)) ** (1 / (len(spec_lr) - 1)) if len(spec_lr) >= 2 else None
 
 
 def _extend_batch(best: int, batches: list, best_row: dict, s: AdaptiveSettings, spec_batch: tuple, max_batch: int):
@@ -169,15 +210,15 @@ def _refine(batch: int, row: dict, spec_lr: tuple):
     i = min(range(len(lrs)), key=lambda k: row[lrs[k]])
     if not 0 < i < len(lrs) - 1 or len(spec_lr) < 2:
         return []
-    spec_step = (spec_lr[-1] / spec_lr[0]) ** (1 / (len(spec_lr) - 1))
+    spec_step = _spec_step(spec_lr)
     out = []
     for nb in (lrs[i - 1], lrs[i + 1]):
         if max(nb, lrs[i]) / min(nb, lrs[i]) > math.sqrt(spec_step) * 1.01:
-            out.append((_round(math.sqrt(nb * lrs[i])), batch))
+            out.append((round_lr(math.sqrt(nb * lrs[i])), batch))
     return out
 
 
-def _round(lr: float) -> float:
+def round_lr(lr: float) -> float:
     """Six significant digits: readable grid values, stable across reruns."""
     return float(f"{lr:.6g}")
 

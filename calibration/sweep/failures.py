@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from calibration.sweep.store import TrialStore
-
-FINISHED = ("ok", "diverged", "failed")
+from calibration.sweep.store import FINISHED, TrialStore
 
 
 def failure_reasons(out_dir: str | Path) -> list[str]:
@@ -27,8 +25,8 @@ def failure_reasons(out_dir: str | Path) -> list[str]:
 
 
 def all_failed_message(out_dir: str | Path) -> str | None:
-    """A one-line message when no trial of the store's current spec finished (ok or diverged) and some
-    failed, naming the reason; None otherwise."""
+    """A one-line message when no trial of the store's current spec finished (ok, diverged or pruned) and
+    some failed, naming the reason; None otherwise."""
     with TrialStore.open(out_dir) as store:
         rows = store.trials(statuses=FINISHED, spec_hash=store.meta("spec_hash"))
     if not rows or any(r["status"] != "failed" for r in rows):

@@ -134,10 +134,16 @@ def plan(spec: SweepSpec) -> SweepPlan:
 
 
 def _check_prune_rungs(spec: SweepSpec, trials: list[PlannedTrial]) -> None:
-    """Pruning rungs that do not fit a planned trial's run are refused before anything trains."""
+    """Pruning rungs that do not fit a planned trial's run are refused before anything trains. A search's
+    later rounds may pick any batch of its ladder in any cell: every one is checked, whatever round 0 drew."""
     from calibration.sweep.prune import check_rungs
 
-    problem = check_rungs(spec.prune, [t.config for t in trials])
+    cfgs = [t.config for t in trials]
+    if spec.search.method != "grid":
+        first_of_cell = {t.cell: t.config for t in trials}
+        ladder = search.batch_ladder(spec.batch_seqs)
+        cfgs += [cfg.replace(batch_seqs=b) for cfg in first_of_cell.values() for b in ladder]
+    problem = check_rungs(spec.prune, cfgs)
     if problem:
         raise SpecError(problem)
 
@@ -170,11 +176,7 @@ def extension_trials(store: TrialStore, spec: SweepSpec) -> tuple[list[PlannedTr
         if any(r["status"] in ("pending", "running") for r in rows):
             waiting += 1
             continue
-        points = [
-            adaptive.PointResult(r["config"].lr, r["config"].batch_seqs, r["config"].seed, r["status"],
-                                 r["result"].loss if r["result"] else None)
-            for r in rows
-        ]
+        points = adaptive.points_of(rows)
         base = rows[0]["config"]
         proposal = adaptive.propose(
             points, spec.adaptive, spec.lr, spec.batch_seqs, max_batch_seqs(spec, base.tokens, base.seq_len)

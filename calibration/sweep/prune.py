@@ -21,10 +21,17 @@ started. With one worker (`--workers 1`) trials run one after another in plan or
 and resumed or not, prunes the same trials. With several workers (or Ray) it depends on the finishing
 order, as in ASHA: two runs of one spec may prune different trials, and a resumed sweep may prune other
 trials than an uninterrupted one would have. Every decision is still a fact of the store (the trial's
-rung loss and status), and the ok trials it keeps are exactly what they would be without pruning. On a
-GPU a cell's learning rates are claimed and trained together as one vectorized group (each member with
-its own thresholds, frozen when pruned), so a cell's first group prunes nothing: pruning there acts on the
-groups of its other batch sizes and on the adaptive grid's additions.
+rung loss and status). On the grid, the ok trials it keeps train exactly as they would without pruning;
+the adaptive grid's additions and a search's later rounds read the pruned trials (as +inf), so with
+pruning they may place other trials than without it.
+
+What it saves. The saving measured (benchmarks/search_methods.py, docs/search.md) is CPU compute, per
+trial: a pruned trial stops training at its rung. On a GPU a cell's learning rates are claimed and
+trained together as one vectorized group (each member with its own thresholds, frozen when pruned), so a
+cell's first group prunes nothing, and a pruned member's slice is still computed until the whole group
+stops (calibration/proxy/vectorized.py): its steps_done and flops stop at the rung, the device time does
+not, so on a GPU pruning frees little. Single trials on CUDA read their losses back at each rung step,
+so they stop at the rung itself.
 
 The defaults (rungs 0.2 and 0.5, eta 3, margin 8%, 4 trials) come from the curves of the shipped
 cpu-default store: with every trial known, they stop 43% of its trials (32% of its compute) and none of

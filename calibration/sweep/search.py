@@ -11,7 +11,8 @@ seed in seeds.values:
 - tpe: round 0 is a Sobol design of `initial_trials` points; each later round adds `round_trials` points:
   first the points that bracket the best point in LR at its batch (one LR step, the spec's grid step,
   above and below, where nothing was tried that close: the fit needs its optimum inside the trials and
-  the penalty model needs the high-LR side), then Optuna's TPE, fitted to the finished points
+  the penalty model needs the high-LR side; a pruned point does not bracket, as the fitter drops it: the
+  bracket goes halfway to it instead), then Optuna's TPE, fitted to the finished points
   (search_tpe.py). Brackets may leave the box by one step at a time, as the adaptive grid does, within
   [adaptive] lr_min and lr_max.
 
@@ -110,7 +111,7 @@ def sobol_points(n: int, spec: SweepSpec, cell: str, k: int = 0) -> list[tuple[f
         unit = qmc.Sobol(d=2, scramble=True, seed=rng).random(n)
     lo, hi = math.log(min(spec.lr)), math.log(max(spec.lr))
     ladder = batch_ladder(spec.batch_seqs)
-    return [(adaptive._round(math.exp(lo + u * (hi - lo))), ladder[min(int(v * len(ladder)), len(ladder) - 1)])
+    return [(adaptive.round_lr(math.exp(lo + u * (hi - lo))), ladder[min(int(v * len(ladder)), len(ladder) - 1)])
             for u, v in unit]
 
 
@@ -144,18 +145,16 @@ def search_trials(store, spec: SweepSpec) -> list[tuple]:
 
 def _finished_points(rows: list) -> list:
     """The cell's finished trials as PointResults, in a canonical order (never the order they finished in)."""
-    points = [adaptive.PointResult(r["config"].lr, r["config"].batch_seqs, r["config"].seed, r["status"],
-                                   r["result"].loss if r["result"] else None) for r in rows]
-    return sorted(points, key=lambda p: (p.batch_seqs, p.lr, p.seed))
+    return sorted(adaptive.points_of(rows), key=lambda p: (p.batch_seqs, p.lr, p.seed))
 
 
 def next_round(spec: SweepSpec, cell: str, points: list, n: int, k: int) -> list[tuple[float, int]]:
     """Round k's n new (lr, batch) points: brackets around the best point first, then TPE's."""
     from calibration.sweep.search_tpe import tpe_points
 
-    losses = adaptive.point_losses(points)  # (batch, lr) -> mean over seeds, inf if diverged
-    tried = {(lr, batch) for batch, lr in losses}
-    out = [p for p in brackets(losses, spec) if p not in tried][:n]
+    losses = adaptive.point_losses(points)  # (batch, lr) -> mean over seeds, inf if diverged or pruned
+    tried = {(p.lr, p.batch_seqs) for p in points}  # failed-only points too: a rerun would be a duplicate
+    out = [p for p in brackets(losses, spec, adaptive.pruned_only(points)) if p not in tried][:n]
     seed = [spec.search.seed, cell_salt(cell), k]
     for p in tpe_points(losses, spec, n - len(out), seed, avoid=tried | set(out)):
         out.append(p)
@@ -167,21 +166,27 @@ def lr_step(spec: SweepSpec) -> float:
     return (max(spec.lr) / min(spec.lr)) ** (1 / (len(spec.lr) - 1))
 
 
-def brackets(losses: dict, spec: SweepSpec) -> list[tuple[float, int]]:
+def brackets(losses: dict, spec: SweepSpec, pruned: set = frozenset()) -> list[tuple[float, int]]:
     """LRs one step above and below the best point, at its batch, where nothing was tried that close
-    (a diverged trial above counts as tried: it brackets the optimum)."""
+    (a diverged trial above counts as tried: it brackets the optimum). A pruned-only point (`pruned`,
+    (batch, lr) pairs) does not: the fitter drops it; a bracket that would land on or beyond one goes to
+    the geometric midpoint between the best point and it instead (adaptive.lr_beyond)."""
     finite = {key: v for key, v in losses.items() if math.isfinite(v)}
     if not finite:
         return []
     batch, best = min(finite, key=lambda key: (finite[key], key))
     step = lr_step(spec)
-    row = [lr for b, lr in losses if b == batch]
+    blockers = sorted(lr for b, lr in pruned if b == batch)
+    row = [lr for b, lr in losses if b == batch and (b, lr) not in pruned]
     out = []
-    up, down = adaptive._round(best * step), adaptive._round(best / step)
-    if not any(best < lr <= best * step * 1.01 for lr in row) and up <= spec.adaptive.lr_max:
-        out.append((up, batch))
-    if not any(best / step / 1.01 <= lr < best for lr in row) and down >= spec.adaptive.lr_min:
-        out.append((down, batch))
+    if not any(best < lr <= best * step * 1.01 for lr in row):
+        up = adaptive.lr_beyond(best, best * step, blockers, step)
+        if up is not None and up <= spec.adaptive.lr_max:
+            out.append((up, batch))
+    if not any(best / step / 1.01 <= lr < best for lr in row):
+        down = adaptive.lr_beyond(best, best / step, blockers, step)
+        if down is not None and down >= spec.adaptive.lr_min:
+            out.append((down, batch))
     return out
 
 

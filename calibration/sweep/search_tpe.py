@@ -62,14 +62,14 @@ def _observed(losses: dict, ladder: tuple, space: dict) -> list:
 
 def _ask(study, space: dict, ladder: tuple, n: int, avoid: set) -> list[tuple[float, int]]:
     """Ask TPE for n points not in `avoid`; asked points stay running, so the liar spreads the next."""
-    from calibration.sweep.adaptive import _round
+    from calibration.sweep.adaptive import round_lr
 
     out: list[tuple[float, int]] = []
     for _ in range(n * MAX_TRIES):
         if len(out) == n:
             break
         params = study.ask(space).params
-        point = (_round(math.exp(params["log_lr"])), ladder[params["batch_index"]])
+        point = (round_lr(math.exp(params["log_lr"])), ladder[params["batch_index"]])
         if point not in avoid and point not in out:
             out.append(point)
     return out

@@ -61,10 +61,10 @@ def grid_edges(points: list, best_batch: int, best_lr: float) -> list[str]:
     """Which edges of the tried grid a cell's best (batch, LR) sits on, e.g. ["upper LR edge"].
 
     An LR is on an edge when no LR beyond it was tried at its batch (a diverged LR above counts as
-    tried: it brackets the optimum; a single LR is on both edges); a batch when no batch beyond it
+    tried: it brackets the optimum; a pruned one does not; a single LR is on both edges); a batch when no batch beyond it
     finished, given two or more did (a one-batch grid does not look for the best batch).
     """
-    tried = [p for p in points if p.status in ("ok", "diverged", "pruned")]
+    tried = [p for p in points if p.status in ("ok", "diverged")]  # pruned: the fitter drops it, no bracket
     lrs = [p.lr for p in tried if p.batch_seqs == best_batch]
     batches = {p.batch_seqs for p in tried if p.status == "ok"}
     edges = []
@@ -130,11 +130,7 @@ def _summary_lines(store: TrialStore, rows: list) -> list[str]:
 
 def _cell_line(cell: str, cell_rows: list) -> str:
     """One cell: its best (batch, LR) so far, whether it sits on the grid's edge, how many trials are done."""
-    points = [
-        adaptive.PointResult(r["config"].lr, r["config"].batch_seqs, r["config"].seed, r["status"],
-                             r["result"].loss if r["result"] else None)
-        for r in cell_rows if r["result"] is not None
-    ]
+    points = adaptive.points_of([r for r in cell_rows if r["result"] is not None])
     losses = {k: v for k, v in adaptive.point_losses(points).items() if math.isfinite(v)}
     todo = sum(r["status"] in ("pending", "running") for r in cell_rows)
     if losses:
