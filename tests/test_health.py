@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from advisor.cli import cli
 from calibration.proxy import health
 from calibration.proxy.health import HealthWatch
-from calibration.proxy.train import DIVERGE_PATIENCE, TrialLog, run_trial
+from calibration.proxy.train import DIVERGE_NATS, DIVERGE_PATIENCE, DIVERGE_RATIO, TrialLog, run_trial
 from calibration.proxy.vectorized import run_group
 from calibration.sweep.export import trial_table
 from calibration.sweep.plan import cell_key
@@ -84,11 +84,48 @@ def test_grad_clip_off_clips_nothing_but_still_measures_and_trains_the_same(kjv,
     assert off.loss == pytest.approx(never.loss, rel=1e-6)
 
 
-def test_a_huge_lr_shows_its_divergence_step_or_spikes(kjv, one_thread):
+def test_a_huge_lr_shows_the_step_its_divergence_began(kjv, one_thread):
     result = run_trial(TINY.replace(lr=50.0, grad_clip=0.0, tokens=4 * 32 * 100), "cpu", kjv)
-    assert result.status == "diverged"
-    assert result.loss_spikes > 0 or 1 <= result.diverged_at_step <= result.steps_done
-    assert result.grad_norm_max > 1.0
+    assert result.status == "diverged" and result.grad_norm_max > 1.0
+    # a finite loss above the threshold for DIVERGE_PATIENCE steps: it stopped on the last of them
+    assert result.diverged_at_step == result.steps_done - DIVERGE_PATIENCE + 1
+    losses = {step: loss for step, _, loss, *_ in result.curve}  # one curve point per step: 100 steps
+    initial = losses[1]
+    threshold = max(initial + DIVERGE_NATS, DIVERGE_RATIO * initial)
+    assert all(losses[s] > threshold for s in range(result.diverged_at_step, result.steps_done + 1))
+    assert all(losses[s] <= threshold for s in range(1, result.diverged_at_step))
+
+
+def test_clipped_steps_report_their_pre_clip_norms(kjv, one_thread):
+    result = run_trial(TINY.replace(grad_clip=0.05), "cpu", kjv)
+    assert result.status == "ok"
+    assert result.grad_norm_max > 0.05 and result.grad_norm_median > 0.05  # not the clipped (post-clip) norm
+    assert result.clipped_frac > 0
+
+
+def test_on_cuda_a_pruned_trial_stops_at_its_rung_not_at_the_next_read_back(kjv, one_thread, monkeypatch):
+    from calibration.proxy import train, vectorized
+
+    # read back every 32 steps, as on CUDA; count the steps actually trained
+    monkeypatch.setattr(train, "sync_interval", lambda dev: train.CUDA_SYNC_EVERY)
+    monkeypatch.setattr(vectorized, "sync_interval", lambda dev: train.CUDA_SYNC_EVERY)
+    trained = {"single": 0, "group": 0}
+    step, group_step = train.train_step, vectorized.StackedProxies.train_step
+
+    def counted(*args, **kwargs):
+        trained["single"] += 1
+        return step(*args, **kwargs)
+
+    def group_counted(self, *args, **kwargs):
+        trained["group"] += 1
+        return group_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(train, "train_step", counted)
+    monkeypatch.setattr(vectorized.StackedProxies, "train_step", group_counted)
+    result = run_trial(TINY, "cpu", kjv, prune=[[10, 0.0]])
+    assert (result.status, result.steps_done, trained["single"]) == ("pruned", 10, 10)
+    both = run_group([TINY, TINY.replace(lr=3e-3)], "cpu", kjv, prunes=[[[10, 0.0]], [[20, 0.0]]])
+    assert [r.steps_done for r in both] == [10, 20] and trained["group"] == 20
 
 
 def test_vectorized_members_fill_the_same_health_fields(kjv, one_thread):

@@ -61,7 +61,8 @@ path to a TOML file or the name of a shipped preset (calibration/sweep/presets/N
     min_trials = 4                   #   finished trials of the cell needed at a rung before it prunes
 
 A search places LRs log-uniformly in [min, max] of [lr] and batches on the powers of two within [min, max]
-of batch.seqs (and those two values); [adaptive] does not apply to it.
+of batch.seqs (and those two values); [adaptive] does not grow its grid: only its lr_min and lr_max
+bound the brackets a tpe search may step out to (calibration/sweep/search.py).
 
 Every error is a SpecError (a ValueError) whose message names the offending key. Shapes need an even head
 dim (rotary embeddings); whether each size fits this machine's memory is checked by calibration.sweep.plan.
