@@ -61,8 +61,9 @@ def grid_edges(points: list, best_batch: int, best_lr: float) -> list[str]:
     """Which edges of the tried grid a cell's best (batch, LR) sits on, e.g. ["upper LR edge"].
 
     An LR is on an edge when no LR beyond it was tried at its batch (a diverged LR above counts as
-    tried: it brackets the optimum; a pruned one does not; a single LR is on both edges); a batch when no batch beyond it
-    finished, given two or more did (a one-batch grid does not look for the best batch).
+    tried: it brackets the optimum; a pruned one does not: the fitter drops it; a single LR is on both
+    edges); a batch when no batch beyond it finished, given two or more did (a one-batch grid does not
+    look for the best batch).
     """
     tried = [p for p in points if p.status in ("ok", "diverged")]  # pruned: the fitter drops it, no bracket
     lrs = [p.lr for p in tried if p.batch_seqs == best_batch]
