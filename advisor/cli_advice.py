@@ -515,8 +515,8 @@ def comparison(rec: Recommendation) -> dict:
         "notes": [_extrapolation_line(rec), *(line.strip() for line in _interval_lines(rec))] + ([] if own_batch else [
             f"no batch size of its own: {rec.source.get('batch_unusable') or 'no batch law'}"]),
     }]
-    moe = ([f"an MoE: the published laws (fitted on dense models) are read at the total non-embedding N; on Step "
-            f"Law's MoE cells the total reads them better than the active count (benchmarks/moe_validation.py)"]
+    moe = (["an MoE: the published laws (fitted on dense models) are read at the total non-embedding N; on Step "
+             "Law's MoE cells the total reads them better than the active count (benchmarks/moe_validation.py)"]
            if rec.n_params_active < rec.n_params else [])
     for law in HYPERPARAMETER_LAWS.values():
         answer = law.evaluate(target)
