@@ -120,7 +120,8 @@ def load_corpus(spec: str = "kjv", vocab_size: int | None = None) -> TokenSource
     Byte sources have vocab_size 256. For .bin sources vocab_size is the option, else the vocab_size of a
     nanoGPT meta.pkl beside the tokens (read as plain data only: calibration.proxy.vocab), else max token + 1.
     Raises ValueError (one line, naming the value) for anything that cannot be a token source.
-    Cached per process on (resolved path, vocab_size).
+    Cached per process on (resolved path, vocab_size, the size and modification time of every file read):
+    a file replaced since it was last read is read again.
     """
     if vocab_size is not None and vocab_size < 1:
         raise ValueError(f"vocab_size must be positive, got {vocab_size}")
@@ -132,7 +133,8 @@ def load_corpus(spec: str = "kjv", vocab_size: int | None = None) -> TokenSource
         path = Path(spec).expanduser()
         if not path.exists():
             raise ValueError(f"token source {spec!r} not found: neither 'kjv' nor an existing file or folder")
-    return _load_cached(str(path.resolve()), vocab_size, "kjv" if spec == "kjv" else None)
+    path = path.resolve()
+    return _load_cached(str(path), vocab_size, "kjv" if spec == "kjv" else None, _file_states(path))
 
 
 def unigram_entropy(source: TokenSource) -> float:
@@ -151,8 +153,15 @@ def unigram_entropy(source: TokenSource) -> float:
 
 # ---- loading -----------------------------------------------------------------------------------
 
+def _file_states(path: Path) -> tuple:
+    """(file, size, mtime) of every file a source may be read from (a .bin's meta.pkl included): the part of
+    the cache key that changes when the data does."""
+    files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path, path.parent / "meta.pkl"]
+    return tuple(sorted((str(f), st.st_size, st.st_mtime_ns) for f in files if f.is_file() for st in [f.stat()]))
+
+
 @lru_cache(maxsize=16)
-def _load_cached(path_str: str, vocab_size: int | None, name: str | None) -> TokenSource:
+def _load_cached(path_str: str, vocab_size: int | None, name: str | None, _states: tuple = ()) -> TokenSource:
     path = Path(path_str)
     name = name or _slug(path.name.split(".")[0] if path.is_file() else path.name)
     if path.is_dir():

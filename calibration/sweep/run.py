@@ -84,8 +84,7 @@ def data_identity(data: str) -> str:
         return ""
     from calibration.proxy import data as token_data
 
-    token_data._load_cached.cache_clear()  # the file may have changed since this process last read it
-    try:
+    try:  # a file changed since this process last read it is read again (the cache keys on its state)
         return token_data.load_corpus(data).data_id
     except (ValueError, OSError):
         return ""
