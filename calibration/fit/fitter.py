@@ -31,7 +31,7 @@ from calibration.fit.published import published_law_key, record_published_law
 from calibration.fit.table import (ColumnMap, FitInputError, build_cells, diverged_trials, mixed_setups, prepare_trials,
                                    read_table)
 from calibration.fit.validate import CellTable, held_out_largest, leave_one_cell_out
-from calibration.fit.writer import cell_entries, fit_range, law_entry, loss_entry, readable_text, write_artifact
+from calibration.fit.writer import cell_entries, fit_range, law_entry, loss_entry, readable_text, write_text
 
 PENALTY_BOOT = 200  # bootstrap draws of the penalty model (each a refit over resampled cells)
 
@@ -97,7 +97,8 @@ class ScaleLawFitter:
         self.penalty_ = fit_penalty(self.table_, min(self.n_boot, PENALTY_BOOT), np.random.default_rng(self.seed + 2))
         self.validation_ = self._validate()
         self._build_artifact(trials, columns, excluded, table_name or "", table_sha256, notes)
-        readable_text(self.artifact_.to_json())  # numbers out of range: refused here, not in the advisor
+        # numbers out of range: refused here, not in the advisor; the checked text is what `write` writes
+        self._artifact_text = readable_text(self.artifact_.to_json())
         return self
 
     def to_artifact(self) -> FittedModelArtifact:
@@ -106,7 +107,8 @@ class ScaleLawFitter:
 
     def write(self, path: str | Path, force: bool = False) -> Path:
         """Write the artifact as JSON; refuses to overwrite unless force (FitInputError)."""
-        return write_artifact(self.to_artifact(), path, force=force)
+        self._check_fitted()
+        return write_text(self._artifact_text, path, force=force)
 
     def report(self, out_dir: str | Path) -> Path:
         """Write the figures and report.md into out_dir (calibration/fit/report.py); returns the report."""

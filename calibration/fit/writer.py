@@ -70,11 +70,17 @@ def write_artifact(artifact: FittedModelArtifact | dict, path: str | Path, force
     """Write the artifact (or its JSON) as strict JSON; refuses to overwrite unless force, and refuses
     (FitInputError, nothing written) a document the advisor could not read back (`readable_text`). Writes
     to a temp file, then renames; a failed write (read-only folder, full disk) leaves no temp file behind."""
+    if Path(path).exists() and not force:
+        raise FitInputError(f"{path} exists; pass --force to overwrite it")
+    doc = artifact.to_json() if isinstance(artifact, FittedModelArtifact) else artifact
+    return write_text(readable_text(doc), path, force)
+
+
+def write_text(text: str, path: str | Path, force: bool = False) -> Path:
+    """Write an artifact's checked JSON text (`readable_text`): temp file, then rename."""
     path = Path(path)
     if path.exists() and not force:
         raise FitInputError(f"{path} exists; pass --force to overwrite it")
-    doc = artifact.to_json() if isinstance(artifact, FittedModelArtifact) else artifact
-    text = readable_text(doc)
     blocker = next((p for p in path.parents if p.exists()), None)
     if blocker is not None and not blocker.is_dir():
         raise FitInputError(f"cannot write {path}: {blocker} is a file, not a folder")
