@@ -72,7 +72,7 @@ def fit(table, output, report_dir, col_params, col_tokens, col_lr, col_batch, co
     from calibration.fit import ColumnMap, FitInputError, ScaleLawFitter
 
     table, table_name = _resolve_table(table)
-    sources = _sources(with_sources, table)
+    sources = resolve_sources(with_sources, table)
     inputs = {"TABLE": table, **{f"--with {name}:": path for name, path in sources}}
     refuse_clobbering(inputs, {"-o": output}, {"--report": (report_dir, REPORT_FILES)})
     if Path(output).exists() and not force:
@@ -119,7 +119,7 @@ def _resolve_table(table: str) -> tuple[str, str]:
     return str(resolve_source(table)), f"source {table}"  # a CatalogError is bad input (advisor/cli.py)
 
 
-def _sources(with_sources, table) -> list[tuple[str, str]]:
+def resolve_sources(with_sources, table) -> list[tuple[str, str]]:
     """(name, table path) of each distinct --with source (shipped names or table paths; CatalogError: bad
     input); TABLE itself is refused: a table fitted jointly with itself would count every trial twice."""
     from pathlib import Path

@@ -58,24 +58,23 @@ def recalibrate(spec, out_dir, data, vocab_size, device, workers, n_boot, notes,
     the_spec = _spec_with_data(spec, data, vocab_size)
     _plan(the_spec)  # spec errors before anything is created
     device = _checked_device(device or the_spec.device)
-    sources = _sources(with_sources)  # an unknown source before the sweep runs
     out = Path(out_dir)
+    sources = _sources(with_sources, out)  # an unknown or unusable source before the sweep runs
     _sweep(the_spec, out, workers, device, allow_other_spec, retry_failed, quiet)
     _fit_and_write(the_spec, out, n_boot, notes, quiet, sources)
 
 
-def _sources(with_sources) -> list[tuple[str, str]]:
-    """(name, table path) of each --with source (a CatalogError is bad input: exit 2)."""
-    import numpy as np
-
-    from advisor.catalog import resolve_source
+def _sources(with_sources, out: Path) -> list[tuple[str, str]]:
+    """(name, table path) of each --with source, resolved as `advisor fit` does and its columns and units
+    checked before the sweep runs (bad input: exit 2)."""
+    from calibration.cli.fit import resolve_sources
     from calibration.fit import FitInputError
-    from calibration.fit.joint import load_source
+    from calibration.fit.joint import read_source
 
-    sources = [(name, str(resolve_source(name))) for name in dict.fromkeys(with_sources)]
-    with input_errors(FitInputError):  # columns or units that cannot be reconciled: before the sweep runs
+    sources = resolve_sources(with_sources, out / "trials.csv")
+    with input_errors(FitInputError):
         for name, path in sources:
-            load_source(name, path, 0.0025, 0, np.random.default_rng(0))
+            read_source(name, path)
     return sources
 
 

@@ -54,12 +54,7 @@ class Source:
 def load_source(name: str, path: str | Path, near_optimal: float, n_boot: int, rng: np.random.Generator,
                 columns: ColumnMap = ColumnMap()) -> Source:
     """Read a source's table (contract 1), check its units, find its cells' optima and resample them."""
-    raw = read_table(path)
-    try:
-        trials, _ = prepare_trials(raw, columns)
-        check_units(raw, trials)
-    except FitInputError as exc:
-        raise FitInputError(f"source {name}: {exc}") from None
+    raw, trials = read_source(name, path, columns)
     cells = build_cells(trials, diverged_trials(raw, columns))
     table = CellTable(cells, [fit_cell(c, near_optimal) for c in cells])
     if not (table.w("lr") > 0).any():
@@ -70,6 +65,18 @@ def load_source(name: str, path: str | Path, near_optimal: float, n_boot: int, r
         samples = {"lr": s_lr, "batch": s_b}
     sha = hashlib.sha256(Path(path).read_bytes()).hexdigest() if Path(path).is_file() else ""
     return Source(name, table, samples, len(trials), sha)
+
+
+def read_source(name: str, path: str | Path, columns: ColumnMap = ColumnMap()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A source's table and its usable trials, its columns and units checked (FitInputError naming the
+    source): cheap enough to run before a sweep, so that a bad --with fails before any training."""
+    raw = read_table(path)
+    try:
+        trials, _ = prepare_trials(raw, columns)
+        check_units(raw, trials)
+    except FitInputError as exc:
+        raise FitInputError(f"source {name}: {exc}") from None
+    return raw, trials
 
 
 def check_units(raw: pd.DataFrame, trials: pd.DataFrame) -> None:
