@@ -8,7 +8,6 @@ components at the target; advisor/intervals.py says how each is built.
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from advisor.artifact import SCHEMA, VERSION, FittedModelArtifact, LawEntry, Los
 from advisor.coded_warning import CodedWarning
 from advisor.intervals import (COMPONENTS, Spread, Z90, beyond_range, bootstrap_spread, excess, extrapolated_point,
                               form_candidates, range_deviation, range_scales)
+from advisor.json_text import parse_object
 from advisor.laws import LossLaw, PowerLaw
 
 __all__ = ["SCHEMA", "VERSION", "Z90", "ModelError", "Prediction", "FittedLaw", "FittedLossLaw", "FittedModel",
@@ -174,13 +174,9 @@ class FittedModel:
         except (OSError, UnicodeDecodeError) as exc:
             raise ModelError(f"cannot read model file {p}: {exc}") from None
         try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ModelError(f"model file {p} is not valid JSON (truncated?): {exc}") from None
-        except RecursionError:
-            raise ModelError(f"model file {p} is nested too deeply to be a fitted model") from None
-        if not isinstance(doc, dict):
-            raise ModelError(f"model file {p} does not hold a JSON object")
+            doc = parse_object(text)
+        except ValueError as exc:
+            raise ModelError(f"model file {p}: {exc}") from None
         try:
             return cls(FittedModelArtifact.from_json(doc), str(p), doc)
         except ModelError as exc:

@@ -43,11 +43,11 @@ Errors are one line naming the file and the key (`ConfigError`, an input error: 
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from advisor import shape as shapes
+from advisor.json_text import parse_object
 from advisor.units import UnitError, format_count
 
 FAMILIES = ("llama", "mistral", "qwen2", "mixtral", "qwen2_moe", "deepseek_v3", "deepseek_v2", "gpt2", "nanogpt")
@@ -164,14 +164,9 @@ def _load(path: Path) -> tuple[dict, str]:
     if path.suffix == ".py":
         return _python_assignments(text, where), where
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
-    except RecursionError:
-        raise ConfigError(f"{where}: not valid JSON (nested too deeply)") from None
-    if not isinstance(doc, dict):
-        raise ConfigError(f"{where}: expected a JSON object of config keys, got a JSON {type(doc).__name__}")
-    return doc, where
+        return parse_object(text), where
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def _python_assignments(text: str, where: str) -> dict:
