@@ -647,6 +647,9 @@ def _law_as_form(published: PublishedLaw, vocab_size: int, seq: int, index: int)
     return log_value
 
 
+law_as_form = _law_as_form  # public: the cross-setup fit's validation evaluates published setups' laws too
+
+
 def _n_for_laws(fitted: FittedModel, shape) -> float:
     if isinstance(shape, shapes.MoeShape):
         return fitted.n_for_laws(shape.n_params, shape.n_params_active)

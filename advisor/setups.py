@@ -1,0 +1,93 @@
+"""The setup part of an interval, measured from several setups (a cross-setup or anchored fit's
+`provenance.cross_setup` record; calibration/fit/cross_setup.py writes it; docs/fitting.md).
+
+Each known setup has its own law (its prefactor, and its own slope for each input its cells span). At a
+target x, setup s sits at v_s(x):
+
+- for a setup none of them is (`mode: unknown`): v_s(x) is s's own law at x; the point is the pooled law
+  U(x) (mean prefactor, shared exponents);
+- after an anchor sweep of your own (`mode: anchored`): your prefactor is pinned at the anchor a (your cells'
+  geometric centre), so only the exponents' spread remains: v_s(x) = U(x) + [own_s(x) - own_s(a)] - [U(x) - U(a)].
+
+Published laws fitted on other teams' own sweeps (DeepSeek LLM's) count as setups too when the record says so.
+With k setups the between-setup sd s = sqrt(sum (v_s - U)^2 / (k - 1)) is itself uncertain (k - 1 degrees of
+freedom): the half-width is the 90% prediction bound for a new setup, t_{0.95, k-1} * sqrt(1 + 1/k) * s.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+# 95th percentile of Student's t by degrees of freedom (for a two-sided 90% bound)
+T95 = {1: 6.3138, 2: 2.9200, 3: 2.3534, 4: 2.1318, 5: 2.0150, 6: 1.9432, 7: 1.8946, 8: 1.8595, 9: 1.8331, 10: 1.8125}
+Z90 = 1.6448536269514722
+
+
+def t95(dof: int) -> float:
+    """Student's t 95th percentile (table to 10 degrees of freedom, then the Cornish-Fisher expansion)."""
+    if dof in T95:
+        return T95[dof]
+    z = Z90
+    return z + (z**3 + z) / (4 * dof) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * dof**2)
+
+
+def multiplier(k: int) -> float:
+    """Half-width of a 90% prediction interval for one more setup, in units of the sd of k setups."""
+    return t95(k - 1) * math.sqrt(1.0 + 1.0 / k)
+
+
+def half_width(values: list[float], center: float) -> float | None:
+    """The setup part's half-width (log) from the setups' values at the target; None with fewer than two."""
+    k = len(values)
+    if k < 2:
+        return None
+    sd = math.sqrt(sum((v - center) ** 2 for v in values) / (k - 1))
+    return multiplier(k) * sd
+
+
+def linear_law(log_coef, inputs) -> Callable[[dict], float]:
+    """log y = c0 + sum c_j log x_j as a function of a point {n_params, tokens, flops}."""
+    coef = [float(c) for c in log_coef]
+    return lambda p: coef[0] + sum(c * math.log(p[n]) for c, n in zip(coef[1:], inputs))
+
+
+class SetupSpread:
+    """One law's record (`cross_setup.laws.lr`/`batch`) with the published setups' log-value functions."""
+
+    def __init__(self, record: dict, mode: str, published: dict[str, Callable[[dict], float]]) -> None:
+        self.inputs = tuple(record["inputs"])
+        self.pooled = linear_law(record["pooled_log_coef"], self.inputs)
+        self.mode = mode
+        self.anchor = record.get("anchor")
+        self.setups = {name: linear_law(s["log_coef"], self.inputs) for name, s in record["setups"].items()}
+        self.own = {name: linear_law(s["setup_log_coef"], self.inputs) for name, s in record["setups"].items()
+                    if "setup_log_coef" in s}
+        self.published = published
+
+    def values(self, point: dict) -> dict[str, float]:
+        """Each known setup's log value at the point (see the module doc)."""
+        laws = {**self.setups, **self.published}
+        if self.mode != "anchored":
+            return {name: f(point) for name, f in laws.items()}
+        a = _point(self.anchor)
+        base = self.pooled(point) - self.pooled(a)
+        return {name: self.pooled(point) + (f(point) - f(a)) - base for name, f in laws.items()}
+
+    def width(self, point: dict, center: float | None = None) -> float | None:
+        center = self.pooled(point) if center is None else center
+        return half_width(list(self.values(point).values()), center)
+
+    def setup_shift(self, name: str, point: dict) -> float:
+        """Log offset of a known setup's own answer from the pooled law at the point."""
+        return self.own[name](point) - self.pooled(point)
+
+
+def _point(p: dict) -> dict:
+    return {"n_params": p["n_params"], "tokens": p["tokens"], "flops": 6.0 * p["n_params"] * p["tokens"]}
+
+
+def from_record(cross: dict | None, law: str, published: dict[str, Callable[[dict], float]]) -> SetupSpread | None:
+    """The SetupSpread of one law from a model's cross_setup record (None when it has none for that law)."""
+    if not isinstance(cross, dict) or not isinstance(cross.get("laws"), dict) or law not in cross["laws"]:
+        return None
+    return SetupSpread(cross["laws"][law], cross.get("mode", "unknown"), published)

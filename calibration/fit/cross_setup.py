@@ -1,0 +1,131 @@
+"""Laws fitted across setups (`advisor fit --setups A B ...`): the model for a setup none of them is.
+
+A JointFitter whose laws treat every setup alike (cross_law.py): a prefactor per setup, the exponents
+shared, each setup's own slopes tested against the others' (the consistency test of the joint fit with
+that setup in MINE's place). The artifact's laws are the unknown setup's: the mean prefactor with the
+shared exponents and their joint bootstrap. `provenance.cross_setup` records each setup's prefactor and
+own law, from which the advisor builds the setup part of the interval at the target (advisor/setups.py)
+and answers `--setup NAME` for a known one; and the leave-one-setup-out validation (cross_validate.py).
+
+The first setup is the reference: its cells give the loss surface, the penalty model and the cell list
+(those are properties of one setup's landscape and cannot be pooled); it should be the richest grid.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from calibration.fit import cross_law
+from calibration.fit.joint import JointFitter, stack
+from calibration.fit.laws import BATCH_FORMS, LR_FORMS
+from calibration.fit.table import FitInputError
+
+# Published laws fitted by other teams on their own sweeps that enter the setup part as setups (decided by
+# the leave-one-setup-out measurement: docs/fitting.md, "Across setups")
+PUBLISHED_SETUPS = ("deepseek",)
+SPREAD_RULE = ("the setups' own laws (their prefactor, and their own slope for each input they span) at the "
+               "target, around the pooled law: 90% prediction bound for one more setup, "
+               "t(0.95, k-1) * sqrt(1 + 1/k) * their sd (k setups)")
+
+
+class CrossSetupFitter(JointFitter):
+    """Fit several setups (a list of (name, table path); the first is the reference) across setups."""
+
+    def __init__(self, setups, n_boot: int = 1000, seed: int = 0, near_optimal: float = 0.0025,
+                 loss_surface: bool = True, loss_boot_max: int | None = None, progress: bool = False,
+                 published_setups=PUBLISHED_SETUPS, validate_setups: bool = True) -> None:
+        setups = list(setups)
+        if len(setups) < 2:
+            raise FitInputError("a cross-setup fit needs two or more setups")
+        names = [n for n, _ in setups]
+        if len(set(names)) < len(names):
+            raise FitInputError(f"a setup is given twice: {', '.join(names)}")
+        super().__init__(setups[1:], n_boot=n_boot, seed=seed, near_optimal=near_optimal, loss_surface=loss_surface,
+                         loss_boot_max=loss_boot_max, progress=progress)
+        self.setups = setups
+        self.published_setups = tuple(published_setups)
+        self.validate_setups = validate_setups
+
+    def fit(self, trials=None, columns=None, **kw) -> "CrossSetupFitter":
+        from calibration.fit.table import ColumnMap
+
+        name, path = self.setups[0]
+        kw.setdefault("table_name", name)
+        return super().fit(path if trials is None else trials, columns or ColumnMap(), **kw)
+
+    def _fit_laws(self) -> None:
+        table, rng = self.table_, np.random.default_rng(self.seed)
+        from calibration.fit.bootstrap import resample_optima
+
+        self._mine_samples = {}
+        if self.n_boot > 0:
+            s_lr, s_b, s_loss = resample_optima(table.cells, table.optima, self.n_boot, rng, self.progress)
+            self._mine_samples = {"lr": s_lr, "batch": s_b, "loss": s_loss}
+        self.stacks_ = {law: stack(table, self._mine_samples, self.sources_, law) for law in ("lr", "batch")}
+        for st in self.stacks_.values():
+            st.names[0] = self.setups[0][0]
+        law_rng = np.random.default_rng(self.seed + 3)
+        self.lr_fits_, self.lr_skipped_ = cross_law.fit_forms(self.stacks_["lr"], LR_FORMS, law_rng)
+        if not self.lr_fits_:
+            raise FitInputError("no LR law form can be fitted across the setups ("
+                                + "; ".join(f"{s.form}: {s.reason}" for s in self.lr_skipped_) + ")")
+        self.batch_fits_, self.batch_skipped_ = cross_law.fit_forms(self.stacks_["batch"], BATCH_FORMS, law_rng)
+        self._fit_loss_surface()
+
+    def _build_artifact(self, raw, columns, excluded, table_name, table_sha256, notes) -> None:
+        super()._build_artifact(raw, columns, excluded, table_name, table_sha256, notes)
+        self.provenance_.same_setup_as_target = False
+        self.provenance_.extra.pop("joint", None)
+        self.cross_ = cross_section(self)
+        if self.validate_setups:
+            from calibration.fit.cross_validate import leave_one_setup_out
+
+            self.cross_["leave_one_setup_out"] = leave_one_setup_out(self)
+        self.provenance_.extra["cross_setup"] = self.cross_
+        self.warnings_ = [w for w in self.warnings_ if not w.code.startswith("joint_")] + cross_warnings(self)
+        self.artifact_.warnings = self.warnings_
+
+
+def law_record(fit, mode: str = "unknown", anchor: dict | None = None) -> dict:
+    """One law's part of provenance.cross_setup (advisor/setups.py reads it)."""
+    setups = {}
+    for name, s in fit.joint["setups"].items():
+        if "log_coef" not in s:
+            continue
+        pooled = [float(np.log(s["prefactor"]))] + [fit.joint["exponents"][n]["shared"]["value"] for n in fit.form.inputs]
+        setup_law = s["log_coef"] if s["inconsistent"] else pooled  # --setup NAME: own slopes only where they differ
+        setups[name] = {**{k: v for k, v in s.items() if k != "tests"}, "setup_log_coef": [float(v) for v in setup_law],
+                        "tests": {n: {k: t[k] for k in ("mine", "others", "difference", "inconsistent")}
+                                  for n, t in s.get("tests", {}).items()}}
+    out = {"form": fit.form.name, "inputs": list(fit.form.inputs),
+           "pooled_log_coef": [float(v) for v in fit.log_coef], "setups": setups}
+    if anchor is not None:
+        out["anchor"] = anchor
+    return out
+
+
+def cross_section(fitter) -> dict:
+    """provenance.cross_setup: the setups, each law's pooled and own laws, the rule of the setup part."""
+    laws = {law: law_record(fits[0]) for law, fits in (("lr", fitter.lr_fits_), ("batch", fitter.batch_fits_)) if fits}
+    sources = [{"name": fitter.setups[0][0], "n_cells": len(fitter.table_.cells), "n_trials": len(fitter.trials_)}]
+    sources += [{"name": s.name, "table_sha256": s.sha256, "n_trials": s.n_trials, "n_cells": len(s.table.cells)}
+                for s in fitter.sources_]
+    return {"mode": "unknown", "setups": sources, "published_setups": list(fitter.published_setups),
+            "reference": fitter.setups[0][0], "spread_rule": SPREAD_RULE,
+            "reference_only": "loss surface, penalty model and cells: the reference setup's", "laws": laws}
+
+
+def cross_warnings(fitter) -> list:
+    """An exponent that differs between setups (coded `setup_exponent_differs`)."""
+    from advisor.coded_warning import CodedWarning
+
+    out = []
+    for law, rec in fitter.cross_["laws"].items():
+        for name, s in rec["setups"].items():
+            for inp in s.get("inconsistent", []):
+                t = s["tests"][inp]
+                out.append(CodedWarning("setup_exponent_differs", (
+                    f"{'LR' if law == 'lr' else 'batch'} law: {name}'s own {inp} exponent "
+                    f"{t['mine']['value']:+.2f} differs from the other setups' {t['others']['value']:+.2f} "
+                    f"(difference 90% interval {t['difference'].get('ci90', ['?', '?'])[0]:+.2f} to "
+                    f"{t['difference'].get('ci90', ['?', '?'])[1]:+.2f}): the setup part carries the spread")))
+    return out
