@@ -12,7 +12,7 @@ setups' own laws sit from the pooled one at the target, prefactors and exponents
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -21,13 +21,48 @@ from calibration.fit.joint_law import JointLawFit, Stack
 from calibration.fit.laws import LawForm
 
 
+MAX_CENSOR_ROUNDS = 10
+BOUND_WEIGHT_STEP = 4.0
+BOUND_SLACK = 0.05  # log: a bound crossed by less is met (5%, a tenth of a 2x grid step)
+
+
 def rotated(stack: Stack, setup: int) -> Stack:
     """The stack with `setup` in MINE's place (gid 0) and setup 0 in its place."""
     gid = stack.gid.copy()
     gid[stack.gid == setup], gid[stack.gid == 0] = 0, setup
     names = list(stack.names)
     names[0], names[setup] = names[setup], names[0]
-    return Stack(stack.inputs, stack.y, stack.w, gid, stack.samples, names)
+    return replace(stack, gid=gid, names=names)
+
+
+def censored(stack: Stack, form: LawForm, own: tuple[str, ...] = ()) -> Stack:
+    """The stack with each edge optimum's bound used as a value where the law crosses it: a bound
+    constrains the law, it never pulls it. Crossed bounds join the fit at their bound value; one still
+    crossed after a refit weighs BOUND_WEIGHT_STEP times more (the robust fit would otherwise discount it
+    as an outlier), up to MAX_CENSOR_ROUNDS refits."""
+    if stack.bound is None or not (stack.bound != 0).any():
+        return stack
+    weight = np.zeros(len(stack.y))
+    eff = stack
+    for _ in range(MAX_CENSOR_ROUNDS):
+        eff = _with_bounds(stack, weight)
+        if _infeasible(eff, form) or joint_law.infeasible_reason(eff, form, own):
+            return stack
+        coef, _ = joint_law.fit_point(eff, form, own)
+        pred = joint_law.design(eff, form, own)[0] @ coef
+        crossed = ((stack.bound > 0) & (pred > stack.bound_y + BOUND_SLACK)) | \
+                  ((stack.bound < 0) & (pred < stack.bound_y - BOUND_SLACK))
+        if not crossed.any():
+            return eff
+        weight = np.where(crossed, np.where(weight > 0, weight * BOUND_WEIGHT_STEP, 1.0), weight)
+    return eff
+
+
+def _with_bounds(stack: Stack, weight: np.ndarray) -> Stack:
+    active = weight > 0
+    y = np.where(active, stack.bound_y, stack.y)
+    samples = None if stack.samples is None else np.where(active[None, :], stack.bound_y[None, :], stack.samples)
+    return replace(stack, y=y, w=np.where(active, weight, stack.w), samples=samples)
 
 
 def own_law(stack: Stack, form: LawForm, setup: int, rng: np.random.Generator) -> dict:
@@ -37,6 +72,7 @@ def own_law(stack: Stack, form: LawForm, setup: int, rng: np.random.Generator) -
     can_test, why = joint_law.testable(rot, form)
     if joint_law.infeasible_reason(rot, form, can_test):
         can_test = ()
+    rot = censored(rot, form, can_test)  # the bounds this setup's own law crosses
     tests = {}
     if can_test and rot.samples is not None and len(rot.samples) >= joint_law.MIN_TEST_BOOT:
         tests = joint_law._consistency_tests(rot, form, can_test, rng)
@@ -61,7 +97,9 @@ def pooled_coef(coef: np.ndarray, n_groups: int) -> np.ndarray:
 
 
 def fit_form(stack: Stack, form: LawForm, rng: np.random.Generator, own_laws: bool = True) -> CrossLawFit:
-    """The pooled fit of one form over every setup, its bootstrap and (own_laws) each setup's own law."""
+    """The pooled fit of one form over every setup (edge bounds used where crossed), its bootstrap and
+    (own_laws) each setup's own law."""
+    raw, stack = stack, censored(stack, form)
     coef, groups = joint_law.fit_point(stack, form, ())
     x, _ = joint_law.design(stack, form, ())
     scatter = joint_law.group_scatter(stack, x, coef)
@@ -74,7 +112,7 @@ def fit_form(stack: Stack, form: LawForm, rng: np.random.Generator, own_laws: bo
                       between)
     setups = {}
     for i, g in enumerate(groups):
-        record = own_law(stack, form, g, rng) if own_laws else {}
+        record = own_law(raw, form, g, rng) if own_laws else {}
         setups[stack.names[g]] = {"prefactor": float(np.exp(coef[i])), "residual_sd": scatter[g][0], **record}
     fit.joint = {"form": form.name, "inputs": list(form.inputs), "setups": setups,
                  "exponents": {n: {"status": "pooled", "shared": {"value": float(coef[len(groups) + j])}}

@@ -17,7 +17,10 @@ import numpy as np
 from calibration.fit import cross_law
 from calibration.fit.joint import JointFitter, stack
 from calibration.fit.laws import BATCH_FORMS, LR_FORMS
-from calibration.fit.table import FitInputError
+from calibration.fit.table import FitInputError, read_table
+
+# columns whose several values in one table mean several setups (a cross-setup fit needs one table each)
+SETUP_MARKERS = ("setup", "data_id", "tokenizer", "optimizer")
 
 # Published laws fitted by other teams on their own sweeps that enter the setup part as setups (decided by
 # the leave-one-setup-out measurement: docs/fitting.md, "Across setups")
@@ -48,6 +51,8 @@ class CrossSetupFitter(JointFitter):
     def fit(self, trials=None, columns=None, **kw) -> "CrossSetupFitter":
         from calibration.fit.table import ColumnMap
 
+        for setup_name, setup_path in self.setups:
+            check_one_setup(setup_name, read_table(setup_path))
         name, path = self.setups[0]
         kw.setdefault("table_name", name)
         return super().fit(path if trials is None else trials, columns or ColumnMap(), **kw)
@@ -83,6 +88,18 @@ class CrossSetupFitter(JointFitter):
         self.provenance_.extra["cross_setup"] = self.cross_
         self.warnings_ = [w for w in self.warnings_ if not w.code.startswith("joint_")] + cross_warnings(self)
         self.artifact_.warnings = self.warnings_
+
+
+def check_one_setup(name: str, raw) -> None:
+    """FitInputError naming the table when it holds several setups (several values of a SETUP_MARKERS column):
+    pooling them as one setup would hide the very spread the fit measures."""
+    for col in SETUP_MARKERS:
+        if col in raw.columns:
+            values = sorted(raw[col].dropna().astype(str).unique())
+            if len(values) > 1:
+                where = ("its setup column holds" if col == "setup" else f"it has no setup column and its {col} holds")
+                raise FitInputError(f"{name} mixes setups: {where} {', '.join(values[:4])}"
+                                    f"{' ...' if len(values) > 4 else ''}; give each setup as its own table")
 
 
 def law_record(fit, mode: str = "unknown", anchor: dict | None = None) -> dict:

@@ -29,17 +29,26 @@ def substack(st: Stack, keep: np.ndarray, first: int | None = None) -> Stack:
     remap = {g: i for i, g in enumerate(order)}
     gid = np.array([remap[g] for g in st.gid[keep]])
     return Stack({k: v[keep] for k, v in st.inputs.items()}, st.y[keep], st.w[keep], gid,
-                 None if st.samples is None else st.samples[:, keep], [st.names[g] for g in order])
+                 None if st.samples is None else st.samples[:, keep], [st.names[g] for g in order],
+                 None if st.bound is None else st.bound[keep], None if st.bound_y is None else st.bound_y[keep])
 
 
 def grid_steps(tables, law: str) -> np.ndarray:
     """Each cell's grid step (log) in the law's variable: the median spacing of its distinct values."""
     out = []
     for t in tables:
+        if hasattr(t, "steps"):
+            out += list(t.steps(law))
+            continue
         for c in t.cells:
             v = np.unique(np.round(c.log_lr if law == "lr" else c.log_batch, 6))
             out.append(float(np.median(np.diff(v))) if len(v) > 1 else LN2)
     return np.array(out)
+
+
+def scored_cells(tables, law: str) -> np.ndarray:
+    """The cells whose optimum validation predicts: those in the law's fit, and a profile source's edges."""
+    return np.concatenate([t.scored(law) if hasattr(t, "scored") else t.w(law) > 0 for t in tables])
 
 
 def published_forms(keys) -> dict:
@@ -81,11 +90,12 @@ def _points(st: Stack, sel: np.ndarray) -> list[dict]:
             for n, d in zip(st.inputs["n_params"][sel], st.inputs["tokens"][sel])]
 
 
-def hold_out(st: Stack, form, h: int, steps, published: dict, rng, anchored: bool) -> dict | None:
+def hold_out(st: Stack, form, h: int, steps, scored, published: dict, rng, anchored: bool) -> dict | None:
     """Scores of one law for setup h held out (None when the fit is impossible)."""
     mine = (st.gid == h) & (st.w > 0)
     if not mine.any():
         return None
+    scored = scored & (st.gid == h)
     if not anchored:
         sub = substack(st, st.gid != h)
         if len(sub.present()) < 1 or cross_law._infeasible(sub, form):
@@ -94,14 +104,15 @@ def hold_out(st: Stack, form, h: int, steps, published: dict, rng, anchored: boo
         from calibration.fit.cross_setup import law_record
 
         spread = SetupSpread(law_record(fit), "unknown", published)
-        target = mine
+        target = scored
     else:
         smallest = st.inputs["n_params"][mine].min()
         anchor = mine & (st.inputs["n_params"] == smallest)
-        target = mine & ~anchor
+        target = scored & (st.inputs["n_params"] > smallest * 1.01)
         sub = substack(st, (st.gid != h) | anchor, first=h)
         if not target.any() or joint_law.infeasible_reason(sub, form, ()):
             return None
+        sub = cross_law.censored(sub, form)
         fit = joint_law.fit_form(sub, form, rng)
         spread = anchored_spread(sub, form, fit, published, rng)
     preds = _predict(fit, spread, sub, _points(st, target))
@@ -129,12 +140,13 @@ def leave_one_setup_out(fitter, published_keys=None) -> dict:
     for law, fits in (("lr", fitter.lr_fits_), ("batch", fitter.batch_fits_)):
         if not fits:
             continue
-        st, form, steps = fitter.stacks_[law], fits[0].form, grid_steps(tables, law)
+        st, form, steps, scored = fitter.stacks_[law], fits[0].form, grid_steps(tables, law), scored_cells(tables, law)
         rng = np.random.default_rng(fitter.seed + 11)
         for h, name in enumerate(st.names):
             row = out.setdefault(name, {})
             for mode in ("unanchored", "anchored"):
-                row.setdefault(mode, {})[law] = hold_out(st, form, h, steps, published[law], rng, mode == "anchored")
+                row.setdefault(mode, {})[law] = hold_out(st, form, h, steps, scored, published[law], rng,
+                                                mode == "anchored")
     return {"published_setups": list(keys), "setups": out,
             "tolerance": "an error within half the cell's grid step counts as 0 (coverage: the interval widened by "
                          "half a step each side)"}

@@ -32,6 +32,7 @@ from calibration.fit.fitter import ScaleLawFitter
 from calibration.fit.laws import BATCH_FORMS, LR_FORMS
 from calibration.fit.loss_surface import bootstrap_surface
 from calibration.fit.optimum import fit_cell
+from calibration.fit.profile_optima import ProfileTable, is_profile_table, profile_cells
 from calibration.fit.table import ColumnMap, FitInputError, build_cells, diverged_trials, prepare_trials, read_table
 from calibration.fit.validate import CellTable
 
@@ -55,6 +56,9 @@ def load_source(name: str, path: str | Path, near_optimal: float, n_boot: int, r
                 columns: ColumnMap = ColumnMap()) -> Source:
     """Read a source's table (contract 1), check its units, find its cells' optima and resample them."""
     raw, trials = read_source(name, path, columns)
+    sha = hashlib.sha256(Path(path).read_bytes()).hexdigest() if Path(path).is_file() else ""
+    if is_profile_table(raw):  # coordinate descent (1-D profiles): calibration/fit/profile_optima.py
+        return profile_source(name, raw, n_boot, rng, len(trials), sha)
     cells = build_cells(trials, diverged_trials(raw, columns))
     table = CellTable(cells, [fit_cell(c, near_optimal) for c in cells])
     if not (table.w("lr") > 0).any():
@@ -63,8 +67,17 @@ def load_source(name: str, path: str | Path, near_optimal: float, n_boot: int, r
     if n_boot > 0:
         s_lr, s_b, _ = resample_optima(table.cells, table.optima, n_boot, rng)
         samples = {"lr": s_lr, "batch": s_b}
-    sha = hashlib.sha256(Path(path).read_bytes()).hexdigest() if Path(path).is_file() else ""
     return Source(name, table, samples, len(trials), sha)
+
+
+def profile_source(name: str, raw: pd.DataFrame, n_boot: int, rng: np.random.Generator, n_trials: int,
+                   sha: str) -> Source:
+    """A coordinate-descent source's profile optima (ProfileTable) and their resolution samples."""
+    table = ProfileTable(profile_cells(raw))
+    if not (table.w("lr") > 0).any():
+        raise FitInputError(f"source {name}: no cell whose LR profile brackets its optimum (all edges: bounds only)")
+    samples = {law: table.samples(law, n_boot, rng) for law in ("lr", "batch")} if n_boot > 0 else {}
+    return Source(name, table, samples, n_trials, sha)
 
 
 def read_source(name: str, path: str | Path, columns: ColumnMap = ColumnMap()) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -98,10 +111,13 @@ def stack(mine: CellTable, mine_samples: dict, sources: list[Source], law: str) 
     inputs = {k: np.concatenate([t.inputs[k] for t in tables]) for k in mine.inputs}
     have = bool(mine_samples) and all(s.samples for s in sources)
     samples = np.hstack([mine_samples[law]] + [s.samples[law] for s in sources]) if have else None
+    bounds = [t.bounds(law) if hasattr(t, "bounds") else (np.zeros(len(t.cells)), np.zeros(len(t.cells)))
+              for t in tables]
     return joint_law.Stack(inputs, np.concatenate([t.y(law) for t in tables]),
                            np.concatenate([t.w(law) for t in tables]),
                            np.concatenate([np.full(len(t.cells), g) for g, t in enumerate(tables)]),
-                           samples, ["mine"] + [s.name for s in sources])
+                           samples, ["mine"] + [s.name for s in sources],
+                           np.concatenate([b[0] for b in bounds]), np.concatenate([b[1] for b in bounds]))
 
 
 class JointFitter(ScaleLawFitter):
