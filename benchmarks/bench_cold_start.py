@@ -6,7 +6,7 @@ with the shipped default model (the main job, `advisor recommend --params 7B --t
 median over repetitions of the per-repetition ratio (interleaving cancels drift in machine load). Also
 shown: the console script `advisor` (its launcher may add a shim, e.g. pyenv's), and `import numpy` for scale.
 
-Run: python benchmarks/bench_cold_start.py [--reps 30]      goal: ratio ≤ 3×
+Run: python benchmarks/bench_cold_start.py [--reps 30] [--also-model steplaw-dense]      goal: ratio ≤ 3×
 """
 from __future__ import annotations
 
@@ -40,6 +40,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--also-model", action="append", default=[], metavar="NAME",
+                        help="also time recommend with this shipped model (e.g. steplaw-dense, the default before "
+                             "the cross-setup one), interleaved with the rest: before/after in one run")
     args = parser.parse_args()
 
     from advisor_fixtures import write_model
@@ -53,6 +56,8 @@ def main() -> None:
             "... recommend (shipped default model)": [sys.executable, "-m", "advisor.cli", *rec_args[:-2]],
             "python -c 'import numpy'": [sys.executable, "-c", "import numpy"],
         }
+        for name in args.also_model:
+            commands[f"... recommend --model {name}"] = [sys.executable, "-m", "advisor.cli", *rec_args[:-1], name]
         script = shutil.which("advisor")
         if script:
             commands["advisor recommend (console script)"] = [script, *rec_args]

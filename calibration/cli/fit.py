@@ -180,6 +180,10 @@ def summary_text(artifact) -> str:
     if loss:
         e, a, alpha, b, beta = loss.values
         lines.append(f"loss: L = {e:.3f} + {a:.4g}/N^{alpha:.3f} + {b:.4g}/D^{beta:.3f}")
+    if isinstance(prov.extra.get("cross_setup"), dict):
+        from calibration.fit.cross_record import summary_lines as cross_lines
+
+        lines += cross_lines(prov.extra["cross_setup"])
     if isinstance(prov.extra.get("joint"), dict):
         from calibration.fit.joint_record import summary_lines
 

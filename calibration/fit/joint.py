@@ -180,6 +180,11 @@ class JointFitter(ScaleLawFitter):
 
         self.joint_ = joint_section(self)
         self.provenance_.extra["joint"] = self.joint_
+        from calibration.fit.cross_setup import anchored_section
+
+        anchored = anchored_section(self)
+        if anchored is not None:  # the slopes' spread between setups belongs in your interval
+            self.provenance_.extra["cross_setup"] = anchored
         self.fit_range_.update(pooled_fit_range(self))
         self.warnings_ = [w for w in self.warnings_ if w.code not in NOT_JOINT] + joint_warnings(self)
         self.artifact_.warnings = self.warnings_
