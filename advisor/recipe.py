@@ -782,9 +782,10 @@ def _from_model(fitted: FittedModel, shape, d: float, seq: int, warnings: list[s
     if not fitted.lr_.samples or (batch_source == "model" and not fitted.batch_.samples):
         warnings.append(CodedWarning("no_bootstrap_samples", "the model has no bootstrap samples: the sampling component is the residual scatter "
                         "alone, and exponents get no extra width beyond the fitted range"))
-    from advisor.setup_answer import summary
+    from advisor.setup_answer import disagreement_warning, summary
 
     setups = summary(fitted, {"values": lr_values} if lr_values is not None else None, setup)
+    warnings.extend(disagreement_warning(setups))
     return lr, batch, extrapolation, batch_source, setups
 
 

@@ -87,6 +87,26 @@ def _anchor(record: dict) -> dict:
     return {"command": command, "h100_hours": hours, "loso_lr_median_abs_log2": bought}
 
 
+DISAGREE_RATIO = 2.0  # known setups' LR optima further apart than this at the target earn a warning
+
+
+def disagreement_warning(summary_record: dict | None) -> list:
+    """`setups_disagree` when the known setups' own LR optima at the target lie more than DISAGREE_RATIO
+    apart and the answer is for a setup none of them is: which one yours resembles decides the answer."""
+    from advisor.coded_warning import CodedWarning
+
+    if not summary_record or summary_record.get("setup") or summary_record.get("mode") != "unknown":
+        return []
+    lr = summary_record["lr_at_target"]
+    if summary_record["lr_spread"] <= DISAGREE_RATIO:
+        return []
+    lo, hi = min(lr, key=lr.get), max(lr, key=lr.get)
+    return [CodedWarning("setups_disagree", (
+        f"the known setups' LR optima differ {summary_record['lr_spread']:.2g}× at this target ({lo} {lr[lo]:.2g}, "
+        f"{hi} {lr[hi]:.2g}): how far your setup sits from each decides the answer, and the interval's setup part "
+        "says so; a small anchor sweep of your own recipe pins it (see 'Setups' above)"))]
+
+
 def line(summary_record: dict | None) -> str | None:
     """The one line a text answer prints about setups (None when the model has no cross-setup record)."""
     if not summary_record:
