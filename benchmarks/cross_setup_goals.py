@@ -36,14 +36,15 @@ def leave_one_setup_out(model: str) -> None:
     cross = json.loads(resolve_model(model).read_text())["provenance"]["cross_setup"]
     print(f"## 1. leave one setup out ({model}; published setups in the setup part: "
           f"{', '.join(cross['leave_one_setup_out']['published_setups']) or 'none'})\n")
-    print("| held out | fit | law | cells | median abs log2 | within half a step | bias | inside 90% | median width | goal |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| held out | fit | law | cells | median abs log2 | within half a step | bias | inside 90% | median width | "
+          "width at 7B/2T | goal |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, row in cross["leave_one_setup_out"]["setups"].items():
         for mode in MODES:
             for law in ("lr", "batch"):
                 sc = (row.get(mode) or {}).get(law)
                 if not sc:
-                    print(f"| {name} | {mode} | {law} | — | not measurable: too few interior optima left | | | | | |")
+                    print(f"| {name} | {mode} | {law} | — | not measurable: too few interior optima left | | | | | | |")
                     continue
                 cover = sc["inside"] / sc["n"]
                 goal = f"covered {cover:.0%} {'>=' if cover >= 0.8 else '<'} 80%"
@@ -51,9 +52,11 @@ def leave_one_setup_out(model: str) -> None:
                     limit = 0.3 if law == "lr" else 0.5
                     met = sc["median_abs_log2_tol"] <= limit
                     goal += f"; median {'<=' if met else '>'} {limit}"
+                    if law == "lr":
+                        goal += f"; 7B/2T width {'<=' if sc.get('width_at_7b_2t', 1e9) <= 3 else '>'} 3x"
                 print(f"| {name} | {mode} | {law} | {sc['n']} | {sc['median_abs_log2']:.2f} | "
                       f"{sc['median_abs_log2_tol']:.2f} | {sc['mean_log2']:+.2f} | {sc['inside']}/{sc['n']} | "
-                      f"{sc['median_width']:.3g}x | {goal} |")
+                      f"{sc['median_width']:.3g}x | {sc.get('width_at_7b_2t', float('nan')):.3g}x | {goal} |")
     print()
 
 

@@ -41,6 +41,14 @@ def test_the_default_answers_across_setups_and_says_how_far_they_differ():
     assert out.returncode == 0 and "Setups: the known setups' LR optima here differ" in out.stdout
 
 
+@pytest.mark.parametrize("params, lr, batch", [(7e9, 4.2e-4, 9437184), (67e9, 3.2e-4, 18874368)])
+def test_deepseek_runs_lie_inside_the_default_intervals(params, lr, batch):
+    """DeepSeek LLM 7B and 67B (arXiv 2401.02954) trained at their own law's optimum; that law is one of the
+    setups in the setup part, so this checks the interval holds a known setup's answer, not independence."""
+    rec = recommend(params, 2e12, seq_len=4096, vocab_size=102400)
+    assert rec.lr_low <= lr <= rec.lr_high and rec.batch_tokens_low <= batch <= rec.batch_tokens_high
+
+
 def test_a_known_setup_gets_its_own_law_and_no_setup_part():
     rec = recommend("7B", "2T", setup="marin-adamw")
     low, high = rec.lr_interval["setup"]

@@ -62,15 +62,18 @@ def test_refitting_the_source_reproduces_the_shipped_laws(shipped):
         assert np.all(np.abs(np.asarray(art["laws"][name]["log_coef"]) - law["log_coef"]) <= 0.25 * (hi - lo))
 
 
-@pytest.mark.parametrize("run", ["DeepSeek LLM 7B", "DeepSeek LLM 67B"])
-def test_runs_tuned_by_their_authors_law_fall_inside_the_interval(run):
+@pytest.mark.parametrize("run, batch_inside", [("DeepSeek LLM 7B", True), ("DeepSeek LLM 67B", False)])
+def test_runs_tuned_by_their_authors_law_fall_inside_the_interval(run, batch_inside):
     """DeepSeek LLM trained 7B and 67B at their own fitted law's optimum. Not inside by construction: the
-    setup component is the spread between DeepSeek's and Step Law's laws, laid around our own point."""
+    setup component is the spread between DeepSeek's and Step Law's laws, laid around our own point. Since
+    forms are weighed by their held-out errors (issue 19), this model's 67B batch follows its N^-0.34 form
+    (2.0M tokens) and DeepSeek's 18.9M lies above its interval; the cross-setup default holds it
+    (tests/test_cross_setup.py)."""
     r = _published_run(run)
     rec = recommend(r["params_total"], r["tokens"], seq_len=r["seq_len"], vocab_size=r["vocab_size"],
                     model="steplaw-dense")
     assert rec.lr_low <= float(r["peak_lr"]) <= rec.lr_high
-    assert rec.batch_tokens_low <= float(r["batch_tokens"]) <= rec.batch_tokens_high
+    assert (rec.batch_tokens_low <= float(r["batch_tokens"]) <= rec.batch_tokens_high) is batch_inside
 
 
 def test_the_interval_at_7b_is_narrow_enough_to_act_on():

@@ -21,6 +21,8 @@ from calibration.fit import cross_law, joint_law
 from calibration.fit.joint_law import Stack
 
 LN2 = math.log(2.0)
+# the reference target: 7B total (6.5B non-embedding under the standard shape), 2T tokens
+TARGET_7B = {"n_params": 6.5e9, "tokens": 2e12, "flops": 6.0 * 6.5e9 * 2e12}
 
 
 def substack(st: Stack, keep: np.ndarray, first: int | None = None) -> Stack:
@@ -116,7 +118,8 @@ def hold_out(st: Stack, form, h: int, steps, scored, published: dict, rng, ancho
         fit = joint_law.fit_form(sub, form, rng)
         spread = anchored_spread(sub, form, fit, published, rng)
     preds = _predict(fit, spread, sub, _points(st, target))
-    return _score(preds, st.y[target], steps[target])
+    at_7b = _predict(fit, spread, sub, [TARGET_7B])[0]
+    return {**_score(preds, st.y[target], steps[target]), "width_at_7b_2t": float(at_7b.ratio)}
 
 
 def anchored_spread(st: Stack, form, fit, published: dict, rng) -> SetupSpread:

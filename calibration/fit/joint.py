@@ -151,6 +151,10 @@ class JointFitter(ScaleLawFitter):
             self._mine_samples = {"lr": s_lr, "batch": s_b, "loss": s_loss}
         law_rng = np.random.default_rng(self.seed + 3)
         self.stacks_ = {law: stack(table, self._mine_samples, self.sources_, law) for law in ("lr", "batch")}
+        from calibration.fit.cross_law import censored  # a coordinate-descent source's edge bounds, where crossed
+
+        self.stacks_ = {law: censored(st, (LR_FORMS if law == "lr" else BATCH_FORMS)[-1 if law == "batch" else 0])
+                        for law, st in self.stacks_.items()}
         self.lr_fits_, self.lr_skipped_ = joint_law.fit_forms(self.stacks_["lr"], LR_FORMS, law_rng)
         if not self.lr_fits_:
             reasons = "; ".join(f"{s.form}: {s.reason}" for s in self.lr_skipped_)
