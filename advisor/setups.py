@@ -52,6 +52,7 @@ class SetupSpread:
         self.pooled = linear_law(record["pooled_log_coef"], self.inputs)
         self.mode = mode
         self.anchor = record.get("anchor")
+        self.own_inputs = tuple(record.get("own", ()))  # anchored: the inputs whose slope your cells measured
         self.setups = {name: linear_law(s["log_coef"], self.inputs) for name, s in record["setups"].items()}
         self.own = {name: linear_law(s["setup_log_coef"], self.inputs) for name, s in record["setups"].items()
                     if "setup_log_coef" in s}
@@ -63,8 +64,19 @@ class SetupSpread:
         if self.mode != "anchored":
             return {name: f(point) for name, f in laws.items()}
         a = _point(self.anchor)
-        base = self.pooled(point) - self.pooled(a)
-        return {name: self.pooled(point) + (f(point) - f(a)) - base for name, f in laws.items()}
+        u = self.pooled(point)
+        return {name: u + self._slope_gap(f, a, point) for name, f in laws.items()}
+
+    def _slope_gap(self, f, a: dict, point: dict) -> float:
+        """How far setup law f carries from the anchor to the point beyond what the pooled law does, through
+        the exponents your fit borrowed (your own measured slopes are yours: `own` inputs contribute 0)."""
+        gap = 0.0
+        for name in self.inputs:
+            if name in self.own_inputs:
+                continue
+            step = math.log(point[name] / a[name])
+            gap += (_slope(f, a, name) - _slope(self.pooled, a, name)) * step
+        return gap
 
     def width(self, point: dict, center: float | None = None) -> float | None:
         center = self.pooled(point) if center is None else center
@@ -73,6 +85,18 @@ class SetupSpread:
     def setup_shift(self, name: str, point: dict) -> float:
         """Log offset of a known setup's own answer from the pooled law at the point."""
         return self.own[name](point) - self.pooled(point)
+
+
+def _slope(f, a: dict, name: str, h: float = 0.01) -> float:
+    """d log f / d log x_name at a (x_name moved alone; flops follows n_params and tokens: for a C-only law,
+    each of N and D moves C), by a central difference (exact for a power law)."""
+    def moved(k: float) -> dict:
+        p = dict(a)
+        p[name] = a[name] * math.exp(k)
+        if name in ("n_params", "tokens"):
+            p["flops"] = 6.0 * p["n_params"] * p["tokens"]
+        return p
+    return (f(moved(h)) - f(moved(-h))) / (2 * h)
 
 
 def _point(p: dict) -> dict:

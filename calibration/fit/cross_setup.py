@@ -30,6 +30,13 @@ SPREAD_RULE = ("the setups' own laws (their prefactor, and their own slope for e
                "t(0.95, k-1) * sqrt(1 + 1/k) * their sd (k setups)")
 
 
+# An anchor pins your prefactor, not the slopes you borrow: their spread between the sources, carried from your
+# cells to the target. Published C-only laws (DeepSeek's) imply no slope in N at fixed D that anyone measured:
+# they are left out here (with them the anchored 7B/2T widths reached 1e2-1e5x; docs/fitting.md)
+ANCHORED_RULE = ("the sources' own slopes, for each exponent your fit borrowed, carried from your cells' geometric "
+                 "centre to the target, around the pooled law: 1.645 * sqrt(1 + 1/k) * their sd (k sources)")
+
+
 class CrossSetupFitter(JointFitter):
     """Fit several setups (a list of (name, table path); the first is the reference) across setups."""
 
@@ -136,10 +143,11 @@ def anchored_section(fitter) -> dict | None:
         setups = {st.names[g]: {"log_coef": cross_law.own_law(st, form, g, rng)["log_coef"]}
                   for g in st.present() if g != 0}
         anchor = {k: float(np.exp(np.log(st.inputs[k][mine]).mean())) for k in ("n_params", "tokens")}
-        laws[law] = {"form": form.name, "inputs": list(form.inputs),
+        own = [n for n, e in fits[0].joint["exponents"].items() if e["status"] == "own"]
+        laws[law] = {"form": form.name, "inputs": list(form.inputs), "own": own,
                      "pooled_log_coef": [float(v) for v in fits[0].log_coef], "setups": setups, "anchor": anchor}
     return {"mode": "anchored", "setups": [{"name": s.name} for s in fitter.sources_],
-            "published_setups": list(PUBLISHED_SETUPS), "spread_rule": SPREAD_RULE, "laws": laws}
+            "published_setups": [], "spread_rule": ANCHORED_RULE, "laws": laws}
 
 
 def cross_section(fitter) -> dict:

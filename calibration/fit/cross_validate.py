@@ -116,7 +116,7 @@ def hold_out(st: Stack, form, h: int, steps, scored, published: dict, rng, ancho
             return None
         sub = cross_law.censored(sub, form)
         fit = joint_law.fit_form(sub, form, rng)
-        spread = anchored_spread(sub, form, fit, published, rng)
+        spread = anchored_spread(sub, form, fit, {}, rng)  # no published setups in the slope spread (cross_setup.py)
     preds = _predict(fit, spread, sub, _points(st, target))
     at_7b = _predict(fit, spread, sub, [TARGET_7B])[0]
     return {**_score(preds, st.y[target], steps[target]), "width_at_7b_2t": float(at_7b.ratio)}
@@ -129,8 +129,9 @@ def anchored_spread(st: Stack, form, fit, published: dict, rng) -> SetupSpread:
     setups = {st.names[g]: {"log_coef": cross_law.own_law(st, form, g, rng)["log_coef"]}
               for g in st.present() if g != 0}
     anchor = {k: float(np.exp(np.log(st.inputs[k][mine]).mean())) for k in ("n_params", "tokens")}
+    own = [n for n, e in fit.joint["exponents"].items() if e["status"] == "own"]
     record = {"form": form.name, "inputs": list(form.inputs), "pooled_log_coef": [float(v) for v in fit.log_coef],
-              "setups": setups, "anchor": anchor}
+              "setups": setups, "anchor": anchor, "own": own}
     return SetupSpread(record, "anchored", published)
 
 
