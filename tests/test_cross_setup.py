@@ -166,3 +166,19 @@ def test_a_table_mixing_setups_is_refused(tmp_path):
     assert out.returncode == 2 and "mixes setups" in out.stderr and not (tmp_path / "m.json").exists()
     out = run("fit", path, "--across", "no-such-source", "-o", str(tmp_path / "m.json"))
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_anchored_spread_is_the_borrowed_slopes_carried_from_the_anchor():
+    from advisor.setups import SetupSpread
+
+    record = {"inputs": ["n_params", "tokens"], "pooled_log_coef": [0.0, -0.65, 0.1], "own": ["tokens"],
+              "anchor": {"n_params": 1e8, "tokens": 2e9},
+              "setups": {"a": {"log_coef": [5.0, -0.83, 0.28]}, "b": {"log_coef": [-3.0, -0.47, -0.01]}}}
+    spread = SetupSpread(record, "anchored", {})
+    at = {"n_params": 1e8, "tokens": 2e9, "flops": 1.2e18}
+    assert spread.width(at) == pytest.approx(0.0, abs=1e-9)  # your own data: your prefactor, no spread
+    more_tokens = {"n_params": 1e8, "tokens": 2e12, "flops": 1.2e21}
+    assert spread.width(more_tokens) == pytest.approx(0.0, abs=1e-6)  # D is your own measured slope
+    far = {"n_params": 1e10, "tokens": 2e9, "flops": 1.2e20}
+    expected = multiplier(2) * math.sqrt(2 * (0.18 * math.log(100)) ** 2)
+    assert spread.width(far) == pytest.approx(expected, rel=1e-3)
