@@ -86,8 +86,10 @@ def profile_support(log_x: np.ndarray, loss: np.ndarray, diverged_log_x: np.ndar
     step = float(np.median(np.diff(xs))) if len(xs) > 1 else None
     i = int(np.argmin(means))
     tried = (float(xs[0]), float(xs[-1]))
-    make = lambda kind, value, bound=None: ProfileSupport(kind, float(value), bound, len(xs),  # noqa: E731
-                                                          None if step is None else step / LN2, tried)
+
+    def make(kind: str, value: float, bound: float | None = None) -> ProfileSupport:
+        return ProfileSupport(kind, float(value), bound, len(xs), None if step is None else step / LN2, tried)
+
     above, below = diverged_log_x[diverged_log_x > xs[-1] + 1e-9], diverged_log_x[diverged_log_x < xs[0] - 1e-9]
     if len(xs) == 1:
         if len(above) and len(below):
