@@ -95,18 +95,6 @@ def test_a_form_the_held_out_test_ranked_worse_barely_moves_the_point():
     assert extrapolated_point(chosen, [other], point, rng) < chosen(point) - 0.5  # equal weights drag it
 
 
-def test_profile_optimum_says_interior_or_which_bound():
-    from calibration.fit.profile_optima import profile_optimum
-
-    x, interior, step, bound = profile_optimum([4e-3, 8e-3, 1.6e-2], [3.55, 3.529, 3.538], [False] * 3)
-    assert interior and bound == 0 and abs(x - math.log(8e-3)) <= step / 2 and step == pytest.approx(math.log(2))
-    for values, losses, failed, bound in (([4e-3, 8e-3], [3.1, 7.8], [False, True], 1),  # best = lowest tried
-                                          ([4e-3, 8e-3], [3.10, 3.09], [False, False], -1),  # best = highest
-                                          ([2e-3], [2.8], [False], 0)):  # a lone run: no side known
-        x, interior, step, side = profile_optimum(values, losses, failed)
-        assert not interior and side == bound and step == pytest.approx(math.log(2), rel=1e-6)
-
-
 def test_a_crossed_bound_constrains_the_law():
     from calibration.fit.cross_law import censored
     from calibration.fit.joint_law import Stack

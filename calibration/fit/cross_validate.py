@@ -36,21 +36,29 @@ def substack(st: Stack, keep: np.ndarray, first: int | None = None) -> Stack:
 
 
 def grid_steps(tables, law: str) -> np.ndarray:
-    """Each cell's grid step (log) in the law's variable: the median spacing of its distinct values."""
+    """Each cell's grid step (log) in the law's variable: a profile's own step, else the median spacing of
+    the cell's distinct values."""
     out = []
     for t in tables:
-        if hasattr(t, "steps"):
-            out += list(t.steps(law))
-            continue
-        for c in t.cells:
+        for c, o in zip(t.cells, t.optima):
+            support = o.lr_profile if law == "lr" else o.batch_profile
+            if support is not None and support.step_log2:
+                out.append(support.step_log2 * LN2)
+                continue
             v = np.unique(np.round(c.log_lr if law == "lr" else c.log_batch, 6))
             out.append(float(np.median(np.diff(v))) if len(v) > 1 else LN2)
     return np.array(out)
 
 
 def scored_cells(tables, law: str) -> np.ndarray:
-    """The cells whose optimum validation predicts: those in the law's fit, and a profile source's edges."""
-    return np.concatenate([t.scored(law) if hasattr(t, "scored") else t.w(law) > 0 for t in tables])
+    """The cells whose optimum validation predicts: those in the law's fit, and every profile cell that
+    trained (its tuned value is the best its authors found, a bound or a lone run included)."""
+    out = []
+    for t in tables:
+        for o in t.optima:
+            support = o.lr_profile if law == "lr" else o.batch_profile
+            out.append((o.weight_lr if law == "lr" else o.weight_batch) > 0 or support is not None)
+    return np.array(out)
 
 
 def published_forms(keys) -> dict:

@@ -32,7 +32,6 @@ from calibration.fit.fitter import ScaleLawFitter
 from calibration.fit.laws import BATCH_FORMS, LR_FORMS
 from calibration.fit.loss_surface import bootstrap_surface
 from calibration.fit.optimum import fit_cell
-from calibration.fit.profile_optima import ProfileTable, is_profile_table, profile_cells
 from calibration.fit.table import ColumnMap, FitInputError, build_cells, diverged_trials, prepare_trials, read_table
 from calibration.fit.validate import CellTable
 
@@ -57,8 +56,6 @@ def load_source(name: str, path: str | Path, near_optimal: float, n_boot: int, r
     """Read a source's table (contract 1), check its units, find its cells' optima and resample them."""
     raw, trials = read_source(name, path, columns)
     sha = hashlib.sha256(Path(path).read_bytes()).hexdigest() if Path(path).is_file() else ""
-    if is_profile_table(raw):  # coordinate descent (1-D profiles): calibration/fit/profile_optima.py
-        return profile_source(name, raw, n_boot, rng, len(trials), sha)
     cells = build_cells(trials, diverged_trials(raw, columns))
     table = CellTable(cells, [fit_cell(c, near_optimal) for c in cells])
     if not (table.w("lr") > 0).any():
@@ -68,16 +65,6 @@ def load_source(name: str, path: str | Path, near_optimal: float, n_boot: int, r
         s_lr, s_b, _ = resample_optima(table.cells, table.optima, n_boot, rng)
         samples = {"lr": s_lr, "batch": s_b}
     return Source(name, table, samples, len(trials), sha)
-
-
-def profile_source(name: str, raw: pd.DataFrame, n_boot: int, rng: np.random.Generator, n_trials: int,
-                   sha: str) -> Source:
-    """A coordinate-descent source's profile optima (ProfileTable) and their resolution samples."""
-    table = ProfileTable(profile_cells(raw))
-    if not (table.w("lr") > 0).any():
-        raise FitInputError(f"source {name}: no cell whose LR profile brackets its optimum (all edges: bounds only)")
-    samples = {law: table.samples(law, n_boot, rng) for law in ("lr", "batch")} if n_boot > 0 else {}
-    return Source(name, table, samples, n_trials, sha)
 
 
 def read_source(name: str, path: str | Path, columns: ColumnMap = ColumnMap()) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -105,14 +92,25 @@ def check_units(raw: pd.DataFrame, trials: pd.DataFrame) -> None:
                             "units")
 
 
+def edge_bounds(table: CellTable, law: str) -> tuple[np.ndarray, np.ndarray]:
+    """(sign, log bound) per cell: +1 an upper bound, -1 a lower bound (a coordinate-descent profile's edge,
+    calibration/fit/profile.py), 0 for a value or no information."""
+    sign, value = np.zeros(len(table.cells)), np.zeros(len(table.cells))
+    for j, opt in enumerate(table.optima):
+        support = opt.lr_profile if law == "lr" else opt.batch_profile
+        if support is not None and support.is_bound:
+            sign[j] = 1.0 if support.kind == "upper_bound" else -1.0
+            value[j] = support.log_bound
+    return sign, value
+
+
 def stack(mine: CellTable, mine_samples: dict, sources: list[Source], law: str) -> joint_law.Stack:
     """MINE's and the sources' cells for one law, stacked (joint_law.Stack)."""
     tables = [mine] + [s.table for s in sources]
     inputs = {k: np.concatenate([t.inputs[k] for t in tables]) for k in mine.inputs}
     have = bool(mine_samples) and all(s.samples for s in sources)
     samples = np.hstack([mine_samples[law]] + [s.samples[law] for s in sources]) if have else None
-    bounds = [t.bounds(law) if hasattr(t, "bounds") else (np.zeros(len(t.cells)), np.zeros(len(t.cells)))
-              for t in tables]
+    bounds = [edge_bounds(t, law) for t in tables]
     return joint_law.Stack(inputs, np.concatenate([t.y(law) for t in tables]),
                            np.concatenate([t.w(law) for t in tables]),
                            np.concatenate([np.full(len(t.cells), g) for g, t in enumerate(tables)]),
