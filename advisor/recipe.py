@@ -332,12 +332,10 @@ def recommend(
     vocab_size: str | int | None = None,
     n_params_nonembedding: str | float | None = None,
     config: str | Path | ModelConfig | None = None,
-    model: str | Path | FittedModel | None = None,
-    law: str | None = None,
+    model: str | Path | FittedModel | None = None, law: str | None = None, setup: str | None = None,
     tau_frac: float | str | None = None,
     tokens_source: str | None = None,
     active_params: str | float | None = None, n_params_active_nonembedding: str | float | None = None,
-    setup: str | None = None,
 ) -> Recommendation:
     """Recommend LR, batch size and the rest of the recipe for a target model.
 
@@ -345,15 +343,14 @@ def recommend(
     `config` (a model config: exact counts, `target_shape`). `tokens` defaults to the compute-optimal D under
     the model's loss law, else 20 per parameter; `tokens_source` labels a `tokens` the caller chose (`plan`).
     Weight decay: the fitted model's calibrated λ, unless `tau_frac` asks for the τ rule (module doc). An MoE
-    adds `active_params` (beside `params`) or `n_params_active_nonembedding` (the MoE model serves it).
-    `setup`: a setup the cross-setup model was fitted on (its own law, no setup part in the interval)."""
+    adds `active_params` (beside `params`) or `n_params_active_nonembedding` (the MoE model serves it). `setup`:
+    a setup the cross-setup model was fitted on (its own law, no setup part in the interval)."""
     shape = target_shape(params, n_params_nonembedding, vocab_size, config, active_params, n_params_active_nonembedding)
     cfg = getattr(shape, "config", None)
     warnings: list[str] = _shape_warnings(shape) if cfg is None else _config_warnings(cfg)
     seq, seq_source = _target_seq_len(seq_len, cfg, warnings)
     tau = None if tau_frac is None else parse_quantity(tau_frac, "tau fraction")
-    fitted, published = (load_moe_source if isinstance(shape, shapes.MoeShape) else load_source)(model, law)
-    _check_setup(fitted, setup)
+    fitted, published = _load_checked(shape, model, law, setup)
     d, chosen_by = _choose_tokens(shape, tokens, tokens_per_param, fitted, warnings, seq)
     tokens_source = tokens_source if tokens is not None and tokens_source else chosen_by
     answer = (_answer_from_model(fitted, shape, d, seq, warnings, setup) if fitted is not None
@@ -384,9 +381,16 @@ def recommend(
         warnings=warnings, warning_codes=[getattr(w, "code", UNSPECIFIED) for w in warnings],
         n_params_active=getattr(shape, "n_params_active", shape.n_params) or shape.n_params,
         shape_source=_shape_source(shape, seq_source, fitted, answer.get("moe_shift")),
-        tolerance=_tolerance(fitted, n_laws, d, lr.value, batch.value, batch_seqs * seq),
-        setups=answer.get("setups"),
+        tolerance=_tolerance(fitted, n_laws, d, lr.value, batch.value, batch_seqs * seq), setups=answer.get("setups"),
     )
+
+
+def _load_checked(shape, model, law, setup: str | None):
+    """(FittedModel, None) or (None, PublishedLaw) for the target (load_source, or load_moe_source for an MoE),
+    --setup checked against it."""
+    fitted, published = (load_moe_source if isinstance(shape, shapes.MoeShape) else load_source)(model, law)
+    _check_setup(fitted, setup)
+    return fitted, published
 
 
 def _check_setup(fitted: FittedModel | None, setup: str | None) -> None:

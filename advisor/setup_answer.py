@@ -49,10 +49,12 @@ def check_setup(fitted, setup: str | None) -> None:
 def evidence(fitted, law: str, point: dict, published: dict, setup: str | None) -> dict | None:
     """{"setup_width", "shift", "values"} for one law at the point, or None for a model without the record."""
     record = cross_record(fitted)
-    spread = from_record(record, law, published if record and record.get("published_setups") else {})
+    if record is None:
+        return None
+    keys = record.get("published_setups") or []
+    spread = from_record(record, law, {k: f for k, f in published.items() if k in keys})
     if spread is None:
         return None
-    spread.published = {k: f for k, f in published.items() if k in (record.get("published_setups") or [])}
     values = spread.values(point)
     if setup is not None:
         return {"setup_width": 0.0, "shift": spread.setup_shift(setup, point), "values": values}
