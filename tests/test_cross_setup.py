@@ -67,6 +67,13 @@ def test_bad_setup_is_one_line_exit_2(args, says):
     assert out.returncode == 2 and says in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
+def test_report_section_lists_setups_and_leave_one_setup_out(shipped):
+    from calibration.fit.cross_record import markdown
+
+    text = "\n".join(markdown(shipped["provenance"]["cross_setup"]))
+    assert "## Across setups" in text and "### Leave one setup out" in text and "| marin-adamw | anchored | LR |" in text
+
+
 def test_shipped_model_records_both_setups_and_leave_one_setup_out(shipped):
     cross = shipped["provenance"]["cross_setup"]
     assert cross["mode"] == "unknown" and [s["name"] for s in cross["setups"]] == ["steplaw-dense", "marin-adamw"]
@@ -170,3 +177,15 @@ def test_anchored_spread_is_the_borrowed_slopes_carried_from_the_anchor():
     far = {"n_params": 1e10, "tokens": 2e9, "flops": 1.2e20}
     expected = multiplier(2) * math.sqrt(2 * (0.18 * math.log(100)) ** 2)
     assert spread.width(far) == pytest.approx(expected, rel=1e-3)
+
+
+def test_cli_fit_across_writes_a_model_with_leave_one_setup_out(tmp_path):
+    a = _synthetic_setup(tmp_path, "a", 1.0)[1]
+    b = _synthetic_setup(tmp_path, "b", 2.0, seed=1)[1]
+    out = run("fit", a, "--across", b, "-o", str(tmp_path / "m.json"), "--bootstrap", "30")
+    assert out.returncode == 0, out.stderr
+    assert "leave " + b + " out, anchored on its smallest size, LR" in out.stdout
+    rec = run("recommend", "--params", "1B", "--tokens", "20B", "--model", str(tmp_path / "m.json"), "--setup", a, "--json")
+    assert rec.returncode == 0 and json.loads(rec.stdout)["setups"]["setup"] == a
+    both = run("fit", a, "--across", b, "--with", b, "-o", str(tmp_path / "n.json"))
+    assert both.returncode == 2 and not (tmp_path / "n.json").exists()

@@ -57,15 +57,16 @@ def markdown(cross: dict | None) -> list[str]:
     loso = (cross.get("leave_one_setup_out") or {}).get("setups", {})
     if loso:
         lines += ["", "### Leave one setup out", "", cross["leave_one_setup_out"].get("tolerance", ""), "",
-                  "| held out | fit | law | cells | median \\|log2\\| | within half a step | bias | inside 90% | median width |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "| held out | fit | law | cells | median \\|log2\\| | within half a step | bias | inside 90% | median width "
+                  "| width at 7B/2T |", "|---|---|---|---|---|---|---|---|---|---|"]
         for name, row in loso.items():
             for mode, _ in MODES:
                 for law in ("lr", "batch"):
                     sc = (row.get(mode) or {}).get(law)
                     cells = ([str(sc["n"]), f"{sc['median_abs_log2']:.2f}", f"{sc['median_abs_log2_tol']:.2f}",
-                              f"{sc['mean_log2']:+.2f}", f"{sc['inside']}/{sc['n']}", _width(sc["median_width"])]
-                             if sc else ["—"] * 6)
+                              f"{sc['mean_log2']:+.2f}", f"{sc['inside']}/{sc['n']}", _width(sc["median_width"]),
+                              _width(sc.get("width_at_7b_2t", float("nan")))]
+                             if sc else ["—"] * 7)
                     lines.append(f"| {name} | {mode} | {LAW_NAMES[law]} | " + " | ".join(cells) + " |")
     return lines + [""]
 

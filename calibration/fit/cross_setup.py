@@ -27,7 +27,7 @@ SETUP_MARKERS = ("setup", "data_id", "tokenizer", "optimizer")
 PUBLISHED_SETUPS = ("deepseek",)
 SPREAD_RULE = ("the setups' own laws (their prefactor, and their own slope for each input they span) at the "
                "target, around the pooled law: 90% prediction bound for one more setup, "
-               "t(0.95, k-1) * sqrt(1 + 1/k) * their sd (k setups)")
+               "1.645 * sqrt(1 + 1/k) * their sd (k setups, published laws counted)")
 
 
 # An anchor pins your prefactor, not the slopes you borrow: their spread between the sources, carried from your
