@@ -79,7 +79,8 @@ def test_recommend_gives_tolerance_ranges_around_its_optimum():
 
 
 def test_check_costs_more_the_further_off_and_flags_a_hot_small_batch():
-    at_opt = check("7B", "2T", lr=recommend("7B", "2T").lr, batch="5.4M")
+    opt = recommend("7B", "2T")
+    at_opt = check("7B", "2T", lr=opt.lr, batch=opt.batch_tokens)
     llama = check("7B", "2T", lr=3e-4, batch="4M")
     hot = check("7B", "2T", lr=3e-3, batch="1M")
     assert at_opt.penalty_pct < 0.05 < llama.penalty_pct < hot.penalty_pct
