@@ -280,14 +280,9 @@ def _target_seq_len(seq_len, cfg: ModelConfig | None, warnings: list) -> tuple[i
 
 def _shape_source(shape, seq_source: str, fitted: FittedModel | None = None, moe_shift: dict | None = None) -> dict:
     cfg = getattr(shape, "config", None)
-    if cfg is None and isinstance(shape, shapes.MoeShape):
-        w = fitted.sparsity_.w
-        reading = "the active count" if w == 1 else "the total count" if w == 0 else f"N_eff with w = {w:.3g}"
-        return {"kind": "standard", "rule": RULES["shape"], "seq_len_source": seq_source,
-                "moe": {"n_params_active_total": shape.n_params_active + shape.n_params_total - shape.n_params,
-                        "rule": RULES["moe_shape"],
-                        "laws_rule": f"{reading} (the model's sparsity record: N_eff = N_total^(1-w)·N_active^w, "
-                                     f"w = {w:.3g})", "total_shift": moe_shift}}
+    moe = _moe_source(shape, fitted, moe_shift) if isinstance(shape, shapes.MoeShape) else None
+    if cfg is None and moe is not None:
+        return {"kind": "standard", "rule": RULES["shape"], "seq_len_source": seq_source, "moe": moe}
     if cfg is None:
         return {"kind": "standard", "rule": RULES["shape"], "seq_len_source": seq_source}
     return {"kind": "config", "path": cfg.path, "family": cfg.family, "summary": cfg.summary(),
@@ -295,7 +290,18 @@ def _shape_source(shape, seq_source: str, fitted: FittedModel | None = None, moe
             "original_context_length": cfg.original_seq_len, "seq_len_source": seq_source,
             "n_params_embedding": cfg.n_params_embedding, "n_params_total_active": cfg.n_params_total_active,
             "tied_embeddings": cfg.tied_embeddings, "n_experts": cfg.n_experts,
-            "n_experts_active": cfg.n_experts_active, "n_moe_layers": cfg.n_moe_layers}
+            "n_experts_active": cfg.n_experts_active, "n_moe_layers": cfg.n_moe_layers,
+            **({"moe": moe} if moe is not None else {})}
+
+
+def _moe_source(shape, fitted: FittedModel, moe_shift: dict | None) -> dict:
+    """How an MoE's counts reach the laws (the model's sparsity record), for the output."""
+    w = fitted.sparsity_.w
+    reading = "the active count" if w == 1 else "the total count" if w == 0 else f"N_eff with w = {w:.3g}"
+    return {"n_params_active_total": shape.n_params_active + shape.n_params_total - shape.n_params,
+            "rule": RULES["moe_shape"] if getattr(shape, "config", None) is None else "counted from the config",
+            "laws_rule": f"{reading} (the model's sparsity record: N_eff = N_total^(1-w)·N_active^w, w = {w:.3g})",
+            "total_shift": moe_shift}
 
 
 def _config_rule(cfg: ModelConfig) -> str:
@@ -303,15 +309,6 @@ def _config_rule(cfg: ModelConfig) -> str:
     head = "its tied output head" if cfg.tied_embeddings else "the output head"
     return (f"read from {cfg.path} ({cfg.family}): every weight of the architecture counted exactly, N without "
             f"the input embedding{positions} and {head}; fields read: " + ", ".join(cfg.fields_read))
-
-
-def _config_warnings(cfg: ModelConfig) -> list:
-    if not cfg.is_moe:
-        return []
-    return [CodedWarning("moe_total_n", f"a mixture of experts: N is its total non-embedding count "
-                         f"({format_count(cfg.n_params)}), not the {format_count(cfg.n_params_active)} active per "
-                         "token; the laws were fitted on dense models, so read the LR and batch as less certain "
-                         "than their intervals; training compute is about 6·N_active·D, not the 6ND shown")]
 
 
 def _capped(x: float, limit: float, what: str) -> float:
@@ -344,7 +341,7 @@ def recommend(
     adds `active_params` (beside `params`) or `n_params_active_nonembedding` (the MoE model serves it)."""
     shape = target_shape(params, n_params_nonembedding, vocab_size, config, active_params, n_params_active_nonembedding)
     cfg = getattr(shape, "config", None)
-    warnings: list[str] = _shape_warnings(shape) if cfg is None else _config_warnings(cfg)
+    warnings: list[str] = _shape_warnings(shape) if cfg is None else []
     seq, seq_source = _target_seq_len(seq_len, cfg, warnings)
     tau = None if tau_frac is None else parse_quantity(tau_frac, "tau fraction")
     fitted, published = (load_moe_source if isinstance(shape, shapes.MoeShape) else load_source)(model, law)

@@ -1,0 +1,41 @@
+"""Issue 24, first contact: `check` puts danger first, `plan` keeps its budget, the short answer, start-up
+and the smaller items (python -m advisor, seq_len_source, ...). Real code paths on the shipped models."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from advisor.checking import check
+from advisor.cli import cli
+
+
+def _run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_an_lr_far_above_the_optimum_is_fixed_before_anything_else():
+    opt = check("7B", "2T", lr=3e-4, batch="4M")
+    hot = check("7B", "2T", lr=11.8 * opt.lr_opt, batch="1M")  # the issue's case: LR 11.8x, batch off too
+    assert hot.risky and "lr_far_above" in hot.risk_reasons
+    assert hot.suggestion["change"] == "lr" and hot.suggestion["to"] == pytest.approx(opt.lr_opt, rel=1e-9)
+    res = _run("check", "--params", "7B", "--tokens", "2T", "--lr", f"{11.8 * opt.lr_opt:.4g}", "--batch", "1M")
+    assert res.exit_code == 0 and "first: LR →" in res.stdout
+
+
+def test_configs_rank_risky_candidates_last_and_take_batch_or_batch_tokens(tmp_path):
+    opt = check("7B", "2T", lr=3e-4, batch="4M").lr_opt
+    for column in ("batch", "batch_tokens"):
+        table = tmp_path / f"{column}.csv"
+        table.write_text(f"name,lr,{column}\nx12,{12 * opt:.4g},4M\nx3.5,{3.5 * opt:.4g},4M\nnear,{opt:.4g},6M\n")
+        res = _run("check", "--params", "7B", "--tokens", "2T", "--configs", table, "--json")
+        assert res.exit_code == 0, res.output
+        rows = json.loads(res.stdout)
+        assert [r["name"] for r in rows] == ["near", "x3.5", "x12"]
+        assert rows[-1]["risky"] and rows[-1]["batch_tokens"] == pytest.approx(4e6)
+    both = tmp_path / "both.csv"
+    both.write_text("lr,batch,batch_tokens\n1e-3,4M,4M\n")
+    res = _run("check", "--params", "7B", "--tokens", "2T", "--configs", both)
+    assert res.exit_code == 2 and len(res.stderr.strip().splitlines()) == 1
+    assert "batch_tokens" in _run("check", "--help").stdout
