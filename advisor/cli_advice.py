@@ -418,7 +418,7 @@ def render_plan(p) -> str:
     if p.loss_law:
         lines.append(f"  allocation   N = {format_count(p.n_params)} non-embedding "
                      f"({format_count(p.n_params_total)} total), D = {format_count(p.tokens)} tokens: minimises "
-                     f"{p.loss_law['name']} L(N, D) at C = 6ND ({p.loss_law['citation']}); predicted loss "
+                     f"{p.loss_law['name']} L(N, D) at 6ND = {p.loss_law.get('flops_6nd', p.flops):.3g} ({p.loss_law['citation']}); predicted loss "
                      f"{p.predicted_loss:.3f} nats/token (that law's data and tokenizer)")
     else:
         active = (f", {format_count(rec.n_params_active)} active per token"

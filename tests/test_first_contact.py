@@ -39,3 +39,18 @@ def test_configs_rank_risky_candidates_last_and_take_batch_or_batch_tokens(tmp_p
     res = _run("check", "--params", "7B", "--tokens", "2T", "--configs", both)
     assert res.exit_code == 2 and len(res.stderr.strip().splitlines()) == 1
     assert "batch_tokens" in _run("check", "--help").stdout
+
+
+@pytest.mark.parametrize("budget", [{"gpus": 512, "days": 30}, {"gpu_hours": "1e5"}, {"flops": "1e23"}])
+def test_plan_keeps_its_budget(budget):
+    """One FLOP count for the allocation and the wall time: the plan spends the budget, never more."""
+    from advisor.planning import plan
+
+    p = plan(gpu="h100", mfu=0.4, **budget)
+    assert p.train_flops == pytest.approx(p.flops, rel=1e-6)
+    assert p.train_flops <= p.flops * (1 + 1e-6)
+    if "days" in budget:
+        assert p.wall_days <= budget["days"] * (1 + 1e-6)
+    if "gpu_hours" in budget:
+        assert p.gpu_hours <= 1e5 * (1 + 1e-6)
+    assert p.loss_law["flops_6nd"] < p.flops  # the laws' 6ND leaves out attention and the head
