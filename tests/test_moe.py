@@ -269,7 +269,7 @@ def test_the_n_for_laws_line_gives_the_shift_towards_the_dense_reading(moe_rec, 
         assert shift[law]["point_factor"] == pytest.approx(math.sqrt(alternative / edge))
         assert shift[law]["alternative"] == pytest.approx(alternative)
     assert shift["direction"] == "above" and shift["factor"] == pytest.approx(moe_rec["extrapolation"]["n_params_total"])
-    out = CliRunner().invoke(cli, ["recommend", *MOE]).output
+    out = CliRunner().invoke(cli, ["recommend", *MOE, "--explain"]).output
     line = next(x for x in out.splitlines() if x.strip().startswith("N for laws"))
     assert f"×{shift['lr']['point_factor']:.3g}" in line and f"×{shift['batch']['point_factor']:.3g}" in line
 
