@@ -74,7 +74,7 @@ class FittedLaw:
         chosen = self.law.log_predict(point)
         candidates = self._candidates(extra_forms) + (list(range_forms) if beyond_range(point, fit_range) else [])
         log_point = extrapolated_point(self.law.log_predict, candidates, point, fit_range)
-        boot = bootstrap_spread([self.law.log_predict(point, s) - chosen for s in self.samples])
+        boot = bootstrap_spread([y - chosen for y in self.law.log_predict_each(point, self.samples)])
         parts = {"sampling": Spread.quadrature(boot, Spread.symmetric(Z90 * self.residual_sd)),
                  "law_form": Spread.quadrature(
                      Spread.reaching(log_point, [chosen] + [f(point) for f in candidates]),

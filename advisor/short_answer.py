@@ -46,25 +46,22 @@ def is_uninformative(low: float, high: float) -> bool:
 
 
 def sweep_points(point: float, low: float, high: float) -> list[float]:
-    """LRs a factor 2 apart around the point that cover the 90% interval: 3 or 4 (the short sweep a wide
-    interval calls for; docs/reading-the-output.md)."""
-    down = max(1, round(math.log2(point / low)))
-    up = max(1, round(math.log2(high / point)))
-    while down + up + 1 > MAX_SWEEP_POINTS:  # keep the point, drop the far end of the longer side
-        if down >= up:
-            down -= 1
-        else:
-            up -= 1
-    return [point * 2.0**k for k in range(-down, up + 1)]
+    """3 or 4 LRs a factor 2 apart, the point among them, placed to cover the 90% interval best: the short
+    sweep a wide interval calls for (docs/reading-the-output.md)."""
+    below, above = math.log2(point / low), math.log2(high / point)
+    k = min(MAX_SWEEP_POINTS, max(3, round(below + above) + 1))
+    down = min(range(1, k - 1), key=lambda d: abs(d - below) + abs(k - 1 - d - above))
+    return [point * 2.0**j for j in range(-down, k - down)]
 
 
 def header(rec) -> list[str]:
     src = rec.source
-    by = src.get("name") or ("published law " + src["name"] if src.get("kind") == "law" else src.get("path"))
+    by = src.get("name") or src.get("path", "")
+    by = f"law {by}" if src.get("kind") == "law" else f"model {by}"
     size = f"{format_count(rec.n_params_total)} parameters ({format_count(rec.n_params)} non-embedding"
     if rec.n_params_active and rec.n_params_active < rec.n_params:
-        size += f", {format_count(rec.n_params_active)} active per token"
-    return [clip(f"{size}), {format_count(rec.tokens)} tokens, sequences of {rec.seq_len:,} — from {by}")]
+        size += f", {format_count(rec.n_params_active)} active"
+    return [clip(f"{size}), {format_count(rec.tokens)} tokens, seq_len {rec.seq_len:,} · {by}")]
 
 
 def lr_lines(rec) -> list[str]:
