@@ -54,3 +54,17 @@ def test_plan_keeps_its_budget(budget):
     if "gpu_hours" in budget:
         assert p.gpu_hours <= 1e5 * (1 + 1e-6)
     assert p.loss_law["flops_6nd"] < p.flops  # the laws' 6ND leaves out attention and the head
+
+
+def test_python_dash_m_advisor_and_status_without_torch():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "advisor", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and "advisor" in out.stdout
+    code = ("import sys, click.testing; from advisor.cli import cli; "
+            "r = click.testing.CliRunner().invoke(cli, ['calibrate', 'status', 'data/calibrations/cpu-default']); "
+            "assert r.exit_code == 0, r.output; assert r.output.endswith('\\n'); "
+            "assert 'torch' not in sys.modules, 'status imported torch'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
