@@ -79,10 +79,9 @@ config_option = click.option(
 
 
 def config_target(config, seq_len, vocab_size) -> tuple:
-    """(seq_len, vocab_size) for the API: with --config, the ones the user did not type become None, so
-    that the config decides them (advisor.recipe.target_shape, _target_seq_len)."""
-    if config is None:
-        return seq_len, vocab_size
+    """(seq_len, vocab_size) for the API: the ones the user did not type become None, so that the config
+    decides them (advisor.recipe.target_shape, _target_seq_len), or the defaults apply and the output says
+    "default", not "given"."""
     ctx = click.get_current_context()
     defaulted = (click.core.ParameterSource.DEFAULT, click.core.ParameterSource.DEFAULT_MAP)
     return tuple(None if ctx.get_parameter_source(name) in defaulted else value

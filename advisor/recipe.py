@@ -43,6 +43,7 @@ from advisor.laws import (
     Target,
 )
 from advisor.model import FittedModel, ModelError, Prediction
+from advisor.practice import practice_warnings
 from advisor.units import UnitError, format_count, is_number, parse_int_quantity, parse_quantity
 
 if TYPE_CHECKING:
@@ -356,6 +357,7 @@ def recommend(
     opt = answer["optimizer"]
     schedule, final_frac = _schedule(answer["schedule"], lr.value)
     weight_decay, decay_rule = _weight_decay(opt, tau, lr.value, steps, warnings)
+    warnings.extend(practice_warnings(weight_decay, warmup_steps, steps))
     n_laws, (flops, flops_formula) = answer["n_params_laws"], _flops(shape, d)
     return Recommendation(
         n_params=shape.n_params, n_params_total=shape.n_params_total, d_model=shape.d_model,

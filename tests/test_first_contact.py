@@ -68,3 +68,20 @@ def test_python_dash_m_advisor_and_status_without_torch():
             "assert 'torch' not in sys.modules, 'status imported torch'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_weight_decay_and_warmup_far_outside_published_practice_are_warned():
+    from advisor.recipe import recommend
+
+    rec = recommend(config="tests/fixtures/configs/llama-3-8b.json", tokens="15T")  # the case
+    assert rec.weight_decay < 0.01 and rec.warmup_steps < 0.001 * rec.steps
+    assert {"weight_decay_outside_practice", "warmup_outside_practice"} <= set(rec.warning_codes)
+    usual = recommend("7B", "2T")
+    assert not {"weight_decay_outside_practice", "warmup_outside_practice"} & set(usual.warning_codes)
+
+
+def test_seq_len_source_says_default_unless_given():
+    plain = json.loads(_run("recommend", "--params", "7B", "--json").stdout)
+    assert plain["shape_source"]["seq_len_source"].startswith("default")
+    given = json.loads(_run("recommend", "--params", "7B", "--seq-len", "2048", "--json").stdout)
+    assert given["seq_len"] == 2048 and given["shape_source"]["seq_len_source"] == "given (--seq-len)"
