@@ -456,14 +456,23 @@ def _answer_from_model(fitted: FittedModel, shape, d: float, seq: int, warnings:
         moe_shift = _moe_total_shift(fitted.sparsity_, shape, d, batch_source == "model")
         warnings.extend(_moe_warnings(fitted.sparsity_, shape, moe_shift))
     if fitted.penalty_ is None:
-        warnings.append(CodedWarning("no_penalty_model", "the model has no penalty model (fitted before version 2): "
-                                     "no tolerance ranges; refit it with `advisor fit` to get them"))
+        warnings.append(CodedWarning("no_penalty_model", _no_penalty_text(fitted)))
     if not isinstance(fitted.optimizer.get("weight_decay"), (int, float)):
         warnings.append(CodedWarning("no_optimizer_settings", "the model does not record the weight decay (nor the optimizer settings) its LR law was "
                         "measured under: λ comes from the τ rule; match the source's training setup where you can"))
     return {"lr": lr, "batch": batch, "extrapolation": extrapolation, "batch_source": batch_source,
             "source": {"kind": "model", **fitted.summary()}, "optimizer": fitted.optimizer,
             "schedule": fitted.schedule, "n_params_laws": _n_for_laws(fitted, shape), "moe_shift": moe_shift}
+
+
+def _no_penalty_text(fitted: FittedModel) -> str:
+    """Why there are no tolerance ranges; `advisor fit` named only where a refit would give them (a file
+    written before the penalty model existed), not for a fit that had too few runs near the optima."""
+    if (fitted.doc.get("version") or 1) < 2:
+        return ("the model has no penalty model (fitted before version 2): no tolerance ranges; refit it with "
+                "`advisor fit` to get them")
+    return ("the model has no penalty model (its sweep had too few runs near the optima to fit one): no "
+            "tolerance ranges; a sweep with more points around each optimum would give them")
 
 
 def _answer_from_law(published: PublishedLaw, shape, d: float, seq: int, warnings: list[str]) -> dict:

@@ -157,7 +157,7 @@ def first_clause(text: str) -> str:
 
 
 def footer(rec) -> list[str]:
-    return [f"More: --explain (interval parts, tolerance, rules, sources) or --json; terms: {GUIDE}"]
+    return [clip(f"More: --explain (the parts, tolerance, rules, sources) or --json; terms: {GUIDE}")]
 
 
 SECTIONS = [header, lr_lines, batch_lines, run_lines, optimizer_lines, warning_lines, footer]

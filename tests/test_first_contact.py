@@ -85,3 +85,80 @@ def test_seq_len_source_says_default_unless_given():
     assert plain["shape_source"]["seq_len_source"].startswith("default")
     given = json.loads(_run("recommend", "--params", "7B", "--seq-len", "2048", "--json").stdout)
     assert given["seq_len"] == 2048 and given["shape_source"]["seq_len_source"] == "given (--seq-len)"
+
+
+def test_the_short_answer_fits_100_columns_and_explain_adds_the_parts():
+    short = _run("recommend", "--params", "7B", "--tokens", "2T")
+    assert short.exit_code == 0, short.output
+    lines = short.stdout.splitlines()
+    assert len(lines) <= 14 and max(map(len, lines)) <= 100
+    for fragment in ("peak LR", "90% interval", "batch", "steps", "warmup", "weight decay", "warning"):
+        assert fragment in short.stdout, fragment
+    assert "costs at most" not in short.stdout and "Porian" not in short.stdout  # those are --explain's
+    long = _run("recommend", "--params", "7B", "--tokens", "2T", "--explain")
+    for fragment in ("sampling", "law form", "setup", "tolerance", "Porian", "β2 rule"):
+        assert fragment in long.stdout, fragment
+    assert _run("recommend", "--params", "7B", "--tokens", "2T", "-v").stdout == long.stdout
+    as_json = json.loads(_run("recommend", "--params", "7B", "--tokens", "2T", "--json").stdout)
+    assert {"lr", "lr_low", "lr_high", "tolerance", "warnings", "lr_interval"} <= set(as_json)
+
+
+def test_a_wide_interval_prints_the_sweep_points_around_the_answer():
+    from advisor.short_answer import sweep_points
+
+    points = sweep_points(8.45e-4, 3.19e-4, 2.23e-3)
+    assert 3 <= len(points) <= 4 and any(p == pytest.approx(8.45e-4) for p in points)
+    assert all(b / a == pytest.approx(2.0) for a, b in zip(points, points[1:]))
+    assert points[0] <= 3.19e-4 * 1.5 and points[-1] >= 2.23e-3 / 1.5
+    assert "wide: sweep" in _run("recommend", "--params", "7B", "--tokens", "2T").stdout
+
+
+@pytest.mark.parametrize("args", [["--params", "7B", "--tokens", "2T", "--model", "cpu-default"],
+                                  ["--params", "405B", "--tokens", "15T"]])
+def test_an_uninformative_interval_is_never_headlined(args):
+    rec = json.loads(_run("recommend", *args, "--json").stdout)
+    unknown = [label for label, low, high in (("peak LR", rec["lr_low"], rec["lr_high"]),
+                                               ("batch", rec["batch_tokens_low"], rec["batch_tokens_high"]))
+               if high / low > 100]
+    assert unknown
+    for flag in ([], ["--explain"]):
+        out = _run("recommend", *args, *flag).stdout
+        for label in unknown:
+            line = next(x for x in out.splitlines() if x.strip().startswith(label))
+            assert "not known here" in line, line
+        assert "published laws at this target" in out and "next:" in out
+        assert "costs at most 0.25%" not in out  # no tolerance lines around an unknown point
+
+
+def test_the_refit_hint_only_where_a_refit_would_help(tmp_path):
+    from advisor.catalog import resolve_model
+    from advisor.recipe import recommend
+
+    doc = json.loads(resolve_model("steplaw-dense").read_text())
+    doc["penalty"] = None  # a current fit that could not fit a penalty model
+    (tmp_path / "v2.json").write_text(json.dumps(doc))
+    rec = recommend("7B", "2T", model=tmp_path / "v2.json")
+    text = next(w for w in rec.warnings if w.code == "no_penalty_model")
+    assert "advisor fit" not in text
+    doc["version"] = 1  # written before the penalty model existed: a refit gives one
+    (tmp_path / "v1.json").write_text(json.dumps(doc))
+    rec = recommend("7B", "2T", model=tmp_path / "v1.json")
+    assert "advisor fit" in next(w for w in rec.warnings if w.code == "no_penalty_model")
+
+
+def test_plan_prints_the_recipe_once_in_short():
+    out = _run("plan", "--gpus", "512", "--days", "30").stdout
+    assert out.count("peak LR") == 1 and "Recipe" in out
+    assert len([x for x in out.splitlines() if x.strip().startswith("- ")]) == \
+        len(set(x for x in out.splitlines() if x.strip().startswith("- ")))
+
+
+def test_plot_failure_still_prints_the_answer(tmp_path, monkeypatch):
+    import advisor.cost_plot
+
+    def broken(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'matplotlib'", name="matplotlib")
+
+    monkeypatch.setattr(advisor.cost_plot, "plot_penalty_map", broken)
+    res = _run("recommend", "--params", "7B", "--tokens", "2T", "--plot", tmp_path / "map.png")
+    assert res.exit_code != 0 and "peak LR" in res.stdout and "matplotlib" in res.stderr
