@@ -8,9 +8,10 @@ in alternating order (A B, then B A), from a scratch directory (so the installed
 imported), and the figure is the median over pairs of the ratio advisor / click: pairing and alternating
 cancel drift in the load of a shared machine. `python -c pass` is shown for scale.
 
-Run: python benchmarks/bench_cold_start.py [--reps 40] [--venv DIR]      goal: ratio <= 1.6x
+Run: python benchmarks/bench_cold_start.py [--reps 40] [--venv DIR] [--instructions]      goal: ratio <= 1.6x
 (--venv reuses an environment with the package installed; without it a fresh one is built in a
-temporary directory, which needs pip to reach click.)
+temporary directory, which needs pip to reach click. --instructions also counts each command's instructions
+under valgrind's callgrind, once: a figure the load of a shared machine does not move.)
 """
 from __future__ import annotations
 
@@ -45,24 +46,48 @@ def wall(cmd: list[str], cwd: str) -> float:
     return time.perf_counter() - start
 
 
-def measure(env_dir: Path, reps: int) -> dict[str, list[float]]:
+def commands(env_dir: Path) -> dict[str, list[str]]:
     bin_dir = env_dir / "bin"
-    commands = {
+    return {
         "python -c 'import click'": [str(bin_dir / "python"), "-c", "import click"],
         "advisor recommend --params 7B --tokens 2T": [str(bin_dir / "advisor"), "recommend", "--params", "7B",
                                                        "--tokens", "2T"],
         "python -c pass": [str(bin_dir / "python"), "-c", "pass"],
     }
-    names = list(commands)
+
+
+def measure(env_dir: Path, reps: int) -> dict[str, list[float]]:
+    commands_ = commands(env_dir)
+    names = list(commands_)
     with tempfile.TemporaryDirectory() as scratch:
-        for cmd in commands.values():  # warm the file cache
+        for cmd in commands_.values():  # warm the file cache
             wall(cmd, scratch)
-        times: dict[str, list[float]] = {name: [] for name in commands}
+        times: dict[str, list[float]] = {name: [] for name in commands_}
         for rep in range(reps):
             pair = names[:2] if rep % 2 == 0 else names[1::-1]
             for name in (*pair, names[2]):
-                times[name].append(wall(commands[name], scratch))
+                times[name].append(wall(commands_[name], scratch))
     return times
+
+
+def instructions(env_dir: Path) -> None:
+    """Instructions executed (valgrind --tool=callgrind), a load-independent complement to the wall times."""
+    import re
+    import shutil
+
+    if shutil.which("valgrind") is None:
+        print("instructions: valgrind not found")
+        return
+    counts = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for name, cmd in commands(env_dir).items():
+            out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd],
+                                 capture_output=True, text=True, cwd=scratch, env=ENV).stderr
+            counts[name] = int(re.search(r"Collected : (\d+)", out).group(1))
+    for name, n in counts.items():
+        print(f"instructions {name:<44} {n / 1e6:>8.0f}M")
+    click_name, advisor_name = list(counts)[:2]
+    print(f"INSTRUCTIONS advisor recommend / import click = {counts[advisor_name] / counts[click_name]:.2f}x")
 
 
 def report(times: dict[str, list[float]], env_dir: Path) -> None:
@@ -80,13 +105,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=40)
     parser.add_argument("--venv", type=Path, help="an environment with the package installed (default: a fresh one)")
+    parser.add_argument("--instructions", action="store_true", help="also count instructions (valgrind)")
     args = parser.parse_args()
-    if args.venv is not None:
-        report(measure(args.venv, args.reps), args.venv)
-        return
     with tempfile.TemporaryDirectory() as tmp:
-        env_dir = fresh_venv(Path(tmp) / "venv")
+        env_dir = args.venv if args.venv is not None else fresh_venv(Path(tmp) / "venv")
         report(measure(env_dir, args.reps), env_dir)
+        if args.instructions:
+            instructions(env_dir)
 
 
 if __name__ == "__main__":
