@@ -458,8 +458,8 @@ def _answer_from_model(fitted: FittedModel, shape, d: float, seq: int, warnings:
     if fitted.penalty_ is None:
         warnings.append(CodedWarning("no_penalty_model", _no_penalty_text(fitted)))
     if not isinstance(fitted.optimizer.get("weight_decay"), (int, float)):
-        warnings.append(CodedWarning("no_optimizer_settings", "the model does not record the weight decay (nor the optimizer settings) its LR law was "
-                        "measured under: λ comes from the τ rule; match the source's training setup where you can"))
+        warnings.append(CodedWarning("no_optimizer_settings", "the model does not record the weight decay its LR law was measured under (nor the other "
+                        "optimizer settings): λ comes from the τ rule; match the source's training setup where you can"))
     return {"lr": lr, "batch": batch, "extrapolation": extrapolation, "batch_source": batch_source,
             "source": {"kind": "model", **fitted.summary()}, "optimizer": fitted.optimizer,
             "schedule": fitted.schedule, "n_params_laws": _n_for_laws(fitted, shape), "moe_shift": moe_shift}

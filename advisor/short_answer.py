@@ -143,7 +143,19 @@ def optimizer_lines(rec) -> list[str]:
 
 def warning_lines(rec) -> list[str]:
     """One line per warning: its first clause (the whole text is in --explain and --json)."""
-    return [row("warning", first_clause(str(w))) for w in rec.warnings]
+    room = WIDTH - LABEL
+    return [row("warning", _fit(first_clause(str(w)), room)) for w in rec.warnings]
+
+
+def _fit(text: str, room: int) -> str:
+    """The text, its asides in brackets dropped (last first) while it is too long for the line."""
+    while len(text) > room and ")" in text:
+        end = text.rindex(")")
+        start = text.rfind("(", 0, end)
+        if start < 0:
+            break
+        text = (text[:start].rstrip() + text[end + 1:]).strip()
+    return text
 
 
 def first_clause(text: str) -> str:
