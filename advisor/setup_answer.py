@@ -126,3 +126,22 @@ def line(summary_record: dict | None) -> str | None:
     return (f"{head}; pin yours with `{anchor['command']}` on your own recipe (2 sizes × 2 budgets × 24 runs, "
             f"~{anchor['h100_hours']:.2g} H100-hours at 50M–150M)" + (f": held-out setups' LR error, median "
                                                                         f"|log2|, {bought}" if bought else ""))
+
+
+def short_lines(rec) -> list[str]:
+    """The short answer's rows (advisor/short_answer.py): the known setups' LR optima at the target and how
+    far apart they are; for a setup none of them is, the anchor sweep's command and cost (--explain: what it
+    bought in leave-one-setup-out)."""
+    from advisor.short_answer import _lr, row
+
+    record = rec.setups
+    if not record:
+        return []
+    each = ", ".join(f"{name} {_lr(v)}" for name, v in record["lr_at_target"].items())
+    if record.get("setup"):
+        return [row("setup", f"{record['setup']}'s own law; LR here: {each}")]
+    lines = [row("setups", f"LR here: {each} ({record['lr_spread']:.2g}× apart)")]
+    anchor = record.get("anchor")
+    if anchor:
+        lines.append(row("anchor", f"{anchor['command']}: ~{anchor['h100_hours']:.2g} H100-hours"))
+    return lines
