@@ -124,7 +124,7 @@ def line(summary_record: dict | None) -> str | None:
         return head
     bought = "; ".join(f"{n} {u:.2f}→{a:.2f}" for n, u, a in anchor["loso_lr_median_abs_log2"])
     return (f"{head}; pin yours with `{anchor['command']}` on your own recipe (2 sizes × 2 budgets × 24 runs, "
-            f"~{anchor['h100_hours']:.2g} H100-hours at 50M–150M)" + (f": held-out setups' LR error, median "
+            f"~{anchor['h100_hours']:.0f} H100-hours at 50M–150M)" + (f": held-out setups' LR error, median "
                                                                         f"|log2|, {bought}" if bought else ""))
 
 
@@ -143,5 +143,5 @@ def short_lines(rec) -> list[str]:
     lines = [row("setups", f"LR here: {each} ({record['lr_spread']:.2g}× apart)")]
     anchor = record.get("anchor")
     if anchor:
-        lines.append(row("anchor", f"{anchor['command']}: ~{anchor['h100_hours']:.2g} H100-hours"))
+        lines.append(row("anchor", f"{anchor['command']}: ~{anchor['h100_hours']:.0f} H100-hours"))
     return lines
