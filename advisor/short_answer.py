@@ -144,7 +144,9 @@ def optimizer_lines(rec) -> list[str]:
 def warning_lines(rec) -> list[str]:
     """One line per warning: its first clause (the whole text is in --explain and --json)."""
     room = WIDTH - LABEL
-    return [row("warning", _fit(first_clause(str(w)), room)) for w in rec.warnings]
+    shown = {"setups_disagree"} if rec.setups else set()  # the setups row above says it, with the numbers
+    return [row("warning", _fit(first_clause(str(w)), room)) for w in rec.warnings
+            if getattr(w, "code", None) not in shown]
 
 
 def _fit(text: str, room: int) -> str:

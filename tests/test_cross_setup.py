@@ -38,7 +38,9 @@ def test_the_default_answers_across_setups_and_says_how_far_they_differ():
     assert low < rec.lr < high and rec.lr_low <= low and high <= rec.lr_high
     assert rec.setups["anchor"]["command"].startswith("advisor recalibrate anchor --with steplaw-dense")
     out = run("recommend", "--params", "7B", "--tokens", "2T")
-    assert out.returncode == 0 and "Setups: the known setups' LR optima here differ" in out.stdout
+    assert out.returncode == 0 and "setups   LR here: steplaw-dense" in out.stdout and "anchor   advisor recalibrate" in out.stdout
+    long = run("recommend", "--params", "7B", "--tokens", "2T", "--explain")
+    assert "Setups: the known setups' LR optima here differ" in long.stdout
 
 
 @pytest.mark.parametrize("params, lr, batch", [(7e9, 4.2e-4, 9437184), (67e9, 3.2e-4, 18874368)])

@@ -19,6 +19,9 @@ from calibration.fit.joint import INPUT_NAMES, JointFitter, stack
 from calibration.fit.laws import BATCH_FORMS, LR_FORMS
 from calibration.fit.table import FitInputError, read_table
 
+# one-setup warnings about the pooled exponents' width: across setups their spread between setups is the
+# larger uncertainty, carried by the setup part and said by `setup_exponent_differs`
+CARRIED = {"lr_exponent_wide", "batch_exponent_wide"}
 # columns whose several values in one table mean several setups (a cross-setup fit needs one table each)
 SETUP_MARKERS = ("setup", "data_id", "tokenizer", "optimizer")
 
@@ -93,7 +96,8 @@ class CrossSetupFitter(JointFitter):
 
             self.cross_["leave_one_setup_out"] = leave_one_setup_out(self)
         self.provenance_.extra["cross_setup"] = self.cross_
-        self.warnings_ = [w for w in self.warnings_ if not w.code.startswith("joint_")] + cross_warnings(self)
+        self.warnings_ = [w for w in self.warnings_ if not w.code.startswith("joint_") and w.code not in CARRIED]
+        self.warnings_ += cross_warnings(self)
         self.artifact_.warnings = self.warnings_
 
 
@@ -162,10 +166,10 @@ def cross_section(fitter) -> dict:
 
 
 def cross_warnings(fitter) -> list:
-    """One `setup_exponent_differs` warning per law whose setups' own exponents differ (tested)."""
+    """One `setup_exponent_differs` warning naming every law whose setups' own exponents differ (tested)."""
     from advisor.coded_warning import CodedWarning
 
-    out = []
+    parts = []
     for law, rec in fitter.cross_["laws"].items():
         flagged = {n: s for n, s in rec["setups"].items() if s.get("inconsistent")}
         if not flagged:
@@ -174,8 +178,9 @@ def cross_warnings(fitter) -> list:
                                                for j, i in enumerate(rec["inputs"]))
                         for name, s in rec["setups"].items() if "log_coef" in s)
         differs = ", ".join(f"{name}'s {INPUT_NAMES.get(i, i)}" for name, s in flagged.items() for i in s["inconsistent"])
-        out.append(CodedWarning("setup_exponent_differs", (
-            f"{'LR' if law == 'lr' else 'batch'} law: the setups' own exponents differ ({own}; the 90% interval of "
-            f"the difference excludes 0 for {differs}): the point uses the pooled exponents, the setup part carries "
-            "the spread")))
-    return out
+        parts.append(f"{'LR' if law == 'lr' else 'batch'}: {own} (the difference's 90% interval excludes 0 for "
+                     f"{differs})")
+    if not parts:
+        return []
+    return [CodedWarning("setup_exponent_differs", "the setups' own exponents differ: " + "; ".join(parts) +
+                         "; the point uses the pooled exponents, the setup part carries the spread")]
