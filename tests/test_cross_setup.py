@@ -38,7 +38,8 @@ def test_the_default_answers_across_setups_and_says_how_far_they_differ():
     assert low < rec.lr < high and rec.lr_low <= low and high <= rec.lr_high
     assert rec.setups["anchor"]["command"].startswith("advisor recalibrate anchor --with steplaw-dense")
     out = run("recommend", "--params", "7B", "--tokens", "2T")
-    assert out.returncode == 0 and "setups   LR here: steplaw-dense" in out.stdout and "anchor   advisor recalibrate" in out.stdout
+    assert out.returncode == 0 and "setups   LR here: steplaw-dense" in out.stdout
+    assert "anchor   advisor recalibrate anchor --with steplaw-dense --with marin-adamw" in out.stdout
     long = run("recommend", "--params", "7B", "--tokens", "2T", "--explain")
     assert "Setups: the known setups' LR optima here differ" in long.stdout
 
