@@ -26,19 +26,20 @@ import math
 
 from calibration.sweep.adaptive import round_lr
 
+GOLDEN = 0.6180339887  # seed -> phase: successive seeds spread evenly
 CLOSE = 0.5  # a candidate within half a grid step (log) of a tried LR at its batch is already tried
 
 
 def first_row(spec, n: int) -> list[tuple[float, int]]:
-    """Round 0: n LRs log-spaced over [min, max] of [lr] at the ladder's middle batch (in log)."""
+    """Round 0: n LRs log-spaced over [min, max] of [lr] at the ladder's middle batch (in log), the row's
+    phase within its spacing set by the search seed (a quarter to three quarters of a spacing)."""
     from calibration.sweep.search import batch_ladder
 
     ladder = batch_ladder(spec.batch_seqs)
     mid = ladder[(len(ladder) - 1) // 2] if len(ladder) % 2 else _geometric_middle(ladder)
     lo, hi = math.log(min(spec.lr)), math.log(max(spec.lr))
-    if n == 1:
-        return [(round_lr(math.exp((lo + hi) / 2)), mid)]
-    return [(round_lr(math.exp(lo + (hi - lo) * (i + 0.5) / n)), mid) for i in range(n)]
+    phase = 0.5 if spec.search.seed == 0 else 0.25 + (spec.search.seed * GOLDEN) % 0.5
+    return [(round_lr(math.exp(lo + (hi - lo) * (i + phase) / n)), mid) for i in range(n)]
 
 
 def _geometric_middle(ladder: tuple) -> int:
