@@ -43,6 +43,7 @@ class RecordedCell:
     loss: np.ndarray
     full: Cell
     optimum: CellOptimum
+    rows: np.ndarray  # the runs' index labels in the table they came from
 
     @property
     def lr_values(self) -> tuple:
@@ -70,7 +71,8 @@ def recorded_cells(df: pd.DataFrame) -> list[RecordedCell]:
         seq_len = int(g["seq_len"].iloc[0])
         full = _cell(float(key[0]), float(key[-1]), lr, batch * seq_len, loss)
         name = " ".join(f"{k}={v:.3g}" for k, v in zip(keys, key))
-        cells.append(RecordedCell(name, float(key[0]), float(key[-1]), seq_len, lr, batch, loss, full, fit_cell(full)))
+        cells.append(RecordedCell(name, float(key[0]), float(key[-1]), seq_len, lr, batch, loss, full, fit_cell(full),
+                                  g.index.to_numpy()))
     return cells
 
 
@@ -99,9 +101,14 @@ class ReplayResult:
 
 def replay(cell: RecordedCell, method: str, budget: int, seed: int) -> ReplayResult:
     """Run `method` with `budget` points on the cell, answered by its recorded runs; score the estimate."""
+    return score(cell, replay_runs(cell, method, budget, seed))
+
+
+def replay_runs(cell: RecordedCell, method: str, budget: int, seed: int) -> list[int]:
+    """The distinct recorded runs (indices into the cell's arrays) `method` uses with `budget` points."""
     used = (_coarse_grid(cell, budget, seed) if method == "grid"
             else _search_runs(cell, {"method": method, "trials_per_cell": budget, "seed": seed}))
-    return score(cell, sorted(set(used)))
+    return sorted(set(used))
 
 
 def score(cell: RecordedCell, used: list) -> ReplayResult:
