@@ -1,0 +1,181 @@
+"""`advisor calibrate design`: the calibration a budget buys for a target, written as a sweep spec.
+
+The design follows the replays (calibration/sweep/replay.py, replay_law.py; benchmarks/replay_search.py,
+replay_laws.py): per cell the `coord` search with 12 points (on Step Law dense, 12 runs per cell reach a
+median regret of 0.016% against the full grid's smooth optimum, where a coarse grid of 12 stays at 0.25%);
+cells are SIZES proxy sizes a factor 2 apart x 2 absolute token budgets (20 and 80 tokens per parameter of
+the largest proxy; every size gets both, so N and D stay separable). The largest proxy is the largest whose
+design fits the budget: its cost is the plan's FLOPs (6N + attention + output head per token, times every
+trial's tokens) at the GPU's peak times MFU. The batch grid stops at what one GPU holds (no gradient
+accumulation in the proxy trainer).
+
+What the interval at the target rests on: the same design replayed on Step Law dense (its largest sizes,
+their smallest and largest budgets, coord 12 per cell), fitted, and read at the same extrapolation
+beyond the largest proxy as the target lies beyond this design's.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+SIZES = 4  # proxy sizes, a factor SIZE_STEP apart
+SIZE_STEP = 2.0
+TOKENS_PER_PARAM = (20.0, 80.0)  # of the largest proxy: the two absolute token budgets every size gets
+POINTS = 12  # coord points per cell (the replays' figure)
+SEQ_LEN = 1024
+MIN_STEPS = 100
+LR_BOX = (2.5e-4, 1.6e-2, 7)
+MAX_EXTRAPOLATION = 100.0  # target / largest proxy beyond which the budget is refused (replays reach 7-30x)
+SMALLEST_PROXY = 1e6
+
+
+class DesignError(ValueError):
+    """The design cannot be made (budget too small, target below the proxies, unknown GPU): one line."""
+
+
+@dataclass
+class CalibrationDesign:
+    target: tuple  # (N, D)
+    gpu: str
+    mfu: float
+    budget_flops: float
+    largest: float  # N of the largest proxy
+    sizes: list
+    tokens: list
+    batch_seqs: list
+    vocab_size: int
+    data: str
+    flops: float = 0.0  # the plan's, output head included
+    trials: int = 0
+    interval: dict = field(default_factory=dict)
+
+    @property
+    def gpu_hours(self) -> float:
+        from advisor.hardware import get_gpu
+
+        return self.flops / (get_gpu(self.gpu).peak_flops * self.mfu) / 3600.0
+
+    def spec_dict(self) -> dict:
+        return {"name": "design", "description": f"calibration for {self.target[0]:.3g} params / {self.target[1]:.3g} "
+                f"tokens: {len(self.sizes)} sizes x {len(self.tokens)} budgets, coord {POINTS} per cell",
+                "device": "cuda", "min_steps": MIN_STEPS, "seeds": [0],
+                "sizes": {"n_params": [float(f"{n:.4g}") for n in self.sizes]},
+                "budget": {"tokens": [int(t) for t in self.tokens]},
+                "lr": {"min": LR_BOX[0], "max": LR_BOX[1], "points": LR_BOX[2]},
+                "batch": {"seqs": list(self.batch_seqs)},
+                "trial": {"seq_len": SEQ_LEN, "schedule": "cosine", "data": self.data, "vocab_size": self.vocab_size},
+                "search": {"method": "coord", "trials_per_cell": POINTS}}
+
+
+def make_design(target_n: float, target_d: float, gpu: str, mfu: float, budget_flops: float,
+                data: str = "kjv", vocab_size: int | None = None) -> CalibrationDesign:
+    """The largest design (largest proxy) whose planned FLOPs fit the budget; DesignError if none is usable."""
+    from advisor.hardware import get_gpu
+
+    try:
+        get_gpu(gpu)
+    except KeyError as exc:
+        raise DesignError(str(exc.args[0])) from None
+    if not budget_flops > 0 or not math.isfinite(budget_flops):
+        raise DesignError(f"the budget must be positive, got {budget_flops:g} FLOPs")
+    vocab = vocab_size or _data_vocab(data)
+    largest = math.sqrt(budget_flops / _cost_per_n2())  # 6ND-scaled first guess, refined on the plan
+    for _ in range(80):
+        if largest < SMALLEST_PROXY:
+            break
+        design = _sized(target_n, target_d, gpu, mfu, budget_flops, largest, data, vocab)
+        if design.flops <= budget_flops:
+            return _checked(design)
+        largest *= 0.93
+    one = _sized(target_n, target_d, gpu, mfu, budget_flops, SMALLEST_PROXY, data, vocab)
+    need = one.flops / (get_gpu(gpu).peak_flops * mfu) / 3600
+    raise DesignError(f"the budget ({budget_flops:.3g} FLOPs) is below the smallest usable design ({need:.3g} "
+                      f"GPU-hours on {gpu} at MFU {mfu:g}: {one.trials} runs of proxies from {SMALLEST_PROXY:.0e} params)")
+
+
+def _cost_per_n2() -> float:
+    ladder = sum(SIZE_STEP ** -i for i in range(SIZES))
+    return POINTS * 6.0 * ladder * sum(TOKENS_PER_PARAM)
+
+
+def _data_vocab(data: str) -> int:
+    from calibration.proxy.vocab import BYTE_VOCAB, model_vocab, token_file_vocab
+
+    need = token_file_vocab(data) if data != "kjv" else None
+    return BYTE_VOCAB if need is None else model_vocab(need)
+
+
+def _sized(target_n, target_d, gpu, mfu, budget_flops, largest, data, vocab) -> CalibrationDesign:
+    """The design with this largest proxy, its plan's FLOPs and trials."""
+    sizes = [largest / SIZE_STEP ** i for i in reversed(range(SIZES))]
+    tokens = [round(k * largest) for k in TOKENS_PER_PARAM]
+    design = CalibrationDesign((target_n, target_d), gpu, mfu, budget_flops, largest, sizes, tokens,
+                               _batch_grid(largest, min(tokens), gpu, vocab), vocab, data)
+    design.flops, design.trials = _plan_cost(design)
+    return design
+
+
+def _batch_grid(largest: float, tokens: int, gpu: str, vocab: int) -> list:
+    """Powers of two up to the largest batch one GPU holds for the largest proxy (and that still takes
+    MIN_STEPS steps on the smallest budget), five of them."""
+    from advisor.hardware import get_gpu
+    from calibration.proxy.memory import training_bytes
+    from calibration.proxy.model import shape_for_params
+
+    shape = shape_for_params(largest, vocab_size=vocab, seq_len=SEQ_LEN)
+    memory = get_gpu(gpu).memory_bytes
+    top = 1
+    while training_bytes(shape, top * 2) <= memory and top * 2 * SEQ_LEN * MIN_STEPS <= tokens:
+        top *= 2
+    return [b for b in (top // 16, top // 8, top // 4, top // 2, top) if b >= 1]
+
+
+def _plan_cost(design: CalibrationDesign) -> tuple[float, int]:
+    """FLOPs of every trial the spec will run (coord's later rounds at the first round's cost), the output
+    head included, and the number of trials."""
+    from calibration.proxy.model import flops_per_token, shape_from_config
+    from calibration.sweep.plan import plan
+    from calibration.sweep.spec import SpecError, parse_spec
+
+    try:
+        the_plan = plan(parse_spec(design.spec_dict()))
+    except SpecError as exc:
+        raise DesignError(f"the design's spec is refused: {exc}") from None
+    flops = sum(flops_per_token(shape_from_config(t.config), include_head=True) * t.config.steps * t.config.batch_tokens
+                for t in the_plan.trials)
+    return flops * the_plan.budget_scale, round(len(the_plan.trials) * the_plan.budget_scale)
+
+
+def _checked(design: CalibrationDesign) -> CalibrationDesign:
+    n, _ = design.target
+    if n <= design.largest:
+        raise DesignError(f"the target ({n:.3g} params) is not larger than the largest proxy the budget buys "
+                          f"({design.largest:.3g}): train the target's own sweep, or lower the budget")
+    if n / design.largest > MAX_EXTRAPOLATION:
+        raise DesignError(f"the budget buys proxies up to {design.largest:.3g} params, {n / design.largest:.0f}x below "
+                          f"the target: too far for a usable law (the replays support up to {MAX_EXTRAPOLATION:.0f}x); "
+                          f"raise the budget to about {design.budget_flops * (n / design.largest / MAX_EXTRAPOLATION) ** 2:.3g} FLOPs")
+    return design
+
+
+def expected_interval(design: CalibrationDesign, source_path, borrow: tuple = (), n_boot: int = 50) -> dict:
+    """The 90% LR and batch intervals (high/low) that this design gave when replayed on a recorded sweep
+    (Step Law dense): its SIZES largest sizes, their smallest and largest budgets, coord POINTS per cell,
+    read at the same extrapolation beyond the largest proxy (in N and in D) as the target lies here."""
+    from calibration.sweep.replay_law import Design, design_cells, design_table, fit, load
+
+    table, cells = load(source_path)
+    sizes = sorted({c.n_params for c in cells})
+    replayed = Design("design", tuple(range(len(sizes) - min(SIZES, len(sizes)), len(sizes))), "ends", "coord", POINTS)
+    chosen = design_cells(cells, replayed)
+    sub = design_table(table, cells, replayed, 0)
+    model = fit(sub, borrow, n_boot)
+    f_n, f_d = design.target[0] / design.largest, design.target[1] / max(design.tokens)
+    at = (max(c.n_params for c in chosen) * f_n, max(c.tokens for c in chosen) * f_d)
+    lr, batch = model.predict_lr(*at), model.predict_batch(*at)
+    return {"lr_ratio": lr.ratio, "batch_ratio": batch.ratio, "replay_runs": len(sub), "replay_cells": len(chosen),
+            "replay_at": list(at), "extrapolation": [f_n, f_d],
+            "rests_on": (f"this design replayed on {source_path.parent.name} ({len(chosen)} cells, {len(sub)} of its "
+                         f"{len(table)} runs, coord {POINTS} per cell{', borrowing from ' + '+'.join(b for b, _ in borrow) if borrow else ''}), "
+                         f"read {f_n:.1f}x beyond its largest size in N and {f_d:.1f}x beyond its largest budget in D; "
+                         "benchmarks/replay_search.py and benchmarks/replay_laws.py")}
