@@ -40,7 +40,7 @@ def design_cmd(target, tokens, budget, budget_flops, gpu, mfu, borrow, data, voc
       advisor calibrate design --target 7B --tokens 2T --budget 2000 --gpu h100 --out design.toml
       advisor calibrate design --target 7B --budget-flops 1e21 --with steplaw-moe --json
     """
-    from calibration.sweep.design import DesignError, expected_interval, make_design
+    from calibration.sweep.design import DesignError, batch_note, expected_interval, make_design
     from calibration.sweep.spec import SpecError, check_data
     from calibration.sweep.spec_toml import to_toml, write_spec
 
@@ -58,7 +58,11 @@ def design_cmd(target, tokens, budget, budget_flops, gpu, mfu, borrow, data, voc
             write_spec(text, out, force)
         except ValueError as exc:
             raise InputError(str(exc)) from None
-    click.echo(json.dumps(_as_dict(design, out), indent=1) if as_json else _describe(design, out))
+    note = batch_note(design)
+    if as_json:
+        click.echo(json.dumps({**_as_dict(design, out), "warnings": [note] if note else []}, indent=1))
+    else:
+        click.echo(_describe(design, out) + (f"\nwarning: {note}" if note else ""))
 
 
 def _budget_flops(budget, budget_flops, gpu: str, mfu: float) -> float:

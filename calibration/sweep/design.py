@@ -146,6 +146,19 @@ def _plan_cost(design: CalibrationDesign) -> tuple[float, int]:
     return flops * the_plan.budget_scale, round(len(the_plan.trials) * the_plan.budget_scale)
 
 
+def batch_note(design: CalibrationDesign) -> str:
+    """A warning when the batch grid stops below the batch Step Law's law puts at the smallest budget
+    (B = 0.58 D^0.571 tokens, arXiv 2503.04715): the batch optimum will sit on the grid's edge."""
+    wanted = 0.58 * min(design.tokens) ** 0.571 / SEQ_LEN
+    top = max(design.batch_seqs)
+    if top >= wanted:
+        return ""
+    return (f"the batch grid stops at {top} seqs (what one {design.gpu} holds for the largest proxy, no gradient "
+            f"accumulation), below the ~{wanted:.0f} seqs Step Law's law puts at {min(design.tokens):.3g} tokens: "
+            "expect the batch optimum on the grid's edge and an edge-bound batch law; take the batch from a "
+            "published law (advisor compare)")
+
+
 def _checked(design: CalibrationDesign) -> CalibrationDesign:
     n, _ = design.target
     if n <= design.largest:
