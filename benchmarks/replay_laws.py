@@ -29,6 +29,8 @@ DESIGNS = {d.name: d for d in (
     Design("all-coord12", None, "all", "coord", 12),
     Design("all-coord16", None, "all", "coord", 16),
     Design("ends-coord24", None, "ends", "coord", 24),
+    Design("ends-coord32", None, "ends", "coord", 32),
+    Design("3sizes-ends-coord32", (0, 2, 4), "ends", "coord", 32),
     Design("ends-tpe12", None, "ends", "tpe", 12),
     Design("ends-grid12", None, "ends", "grid", 12),
 )}

@@ -156,3 +156,26 @@ def test_plan_costs_your_vocabulary():
     assert share > 90
     bad = CliRunner().invoke(cli, ["calibrate", "plan", "quick", "--no-measure", "--data", "/no/such/file"])
     assert bad.exit_code == 2 and "does not exist" in bad.output
+
+
+def test_coord_steps_below_the_ladder_within_batch_min_and_resolves_lr_first():
+    from calibration.sweep.search_coord import coord_points
+
+    spec = parse_spec({"sizes": {"n_params": [1e4]}, "budget": {"tokens": [1_000_000]},
+                       "lr": {"min": 1e-3, "max": 3.2e-2, "points": 6}, "batch": {"seqs": [4, 8, 16]},
+                       "adaptive": {"batch_min": 2}, "search": {"method": "coord", "trials_per_cell": 12}})
+    # LR resolved at batch 4 (neighbours one step each side): the next points move the batch
+    losses = {(4, 2e-3): 3.0, (4, 4e-3): 2.9, (4, 8e-3): 3.1, (8, 4e-3): 2.95}
+    points = coord_points(losses, spec, 2, set(losses))
+    assert (4e-3, 2) in points  # half the ladder's smallest, within batch_min 2
+    assert all(b >= 2 for _, b in points)
+    # an unresolved LR (best at the row's edge) is bracketed before the batch moves
+    edge = {(8, 1e-3): 3.0, (8, 4e-3): 3.2}
+    first = coord_points(edge, spec, 2, set(edge))
+    assert sorted(first) == [(5e-4, 8), (2e-3, 8)]
+
+
+def test_cluster_preset_searches_with_coord():
+    spec = load_spec("cluster")
+    assert spec.search.method == "coord" and spec.search.trials_per_cell == 12
+    assert load_spec("gpu-default").search.method == "grid"  # vectorized LR rows: see docs/search.md

@@ -57,7 +57,7 @@ def recalibrate(spec, out_dir, data, vocab_size, device, workers, n_boot, notes,
       anchor       usable with --with steplaw-dense: Step Law's exponents (measured at 215M-1.07B)
                    with your setup's prefactors from 2 sizes x 2 budgets; 96 trials, a sixth of cpu-default's FLOPs
       gpu-default  30k-3M params: still 3+ decades below 7B; 240 trials, ~10 min on one H200
-      cluster      0.3M-31M params; 336 trials (9.7e18 FLOPs), hours on dozens of GPUs
+      cluster      0.3M-31M params; coord search, 120 trials (4.2e18 FLOPs), hours on dozens of GPUs
     For LLM-scale proxies sized to a target and a budget (replayed on Step Law's sweeps):
       advisor calibrate design --target 7B --tokens 2T --budget 2000 --gpu h100 --out design.toml
 

@@ -86,7 +86,9 @@ def replay_spec(cell: RecordedCell, search: dict):
     raw = {"name": "replay", "sizes": {"n_params": [1e4]}, "budget": {"tokens": [int(cell.tokens)]},
            "lr": {"values": list(cell.lr_values)}, "batch": {"seqs": list(cell.batch_values)},
            "trial": {"seq_len": cell.seq_len},
-           "adaptive": {"lr_min": min(cell.lr_values), "lr_max": max(cell.lr_values)}, "search": dict(search)}
+           "adaptive": {"lr_min": min(cell.lr_values), "lr_max": max(cell.lr_values),
+                        "batch_min": min(cell.batch_values), "batch_max": max(cell.batch_values)},
+           "search": dict(search)}
     return parse_spec(raw)
 
 

@@ -11,7 +11,8 @@ points only:
   1. LR at the best point's batch not resolved (no tried LR within one grid step on each side):
      the vertex of the parabola in log LR through the best point and its row neighbours, when it lies
      more than half a step from every tried LR, else the one-step brackets (search.brackets);
-  2. batch not resolved (no tried ladder neighbour at the best LR): those ladder neighbours;
+  2. batch not resolved (no tried ladder neighbour at the best LR): those ladder neighbours (below the
+     ladder's smallest, half of it, within [adaptive] batch_min);
   3. the 3 x 3 around the optimum: one LR step above and below at each neighbouring batch;
   4. half steps: the geometric midpoints between the best LR and its row neighbours.
   5. anything else the box holds, nearest the best point first.
@@ -122,11 +123,16 @@ def _vertex(row: list, best: float) -> float | None:
 
 
 def _neighbours(batch: int, spec) -> list[int]:
+    """The batches next to `batch`: the ladder's next value up, and its next value down, or below the
+    ladder's smallest, half of it, within [adaptive] batch_min (the adaptive grid widens a small-batch
+    edge the same way; a batch above the ladder could outgrow the memory and steps the plan checked)."""
     from calibration.sweep.search import batch_ladder
 
     ladder = batch_ladder(spec.batch_seqs)
-    i = ladder.index(batch) if batch in ladder else min(range(len(ladder)), key=lambda j: abs(ladder[j] - batch))
-    return [ladder[j] for j in (i + 1, i - 1) if 0 <= j < len(ladder)]
+    up = [b for b in ladder if b > batch][:1]
+    below = [b for b in ladder if b < batch]
+    down = below[-1:] if below else [batch // 2] if batch // 2 >= max(spec.adaptive.batch_min, 1) else []
+    return up + down
 
 
 def _resolve_batch(losses, finite, spec, pruned) -> list[tuple[float, int]]:
