@@ -40,7 +40,7 @@ def design_cmd(target, tokens, budget, budget_flops, gpu, mfu, borrow, data, voc
       advisor calibrate design --target 7B --tokens 2T --budget 2000 --gpu h100 --out design.toml
       advisor calibrate design --target 7B --budget-flops 1e21 --with steplaw-moe --json
     """
-    from calibration.sweep.design import DesignError, batch_note, expected_interval, make_design
+    from calibration.sweep.design import DesignError, batch_note, best_design
     from calibration.sweep.spec import SpecError, check_data
     from calibration.sweep.spec_toml import to_toml, write_spec
 
@@ -48,8 +48,8 @@ def design_cmd(target, tokens, budget, budget_flops, gpu, mfu, borrow, data, voc
     tokens = tokens or 20 * target
     try:
         check_data(data)
-        design = make_design(target, tokens, gpu, mfu, flops, data, vocab_size)
-        design.interval = expected_interval(design, SOURCES / "steplaw-dense" / "trials.csv", _borrowed(borrow))
+        design, weighed = best_design(target, tokens, gpu, mfu, flops, SOURCES / "steplaw-dense" / "trials.csv",
+                                      _borrowed(borrow), data, vocab_size)
     except (DesignError, SpecError, ValueError) as exc:
         raise InputError(str(exc)) from None
     text = to_toml(design.spec_dict())
@@ -60,9 +60,10 @@ def design_cmd(target, tokens, budget, budget_flops, gpu, mfu, borrow, data, voc
             raise InputError(str(exc)) from None
     note = batch_note(design)
     if as_json:
-        click.echo(json.dumps({**_as_dict(design, out), "warnings": [note] if note else []}, indent=1))
+        click.echo(json.dumps({**_as_dict(design, out), "weighed": weighed, "warnings": [note] if note else []},
+                              indent=1))
     else:
-        click.echo(_describe(design, out) + (f"\nwarning: {note}" if note else ""))
+        click.echo(_describe(design, out, weighed) + (f"\nwarning: {note}" if note else ""))
 
 
 def _budget_flops(budget, budget_flops, gpu: str, mfu: float) -> float:
@@ -97,7 +98,7 @@ def _as_dict(d, out) -> dict:
             "expected_interval": d.interval, "spec": d.spec_dict(), "out": out}
 
 
-def _describe(d, out) -> str:
+def _describe(d, out, weighed: dict) -> str:
     i = d.interval
     lines = [f"calibration design for {d.target[0]:.3g} params / {d.target[1]:.3g} tokens on {d.gpu} (MFU {d.mfu:g}):",
              f"  proxies: {', '.join(f'{n:.3g}' for n in d.sizes)} params; budgets {', '.join(f'{t:.3g}' for t in d.tokens)} "
@@ -106,7 +107,9 @@ def _describe(d, out) -> str:
              f"({len(d.sizes) * len(d.tokens)} cells, {d.trials} runs)",
              f"  cost: {d.flops:.3g} FLOPs = {d.gpu_hours:,.0f} GPU-hours of the {d.budget_flops / (d.flops / d.gpu_hours):,.0f} budgeted",
              f"  expected 90% interval at the target: LR x{i['lr_ratio']:.2f}, batch x{i['batch_ratio']:.2f} (high/low)",
-             f"  rests on: {i['rests_on']}"]
+             f"  rests on: {i['rests_on']}",
+             "  weighed: " + "; ".join(f"coord {p} per cell -> LR x{r:.2f}" for p, r in weighed.items())
+             + " (the narrower kept)"]
     if out:
         lines.append(f"wrote {out}: advisor calibrate plan {out}; advisor calibrate run {out} --out runs/design")
     return "\n".join(lines)

@@ -1,8 +1,10 @@
 """`advisor calibrate design`: the calibration a budget buys for a target, written as a sweep spec.
 
 The design follows the replays (calibration/sweep/replay.py, replay_law.py; benchmarks/replay_search.py,
-replay_laws.py): per cell the `coord` search with 12 points (on Step Law dense, 12 runs per cell reach a
-median regret of 0.016% against the full grid's smooth optimum, where a coarse grid of 12 stays at 0.25%);
+replay_laws.py): per cell the `coord` search (on Step Law dense, 12 runs per cell reach a median regret of
+0.016% against the full grid's smooth optimum, where a coarse grid of 12 stays at 0.25%), with 12 or 24
+points, whichever gives the narrower expected LR interval at the target (`best_design`: more points per
+cell narrow the law's bootstrap interval, fewer buy larger proxies and a shorter extrapolation);
 cells are SIZES proxy sizes a factor 2 apart x 2 absolute token budgets (20 and 80 tokens per parameter of
 the largest proxy; every size gets both, so N and D stay separable). The largest proxy is the largest whose
 design fits the budget: its cost is the plan's FLOPs (6N + attention + output head per token, times every
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field
 SIZES = 4  # proxy sizes, a factor SIZE_STEP apart
 SIZE_STEP = 2.0
 TOKENS_PER_PARAM = (20.0, 80.0)  # of the largest proxy: the two absolute token budgets every size gets
-POINTS = 12  # coord points per cell (the replays' figure)
+POINTS = (12, 24)  # coord points per cell weighed: 12 reach the cell-level goal, 24 narrow the law's interval
 SEQ_LEN = 1024
 MIN_STEPS = 100
 LR_BOX = (2.5e-4, 1.6e-2, 7)
@@ -45,6 +47,7 @@ class CalibrationDesign:
     batch_seqs: list
     vocab_size: int
     data: str
+    points: int = POINTS[0]
     flops: float = 0.0  # the plan's, output head included
     trials: int = 0
     interval: dict = field(default_factory=dict)
@@ -57,18 +60,18 @@ class CalibrationDesign:
 
     def spec_dict(self) -> dict:
         return {"name": "design", "description": f"calibration for {self.target[0]:.3g} params / {self.target[1]:.3g} "
-                f"tokens: {len(self.sizes)} sizes x {len(self.tokens)} budgets, coord {POINTS} per cell",
+                f"tokens: {len(self.sizes)} sizes x {len(self.tokens)} budgets, coord {self.points} per cell",
                 "device": "cuda", "min_steps": MIN_STEPS, "seeds": [0],
                 "sizes": {"n_params": [float(f"{n:.4g}") for n in self.sizes]},
                 "budget": {"tokens": [int(t) for t in self.tokens]},
                 "lr": {"min": LR_BOX[0], "max": LR_BOX[1], "points": LR_BOX[2]},
                 "batch": {"seqs": list(self.batch_seqs)},
                 "trial": {"seq_len": SEQ_LEN, "schedule": "cosine", "data": self.data, "vocab_size": self.vocab_size},
-                "search": {"method": "coord", "trials_per_cell": POINTS}}
+                "search": {"method": "coord", "trials_per_cell": self.points}}
 
 
 def make_design(target_n: float, target_d: float, gpu: str, mfu: float, budget_flops: float,
-                data: str = "kjv", vocab_size: int | None = None) -> CalibrationDesign:
+                data: str = "kjv", vocab_size: int | None = None, points: int = POINTS[0]) -> CalibrationDesign:
     """The largest design (largest proxy) whose planned FLOPs fit the budget; DesignError if none is usable."""
     from advisor.hardware import get_gpu
 
@@ -79,23 +82,23 @@ def make_design(target_n: float, target_d: float, gpu: str, mfu: float, budget_f
     if not budget_flops > 0 or not math.isfinite(budget_flops):
         raise DesignError(f"the budget must be positive, got {budget_flops:g} FLOPs")
     vocab = vocab_size or _data_vocab(data)
-    largest = math.sqrt(budget_flops / _cost_per_n2())  # 6ND-scaled first guess, refined on the plan
+    largest = math.sqrt(budget_flops / _cost_per_n2(points))  # 6ND-scaled first guess, refined on the plan
     for _ in range(80):
         if largest < SMALLEST_PROXY:
             break
-        design = _sized(target_n, target_d, gpu, mfu, budget_flops, largest, data, vocab)
+        design = _sized(target_n, target_d, gpu, mfu, budget_flops, largest, data, vocab, points)
         if design.flops <= budget_flops:
             return _checked(design)
         largest *= 0.93
-    one = _sized(target_n, target_d, gpu, mfu, budget_flops, SMALLEST_PROXY, data, vocab)
+    one = _sized(target_n, target_d, gpu, mfu, budget_flops, SMALLEST_PROXY, data, vocab, points)
     need = one.flops / (get_gpu(gpu).peak_flops * mfu) / 3600
     raise DesignError(f"the budget ({budget_flops:.3g} FLOPs) is below the smallest usable design ({need:.3g} "
                       f"GPU-hours on {gpu} at MFU {mfu:g}: {one.trials} runs of proxies from {SMALLEST_PROXY:.0e} params)")
 
 
-def _cost_per_n2() -> float:
+def _cost_per_n2(points: int) -> float:
     ladder = sum(SIZE_STEP ** -i for i in range(SIZES))
-    return POINTS * 6.0 * ladder * sum(TOKENS_PER_PARAM)
+    return points * 6.0 * ladder * sum(TOKENS_PER_PARAM)
 
 
 def _data_vocab(data: str) -> int:
@@ -105,12 +108,12 @@ def _data_vocab(data: str) -> int:
     return BYTE_VOCAB if need is None else model_vocab(need)
 
 
-def _sized(target_n, target_d, gpu, mfu, budget_flops, largest, data, vocab) -> CalibrationDesign:
+def _sized(target_n, target_d, gpu, mfu, budget_flops, largest, data, vocab, points) -> CalibrationDesign:
     """The design with this largest proxy, its plan's FLOPs and trials."""
     sizes = [largest / SIZE_STEP ** i for i in reversed(range(SIZES))]
     tokens = [round(k * largest) for k in TOKENS_PER_PARAM]
     design = CalibrationDesign((target_n, target_d), gpu, mfu, budget_flops, largest, sizes, tokens,
-                               _batch_grid(largest, min(tokens), gpu, vocab), vocab, data)
+                               _batch_grid(largest, min(tokens), gpu, vocab), vocab, data, points)
     design.flops, design.trials = _plan_cost(design)
     return design
 
@@ -173,13 +176,13 @@ def _checked(design: CalibrationDesign) -> CalibrationDesign:
 
 def expected_interval(design: CalibrationDesign, source_path, borrow: tuple = (), n_boot: int = 50) -> dict:
     """The 90% LR and batch intervals (high/low) that this design gave when replayed on a recorded sweep
-    (Step Law dense): its SIZES largest sizes, their smallest and largest budgets, coord POINTS per cell,
+    (Step Law dense): its SIZES largest sizes, their smallest and largest budgets, coord with the design's points per cell,
     read at the same extrapolation beyond the largest proxy (in N and in D) as the target lies here."""
     from calibration.sweep.replay_law import Design, design_cells, design_table, fit, load
 
     table, cells = load(source_path)
     sizes = sorted({c.n_params for c in cells})
-    replayed = Design("design", tuple(range(len(sizes) - min(SIZES, len(sizes)), len(sizes))), "ends", "coord", POINTS)
+    replayed = Design("design", tuple(range(len(sizes) - min(SIZES, len(sizes)), len(sizes))), "ends", "coord", design.points)
     chosen = design_cells(cells, replayed)
     sub = design_table(table, cells, replayed, 0)
     model = fit(sub, borrow, n_boot)
@@ -189,6 +192,26 @@ def expected_interval(design: CalibrationDesign, source_path, borrow: tuple = ()
     return {"lr_ratio": lr.ratio, "batch_ratio": batch.ratio, "replay_runs": len(sub), "replay_cells": len(chosen),
             "replay_at": list(at), "extrapolation": [f_n, f_d],
             "rests_on": (f"this design replayed on {source_path.parent.name} ({len(chosen)} cells, {len(sub)} of its "
-                         f"{len(table)} runs, coord {POINTS} per cell{', borrowing from ' + '+'.join(b for b, _ in borrow) if borrow else ''}), "
+                         f"{len(table)} runs, coord {design.points} per cell{', borrowing from ' + '+'.join(b for b, _ in borrow) if borrow else ''}), "
                          f"read {f_n:.1f}x beyond its largest size in N and {f_d:.1f}x beyond its largest budget in D; "
                          "benchmarks/replay_search.py and benchmarks/replay_laws.py")}
+
+
+def best_design(target_n: float, target_d: float, gpu: str, mfu: float, budget_flops: float, source_path,
+                borrow: tuple = (), data: str = "kjv", vocab_size: int | None = None):
+    """Of the designs with each of POINTS per cell that fit the budget, the one whose replayed LR interval at
+    the target is narrowest; returns (design, {points: LR interval ratio} of those weighed)."""
+    weighed, best, error = {}, None, None
+    for points in POINTS:
+        try:
+            design = make_design(target_n, target_d, gpu, mfu, budget_flops, data, vocab_size, points)
+        except DesignError as exc:
+            error = error or exc
+            continue
+        design.interval = expected_interval(design, source_path, borrow)
+        weighed[points] = design.interval["lr_ratio"]
+        if best is None or weighed[points] < best.interval["lr_ratio"]:
+            best = design
+    if best is None:
+        raise error
+    return best, weighed
