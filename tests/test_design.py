@@ -88,7 +88,8 @@ def design(args, **kw):
 @pytest.mark.slow
 def test_design_writes_a_spec_within_budget_that_plan_takes(tmp_path):
     out = tmp_path / "d.toml"
-    r = design(["--target", "7B", "--tokens", "2T", "--budget", "500", "--gpu", "h100", "--out", str(out), "--json"])
+    r = design(["--target", "7B", "--tokens", "2T", "--budget", "500", "--gpu", "h100", "--out", str(out), "--json",
+                "--vocab-size", "50304"])
     assert r.exit_code == 0, r.output
     import json
 
@@ -96,7 +97,8 @@ def test_design_writes_a_spec_within_budget_that_plan_takes(tmp_path):
     assert d["gpu_hours"] <= 500 and d["flops"] <= d["budget_flops"]
     assert d["search"]["method"] == "coord" and "replayed" in d["expected_interval"]["rests_on"]
     spec = load_spec(out)
-    assert spec.search.method == "coord"
+    assert spec.search.method == "coord" and spec.trial["vocab_size"] == 50304 and d["vocab_size"] == 50304
+    assert set(d["weighed"]) == {"12", "24"} or set(d["weighed"]) == {12, 24}
     plan = CliRunner().invoke(cli, ["calibrate", "plan", str(out), "--no-measure"])
     assert plan.exit_code == 0, plan.output
     total = float(plan.output.split("all rounds: about")[-1].split(" FLOPs")[0].split(",")[-1].split()[-1])
