@@ -155,7 +155,7 @@ def test_plan_costs_your_vocabulary():
     assert small.exit_code == 0 and big.exit_code == 0, big.output
     assert "vocabulary 256" in small.output and "vocabulary 50,304" in big.output
     share = int(big.output.split("the output head adds ")[1].split("%")[0])
-    assert share > 90
+    assert share > 90 and "warning: the vocabulary" in big.output and "warning" not in small.output
     bad = CliRunner().invoke(cli, ["calibrate", "plan", "quick", "--no-measure", "--data", "/no/such/file"])
     assert bad.exit_code == 2 and "does not exist" in bad.output
 
