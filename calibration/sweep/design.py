@@ -88,12 +88,19 @@ def make_design(target_n: float, target_d: float, gpu: str, mfu: float, budget_f
             break
         design = _sized(target_n, target_d, gpu, mfu, budget_flops, largest, data, vocab, points)
         if design.flops <= budget_flops:
+            if target_n / largest > MAX_EXTRAPOLATION:
+                break  # affordable, but too far below the target: the budget is too small
             return _checked(design)
         largest *= 0.93
-    one = _sized(target_n, target_d, gpu, mfu, budget_flops, SMALLEST_PROXY, data, vocab, points)
+    # the smallest largest-proxy a usable law allows: designs reaching more than MAX_EXTRAPOLATION x beyond
+    # their largest proxy are refused (the replays read laws 6-35x beyond their sizes)
+    floor = max(SMALLEST_PROXY, target_n / MAX_EXTRAPOLATION)
+    one = _sized(target_n, target_d, gpu, mfu, budget_flops, floor, data, vocab, points)
     need = one.flops / (get_gpu(gpu).peak_flops * mfu) / 3600
-    raise DesignError(f"the budget ({budget_flops:.3g} FLOPs) is below the smallest usable design ({need:.3g} "
-                      f"GPU-hours on {gpu} at MFU {mfu:g}: {one.trials} runs of proxies from {SMALLEST_PROXY:.0e} params)")
+    raise DesignError(f"the budget ({budget_flops:.3g} FLOPs) is too small for a usable law at {target_n:.3g} params: "
+                      f"the smallest design ({one.trials} runs, proxies up to {floor:.3g} params) needs {one.flops:.3g} "
+                      f"FLOPs, {need:.3g} GPU-hours on {gpu} at MFU {mfu:g} (a law is not read more than "
+                      f"{MAX_EXTRAPOLATION:.0f}x beyond its largest proxy)")
 
 
 def _cost_per_n2(points: int) -> float:
@@ -167,10 +174,6 @@ def _checked(design: CalibrationDesign) -> CalibrationDesign:
     if n <= design.largest:
         raise DesignError(f"the target ({n:.3g} params) is not larger than the largest proxy the budget buys "
                           f"({design.largest:.3g}): train the target's own sweep, or lower the budget")
-    if n / design.largest > MAX_EXTRAPOLATION:
-        raise DesignError(f"the budget buys proxies up to {design.largest:.3g} params, {n / design.largest:.0f}x below "
-                          f"the target: too far for a usable law (the replays support up to {MAX_EXTRAPOLATION:.0f}x); "
-                          f"raise the budget to about {design.budget_flops * (n / design.largest / MAX_EXTRAPOLATION) ** 2:.3g} FLOPs")
     return design
 
 
