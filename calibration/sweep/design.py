@@ -179,24 +179,27 @@ def _checked(design: CalibrationDesign) -> CalibrationDesign:
 
 def expected_interval(design: CalibrationDesign, source_path, borrow: tuple = (), n_boot: int = 50) -> dict:
     """The 90% LR and batch intervals (high/low) that this design gave when replayed on a recorded sweep
-    (Step Law dense): its SIZES largest sizes, their smallest and largest budgets, coord with the design's points per cell,
-    read at the same extrapolation beyond the largest proxy (in N and in D) as the target lies here."""
+    (Step Law dense): its SIZES largest sizes, their smallest and largest budgets, coord with the design's
+    points per cell, read at the same extrapolation beyond the largest proxy (in N and in D) as the target
+    lies here."""
     from calibration.sweep.replay_law import Design, design_cells, design_table, fit, load
 
     table, cells = load(source_path)
     sizes = sorted({c.n_params for c in cells})
-    replayed = Design("design", tuple(range(len(sizes) - min(SIZES, len(sizes)), len(sizes))), "ends", "coord", design.points)
+    top = tuple(range(len(sizes) - min(SIZES, len(sizes)), len(sizes)))
+    replayed = Design("design", top, "ends", "coord", design.points)
     chosen = design_cells(cells, replayed)
     sub = design_table(table, cells, replayed, 0)
     model = fit(sub, borrow, n_boot)
     f_n, f_d = design.target[0] / design.largest, design.target[1] / max(design.tokens)
     at = (max(c.n_params for c in chosen) * f_n, max(c.tokens for c in chosen) * f_d)
     lr, batch = model.predict_lr(*at), model.predict_batch(*at)
+    borrowed = f", borrowing from {'+'.join(b for b, _ in borrow)}" if borrow else ""
     return {"lr_ratio": lr.ratio, "batch_ratio": batch.ratio, "replay_runs": len(sub), "replay_cells": len(chosen),
             "replay_at": list(at), "extrapolation": [f_n, f_d],
             "rests_on": (f"this design replayed on {source_path.parent.name} ({len(chosen)} cells, {len(sub)} of its "
-                         f"{len(table)} runs, coord {design.points} per cell{', borrowing from ' + '+'.join(b for b, _ in borrow) if borrow else ''}), "
-                         f"read {f_n:.1f}x beyond its largest size in N and {f_d:.1f}x beyond its largest budget in D; "
+                         f"{len(table)} runs, coord {design.points} per cell{borrowed}), read {f_n:.1f}x beyond its "
+                         f"largest size in N and {f_d:.1f}x beyond its largest budget in D; "
                          "benchmarks/replay_search.py and benchmarks/replay_laws.py")}
 
 
