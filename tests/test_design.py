@@ -134,6 +134,10 @@ def test_design_never_overwrites_or_follows_a_link(tmp_path):
     assert target.read_text() == "keep" and existing.read_text() == "keep"
     write_spec('name = "x"\n', existing, force=True)
     assert existing.read_text() == 'name = "x"\n'
+    for out in (link, existing):  # the command refuses them before any work
+        r = design(["--target", "7B", "--budget", "2000", "--out", str(out)])
+        assert r.exit_code == 2 and ("symbolic link" in r.output or "--force" in r.output), r.output
+    assert target.read_text() == "keep" and existing.read_text() == 'name = "x"\n'
 
 
 def test_spec_toml_round_trips_through_the_parser():

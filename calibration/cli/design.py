@@ -42,9 +42,14 @@ def design_cmd(target, tokens, budget, budget_flops, gpu, mfu, borrow, data, voc
     """
     from calibration.sweep.design import DesignError, batch_note, best_design
     from calibration.sweep.spec import SpecError, check_data
-    from calibration.sweep.spec_toml import to_toml, write_spec
+    from calibration.sweep.spec_toml import check_target, to_toml, write_spec
 
     flops = _budget_flops(budget, budget_flops, gpu, mfu)
+    try:
+        if out:
+            check_target(out, force)  # before the replays: an output it cannot write fails at once
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--out") from None
     tokens = tokens or 20 * target
     try:
         check_data(data)

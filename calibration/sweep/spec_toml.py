@@ -33,15 +33,7 @@ def _value(v) -> str:
 
 def write_spec(text: str, path: str | Path, force: bool = False) -> Path:
     """Write the TOML text to path (OSError's message or ValueError: one line, nothing written)."""
-    path = Path(path)
-    if path.is_symlink():
-        raise ValueError(f"{path} is a symbolic link: not followed; write the spec elsewhere")
-    if path.exists() and not force:
-        raise ValueError(f"{path} exists (use --force to overwrite)")
-    if path.exists() and not path.is_file():
-        raise ValueError(f"{path} is not a file")
-    if not path.parent.is_dir():
-        raise ValueError(f"cannot write {path}: its folder {path.parent} does not exist")
+    path = check_target(path, force)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "x", encoding="utf-8") as f:
@@ -51,4 +43,18 @@ def write_spec(text: str, path: str | Path, force: bool = False) -> Path:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise ValueError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def check_target(path: str | Path, force: bool = False) -> Path:
+    """The path a spec may be written to (checked before any work): ValueError, one line, when not."""
+    path = Path(path)
+    if path.is_symlink():
+        raise ValueError(f"{path} is a symbolic link: not followed; write the spec elsewhere")
+    if path.exists() and not force:
+        raise ValueError(f"{path} exists (use --force to overwrite)")
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{path} is not a file")
+    if not path.parent.is_dir():
+        raise ValueError(f"cannot write {path}: its folder {path.parent} does not exist")
     return path
