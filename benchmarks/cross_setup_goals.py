@@ -80,7 +80,7 @@ def published(model: str | None) -> None:
               f"{'both inside (goal met)' if inside else 'NOT both inside (goal missed)'}")
     rec = recommend(**LLAMA3_8B, **kw)
     within = abs(math.log2(rec.lr / 3e-4)) <= 1.0
-    warned = [c for c in rec.warning_codes if c in ("far_extrapolation", "setup_exponent_differs")]
+    warned = [c for c in rec.warning_codes if c in ("far_extrapolation", "setup_exponent_differs", "setups_disagree")]
     print(f"- Llama-3-8B config at 15T: LR {rec.lr:.3g} [{rec.lr_low:.3g}, {rec.lr_high:.3g}] (Meta 3e-4, "
           f"log2 {math.log2(rec.lr / 3e-4):+.2f}); {'within 2x' if within else 'not within 2x'}; 3e-4 "
           f"{'inside' if rec.lr_low <= 3e-4 <= rec.lr_high else 'outside'} the interval; warnings {warned}; "
