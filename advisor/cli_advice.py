@@ -11,6 +11,7 @@ import json
 import click
 
 from advisor.cli import InputError, Quantity, StyledCommand, hidden_alias, input_errors
+from advisor.cli_outputs import plot_options, refuse_plot_clobbering
 from advisor.hardware import GPUS
 from advisor.intervals import coverage_lines, percentile
 from advisor.laws import HYPERPARAMETER_LAWS, LOSS_PRESETS, RECOMMEND_LAWS, Target
@@ -112,10 +113,10 @@ def _add(options):
                    "(e.g. 0.1). Default: the fitted model's calibrated λ; with --hp-law, the τ rule at 0.1.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (keys lr, lr_low, lr_high, batch_tokens, ...).")
 @out_of_range
-@click.option("--plot", "plot_path", metavar="FILE.png", type=click.Path(dir_okay=False),
-              help="Also draw the predicted loss-penalty map over LR × batch around the answer (needs matplotlib).")
+@plot_options("Also draw the predicted loss-penalty map over LR × batch around the answer (.png, .pdf or "
+              ".svg; needs matplotlib).")
 def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, vocab_size, model_path, config,
-              hp_law, tau_frac, as_json, plot_path, active_params=None, n_params_active_nonembedding=None):
+              hp_law, tau_frac, as_json, plot_path, force=False, active_params=None, n_params_active_nonembedding=None):
     """Recommend the peak LR, batch size and full recipe for a target model.
 
     \b
@@ -134,6 +135,7 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
     (or 20 tokens per parameter), and the output says which.
     """
     _need_size(params, n_params_nonembedding, config)
+    refuse_plot_clobbering(plot_path, force, {"--config": config}, model=model_path)
     seq_len, vocab_size = config_target(config, seq_len, vocab_size)
     rec = make_recommendation(params, tokens, tokens_per_param=tokens_per_param, seq_len=seq_len,
                               vocab_size=vocab_size, n_params_nonembedding=n_params_nonembedding, config=config,
@@ -485,6 +487,7 @@ def compare(params, tokens, n_params_nonembedding, seq_len, vocab_size, model_pa
       advisor compare --config path/to/config.json --tokens 2T
     """
     _need_size(params, n_params_nonembedding, config)
+    refuse_plot_clobbering(plot_path, force, {"--config": config}, model=model_path)
     seq_len, vocab_size = config_target(config, seq_len, vocab_size)
     rec = make_recommendation(params, tokens, seq_len=seq_len, vocab_size=vocab_size,
                               n_params_nonembedding=n_params_nonembedding, config=config, model=model_path,

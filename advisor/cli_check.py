@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import csv
+import io
 
 import click
 
+from advisor.bounded_read import read_text
 from advisor.checking import RISKY_PCT, CheckResult, check as run_check
 from advisor.cli import InputError, Quantity, StyledCommand
 from advisor.cli_advice import _add, _dump, _target_options, config_option, config_target, write_penalty_map
+from advisor.cli_outputs import plot_options, refuse_plot_clobbering
 from advisor.recipe import AdvisorError, load_moe_source, load_source
 from advisor.units import UnitError, format_count
 
@@ -23,12 +26,12 @@ from advisor.units import UnitError, format_count
 @click.option("--configs", "configs_file", metavar="FILE", type=click.Path(dir_okay=False),
               help="A CSV of candidates, one per row (columns lr and batch_tokens or batch_seqs; optional name): "
                    "all checked, ranked by predicted penalty.")
-@click.option("--plot", "plot_path", metavar="FILE.png", type=click.Path(dir_okay=False),
-              help="Also draw the predicted penalty map over LR × batch with your point(s) (needs matplotlib).")
+@plot_options("Also draw the predicted penalty map over LR × batch with your point(s) (.png, .pdf or .svg; "
+              "needs matplotlib).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print JSON (keys penalty_pct, penalty_pct_low, penalty_pct_high, lr_opt, batch_tokens_opt, risky, ...).")
 def check(params, n_params_nonembedding, tokens, lr, batch, batch_seqs, seq_len, vocab_size, model_path, config,
-          configs_file, plot_path, as_json, active_params=None, n_params_active_nonembedding=None):
+          configs_file, plot_path, force, as_json, active_params=None, n_params_active_nonembedding=None):
     """Predict what your planned LR and batch cost in loss against the recommended optimum.
 
     Prints the predicted penalty in % with its 90% interval, the optimum it is compared against, whether
@@ -43,6 +46,7 @@ def check(params, n_params_nonembedding, tokens, lr, batch, batch_seqs, seq_len,
       advisor check --params 7B --tokens 2T --configs candidates.csv
       advisor check --params 16B --active-params 2.8B --tokens 2T --lr 4.2e-4 --batch 4M   # an MoE
     """
+    refuse_plot_clobbering(plot_path, force, {"--config": config, "--configs": configs_file}, model=model_path)
     seq_len, vocab_size = config_target(config, seq_len, vocab_size)
     # the model is loaded once for every candidate and the plot
     active = dict(active_params=active_params, n_params_active_nonembedding=n_params_active_nonembedding)
@@ -79,8 +83,7 @@ def _check_row(name: str, target: dict, row: dict) -> CheckResult:
 def _read_configs(path: str) -> list[tuple[str, dict]]:
     """Rows of a candidates CSV as check() arguments; one-line errors for a file that cannot be used."""
     try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
+        rows = list(csv.DictReader(io.StringIO(read_text(path), newline="")))  # bounded: /dev/zero never ends
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"cannot read --configs {path}: {exc}") from None
     if not rows or "lr" not in rows[0] or not ({"batch_tokens", "batch_seqs"} & set(rows[0])):

@@ -36,8 +36,8 @@ def plot_penalty_map(penalty: PenaltyModel, n_params: float, tokens: float, lr_o
         axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     fig.colorbar(mesh, ax=ax, label="predicted loss penalty (%), capped at 5")
     ax.legend(loc="upper left", bbox_to_anchor=(1.25, 1.0), fontsize=8, frameon=False)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
+    from advisor.outputs import save_figure
+
+    path = save_figure(fig, path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path

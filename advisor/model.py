@@ -17,6 +17,7 @@ from advisor.artifact import SCHEMA, VERSION, FittedModelArtifact, LawEntry, Los
 from advisor.coded_warning import CodedWarning
 from advisor.intervals import (COMPONENTS, Spread, Z90, beyond_range, bootstrap_spread, excess, extrapolated_point,
                               form_candidates, range_deviation, range_scales)
+from advisor.bounded_read import read_text
 from advisor.json_text import parse_object
 from advisor.laws import LossLaw, PowerLaw
 
@@ -170,7 +171,7 @@ class FittedModel:
                 raise ModelError(f"{p} is a directory; pass the model JSON file (e.g. {p / 'model.json'})")
             raise ModelError(f"model file not found: {p}")
         try:
-            text = p.read_text(encoding="utf-8")
+            text = read_text(p)  # bounded: /dev/zero or a FIFO says size 0 and never ends
         except (OSError, UnicodeDecodeError) as exc:
             raise ModelError(f"cannot read model file {p}: {exc}") from None
         try:

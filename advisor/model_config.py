@@ -47,6 +47,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from advisor import shape as shapes
+from advisor.bounded_read import TooLarge, read_text
 from advisor.json_text import parse_object
 from advisor.units import UnitError, format_count
 
@@ -149,12 +150,10 @@ def read_model_config(path: str | Path) -> ModelConfig:
 def _load(path: Path) -> tuple[dict, str]:
     where = str(path)
     try:
-        if path.stat().st_size > _MAX_FILE_BYTES:
-            raise ConfigError(f"{where}: {path.stat().st_size / 2**20:.0f} MB is not a model config "
-                              "(a config.json is a few KB)")
-        text = path.read_text(encoding="utf-8")
-    except ConfigError:
-        raise
+        text = read_text(path, _MAX_FILE_BYTES)  # bounded while reading: /dev/zero's stat says 0 bytes
+    except TooLarge:
+        raise ConfigError(f"{where}: more than {_MAX_FILE_BYTES / 2**20:.0f} MB is not a model config "
+                          "(a config.json is a few KB)") from None
     except FileNotFoundError:
         raise ConfigError(f"{where}: no such file (--config takes a config.json or a nanoGPT config)") from None
     except IsADirectoryError:

@@ -293,25 +293,14 @@ def export_cmd(out_dir: str, output: str, curves: str | None, current_spec: bool
 
 
 def _check_outputs(out_dir: str, output: str, curves: str | None, force: bool) -> None:
-    """Each output a .csv/.parquet file that is neither the other output nor the store, and new unless --force."""
+    """Each output a .csv/.parquet file that is neither the other output nor the store (through links), and
+    new unless --force: the one clobbering check (advisor/outputs.py)."""
+    from advisor.cli import refuse_clobbering
+    from advisor.outputs import TABLE_SUFFIXES
     from calibration.sweep.store import STORE_NAME
 
-    def same(a: Path, b: Path) -> bool:
-        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
-
-    store_file = Path(out_dir) / STORE_NAME
-    for path, hint in ((output, "--output"), (curves, "--curves")):
-        if path is None:
-            continue
-        if same(Path(path), store_file):
-            raise click.BadParameter(f"{path} is the trial store itself; write the table elsewhere", param_hint=hint)
-        if Path(path).suffix.lower() not in (".csv", ".parquet"):
-            raise click.BadParameter(f"{path}: use a .csv or .parquet file name", param_hint=hint)
-        if Path(path).exists() and not force:
-            raise click.BadParameter(f"{path} exists (use --force to overwrite)", param_hint=hint)
-    if curves is not None and same(Path(output), Path(curves)):
-        raise click.BadParameter(f"{curves} is also the --output file: give the curves a file of their own",
-                                 param_hint="--curves")
+    refuse_clobbering({"DIR's store": Path(out_dir) / STORE_NAME}, {"--output": output, "--curves": curves},
+                      force=force, suffixes={"--output": TABLE_SUFFIXES, "--curves": TABLE_SUFFIXES})
 
 
 def _write(table, path: str, hint: str) -> None:

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from calibration.fit.table_read import TRUNCATED_KEY, TableReadError, read_table_file
+
 # Runs of one (N, D) cell differ slightly in tokens (steps * batch_tokens rounds down per batch
 # size), so tokens within this relative tolerance of each other belong to one cell.
 TOKENS_REL_TOL = 0.05
@@ -81,11 +83,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise FitInputError(f"table not found: {path}")
     try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        return pd.read_csv(path)
-    except Exception as exc:  # pandas raises many types; the user needs one line
-        raise FitInputError(f"cannot read {path}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+        return read_table_file(path)  # bounded, duplicate names refused, a cut-short last line counted
+    except TableReadError as exc:
+        raise FitInputError(str(exc)) from None
 
 
 def prepare_trials(df: pd.DataFrame, cols: ColumnMap = ColumnMap()) -> tuple[pd.DataFrame, dict]:
@@ -96,12 +96,14 @@ def prepare_trials(df: pd.DataFrame, cols: ColumnMap = ColumnMap()) -> tuple[pd.
     same (`flat_cell`). Raises FitInputError when nothing usable is left.
     """
     wanted = _wanted_columns(df, cols)
+    truncated = int(df.attrs.get(TRUNCATED_KEY, 0))
     df, duplicates = drop_duplicate_trials(df)
-    excluded: dict[str, int] = {"duplicate": duplicates, "diverged": 0, "pruned": 0, "failed": 0}
+    excluded: dict[str, int] = {"duplicate": duplicates, "diverged": 0, "pruned": 0, "failed": 0,
+                                TRUNCATED_KEY: truncated}
     if "status" in df.columns:
-        status = df["status"].astype(str)
+        status = df["status"].fillna("").astype(str).str.strip()
         for s, count in status[status != "ok"].value_counts().items():
-            excluded[str(s)] = int(count)
+            excluded[str(s) or "empty_status"] = int(count)
         df = df[status == "ok"]
     out = _canonical(df, cols, wanted)
     values = out.to_numpy(dtype=float)
