@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields
 
+from advisor.artifact_check import check_artifact
 from advisor.coded_warning import CodedWarning
 from advisor.laws import LossLaw, PowerLaw
 from advisor.penalty import PenaltyModel
@@ -160,7 +161,8 @@ class LossEntry:
             raise ModelError(f"{where} must be an object or null")
         names = d.get("param_names") or list(LOSS_PARAMS)
         values = _finite_numbers(d.get("values"), f"{where}.values")
-        if sorted(names) != sorted(LOSS_PARAMS) or len(values) != len(names):
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names) \
+                or sorted(names) != sorted(LOSS_PARAMS) or len(values) != len(names):
             raise ModelError(f"{where} must name the parameters {list(LOSS_PARAMS)}")
         order = [names.index(k) for k in LOSS_PARAMS]
         samples = [tuple(s[i] for i in order) for s in _usable_samples(d.get("samples"), len(names))]
@@ -414,13 +416,15 @@ class FittedModelArtifact:
             sparsity = Sparsity.from_json(doc.get("sparsity"))
         except (ValueError, SparsityError) as exc:
             raise ModelError(str(exc)) from None
-        return cls(
+        artifact = cls(
             provenance=Provenance.from_json(doc.get("provenance")), fit_range=_fit_range(doc.get("fit_range")),
             laws=Laws.from_json(doc.get("laws")), validation=Validation.from_json(doc.get("validation")),
             cells=[CellEntry.from_json(c) for c in cells or [] if isinstance(c, dict)],
             warnings=[w for w in map(CodedWarning.from_json, warnings or []) if w],
             created_at=_text(doc, "created_at"), flops_formula=str(doc.get("flops_formula", FLOPS_FORMULA)),
             penalty=penalty, sparsity=sparsity)
+        check_artifact(artifact, ModelError)  # every field by its declared type; laws finite on their range
+        return artifact
 
 
 # ------------------------------------------------------------------ reading and writing values

@@ -302,7 +302,10 @@ def cli() -> None:
 
 
 def main() -> None:
-    cli(prog_name="advisor")
+    from advisor.streams import guarded_streams
+
+    with guarded_streams():  # an unencodable, full or closed stdout: one line on stderr, never a traceback
+        cli(prog_name="advisor")
 
 
 if __name__ == "__main__":
