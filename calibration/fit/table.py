@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from calibration.fit.plausibility import implausible_units
 from calibration.fit.table_read import TRUNCATED_KEY, TableReadError, read_table_file
 
 # Runs of one (N, D) cell differ slightly in tokens (steps * batch_tokens rounds down per batch
@@ -97,7 +98,7 @@ def prepare_trials(df: pd.DataFrame, cols: ColumnMap = ColumnMap()) -> tuple[pd.
     """
     wanted = _wanted_columns(df, cols)
     truncated = int(df.attrs.get(TRUNCATED_KEY, 0))
-    df, duplicates = drop_duplicate_trials(df)
+    df, duplicates = drop_duplicate_trials(df.iloc[:len(df) - truncated])
     excluded: dict[str, int] = {"duplicate": duplicates, "diverged": 0, "pruned": 0, "failed": 0,
                                 TRUNCATED_KEY: truncated}
     if "status" in df.columns:
@@ -117,6 +118,9 @@ def prepare_trials(df: pd.DataFrame, cols: ColumnMap = ColumnMap()) -> tuple[pd.
         out["trial_id"] = df.loc[out.index, "trial_id"].astype(str)
     if out.empty:
         raise FitInputError(f"no usable trials left (excluded: {_fmt_counts(excluded)})")
+    mistake = implausible_units(out)
+    if mistake:
+        raise FitInputError(f"the table's units look wrong: {mistake}")
     out["cell"] = _assign_cells(out["n_params"].to_numpy(), out["tokens"].to_numpy())
     flat = _in_flat_cell(out)
     excluded["flat_cell"] = int(flat.sum())

@@ -21,8 +21,8 @@ class TableReadError(ValueError):
 
 
 def read_table_file(path: Path) -> pd.DataFrame:
-    """The table as pandas reads it, checked as the module docstring says; df.attrs[TRUNCATED_KEY] counts
-    a cut-short last line left out (0 or 1)."""
+    """The table as pandas reads it, checked as the module docstring says; df.attrs[TRUNCATED_KEY] is 1
+    when its last row is a cut-short line (prepare_trials leaves it out and counts it), else 0."""
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
             df = pd.read_parquet(path)
@@ -32,8 +32,6 @@ def read_table_file(path: Path) -> pd.DataFrame:
             _refuse_duplicates(header)
             with io.BufferedReader(BoundedReader(path, TABLE_LIMIT)) as f:
                 df = pd.read_csv(f)
-            if truncated and len(df):
-                df = df.iloc[:-1]
     except TableReadError:
         raise
     except TooLarge as exc:
@@ -41,7 +39,7 @@ def read_table_file(path: Path) -> pd.DataFrame:
     except Exception as exc:  # pandas raises many types; the user needs one line
         raise TableReadError(f"cannot read {path}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
     _refuse_duplicates([str(c) for c in df.columns])
-    df.attrs[TRUNCATED_KEY] = int(truncated)
+    df.attrs[TRUNCATED_KEY] = int(truncated and len(df) > 0)
     return df
 
 
