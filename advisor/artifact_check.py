@@ -24,25 +24,30 @@ LAW_LIMIT = 1e300  # a law that predicts beyond this (or 1/this) inside its own 
 
 def check_artifact(artifact, error: type[Exception]) -> None:
     """Raise `error` (one line naming the field) for the first thing the module docstring refuses."""
-    _check_value(artifact, type(artifact).__name__, "artifact", error)
+    check_record(artifact, error)
     _check_coverage(artifact.validation.coverage, error)
     _check_laws(artifact, error)
 
 
 # ------------------------------------------------------------------ by declared type
 
+def check_record(record, error: type[Exception], where: str = "") -> None:
+    """Every field of a dataclass record (and of the records inside it) against its annotation."""
+    _check_value(record, type(record).__name__, where, error)
+
+
 def _check_value(obj, annotation: str, where: str, error) -> None:
     if not _matches(obj, _parse(annotation)):
         raise error(f"{where} must be {_describe(_parse(annotation))}, got {_short(obj)}")
     if is_dataclass(obj) and not isinstance(obj, type):
         for f in fields(obj):
-            value = getattr(obj, f.name)
+            value, name = getattr(obj, f.name), f"{where}.{f.name}".lstrip(".")
             kind = _parse(f.type)
             if not _matches(value, kind):
-                raise error(f"{where}.{f.name} must be {_describe(kind)}, got {_short(value)}")
+                raise error(f"{name} must be {_describe(kind)}, got {_short(value)}")
             if f.name in COUNT_FIELDS and isinstance(value, int) and value < 0:
-                raise error(f"{where}.{f.name} counts something: it cannot be negative, got {value}")
-            _recurse(value, kind, f"{where}.{f.name}", error)
+                raise error(f"{name} counts something: it cannot be negative, got {value}")
+            _recurse(value, kind, name, error)
 
 
 def _recurse(value, kind, where: str, error) -> None:
@@ -104,11 +109,28 @@ def _matches_one(value, kind) -> bool:
 def _items_match(value, args) -> bool:
     if not args:
         return True
-    if len(args) == 2 and args[1] == "...":
-        return all(_matches(v, args[0]) for v in value)
-    if len(args) == 1:
+    if len(args) == 2 and args[1] == "..." or len(args) == 1:
+        if args[0] == FLOAT:  # bootstrap samples are most of a model: checked in C, not item by item
+            return _finite_numbers(value)
+        if args[0] in (ROWS_OF_FLOATS, FIXED_ROWS_OF_FLOATS):
+            return all(isinstance(v, (list, tuple)) for v in value) and all(map(_finite_numbers, value))
         return all(_matches(v, args[0]) for v in value)
     return len(value) == len(args) and all(_matches(v, a) for v, a in zip(value, args))
+
+
+FLOAT = (("float",),)
+ROWS_OF_FLOATS = (("tuple", (FLOAT, "...")),)
+FIXED_ROWS_OF_FLOATS = (("list", (FLOAT,)),)
+_NUMBER_TYPES = {int, float}
+
+
+def _finite_numbers(values) -> bool:
+    if not set(map(type, values)) <= _NUMBER_TYPES:
+        return False
+    try:
+        return math.isfinite(math.fsum(values))
+    except OverflowError:  # the sum of finite numbers overflowed; look at each
+        return all(map(is_number, values))
 
 
 def _describe(union) -> str:
