@@ -182,7 +182,7 @@ def validation_lines(model: "PenaltyModel | None") -> list[str]:
                          f"{ours[span]['median_abs_pp']:.3f} pp, mean {ours[span]['mean_abs_pp']:.3f} pp (capped at "
                          f"{v.get('cap_pct', CAP_PCT):g}%); naive quadratic {naive[span]['median_abs_pp']:.3f} and "
                          f"{naive[span]['mean_abs_pp']:.3f}")
-    if v.get("costly_runs"):
+    if v.get("costly_runs") and "costly_flagged" in v:  # absent when fitted without a bootstrap
         lines.append(f"  runs costing more than {RISKY_PCT:g}%: {v['costly_flagged']} of {v['costly_runs']} flagged "
                      f"risky (and {v['cheap_flagged']} of {v['cheap_runs']} cheaper runs)")
     return lines

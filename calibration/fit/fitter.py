@@ -12,6 +12,7 @@ docs/fitted-model.md), which `write(path)` saves and advisor/model.py reads.
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
 from pathlib import Path
 
@@ -90,16 +91,25 @@ class ScaleLawFitter:
             trials = read_table(trials)
         self.trials_, excluded = prepare_trials(trials, columns)
         self.mixed_setups_ = mixed_setups(trials)
+        self._say(f"{len(self.trials_):,} usable trials: finding each cell's optimum")
         self.table_ = self._cell_table(diverged_trials(trials, columns))
+        self._say(f"{len(self.table_.cells)} cells: fitting the laws")
         self._fit_laws()
         self.optima_samples_ = self._bootstrap() if self.n_boot > 0 else {}
         # the cost of being off: its own bootstrap over cells, at most PENALTY_BOOT draws (it is cheap to use)
+        self._say("the penalty model")
         self.penalty_ = fit_penalty(self.table_, min(self.n_boot, PENALTY_BOOT), np.random.default_rng(self.seed + 2))
+        self._say("held-out validation")
         self.validation_ = self._validate()
         self._build_artifact(trials, columns, excluded, table_name or "", table_sha256, notes)
         # numbers out of range: refused here, not in the advisor; the checked text is what `write` writes
         self._artifact_text = readable_text(self.artifact_.to_json())
         return self
+
+    def _say(self, stage: str) -> None:
+        """A progress line on stderr (with progress=True): a long fit shows where it is."""
+        if self.progress:
+            print(f"fit: {stage} ...", file=sys.stderr, flush=True)
 
     def to_artifact(self) -> FittedModelArtifact:
         self._check_fitted()
