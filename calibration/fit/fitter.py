@@ -26,6 +26,7 @@ from calibration.fit.coverage import interval_coverage
 from calibration.fit.laws import BATCH_FORMS, LR_FORMS, design, fit_forms
 from calibration.fit.loss_surface import bootstrap_surface, fit_surface
 from calibration.fit.optimum import fit_cell
+from calibration.fit.collinearity import nd_line
 from calibration.fit.penalty import fit_penalty
 from calibration.fit.provenance import build_provenance, record_decay_timescale
 from calibration.fit.published import published_law_key, record_published_law
@@ -202,12 +203,19 @@ class ScaleLawFitter:
         self.artifact_ = FittedModelArtifact(
             provenance=self.provenance_, fit_range=self.fit_range_,
             laws=Laws(self.lr_law_, self.batch_law_, self.loss_law_), validation=self.validation_,
-            cells=self.cells_, created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), penalty=self.penalty_)
+            cells=self.cells_, created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), penalty=self.penalty_,
+            nd_line=self._nd_line())
         key = published_law_key(raw)
         if key:
             record_published_law(self.artifact_, key, raw, table)
         self.warnings_ = fit_warnings(self)
         self.artifact_.warnings = self.warnings_
+
+    def _nd_line(self):
+        """The line of N and D the LR law's cells lie on, when the table cannot separate them."""
+        used = self.table_.w("lr") > 0
+        cells = [c for c, u in zip(self.table_.cells, used) if u]
+        return nd_line(np.array([c.n_params for c in cells]), np.array([c.tokens for c in cells]))
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "artifact_"):
