@@ -487,7 +487,6 @@ def compare(params, tokens, n_params_nonembedding, seq_len, vocab_size, model_pa
       advisor compare --config path/to/config.json --tokens 2T
     """
     _need_size(params, n_params_nonembedding, config)
-    refuse_plot_clobbering(plot_path, force, {"--config": config}, model=model_path)
     seq_len, vocab_size = config_target(config, seq_len, vocab_size)
     rec = make_recommendation(params, tokens, seq_len=seq_len, vocab_size=vocab_size,
                               n_params_nonembedding=n_params_nonembedding, config=config, model=model_path,

@@ -7,7 +7,7 @@ import io
 import click
 
 from advisor.bounded_read import read_text
-from advisor.checking import RISKY_PCT, CheckResult, check as run_check
+from advisor.checking import RISKY_PCT, Checker, CheckResult, check as run_check
 from advisor.cli import InputError, Quantity, StyledCommand
 from advisor.cli_advice import _add, _dump, _target_options, config_option, config_target, write_penalty_map
 from advisor.cli_outputs import plot_options, refuse_plot_clobbering
@@ -57,7 +57,7 @@ def check(params, n_params_nonembedding, tokens, lr, batch, batch_seqs, seq_len,
     if configs_file is not None:
         if lr is not None or batch is not None or batch_seqs is not None:
             raise InputError("give --configs FILE or one --lr with --batch/--batch-seqs, not both")
-        results = [(name, _check_row(name, target, row)) for name, row in _read_configs(configs_file)]
+        results = _check_rows(target, _read_configs(configs_file))
         results.sort(key=lambda r: (r[1].risky, r[1].penalty_pct))  # risky rows last, whatever their point
     else:
         if lr is None:
@@ -72,12 +72,21 @@ def check(params, n_params_nonembedding, tokens, lr, batch, batch_seqs, seq_len,
         click.echo(render_check(results))
 
 
-def _check_row(name: str, target: dict, row: dict) -> CheckResult:
-    """One candidate, its errors naming the row."""
-    try:
-        return run_check(**target, **row)
-    except (AdvisorError, UnitError) as exc:
-        raise InputError(f"--configs {name}: {exc}") from None
+PROGRESS_ROWS = 5000  # longer --configs files report their progress on stderr
+
+
+def _check_rows(target: dict, rows: list[tuple[str, dict]]) -> list[tuple[str, CheckResult]]:
+    """Every candidate against one recommendation (computed once: Checker); errors name the row."""
+    checker = Checker(**target)
+    results = []
+    for i, (name, row) in enumerate(rows, start=1):
+        try:
+            results.append((name, checker(**row)))
+        except (AdvisorError, UnitError) as exc:
+            raise InputError(f"--configs {name}: {exc}") from None
+        if len(rows) > PROGRESS_ROWS and (i % PROGRESS_ROWS == 0 or i == len(rows)):
+            click.echo(f"checked {i:,} of {len(rows):,} candidates", err=True)
+    return results
 
 
 def _read_configs(path: str) -> list[tuple[str, dict]]:
@@ -91,7 +100,14 @@ def _read_configs(path: str) -> list[tuple[str, dict]]:
     out = []
     for i, row in enumerate(rows, start=2):
         batch, seqs = row.get("batch_tokens") or None, row.get("batch_seqs") or None
-        out.append((row.get("name") or f"row {i}", {"lr": row["lr"], "batch": batch, "batch_seqs": seqs}))
+        name = row.get("name") or f"row {i}"
+        if batch is None and seqs is None:  # the row left its batch cell empty (or was cut short)
+            columns = " or ".join(c for c in ("batch_tokens", "batch_seqs") if c in row)
+            raise InputError(f"--configs {path}, {name} (line {i}): no batch: its {columns} is empty")
+        if batch is not None and seqs is not None:
+            raise InputError(f"--configs {path}, {name} (line {i}): gives both batch_tokens and batch_seqs; "
+                             "give one")
+        out.append((name, {"lr": row["lr"], "batch": batch, "batch_seqs": seqs}))
     return out
 
 

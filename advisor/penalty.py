@@ -27,6 +27,7 @@ from advisor.intervals import percentile
 from advisor.units import is_number
 
 FEATURES = ("u2", "u2_lD", "u2_lN", "up2", "up2_lD", "v2", "v2_lD", "uv", "up3", "up2_vm", "u", "v")
+DEGREES = (2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 1, 1)  # each feature's degree in the offset (u, v): see _ray_max
 # A run whose 90% upper bound reaches this penalty cannot be ruled out as costly or failed: "risky".
 RISKY_PCT = 3.0
 CAP_PCT = 20.0  # penalties above this mean "the run failed or spiked": compared and shown as 20
@@ -74,7 +75,7 @@ class PenaltyModel:
 
     def predict(self, n_params: float, tokens: float, u: float, v: float) -> PenaltyPrediction:
         ln_n, ln_d, inside = self._shape_point(n_params, tokens)
-        ray = [features(u * t, v * t, ln_n, ln_d) for t in RAY_STEPS]
+        ray = features(u, v, ln_n, ln_d)  # the ray's features are these times t, t^2 or t^3 (DEGREES)
         point = _ray_max(self.coef, ray)
         draws = sorted(_ray_max(s, ray) for s in self.samples) or [point]
         low, high = min(point, percentile(draws, 5.0)), max(point, percentile(draws, 95.0))
@@ -90,7 +91,7 @@ class PenaltyModel:
     def point(self, n_params: float, tokens: float, u: float, v: float) -> float:
         """The predicted penalty alone (no interval): cheap, for maps."""
         ln_n, ln_d, _ = self._shape_point(n_params, tokens)
-        return _ray_max(self.coef, [features(u * t, v * t, ln_n, ln_d) for t in RAY_STEPS])
+        return _ray_max(self.coef, features(u, v, ln_n, ln_d))
 
     def tolerance(self, n_params: float, tokens: float, max_pct: float, axis: str) -> tuple[float, float]:
         """The range of log2 offsets along one axis ("lr": u at v = 0, "batch": v at u = 0) whose predicted
@@ -99,7 +100,7 @@ class PenaltyModel:
 
         def cost(step: float) -> float:
             u, v = (step, 0.0) if axis == "lr" else (0.0, step)
-            return _ray_max(self.coef, [features(u * t, v * t, ln_n, ln_d) for t in RAY_STEPS])
+            return _ray_max(self.coef, features(u, v, ln_n, ln_d))
 
         # ranges end where the model stops being validated (4×), whatever the fitted surface says beyond
         return (max(-_first_above(lambda x: cost(-x), max_pct), -VALIDATED_LOG2),
@@ -161,12 +162,36 @@ def _first_above(cost, limit: float) -> float:
     return lo
 
 
-def _ray_max(coef, ray: list[list[float]]) -> float:
-    return max(_penalty(coef, x) for x in ray)
+def _ray_max(coef, x: list[float]) -> float:
+    """The largest penalty at RAY_STEPS along the ray to the offset whose features are x. Each feature is
+    homogeneous in the offset (degree DEGREES[i]: at t·(u, v) it is t^k times its value at (u, v)), so the
+    surface along the ray is the cubic a1·t + a2·t² + a3·t³, evaluated here at each step: the same numbers
+    as evaluating every feature at every step, at a tenth of the cost (`check --configs` scores 10,000 plans)."""
+    a = [0.0, 0.0, 0.0, 0.0]
+    for c, f, k in zip(coef, x, DEGREES):
+        a[k] += c * f
+    return min(max(0.0, _largest_on_steps(a[1], a[2], a[3])), CAP_PCT)
 
 
-def _penalty(coef, x: list[float]) -> float:
-    return min(max(0.0, sum(c * f for c, f in zip(coef, x))), CAP_PCT)
+def _largest_on_steps(a1: float, a2: float, a3: float) -> float:
+    """max of p(t) = a1·t + a2·t² + a3·t³ over RAY_STEPS (k/16, k = 1..16), without visiting every step:
+    between its critical points the cubic is monotonic, so the largest step is an end of the ray or a step
+    next to a critical point."""
+    def p(t: float) -> float:
+        return t * (a1 + t * (a2 + t * a3))
+
+    first, last, n = RAY_STEPS[0], RAY_STEPS[-1], len(RAY_STEPS)
+    best = max(p(first), p(last))
+    if a3 != 0.0:
+        disc = a2 * a2 - 3.0 * a3 * a1
+        roots = () if disc < 0 else ((-a2 + math.sqrt(disc)) / (3.0 * a3), (-a2 - math.sqrt(disc)) / (3.0 * a3))
+    else:
+        roots = (-a1 / (2.0 * a2),) if a2 != 0.0 else ()
+    for t in roots:
+        if first < t < last:
+            k = int(t * n)
+            best = max(best, p(k / n), p((k + 1) / n))
+    return best
 
 
 def validation_lines(model: "PenaltyModel | None") -> list[str]:

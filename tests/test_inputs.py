@@ -2,6 +2,7 @@
 are silently lost, files that never end, grids too large to plan, and numbers beyond a float."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -161,3 +162,59 @@ def test_a_huge_spec_seed_is_one_line(tmp_path):
     with pytest.raises(SpecError, match="seeds.values"):
         load_spec(path)
     _one_line_exit_2(CliRunner().invoke(cli, ["calibrate", "plan", str(path)]))
+
+
+# ------------------------------------------------------------------ item 8: check --configs in one pass
+
+def test_check_configs_computes_the_target_once_and_shows_progress(tmp_path, monkeypatch):
+    import advisor.checking
+    import advisor.cli_check
+
+    calls = []
+    original = advisor.checking.recommend
+    monkeypatch.setattr(advisor.checking, "recommend", lambda *a, **k: calls.append(1) or original(*a, **k))
+    monkeypatch.setattr(advisor.cli_check, "PROGRESS_ROWS", 10)
+    rows = [f"c{i},{3e-4 * 1.1 ** (i % 7 - 3):.3g},{4_000_000}" for i in range(25)]
+    (tmp_path / "c.csv").write_text("name,lr,batch_tokens\n" + "\n".join(rows) + "\n")
+    result = CliRunner().invoke(cli, ["check", "--params", "7B", "--tokens", "2T", "--configs",
+                                      str(tmp_path / "c.csv"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert len(calls) == 1  # one recommendation for every candidate, not one per row
+    assert "checked 20 of 25 candidates" in result.stderr and "checked 25 of 25" in result.stderr
+    assert len(json.loads(result.stdout)) == 25
+
+
+def test_the_penalty_along_a_ray_is_the_cubic_of_its_features():
+    """The fast ray (advisor/penalty.py _ray_max) gives the step-by-step answer."""
+    import random
+
+    from advisor.penalty import CAP_PCT, RAY_STEPS, _ray_max, features
+
+    rng = random.Random(0)
+    for _ in range(500):
+        coef = [rng.uniform(-2, 2) for _ in range(12)]
+        u, v, ln_n, ln_d = rng.uniform(-4, 4), rng.uniform(-4, 4), rng.uniform(15, 25), rng.uniform(20, 30)
+        slow = max(min(max(0.0, sum(c * f for c, f in zip(coef, features(u * t, v * t, ln_n, ln_d)))), CAP_PCT)
+                   for t in RAY_STEPS)
+        assert _ray_max(coef, features(u, v, ln_n, ln_d)) == pytest.approx(slow, abs=1e-9)
+
+
+# ------------------------------------------------------------------ item 9: --bootstrap 0 means no draws
+
+def test_bootstrap_0_runs_no_draws_in_the_penalty_models_held_out_flags(monkeypatch):
+    import calibration.fit.penalty as penalty
+
+    draws = []
+    original = penalty._bootstrap
+    monkeypatch.setattr(penalty, "_bootstrap", lambda runs, x, near, n_boot, rng: draws.append(n_boot)
+                        or original(runs, x, near, n_boot, rng))
+    fitter = ScaleLawFitter(n_boot=0, loss_surface=False).fit(synthetic_trials(seed=0))
+    assert fitter.penalty_ is not None and sum(draws) == 0
+    assert "costly_flagged" not in fitter.penalty_.validation  # not counted, rather than counted from nothing
+
+
+def test_a_fit_says_where_it_is(capsys):
+    ScaleLawFitter(n_boot=0, loss_surface=False, progress=True).fit(_table())
+    err = capsys.readouterr().err
+    for stage in ("finding each cell's optimum", "fitting the laws", "the penalty model", "held-out validation"):
+        assert stage in err

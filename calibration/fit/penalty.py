@@ -63,8 +63,10 @@ def _near(runs: dict) -> np.ndarray:
     return (np.abs(runs["u"]) <= FIT_REGION_LOG2) & (np.abs(runs["v"]) <= FIT_REGION_LOG2) & (runs["pct"] < CAP_PCT)
 
 
-def fit_penalty(table: CellTable, n_boot: int, rng: np.random.Generator) -> PenaltyModel | None:
-    """The penalty model of a table's cells, or None when too few runs lie near the optima."""
+def fit_penalty(table: CellTable, n_boot: int, rng: np.random.Generator,
+                loco_boot: int | None = None) -> PenaltyModel | None:
+    """The penalty model of a table's cells, or None when too few runs lie near the optima. loco_boot: the
+    draws per held-out cell for its risk flags (default: n_boot, at most LOCO_BOOT)."""
     runs = run_offsets(table)
     near = _near(runs)
     if near.sum() < MIN_RUNS or len(np.unique(runs["cell"][near])) < 2:
@@ -79,7 +81,8 @@ def fit_penalty(table: CellTable, n_boot: int, rng: np.random.Generator) -> Pena
                          {k: tuple(v) for k, v in ranges.items()}, int(near.sum()),
                          len(np.unique(runs["cell"][near])))
     # --bootstrap bounds the held-out risk flags too: `--bootstrap 0` (fast, no intervals) runs no draws
-    model.validation = leave_one_cell_out(runs, x, near, ref, rng, n_boot=min(n_boot, LOCO_BOOT))
+    loco_boot = min(n_boot, LOCO_BOOT) if loco_boot is None else loco_boot
+    model.validation = leave_one_cell_out(runs, x, near, ref, rng, n_boot=loco_boot)
     return model
 
 
