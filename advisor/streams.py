@@ -4,11 +4,14 @@
   console) gets ASCII stand-ins ("<=", "x", "->", "alpha") instead of a UnicodeEncodeError.
 - A stdout that fails while written (a full disk: `> /dev/full`) or that is closed (`>&-`) is one line on
   stderr and exit code 1, never a traceback and never a silent exit 0 with the answer lost.
+- A current folder deleted under the shell is said in one line before anything starts (torch's import
+  would otherwise fail inside a native library).
 """
 from __future__ import annotations
 
 import codecs
 import contextlib
+import os
 import sys
 
 ERROR_HANDLER = "advisor-ascii"
@@ -47,6 +50,10 @@ def _fail(message: str) -> None:
 @contextlib.contextmanager
 def guarded_streams():
     """Run the command line inside this (advisor/cli.py `main`)."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        _fail("the current folder no longer exists (it was deleted while in use): cd to an existing folder")
     if sys.stdout is None:  # started with stdout closed: the answer would go nowhere
         _fail("standard output is closed: the answer has nowhere to go (redirect it to a file or a pipe)")
     for stream in (sys.stdout, sys.stderr):

@@ -216,18 +216,24 @@ def run_cmd(spec, out_dir, backend, address, workers, device, allow_other_spec, 
         summary = run_sweep(the_spec, out_dir, backend=backend, address=address, workers=workers, device=device,
                             force=allow_other_spec, retry_failed=retry_failed, progress=not quiet)
     echo_news(summary)
-    c = summary.counts
-    click.echo(
-        f"{out_dir}: ran {summary.ran} trials in {summary.wall_s:.1f} s ({summary.skipped} already done); "
-        f"{c['ok']} ok, {c['diverged']} diverged, " + (f"{c['pruned']} pruned, " if c.get("pruned") else "")
-        + f"{c['failed']} failed; planned {summary.planned}, "
-        f"adaptive grid added {summary.extension_trials}"
-        + (f", {summary.bound_events} bound(s) hit (see status)" if summary.bound_events else "")
-    )
+    click.echo(run_line(out_dir, summary))
     if summary.ran and summary.ran_failed == summary.ran:
         from calibration.sweep.failures import reason_suffix  # the one reason, where they share one
         raise RunFailed(f"every trial of this run failed ({summary.ran}){reason_suffix(out_dir)}; see the "
                         f"first error with: advisor calibrate status {out_dir}")
+
+
+def run_line(out_dir, summary) -> str:
+    """What a run did, in one line; trials still marked running (another run's, or a killed run's) are said."""
+    c = summary.counts
+    unfinished = c.get("running", 0)
+    return (f"{out_dir}: ran {summary.ran} trials in {summary.wall_s:.1f} s ({summary.skipped} already done); "
+            f"{c['ok']} ok, {c['diverged']} diverged, " + (f"{c['pruned']} pruned, " if c.get("pruned") else "")
+            + f"{c['failed']} failed"
+            + (f", {unfinished} still marked running (held by another run, or by one that was killed: `advisor "
+               f"calibrate status {out_dir}` says which; rerunning runs the interrupted ones)" if unfinished else "")
+            + f"; planned {summary.planned}, adaptive grid added {summary.extension_trials}"
+            + (f", {summary.bound_events} bound(s) hit (see status)" if summary.bound_events else ""))
 
 
 def echo_news(summary) -> None:
