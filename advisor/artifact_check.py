@@ -10,6 +10,7 @@ added to an artifact type is checked without a line here.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import fields, is_dataclass
 from functools import lru_cache
@@ -47,7 +48,8 @@ def _check_value(obj, annotation: str, where: str, error) -> None:
                 raise error(f"{name} must be {_describe(kind)}, got {_short(value)}")
             if f.name in COUNT_FIELDS and isinstance(value, int) and value < 0:
                 raise error(f"{name} counts something: it cannot be negative, got {value}")
-            _recurse(value, kind, name, error)
+            if _may_hold_records(f.type):
+                _recurse(value, kind, name, error)
 
 
 def _recurse(value, kind, where: str, error) -> None:
@@ -58,6 +60,17 @@ def _recurse(value, kind, where: str, error) -> None:
         for i, item in enumerate(value):
             if is_dataclass(item) and not isinstance(item, type):
                 _check_value(item, type(item).__name__, f"{where}[{i}]", error)
+
+
+BUILTIN_NAMES = {"None", "str", "int", "float", "bool", "dict", "list", "tuple", "object", "Callable", "..."}
+
+
+@lru_cache(maxsize=None)
+def _may_hold_records(annotation: str) -> bool:
+    """Whether a field of this type can hold artifact records (dataclasses) to check field by field: lists
+    of numbers (bootstrap samples, most of a model) are then not walked item by item."""
+    names = annotation.replace("[", " ").replace("]", " ").replace(",", " ").replace("|", " ").replace('"', " ")
+    return any(name not in BUILTIN_NAMES for name in names.replace("'", " ").split())
 
 
 @lru_cache(maxsize=None)
@@ -113,7 +126,8 @@ def _items_match(value, args) -> bool:
         if args[0] == FLOAT:  # bootstrap samples are most of a model: checked in C, not item by item
             return _finite_numbers(value)
         if args[0] in (ROWS_OF_FLOATS, FIXED_ROWS_OF_FLOATS):
-            return all(isinstance(v, (list, tuple)) for v in value) and all(map(_finite_numbers, value))
+            return all(isinstance(v, (list, tuple)) for v in value) and _finite_numbers(
+                list(itertools.chain.from_iterable(value)))
         return all(_matches(v, args[0]) for v in value)
     return len(value) == len(args) and all(_matches(v, a) for v, a in zip(value, args))
 
