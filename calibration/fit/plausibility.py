@@ -4,7 +4,7 @@ peak LR as a rate, the batch in tokens, the loss in nats per token), checked on 
 A table in other units fits without complaint and gives answers that are wrong by the unit's factor (LRs
 1e4 too large give "peak LR 27"; a batch in billions of tokens gives an optimum of 0.007 tokens). The
 ranges below are wide (they hold for the shipped sweeps, from 12K-parameter CPU proxies to Step Law's 1B
-models; a median loss above 12 nats is above the loss of guessing uniformly among 128K tokens) and a
+models, and the test suite's 4K-token sweeps of 1-layer proxies; a median loss above 12 nats is above the loss of guessing uniformly among 128K tokens) and a
 refusal names the column, what it holds and the likely mistake."""
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ import pandas as pd
 PLAUSIBLE = {
     "lr": (1e-7, 1.0, "a rate scaled down (e.g. given in units of 1e-4)",
            "a rate scaled up (e.g. x1e4) or another quantity; AdamW peak LRs are below 1"),
-    "batch_tokens": (16.0, 1e9, "the batch in sequences (pass --batch-unit sequences) or in millions/billions "
+    "batch_tokens": (8.0, 1e9, "the batch in sequences (pass --batch-unit sequences) or in millions/billions "
                                 "of tokens", "the batch in another unit than tokens"),
-    "n_params": (1e3, 1e13, "N in millions or billions (give plain parameter counts)",
+    "n_params": (100.0, 1e13, "N in millions or billions (give plain parameter counts)",
                  "N in another unit than parameters"),
-    "tokens": (1e4, 1e15, "D in millions or billions (give plain token counts)", "D in another unit than tokens"),
+    "tokens": (1e3, 1e15, "D in millions or billions (give plain token counts)", "D in another unit than tokens"),
     "loss": (0.05, 12.0, "a loss in another unit", "the perplexity (exp of the loss) rather than the loss in nats"),
 }
 MAX_LR = 10.0  # a single LR above this is no AdamW run, whatever the median
