@@ -10,6 +10,7 @@ import sys
 import pytest
 
 RECOMMEND = [sys.executable, "-m", "advisor.cli", "recommend", "--params", "7B", "--tokens", "2T"]
+EXPLAINED = RECOMMEND + ["--explain"]  # the long answer: ≤, ≈, η, λ, τ, ε ...
 
 
 def _run(command, encoding: str):
@@ -27,9 +28,12 @@ def test_a_full_disk_on_stdout_is_one_line_and_exit_1():
 
 @pytest.mark.parametrize("encoding", ["latin-1", "cp1252"])  # (click itself writes UTF-8 to an ASCII stdout)
 def test_a_stdout_that_cannot_encode_the_symbols_gets_ascii_stand_ins(encoding):
-    done = _run(RECOMMEND, encoding)
+    full = _run(EXPLAINED, "utf-8").stdout
+    assert any(ord(c) > 255 for c in full)  # the answer does hold symbols latin-1 cannot encode
+    done = _run(EXPLAINED, encoding)
     assert done.returncode == 0 and done.stderr == "", done.stderr
-    assert "peak LR" in done.stdout and ("~" in done.stdout or "<=" in done.stdout)
+    assert "peak LR" in done.stdout and "<=" in done.stdout
+    assert done.stdout.count("?") == full.count("?")  # every symbol has a stand-in, none became "?"
 
 
 def test_a_closed_stdout_is_one_line_and_not_a_silent_success():
