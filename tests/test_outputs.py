@@ -141,3 +141,12 @@ def test_a_checkout_data_folder_is_the_developers():
     from advisor.paths import installed_data_dir
 
     assert installed_data_dir() is None  # the tests run from the checkout: data/ is under git
+
+
+def test_design_out_is_checked_like_any_other_output(folder):
+    Path("corpus.txt").write_text("some text " * 1000)
+    before = Path("corpus.txt").read_bytes()
+    result = _run("calibrate", "design", "--target", "7B", "--tokens", "2T", "--budget-flops", "1e18",
+                  "--data", "corpus.txt", "--out", "corpus.txt", "--force")
+    _one_line_exit_2(result)
+    assert "same file as --data" in result.stderr and Path("corpus.txt").read_bytes() == before
