@@ -11,6 +11,7 @@ import json
 import click
 
 from advisor.cli import InputError, Quantity, StyledCommand, hidden_alias, input_errors
+from advisor.cli_outputs import plot_options, refuse_plot_clobbering
 from advisor.hardware import GPUS
 from advisor.intervals import coverage_lines, percentile
 from advisor.laws import HYPERPARAMETER_LAWS, LOSS_PRESETS, RECOMMEND_LAWS, Target
@@ -115,10 +116,10 @@ def _add(options):
               help="The long answer: each interval's parts, what straying costs (tolerance), the rules and their "
                    "citations, the model's provenance. Terms: docs/reading-the-output.md.")
 @out_of_range
-@click.option("--plot", "plot_path", metavar="FILE.png", type=click.Path(dir_okay=False),
-              help="Also draw the predicted loss-penalty map over LR × batch around the answer (needs matplotlib).")
+@plot_options("Also draw the predicted loss-penalty map over LR × batch around the answer (.png, .pdf or "
+              ".svg; needs matplotlib).")
 def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, vocab_size, model_path, config,
-              hp_law, tau_frac, as_json, plot_path, explain=False, active_params=None,
+              hp_law, tau_frac, as_json, plot_path, force=False, explain=False, active_params=None,
               n_params_active_nonembedding=None):
     """Recommend the peak LR, batch size and full recipe for a target model.
 
@@ -138,6 +139,7 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
     (or 20 tokens per parameter), and the output says which.
     """
     _need_size(params, n_params_nonembedding, config)
+    refuse_plot_clobbering(plot_path, force, {"--config": config}, model=model_path)
     seq_len, vocab_size = config_target(config, seq_len, vocab_size)
     rec = make_recommendation(params, tokens, tokens_per_param=tokens_per_param, seq_len=seq_len,
                               vocab_size=vocab_size, n_params_nonembedding=n_params_nonembedding, config=config,

@@ -211,6 +211,10 @@ def target_shape(params=None, n_params_nonembedding=None, vocab_size=None, confi
     else:
         total = _capped(parse_quantity(params, "--params"), MAX_PARAMS, "parameters")
         shape = shapes.from_total(total, vocab) if active is None else shapes.moe_from_total(total, active, vocab)
+    if shape.n_layer < 1 and active is not None:  # the active count is what is too small, not the total
+        raise AdvisorError(
+            f"the active count {format_count(active)} is less than one layer of the standard shape (n_layer "
+            f"{shape.n_layer:.2g}): give the parameters each token uses, e.g. --active-params 2.8B for a 16B MoE")
     if shape.n_layer < 1:
         # Below one layer of the standard shape the arithmetic still runs but describes no real model.
         raise AdvisorError(
