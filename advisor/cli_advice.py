@@ -7,6 +7,7 @@ Imports stay light (click, json, math): `advisor recommend` must start in a smal
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import click
 
@@ -110,12 +111,17 @@ def _add(options):
 @click.option("--tau-frac", type=Quantity(), default=None,
               help="Set the weight decay by the τ rule: AdamW timescale 1/(η·λ) as this fraction of training "
                    "(e.g. 0.1). Default: the fitted model's calibrated λ; with --hp-law, the τ rule at 0.1.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (keys lr, lr_low, lr_high, batch_tokens, ...).")
+@click.option("--batch", "fixed_batch", type=Quantity(), help="Hold the batch (tokens, e.g. 4M): the best LR at it, "
+              "from the fitted loss surface, what holding it costs and the unconstrained optimum beside it.")
+@click.option("--lr", "fixed_lr", type=Quantity(), help="Hold the peak LR (e.g. 3e-4): the best batch at it, likewise.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (keys lr, lr_low, lr_high, batch_tokens, ...; "
+              "with --batch/--lr those are what to train with, the joint optimum under `unconstrained`).")
 @out_of_range
 @click.option("--plot", "plot_path", metavar="FILE.png", type=click.Path(dir_okay=False),
               help="Also draw the predicted loss-penalty map over LR × batch around the answer (needs matplotlib).")
 def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, vocab_size, model_path, config,
-              hp_law, tau_frac, as_json, plot_path, active_params=None, n_params_active_nonembedding=None):
+              hp_law, tau_frac, as_json, plot_path, active_params=None, n_params_active_nonembedding=None,
+              fixed_batch=None, fixed_lr=None):
     """Recommend the peak LR, batch size and full recipe for a target model.
 
     \b
@@ -126,6 +132,7 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
       advisor recommend --params 7B --tokens 2T --hp-law steplaw
       advisor recommend --config path/to/config.json --tokens 2T
       advisor recommend --params 16B --active-params 2.8B --tokens 2T   # a mixture of experts
+      advisor recommend --params 7B --tokens 2T --batch 4M    # the best LR at a batch you must use
 
     \b
     Quantities take K, M, B (or G), T suffixes ("7B", "300M", "2T"), plain or
@@ -135,10 +142,15 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
     """
     _need_size(params, n_params_nonembedding, config)
     seq_len, vocab_size = config_target(config, seq_len, vocab_size)
-    rec = make_recommendation(params, tokens, tokens_per_param=tokens_per_param, seq_len=seq_len,
-                              vocab_size=vocab_size, n_params_nonembedding=n_params_nonembedding, config=config,
-                              model=model_path, law=hp_law, tau_frac=tau_frac, active_params=active_params,
-                              n_params_active_nonembedding=n_params_active_nonembedding)
+    make = make_recommendation
+    if fixed_batch is not None or fixed_lr is not None:
+        from advisor.constrained_recipe import recommend_constrained
+
+        make = partial(recommend_constrained, batch=fixed_batch, lr=fixed_lr)
+    rec = make(params, tokens, tokens_per_param=tokens_per_param, seq_len=seq_len,
+               vocab_size=vocab_size, n_params_nonembedding=n_params_nonembedding, config=config,
+               model=model_path, law=hp_law, tau_frac=tau_frac, active_params=active_params,
+               n_params_active_nonembedding=n_params_active_nonembedding)
     if plot_path:
         _plot_recommendation(rec, model_path, plot_path)
     if as_json:
@@ -184,12 +196,7 @@ def render_recommendation(rec: Recommendation) -> str:
         f"{rec.tokens_per_param:.3g} tokens per parameter",
         f"  compute      C = {rec.flops:.3g} FLOPs: {rec.flops_formula}",
         "",
-        f"  peak LR      {rec.lr:.3g}   ({_lr_interval(rec)})",
-        f"  batch        {_int(rec.batch_seqs)} sequences × {seq} = {format_count(rec.batch_tokens_rounded)} "
-        f"tokens   ({_batch_origin(rec)} {format_count(rec.batch_tokens)} tokens = {rec.batch_tokens / seq:.4g} "
-        f"sequences{_batch_interval(rec)})",
-        *_interval_lines(rec),
-        *_tolerance_lines(rec),
+        *(_optimum_lines(rec) if rec.constraint is None else _constrained_lines(rec)),
         f"  steps        {_int(rec.steps)}",
         f"  warmup       {_int(rec.warmup_steps)} steps ({format_count(rec.warmup_tokens)} tokens): {rec.rules['warmup']}",
         f"  schedule     {rec.schedule}, final LR {rec.final_lr:.3g} ({rec.final_lr_frac:.3g}× peak)",
@@ -205,6 +212,21 @@ def render_recommendation(rec: Recommendation) -> str:
         lines.append("Warnings:")
         lines.extend(f"  - {w}" for w in rec.warnings)
     return "\n".join(lines)
+
+
+def _optimum_lines(rec: Recommendation) -> list[str]:
+    seq = rec.seq_len
+    return [f"  peak LR      {rec.lr:.3g}   ({_lr_interval(rec)})",
+            f"  batch        {_int(rec.batch_seqs)} sequences × {seq} = {format_count(rec.batch_tokens_rounded)} "
+            f"tokens   ({_batch_origin(rec)} {format_count(rec.batch_tokens)} tokens = {rec.batch_tokens / seq:.4g} "
+            f"sequences{_batch_interval(rec)})",
+            *_interval_lines(rec), *_tolerance_lines(rec)]
+
+
+def _constrained_lines(rec: Recommendation) -> list[str]:
+    from advisor.constrained_text import constrained_lines
+
+    return constrained_lines(rec)
 
 
 CAUTION_FACTOR = 100.0  # extrapolation beyond the fitted range that earns a banner above the answer

@@ -1,0 +1,52 @@
+"""The text of `recommend --batch` / `--lr` (advisor/constrained_recipe.py): the held value, its best partner
+with its interval, what the constraint costs, the fixed rules beside it and the joint optimum."""
+from __future__ import annotations
+
+from advisor.units import format_count
+
+
+def _interval(lo: float, hi: float, fmt) -> str:
+    return "no interval" if lo == hi else f"90% {fmt(lo)} – {fmt(hi)}"
+
+
+def _lr(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def constrained_lines(rec) -> list[str]:
+    c, joint, seq = rec.constraint, rec.unconstrained, rec.seq_len
+    batch_line = (f"  batch        {rec.batch_seqs:,} sequences × {seq} = {format_count(rec.batch_tokens_rounded)} tokens")
+    if c["fixed"] == "batch_tokens":
+        lines = [f"{batch_line}   (held: --batch {format_count(c['value'])}; {c['batch_ratio']:.3g}× the optimal "
+                 f"batch {format_count(joint['batch_tokens'])})",
+                 f"  peak LR      {rec.lr:.3g}   (the best LR at this batch: {c['lr_ratio']:.3g}× the optimal LR; "
+                 f"{_interval(rec.lr_low, rec.lr_high, _lr)})"]
+        rules = c["rules_lr"]
+        lines.append(f"  rules        √ rule {rules['sqrt']:.3g}, linear rule {rules['linear']:.3g}, constant LR "
+                     f"{rules['constant']:.3g} (each anchored at the joint optimum); the surface moves the LR as "
+                     f"B^{_slope(c):.2f} here")
+    else:
+        lines = [f"  peak LR      {rec.lr:.3g}   (held: --lr; {c['lr_ratio']:.3g}× the optimal LR {joint['lr']:.3g})",
+                 f"{batch_line}   (the best batch at this LR: {format_count(rec.batch_tokens)} tokens, "
+                 f"{c['batch_ratio']:.3g}× the optimal batch; "
+                 f"{_interval(rec.batch_tokens_low, rec.batch_tokens_high, format_count)})"]
+        rules = c["rules_batch_tokens"]
+        lines.append(f"  rules        √ rule {format_count(rules['sqrt'])}, linear rule {format_count(rules['linear'])} "
+                     "tokens (each anchored at the joint optimum)")
+    flag = " RISKY" if c["risky"] else ""
+    where = "; extrapolated (beyond 4× or the fitted range)" if c["extrapolated"] or c["beyond_validated"] else ""
+    lines += [f"  cost         the constraint costs {c['cost_pct']:.2f}% in loss (90%: {c['cost_pct_low']:.2f}–"
+              f"{c['cost_pct_high']:.2f}) against the unconstrained optimum{flag}{where}",
+              f"  method       {c['method']}",
+              f"  unconstrained peak LR {joint['lr']:.3g} ({_interval(joint['lr_low'], joint['lr_high'], _lr)}), batch "
+              f"{joint['batch_seqs']:,} × {seq} = {format_count(joint['batch_tokens_rounded'])} tokens (law optimum "
+              f"{format_count(joint['batch_tokens'])}; {_interval(joint['batch_tokens_low'], joint['batch_tokens_high'], format_count)})"]
+    return lines
+
+
+def _slope(c: dict) -> float:
+    """d log LR / d log B between the joint optimum and the constrained one."""
+    import math
+
+    lb = math.log2(c["batch_ratio"])
+    return c["offset_log2"] / lb if abs(lb) > 1e-9 else float("nan")
