@@ -114,6 +114,10 @@ def _add(options):
 @click.option("--batch", "fixed_batch", type=Quantity(), help="Hold the batch (tokens, e.g. 4M): the best LR at it, "
               "from the fitted loss surface, what holding it costs and the unconstrained optimum beside it.")
 @click.option("--lr", "fixed_lr", type=Quantity(), help="Hold the peak LR (e.g. 3e-4): the best batch at it, likewise.")
+@click.option("--batch-ramp", "batch_ramp", is_flag=True, help="Propose a staged batch schedule (the batch doubling "
+              "up to the recommended or --max-batch; --batch sets its start), each stage with its LR and β2, and a "
+              "Megatron-LM --step-batch-size-schedule string.")
+@click.option("--max-batch", "max_batch", type=Quantity(), help="With --batch-ramp: the batch the ramp ends at (tokens).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (keys lr, lr_low, lr_high, batch_tokens, ...; "
               "with --batch/--lr those are what to train with, the joint optimum under `unconstrained`).")
 @out_of_range
@@ -121,7 +125,7 @@ def _add(options):
               help="Also draw the predicted loss-penalty map over LR × batch around the answer (needs matplotlib).")
 def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, vocab_size, model_path, config,
               hp_law, tau_frac, as_json, plot_path, active_params=None, n_params_active_nonembedding=None,
-              fixed_batch=None, fixed_lr=None):
+              fixed_batch=None, fixed_lr=None, batch_ramp=False, max_batch=None):
     """Recommend the peak LR, batch size and full recipe for a target model.
 
     \b
@@ -142,6 +146,11 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
     """
     _need_size(params, n_params_nonembedding, config)
     seq_len, vocab_size = config_target(config, seq_len, vocab_size)
+    if batch_ramp or max_batch is not None:
+        return _recommend_ramp(params, tokens, fixed_batch, fixed_lr, max_batch, batch_ramp, as_json, dict(
+            tokens_per_param=tokens_per_param, seq_len=seq_len, vocab_size=vocab_size, config=config,
+            n_params_nonembedding=n_params_nonembedding, model=model_path, law=hp_law, tau_frac=tau_frac,
+            active_params=active_params, n_params_active_nonembedding=n_params_active_nonembedding))
     make = make_recommendation
     if fixed_batch is not None or fixed_lr is not None:
         from advisor.constrained_recipe import recommend_constrained
@@ -157,6 +166,18 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
         _dump(rec.to_dict())
     else:
         click.echo(render_recommendation(rec))
+
+
+def _recommend_ramp(params, tokens, start, lr, max_batch, batch_ramp: bool, as_json: bool, target: dict) -> None:
+    from advisor.ramp import ramp_lines, recommend_with_ramp
+
+    if not batch_ramp:
+        raise AdvisorError("--max-batch goes with --batch-ramp")
+    rec, ramp = recommend_with_ramp(params, tokens, start_batch=start, max_batch=max_batch, lr=lr, **target)
+    if as_json:
+        _dump({**rec.to_dict(), "batch_ramp": ramp})
+    else:
+        click.echo("\n".join([render_recommendation(rec), *ramp_lines(ramp, rec.seq_len)]))
 
 
 def _plot_recommendation(rec: Recommendation, model_path, path: str) -> None:
