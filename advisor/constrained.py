@@ -36,14 +36,21 @@ def _ray_surface(coef, u: float, v: float, ln_n: float, ln_d: float) -> float:
 
 
 def _argmin(cost, centre: float, half_width: float, coarse: float, fine: float) -> float:
-    """The minimiser of cost on [centre - half_width, centre + half_width]: a grid, then a finer grid around
-    the best coarse point."""
-    k = int(round(half_width / coarse))
-    best = min((centre + i * coarse for i in range(-k, k + 1)), key=cost)
+    """The local minimiser of cost nearest `centre` within [centre - half_width, centre + half_width]: walk
+    the coarse grid downhill from the centre (a surface fitted near the optimum may fall again far out, and
+    its answer is the valley the joint optimum sits in, not a far edge), then a finer grid around it."""
+    lo, hi = centre - half_width, centre + half_width
+    best, here = centre, cost(centre)
+    for step in (coarse, -coarse):
+        x, value = best, here
+        while lo - 1e-12 <= x + step <= hi + 1e-12 and cost(x + step) < value:
+            x, value = x + step, cost(x + step)
+        if value < here:
+            best, here = x, value
+            break
     if fine >= coarse:
         return best
     j = int(round(coarse / fine))
-    lo, hi = centre - half_width, centre + half_width
     return min((min(max(best + i * fine, lo), hi) for i in range(-j, j + 1)), key=cost)
 
 
@@ -51,7 +58,7 @@ def best_offset(coef, ln_n: float, ln_d: float, fixed: str, offset: float,
                 centre: float = 0.0, half_width: float = SEARCH_LOG2, coarse: float = COARSE_STEP,
                 fine: float = FINE_STEP, ray: bool = True) -> float:
     """The free axis' best log2 offset from the joint optimum when the other is held: fixed "batch" (v =
-    offset) returns u*, fixed "lr" (u = offset) returns v*."""
+    offset) returns u*, fixed "lr" (u = offset) returns v*: the minimum of the valley nearest `centre`."""
     if fixed == "batch":
         def cost(u: float) -> float:
             return _ray_surface(coef, u, offset, ln_n, ln_d) if ray else _surface(coef, features(u, offset, ln_n, ln_d))

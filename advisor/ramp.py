@@ -10,7 +10,8 @@ not the model size). Production runs ramp it early: DeepSeek-V3 from 3,072 to 15
 2.87T of 15.6T (18%; arXiv 2407.21783). The rule here:
 
 - the stages: the final batch B_end (the maximum, else the recommended practical batch), halved until the
-  start (`--batch`, else the smaller of the recommended batch and B_end/4: the production ramps span 4–5×);
+  start (`--batch`, else the smaller of the recommended batch and B_end/4, at least one sequence: the
+  production ramps span 4–5×);
 - the boundaries: the batch follows the optimal batch of a run of the tokens seen so far, B ∝ t^γ, with γ the
   fitted batch law's exponent in D (Power Lines, Bergsma et al., arXiv 2505.13738: a power law in D), scaled
   so that B_end is reached at RAMP_END_FRAC of the run (between DeepSeek-V3's 3% and Llama 3's 18%): the
@@ -39,7 +40,7 @@ def batch_ramp(rec: Recommendation, fitted, max_batch: float | None = None, star
     """The ramp for an unconstrained recommendation `rec` from the fitted model `fitted` (module doc)."""
     seq, n = rec.seq_len, rec.n_params_laws or rec.n_params
     end = rec.batch_tokens_rounded if max_batch is None else max_batch
-    start = min(rec.batch_tokens_rounded, end / START_SPAN) if start_batch is None else start_batch
+    start = max(seq, min(rec.batch_tokens_rounded, end / START_SPAN)) if start_batch is None else start_batch
     _check(rec, start, end)
     end_seqs = max(1, round(end / seq))
     doublings = max(0, math.ceil(math.log2(end_seqs * seq / start) - 1e-9))

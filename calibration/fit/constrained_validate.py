@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from advisor.constrained import RULES, best_offset
-from advisor.penalty import CAP_PCT, RISKY_PCT, PenaltyModel
+from advisor.penalty import CAP_PCT, RAY_STEPS, RISKY_PCT, PenaltyModel, features
 from calibration.fit.laws import design, huber_fit, infeasible_reason
 from calibration.fit.penalty import _bootstrap, _near, design as penalty_design, huber_lstsq, run_offsets
 from calibration.fit.validate import CellTable
@@ -85,11 +85,19 @@ def end_to_end(table: CellTable, lr_form, batch_form, model: PenaltyModel, rng) 
         log_lr, log_b = laws["lr"][k], laws["batch"][k] if not np.isnan(laws["batch"][k]) else opt.log_batch
         train = near & (runs["cell"] != j)
         pm = PenaltyModel(tuple(huber_lstsq(x[train], runs["pct"][train])), [], model.ref, model.fit_range)
-        boots = [PenaltyModel(tuple(s), [], model.ref, model.fit_range) for s in _bootstrap(runs, x, train, N_BOOT, rng)]
+        boots = _bootstrap(runs, x, train, N_BOOT, rng)
         c, f = _plan_cell(cell, opt, pm, boots, log_lr, log_b, plan)
         costly, flagged = costly + c, flagged + f
         rows += _constrained_cell(cell, opt, pm, log_lr, log_b)
     return {"plan_cost": _plan_summary(plan, costly, flagged), "constrained": _constrained_summary(rows)}
+
+
+def _ray_penalties(pm: PenaltyModel, coefs: np.ndarray, cell, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """The penalty model's predictions (advisor/penalty.py PenaltyModel.point: the running maximum along the ray
+    from the optimum, clipped to [0, CAP_PCT]) of every run under each row of `coefs`: (len(coefs), runs)."""
+    ln_n, ln_d, _ = pm._shape_point(cell.n_params, cell.tokens)
+    rays = np.array([[features(a * t, b * t, ln_n, ln_d) for a, b in zip(u, v)] for t in RAY_STEPS])
+    return np.clip((rays @ np.asarray(coefs).T).max(axis=0).T, 0.0, CAP_PCT)
 
 
 def _plan_cell(cell, opt, pm, boots, log_lr, log_b, plan: dict) -> tuple[int, int]:
@@ -100,8 +108,8 @@ def _plan_cell(cell, opt, pm, boots, log_lr, log_b, plan: dict) -> tuple[int, in
     measured = np.minimum(np.concatenate([100 * (cell.loss / best - 1), np.full(len(cell.diverged_log_lr), CAP_PCT)]),
                           CAP_PCT)
     u, v = (lr - log_lr) / LN2, (batch - log_b) / LN2
-    pred = np.array([pm.point(cell.n_params, cell.tokens, a, b) for a, b in zip(u, v)])
-    upper = np.percentile([[b.point(cell.n_params, cell.tokens, a, c) for a, c in zip(u, v)] for b in boots], 95, axis=0)
+    pred = _ray_penalties(pm, [pm.coef], cell, u, v)[0]
+    upper = np.percentile(_ray_penalties(pm, boots, cell, u, v), 95, axis=0) if len(boots) else pred
     du, dv = np.abs(lr - opt.log_lr) / LN2, np.abs(batch - opt.log_batch) / LN2
     for span in SPANS:
         within = (du <= np.log2(span)) & (dv <= np.log2(span))

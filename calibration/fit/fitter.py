@@ -21,6 +21,7 @@ import pandas as pd
 from advisor.artifact import FittedModelArtifact, Laws, Validation
 from calibration.fit.bootstrap import bootstrap_law, resample_optima
 from calibration.fit.checks import fit_warnings
+from calibration.fit.constrained_validate import end_to_end
 from calibration.fit.coverage import interval_coverage
 from calibration.fit.laws import BATCH_FORMS, LR_FORMS, design, fit_forms
 from calibration.fit.loss_surface import bootstrap_surface, fit_surface
@@ -95,6 +96,7 @@ class ScaleLawFitter:
         self.optima_samples_ = self._bootstrap() if self.n_boot > 0 else {}
         # the cost of being off: its own bootstrap over cells, at most PENALTY_BOOT draws (it is cheap to use)
         self.penalty_ = fit_penalty(self.table_, min(self.n_boot, PENALTY_BOOT), np.random.default_rng(self.seed + 2))
+        self._validate_end_to_end()
         self.validation_ = self._validate()
         self._build_artifact(trials, columns, excluded, table_name or "", table_sha256, notes)
         # numbers out of range: refused here, not in the advisor; the checked text is what `write` writes
@@ -167,6 +169,15 @@ class ScaleLawFitter:
             self.surface_.samples = bootstrap_surface(self.surface_, table.inputs["n_params"], table.inputs["tokens"],
                                                       s_loss[: self.loss_boot_max], table.w("lr"))
         return samples
+
+    def _validate_end_to_end(self) -> None:
+        """What a user gets from the penalty model, each cell predicted by a refit without it: `check`'s cost of
+        each run against the predicted optimum, and the best LR at each batch (calibration/fit/constrained_validate.py)."""
+        if self.penalty_ is None:
+            return
+        batch_form = self.batch_fits_[0].form if self.batch_fits_ else None
+        self.penalty_.validation["end_to_end"] = end_to_end(self.table_, self.lr_fits_[0].form, batch_form,
+                                                            self.penalty_, np.random.default_rng(self.seed + 3))
 
     def _validate(self) -> Validation:
         table = self.table_
