@@ -118,6 +118,10 @@ def _add(options):
               "up to the recommended or --max-batch; --batch sets its start), each stage with its LR and β2, and a "
               "Megatron-LM --step-batch-size-schedule string.")
 @click.option("--max-batch", "max_batch", type=Quantity(), help="With --batch-ramp: the batch the ramp ends at (tokens).")
+@click.option("--schedule", "schedule", metavar="cosine|wsd|linear", help="The LR schedule to train with (default: "
+              "the calibrated one): its final LR and peak LR, each line saying whether measured or a cited rule.")
+@click.option("--decay-frac", "decay_frac", type=float, help="With --schedule wsd: the fraction of the steps in the "
+              "final cooldown, in (0, 1] (default 0.2).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (keys lr, lr_low, lr_high, batch_tokens, ...; "
               "with --batch/--lr those are what to train with, the joint optimum under `unconstrained`).")
 @out_of_range
@@ -125,7 +129,7 @@ def _add(options):
               help="Also draw the predicted loss-penalty map over LR × batch around the answer (needs matplotlib).")
 def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, vocab_size, model_path, config,
               hp_law, tau_frac, as_json, plot_path, active_params=None, n_params_active_nonembedding=None,
-              fixed_batch=None, fixed_lr=None, batch_ramp=False, max_batch=None):
+              fixed_batch=None, fixed_lr=None, batch_ramp=False, max_batch=None, schedule=None, decay_frac=None):
     """Recommend the peak LR, batch size and full recipe for a target model.
 
     \b
@@ -146,8 +150,11 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
     """
     _need_size(params, n_params_nonembedding, config)
     seq_len, vocab_size = config_target(config, seq_len, vocab_size)
+    from advisor.schedules import parse_schedule
+
+    schedule = parse_schedule(schedule, decay_frac)
     if batch_ramp or max_batch is not None:
-        return _recommend_ramp(params, tokens, fixed_batch, fixed_lr, max_batch, batch_ramp, as_json, dict(
+        return _recommend_ramp(params, tokens, fixed_batch, fixed_lr, max_batch, batch_ramp, as_json, schedule, dict(
             tokens_per_param=tokens_per_param, seq_len=seq_len, vocab_size=vocab_size, config=config,
             n_params_nonembedding=n_params_nonembedding, model=model_path, law=hp_law, tau_frac=tau_frac,
             active_params=active_params, n_params_active_nonembedding=n_params_active_nonembedding))
@@ -160,6 +167,10 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
                vocab_size=vocab_size, n_params_nonembedding=n_params_nonembedding, config=config,
                model=model_path, law=hp_law, tau_frac=tau_frac, active_params=active_params,
                n_params_active_nonembedding=n_params_active_nonembedding)
+    if schedule[0] is not None:
+        from advisor.schedules import apply_schedule
+
+        rec = apply_schedule(rec, *schedule)[0]
     if plot_path:
         _plot_recommendation(rec, model_path, plot_path)
     if as_json:
@@ -168,12 +179,17 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
         click.echo(render_recommendation(rec))
 
 
-def _recommend_ramp(params, tokens, start, lr, max_batch, batch_ramp: bool, as_json: bool, target: dict) -> None:
+def _recommend_ramp(params, tokens, start, lr, max_batch, batch_ramp: bool, as_json: bool, schedule: tuple,
+                    target: dict) -> None:
     from advisor.ramp import ramp_lines, recommend_with_ramp
+    from advisor.schedules import apply_schedule
 
     if not batch_ramp:
         raise AdvisorError("--max-batch goes with --batch-ramp")
     rec, ramp = recommend_with_ramp(params, tokens, start_batch=start, max_batch=max_batch, lr=lr, **target)
+    if schedule[0] is not None:
+        rec, factor = apply_schedule(rec, *schedule)
+        ramp["stages"] = [{**s, "lr": s["lr"] * factor} for s in ramp["stages"]]
     if as_json:
         _dump({**rec.to_dict(), "batch_ramp": ramp})
     else:
@@ -221,6 +237,7 @@ def render_recommendation(rec: Recommendation) -> str:
         f"  steps        {_int(rec.steps)}",
         f"  warmup       {_int(rec.warmup_steps)} steps ({format_count(rec.warmup_tokens)} tokens): {rec.rules['warmup']}",
         f"  schedule     {rec.schedule}, final LR {rec.final_lr:.3g} ({rec.final_lr_frac:.3g}× peak)",
+        *_schedule_lines(rec),
         f"  AdamW        β1 {rec.beta1:g}, β2 {rec.beta2:.4g}, ε {rec.eps:g}, weight decay {rec.weight_decay:.3g}",
         f"               β2 rule: {rec.rules['beta2']}",
         f"               weight decay rule: {rec.rules['weight_decay']}; τ = 1/(ηλ) = {rec.tau_frac:.3g}× the training steps",
@@ -242,6 +259,14 @@ def _optimum_lines(rec: Recommendation) -> list[str]:
             f"tokens   ({_batch_origin(rec)} {format_count(rec.batch_tokens)} tokens = {rec.batch_tokens / seq:.4g} "
             f"sequences{_batch_interval(rec)})",
             *_interval_lines(rec), *_tolerance_lines(rec)]
+
+
+def _schedule_lines(rec: Recommendation) -> list[str]:
+    if not rec.schedule_detail:
+        return []
+    from advisor.schedules import schedule_lines
+
+    return schedule_lines(rec)
 
 
 def _constrained_lines(rec: Recommendation) -> list[str]:

@@ -139,6 +139,9 @@ class Recommendation:
     # optimum then sits under `unconstrained` while lr and batch_tokens are what to train with
     constraint: dict | None = None
     unconstrained: dict | None = None
+    # recommend --schedule (advisor/schedules.py): the schedule's shape, final LR and peak-LR factor, and the
+    # evidence behind each (measured or a cited rule); None: the calibrated schedule
+    schedule_detail: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -10,7 +10,9 @@ each stage's LR from the advisor's surface (advisor/ramp.py, advisor/constrained
 calibration's 0.95 in every arm (the LR law was measured there; the recipe's rule would give 0.999 at these
 tiny batches); cosine schedule by tokens trained, warmup 5%, final LR 0.1× (calibration/proxy/ramp_train.py).
 Each arm runs on SEEDS seeds (the cpu-default preset measured a seed sd of 0.002-0.03 nats at these sizes);
-the table gives the mean final validation loss, its seed spread and the optimizer steps.
+the table gives the mean final validation loss, its seed spread, the paired difference from the constant B*
+arm (seed by seed: same initialisation and data order) and the optimizer steps. Every arm's LR at a batch is
+the surface's (`recommend --batch`), so the arms differ in their batch schedule alone.
 
 Run: OMP_NUM_THREADS=1 nice -n 10 python benchmarks/batch_ramp.py [--tokens 500K] [--seeds 2]
 """
@@ -53,13 +55,22 @@ def optimum(fitted, n: float, tokens: float):
 
 def arms(fitted, rec) -> dict[str, list[Stage]]:
     b = rec.batch_tokens_rounded
-    best_at = constrained_optimum(fitted.penalty_, rec.n_params, rec.tokens, "batch", math.log2(4 * b / rec.batch_tokens))
-    out = {"constant B*": [Stage(0, b // SEQ_LEN, rec.lr, BETA2)]}
+
+    def best_lr(batch: float) -> float:  # `recommend --batch`: the same surface as the ramp's stages
+        return rec.lr * 2.0 ** constrained_optimum(fitted.penalty_, rec.n_params, rec.tokens, "batch",
+                                                   math.log2(batch / rec.batch_tokens))["offset"]
+
+    out = {"constant B*": [Stage(0, b // SEQ_LEN, best_lr(b), BETA2)]}
     for name, start, end in (("ramp B*/4 -> B*", None, None), ("ramp B* -> 4B*", b, 4 * b)):
         ramp = batch_ramp(rec, fitted, end, start)
         out[name] = [Stage(s["from_tokens"], s["batch_seqs"], s["lr"], BETA2) for s in ramp["stages"]]
-    out["constant 4B*"] = [Stage(0, 4 * b // SEQ_LEN, rec.lr * 2.0 ** best_at["offset"], BETA2)]
+    out["constant 4B*"] = [Stage(0, 4 * b // SEQ_LEN, best_lr(4 * b), BETA2)]
     return out
+
+
+def _mean_range(xs: list[float]) -> str:
+    """mean ± half the range over seeds (a paired difference when xs are per-seed differences)."""
+    return f"{sum(xs) / len(xs):+.4f} ± {(max(xs) - min(xs)) / 2:.4f}" if all(x == x for x in xs) else "diverged"
 
 
 def main() -> None:
@@ -74,18 +85,20 @@ def main() -> None:
     start = time.perf_counter()
     print(f"batch ramp vs constant batch at equal tokens ({tokens:,}), cpu-default proxies, seq_len {SEQ_LEN}, "
           f"{args.seeds} seeds; loss: final validation loss (nats/token), mean ± half the seed range")
-    print(f"{'N':>8} {'arm':<18} {'stages (from tokens: seqs @ LR)':<58} {'loss':>16} {'steps':>7}")
+    print(f"{'N':>8} {'arm':<18} {'stages (from tokens: seqs @ LR)':<50} {'loss':>16} {'minus constant B*':>18} {'steps':>7}")
     for n_layer, d_model, n_head, d_ff in SIZES:
         cfg = TrialConfig(n_layer=n_layer, d_model=d_model, n_head=n_head, d_ff=d_ff, vocab_size=256, seq_len=SEQ_LEN,
                           tokens=tokens, beta2=BETA2, data="kjv")
         n = count_params(shape_from_config(cfg))[0]
         rec = optimum(fitted, n, tokens)
+        base = None
         for name, stages in arms(fitted, rec).items():
             runs = [train_staged(replace(cfg, seed=s), stages, source) for s in range(args.seeds)]
-            losses = [r["loss"] for r in runs if r["loss"] is not None]
+            losses = [r["loss"] if r["loss"] is not None else float("nan") for r in runs]
+            base = base or losses
             text = " ".join(f"{s.from_tokens:.3g}:{s.batch_seqs}@{s.lr:.2g}" for s in stages)
-            loss = (f"{sum(losses) / len(losses):.4f} ± {(max(losses) - min(losses)) / 2:.4f}" if losses else "diverged")
-            print(f"{n:>8,} {name:<18} {text:<58} {loss:>16} {runs[0]['steps']:>7,}", flush=True)
+            print(f"{n:>8,} {name:<18} {text:<50} {_mean_range(losses):>16} "
+                  f"{_mean_range([a - b for a, b in zip(losses, base)]):>18} {runs[0]['steps']:>7,}", flush=True)
     print(f"wall {time.perf_counter() - start:.0f} s")
 
 
