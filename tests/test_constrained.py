@@ -91,6 +91,10 @@ def test_recommend_batch_json_trains_with_the_constrained_pair_and_keeps_the_joi
     ("--batch-ramp", "--batch", "8M", "--max-batch", "4M"),   # the ramp's maximum below its start
     ("--max-batch", "8M"),                    # without --batch-ramp
     ("--batch-ramp", "--lr", "3e-4"),
+    ("--schedule", "wsd", "--decay-frac", "0"),
+    ("--schedule", "wsd", "--decay-frac", "1.5"),
+    ("--schedule", "step"),
+    ("--decay-frac", "0.2"),                  # without --schedule wsd
 ])
 def test_bad_constraints_are_one_line_and_exit_2(args):
     out = _run("recommend", "--params", "7B", "--tokens", "2T", *args)
@@ -138,3 +142,33 @@ def test_the_end_to_end_validation_finds_no_batch_dependence_in_a_separable_land
     assert rows["median_log2_surface"] < rows["median_log2_linear"]
     assert rows["median_log2_constant"] < rows["median_log2_sqrt"]  # the truth is a constant LR
     assert e2e["plan_cost"]["within_2x"]["n"] > 0 and e2e["plan_cost"]["within_2x"]["median_abs_pp"] < 0.5
+
+
+def test_schedules_set_the_shape_and_final_lr_and_say_what_each_line_rests_on():
+    for name, final in (("wsd", 0.0), ("linear", 0.0)):
+        out = _run("recommend", "--params", "7B", "--tokens", "2T", "--schedule", name, "--json")
+        assert out.exit_code == 0, out.output
+        doc = json.loads(out.output)
+        assert doc["schedule"] == name and doc["final_lr"] == pytest.approx(final)
+        detail = doc["schedule_detail"]
+        assert "cited rule" in detail["shape_source"]
+        assert detail["peak_lr_source"].startswith(("kept", "×"))
+        if detail["peak_lr_factor"] != 1.0:
+            assert "measured" in detail["peak_lr_source"]
+    wsd = json.loads(_run("recommend", "--params", "7B", "--tokens", "2T", "--schedule", "wsd", "--decay-frac", "0.1",
+                          "--json").output)["schedule_detail"]
+    assert wsd["decay_frac"] == pytest.approx(0.1) and "10%" in wsd["shape"]
+    text = _run("recommend", "--params", "7B", "--tokens", "2T", "--schedule", "linear").output
+    assert "Bergsma et al., arXiv 2502.15938" in text and "peak LR:" in text
+
+
+def test_a_staged_proxy_run_trains_each_stage_on_its_batch():
+    """Two stages of 1 and 2 sequences of 16 tokens over 1,024 tokens: 32 + 16 steps, a finite loss."""
+    from calibration.proxy.ramp_train import Stage, lr_shape, train_staged
+    from calibration.sweep.trial import TrialConfig
+
+    cfg = TrialConfig(n_layer=1, d_model=16, n_head=2, d_ff=32, seq_len=16, tokens=1024, eval_tokens=256)
+    out = train_staged(cfg, [Stage(0, 1, 3e-3, 0.99), Stage(512, 2, 4e-3, 0.95)])
+    assert out["steps"] == 32 + 16 and out["tokens"] == 1024
+    assert out["loss"] is not None and math.isfinite(out["loss"])
+    assert lr_shape(1.0, cfg) == pytest.approx(cfg.final_lr_frac) and lr_shape(cfg.warmup_frac, cfg) == pytest.approx(1.0)
