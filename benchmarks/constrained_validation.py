@@ -99,14 +99,45 @@ def slopes(fitter) -> list[str]:
     return lines
 
 
+def full_check(path: Path) -> list[str]:
+    """The plan's cost through the shipped code itself: the whole fit (forms chosen again) without each cell,
+    then `advisor.check` of each of its runs (seq_len 2048, Step Law's); slow (17 fits)."""
+    import pandas as pd
+
+    from advisor.checking import check
+    from advisor.model import FittedModel
+
+    df = pd.read_csv(path)
+    full = ScaleLawFitter(n_boot=0, loss_surface=False).fit(df)
+    errs = {2: [], 4: []}
+    for cell, opt in zip(full.table_.cells, full.table_.optima):
+        rest = df[~((df["n_params"] == cell.n_params) & ((df["tokens"] / cell.tokens - 1).abs() < 0.05))]
+        fitted = FittedModel.from_dict(ScaleLawFitter(n_boot=0, loss_surface=False).fit(rest).artifact_.to_json())
+        best = float(cell.loss.min())
+        for lr, b, loss in zip(np.exp(cell.log_lr), np.exp(cell.log_batch), cell.loss):
+            c = check(n_params_nonembedding=cell.n_params, tokens=cell.tokens, lr=float(lr), batch=float(b),
+                      seq_len=2048, model=fitted)
+            du, dv = abs(np.log(lr) - opt.log_lr) / LN2, abs(np.log(b) - opt.log_batch) / LN2
+            for span in errs:
+                if du <= np.log2(span) and dv <= np.log2(span):
+                    errs[span].append(abs(c.penalty_pct - min(100 * (loss / best - 1), 20.0)))
+    return [f"   through advisor.check itself (whole fit without the cell): runs within {s}× ({len(e)}): median "
+            f"{np.median(e):.3f} pp, mean {np.mean(e):.3f} pp" for s, e in errs.items()]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--write", metavar="MODEL.json", help="store the end-to-end figures in this model's penalty.validation")
+    ap.add_argument("--full-check", action="store_true", help="also run the plan's cost through advisor.check "
+                    "with the whole fit redone without each cell (17 fits: minutes)")
     args = ap.parse_args()
     fitter = ScaleLawFitter(n_boot=0, loss_surface=False).fit(str(resolve_source("steplaw-dense")))
     e2e = fitter.penalty_.validation["end_to_end"]
     print("Step Law dense (17 cells, 1,911 runs): each cell left out, laws and penalty model refitted on the others\n")
-    print("\n".join(plan_table(fitter.penalty_.validation, e2e)), "\n")
+    print("\n".join(plan_table(fitter.penalty_.validation, e2e)))
+    if args.full_check:
+        print("\n".join(full_check(resolve_source("steplaw-dense"))))
+    print()
     print("\n".join(rows_table("2. best LR at a fixed batch, median |log2| error; anchored at the left-out cell's predicted "
                                "joint optimum", e2e["constrained"])), "\n")
     print("\n".join(rows_table("   for scale, anchored at the in-sample joint optimum (full fit; no cost column)",
