@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 from advisor.catalog import resolve_source  # noqa: E402
 from advisor.constrained import RULES, best_offset  # noqa: E402
 from calibration.fit import ScaleLawFitter  # noqa: E402
+from calibration.fit.fitter import E2E_BOOT  # noqa: E402
 from calibration.fit.constrained_validate import LN2, end_to_end, row_optima  # noqa: E402
 from calibration.fit.laws import design  # noqa: E402
 from calibration.fit.writer import readable_text  # noqa: E402
@@ -132,7 +133,9 @@ def main() -> None:
                     "with the whole fit redone without each cell (17 fits: minutes)")
     args = ap.parse_args()
     fitter = ScaleLawFitter(n_boot=0, loss_surface=False).fit(str(resolve_source("steplaw-dense")))
-    e2e = fitter.penalty_.validation["end_to_end"]
+    # as `advisor fit` (seed 0) stores it: E2E_BOOT refits per left-out cell flag the costly runs
+    e2e = end_to_end(fitter.table_, fitter.lr_fits_[0].form, fitter.batch_fits_[0].form, fitter.penalty_,
+                     np.random.default_rng(3), n_boot=E2E_BOOT)
     print("Step Law dense (17 cells, 1,911 runs): each cell left out, laws and penalty model refitted on the others\n")
     print("\n".join(plan_table(fitter.penalty_.validation, e2e)))
     if args.full_check:

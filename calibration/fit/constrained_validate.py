@@ -68,8 +68,9 @@ def _loco_laws(table: CellTable, lr_form, batch_form, held: np.ndarray) -> dict:
     return out
 
 
-def end_to_end(table: CellTable, lr_form, batch_form, model: PenaltyModel, rng) -> dict:
-    """The plan-cost and constrained-LR validations (module doc), as the dict stored in penalty.validation."""
+def end_to_end(table: CellTable, lr_form, batch_form, model: PenaltyModel, rng, n_boot: int = N_BOOT) -> dict:
+    """The plan-cost and constrained-LR validations (module doc), as the dict stored in penalty.validation;
+    n_boot bootstrap refits per left-out cell flag its costly runs (0: the point alone flags them)."""
     runs = run_offsets(table)
     near = _near(runs)
     x = penalty_design(runs, model.ref)
@@ -85,7 +86,7 @@ def end_to_end(table: CellTable, lr_form, batch_form, model: PenaltyModel, rng) 
         log_lr, log_b = laws["lr"][k], laws["batch"][k] if not np.isnan(laws["batch"][k]) else opt.log_batch
         train = near & (runs["cell"] != j)
         pm = PenaltyModel(tuple(huber_lstsq(x[train], runs["pct"][train])), [], model.ref, model.fit_range)
-        boots = _bootstrap(runs, x, train, N_BOOT, rng)
+        boots = _bootstrap(runs, x, train, n_boot, rng)
         c, f = _plan_cell(cell, opt, pm, boots, log_lr, log_b, plan)
         costly, flagged = costly + c, flagged + f
         rows += _constrained_cell(cell, opt, pm, log_lr, log_b)

@@ -35,6 +35,7 @@ from calibration.fit.validate import CellTable, held_out_largest, leave_one_cell
 from calibration.fit.writer import cell_entries, fit_range, law_entry, loss_entry, readable_text, write_text
 
 PENALTY_BOOT = 200  # bootstrap draws of the penalty model (each a refit over resampled cells)
+E2E_BOOT = 50  # per left-out cell, for the end-to-end validation's risk flag
 
 
 class ScaleLawFitter:
@@ -177,7 +178,8 @@ class ScaleLawFitter:
             return
         batch_form = self.batch_fits_[0].form if self.batch_fits_ else None
         self.penalty_.validation["end_to_end"] = end_to_end(self.table_, self.lr_fits_[0].form, batch_form,
-                                                            self.penalty_, np.random.default_rng(self.seed + 3))
+                                                            self.penalty_, np.random.default_rng(self.seed + 3),
+                                                            n_boot=min(self.n_boot, E2E_BOOT))
 
     def _validate(self) -> Validation:
         table = self.table_
