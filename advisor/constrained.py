@@ -19,7 +19,7 @@ import math
 from advisor.intervals import percentile
 from advisor.penalty import RAY_STEPS, VALIDATED_LOG2, PenaltyModel, PenaltyPrediction, features
 
-SEARCH_LOG2 = 4.0  # the constrained optimum is searched within 16× of the joint one
+SEARCH_LOG2 = VALIDATED_LOG2  # searched within 4× of the joint optimum: where the penalty model is validated
 COARSE_STEP = 0.05
 FINE_STEP = 0.005
 # each bootstrap draw's optimum is searched within 1.5 (log2) of the point's, on its surface without the ray
@@ -87,7 +87,8 @@ def constrained_optimum(penalty: PenaltyModel, n_params: float, tokens: float, f
     u, v = (best, offset) if fixed == "batch" else (offset, best)
     cost: PenaltyPrediction = penalty.predict(n_params, tokens, u, v)
     return {"offset": best, "offset_low": min(low, best), "offset_high": max(high, best), "cost": cost, "home": home,
-            "beyond_validated": abs(offset) > VALIDATED_LOG2 or abs(best) > VALIDATED_LOG2}
+            "beyond_validated": abs(offset) > VALIDATED_LOG2 or abs(best) >= SEARCH_LOG2 - 1e-9,
+            "at_search_edge": abs(best) >= SEARCH_LOG2 - 1e-9}
 
 
 def rule_offsets(v: float) -> dict:

@@ -108,6 +108,7 @@ def _cost_fields(opt: dict) -> dict:
     return {"cost_pct": cost.pct, "cost_pct_low": cost.low, "cost_pct_high": cost.high, "risky": cost.risky,
             "extrapolated": cost.extrapolated, "beyond_validated": opt["beyond_validated"],
             "offset_log2": opt["offset"], "offset_log2_interval": [opt["offset_low"], opt["offset_high"]],
+            "at_search_edge": opt["at_search_edge"], "surface_minimum_at_optimum_log2": opt["home"],
             "method": METHOD}
 
 
@@ -166,6 +167,10 @@ def _constraint_warnings(c: dict) -> list:
         out.append(CodedWarning("constraint_beyond_validated", "the held value or its best partner lies more than 4× "
                                 "from the joint optimum, beyond the range the penalty model was validated on: the "
                                 "answer and its cost are extrapolated"))
+    if c.get("at_search_edge"):
+        out.append(CodedWarning("constraint_at_search_edge", "the surface's best value lies at the edge of the 4× "
+                                "searched around the joint optimum (it keeps falling beyond, where the penalty model is "
+                                "not validated): read it as a bound, and sweep beyond it before you trust it"))
     if c["risky"]:
         out.append(CodedWarning("constraint_risky", f"the constraint's cost may reach {c['cost_pct_high']:.2g}% "
                                 "(90% upper bound): a costly, spiking or failed run cannot be ruled out"))
