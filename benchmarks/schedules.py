@@ -33,7 +33,7 @@ SIZES = ((1, 48, 3, 128), (2, 80, 5, 208))  # cpu-default's 27.8K and 151K non-e
 SCHEDULES = {"cosine": dict(schedule="cosine", final_lr_frac=0.1),
              "wsd": dict(schedule="wsd", decay_frac=0.2, final_lr_frac=0.0),
              "linear": dict(schedule="wsd", decay_frac=1.0, final_lr_frac=0.0)}  # linear decay to zero
-LR_STEPS = (-2, -1, 0, 1, 2)  # powers of 2 around the model's optimum
+LR_STEPS = (-1, 0, 1, 2)  # powers of 2 around the model's optimum (decay to zero may want a higher peak)
 SEQ_LEN = 64
 
 

@@ -172,3 +172,28 @@ def test_a_staged_proxy_run_trains_each_stage_on_its_batch():
     assert out["steps"] == 32 + 16 and out["tokens"] == 1024
     assert out["loss"] is not None and math.isfinite(out["loss"])
     assert lr_shape(1.0, cfg) == pytest.approx(cfg.final_lr_frac) and lr_shape(cfg.warmup_frac, cfg) == pytest.approx(1.0)
+
+
+def test_the_shipped_end_to_end_figures_are_recomputed_and_meet_the_goals():
+    """Step Law's dense source: the figures stored in the default model are what the fit computes, and they
+    meet issue 21's goals (plan cost ≤ 0.10 / 0.20 pp median, mean ≤ 0.5 within 4×; the LR at a fixed batch
+    ≤ 0.3 median |log2| and no worse than the best fixed rule within 4×; the cost within 0.1 pp)."""
+    from advisor.catalog import resolve_model, resolve_source
+    from calibration.fit import ScaleLawFitter
+    from calibration.fit.constrained_validate import end_to_end
+    from calibration.fit.fitter import E2E_BOOT
+
+    fitter = ScaleLawFitter(n_boot=0, loss_surface=False).fit(str(resolve_source("steplaw-dense")))
+    e2e = end_to_end(fitter.table_, fitter.lr_fits_[0].form, fitter.batch_fits_[0].form, fitter.penalty_,
+                     np.random.default_rng(3), n_boot=E2E_BOOT)
+    stored = json.loads(resolve_model("steplaw-dense").read_text())["penalty"]["validation"]["end_to_end"]
+    for span in ("within_2x", "within_4x"):
+        assert stored["plan_cost"][span] == pytest.approx(e2e["plan_cost"][span], rel=1e-6)
+        assert stored["constrained"][span] == pytest.approx(e2e["constrained"][span], rel=1e-6)
+    assert stored["plan_cost"]["costly_flagged"] == e2e["plan_cost"]["costly_flagged"]
+    plan, rows = e2e["plan_cost"], e2e["constrained"]["within_4x"]
+    assert plan["within_2x"]["median_abs_pp"] <= 0.10
+    assert plan["within_4x"]["median_abs_pp"] <= 0.20 and plan["within_4x"]["mean_abs_pp"] <= 0.5
+    assert rows["median_log2_surface"] <= 0.3
+    assert rows["median_log2_surface"] <= min(rows[f"median_log2_{k}"] for k in ("sqrt", "linear", "constant")) + 1e-9
+    assert rows["median_cost_error_pp"] <= 0.1 + 1e-9
