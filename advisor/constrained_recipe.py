@@ -34,7 +34,7 @@ def recommend_constrained(params=None, tokens=None, *, batch=None, lr=None, mode
         raise AdvisorError("give one of --batch or --lr to hold (both: `advisor check` costs a full plan)")
     if law is not None:
         raise AdvisorError("--batch and --lr read a fitted model's loss surface; a published law (--hp-law) has none")
-    fitted = _model_with_penalty(model, target)
+    fitted = model_with_penalty(model, target)
     rec = recommend(params, tokens, model=fitted, **target)
     if rec.batch_source != "model":
         raise AdvisorError(f"this model's batch comes from a published law ({rec.batch_source[4:]}), not its own "
@@ -45,7 +45,8 @@ def recommend_constrained(params=None, tokens=None, *, batch=None, lr=None, mode
     return _at_lr(rec, fitted, n, _lr_value(lr, rec))
 
 
-def _model_with_penalty(model, target: dict):
+def model_with_penalty(model, target: dict):
+    """The fitted model that serves the target (the MoE model for an MoE), refused without a penalty model."""
     moe = target.get("active_params") is not None or target.get("n_params_active_nonembedding") is not None
     fitted, _ = recipe.load_moe_source(model) if moe else recipe.load_source(model, None)
     if fitted.penalty_ is None:

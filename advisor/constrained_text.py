@@ -2,6 +2,8 @@
 with its interval, what the constraint costs, the fixed rules beside it and the joint optimum."""
 from __future__ import annotations
 
+import math
+
 from advisor.units import format_count
 
 
@@ -40,13 +42,12 @@ def constrained_lines(rec) -> list[str]:
               f"  method       {c['method']}",
               f"  unconstrained peak LR {joint['lr']:.3g} ({_interval(joint['lr_low'], joint['lr_high'], _lr)}), batch "
               f"{joint['batch_seqs']:,} × {seq} = {format_count(joint['batch_tokens_rounded'])} tokens (law optimum "
-              f"{format_count(joint['batch_tokens'])}; {_interval(joint['batch_tokens_low'], joint['batch_tokens_high'], format_count)})"]
+              f"{format_count(joint['batch_tokens'])}; "
+              f"{_interval(joint['batch_tokens_low'], joint['batch_tokens_high'], format_count)})"]
     return lines
 
 
 def _slope(c: dict) -> float:
     """d log LR / d log B between the joint optimum and the constrained one."""
-    import math
-
     lb = math.log2(c["batch_ratio"])
     return c["offset_log2"] / lb if abs(lb) > 1e-9 else float("nan")

@@ -26,8 +26,9 @@ from __future__ import annotations
 import math
 
 from advisor.constrained import constrained_optimum
-from advisor.recipe import MIN_STEPS, AdvisorError, Recommendation, beta2_rule
-from advisor.units import format_count
+from advisor.constrained_recipe import model_with_penalty
+from advisor.recipe import MIN_STEPS, AdvisorError, Recommendation, beta2_rule, recommend
+from advisor.units import format_count, parse_quantity
 
 RAMP_END_FRAC = 0.1
 START_SPAN = 4.0  # without --batch, the ramp starts at most this far below its end
@@ -117,15 +118,11 @@ def recommend_with_ramp(params=None, tokens=None, *, start_batch=None, max_batch
                         law=None, **target) -> tuple[Recommendation, dict]:
     """(the unconstrained recommendation, its batch ramp): `recommend --batch-ramp [--batch START]
     [--max-batch B]`."""
-    from advisor.constrained_recipe import _model_with_penalty
-    from advisor.recipe import recommend
-    from advisor.units import parse_quantity
-
     if lr is not None:
         raise AdvisorError("--batch-ramp gives each stage its own LR: drop --lr")
     if law is not None:
         raise AdvisorError("--batch-ramp reads a fitted model's loss surface; a published law (--hp-law) has none")
-    fitted = _model_with_penalty(model, target)
+    fitted = model_with_penalty(model, target)
     rec = recommend(params, tokens, model=fitted, **target)
     start = None if start_batch is None else parse_quantity(start_batch, "--batch")
     end = None if max_batch is None else parse_quantity(max_batch, "--max-batch")
@@ -136,9 +133,11 @@ def ramp_lines(ramp: dict, seq: int) -> list[str]:
     """The ramp as text: one row per stage, the Megatron-LM string, steps, and what it rests on."""
     lines = ["", f"Batch ramp (the batch doubles as B ∝ t^{ramp['gamma']:.2f}, {ramp['gamma_source']}, reaching its "
              f"end at {ramp['end_frac']:.0%} of the run):",
-             f"  {'tokens from':>11}  {'to':>8}  {'batch (sequences × seq_len)':>30}  {'peak LR':>9}  {'β2':>6}  {'steps':>10}"]
+             f"  {'tokens from':>11}  {'to':>8}  {'batch (sequences × seq_len)':>30}  {'peak LR':>9}  {'β2':>6}  "
+             f"{'steps':>10}"]
     for s in ramp["stages"]:
-        lines.append(f"  {format_count(s['from_tokens']) if s['from_tokens'] else '0':>11}  {format_count(s['to_tokens']):>8}  "
+        start = format_count(s["from_tokens"]) if s["from_tokens"] else "0"
+        lines.append(f"  {start:>11}  {format_count(s['to_tokens']):>8}  "
                      f"{s['batch_seqs']:>9,} × {seq} = {format_count(s['batch_tokens']):>7} tokens  {s['lr']:>9.3g}  "
                      f"{s['beta2']:>6.4g}  {s['steps']:>10,}")
     lines += [f"  Megatron-LM: --step-batch-size-schedule \"{ramp['megatron']}\" --seq-length {seq}",

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
-from calibration.proxy.train import build_model, evaluate, load_trial_source, make_optimizer, resolve_device, split_batch, train_step
+from calibration.proxy.train import (build_model, evaluate, load_trial_source, make_optimizer, resolve_device,
+                                     split_batch, train_step)
 from calibration.sweep.trial import TrialConfig
 
 
