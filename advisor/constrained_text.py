@@ -25,8 +25,8 @@ def constrained_lines(rec) -> list[str]:
                  f"{_interval(rec.lr_low, rec.lr_high, _lr)})"]
         rules = c["rules_lr"]
         lines.append(f"  rules        √ rule {rules['sqrt']:.3g}, linear rule {rules['linear']:.3g}, constant LR "
-                     f"{rules['constant']:.3g} (each anchored at the joint optimum); the surface moves the LR as "
-                     f"B^{_slope(c):.2f} here")
+                     f"{rules['constant']:.3g} (each anchored at the joint optimum); the surface's valley moves the "
+                     f"LR as B^{_slope(c):.2f} here")
     else:
         lines = [f"  peak LR      {rec.lr:.3g}   (held: --lr; {c['lr_ratio']:.3g}× the optimal LR {joint['lr']:.3g})",
                  f"{batch_line}   (the best batch at this LR: {format_count(rec.batch_tokens)} tokens, "
@@ -35,6 +35,10 @@ def constrained_lines(rec) -> list[str]:
         rules = c["rules_batch_tokens"]
         lines.append(f"  rules        √ rule {format_count(rules['sqrt'])}, linear rule {format_count(rules['linear'])} "
                      "tokens (each anchored at the joint optimum)")
+    home = 2.0 ** c["surface_minimum_at_optimum_log2"]
+    if abs(home - 1.0) > 0.03:
+        lines.append(f"               at the optimal batch itself the surface's minimum lies at {home:.3g}× the law's LR "
+                     "(the estimated optimum leans to the gentler side; docs/constraints.md)")
     flag = " RISKY" if c["risky"] else ""
     where = "; extrapolated (beyond 4× or the fitted range)" if c["extrapolated"] or c["beyond_validated"] else ""
     lines += [f"  cost         the constraint costs {c['cost_pct']:.2f}% in loss (90%: {c['cost_pct_low']:.2f}–"
@@ -48,6 +52,6 @@ def constrained_lines(rec) -> list[str]:
 
 
 def _slope(c: dict) -> float:
-    """d log LR / d log B between the joint optimum and the constrained one."""
+    """d log LR / d log B along the surface's valley, from its minimum at the optimal batch to the held batch."""
     lb = math.log2(c["batch_ratio"])
-    return c["offset_log2"] / lb if abs(lb) > 1e-9 else float("nan")
+    return (c["offset_log2"] - c["surface_minimum_at_optimum_log2"]) / lb if abs(lb) > 1e-9 else float("nan")

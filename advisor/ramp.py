@@ -53,10 +53,11 @@ def batch_ramp(rec: Recommendation, fitted, max_batch: float | None = None, star
     stages = [_stage(rec, fitted, n, s * seq, bounds[k], bounds[k + 1] if k < k_last else rec.tokens)
               for k, s in enumerate(seqs)]
     steps = sum(s["steps"] for s in stages)
+    home = constrained_optimum(fitted.penalty_, n, rec.tokens, "batch", 0.0)["home"]
     return {"stages": stages, "steps": steps, "steps_constant_end": int(rec.tokens // (seqs[-1] * seq)),
             "steps_constant_recommended": rec.steps, "gamma": gamma, "gamma_source": gamma_source,
             "end_frac": RAMP_END_FRAC, "megatron": megatron_schedule(stages, seq), "rests_on": list(CITATIONS),
-            "evidence": RAMP_EVIDENCE}
+            "evidence": RAMP_EVIDENCE, "surface_minimum_at_optimum_log2": home}
 
 
 def _round3(x: float) -> float:
@@ -143,8 +144,10 @@ def ramp_lines(ramp: dict, seq: int) -> list[str]:
     lines += [f"  Megatron-LM: --step-batch-size-schedule \"{ramp['megatron']}\" --seq-length {seq}",
               f"  optimizer steps {ramp['steps']:,}; a constant batch at the ramp's end: {ramp['steps_constant_end']:,}; "
               f"at the recommended batch: {ramp['steps_constant_recommended']:,}",
-              "  peak LR per stage: the best LR at the stage's batch (the fitted surface); one schedule shape (warmup, "
-              "decay) by tokens trained; trainers with one peak LR: the last stage's",
+              "  peak LR per stage: the best LR at the stage's batch (the fitted surface, as `--batch`; at the "
+              f"recommended batch {2.0 ** ramp['surface_minimum_at_optimum_log2']:.3g}× the law's LR: "
+              "docs/constraints.md); one schedule shape (warmup, decay) by tokens trained; trainers with one peak LR: "
+              "the last stage's",
               f"  rests on: {'; '.join(ramp['rests_on'])}",
               f"  measured on our proxies: {ramp['evidence'] or 'not measured'}"]
     return lines
