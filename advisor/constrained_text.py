@@ -55,3 +55,55 @@ def _slope(c: dict) -> float:
     """d log LR / d log B along the surface's valley, from its minimum at the optimal batch to the held batch."""
     lb = math.log2(c["batch_ratio"])
     return (c["offset_log2"] - c["surface_minimum_at_optimum_log2"]) / lb if abs(lb) > 1e-9 else float("nan")
+
+
+def short_sections(rec) -> list:
+    """The short answer's sections (advisor/short_answer.py) with the constraint's line after the batch and
+    the schedule's evidence after the run's lines."""
+    from advisor.short_answer import SECTIONS, batch_lines, lr_lines, run_lines
+
+    held = (rec.constraint or {}).get("fixed")
+    swap = {lr_lines: held_lr if held == "lr" else lr_lines,
+            batch_lines: held_batch if held == "batch_tokens" else batch_lines}
+    out = []
+    for section in SECTIONS:
+        out.append(swap.get(section, section))
+        if section is batch_lines and rec.constraint:
+            out.append(constraint_short)
+        if section is run_lines and rec.schedule_detail:
+            out.append(schedule_short)
+    return out
+
+
+def constraint_short(rec) -> list[str]:
+    from advisor.short_answer import _lr, row
+
+    c, joint = rec.constraint, rec.unconstrained
+    held = (f"the batch held: best LR here {c['lr_ratio']:.3g}× the optimum's" if c["fixed"] == "batch_tokens"
+            else f"the LR held: best batch here {c['batch_ratio']:.3g}× the optimum's")
+    flag = ", RISKY" if c["risky"] else ""
+    return [row("held", f"{held}; costs {c['cost_pct']:.2f}% (90% {c['cost_pct_low']:.2f}–{c['cost_pct_high']:.2f}"
+                        f"{flag})"),
+            row("optimum", f"unconstrained: LR {_lr(joint['lr'])}, batch {format_count(joint['batch_tokens_rounded'])} "
+                           f"tokens (--explain: the √/linear rules, the method)")]
+
+
+def schedule_short(rec) -> list[str]:
+    from advisor.short_answer import row
+
+    d = rec.schedule_detail
+    peak = "peak LR kept" if d["peak_lr_factor"] == 1.0 else f"peak LR ×{d['peak_lr_factor']:.2g}"
+    return [row("schedule", f"{d['shape']}; cited rule; {peak} (measured: --explain)")]
+
+
+def held_lr(rec) -> list[str]:
+    from advisor.short_answer import _lr, row
+
+    return [row("peak LR", f"{_lr(rec.lr)}   held (--lr)")]
+
+
+def held_batch(rec) -> list[str]:
+    from advisor.short_answer import row
+
+    return [row("batch", f"{format_count(rec.batch_tokens_rounded)} tokens = {rec.batch_seqs:,} × {rec.seq_len:,}   "
+                         "held (--batch)")]
