@@ -77,8 +77,10 @@ def test_recommend_batch_json_trains_with_the_constrained_pair_and_keeps_the_joi
     assert doc["batch_tokens"] == pytest.approx(4e6, rel=0.001)
     assert doc["lr"] != pytest.approx(doc["unconstrained"]["lr"], rel=1e-6)
     assert {"cost_pct", "cost_pct_low", "cost_pct_high", "rules_lr"} <= set(doc["constraint"])
-    text = _run("recommend", "--params", "7B", "--tokens", "2T", "--batch", "4M").output
+    text = _run("recommend", "--params", "7B", "--tokens", "2T", "--batch", "4M", "--explain").output
     assert "the best LR at this batch" in text and "unconstrained" in text and "√ rule" in text
+    short = _run("recommend", "--params", "7B", "--tokens", "2T", "--batch", "4M").output
+    assert "held (--batch)" in short and "unconstrained" in short and "costs" in short
 
 
 @pytest.mark.parametrize("args", [
@@ -158,7 +160,7 @@ def test_schedules_set_the_shape_and_final_lr_and_say_what_each_line_rests_on():
     wsd = json.loads(_run("recommend", "--params", "7B", "--tokens", "2T", "--schedule", "wsd", "--decay-frac", "0.1",
                           "--json").output)["schedule_detail"]
     assert wsd["decay_frac"] == pytest.approx(0.1) and "10%" in wsd["shape"]
-    text = _run("recommend", "--params", "7B", "--tokens", "2T", "--schedule", "linear").output
+    text = _run("recommend", "--params", "7B", "--tokens", "2T", "--schedule", "linear", "--explain").output
     assert "Bergsma et al., arXiv 2502.15938" in text and "peak LR:" in text
 
 
