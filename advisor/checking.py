@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass
 from advisor.coded_warning import CodedWarning
 from advisor.cost import cost_of
 from advisor.penalty import RISKY_PCT, VALIDATED_LOG2
-from advisor.recipe import AdvisorError, load_moe_source, load_source, recommend
+from advisor.constrained import constrained_optimum
+from advisor.recipe import AdvisorError, load_moe_source, load_source, practical_batch_seqs, recommend
 from advisor.units import format_count, parse_int_quantity, parse_quantity
 
 MIN_LR, MAX_LR = 1e-8, 1.0  # outside: not a peak LR anyone trains with (a typo, or the wrong unit)
@@ -175,13 +176,17 @@ def _model_with_penalty(model, moe: bool = False):
 
 
 def _best_single_change(penalty, rec, lr: float, batch: float, now: float) -> dict:
-    """Moving the LR to the optimum, or the batch to the recommended practical batch: whichever saves more;
-    an LR far above the optimum (a run that may spike or fail) is fixed first, whatever the batch saves."""
+    """One change, read from the fitted surface (advisor/constrained.py) as `recommend --batch/--lr` read it:
+    the best LR at your batch, or the best practical batch at your LR, whichever saves more; an LR far above
+    the optimum (a run that may spike or fail) is fixed first, whatever the batch saves."""
     n = rec.n_params_laws or rec.n_params
-    to_lr = ("lr", rec.lr, cost_of(penalty, n, rec.tokens, rec.lr, batch, rec.lr, rec.batch_tokens))
-    to_batch = ("batch_tokens", rec.batch_tokens_rounded,
-                cost_of(penalty, n, rec.tokens, lr, rec.batch_tokens_rounded, rec.lr, rec.batch_tokens))
-    if math.log2(lr / rec.lr) > VALIDATED_LOG2:
+    u, v = math.log2(lr / rec.lr), math.log2(batch / rec.batch_tokens)
+    best_lr = rec.lr * 2.0 ** constrained_optimum(penalty, n, rec.tokens, "batch", v)["offset"]
+    best_batch = practical_batch_seqs(rec.batch_tokens * 2.0 ** constrained_optimum(penalty, n, rec.tokens, "lr", u)["offset"],
+                                      rec.seq_len) * rec.seq_len
+    to_lr = ("lr", best_lr, cost_of(penalty, n, rec.tokens, best_lr, batch, rec.lr, rec.batch_tokens))
+    to_batch = ("batch_tokens", best_batch, cost_of(penalty, n, rec.tokens, lr, best_batch, rec.lr, rec.batch_tokens))
+    if u > VALIDATED_LOG2:
         change, value, cost = to_lr
         return {"change": change, "to": value, "penalty_pct": cost.pct, "risky": cost.risky,
                 "why": "the LR is far above the optimum: fix it first"}

@@ -233,4 +233,29 @@ def validation_lines(model: "PenaltyModel | None") -> list[str]:
     if v.get("costly_runs") and "costly_flagged" in v:  # absent when fitted without a bootstrap
         lines.append(f"  runs costing more than {RISKY_PCT:g}%: {v['costly_flagged']} of {v['costly_runs']} flagged "
                      f"risky (and {v['cheap_flagged']} of {v['cheap_runs']} cheaper runs)")
+    return lines + end_to_end_lines(v.get("end_to_end"))
+
+
+def end_to_end_lines(e2e: dict | None) -> list[str]:
+    """The end-to-end figures (calibration/fit/constrained_validate.py): each cell predicted from a refit without
+    it, read from the predicted optimum as `check` and `recommend --batch` read a target."""
+    if not e2e:
+        return []
+    plan, rows = e2e.get("plan_cost", {}), e2e.get("constrained", {})
+    lines = ["  end to end (refit without the cell; `check` each of its runs against the predicted optimum; "
+             "measured: excess over the cell's best run, capped):"]
+    for span in ("within_2x", "within_4x"):
+        if span in plan:
+            lines.append(f"    runs {span.replace('_', ' ')} ({plan[span]['n']}): |error| median "
+                         f"{plan[span]['median_abs_pp']:.3f} pp, mean {plan[span]['mean_abs_pp']:.3f} pp")
+    if plan.get("costly_runs"):
+        lines.append(f"    runs costing more than {RISKY_PCT:g}% within 4×: {plan['costly_flagged']} of "
+                     f"{plan['costly_runs']} flagged risky")
+    for span in ("within_2x", "within_4x"):
+        if span in rows:
+            r = rows[span]
+            lines.append(f"    best LR at a fixed batch, rows {span.replace('_', ' ')} of the optimal batch ({r['n']}): "
+                         f"median |log2| surface {r['median_log2_surface']:.3f}, √ rule {r['median_log2_sqrt']:.3f}, "
+                         f"linear {r['median_log2_linear']:.3f}, constant LR {r['median_log2_constant']:.3f}; "
+                         f"the constraint's cost |error| median {r['median_cost_error_pp']:.3f} pp")
     return lines

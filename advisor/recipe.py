@@ -136,6 +136,13 @@ class Recommendation:
     # the N the laws and the penalty model were evaluated at: n_params, or for an MoE what the model's
     # sparsity record makes of the total and active counts (advisor/sparsity.py)
     n_params_laws: float = 0.0
+    # recommend --batch / --lr (advisor/constrained_recipe.py): what was held and what it costs; the joint
+    # optimum then sits under `unconstrained` while lr and batch_tokens are what to train with
+    constraint: dict | None = None
+    unconstrained: dict | None = None
+    # recommend --schedule (advisor/schedules.py): the schedule's shape, final LR and peak-LR factor, and the
+    # evidence behind each (measured or a cited rule); None: the calibrated schedule
+    schedule_detail: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

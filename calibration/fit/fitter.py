@@ -23,6 +23,7 @@ from advisor.artifact import FittedModelArtifact, Laws, Validation
 from calibration.fit.bootstrap import bootstrap_law, resample_optima
 from calibration.fit.censored import apply_bounds
 from calibration.fit.checks import fit_warnings
+from calibration.fit.constrained_validate import end_to_end
 from calibration.fit.coverage import interval_coverage
 from calibration.fit.laws import BATCH_FORMS, LR_FORMS, design, fit_forms
 from calibration.fit.loss_surface import bootstrap_surface, fit_surface
@@ -37,6 +38,7 @@ from calibration.fit.validate import CellTable, held_out_largest, leave_one_cell
 from calibration.fit.writer import cell_entries, fit_range, law_entry, loss_entry, readable_text, write_text
 
 PENALTY_BOOT = 200  # bootstrap draws of the penalty model (each a refit over resampled cells)
+E2E_BOOT = 50  # per left-out cell, for the end-to-end validation's risk flag
 
 
 def _why_unusable(table: CellTable) -> str:
@@ -111,6 +113,8 @@ class ScaleLawFitter:
         # the cost of being off: its own bootstrap over cells, at most PENALTY_BOOT draws (it is cheap to use)
         self._say("the penalty model")
         self.penalty_ = fit_penalty(self.table_, min(self.n_boot, PENALTY_BOOT), np.random.default_rng(self.seed + 2))
+        self._say("the cost of a plan, end to end")
+        self._validate_end_to_end()
         self._say("held-out validation")
         self.validation_ = self._validate()
         self._build_artifact(trials, columns, excluded, table_name or "", table_sha256, notes)
@@ -191,6 +195,16 @@ class ScaleLawFitter:
             self.surface_.samples = bootstrap_surface(self.surface_, table.inputs["n_params"], table.inputs["tokens"],
                                                       s_loss[: self.loss_boot_max], table.w("lr"))
         return samples
+
+    def _validate_end_to_end(self) -> None:
+        """What a user gets from the penalty model, each cell predicted by a refit without it: `check`'s cost of
+        each run against the predicted optimum, and the best LR at each batch (calibration/fit/constrained_validate.py)."""
+        if self.penalty_ is None:
+            return
+        batch_form = self.batch_fits_[0].form if self.batch_fits_ else None
+        self.penalty_.validation["end_to_end"] = end_to_end(self.table_, self.lr_fits_[0].form, batch_form,
+                                                            self.penalty_, np.random.default_rng(self.seed + 3),
+                                                            n_boot=min(self.n_boot, E2E_BOOT))
 
     def _validate(self) -> Validation:
         table = self.table_
