@@ -112,6 +112,9 @@ def _add(options):
 @click.option("--tau-frac", type=Quantity(), default=None,
               help="Set the weight decay by the τ rule: AdamW timescale 1/(η·λ) as this fraction of training "
                    "(e.g. 0.1). Default: the fitted model's calibrated λ; with --hp-law, the τ rule at 0.1.")
+@click.option("--setup", "setup", metavar="NAME", default=None,
+              help="Answer for a setup the cross-setup default was fitted on (steplaw-dense, marin-adamw): its own "
+                   "law, no setup part in the interval. For a team whose recipe matches that setup's.")
 @click.option("--batch", "fixed_batch", type=Quantity(), help="Hold the batch (tokens, e.g. 4M): the best LR at it, "
               "from the fitted loss surface, what holding it costs and the unconstrained optimum beside it.")
 @click.option("--lr", "fixed_lr", type=Quantity(), help="Hold the peak LR (e.g. 3e-4): the best batch at it, likewise.")
@@ -132,7 +135,7 @@ def _add(options):
 @plot_options("Also draw the predicted loss-penalty map over LR × batch around the answer (.png, .pdf or "
               ".svg; needs matplotlib).")
 def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, vocab_size, model_path, config,
-              hp_law, tau_frac, as_json, plot_path, force=False, explain=False, active_params=None,
+              hp_law, tau_frac, setup, as_json, plot_path, force=False, explain=False, active_params=None,
               n_params_active_nonembedding=None, fixed_batch=None, fixed_lr=None, batch_ramp=False, max_batch=None,
               schedule=None, decay_frac=None):
     """Recommend the peak LR, batch size and full recipe for a target model.
@@ -143,6 +146,7 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
       advisor recommend --params 70B --tokens-per-param 20 --seq-len 8192 --json
       advisor recommend --n-params-nonembedding 6.5e9 --tokens 2T --model runs/quick/model.json
       advisor recommend --params 7B --tokens 2T --hp-law steplaw
+      advisor recommend --params 7B --tokens 2T --setup marin-adamw   # your recipe is Marin's
       advisor recommend --config path/to/config.json --tokens 2T
       advisor recommend --params 16B --active-params 2.8B --tokens 2T   # a mixture of experts
       advisor recommend --params 7B --tokens 2T --batch 4M    # the best LR at a batch you must use
@@ -163,7 +167,7 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
         return _recommend_ramp(params, tokens, fixed_batch, fixed_lr, max_batch, batch_ramp, as_json, explain, schedule, dict(
             tokens_per_param=tokens_per_param, seq_len=seq_len, vocab_size=vocab_size, config=config,
             n_params_nonembedding=n_params_nonembedding, model=model_path, law=hp_law, tau_frac=tau_frac,
-            active_params=active_params, n_params_active_nonembedding=n_params_active_nonembedding))
+            active_params=active_params, n_params_active_nonembedding=n_params_active_nonembedding, setup=setup))
     make = make_recommendation
     if fixed_batch is not None or fixed_lr is not None:
         from advisor.constrained_recipe import recommend_constrained
@@ -172,7 +176,7 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
     rec = make(params, tokens, tokens_per_param=tokens_per_param, seq_len=seq_len,
                vocab_size=vocab_size, n_params_nonembedding=n_params_nonembedding, config=config,
                model=model_path, law=hp_law, tau_frac=tau_frac, active_params=active_params,
-               n_params_active_nonembedding=n_params_active_nonembedding)
+               n_params_active_nonembedding=n_params_active_nonembedding, setup=setup)
     if schedule[0] is not None:
         from advisor.schedules import apply_schedule
 
@@ -261,6 +265,7 @@ def render_recommendation(rec: Recommendation) -> str:
         f"  grad clip    {rec.grad_clip:g} (max global norm)",
         "",
         _extrapolation_line(rec),
+        *_setups_line(rec),
         _source_line(rec.source),
     ]
     if rec.warnings:
@@ -438,6 +443,13 @@ def _extrapolation_line(rec: Recommendation) -> str:
                       f"{'inside' if f <= 1 else f'{f:.3g}×'}" for k, f in ex.items())
     return (f"Extrapolation beyond the fitted range: {parts}. Interval width (high/low): "
             f"LR {rec.lr_interval_ratio:.3g}×, {_batch_width(rec)}.")
+
+
+def _setups_line(rec: Recommendation) -> list[str]:
+    from advisor.setup_answer import line
+
+    text = line(rec.setups)
+    return [text] if text else []
 
 
 def _source_line(src: dict) -> str:
