@@ -783,7 +783,21 @@ def _provenance_lines(s: dict) -> list[str]:
               "n_trials_used", "n_excluded", "n_cells", "bootstrap", "code_version") if key in prov]
     lines += [f"  {key:<14} " + ", ".join(f"{k} {_plain(v)}" for k, v in prov[key].items())
               for key in ("proxy", "optimizer", "schedule") if isinstance(prov.get(key), dict)]
-    return lines + [f"  note           {n}" for n in prov.get("notes") or []]
+    return lines + _setups_lines(prov) + [f"  note           {n}" for n in prov.get("notes") or []]
+
+
+def _setups_lines(prov: dict) -> list[str]:
+    """A cross-setup model: every setup its laws were fitted on (the lines above are the reference's alone)."""
+    from advisor.fitted_setups import fitted_setups, setup_line
+
+    rows = fitted_setups(prov)
+    if not rows:
+        return []
+    ref = next((r["name"] for r in rows if r["reference"]), "?")
+    return ([f"  setups         {setup_line(rows[0])}"] + [f"                 {setup_line(r)}" for r in rows[1:]]
+            + [f"  note           table, proxy, optimizer, schedule, n_trials and n_cells above are the reference "
+               f"setup {ref}'s; the LR and batch laws pool every setup listed (their cells and the fit range "
+               f"below span them all)"])
 
 
 def render_model(s: dict) -> str:
