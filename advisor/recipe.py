@@ -227,6 +227,12 @@ def target_shape(params=None, n_params_nonembedding=None, vocab_size=None, confi
         raise AdvisorError(
             f"the active count {format_count(active)} is less than one layer of the standard shape (n_layer "
             f"{shape.n_layer:.2g}): give the parameters each token uses, e.g. --active-params 2.8B for a 16B MoE")
+    if shape.n_layer < 1 and shape.n_params < 1:  # no room even for one non-embedding parameter
+        smallest = 12 * 128**2 + 2 * vocab * 128  # one layer of the standard shape: d_model 128
+        raise AdvisorError(
+            f"{format_count(shape.n_params_total)} parameters is too small a total to hold any non-embedding "
+            f"parameters with vocab {vocab}: one layer of the standard shape takes {format_count(smallest)}; "
+            "this tool advises on LLM-sized models")
     if shape.n_layer < 1:
         # Below one layer of the standard shape the arithmetic still runs but describes no real model.
         raise AdvisorError(
