@@ -230,9 +230,9 @@ def target_shape(params=None, n_params_nonembedding=None, vocab_size=None, confi
     if shape.n_layer < 1 and shape.n_params < 1:  # no room even for one non-embedding parameter
         smallest = 12 * 128**2 + 2 * vocab * 128  # one layer of the standard shape: d_model 128
         raise AdvisorError(
-            f"{format_count(shape.n_params_total)} parameters is too small a total to hold any non-embedding "
-            f"parameters with vocab {vocab}: one layer of the standard shape takes {format_count(smallest)}; "
-            "this tool advises on LLM-sized models")
+            f"{format_count(shape.n_params_total)} parameters with vocab {vocab} leave no non-embedding parameters, "
+            f"less than one layer of the standard shape (it takes {format_count(smallest)} in all): this tool "
+            "advises on LLM-sized models")
     if shape.n_layer < 1:
         # Below one layer of the standard shape the arithmetic still runs but describes no real model.
         raise AdvisorError(
