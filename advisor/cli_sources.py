@@ -62,16 +62,43 @@ def render_listing(table: dict) -> str:
         lines.append(f"  {'':<6}  {'':<{width}}  {r.get('description', '')}")
         if r.get("kind") == "model" and r.get("fitted_on"):
             lines.append(f"  {'':<6}  {'':<{width}}  from: {r['fitted_on']}")
+        if r.get("kind") == "source" and isinstance(r.get("setup"), dict):
+            lines.append(f"  {'':<6}  {'':<{width}}  setup: {setup_summary(r['setup'])}")
     lines += ["", "Models: `advisor show NAME`, `advisor recommend ... --model NAME`. Sources are trial tables "
               "(`advisor sources NAME` for provenance, terms and citation); cite their authors wherever you "
               "use them."]
     return "\n".join(lines)
 
 
+def setup_summary(setup: dict) -> str:
+    """One line of what a source's runs share: optimizer, sequence length, tokenizer, sizes, budgets."""
+    sizes = setup.get("sizes") or {}
+    multiples = sorted({m for ms in (setup.get("chinchilla_multiples") or {}).values() for m in ms})
+    parts = [setup.get("optimizer_name") or setup.get("optimizer"),
+             f"seq {setup['seq_len']}" if setup.get("seq_len") else None,
+             str(setup.get("tokenizer", "")).split(" (")[0] or None,
+             f"sizes {', '.join(sizes)}" if sizes else None,
+             f"{multiples[0]}-{multiples[-1]}x Chinchilla" if multiples else None,
+             f"missing: {setup['missing']}" if setup.get("missing") not in (None, "none") else None]
+    return "; ".join(str(p) for p in parts if p)
+
+
+def _setup_lines(setup: dict) -> list[str]:
+    lines = ["  setup"]
+    for key, value in setup.items():
+        if isinstance(value, dict):
+            value = "; ".join(f"{k} {', '.join(map(str, v)) if isinstance(v, list) else v}"
+                              for k, v in value.items())
+        lines.append(f"    {key:<20} {value}")
+    return lines
+
+
 def render_entry(row: dict) -> str:
     lines = [f"{row['name']} ({row.get('kind')}{', the default model' if row['default'] else ''})"]
     for key, value in row.items():
-        if key not in ("name", "kind", "default"):
+        if key == "setup" and isinstance(value, dict):
+            lines += _setup_lines(value)
+        elif key not in ("name", "kind", "default"):
             shown = ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else value
             lines.append(f"  {key:<16} {shown}")
     return "\n".join(lines)
