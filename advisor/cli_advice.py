@@ -110,12 +110,14 @@ def _add(options):
 @click.option("--tau-frac", type=Quantity(), default=None,
               help="Set the weight decay by the τ rule: AdamW timescale 1/(η·λ) as this fraction of training "
                    "(e.g. 0.1). Default: the fitted model's calibrated λ; with --hp-law, the τ rule at 0.1.")
+@click.option("--optimizer", metavar="NAME", help="Answer for this optimizer from Marin's sweep of 11 optimizers "
+              "(arXiv 2509.02046): adamw, muon, lion, soape, ... (`advisor sources`); without it: AdamW from --model.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (keys lr, lr_low, lr_high, batch_tokens, ...).")
 @out_of_range
 @click.option("--plot", "plot_path", metavar="FILE.png", type=click.Path(dir_okay=False),
               help="Also draw the predicted loss-penalty map over LR × batch around the answer (needs matplotlib).")
 def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, vocab_size, model_path, config,
-              hp_law, tau_frac, as_json, plot_path, active_params=None, n_params_active_nonembedding=None):
+              hp_law, tau_frac, optimizer, as_json, plot_path, active_params=None, n_params_active_nonembedding=None):
     """Recommend the peak LR, batch size and full recipe for a target model.
 
     \b
@@ -126,6 +128,7 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
       advisor recommend --params 7B --tokens 2T --hp-law steplaw
       advisor recommend --config path/to/config.json --tokens 2T
       advisor recommend --params 16B --active-params 2.8B --tokens 2T   # a mixture of experts
+      advisor recommend --params 7B --tokens 2T --optimizer muon        # Muon, from Marin's sweep
 
     \b
     Quantities take K, M, B (or G), T suffixes ("7B", "300M", "2T"), plain or
@@ -135,6 +138,15 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
     """
     _need_size(params, n_params_nonembedding, config)
     seq_len, vocab_size = config_target(config, seq_len, vocab_size)
+    if optimizer is not None:
+        from advisor.cli_optimizer import recommend_command
+
+        return recommend_command(optimizer, as_json, dict(model=model_path, hp_law=hp_law, tau_frac=tau_frac,
+                                                          plot=plot_path, active_params=active_params,
+                                                          active_nonembedding=n_params_active_nonembedding),
+                                 params=params, tokens=tokens, tokens_per_param=tokens_per_param,
+                                 n_params_nonembedding=n_params_nonembedding, seq_len=seq_len or 4096,
+                                 vocab_size=vocab_size, config=config)
     rec = make_recommendation(params, tokens, tokens_per_param=tokens_per_param, seq_len=seq_len,
                               vocab_size=vocab_size, n_params_nonembedding=n_params_nonembedding, config=config,
                               model=model_path, law=hp_law, tau_frac=tau_frac, active_params=active_params,

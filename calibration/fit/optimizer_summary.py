@@ -117,15 +117,29 @@ def knob_summary(cells: list[ProfileCell], knob: str) -> dict:
         p = c.profiles.get(knob)
         by_cell.append([c.n_params, c.multiple, c.tuned.get(knob), p.optimum if p else None, p.edge if p else None])
     grid = sorted({v for c in cells if knob in c.profiles for v in c.profiles[knob].values}, key=str)
-    return {"by_cell": by_cell, "grid": grid, "step_cost": step_costs(cells, knob)}
+    return {"by_cell": by_cell, "grid": grid, "step_cost": step_costs(cells, knob),
+            "profiles": value_profiles(cells, knob)}
 
 
-def lr_profiles(cells: list[ProfileCell]) -> list[dict]:
-    """Each cell's LR profile as (log2 of LR over its best LR, loss excess % or None when it diverged),
-    with the first 2x step above the best that cost CLIFF_PCT or diverged (the cliff; None when none)."""
+def value_profiles(cells: list[ProfileCell], knob: str) -> list[dict]:
+    """A numeric knob's profiles as (value, loss excess % or None when diverged) per cell."""
     out = []
     for c in cells:
-        p = c.profiles.get("lr")
+        p = c.profiles.get(knob)
+        if p is None or p.best is None or not all(isinstance(v, float) for v in p.values):
+            continue
+        points = [[v, None if p.excess(i) == math.inf else round(p.excess(i), 4)]
+                  for i, v in enumerate(p.values) if not math.isnan(p.excess(i))]
+        out.append({"n_params": c.n_params, "multiple": c.multiple, "points": points})
+    return out
+
+
+def lr_profiles(cells: list[ProfileCell], knob: str = "lr") -> list[dict]:
+    """Each cell's LR (or batch) profile as (log2 of the value over its best, loss excess % or None when it
+    diverged), with the first 2x step above the best that cost CLIFF_PCT or diverged (the cliff; None when none)."""
+    out = []
+    for c in cells:
+        p = c.profiles.get(knob)
         if p is None or p.best is None or len(p.usable) < 2:
             continue
         best = p.values[p.best]
@@ -136,7 +150,7 @@ def lr_profiles(cells: list[ProfileCell]) -> list[dict]:
                 continue
             points.append([round(math.log2(v / best), 4), None if e == math.inf else round(e, 4)])
         cliff = next((s for s, e in points if s > 0 and (e is None or e >= CLIFF_PCT)), None)
-        out.append({"n_params": c.n_params, "multiple": c.multiple, "best_lr": best, "edge": p.edge,
+        out.append({"n_params": c.n_params, "multiple": c.multiple, "best": best, "edge": p.edge,
                     "points": points, "cliff_steps": cliff})
     return out
 
@@ -145,7 +159,7 @@ def summarize(name: str, df: pd.DataFrame, adamw_laws: dict | None) -> dict:
     cells = profile_cells(df)
     laws = {law: fitted_law(law_points(cells, law), (adamw_laws or {}).get(law)) for law in ("lr", "batch")}
     knobs = sorted({k for c in cells for k in c.profiles} - {"lr", "batch_seqs"})
-    fixed = sorted({k for c in cells for k in c.tuned} - set(knobs) - {"lr", "batch_seqs"})
+    fixed = sorted({k for c in cells for k, v in c.tuned.items() if v is not None} - set(knobs) - {"lr", "batch_seqs"})
     return {
         "optimizer": name,
         "sizes": sorted({c.n_params for c in cells}),
@@ -155,6 +169,7 @@ def summarize(name: str, df: pd.DataFrame, adamw_laws: dict | None) -> dict:
         "laws": laws,
         "knobs": {k: knob_summary(cells, k) for k in knobs + fixed},
         "lr_profiles": lr_profiles(cells),
+        "batch_profiles": lr_profiles(cells, "batch_seqs"),
         "batch_step_cost": step_costs(cells, "batch_seqs"),
     }
 

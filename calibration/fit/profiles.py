@@ -17,8 +17,12 @@ import numpy as np
 import pandas as pd
 
 CELL_COLUMNS = ("n_params", "chinchilla_multiple")
-LOG_KNOBS = ("lr", "batch_seqs", "weight_decay", "epsilon", "muon_epsilon", "scion_epsilon", "warmup_steps",
-             "muon_to_adam_lr", "scion_to_signum_lr", "grad_clip")  # knobs on (roughly) multiplicative grids
+# Columns of a marin-* table that are not the run's settings (the rest are: lr, batch_seqs, weight_decay, ...)
+NOT_SETTINGS = {"trial_id", "status", "n_params", "n_params_total", "n_layer", "d_model", "n_head", "d_ff",
+                "vocab_size", "seq_len", "tokens", "batch_tokens", "steps", "seed", "loss", "train_loss", "flops",
+                "wall_s", "device", "data_id", "code_version", "finished_at", "error", "n_params_active",
+                "optimizer", "setup", "source", "tokenizer", "chinchilla_multiple", "ablated", "upstream_file",
+                "upstream_commit", "upstream_run"}
 
 
 @dataclass
@@ -78,13 +82,14 @@ class ProfileCell:
 def profile_cells(df: pd.DataFrame) -> list[ProfileCell]:
     """The table's cells (by n_params and Chinchilla multiple), each with its tuned run and profiles."""
     knobs = sorted(df["ablated"].dropna().astype(str).unique())
+    settings = [c for c in df.columns if c not in NOT_SETTINGS]
     cells = []
     for (n, mult), g in df.groupby(list(CELL_COLUMNS), sort=True):
         base = g[g["ablated"].isna()]
         if base.empty:
             continue
         b = base.iloc[0]
-        cell = ProfileCell(float(n), float(b["tokens"]), float(mult), {k: _value(b[k]) for k in knobs if k in g},
+        cell = ProfileCell(float(n), float(b["tokens"]), float(mult), {k: _value(b[k]) for k in settings},
                            float(b["loss"]) if b["status"] == "ok" else math.nan)
         for knob in knobs:
             rows = pd.concat([base.iloc[:1], g[g["ablated"] == knob]])
