@@ -82,16 +82,17 @@ def fit_law(points: list[dict], exponents: tuple | None = None) -> dict | None:
     return {"coef": [float(c) for c in coef], "cov": cov.tolist(), "resid_sd": sd, "n_cells": len(points)}
 
 
-def own_law_possible(points: list[dict]) -> bool:
-    """Three sizes, and two of them with two budgets: enough to separate N from D."""
+def own_law_possible(points: list[dict], min_sizes: int = MIN_SIZES) -> bool:
+    """min_sizes sizes (three), and two of them with two budgets: enough to separate N from D."""
     sizes = {p["n_params"] for p in points}
     budgets = [len({p["multiple"] for p in points if p["n_params"] == n}) for n in sizes]
-    return len(sizes) >= MIN_SIZES and sum(b >= 2 for b in budgets) >= 2
+    return len(sizes) >= min_sizes and sum(b >= 2 for b in budgets) >= 2
 
 
 def fitted_law(points: list[dict], adamw_law: dict | None) -> dict | None:
-    """The optimizer's own law where its cells allow, else AdamW's exponents with its offset (the "kind")."""
-    if own_law_possible(points):
+    """The optimizer's own law where its cells allow, else AdamW's exponents with its offset (the "kind").
+    AdamW itself (adamw_law None: nothing to borrow) takes its own law from two sizes when it must."""
+    if own_law_possible(points, MIN_SIZES if adamw_law is not None else 2):
         law = fit_law(points)
         if law is not None:
             return {"kind": "own", **law, **_range(points)}
@@ -183,16 +184,18 @@ def _plain(v) -> bool:
 
 
 def build(sources: dict[str, Path] | None = None, exclude_largest: bool = False) -> dict:
-    """Every optimizer's summary (AdamW first: the others may borrow its exponents). exclude_largest drops
-    each optimizer's largest size with a measured LR optimum (the held-out benchmark's refit)."""
+    """Every optimizer's summary (the others may borrow AdamW's exponents). exclude_largest drops each
+    optimizer's largest size with a measured LR optimum (the held-out benchmark's refit), and the AdamW
+    exponents it borrows are then fitted below that size too (nothing from the held-out size leaks in)."""
     sources = sources or marin_sources()
-    tables = {name: _without_largest(pd.read_csv(path)) if exclude_largest else pd.read_csv(path)
-              for name, path in sources.items()}
+    tables = {name: pd.read_csv(path) for name, path in sources.items()}
     out = {}
-    adamw = summarize("adamw", tables["adamw"], None) if "adamw" in tables else None
-    adamw_laws = adamw["laws"] if adamw else None
     for name, table in sorted(tables.items()):
-        out[name] = adamw if name == "adamw" else summarize(name, table, adamw_laws)
+        cutoff = largest_measured_size(table) if exclude_largest else None
+        adamw = None
+        if name != "adamw" and "adamw" in tables:
+            adamw = summarize("adamw", _below(tables["adamw"], cutoff), None)["laws"]
+        out[name] = summarize(name, _below(table, cutoff), adamw)
     return {"schema": SCHEMA, "version": 1,
             "sources": {n: {"name": f"marin-{n}", "table_sha256": _sha(p)} for n, p in sorted(sources.items())},
             "method": __doc__.split("\n\n")[1].replace("\n", " "), "seq_len": SEQ_LEN,
@@ -200,15 +203,14 @@ def build(sources: dict[str, Path] | None = None, exclude_largest: bool = False)
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "optimizers": out}
 
 
+def _below(df: pd.DataFrame, cutoff: float | None) -> pd.DataFrame:
+    return df if cutoff is None else df[df["n_params"] < cutoff]
+
+
 def largest_measured_size(df: pd.DataFrame) -> float | None:
     """The largest n_params with an LR profile (at least two LRs run) in some cell."""
     sizes = [c.n_params for c in profile_cells(df) if "lr" in c.profiles]
     return max(sizes) if sizes else None
-
-
-def _without_largest(df: pd.DataFrame) -> pd.DataFrame:
-    largest = largest_measured_size(df)
-    return df[df["n_params"] < largest] if largest else df
 
 
 def _sha(path: Path) -> str:
