@@ -88,12 +88,13 @@ def render_check(c: dict) -> str:
         lines.append(f"               {a['convention']}")
     lines.append(f"  predicted cost  {_pct(mid)}; over the interval {_pct(lo)} to {_pct(hi)}")
     if c["risk"]:
-        lines.append(f"  RISK: within one 2× step of the divergence cliff Marin's {c['optimizer']} profiles show "
+        lines.append(f"  RISK: within half a 2× step of the divergence cliff Marin's {c['optimizer']} profiles show "
                      f"({c['cliff']['steps']:g} steps above the best LR at "
                      f"{', '.join(f'{format_count(n)} {m:g}×' for n, m in c['cliff']['cells'])}); "
                      f"lower the LR to {a['lr']['low']:.3g}–{a['lr']['value']:.3g}")
     else:
-        lines.append("  risk: no divergence cliff within one 2× step of your LR (over the interval)")
+        lines.append("  risk: not flagged (your LR is at or below the predicted optimum, or over its interval stays "
+                     "more than half a 2× step below the nearest cliff in Marin's profiles)")
     if "batch" in c:
         lines.append(f"  your batch   {format_count(c['batch'])} tokens: {c['batch_steps_from_optimum']:+.2f} 2× steps "
                      f"from the law's {format_count(a['batch']['value'])}; cost {_pct(c['batch_cost'])}")

@@ -16,6 +16,7 @@ from advisor.muon_lr import convention_line
 from advisor.recipe import AdvisorError, practical_batch_seqs, target_shape
 from advisor.units import parse_quantity
 
+CLIFF_MARGIN = 0.5  # 2x steps: how close to a measured cliff the interval's worst case may come
 CHINCHILLA = 20.0  # Marin's budgets are multiples of 20 tokens per non-embedding parameter
 KNOB_NAMES = {"weight_decay": "weight decay", "beta1": "β1", "beta2": "β2", "epsilon": "ε",
               "grad_clip": "grad clip (max norm; 0 off)", "warmup_steps": "warmup (steps)",
@@ -90,7 +91,9 @@ def optimizer_check(name: str, lr, batch=None, weight_decay=None, momentum=None,
     worst, best = math.log2(planned / pred["low"]), math.log2(planned / pred["high"])
     costs = [opt.lr_cost(s["lr_profiles"], x) for x in (best, steps, worst)]
     cliff = opt.cliff(s["lr_profiles"])
-    risk = cliff is not None and worst >= cliff["steps"] - 1.0
+    # risky: planned above the predicted optimum, and over its interval within half a 2x step of the nearest
+    # cliff Marin's profiles show (AdamW's runs diverged one step above the best LR at 134M 8x and 302M 1x)
+    risk = cliff is not None and steps > 0 and worst >= cliff["steps"] - CLIFF_MARGIN
     out = {"optimizer": name, "lr": planned, "lr_steps_from_optimum": steps, "lr_steps_range": [best, worst],
            "lr_cost": costs, "cliff": cliff, "risk": risk, "recommended": answer}
     if batch is not None:

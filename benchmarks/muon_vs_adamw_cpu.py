@@ -20,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from advisor.muon_lr import convert_lr  # noqa: E402
 from calibration.sweep.spec import PRESET_DIR, parse_spec  # noqa: E402
 
 try:
@@ -46,10 +47,11 @@ def cell_optima(table) -> dict:
     from calibration.fit.table import build_cells, diverged_trials, prepare_trials
 
     trials, _ = prepare_trials(table)
+    widths = dict(zip(table["n_params"], table["d_model"]))
     out = {}
     for cell in build_cells(trials, diverged_trials(table)):
         opt = fit_cell(cell)
-        out[(cell.n_params, cell.tokens)] = (math.exp(opt.log_lr), opt.flags)
+        out[(cell.n_params, cell.tokens)] = (math.exp(opt.log_lr), opt.flags, int(widths[cell.n_params]))
     return out
 
 
@@ -79,18 +81,22 @@ def marin_ratios() -> list[float]:
 
 
 def report(optima: dict) -> None:
-    print(f"{'N':>9} {'D':>9} {'AdamW LR*':>10} {'Muon LR*':>10} {'Muon/AdamW':>10}  flags")
-    ratios = []
+    print(f"{'N':>9} {'D':>9} {'d_model':>7} {'AdamW LR*':>10} {'Muon LR*':>10} {'Muon/AdamW':>10} "
+          f"{'(Moonlight)':>11}  flags")
+    ratios, moon = [], []
     for key in sorted(optima["adamw"]):
         if key not in optima["muon"]:
             continue
-        (a, fa), (m, fm) = optima["adamw"][key], optima["muon"][key]
+        (a, fa, _), (m, fm, d) = optima["adamw"][key], optima["muon"][key]
         ratios.append(m / a)
-        flags = ",".join(sorted(set(fa) | set(fm))) or "-"
-        print(f"{key[0]:9.3g} {key[1]:9.3g} {a:10.3g} {m:10.3g} {m / a:10.2f}  {flags}")
+        moon.append(convert_lr(m, d, d, "original", "match_rms_adamw") / a)
+        flags = ",".join(sorted({f.split(":")[0] for f in set(fa) | set(fm)} - {"batch_not_swept"})) or "-"
+        print(f"{key[0]:9.3g} {key[1]:9.3g} {d:7d} {a:10.3g} {m:10.3g} {m / a:10.2f} {moon[-1]:11.2f}  {flags}")
     geo = math.exp(sum(map(math.log, ratios)) / len(ratios))
     print(f"geometric mean Muon/AdamW optimal-LR ratio over {len(ratios)} cells: {geo:.2f} "
-          f"(range {min(ratios):.2f}-{max(ratios):.2f})")
+          f"(range {min(ratios):.2f}-{max(ratios):.2f}; Muon LR in the original convention, as torch.optim.Muon's "
+          f"default and Marin's; in Moonlight's RMS-matched convention: "
+          f"{math.exp(sum(map(math.log, moon)) / len(moon)):.2f})")
     marin = marin_ratios()
     if marin:
         print(f"Marin (130M-1.2B, tuned LRs on 2x grids): ratio {', '.join(f'{r:g}' for r in marin)}; "
