@@ -385,11 +385,13 @@ def _source_line(src: dict) -> str:
               help="fsdp (weights, grads and AdamW state sharded over the GPUs, ZeRO-3) or ddp (replicated).")
 @click.option("--activation-checkpointing/--no-activation-checkpointing", default=True, show_default=True,
               help="Keep only each layer's input and recompute the rest in the backward pass.")
+@click.option("--optimizer", metavar="NAME", help="Also give this optimizer's LR, batch and knobs for the planned "
+              "N and D (Marin's sweep, arXiv 2509.02046; `recommend --optimizer`).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @out_of_range
 def plan(flops, gpu_hours, gpus, days, gpu, mfu, tokens, params, n_params_nonembedding, seq_len, vocab_size,
-         model_path, config, loss_law, hp_law, price_per_gpu_hour, sharding, activation_checkpointing, as_json,
-         active_params=None, n_params_active_nonembedding=None):
+         model_path, config, loss_law, hp_law, price_per_gpu_hour, sharding, activation_checkpointing, optimizer,
+         as_json, active_params=None, n_params_active_nonembedding=None):
     """Plan a run from a budget, or cost a given model size.
 
     From a budget (--flops, --gpu-hours, or --gpus with --days) it picks the
@@ -417,10 +419,16 @@ def plan(flops, gpu_hours, gpus, days, gpu, mfu, tokens, params, n_params_nonemb
         sharding=sharding.lower(), activation_checkpointing=activation_checkpointing,
         active_params=active_params, n_params_active_nonembedding=n_params_active_nonembedding,
     )
+    extra = None
+    if optimizer is not None:
+        from advisor.cli_optimizer import plan_addendum
+
+        extra = plan_addendum(optimizer, result, hp_law=hp_law, active_params=active_params,
+                              active_nonembedding=n_params_active_nonembedding)
     if as_json:
-        _dump(result.to_dict())
+        _dump({**result.to_dict(), **({"optimizer": extra[0]} if extra else {})})
         return
-    click.echo(render_plan(result))
+    click.echo(render_plan(result) + (f"\n\n{extra[1]}" if extra else ""))
 
 
 def render_plan(p) -> str:
@@ -479,9 +487,11 @@ def render_plan(p) -> str:
 @click.option("--tokens", type=Quantity(), help="Training tokens, e.g. 2T (default as in `advisor recommend`).")
 @_add(_target_options[1:])
 @config_option
+@click.option("--optimizer", metavar="NAME", help="Compare this optimizer's law (Marin's sweep, arXiv 2509.02046) "
+              "with AdamW's and with Marin's own fit and 1.2B runs.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @out_of_range
-def compare(params, tokens, n_params_nonembedding, seq_len, vocab_size, model_path, config, as_json,
+def compare(params, tokens, n_params_nonembedding, seq_len, vocab_size, model_path, config, optimizer, as_json,
             active_params=None, n_params_active_nonembedding=None):
     """Compare the fitted model's LR and batch with published laws, side by side.
 
@@ -495,9 +505,17 @@ def compare(params, tokens, n_params_nonembedding, seq_len, vocab_size, model_pa
       advisor compare --params 7B --tokens 2T
       advisor compare --params 70B --tokens 15T --seq-len 8192 --json
       advisor compare --config path/to/config.json --tokens 2T
+      advisor compare --params 7B --tokens 2T --optimizer muon
     """
     _need_size(params, n_params_nonembedding, config)
     seq_len, vocab_size = config_target(config, seq_len, vocab_size)
+    if optimizer is not None:
+        from advisor.cli_optimizer import compare_command
+
+        return compare_command(optimizer, as_json, dict(model=model_path, active_params=active_params,
+                                                        active_nonembedding=n_params_active_nonembedding),
+                               params=params, tokens=tokens, n_params_nonembedding=n_params_nonembedding,
+                               seq_len=seq_len or 4096, vocab_size=vocab_size, config=config)
     rec = make_recommendation(params, tokens, seq_len=seq_len, vocab_size=vocab_size,
                               n_params_nonembedding=n_params_nonembedding, config=config, model=model_path,
                               active_params=active_params, n_params_active_nonembedding=n_params_active_nonembedding)

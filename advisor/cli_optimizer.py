@@ -150,3 +150,103 @@ def check_command(name: str, as_json: bool, conflicts: dict, **kw) -> None:
         _dump(out)
     else:
         click.echo(render_check(out))
+
+
+MARIN_FIT_FILE = "optimizers/marin_hyper_scaling.json"
+NO_MARIN_FIT = ("Marin's own hyper_scaling fit (hp = A·N^B·(Chinchilla multiple)^C + D) for this optimizer: not shown — "
+                "we could read its recorded predictions only for adamw and muon, and no file holds the coefficients. "
+                "Shown: the configurations Marin ran at sizes beyond this fit's cells (one run per cell, not tuned).")
+
+
+def marin_fit(name: str) -> dict | None:
+    """Marin's hyper_scaling predictions at 1.2B for this optimizer (data/optimizers/marin_hyper_scaling.json)."""
+    import json
+
+    from advisor.paths import data_dir
+
+    doc = json.loads((data_dir() / MARIN_FIT_FILE).read_text(encoding="utf-8"))
+    entry = doc["optimizers"].get(name)
+    return None if entry is None else {"what": doc["what"], **entry}
+
+
+def comparison(name: str, **target) -> dict:
+    """The optimizer's law beside AdamW's (both from Marin's cells) at the target, and beside Marin's own
+    fit's recorded 1.2B predictions and the configurations Marin ran beyond the fit's cells."""
+    a = optimizer_recommend(name, **target)
+    adamw = optimizer_recommend("adamw", **target) if name != "adamw" else a
+    s = opt.summary(name)
+    law = s["laws"]["lr"]
+    fit = marin_fit(name)
+    runs = []
+    for c in s["cells"]:
+        if c["n_params"] <= max(law["n_params"]) or c["multiple"] < 1:
+            continue
+        key = f"{c['multiple']:g}"
+        marin = (fit or {}).get("at_1.2b", {})
+        runs.append({"n_params": c["n_params"], "multiple": c["multiple"], "lr_run": c["tuned"].get("lr"),
+                     "lr_law": opt.predict(law, c["n_params"], c["tokens"])["value"],
+                     "lr_marin_fit": marin.get("learning_rate", {}).get(key),
+                     "batch_tokens_run": c["tuned"].get("batch_seqs", 0) * 4096,
+                     "batch_tokens_law": opt.predict(s["laws"]["batch"], c["n_params"], c["tokens"])["value"],
+                     "batch_tokens_marin_fit": (marin.get("train_batch_size", {}).get(key) or 0) * 4096 or None})
+    return {"optimizer": name, "target": {"n_params": a["n_params"], "tokens": a["tokens"]},
+            "law": {"lr": {k: law[k] for k in ("kind", "coef")}, "batch": {k: s["laws"]["batch"][k] for k in ("kind", "coef")}},
+            "rows": [{"name": f"{name} (Marin's cells, this tool's fit)", "lr": a["lr"], "batch": a["batch"]},
+                     {"name": "adamw (Marin's cells, this tool's fit)", "lr": adamw["lr"], "batch": adamw["batch"]}],
+            "marin_fit": fit, "beyond_fit": runs, "convention": a.get("convention")}
+
+
+def render_comparison(t: dict) -> str:
+    lr = t["law"]["lr"]
+    a, al, be = lr["coef"]
+    lines = [f"optimizer {t['optimizer']} at N = {format_count(t['target']['n_params'])}, "
+             f"D = {format_count(t['target']['tokens'])} — {SOURCE}",
+             f"  LR law ({opt.LAW_KINDS[lr['kind']]}): LR = {math.exp(a):.4g} · N^{al:.3f} · D^{be:.3f}", "",
+             f"  {'source':44s} {'peak LR [90%]':>26s} {'batch tokens [90%]':>26s}"]
+    for r in t["rows"]:
+        lines.append(f"  {r['name']:44s} {r['lr']['value']:9.3g} [{r['lr']['low']:.3g}, {r['lr']['high']:.3g}]".ljust(74)
+                     + f" {format_count(r['batch']['value']):>8s} [{format_count(r['batch']['low'])}, "
+                       f"{format_count(r['batch']['high'])}]")
+    if t["convention"]:
+        lines.append(f"  {t['convention']}")
+    fit = t["marin_fit"]
+    if fit:
+        err = fit["relative_error_520m_8x"]
+        lines += ["", f"  Marin's own fit (hyper_scaling.py; {fit['file']} @ {fit['commit'][:10]}): A·N^B·(multiple)^C + D "
+                      "per hyperparameter; the repository records its 1.2B predictions, not A, B, C, D; its relative "
+                      f"error on the held-out 520M 8× cell: LR {err['learning_rate']:.2f}, batch "
+                      f"{err['train_batch_size']:.2f}"]
+    else:
+        lines += ["", f"  {NO_MARIN_FIT}"]
+    for r in t["beyond_fit"]:
+        marin = (f"; Marin's fit: LR {r['lr_marin_fit']:.3g}, batch {format_count(r['batch_tokens_marin_fit'])}"
+                 if r["lr_marin_fit"] is not None else "")
+        lines.append(f"    {format_count(r['n_params'])} {r['multiple']:g}×: Marin ran LR {r['lr_run']:.3g}, batch "
+                     f"{format_count(r['batch_tokens_run'])}; this law: LR {r['lr_law']:.3g}, batch "
+                     f"{format_count(r['batch_tokens_law'])}{marin}")
+    return "\n".join(lines)
+
+
+def compare_command(name: str, as_json: bool, conflicts: dict, **target) -> None:
+    import click
+
+    refuse_with_optimizer(conflicts)
+    table = comparison(name, **target)
+    if as_json:
+        from advisor.cli_advice import _dump
+
+        _dump(table)
+    else:
+        click.echo(render_comparison(table))
+
+
+def plan_addendum(name: str, plan, **conflicts) -> tuple[dict, str]:
+    """The optimizer's recipe at the plan's N and D (JSON and text). The plan's own recipe and memory
+    stay AdamW's (fp32 master + 2 moments); Muon keeps one moment on its hidden matrices."""
+    refuse_with_optimizer({"hp_law": conflicts.get("hp_law"), "active_params": conflicts.get("active_params"),
+                           "active_nonembedding": conflicts.get("active_nonembedding")})
+    answer = optimizer_recommend(name, n_params_nonembedding=plan.n_params, tokens=plan.tokens,
+                                 seq_len=plan.recommendation.seq_len)
+    note = ("  (the plan above is AdamW's: its memory counts fp32 master + 2 moments; Muon keeps one moment on "
+            "the hidden matrices, about 4 bytes per parameter less there)" if name == "muon" else "")
+    return answer, f"with --optimizer {name}:\n" + render_recommendation(answer) + (f"\n{note}" if note else "")

@@ -104,3 +104,16 @@ def test_fit_law_recovers_known_exponents():
     law = fit_law(points)
     assert law["coef"][1] == pytest.approx(-0.3, abs=1e-6) and law["coef"][2] == pytest.approx(-0.1, abs=1e-6)
     assert law["resid_sd"] == pytest.approx(math.log(2) / math.sqrt(12))  # the 2x grid's floor
+
+
+def test_compare_and_plan_take_the_optimizer():
+    r = run("compare", "--params", "7B", "--tokens", "2T", "--optimizer", "muon")
+    assert r.exit_code == 0, r.output
+    assert "Marin's own fit" in r.output and "Marin's fit: LR 0.0063" in r.output  # its recorded 1.2B prediction
+    r = run("compare", "--params", "7B", "--tokens", "2T", "--optimizer", "lion")
+    assert r.exit_code == 0 and "not shown" in r.output
+    r = run("plan", "--params", "7B", "--tokens", "2T", "--gpus", "256", "--optimizer", "muon", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["optimizer"]["optimizer"] == "muon"
+    r = run("plan", "--params", "7B", "--tokens", "2T", "--gpus", "256", "--optimizer", "nope")
+    assert r.exit_code == 2 and "unknown optimizer" in r.output
