@@ -58,7 +58,9 @@ def test_step_law_source_meets_the_validation_goals_and_beats_the_naive_quadrati
     fitter = ScaleLawFitter(n_boot=0, loss_surface=False).fit(str(resolve_source("steplaw-dense")))
     val = fit_penalty(fitter.table_, 0, np.random.default_rng(0)).validation
     stored = PenaltyModel.from_json(json.loads(resolve_model("steplaw-dense").read_text())["penalty"]).validation
-    assert val["model"] == stored["model"] and val["naive"] == stored["naive"]  # the shipped model's figures
+    for kind in ("model", "naive"):  # the shipped model's figures, to rounding (numpy/pandas versions differ)
+        for band, figures in stored[kind].items():
+            assert val[kind][band] == pytest.approx(figures, rel=1e-9), (kind, band)
     model, naive = val["model"], val["naive"]
     assert model["within_2x"]["median_abs_pp"] <= 0.08
     assert model["within_4x"]["median_abs_pp"] <= 0.20 and model["within_4x"]["mean_abs_pp"] <= 0.5
