@@ -111,3 +111,32 @@ def test_lr_conventions_convert_both_ways():
     assert convert_lr(there, 512, 512, "match_rms_adamw", "original") == pytest.approx(0.008)
     with pytest.raises(ValueError, match="unknown Muon LR convention"):
         shape_factor(4, 4, "kimi")
+
+
+def test_a_muon_sweep_runs_exports_its_knobs_and_fits(tmp_path):
+    from click.testing import CliRunner
+
+    from advisor.cli import cli
+    from calibration.fit.fitter import ScaleLawFitter
+    from calibration.sweep.export import trial_table
+    from calibration.sweep.run import run_sweep
+    from calibration.sweep.store import TrialStore
+
+    raw = _spec({"optimizer": "muon", "momentum": 0.9, "eval_tokens": 2048})
+    raw["lr"] = {"values": [5e-3, 2e-2]}
+    raw["budget"] = {"tokens": [6_000]}
+    raw["adaptive"] = {"extend": False, "extend_batch": False}
+    run_sweep(parse_spec(raw), tmp_path / "out", workers=1, device="cpu", progress=False)
+    with TrialStore.open(tmp_path / "out", readonly=True) as store:
+        table = trial_table(store)
+    assert (table["optimizer"] == "muon").all() and table["momentum"].tolist() == pytest.approx([0.9, 0.9])
+    assert set(table["status"]) == {"ok"}
+    mixed = pd.concat([table, table.assign(optimizer="adamw", trial_id=table["trial_id"] + "x")])
+    with pytest.raises(FitInputError, match="mixes optimizers"):
+        ScaleLawFitter(n_boot=0).fit(mixed)
+    spec = tmp_path / "bad.toml"
+    spec.write_text('[sizes]\nn_params = [1e4]\n[budget]\ntokens = [4e4]\n[lr]\nvalues = [1e-2]\n[batch]\nseqs = [4]\n'
+                    '[trial]\nseq_len = 64\noptimizer = "lion"\n')
+    r = CliRunner().invoke(cli, ["calibrate", "plan", str(spec), "--no-measure"])
+    assert r.exit_code == 2 and "optimizer must be one of adamw, muon" in r.output
+    assert len(r.output.strip().splitlines()) == 1
