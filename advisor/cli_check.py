@@ -59,8 +59,12 @@ def check(params, n_params_nonembedding, tokens, lr, batch, batch_seqs, seq_len,
             raise InputError("--weight-decay and --momentum are costed from an optimizer's profiles: add --optimizer NAME")
         if lr is None:
             raise InputError("give your planned --lr with --optimizer")
+        if batch is not None and batch_seqs is not None:
+            raise InputError("give --batch or --batch-seqs, not both")
+        if batch_seqs is not None:
+            batch = batch_seqs * (seq_len or 4096)
         return check_command(optimizer, as_json, dict(model=model_path, plot=plot_path, configs=configs_file,
-                                                       batch_seqs=batch_seqs, active_params=active_params,
+                                                       active_params=active_params,
                                                        active_nonembedding=n_params_active_nonembedding),
                              lr=lr, batch=batch, weight_decay=weight_decay, momentum=momentum, params=params,
                              tokens=tokens, n_params_nonembedding=n_params_nonembedding, seq_len=seq_len or 4096,

@@ -59,7 +59,10 @@ def render_recommendation(a: dict) -> str:
             continue
         cell = f"{format_count(k['cell'][0])} {k['cell'][1]:g}×" if k.get("cell") else "—"
         mark = {"low": " (≤, a bound)", "high": " (≥, a bound)"}.get(k.get("edge"), "")
-        lines.append(f"    {KNOB_NAMES.get(knob, knob):26s} {_value(k['value'])}{mark}   from {cell}")
+        ran = k.get("marin_ran")
+        ran = (f"; Marin ran {_value(ran['value'])} at {format_count(ran['cell'][0])} {ran['cell'][1]:g}× (carried, "
+               "not profiled there)") if ran else ""
+        lines.append(f"    {KNOB_NAMES.get(knob, knob):26s} {_value(k['value'])}{mark}   from {cell}{ran}")
         lines.append(f"      across cells: {k['moves']}")
         if k["step_cost"]["down"] or k["step_cost"]["up"]:
             lines.append(f"      cost: {_step(k['step_cost'])}")

@@ -86,8 +86,12 @@ def knob_answer(knob: dict, n: float, d: float) -> dict:
         return {"value": None}
     row = nearest_cell(rows, n, d / n)
     value = row[3] if measured else row[2]
+    ran = [r for r in knob["by_cell"] if r[2] is not None]
+    nearest_run = nearest_cell(ran, n, d / n) if ran else None
     return {"value": value, "cell": row[:2], "edge": row[4] if measured else None, "measured": bool(measured),
-            "moves": movement(knob["by_cell"]), "step_cost": knob["step_cost"]}
+            "moves": movement(knob["by_cell"]), "step_cost": knob["step_cost"],
+            "marin_ran": None if nearest_run is None or nearest_run[2] == value else
+            {"value": nearest_run[2], "cell": nearest_run[:2]}}
 
 
 def movement(by_cell: list) -> str:

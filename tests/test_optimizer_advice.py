@@ -53,6 +53,9 @@ def test_check_sees_the_divergence_cliff():
     assert hot["lr_cost"][1]["max"] == math.inf and safe["lr_cost"][1]["max"] < 1.0
     r = run("check", "--params", "1B", "--tokens", "20B", "--optimizer", "muon", "--lr", str(best * 16))
     assert r.exit_code == 0 and "RISK" in r.output
+    r = run("check", "--params", "1B", "--tokens", "20B", "--optimizer", "muon", "--lr", "4e-3", "--batch-seqs", "256",
+            "--json")
+    assert r.exit_code == 0 and json.loads(r.output)["batch"] == pytest.approx(256 * 4096)
 
 
 def test_weight_decay_and_momentum_are_costed_from_profiles():
