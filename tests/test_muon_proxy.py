@@ -140,3 +140,20 @@ def test_a_muon_sweep_runs_exports_its_knobs_and_fits(tmp_path):
     r = CliRunner().invoke(cli, ["calibrate", "plan", str(spec), "--no-measure"])
     assert r.exit_code == 2 and "optimizer must be one of adamw, muon" in r.output
     assert len(r.output.strip().splitlines()) == 1
+
+
+def test_a_model_fitted_on_muon_trials_says_so_in_its_advice(tmp_path):
+    from advisor.catalog import entry, entry_path
+    from advisor.recipe import recommend
+    from calibration.fit.fitter import ScaleLawFitter
+
+    model_dir = entry_path(entry("cpu-default", "model")).parent
+    table = pd.read_csv(model_dir / "trials.csv").assign(optimizer="muon", momentum=0.95, adam_lr_ratio=0.3,
+                                                         muon_lr_convention="original")
+    fitter = ScaleLawFitter(n_boot=0, loss_surface=False).fit(table)
+    assert fitter.artifact_.provenance.optimizer["name"] == "muon"
+    assert fitter.artifact_.provenance.optimizer["adam_lr_ratio"] == pytest.approx(0.3)
+    path = tmp_path / "muon-model.json"
+    fitter.write(path)
+    rec = recommend("1B", "20B", model=str(path))
+    assert any(w.code == "muon_model" and "Muon LR convention" in w for w in rec.warnings)
