@@ -120,3 +120,12 @@ def test_compare_and_plan_take_the_optimizer():
     assert json.loads(r.output)["optimizer"]["optimizer"] == "muon"
     r = run("plan", "--params", "7B", "--tokens", "2T", "--gpus", "256", "--optimizer", "nope")
     assert r.exit_code == 2 and "unknown optimizer" in r.output
+
+
+def test_the_shipped_laws_rebuild_from_the_sources():
+    from calibration.fit.optimizer_summary import build
+
+    rebuilt, shipped = build()["optimizers"], opt.load()["optimizers"]
+    for name in shipped:
+        for law in ("lr", "batch"):
+            assert rebuilt[name]["laws"][law]["coef"] == pytest.approx(shipped[name]["laws"][law]["coef"], rel=1e-9)
