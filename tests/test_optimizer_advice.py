@@ -122,6 +122,7 @@ def test_compare_and_plan_take_the_optimizer():
     assert r.exit_code == 2 and "unknown optimizer" in r.output
 
 
+@pytest.mark.slow  # rebuilds every optimizer's summary (~10 s idle, more on a busy machine)
 def test_the_shipped_laws_rebuild_from_the_sources():
     from calibration.fit.optimizer_summary import build
 
