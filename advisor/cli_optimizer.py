@@ -19,12 +19,14 @@ def _pct(c: dict | None) -> str:
     if c["median"] == math.inf:
         return "diverged"
     hi = "diverged" if c["max"] == math.inf else f"{c['max']:.2f}%"
-    return f"+{c['median']:.2f}% (median of {c['n']} cells, {c['min']:.2f}%–{hi})"
+    if c["n"] == 1:
+        return f"+{c['median']:.2f}% (1 cell)"
+    return f"+{c['median']:.2f}% (median of {c['n']} cells: {c['min']:.2f}%–{hi})"
 
 
 def _step(cost: dict) -> str:
     parts = []
-    for side, label in (("down", "one grid step down"), ("up", "up")):
+    for side, label in (("down", "a step down"), ("up", "up")):
         c = cost.get(side)
         parts.append(f"{label} {_pct(c)}" if c else f"{label} not measured")
     if cost.get("diverged_neighbours"):
@@ -52,23 +54,28 @@ def render_recommendation(a: dict) -> str:
               f"90% {format_count(b['low'])}–{format_count(b['high'])}; {opt.LAW_KINDS[b['kind']]})",
               f"               a 2× batch step: {_step(a['batch_step_cost'])}",
               f"  steps        {a['steps']:,}", "",
-              "  other knobs (measured optimum at the nearest tuned cell; ≤/≥ = on the grid's edge, a bound; "
-              "* = tuned value, not profiled there):"]
+              "  other knobs: the measured optimum at the nearest cell that profiled it (≤/≥: on the grid's edge, a "
+              "bound; *: a value Marin carried, not profiled there); the loss cost of one grid step:"]
     for knob, k in a["knobs"].items():
-        if k.get("value") is None:
-            continue
-        cell = f"{format_count(k['cell'][0])} {k['cell'][1]:g}×" if k.get("cell") else "—"
-        mark = {"low": " (≤, a bound)", "high": " (≥, a bound)"}.get(k.get("edge"), "")
-        ran = k.get("marin_ran")
-        ran = (f"; Marin ran {_value(ran['value'])} at {format_count(ran['cell'][0])} {ran['cell'][1]:g}× (carried, "
-               "not profiled there)") if ran else ""
-        lines.append(f"    {KNOB_NAMES.get(knob, knob):26s} {_value(k['value'])}{mark}   from {cell}{ran}")
-        lines.append(f"      across cells: {k['moves']}")
-        if k["step_cost"]["down"] or k["step_cost"]["up"]:
-            lines.append(f"      cost: {_step(k['step_cost'])}")
+        if k.get("value") is not None:
+            lines += _knob_lines(knob, k)
     if a["optimizer"] == "adamw":
         lines += ["", *adamw_rule_lines(opt.summary("adamw"))]
     return "\n".join(lines)
+
+
+def _knob_lines(knob: str, k: dict) -> list[str]:
+    """One line per knob (value, where from, step cost), and a second with its value per cell when it moved."""
+    cell = f"{format_count(k['cell'][0])} {k['cell'][1]:g}×" if k.get("cell") else "—"
+    mark = {"low": " (≤, a bound)", "high": " (≥, a bound)"}.get(k.get("edge"), "")
+    ran = k.get("marin_ran")
+    ran = f"; Marin ran {_value(ran['value'])} at {format_count(ran['cell'][0])} {ran['cell'][1]:g}×" if ran else ""
+    cost = f"; {_step(k['step_cost'])}" if k["step_cost"]["down"] or k["step_cost"]["up"] else ""
+    same = k.get("same_everywhere")
+    line = f"    {KNOB_NAMES.get(knob, knob):26s} {_value(k['value'])}{mark}  from {cell}{ran}{cost}"
+    if same:
+        return [line + f"; the same at all {same} cells"]
+    return [line, f"      by size @ budget: {k['moves']}"]
 
 
 def _cliff_lines(cliff: dict | None) -> list[str]:

@@ -90,6 +90,7 @@ def knob_answer(knob: dict, n: float, d: float) -> dict:
     nearest_run = nearest_cell(ran, n, d / n) if ran else None
     return {"value": value, "cell": row[:2], "edge": row[4] if measured else None, "measured": bool(measured),
             "moves": movement(knob["by_cell"]), "step_cost": knob["step_cost"],
+            "same_everywhere": _same_everywhere(knob["by_cell"]),
             "marin_ran": None if nearest_run is None or nearest_run[2] == value else
             {"value": nearest_run[2], "cell": nearest_run[:2]}}
 
@@ -104,6 +105,13 @@ def movement(by_cell: list) -> str:
         mark = {"low": "≤", "high": "≥"}.get(edge, "") if optimum is not None else "*"
         sizes.setdefault(n, []).append(f"{_fmt(v)}{mark}@{mult:g}×")
     return " | ".join(f"{_count(n)}: {' '.join(vs)}" for n, vs in sorted(sizes.items()))
+
+
+def _same_everywhere(by_cell: list) -> int | None:
+    """The number of cells when every cell's value (measured, else tuned) is one and the same, else None."""
+    values = [r[3] if r[3] is not None else r[2] for r in by_cell]
+    values = [v for v in values if v is not None]
+    return len(values) if values and all(v == values[0] for v in values) else None
 
 
 def _fmt(v) -> str:
