@@ -53,6 +53,7 @@ def render_recommendation(a: dict) -> str:
               f"{format_count(a['batch_seqs'] * a['seq_len'])} tokens   (law: {format_count(b['value'])} tokens, "
               f"90% {format_count(b['low'])}–{format_count(b['high'])}; {opt.LAW_KINDS[b['kind']]})",
               f"               a 2× batch step: {_step(a['batch_step_cost'])}",
+              *_tolerance_lines(a),
               f"  steps        {a['steps']:,}", "",
               "  other knobs: the measured optimum at the nearest cell that profiled it (≤/≥: on the grid's edge, a "
               "bound; *: a value Marin carried, not profiled there); the loss cost of one grid step:"]
@@ -76,6 +77,23 @@ def _knob_lines(knob: str, k: dict) -> list[str]:
     if same:
         return [line + f"; the same at all {same} cells"]
     return [line, f"      by size @ budget: {k['moves']}"]
+
+
+def _tolerance_lines(a: dict) -> list[str]:
+    """The LR and batch ranges whose median loss cost over Marin's profiles stays within 0.25% and 1%
+    (the profiles measure a limited span: a range that reaches its end is open there)."""
+    out = []
+    for law, value in (("lr", a["lr"]["value"]), ("batch", a["batch"]["value"])):
+        parts = []
+        for pct, span in a["tolerance"][law].items():
+            if span is None:
+                continue
+            lo, hi = value * 2 ** span[0], value * 2 ** span[1]
+            show = (lambda x: f"{x:.3g}") if law == "lr" else format_count
+            parts.append(f"≤{pct}%: {show(lo)}–{show(hi)}")
+        if parts:
+            out.append(f"  tolerance    {'LR' if law == 'lr' else 'batch'} {'; '.join(parts)} (median over the cells' profiles)")
+    return out
 
 
 def _cliff_lines(cliff: dict | None) -> list[str]:

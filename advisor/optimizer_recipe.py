@@ -60,6 +60,8 @@ def optimizer_recommend(name: str, params=None, tokens=None, tokens_per_param=No
               "batch_seqs": batch_seqs, "steps": steps, "knobs": knobs,
               "lr_step_cost": {"down": opt.lr_cost(s["lr_profiles"], -1.0), "up": opt.lr_cost(s["lr_profiles"], 1.0)},
               "batch_step_cost": s["batch_step_cost"], "cliff": opt.cliff(s["lr_profiles"]),
+              "tolerance": {law: {f"{pct:g}": opt.tolerance(s[f"{law}_profiles"], pct) for pct in opt.TOLERANCES}
+                            for law in ("lr", "batch")},
               "sizes": s["sizes"], "warnings": _warnings(name, lr, batch, knobs)}
     if name == "muon":
         answer["convention"] = convention_line(lr["value"], int(round(shape.d_model)))

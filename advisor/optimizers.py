@@ -137,6 +137,24 @@ def lr_cost(profiles: list, steps_above: float) -> dict:
             0.5 * (values[len(values) // 2 - 1] + values[len(values) // 2]), "min": values[0], "max": values[-1]}
 
 
+TOLERANCES = (0.25, 1.0)  # % of loss, as the AdamW answer's tolerance lines
+
+
+def tolerance(profiles: list, pct: float, step: float = 0.05, reach: float = 4.0) -> tuple[float, float] | None:
+    """The range of 2x steps around the optimum over which the cells' median loss excess stays within pct
+    (walking out from 0 while the profiles measure it); None without profiles."""
+    bounds = []
+    for direction in (-1.0, 1.0):
+        s, last = 0.0, 0.0
+        while abs(s) <= reach:
+            cost = lr_cost(profiles, s)
+            if not cost.get("n") or cost["median"] > pct:
+                break
+            last, s = s, s + direction * step
+        bounds.append(last)
+    return None if not profiles else (bounds[0], bounds[1])
+
+
 def value_cost(profiles: list, value: float) -> dict:
     """Loss excess (%) at a knob's value (e.g. a weight decay), interpolated linearly in the value on each
     cell's profile; median and range over the cells whose profile spans it."""

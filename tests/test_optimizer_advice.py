@@ -30,6 +30,8 @@ def test_recommend_muon_gives_a_full_recipe_with_the_lr_convention():
     assert a["lr"]["low"] < a["lr"]["value"] < a["lr"]["high"]
     assert a["batch"]["low"] < a["batch"]["value"] < a["batch"]["high"]
     assert a["knobs"]["momentum"]["value"] in (0.8, 0.9, 0.95, 0.98)
+    tight, loose = a["tolerance"]["lr"]["0.25"], a["tolerance"]["lr"]["1"]
+    assert loose[0] <= tight[0] <= 0.0 <= tight[1] <= loose[1] and loose[1] > tight[0]
 
 
 def test_bad_optimizer_input_is_one_line_exit_2():
