@@ -426,7 +426,9 @@ def plan(flops, gpu_hours, gpus, days, gpu, mfu, tokens, params, n_params_nonemb
         extra = plan_addendum(optimizer, result, hp_law=hp_law, active_params=active_params,
                               active_nonembedding=n_params_active_nonembedding)
     if as_json:
-        _dump({**result.to_dict(), **({"optimizer": extra[0]} if extra else {})})
+        from advisor.cli_optimizer import jsonable
+
+        _dump({**result.to_dict(), **({"optimizer": jsonable(extra[0])} if extra else {})})
         return
     click.echo(render_plan(result) + (f"\n\n{extra[1]}" if extra else ""))
 

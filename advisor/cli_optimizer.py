@@ -154,6 +154,15 @@ def refuse_with_optimizer(conflicts: dict) -> None:
                            "sweep, data/optimizers/marin.json)")
 
 
+def jsonable(obj):
+    """Loss costs past a diverged run are infinite: "diverged" in JSON (strict JSON has no Infinity)."""
+    if isinstance(obj, dict):
+        return {k: jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    return "diverged" if isinstance(obj, float) and obj == math.inf else obj
+
+
 def recommend_command(name: str, as_json: bool, conflicts: dict, **target) -> None:
     import click
 
@@ -162,7 +171,7 @@ def recommend_command(name: str, as_json: bool, conflicts: dict, **target) -> No
     if as_json:
         from advisor.cli_advice import _dump
 
-        _dump(answer)
+        _dump(jsonable(answer))
     else:
         click.echo(render_recommendation(answer))
 
@@ -175,7 +184,7 @@ def check_command(name: str, as_json: bool, conflicts: dict, **kw) -> None:
     if as_json:
         from advisor.cli_advice import _dump
 
-        _dump(out)
+        _dump(jsonable(out))
     else:
         click.echo(render_check(out))
 
@@ -263,7 +272,7 @@ def compare_command(name: str, as_json: bool, conflicts: dict, **target) -> None
     if as_json:
         from advisor.cli_advice import _dump
 
-        _dump(table)
+        _dump(jsonable(table))
     else:
         click.echo(render_comparison(table))
 

@@ -53,6 +53,8 @@ def test_check_sees_the_divergence_cliff():
     assert opt.cliff(opt.summary("adamw")["lr_profiles"])["steps"] == pytest.approx(1.0)  # Marin: one 2x step
     assert hot["risk"] and not safe["risk"]
     assert hot["lr_cost"][1]["max"] == math.inf and safe["lr_cost"][1]["max"] < 1.0
+    r = run("check", "--params", "1B", "--tokens", "20B", "--optimizer", "adamw", "--lr", str(best * 2), "--json")
+    assert r.exit_code == 0 and json.loads(r.output)["lr_cost"][1]["max"] == "diverged"  # strict JSON
     r = run("check", "--params", "1B", "--tokens", "20B", "--optimizer", "muon", "--lr", str(best * 16))
     assert r.exit_code == 0 and "RISK" in r.output
     r = run("check", "--params", "1B", "--tokens", "20B", "--optimizer", "muon", "--lr", "4e-3", "--batch-seqs", "256",
