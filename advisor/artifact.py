@@ -218,6 +218,10 @@ class CellEntry:
     near_optimal_batch: tuple[float, float] | None = None
     lr_opt_ci90: tuple[float, float] | None = None
     batch_opt_ci90: tuple[float, float] | None = None
+    # coordinate-descent cells: what the 1-D LR / batch profile supports: {"support": interior |
+    # diverged_beyond | upper_bound | lower_bound | not_swept, "value", "bound", "values", "step_log2", "tried"}
+    lr_profile: dict | None = None
+    batch_profile: dict | None = None
 
     def to_json(self) -> dict:
         return _json_of(self)
@@ -229,7 +233,8 @@ class CellEntry:
                    "weight_batch")
         return cls(**{k: _number(d, k) for k in numbers}, **{k: _pair(d.get(k)) for k in pairs},
                    n_trials=_integer(d, "n_trials"), method=_text(d, "method"),
-                   flags=[f for f in d.get("flags") or [] if isinstance(f, str)])
+                   flags=[f for f in d.get("flags") or [] if isinstance(f, str)],
+                   **{k: dict(d[k]) for k in ("lr_profile", "batch_profile") if isinstance(d.get(k), dict)})
 
 
 @dataclass

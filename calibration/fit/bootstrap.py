@@ -16,7 +16,8 @@ import numpy as np
 
 from calibration.fit.table import Cell
 from calibration.fit.laws import LawFit, huber_fit
-from calibration.fit.optimum import CellOptimum, local_optimum
+from calibration.fit.optimum import CellOptimum, Method, local_optimum
+from calibration.fit.profile import profile_resample
 
 
 def resample_optima(cells: list[Cell], optima: list[CellOptimum], n_boot: int,
@@ -28,6 +29,9 @@ def resample_optima(cells: list[Cell], optima: list[CellOptimum], n_boot: int,
     log_lr, log_b, loss = np.empty(shape), np.empty(shape), np.empty(shape)
     for j, (cell, opt) in enumerate(tqdm(list(zip(cells, optima)), desc="bootstrap", unit="cell",
                                          disable=not progress, leave=False)):
+        if opt.method is Method.PROFILE:  # coordinate-descent cell: its own bootstrap (profile.py)
+            log_lr[:, j], log_b[:, j], loss[:, j] = profile_resample(opt, n_boot, rng)
+            continue
         counts = resample_counts(cell.n_trials, n_boot, rng)
         fits = local_optimum(cell, counts, opt.geometry)
         log_lr[:, j], log_b[:, j], loss[:, j] = fits.log_lr, fits.log_batch, fits.loss

@@ -80,7 +80,7 @@ def batch_law_is_bound(fit) -> list[CodedWarning]:
 def lr_below_divergence(fit) -> list[CodedWarning]:
     """Bracketed by divergence: no grid to extend, only a note on the (small, low) bias."""
     optima = fit.table_.optima
-    below = sum("lr_below_divergence" in o.flags for o in optima)
+    below = sum(any(f.split(":")[0] == "lr_below_divergence" for f in o.flags) for o in optima)
     if not below:
         return []
     return [CodedWarning("lr_below_divergence",
@@ -90,11 +90,27 @@ def lr_below_divergence(fit) -> list[CodedWarning]:
 
 def cells_dropped_thin(fit) -> list[CodedWarning]:
     optima = fit.table_.optima
-    dropped = sum(o.weight_lr == 0 for o in optima)
+    dropped = sum(o.weight_lr == 0 and o.method is not Method.PROFILE for o in optima)
     if not dropped:
         return []
     return [CodedWarning("cells_dropped_thin",
                        f"{dropped} of {len(optima)} cells dropped as too thinly sampled (fewer than 3 LR values)")]
+
+
+def profile_support(fit) -> list[CodedWarning]:
+    """Coordinate-descent cells: what their 1-D profiles support, law by law (calibration/fit/profile.py)."""
+    optima = [o for o in fit.table_.optima if o.method is Method.PROFILE]
+    if not optima:
+        return []
+    parts, active = [], getattr(fit, "active_bounds_", {})
+    for law, what in (("lr", "LR"), ("batch", "batch")):
+        kinds = [getattr(o, f"{law}_profile").kind for o in optima]
+        counts = ", ".join(f"{kinds.count(k)} {k.replace('_', ' ')}" for k in dict.fromkeys(kinds))
+        parts.append(f"{what}: {counts} ({active.get(law, 0)} bound(s) active in the law fit)")
+    return [CodedWarning("profile_support",
+                         f"{len(optima)} cells are 1-D profiles around a tuned run, not grids; "
+                         f"{'; '.join(parts)}. A bound is not a value: it is left out of the point fit and "
+                         "enters only where the law would pass it (docs/fitting.md)")]
 
 
 def argmin_fallback(fit) -> list[CodedWarning]:
@@ -204,7 +220,7 @@ def mixed_setups(fit) -> list[CodedWarning]:
 
 CHECKS = (duplicate_trials, flat_cells, out_of_range_trials, mixed_setups, few_sizes, lr_on_grid_edge,
           lr_law_is_bound, batch_on_grid_edge, batch_edge_at_one_sequence, batch_law_is_bound,
-          lr_below_divergence, cells_dropped_thin, argmin_fallback, lr_form_without_cv, no_batch_law,
+          lr_below_divergence, cells_dropped_thin, profile_support, argmin_fallback, lr_form_without_cv, no_batch_law,
           loss_surface, no_bootstrap, lr_exponent_wide, batch_exponent_wide, held_out_largest)
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 
 from advisor.artifact import FittedModelArtifact, Laws, Validation
 from calibration.fit.bootstrap import bootstrap_law, resample_optima
+from calibration.fit.censored import apply_bounds
 from calibration.fit.checks import fit_warnings
 from calibration.fit.coverage import interval_coverage
 from calibration.fit.laws import BATCH_FORMS, LR_FORMS, design, fit_forms
@@ -34,6 +35,16 @@ from calibration.fit.validate import CellTable, held_out_largest, leave_one_cell
 from calibration.fit.writer import cell_entries, fit_range, law_entry, loss_entry, readable_text, write_text
 
 PENALTY_BOOT = 200  # bootstrap draws of the penalty model (each a refit over resampled cells)
+
+
+def _why_unusable(table: CellTable) -> str:
+    """What a cell needs to give an LR optimum; for coordinate-descent cells, what their profiles gave."""
+    kinds = [o.lr_profile.kind for o in table.optima if o.lr_profile is not None]
+    if not kinds:
+        return "cells need 3 or more LR values"
+    counts = ", ".join(f"{kinds.count(k)} {k.replace('_', ' ')}" for k in dict.fromkeys(kinds))
+    return (f"an LR profile needs an interior optimum or one next to a divergence; these {len(kinds)} gave "
+            f"{counts}, and a bound alone cannot place a law: docs/fitting.md, Coordinate-descent sources")
 
 
 class ScaleLawFitter:
@@ -128,10 +139,12 @@ class ScaleLawFitter:
         if len(sizes) < 2:
             raise FitInputError(f"need at least two model sizes (N) to fit a law, the table has {len(sizes)}")
         table = CellTable(cells, [fit_cell(c, self.near_optimal) for c in cells])
+        self.active_bounds_ = {"lr": apply_bounds(table, "lr", LR_FORMS),  # profile edges (censored.py)
+                               "batch": apply_bounds(table, "batch", BATCH_FORMS)}
         usable_sizes = np.unique(table.sizes[table.w("lr") > 0])
         if len(usable_sizes) < 2:
             raise FitInputError(f"need at least two sizes with a usable LR optimum, have {len(usable_sizes)} "
-                                "(cells need 3 or more LR values)")
+                                f"({_why_unusable(table)})")
         return table
 
     def _fit_laws(self) -> None:

@@ -44,6 +44,7 @@ class Method(IntEnum):
     LR_SLICE_FIT = 1  # LR from a quadratic through the trials at the best run's batch; batch from the best run
     LOCAL_FIT_LR = 2  # LR from the local model at the best run's batch; batch from the best run
     LOCAL_FIT = 3  # LR and batch from the local model's minimum
+    PROFILE = 4  # coordinate-descent cell: each from its 1-D profile through the tuned run (profile.py)
 
     @property
     def label(self) -> str:
@@ -88,6 +89,8 @@ class CellOptimum:
     flags: list = field(default_factory=list)
     weight_lr: float = 1.0
     weight_batch: float = 1.0
+    lr_profile: object = None  # profile cells: what the LR profile supports (profile.ProfileSupport)
+    batch_profile: object = None
 
 
 def cell_geometry(cell: Cell) -> CellGeometry:
@@ -345,7 +348,12 @@ def _lr_minimum_at_centre(geom: CellGeometry, c: np.ndarray):
 
 
 def fit_cell(cell: Cell, near_optimal: float = 0.0025) -> CellOptimum:
-    """Point estimate of the cell's optimum, with flags, law weights and the near-optimal band."""
+    """Point estimate of the cell's optimum, with flags, law weights and the near-optimal band; a
+    coordinate-descent cell's from its profiles (calibration/fit/profile.py)."""
+    if cell.profile_centre is not None:
+        from calibration.fit.profile import profile_optimum  # profile.py builds on this module
+
+        return profile_optimum(cell, near_optimal)
     geom = cell_geometry(cell)
     fits = local_optimum(cell, np.ones((1, cell.n_trials)), geom)
     # Repeated seeds are averaged first: the single luckiest seed must not decide edges or the band.
@@ -449,7 +457,8 @@ def read_loss(cell: Cell, opt: CellOptimum, log_lr: float, log_batch: float) -> 
     v = (log_batch - opt.centre[1]) / geom.hy if np.isfinite(geom.hy) else 0.0
     lo_x, hi_x, lo_y, hi_y = opt.window
     in_window = lo_x - 1e-9 <= log_lr <= hi_x + 1e-9 and (geom.model != "2d" or lo_y - 1e-9 <= log_batch <= hi_y + 1e-9)
-    if opt.method is Method.LR_SLICE_FIT and in_window:
+    sliced = opt.method is Method.LR_SLICE_FIT or (opt.method is Method.PROFILE and opt.slice_coef.any())
+    if sliced and in_window:
         return float(opt.slice_coef @ [1.0, u, u * u]), outside, True
     if opt.method in (Method.LOCAL_FIT, Method.LOCAL_FIT_LR) and in_window:
         top = np.array([float(opt.centre[1] >= cell.log_batch.max() - 1e-9)])
@@ -461,8 +470,9 @@ def _interpolate(cell: Cell, opt: CellOptimum, log_lr: float, log_batch: float, 
     """Along LR within each measured batch (mean over repeats, clamped at the ends), then linearly in
     log batch between the two batches that bracket the query (clamped)."""
     batches = _unique(cell.log_batch)
-    if not two_d:
-        batches = batches[[np.argmin(np.abs(batches - opt.log_batch))]]
+    if not two_d:  # the LR curve at the cell's batch (a profile cell's: the tuned run's, where its LR profile lies)
+        at = opt.centre[1] if opt.method is Method.PROFILE else opt.log_batch
+        batches = batches[[np.argmin(np.abs(batches - at))]]
     values = []
     for b in batches:
         at = np.isclose(cell.log_batch, b)

@@ -8,6 +8,13 @@ above: `diverged_trials` keeps them and `build_cells` attaches them to their cel
 are left out and counted (`excluded["pruned"]`, in the fit's provenance and summary; docs/fitting.md).
 Repeated trials count once (a repeated row is not a new measurement); `mixed_setups` names what a
 table pools that the fit treats as one setup (several data sources, code versions, architectures).
+
+Coordinate-descent tables (a tuned configuration per cell and 1-D ablations around it, e.g. Marin's sweep)
+say so with an `ablated` column: the setting a row changed from its cell's tuned configuration, empty for
+the tuned run. Only the LR and batch profiles are read (the tuned run and the rows with `ablated` = lr,
+batch_seqs or batch_tokens); rows that changed another setting (warmup, β2, ...) sit at the tuned LR and
+batch with another recipe and are left out and counted (`excluded["other_ablation"]`). Such cells carry
+their tuned run's position (`Cell.profile_centre`) and get a profile optimum (calibration/fit/profile.py).
 """
 from __future__ import annotations
 
@@ -28,6 +35,8 @@ SETUP_COLUMNS = {"data_id": "mixed_data", "tokenizer": "mixed_data", "source": "
                  "code_version": "mixed_code_versions", "parameterization": "mixed_architectures",
                  "architecture": "mixed_architectures"}
 SHAPE_COLUMNS = ("n_layer", "d_model", "n_head", "d_ff")
+ABLATED_COLUMN = "ablated"  # coordinate-descent tables: the setting a row changed (empty: the tuned run)
+PROFILE_ABLATIONS = ("lr", "batch_seqs", "batch_tokens")  # the rows on a cell's LR and batch profiles
 
 
 class FitInputError(ValueError):
@@ -65,6 +74,8 @@ class Cell:
     # log LR and log batch of the cell's diverged trials (no loss): they bracket the LR optimum from above
     diverged_log_lr: np.ndarray = field(default_factory=lambda: np.empty(0))
     diverged_log_batch: np.ndarray = field(default_factory=lambda: np.empty(0))
+    # coordinate-descent cells: log LR and log batch of the tuned run, where the two 1-D profiles cross
+    profile_centre: tuple[float, float] | None = None
 
     @property
     def flops(self) -> float:
@@ -98,6 +109,8 @@ def prepare_trials(df: pd.DataFrame, cols: ColumnMap = ColumnMap()) -> tuple[pd.
     wanted = _wanted_columns(df, cols)
     df, duplicates = drop_duplicate_trials(df)
     excluded: dict[str, int] = {"duplicate": duplicates, "diverged": 0, "pruned": 0, "failed": 0}
+    if ABLATED_COLUMN in df.columns:
+        df, excluded["other_ablation"] = profile_rows(df)
     if "status" in df.columns:
         status = df["status"].astype(str)
         for s, count in status[status != "ok"].value_counts().items():
@@ -113,6 +126,8 @@ def prepare_trials(df: pd.DataFrame, cols: ColumnMap = ColumnMap()) -> tuple[pd.
     out = out[in_range].copy()
     if "trial_id" in df.columns:
         out["trial_id"] = df.loc[out.index, "trial_id"].astype(str)
+    if ABLATED_COLUMN in df.columns:
+        out["tuned"] = _is_tuned(df.loc[out.index, ABLATED_COLUMN])
     if out.empty:
         raise FitInputError(f"no usable trials left (excluded: {_fmt_counts(excluded)})")
     out["cell"] = _assign_cells(out["n_params"].to_numpy(), out["tokens"].to_numpy())
@@ -122,6 +137,19 @@ def prepare_trials(df: pd.DataFrame, cols: ColumnMap = ColumnMap()) -> tuple[pd.
         raise FitInputError("every (N, D) cell gave one and the same loss at every LR and batch: the table "
                             "holds no information on where the optimum lies")
     return out[~flat].reset_index(drop=True), excluded
+
+
+def profile_rows(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The rows of a coordinate-descent table on its cells' LR and batch profiles (the tuned run and its LR
+    and batch ablations), and how many other ablations were left out."""
+    ablated = df[ABLATED_COLUMN]
+    on_profile = (_is_tuned(ablated) | ablated.astype(str).str.strip().isin(PROFILE_ABLATIONS).to_numpy())
+    return df[on_profile], int((~on_profile).sum())
+
+
+def _is_tuned(ablated: pd.Series) -> np.ndarray:
+    """Per row: it changed nothing (an empty `ablated`), so it is its cell's tuned run."""
+    return (ablated.isna() | (ablated.astype(str).str.strip() == "")).to_numpy()
 
 
 # columns that record when and where a run ran, not what it measured: a row exported twice may differ there
@@ -197,6 +225,8 @@ def diverged_trials(df: pd.DataFrame, cols: ColumnMap = ColumnMap()) -> pd.DataF
     if "status" not in df.columns:
         return pd.DataFrame(columns=["n_params", "tokens", "lr", "batch_tokens"], dtype=float)
     df = drop_duplicate_trials(df)[0]
+    if ABLATED_COLUMN in df.columns:  # a run diverged by another setting (e.g. a short warmup) bounds no LR
+        df = profile_rows(df)[0]
     df = df[df["status"].astype(str) == "diverged"]
     out = _canonical(df, cols, wanted)
     values = out.to_numpy(dtype=float)
@@ -257,12 +287,22 @@ def build_cells(trials: pd.DataFrame, diverged: pd.DataFrame | None = None) -> l
             log_lr=np.log(g["lr"].to_numpy(float)), log_batch=np.log(g["batch_tokens"].to_numpy(float)),
             loss=g["loss"].to_numpy(float),
             trial_ids=list(g["trial_id"]) if "trial_id" in g else [],
+            profile_centre=_profile_centre(g) if "tuned" in g else None,
         ))
         log_tokens.append(np.log(g["tokens"].to_numpy(float)))
     if diverged is not None and len(diverged):
         _attach_diverged(cells, log_tokens, diverged)
     order = sorted(range(len(cells)), key=lambda j: (cells[j].n_params, cells[j].tokens))
     return [cells[j] for j in order]
+
+
+def _profile_centre(g: pd.DataFrame) -> tuple[float, float]:
+    """Log LR and log batch of a coordinate-descent cell's tuned run; where it has no usable loss, the
+    LR and batch most of the cell's runs share (the two profiles cross there)."""
+    tuned = g[g["tuned"].astype(bool)]
+    if len(tuned):
+        return float(np.log(tuned["lr"].iloc[0])), float(np.log(tuned["batch_tokens"].iloc[0]))
+    return float(np.log(g["lr"].mode().iloc[0])), float(np.log(g["batch_tokens"].mode().iloc[0]))
 
 
 def _attach_diverged(cells: list[Cell], log_tokens: list[np.ndarray], diverged: pd.DataFrame) -> None:

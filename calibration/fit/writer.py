@@ -47,7 +47,9 @@ def cell_entries(table: CellTable, samples: dict) -> list[CellEntry]:
             n_params=c.n_params, tokens=c.tokens, flops=c.flops, lr_opt=math.exp(o.log_lr),
             batch_opt=math.exp(o.log_batch), loss_opt=o.loss, best_loss=o.best_loss, n_trials=c.n_trials,
             method=o.method.label, weight=o.weight_lr, weight_batch=o.weight_batch, flags=list(o.flags),
-            near_optimal_lr=tuple(o.near_optimal_lr), near_optimal_batch=tuple(o.near_optimal_batch))
+            near_optimal_lr=tuple(o.near_optimal_lr), near_optimal_batch=tuple(o.near_optimal_batch),
+            lr_profile=o.lr_profile.to_json() if o.lr_profile else None,
+            batch_profile=o.batch_profile.to_json() if o.batch_profile else None)
         if samples:
             entry.lr_opt_ci90 = tuple(np.exp(np.percentile(samples["lr"][:, j], [5, 95])).tolist())
             entry.batch_opt_ci90 = tuple(np.exp(np.percentile(samples["batch"][:, j], [5, 95])).tolist())

@@ -751,6 +751,16 @@ UNVERIFIED = (
     "loss curves, which the files do not hold). Runs between 4 and 7 nats stay `ok` with their loss.",
 )
 
+# what the upstream folder's README says of single files, beyond what the files show by themselves
+FILE_NOTES = {
+    "soape/130m/2": "an intermediate version of the file (other versions upstream may be complete): the tuned "
+                    "run's loss is null and 21 of 22 ablation losses are null",
+    "soape/1.2b/1": "the tuned run is a bf16 run (`soapebf16` in its name); the other 1.2b tuned runs are "
+                    "`soapeweightf32` runs",
+    "sophia/130m/2": "a 240-byte stub",
+    "muon/300m/16": "the tuned run's loss is null; `min_loss` comes from other runs",
+}
+
 
 def _fmt(x) -> str:
     return "" if x is None else (f"{x:.4g}" if isinstance(x, float) else str(x))
@@ -778,7 +788,7 @@ def oddity_lines(cells: list[tuple], rows: list[dict]) -> list[str]:
     out = []
     for cell, result in cells:
         mine = [r for r in rows if r["upstream_file"].endswith(f"/{cell.key}/result.json")]
-        notes = []
+        notes = [FILE_NOTES[cell.key]] if cell.key in FILE_NOTES else []
         if not mine:
             notes.append("no runs (a stub holding `best_config` and `min_loss` only)")
         if result.get("num_left"):
