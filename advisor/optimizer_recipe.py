@@ -62,7 +62,7 @@ def optimizer_recommend(name: str, params=None, tokens=None, tokens_per_param=No
               "batch_step_cost": s["batch_step_cost"], "cliff": opt.cliff(s["lr_profiles"]),
               "tolerance": {law: {f"{pct:g}": opt.tolerance(s[f"{law}_profiles"], pct) for pct in opt.TOLERANCES}
                             for law in ("lr", "batch")},
-              "sizes": s["sizes"], "warnings": _warnings(name, lr, batch, knobs)}
+              "sizes": s["sizes"], "warnings": _warnings(name, lr, batch, knobs) + _bound_warnings(laws)}
     if name == "muon":
         answer["convention"] = convention_line(lr["value"], int(round(shape.d_model)))
     return answer
@@ -80,6 +80,20 @@ def _warnings(name: str, lr: dict, batch: dict, knobs: dict) -> list[str]:
     edges = [k for k, a in knobs.items() if a.get("edge")]
     if edges:
         out.append("optimum on its grid's edge at the nearest cell (a bound, not an optimum): " + ", ".join(edges))
+    return out
+
+
+def _bound_warnings(laws: dict) -> list[str]:
+    """How many of a law's cells hold a bound, not an optimum (the best value on the profile's edge)."""
+    out = []
+    for law, what in (("lr", "LR"), ("batch", "batch")):
+        cells = laws[law]["cells"]
+        low = sum(c[3] == "low" for c in cells)
+        high = sum(c[3] == "high" for c in cells)
+        if low + high:
+            out.append(f"{low + high} of the {what} law's {len(cells)} cells hold a bound, not an optimum "
+                       f"({low} at the smallest value tried, {high} at the largest): the fit takes them as values "
+                       f"at half weight, so the {what} may be overstated ({low} cells) or understated ({high})")
     return out
 
 
