@@ -27,8 +27,11 @@ def test_adamw_ids_ignore_the_muon_fields_and_muon_ids_differ():
                          eval_tokens=8192)
     assert before.trial_id == "ffdb73710c143bdd"  # its id before the optimizer fields existed (stores stay valid)
     assert BASE.trial_id != MUON.trial_id != MUON.replace(momentum=0.95).trial_id
-    row = MUON.replace(lr=2e-2).to_dict()
-    assert row["optimizer"] == "muon"
+    from calibration.sweep.trial import TrialResult
+
+    assert "optimizer" not in TrialResult(trial_id="x", status="ok").to_row(BASE)  # AdamW rows as before
+    row = TrialResult(trial_id="x", status="ok").to_row(MUON)
+    assert (row["optimizer"], row["momentum"], row["adam_lr_ratio"]) == ("muon", 0.9, 0.3)
 
 
 def test_bad_optimizer_settings_are_refused():
@@ -98,8 +101,9 @@ def test_spec_takes_muon_and_refuses_bad_optimizer_keys():
 
 def test_the_fitter_refuses_a_table_that_mixes_optimizers():
     check_one_optimizer(pd.DataFrame({"optimizer": ["muon", "muon"]}))
-    with pytest.raises(FitInputError, match="mixes optimizers"):
-        check_one_optimizer(pd.DataFrame({"optimizer": ["adamw", "muon"]}))
+    for mixed in (["adamw", "muon"], [None, "muon"]):  # an empty cell is an AdamW row (its export has none)
+        with pytest.raises(FitInputError, match="mixes optimizers"):
+            check_one_optimizer(pd.DataFrame({"optimizer": mixed}))
 
 
 def test_lr_conventions_convert_both_ways():
@@ -131,7 +135,7 @@ def test_a_muon_sweep_runs_exports_its_knobs_and_fits(tmp_path):
         table = trial_table(store)
     assert (table["optimizer"] == "muon").all() and table["momentum"].tolist() == pytest.approx([0.9, 0.9])
     assert set(table["status"]) == {"ok"}
-    mixed = pd.concat([table, table.assign(optimizer="adamw", trial_id=table["trial_id"] + "x")])
+    mixed = pd.concat([table, table.drop(columns=["optimizer"]).assign(trial_id=table["trial_id"] + "x")])
     with pytest.raises(FitInputError, match="mixes optimizers"):
         ScaleLawFitter(n_boot=0).fit(mixed)
     spec = tmp_path / "bad.toml"

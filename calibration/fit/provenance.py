@@ -50,7 +50,7 @@ MUON_KNOBS = ("momentum", "adam_lr_ratio", "muon_lr_convention")  # calibration/
 def _optimizer(raw: pd.DataFrame, ours: bool) -> dict:
     """The optimizer's name (the table's `optimizer` column; our own tables before it existed are AdamW's)
     and the settings the table holds one value of each (several: a sorted list)."""
-    name = unique_value(raw, "optimizer") or ("adamw" if ours else "unknown")
+    name = unique_value(raw, "optimizer") or ("adamw" if ours else "unknown")  # an AdamW row has no optimizer cell
     knobs = OPTIMIZER_KNOBS + (MUON_KNOBS if name == "muon" else ())
     return {"name": name, **{k: unique_value(raw, k) for k in knobs if k in raw.columns}}
 

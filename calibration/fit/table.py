@@ -187,7 +187,7 @@ def check_one_optimizer(df: pd.DataFrame) -> None:
     in meaning and in value) is refused, never pooled silently."""
     if "optimizer" not in df.columns:
         return
-    counts = df["optimizer"].dropna().astype(str).value_counts()
+    counts = df["optimizer"].fillna("adamw").astype(str).value_counts()  # an empty cell is AdamW (contract 1)
     if len(counts) > 1:
         found = ", ".join(f"{v} ({n} rows)" for v, n in counts.items())
         raise FitInputError(f"the table mixes optimizers ({found}): one law is one optimizer's; "

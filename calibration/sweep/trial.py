@@ -200,8 +200,9 @@ class TrialResult(_PlainData):
             "beta1": cfg.beta1,
             "beta2": cfg.beta2,
             "grad_clip": cfg.grad_clip,
-            "optimizer": cfg.optimizer,
-            **({name: getattr(cfg, name) for name in MUON_FIELDS} if cfg.optimizer == "muon" else {}),
+            # another optimizer than AdamW says so (an AdamW row stays as it was: no column means adamw)
+            **({"optimizer": cfg.optimizer, **{name: getattr(cfg, name) for name in MUON_FIELDS}}
+               if cfg.optimizer == "muon" else {}),
             "seed": cfg.seed,
             "loss": self.loss,
             "train_loss": self.train_loss,
