@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
+from itertools import chain
 
 from advisor.coded_warning import CodedWarning
 from advisor.laws import LossLaw, PowerLaw
@@ -163,7 +164,9 @@ class LossEntry:
         if sorted(names) != sorted(LOSS_PARAMS) or len(values) != len(names):
             raise ModelError(f"{where} must name the parameters {list(LOSS_PARAMS)}")
         order = [names.index(k) for k in LOSS_PARAMS]
-        samples = [tuple(s[i] for i in order) for s in _usable_samples(d.get("samples"), len(names))]
+        samples = _usable_samples(d.get("samples"), len(names))
+        if order != sorted(order):  # parameters stored in another order than LOSS_PARAMS
+            samples = [tuple(s[i] for i in order) for s in samples]
         return cls(tuple(values[i] for i in order), samples, abs(_number(d, "residual_sd") or 0.0),
                    _integer(d, "n_cells"))
 
@@ -465,6 +468,8 @@ def _finite_numbers(values, where: str) -> tuple[float, ...]:
 
 def _usable_samples(raw, width: int) -> list[tuple[float, ...]]:
     """Bootstrap draws of the right width with finite values (failed draws are dropped, not fatal)."""
+    if isinstance(raw, list) and _all_float_draws(raw, width):  # the common case, checked at once in C
+        return list(map(tuple, raw))
     samples = []
     numbers = {int, float}
     for s in raw or []:
@@ -473,6 +478,13 @@ def _usable_samples(raw, width: int) -> list[tuple[float, ...]]:
                 and math.isfinite(math.fsum(s)):
             samples.append(tuple(map(float, s)))
     return samples
+
+
+def _all_float_draws(raw: list, width: int) -> bool:
+    """Every draw a list of `width` floats whose sum is finite (so each is): then nothing is dropped."""
+    return (all(type(s) is list for s in raw) and set(map(len, raw)) <= {width}
+            and set(map(type, chain.from_iterable(raw))) <= {float}
+            and math.isfinite(math.fsum(chain.from_iterable(raw))))
 
 
 def _list_or_none(d: dict, key: str) -> list | None:

@@ -62,7 +62,7 @@ def check(params=None, tokens=None, *, lr, batch=None, batch_seqs=None, seq_len=
     lr_value = parse_quantity(lr, "--lr")
     if not MIN_LR <= lr_value <= MAX_LR:
         raise AdvisorError(f"--lr {lr_value:g} is not a plausible peak learning rate (expected {MIN_LR:g}–{MAX_LR:g})")
-    moe = active_params is not None or n_params_active_nonembedding is not None
+    config, moe = moe_target(config, active_params, n_params_active_nonembedding)
     fitted = _model_with_penalty(model, moe)
     rec = recommend(params, tokens, seq_len=seq_len, vocab_size=vocab_size,
                     n_params_nonembedding=n_params_nonembedding, model=fitted, config=config,
@@ -83,6 +83,25 @@ def check(params=None, tokens=None, *, lr, batch=None, batch_seqs=None, seq_len=
         suggestion=_best_single_change(penalty, rec, lr_value, batch_tokens, cost.pct),
         n_params=rec.n_params, tokens=rec.tokens, seq_len=rec.seq_len, source=rec.source,
         warnings=_warnings(rec), n_params_laws=n_laws, n_params_active=rec.n_params_active)
+
+
+def moe_target(config, active_params=None, n_params_active_nonembedding=None):
+    """(the config, read once where given; whether the target is an MoE: an active count, or a config with
+    experts, which goes the way --active-params goes)."""
+    moe = active_params is not None or n_params_active_nonembedding is not None
+    if config is not None and not moe:
+        from advisor.model_config import ModelConfig, read_model_config  # only with a config: cold start
+
+        config = config if isinstance(config, ModelConfig) else read_model_config(config)
+        moe = config.is_moe
+    return config, moe
+
+
+def danger_rank(result: CheckResult) -> tuple:
+    """Sort key for candidates, safest first: risky ones last, and among them an LR far above the optimum
+    (runs spike or fail there, whatever the extrapolated penalty says) last of all, by how far above."""
+    far_above = "lr_far_above" in result.risk_reasons
+    return (result.risky, far_above, result.lr_ratio if far_above else 0.0, result.penalty_pct)
 
 
 def _risk_reasons(cost, lr_ratio: float) -> list[str]:
@@ -132,15 +151,20 @@ def _model_with_penalty(model, moe: bool = False):
 
 
 def _best_single_change(penalty, rec, lr: float, batch: float, now: float) -> dict:
-    """Moving the LR to the optimum, or the batch to the recommended practical batch: whichever saves more."""
+    """Moving the LR to the optimum, or the batch to the recommended practical batch: whichever saves more;
+    an LR far above the optimum (a run that may spike or fail) is fixed first, whatever the batch saves."""
     n = rec.n_params_laws or rec.n_params
-    options = [("lr", rec.lr, cost_of(penalty, n, rec.tokens, rec.lr, batch, rec.lr, rec.batch_tokens)),
-               ("batch_tokens", rec.batch_tokens_rounded,
-                cost_of(penalty, n, rec.tokens, lr, rec.batch_tokens_rounded, rec.lr, rec.batch_tokens))]
-    change, value, cost = min(options, key=lambda o: o[2].pct)
+    to_lr = ("lr", rec.lr, cost_of(penalty, n, rec.tokens, rec.lr, batch, rec.lr, rec.batch_tokens))
+    to_batch = ("batch_tokens", rec.batch_tokens_rounded,
+                cost_of(penalty, n, rec.tokens, lr, rec.batch_tokens_rounded, rec.lr, rec.batch_tokens))
+    if math.log2(lr / rec.lr) > VALIDATED_LOG2:
+        change, value, cost = to_lr
+        return {"change": change, "to": value, "penalty_pct": cost.pct, "risky": cost.risky,
+                "why": "the LR is far above the optimum: fix it first"}
+    change, value, cost = min((to_lr, to_batch), key=lambda o: o[2].pct)
     if now - cost.pct < NOTHING_TO_GAIN_PCT:
         return {}
     return {"change": change, "to": value, "penalty_pct": cost.pct, "risky": cost.risky}
 
 
-__all__ = ["check", "CheckResult", "RISKY_PCT"]
+__all__ = ["check", "CheckResult", "RISKY_PCT", "danger_rank", "moe_target"]

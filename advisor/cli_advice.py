@@ -17,6 +17,7 @@ from advisor.laws import HYPERPARAMETER_LAWS, LOSS_PRESETS, RECOMMEND_LAWS, Targ
 from advisor.model import FittedModel
 from advisor.recipe import AdvisorError, Recommendation, load_source
 from advisor.recipe import recommend as make_recommendation
+from advisor.short_answer import RECIPE_SECTIONS, UNINFORMATIVE_RATIO, render_short, uninformative_lines
 from advisor.units import format_count, is_number
 
 # Extreme inputs that slipped past the checks: still bad input, not a traceback.
@@ -78,10 +79,9 @@ config_option = click.option(
 
 
 def config_target(config, seq_len, vocab_size) -> tuple:
-    """(seq_len, vocab_size) for the API: with --config, the ones the user did not type become None, so
-    that the config decides them (advisor.recipe.target_shape, _target_seq_len)."""
-    if config is None:
-        return seq_len, vocab_size
+    """(seq_len, vocab_size) for the API: the ones the user did not type become None, so that the config
+    decides them (advisor.recipe.target_shape, _target_seq_len), or the defaults apply and the output says
+    "default", not "given"."""
     ctx = click.get_current_context()
     defaulted = (click.core.ParameterSource.DEFAULT, click.core.ParameterSource.DEFAULT_MAP)
     return tuple(None if ctx.get_parameter_source(name) in defaulted else value
@@ -113,11 +113,15 @@ def _add(options):
 @click.option("--optimizer", metavar="NAME", help="Answer for this optimizer from Marin's sweep of 11 optimizers "
               "(arXiv 2509.02046): adamw, muon, lion, soape, ... (`advisor sources`); without it: AdamW from --model.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (keys lr, lr_low, lr_high, batch_tokens, ...).")
+@click.option("--explain", "-v", "explain", is_flag=True,
+              help="The long answer: each interval's parts, what straying costs (tolerance), the rules and their "
+                   "citations, the model's provenance. Terms: docs/reading-the-output.md.")
 @out_of_range
 @click.option("--plot", "plot_path", metavar="FILE.png", type=click.Path(dir_okay=False),
               help="Also draw the predicted loss-penalty map over LR × batch around the answer (needs matplotlib).")
 def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, vocab_size, model_path, config,
-              hp_law, tau_frac, optimizer, as_json, plot_path, active_params=None, n_params_active_nonembedding=None):
+              hp_law, tau_frac, optimizer, as_json, plot_path, explain=False, active_params=None,
+              n_params_active_nonembedding=None):
     """Recommend the peak LR, batch size and full recipe for a target model.
 
     \b
@@ -151,12 +155,12 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
                               vocab_size=vocab_size, n_params_nonembedding=n_params_nonembedding, config=config,
                               model=model_path, law=hp_law, tau_frac=tau_frac, active_params=active_params,
                               n_params_active_nonembedding=n_params_active_nonembedding)
-    if plot_path:
-        _plot_recommendation(rec, model_path, plot_path)
     if as_json:
         _dump(rec.to_dict())
     else:
-        click.echo(render_recommendation(rec))
+        click.echo(render_recommendation(rec) if explain else render_short(rec))
+    if plot_path:  # after the answer: a plot that cannot be drawn costs the plot, not the answer
+        _plot_recommendation(rec, model_path, plot_path)
 
 
 def _plot_recommendation(rec: Recommendation, model_path, path: str) -> None:
@@ -196,10 +200,11 @@ def render_recommendation(rec: Recommendation) -> str:
         f"{rec.tokens_per_param:.3g} tokens per parameter",
         f"  compute      C = {rec.flops:.3g} FLOPs: {rec.flops_formula}",
         "",
-        f"  peak LR      {rec.lr:.3g}   ({_lr_interval(rec)})",
-        f"  batch        {_int(rec.batch_seqs)} sequences × {seq} = {format_count(rec.batch_tokens_rounded)} "
-        f"tokens   ({_batch_origin(rec)} {format_count(rec.batch_tokens)} tokens = {rec.batch_tokens / seq:.4g} "
-        f"sequences{_batch_interval(rec)})",
+        *_headline(rec, "lr", [f"  peak LR      {rec.lr:.3g}   ({_lr_interval(rec)})"]),
+        *_headline(rec, "batch", [
+            f"  batch        {_int(rec.batch_seqs)} sequences × {seq} = {format_count(rec.batch_tokens_rounded)} "
+            f"tokens   ({_batch_origin(rec)} {format_count(rec.batch_tokens)} tokens = {rec.batch_tokens / seq:.4g} "
+            f"sequences{_batch_interval(rec)})"]),
         *_interval_lines(rec),
         *_tolerance_lines(rec),
         f"  steps        {_int(rec.steps)}",
@@ -229,9 +234,6 @@ def _caution(rec: Recommendation) -> list[str]:
         return []
     return [f"CAUTION: this extrapolates up to {worst:.2g}× beyond the fitted model's range (see the warnings); "
             "check it against published laws with `advisor compare` before you train.", ""]
-
-
-UNINFORMATIVE_RATIO = 100.0  # an interval wider than this (high/low) says "we do not know", not a range
 
 
 def _interval_lines(rec: Recommendation) -> list[str]:
@@ -271,7 +273,7 @@ def _moe_shift_text(rec: Recommendation, shift: dict | None) -> str:
 def _target_lines(rec: Recommendation) -> list[str]:
     """The target's size: from the standard shape, or counted exactly from the user's config."""
     src = rec.shape_source or {}
-    if src.get("moe"):
+    if src.get("moe") and src.get("kind") != "config":
         return [f"Target: a mixture of experts, N = {format_count(rec.n_params)} non-embedding parameters in all, "
                 f"{format_count(rec.n_params_active)} active per token ({format_count(rec.n_params_total)} and "
                 f"{format_count(src['moe']['n_params_active_total'])} with embeddings, vocab {rec.vocab_size}; "
@@ -289,14 +291,37 @@ def _target_lines(rec: Recommendation) -> list[str]:
             f"count from {src.get('path')} ({src.get('family')})",
             f"  config       read {', '.join(src.get('fields_read') or [])}",
             *(f"               {note}" for note in src.get("notes") or []),
-            f"  seq_len      {rec.seq_len}: {src.get('seq_len_source', '')}"]
+            f"  seq_len      {rec.seq_len}: {src.get('seq_len_source', '')}",
+            *([f"  N for laws   {format_count(rec.n_params_laws)}: {src['moe'].get('laws_rule', '')}"
+               f"{_moe_shift_text(rec, src['moe'].get('total_shift'))}"] if src.get("moe") else [])]
+
+
+def _uninformative(rec: Recommendation, law: str) -> bool:
+    """The tool's own verdict: an interval wider than UNINFORMATIVE_RATIO says "we do not know"."""
+    if law == "lr":
+        return rec.lr_low < rec.lr_high and rec.lr_interval_ratio > UNINFORMATIVE_RATIO
+    return (rec.batch_source == "model" and rec.batch_tokens_low < rec.batch_tokens_high
+            and rec.batch_interval_ratio > UNINFORMATIVE_RATIO)
+
+
+def _headline(rec: Recommendation, law: str, lines: list[str]) -> list[str]:
+    """The LR or batch line, or where the model cannot say, what can be said instead (never its number)."""
+    if not _uninformative(rec, law):
+        return lines
+    ratio, index = (rec.lr_interval_ratio, 0) if law == "lr" else (rec.batch_interval_ratio, 1)
+    label = "peak LR" if law == "lr" else "batch"
+    return [f"  {label if i == 0 else '':<13}{line[11:]}"
+            for i, line in enumerate(uninformative_lines(rec, label, ratio, index))]
 
 
 def _tolerance_lines(rec: Recommendation) -> list[str]:
-    """What straying from the optimum costs at the target (advisor/cost.py)."""
+    """What straying from the optimum costs at the target (advisor/cost.py); none around an optimum the model
+    cannot place (a tolerance around an unknown point would look like knowledge)."""
     tol = rec.tolerance
     if not tol:
         return []
+    if _uninformative(rec, "lr") or _uninformative(rec, "batch"):
+        return ["  tolerance    not given: the optimum itself is not known here (see above)"]
     lr, batch, rounded = tol["lr"], tol["batch_tokens"], tol["rounded_batch"]
     held = " (the penalty's shape is held at the edge of the range it was fitted on)" if tol["extrapolated"] else ""
     return [f"  tolerance    LR {_lr(lr['0.25'][0])} – {_lr(lr['0.25'][1])} costs at most 0.25% in loss "
@@ -440,7 +465,7 @@ def render_plan(p) -> str:
     if p.loss_law:
         lines.append(f"  allocation   N = {format_count(p.n_params)} non-embedding "
                      f"({format_count(p.n_params_total)} total), D = {format_count(p.tokens)} tokens: minimises "
-                     f"{p.loss_law['name']} L(N, D) at C = 6ND ({p.loss_law['citation']}); predicted loss "
+                     f"{p.loss_law['name']} L(N, D) at 6ND = {p.loss_law.get('flops_6nd', p.flops):.3g} ({p.loss_law['citation']}); predicted loss "
                      f"{p.predicted_loss:.3f} nats/token (that law's data and tokenizer)")
     else:
         active = (f", {format_count(rec.n_params_active)} active per token"
@@ -473,11 +498,10 @@ def render_plan(p) -> str:
                          + (" (risky)" if c["risky"] else ""))
     else:
         lines.append("  batching     does NOT fit even at micro-batch 1 (see warnings)")
-    lines += ["", "Recipe:", render_recommendation(rec)]
-    extra = [w for w in p.warnings if w not in rec.warnings]
-    if extra:
-        lines.append("Plan warnings:")
-        lines.extend(f"  - {w}" for w in extra)
+    lines += ["", "Recipe (advisor recommend --explain for its parts and rules):", render_short(rec, RECIPE_SECTIONS)]
+    if p.warnings:
+        lines.append("Warnings:")
+        lines.extend(f"  - {w}" for w in dict.fromkeys(p.warnings))  # the plan's and the recipe's, each once
     return "\n".join(lines)
 
 

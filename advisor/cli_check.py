@@ -5,7 +5,7 @@ import csv
 
 import click
 
-from advisor.checking import RISKY_PCT, CheckResult, check as run_check
+from advisor.checking import RISKY_PCT, CheckResult, danger_rank, moe_target, check as run_check
 from advisor.cli import InputError, Quantity, StyledCommand
 from advisor.cli_advice import _add, _dump, _target_options, config_option, config_target, write_penalty_map
 from advisor.recipe import AdvisorError, load_moe_source, load_source
@@ -21,8 +21,9 @@ from advisor.units import UnitError, format_count
 @_add(_target_options[2:])
 @config_option
 @click.option("--configs", "configs_file", metavar="FILE", type=click.Path(dir_okay=False),
-              help="A CSV of candidates, one per row (columns lr and batch_tokens or batch_seqs; optional name): "
-                   "all checked, ranked by predicted penalty.")
+              help="A CSV of candidates, one per row, with a header: lr, and batch (tokens, e.g. 4M; also "
+                   "batch_tokens) or batch_seqs; optional name. E.g. 'name,lr,batch' then 'llama2,3e-4,4M'. All "
+                   "are checked and ranked safest first: risky ones last (an LR far above the optimum last of all).")
 @click.option("--plot", "plot_path", metavar="FILE.png", type=click.Path(dir_okay=False),
               help="Also draw the predicted penalty map over LR × batch with your point(s) (needs matplotlib).")
 @click.option("--optimizer", metavar="NAME", help="Check against this optimizer's profiles in Marin's sweep "
@@ -71,7 +72,7 @@ def check(params, n_params_nonembedding, tokens, lr, batch, batch_seqs, seq_len,
                              vocab_size=vocab_size, config=config)
     # the model is loaded once for every candidate and the plot
     active = dict(active_params=active_params, n_params_active_nonembedding=n_params_active_nonembedding)
-    moe = any(v is not None for v in active.values())
+    config, moe = moe_target(config, **active)
     model = (load_moe_source(model_path) if moe else load_source(model_path, None))[0]
     target = dict(params=params, tokens=tokens, n_params_nonembedding=n_params_nonembedding, seq_len=seq_len,
                   vocab_size=vocab_size, model=model, config=config, **active)
@@ -79,7 +80,7 @@ def check(params, n_params_nonembedding, tokens, lr, batch, batch_seqs, seq_len,
         if lr is not None or batch is not None or batch_seqs is not None:
             raise InputError("give --configs FILE or one --lr with --batch/--batch-seqs, not both")
         results = [(name, _check_row(name, target, row)) for name, row in _read_configs(configs_file)]
-        results.sort(key=lambda r: (r[1].risky, r[1].penalty_pct))  # risky rows last, whatever their point
+        results.sort(key=lambda r: danger_rank(r[1]))  # risky rows last, an LR far above the optimum last of all
     else:
         if lr is None:
             raise InputError("give your planned --lr (and --batch or --batch-seqs), or --configs FILE")
@@ -108,11 +109,15 @@ def _read_configs(path: str) -> list[tuple[str, dict]]:
             rows = list(csv.DictReader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"cannot read --configs {path}: {exc}") from None
-    if not rows or "lr" not in rows[0] or not ({"batch_tokens", "batch_seqs"} & set(rows[0])):
-        raise InputError(f"--configs {path} needs a header with lr and batch_tokens or batch_seqs, and one row per candidate")
+    columns = set(rows[0]) if rows else set()
+    if not rows or "lr" not in columns or not ({"batch", "batch_tokens", "batch_seqs"} & columns):
+        raise InputError(f"--configs {path} needs a header with lr and batch (tokens; or batch_tokens) or batch_seqs, "
+                         "and one row per candidate")
+    if {"batch", "batch_tokens"} <= columns:
+        raise InputError(f"--configs {path} has both batch and batch_tokens: give the batch in tokens once")
     out = []
     for i, row in enumerate(rows, start=2):
-        batch, seqs = row.get("batch_tokens") or None, row.get("batch_seqs") or None
+        batch, seqs = row.get("batch") or row.get("batch_tokens") or None, row.get("batch_seqs") or None
         out.append((row.get("name") or f"row {i}", {"lr": row["lr"], "batch": batch, "batch_seqs": seqs}))
     return out
 
@@ -160,6 +165,8 @@ def _suggestion_text(r: CheckResult) -> str:
     if not s:
         return "nothing to change: no single change saves more than 0.05%"
     what = f"LR → {s['to']:.3g}" if s["change"] == "lr" else f"batch → {format_count(s['to'])} tokens"
+    if s.get("why"):
+        return f"first: {what} ({s['why']}; penalty then {s['penalty_pct']:.2f}%)"
     return f"the single change that helps most: {what} (penalty {s['penalty_pct']:.2f}%)"
 
 

@@ -85,6 +85,22 @@ def range_scales(inputs: Sequence[str], point: dict[str, float],
     return clipped, scale
 
 
+def range_deviations(inputs: Sequence[str], coef: Sequence[float], samples: Sequence[Sequence[float]],
+                     log_x: dict[str, float], clipped: dict[str, float], scale: dict[str, float]) -> list[float]:
+    """`range_deviation` of each sample, the per-input terms looked up once: the same arithmetic in the same
+    order, so the same numbers, faster (cold start)."""
+    edge = [clipped[n] for n in inputs]
+    far = [log_x[n] - clipped[n] for n in inputs]
+    scales = [scale[n] for n in inputs]
+    c0, rest = coef[0], coef[1:]
+    out = []
+    for sample in samples:
+        at_edge = (sample[0] - c0) + sum((s - c) * e for s, c, e in zip(sample[1:], rest, edge))
+        beyond = sum((s - c) * f * k for s, c, f, k in zip(sample[1:], rest, far, scales))
+        out.append(at_edge + beyond)
+    return out
+
+
 def range_deviation(inputs: Sequence[str], coef: Sequence[float], sample: Sequence[float],
                     log_x: dict[str, float], clipped: dict[str, float], scale: dict[str, float]) -> float:
     """A bootstrap sample's deviation at the target, its exponents' effect beyond the range scaled."""

@@ -13,6 +13,7 @@ C = training FLOPs, lr = peak learning rate, batch in tokens, loss in nats/token
 from __future__ import annotations
 
 import math
+from operator import mul
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -41,6 +42,12 @@ class PowerLaw:
         """log y at `point` (a dict with n_params, tokens, flops); optionally with other coefficients."""
         coef = self.log_coef if log_coef is None else log_coef
         return coef[0] + sum(c * math.log(point[name]) for c, name in zip(coef[1:], self.inputs))
+
+    def log_predict_each(self, point: dict[str, float], log_coefs: Sequence[Sequence[float]]) -> list[float]:
+        """`log_predict(point, c)` for each c (bootstrap draws), the logs of the inputs taken once: the same
+        products in the same order, so the same numbers, faster (cold start)."""
+        logs = [math.log(point[name]) for name in self.inputs]
+        return [coef[0] + sum(map(mul, coef[1:], logs)) for coef in log_coefs]
 
     def predict(self, point: dict[str, float]) -> float:
         return math.exp(self.log_predict(point))

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 from advisor.artifact import SCHEMA, VERSION, FittedModelArtifact, LawEntry, LossEntry, ModelError
 from advisor.coded_warning import CodedWarning
 from advisor.intervals import (COMPONENTS, Spread, Z90, beyond_range, bootstrap_spread, excess, extrapolated_point,
-                              form_candidates, range_deviation, range_scales)
+                              form_candidates, range_deviations, range_scales)
 from advisor.json_text import parse_object
 from advisor.laws import LossLaw, PowerLaw
 
@@ -74,7 +74,7 @@ class FittedLaw:
         chosen = self.law.log_predict(point)
         candidates = self._candidates(extra_forms) + (list(range_forms) if beyond_range(point, fit_range) else [])
         log_point = extrapolated_point(self.law.log_predict, candidates, point, fit_range)
-        boot = bootstrap_spread([self.law.log_predict(point, s) - chosen for s in self.samples])
+        boot = bootstrap_spread([y - chosen for y in self.law.log_predict_each(point, self.samples)])
         parts = {"sampling": Spread.quadrature(boot, Spread.symmetric(Z90 * self.residual_sd)),
                  "law_form": Spread.quadrature(
                      Spread.reaching(log_point, [chosen] + [f(point) for f in candidates]),
@@ -112,7 +112,7 @@ class FittedLaw:
         if all(v == 1.0 for v in scale.values()):
             return Spread()
         log_x = {n: math.log(point[n]) for n in inputs}
-        wide = bootstrap_spread([range_deviation(inputs, coef, s, log_x, clipped, scale) for s in self.samples])
+        wide = bootstrap_spread(range_deviations(inputs, coef, self.samples, log_x, clipped, scale))
         return excess(wide, boot)
 
 

@@ -104,9 +104,12 @@ class ModelConfig:
         return self.original_seq_len or self.seq_len
 
     def shape(self) -> ConfigShape:
-        """As the advisor's `Shape` (d_model, n_layer, N, N_total, V), carrying this config."""
-        return ConfigShape(float(self.d_model), float(self.n_layer), float(self.n_params), float(self.n_params_total),
-                           self.vocab_size, n_params_active=float(self.n_params_active), config=self)
+        """As the advisor's `Shape` (d_model, n_layer, N, N_total, V), carrying this config. A config with
+        experts is also a `MoeShape`, so that it goes the way `--active-params` goes (the MoE model, its
+        rules and refusals): one model, one answer however it is described."""
+        kind = ConfigMoeShape if self.is_moe else ConfigShape
+        return kind(float(self.d_model), float(self.n_layer), float(self.n_params), float(self.n_params_total),
+                    self.vocab_size, n_params_active=float(self.n_params_active), config=self)
 
     def summary(self) -> str:
         """One line: family, file, shape and counts (for the recommendation's Target line)."""
@@ -129,6 +132,11 @@ class ConfigShape(shapes.Shape):
 
     n_params_active: float = 0.0
     config: ModelConfig | None = None
+
+
+@dataclass(frozen=True)
+class ConfigMoeShape(ConfigShape, shapes.MoeShape):
+    """A mixture of experts read from a config: exact counts, served like `--active-params`."""
 
 
 def read_model_config(path: str | Path) -> ModelConfig:

@@ -147,10 +147,6 @@ def plan(
     n_gpus, gpus_source, memory = _gpus_and_memory(model_shape, rec, budget, sharding, activation_checkpointing,
                                                    warnings)
     train_flops = full_training_flops(model_shape, rec)
-    if sized["mode"] == "budget" and train_flops > 1.05 * sized["flops"]:
-        warnings.append(CodedWarning("budget_leaves_out_attention", f"C = 6ND leaves out attention and the output head: the full count is "
-                        f"{train_flops / sized['flops']:.3g}× the budget, so at this MFU the run takes that much "
-                        "longer than the budget"))
     hours = train_flops / (budget.device.peak_flops * budget.mfu) / 3600.0
     return Plan(
         mode=sized["mode"], flops=sized["flops"], flops_source=sized["flops_source"], train_flops=train_flops,
@@ -207,12 +203,12 @@ def _size_mode(params, tokens, n_params_nonembedding, budget: _Budget, loss_law,
         shape = None
     elif config is None:  # an MoE: its shape (every expert) sets the memory, its active count the time
         shape = target_shape(params, n_params_nonembedding, budget.vocab_size, None, **active)
-        if tokens is None:  # no loss law, the MoE model's nor a dense preset, can pick an MoE's D
-            raise AdvisorError(moe_tokens_needed(load_moe_source(source["model"], source["law"])[0], "--tokens"))
         sizing = {"seq_len": budget.seq_len, "vocab_size": budget.vocab_size, **active}
     else:  # read once: the config's exact shape sets the memory and the full FLOPs too
         shape = target_shape(params, n_params_nonembedding, target["vocab_size"], config)
         sizing = {"seq_len": target["seq_len"], "vocab_size": target["vocab_size"], "config": shape.config}
+    if isinstance(shape, shapes.MoeShape) and tokens is None:  # no loss law can pick an MoE's D
+        raise AdvisorError(moe_tokens_needed(load_moe_source(source["model"], source["law"])[0], "--tokens"))
     tokens_source = None
     if tokens is None and loss_law is not None:  # D*(N) of the chosen preset instead of the model's law
         law = _loss_law(loss_law, source["model"], source["law"])
@@ -231,18 +227,19 @@ def _budget_mode(flops, gpu_hours, days, budget: _Budget, loss_law, source: dict
     warnings: list[str] = []
     c, flops_source = _budget_flops(flops, gpu_hours, budget.gpus, days, budget.device, budget.mfu)
     law = _loss_law(loss_law, source["model"], source["law"])
-    n, d = _compute_optimal(law, c)
+    n, d, c6 = _allocate(law, c, budget)
     if loss_law is None and not USABLE_TOKENS_PER_PARAM[0] <= d / n <= USABLE_TOKENS_PER_PARAM[1]:
         # The fitted law's allocation is absurd (it did not transfer): use the published one, and say so.
         warnings.append(CodedWarning("loss_law_allocation_absurd", f"the fitted loss law's compute-optimal D/N = {d / n:.3g} is absurd (published ≈20): "
                         f"allocating with the {FALLBACK_LOSS_LAW} loss law instead; pass --loss-law to choose"))
         law = LOSS_PRESETS[FALLBACK_LOSS_LAW]
-        n, d = _compute_optimal(law, c)
+        n, d, c6 = _allocate(law, c, budget)
     size = {"params": n} if law.n_is_total else {"n_params_nonembedding": n}  # what the law's N counts
     rec = recommend(**size, tokens=d, seq_len=budget.seq_len, vocab_size=budget.vocab_size,
-                    tokens_source=f"compute-optimal under the {law.name} loss law at C = {c:.3g} FLOPs", **source)
+                    tokens_source=f"compute-optimal under the {law.name} loss law at 6ND = {c6:.3g} FLOPs (the "
+                    f"budget {c:.3g} less attention and the output head)", **source)
     _check_ratio(d / n, law.name, warnings)
-    law_info = {"name": law.name, "citation": law.citation,
+    law_info = {"name": law.name, "citation": law.citation, "flops_6nd": c6,
                 "values": {"E": law.E, "A": law.A, "alpha": law.alpha, "B": law.B, "beta": law.beta}}
     return {"mode": "budget", "rec": rec, "flops": c, "flops_source": flops_source, "law_info": law_info,
             "loss": law.loss(n, d), "warnings": warnings}
@@ -278,10 +275,7 @@ def full_training_flops(model_shape: shapes.Shape, rec: Recommendation) -> float
     matmuls of the non-embedding weights, of attention (Kaplan et al., arXiv 2001.08361, table 1) and of the
     output head, forward and backward; MFU as usually quoted counts all three. For a mixture of experts N
     is the parameters active per token: the experts a token does not visit cost it nothing."""
-    active = rec.n_params_active or rec.n_params
-    per_token = (6.0 * active + 6.0 * model_shape.n_layer * rec.seq_len * model_shape.d_model
-                 + 6.0 * model_shape.d_model * model_shape.vocab_size)
-    return per_token * rec.tokens
+    return _full_flops_per_token(model_shape, rec.seq_len, rec.n_params_active or rec.n_params) * rec.tokens
 
 
 def _check_ratio(tokens_per_param: float, law_name: str, warnings: list[str]) -> None:
@@ -306,6 +300,27 @@ def _budget_flops(flops, gpu_hours, n_gpus, days, device: GPU, mfu: float) -> tu
         raise AdvisorError("--days needs --gpus")
     d = parse_quantity(days, "--days")
     return n_gpus * d * 86400.0 * rate, f"{n_gpus} GPUs × {d:g} days × {device.name} peak × MFU {mfu:g}"
+
+
+def _allocate(law: LossLaw, c: float, budget: _Budget) -> tuple[float, float, float]:
+    """(N, D, 6ND): compute-optimal under the law such that the full training count (6N plus attention and
+    the output head, `full_training_flops`, which sets the wall time) spends the budget c exactly: the
+    allocation and the time use one FLOP count. The full count's share beyond 6ND moves slowly with N, so
+    a few fixed-point steps converge."""
+    c6 = c
+    for _ in range(50):
+        n, d = _compute_optimal(law, c6)
+        shape = (shapes.from_total if law.n_is_total else shapes.from_nonembedding)(n, budget.vocab_size)
+        full = _full_flops_per_token(shape, budget.seq_len, shape.n_params) * d
+        if abs(full / c - 1.0) < 1e-9:
+            break
+        c6 *= c / full
+    return n, d, c6
+
+
+def _full_flops_per_token(shape: shapes.Shape, seq_len: int, n_active: float) -> float:
+    """(6N + 6·n_layer·seq·d_model + 6·d_model·V): the matmuls of one token, forward and backward."""
+    return 6.0 * n_active + 6.0 * shape.n_layer * seq_len * shape.d_model + 6.0 * shape.d_model * shape.vocab_size
 
 
 def _compute_optimal(law: LossLaw, c: float) -> tuple[float, float]:

@@ -43,6 +43,7 @@ from advisor.laws import (
     Target,
 )
 from advisor.model import FittedModel, ModelError, Prediction
+from advisor.practice import practice_warnings
 from advisor.units import UnitError, format_count, is_number, parse_int_quantity, parse_quantity
 
 if TYPE_CHECKING:
@@ -280,14 +281,9 @@ def _target_seq_len(seq_len, cfg: ModelConfig | None, warnings: list) -> tuple[i
 
 def _shape_source(shape, seq_source: str, fitted: FittedModel | None = None, moe_shift: dict | None = None) -> dict:
     cfg = getattr(shape, "config", None)
-    if cfg is None and isinstance(shape, shapes.MoeShape):
-        w = fitted.sparsity_.w
-        reading = "the active count" if w == 1 else "the total count" if w == 0 else f"N_eff with w = {w:.3g}"
-        return {"kind": "standard", "rule": RULES["shape"], "seq_len_source": seq_source,
-                "moe": {"n_params_active_total": shape.n_params_active + shape.n_params_total - shape.n_params,
-                        "rule": RULES["moe_shape"],
-                        "laws_rule": f"{reading} (the model's sparsity record: N_eff = N_total^(1-w)·N_active^w, "
-                                     f"w = {w:.3g})", "total_shift": moe_shift}}
+    moe = _moe_source(shape, fitted, moe_shift) if isinstance(shape, shapes.MoeShape) else None
+    if cfg is None and moe is not None:
+        return {"kind": "standard", "rule": RULES["shape"], "seq_len_source": seq_source, "moe": moe}
     if cfg is None:
         return {"kind": "standard", "rule": RULES["shape"], "seq_len_source": seq_source}
     return {"kind": "config", "path": cfg.path, "family": cfg.family, "summary": cfg.summary(),
@@ -295,7 +291,18 @@ def _shape_source(shape, seq_source: str, fitted: FittedModel | None = None, moe
             "original_context_length": cfg.original_seq_len, "seq_len_source": seq_source,
             "n_params_embedding": cfg.n_params_embedding, "n_params_total_active": cfg.n_params_total_active,
             "tied_embeddings": cfg.tied_embeddings, "n_experts": cfg.n_experts,
-            "n_experts_active": cfg.n_experts_active, "n_moe_layers": cfg.n_moe_layers}
+            "n_experts_active": cfg.n_experts_active, "n_moe_layers": cfg.n_moe_layers,
+            **({"moe": moe} if moe is not None else {})}
+
+
+def _moe_source(shape, fitted: FittedModel, moe_shift: dict | None) -> dict:
+    """How an MoE's counts reach the laws (the model's sparsity record), for the output."""
+    w = fitted.sparsity_.w
+    reading = "the active count" if w == 1 else "the total count" if w == 0 else f"N_eff with w = {w:.3g}"
+    return {"n_params_active_total": shape.n_params_active + shape.n_params_total - shape.n_params,
+            "rule": RULES["moe_shape"] if getattr(shape, "config", None) is None else "counted from the config",
+            "laws_rule": f"{reading} (the model's sparsity record: N_eff = N_total^(1-w)·N_active^w, w = {w:.3g})",
+            "total_shift": moe_shift}
 
 
 def _config_rule(cfg: ModelConfig) -> str:
@@ -303,15 +310,6 @@ def _config_rule(cfg: ModelConfig) -> str:
     head = "its tied output head" if cfg.tied_embeddings else "the output head"
     return (f"read from {cfg.path} ({cfg.family}): every weight of the architecture counted exactly, N without "
             f"the input embedding{positions} and {head}; fields read: " + ", ".join(cfg.fields_read))
-
-
-def _config_warnings(cfg: ModelConfig) -> list:
-    if not cfg.is_moe:
-        return []
-    return [CodedWarning("moe_total_n", f"a mixture of experts: N is its total non-embedding count "
-                         f"({format_count(cfg.n_params)}), not the {format_count(cfg.n_params_active)} active per "
-                         "token; the laws were fitted on dense models, so read the LR and batch as less certain "
-                         "than their intervals; training compute is about 6·N_active·D, not the 6ND shown")]
 
 
 def _capped(x: float, limit: float, what: str) -> float:
@@ -344,7 +342,7 @@ def recommend(
     adds `active_params` (beside `params`) or `n_params_active_nonembedding` (the MoE model serves it)."""
     shape = target_shape(params, n_params_nonembedding, vocab_size, config, active_params, n_params_active_nonembedding)
     cfg = getattr(shape, "config", None)
-    warnings: list[str] = _shape_warnings(shape) if cfg is None else _config_warnings(cfg)
+    warnings: list[str] = _shape_warnings(shape) if cfg is None else []
     seq, seq_source = _target_seq_len(seq_len, cfg, warnings)
     tau = None if tau_frac is None else parse_quantity(tau_frac, "tau fraction")
     fitted, published = (load_moe_source if isinstance(shape, shapes.MoeShape) else load_source)(model, law)
@@ -359,6 +357,7 @@ def recommend(
     opt = answer["optimizer"]
     schedule, final_frac = _schedule(answer["schedule"], lr.value)
     weight_decay, decay_rule = _weight_decay(opt, tau, lr.value, steps, warnings)
+    warnings.extend(practice_warnings(weight_decay, warmup_steps, steps))
     n_laws, (flops, flops_formula) = answer["n_params_laws"], _flops(shape, d)
     return Recommendation(
         n_params=shape.n_params, n_params_total=shape.n_params_total, d_model=shape.d_model,
@@ -457,8 +456,7 @@ def _answer_from_model(fitted: FittedModel, shape, d: float, seq: int, warnings:
         moe_shift = _moe_total_shift(fitted.sparsity_, shape, d, batch_source == "model")
         warnings.extend(_moe_warnings(fitted.sparsity_, shape, moe_shift))
     if fitted.penalty_ is None:
-        warnings.append(CodedWarning("no_penalty_model", "the model has no penalty model (fitted before version 2): "
-                                     "no tolerance ranges; refit it with `advisor fit` to get them"))
+        warnings.append(CodedWarning("no_penalty_model", _no_penalty_text(fitted)))
     if fitted.optimizer.get("name") == "muon":  # a model fitted on Muon proxies (docs/optimizers.md)
         from advisor.muon_lr import convention_line
 
@@ -468,11 +466,21 @@ def _answer_from_model(fitted: FittedModel, shape, d: float, seq: int, warnings:
                                      f"{fitted.optimizer.get('adam_lr_ratio')}). "
                                      + convention_line(lr.value, int(round(shape.d_model)))))
     if not isinstance(fitted.optimizer.get("weight_decay"), (int, float)):
-        warnings.append(CodedWarning("no_optimizer_settings", "the model does not record the weight decay (nor the optimizer settings) its LR law was "
-                        "measured under: λ comes from the τ rule; match the source's training setup where you can"))
+        warnings.append(CodedWarning("no_optimizer_settings", "the model does not record the weight decay its LR law was measured under (nor the other "
+                        "optimizer settings): λ comes from the τ rule; match the source's training setup where you can"))
     return {"lr": lr, "batch": batch, "extrapolation": extrapolation, "batch_source": batch_source,
             "source": {"kind": "model", **fitted.summary()}, "optimizer": fitted.optimizer,
             "schedule": fitted.schedule, "n_params_laws": _n_for_laws(fitted, shape), "moe_shift": moe_shift}
+
+
+def _no_penalty_text(fitted: FittedModel) -> str:
+    """Why there are no tolerance ranges; `advisor fit` named only where a refit would give them (a file
+    written before the penalty model existed), not for a fit that had too few runs near the optima."""
+    if (fitted.doc.get("version") or 1) < 2:
+        return ("the model has no penalty model (fitted before version 2): no tolerance ranges; refit it with "
+                "`advisor fit` to get them")
+    return ("the model has no penalty model (its sweep had too few runs near the optima to fit one): no "
+            "tolerance ranges; a sweep with more points around each optimum would give them")
 
 
 def _answer_from_law(published: PublishedLaw, shape, d: float, seq: int, warnings: list[str]) -> dict:

@@ -198,7 +198,7 @@ def test_calibrate_run_help_explains_spec():
 def test_force_is_visible_only_where_it_overwrites():
     visible = {" ".join(path) for path, cmd in all_commands()
                for p in options(cmd) if "--force" in p.opts and not p.hidden}
-    assert visible == {"fit", "calibrate export"}  # both refuse to overwrite without it (tested here and in test_store)
+    assert visible == {"fit", "calibrate export", "calibrate design"}  # each refuses to overwrite without it (tested here, in test_store and test_design)
     hidden = {" ".join(path) for path, cmd in all_commands() for p in options(cmd) if "--force" in p.opts and p.hidden}
     assert hidden == {"calibrate run", "recalibrate"}  # the old name of --allow-other-spec
 

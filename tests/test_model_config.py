@@ -36,6 +36,7 @@ import advisor.recipe as recipe
 from advisor import shape as shapes
 from advisor.cli import cli
 from advisor.model_config import ConfigError, ConfigShape, read_model_config
+from advisor.model import ModelError
 from advisor.recipe import AdvisorError, recommend, target_shape
 from advisor.units import UnitError
 from advisor_fixtures import write_model
@@ -272,8 +273,9 @@ def test_the_config_changes_the_answer_through_n(model_file):
 
 
 def test_seq_len_rule(model_file):
-    def seq(name, **kwargs):
-        return recommend(config=CONFIGS / name, tokens="1T", law="steplaw", **kwargs)
+    def seq(name, **kwargs):  # an MoE config goes to the MoE model (no published law serves it)
+        law = None if read_model_config(CONFIGS / name).is_moe else "steplaw"
+        return recommend(config=CONFIGS / name, tokens="1T", law=law, **kwargs)
 
     assert seq("nanogpt-gpt2-124m.json").seq_len == 1024  # the config's context, shorter than 4096
     qwen = seq("qwen2-7b.json")  # 131072 is the model's maximum, not its pretraining length
@@ -291,13 +293,22 @@ def test_seq_len_rule(model_file):
     assert data["seq_len"] == 1024 and data["vocab_size"] == 50257
 
 
-def test_moe_uses_total_n_and_carries_active(model_file):
-    rec = recommend(config=CONFIGS / "mixtral-8x7b-v0.1.json", tokens="2T", model=model_file)
+def test_a_config_with_experts_is_served_as_an_moe(model_file):
+    rec = recommend(config=CONFIGS / "mixtral-8x7b-v0.1.json", tokens="2T")
     assert rec.n_params == 46_440_648_704 and rec.n_params_active == 12_617_781_248
-    assert "moe_total_n" in rec.warning_codes
+    assert rec.source["name"] == "steplaw-moe" and rec.n_params_laws == pytest.approx(rec.n_params_active)
+    assert rec.flops == pytest.approx(6 * 12_617_781_248 * 2e12)
     assert rec.shape_source["n_experts"] == 8 and rec.shape_source["n_experts_active"] == 2
+    assert rec.shape_source["moe"]["total_shift"]["factor"] > 1  # beyond the sweep's one total: said
+    # the MoE rules: a dense model, a published law and a missing token budget are refused
+    with pytest.raises(ModelError, match="cannot say how an MoE"):
+        recommend(config=CONFIGS / "mixtral-8x7b-v0.1.json", tokens="2T", model=model_file)
+    with pytest.raises(AdvisorError, match="fitted on dense models"):
+        recommend(config=CONFIGS / "mixtral-8x7b-v0.1.json", tokens="2T", law="steplaw")
+    with pytest.raises(AdvisorError, match="no compute-optimal token budget"):
+        recommend(config=CONFIGS / "mixtral-8x7b-v0.1.json")
     dense = recommend(config=LLAMA, tokens="2T", model=model_file)
-    assert "moe_total_n" not in dense.warning_codes
+    assert dense.n_params_active == dense.n_params and dense.n_params_laws == pytest.approx(dense.n_params)
 
 
 @pytest.mark.parametrize("command", ["recommend", "compare", "plan"])

@@ -125,6 +125,39 @@ def test_bad_moe_input_is_one_line_exit_2(args, fragment):
     _refused(*args, fragment=fragment)
 
 
+MIXTRAL_CONFIG = "tests/fixtures/configs/mixtral-8x7b-v0.1.json"
+
+
+@pytest.mark.parametrize("command", ["recommend", "compare"])
+def test_mixtral_described_three_ways_gets_one_lr_and_one_batch(command):
+    """Issue 24: its config, its published counts (46.7B total, 12.9B active) and the same with the MoE model
+    named: one model (steplaw-moe), one answer. The counts differ by the standard shape's embedding guess
+    (<0.6%), which moves the answer by far less than 1%."""
+    ways = [("--config", MIXTRAL_CONFIG), ("--params", "46.7B", "--active-params", "12.9B"),
+            ("--params", "46.7B", "--active-params", "12.9B", "--model", "steplaw-moe"),
+            ("--config", MIXTRAL_CONFIG, "--model", "steplaw-moe")]
+    answers = []
+    for way in ways:
+        out = _json(command, *way, "--tokens", "2T")
+        row = out["rows"][0] if command == "compare" else out
+        answers.append((row["lr"], row["batch_tokens"]))
+    first = answers[0]
+    for lr, batch in answers[1:]:
+        assert lr == pytest.approx(first[0], rel=0.01) and batch == pytest.approx(first[1], rel=0.01)
+
+
+def test_check_and_plan_serve_an_moe_config_as_an_moe():
+    by_counts = _json("check", "--params", "46.7B", "--active-params", "12.9B", "--tokens", "2T", "--lr", "3e-4",
+                      "--batch", "4M")
+    by_config = _json("check", "--config", MIXTRAL_CONFIG, "--tokens", "2T", "--lr", "3e-4", "--batch", "4M")
+    assert by_config["source"]["name"] == "steplaw-moe"
+    assert by_config["penalty_pct"] == pytest.approx(by_counts["penalty_pct"], rel=0.05, abs=0.01)
+    plan = _json("plan", "--config", MIXTRAL_CONFIG, "--tokens", "2T", "--gpus", "256")
+    assert plan["recommendation"]["source"]["name"] == "steplaw-moe"
+    assert plan["flops"] == pytest.approx(6 * 12_617_781_248 * 2e12)
+    _refused("plan", "--config", MIXTRAL_CONFIG, "--gpus", "64", fragment="no compute-optimal token budget")
+
+
 def test_python_api(moe_rec):
     rec = recommend("16B", "2T", active_params="2.8B")
     assert rec.lr == pytest.approx(moe_rec["lr"]) and rec.n_params_active == pytest.approx(moe_rec["n_params_active"])
@@ -236,7 +269,7 @@ def test_the_n_for_laws_line_gives_the_shift_towards_the_dense_reading(moe_rec, 
         assert shift[law]["point_factor"] == pytest.approx(math.sqrt(alternative / edge))
         assert shift[law]["alternative"] == pytest.approx(alternative)
     assert shift["direction"] == "above" and shift["factor"] == pytest.approx(moe_rec["extrapolation"]["n_params_total"])
-    out = CliRunner().invoke(cli, ["recommend", *MOE]).output
+    out = CliRunner().invoke(cli, ["recommend", *MOE, "--explain"]).output
     line = next(x for x in out.splitlines() if x.strip().startswith("N for laws"))
     assert f"×{shift['lr']['point_factor']:.3g}" in line and f"×{shift['batch']['point_factor']:.3g}" in line
 

@@ -36,7 +36,7 @@ def _norm(dist: str) -> str:
 def wheel(tmp_path_factory) -> Path:
     """The wheel this checkout builds, from a copy, so that the checkout gets no build/ or egg-info."""
     src = tmp_path_factory.mktemp("src")
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, src / name)
     for name in ("advisor", "calibration", "data"):
         shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
@@ -279,3 +279,11 @@ def test_data_dir_finds_the_shipped_default_model():
     assert (data_dir() / "catalog.json").is_file()
     assert (data_dir() / "models" / "cpu-default" / "model.json").is_file()
     assert (data_dir() / "corpus" / "kjv.txt.gz").is_file()
+
+
+def test_the_licence_is_declared_in_the_current_spdx_form(site):
+    """`license = "MIT"` with `license-files` (PEP 639; the table form is refused by setuptools from 2027)."""
+    [meta] = site.glob("*.dist-info/METADATA")
+    text = meta.read_text()
+    assert "License-Expression: MIT" in text and "License-File: LICENSE" in text
+    assert list(site.glob("*.dist-info/licenses/LICENSE"))

@@ -22,7 +22,9 @@ def model_file(tmp_path):
 def test_flops_budget_gives_the_loss_laws_compute_optimal_size(model_file):
     p = plan(flops="1e23", loss_law="chinchilla", model=model_file, gpus=256)
     assert isinstance(p, Plan) and p.mode == "budget"
-    n, d = LOSS_PRESETS["chinchilla"].compute_optimal(1e23)
+    # the allocation's 6ND is the budget less attention and the output head (one count for allocation and time)
+    assert p.loss_law["flops_6nd"] < 1e23 and p.train_flops == pytest.approx(1e23)
+    n, d = LOSS_PRESETS["chinchilla"].compute_optimal(p.loss_law["flops_6nd"])
     # Chinchilla's N counts all parameters (Pearce & Song, arXiv 2406.12907)
     assert p.n_params_total == pytest.approx(n) and p.tokens == pytest.approx(d)
     assert p.n_params < p.n_params_total
@@ -35,16 +37,16 @@ def test_gpus_and_days_budget(model_file):
     p = plan(gpus=512, days=30, gpu="h100", mfu=0.4, loss_law="epoch", model=model_file)
     expected = 512 * 30 * 86400 * GPUS["h100"].peak_flops * 0.4
     assert p.flops == pytest.approx(expected)
-    # time follows the full count (attention and head too), a few percent above C = 6ND
-    overhead = p.train_flops / p.flops
-    assert 1.0 < overhead < 1.3
-    assert p.wall_days == pytest.approx(30.0 * overhead)
-    assert p.gpu_hours == pytest.approx(512 * 30 * 24 * overhead)
+    # the full count (attention and head too) spends the budget: the plan takes the 30 days it was given
+    assert p.train_flops == pytest.approx(p.flops)
+    assert 1.0 < p.flops / p.loss_law["flops_6nd"] < 1.3
+    assert p.wall_days == pytest.approx(30.0)
+    assert p.gpu_hours == pytest.approx(512 * 30 * 24)
 
 
 def test_gpu_hours_budget_uses_the_fitted_loss_law_by_default(model_file):
     p = plan(gpu_hours="1e5", gpu="a100", model=model_file)
-    assert p.gpu_hours == pytest.approx(1e5 * p.train_flops / p.flops)
+    assert p.gpu_hours == pytest.approx(1e5)
     assert p.loss_law["name"] == "fitted"
     assert any("far from the published" in w for w in p.warnings)  # the synthetic law's D/N is in the thousands
 
@@ -140,7 +142,8 @@ def test_absurd_fitted_loss_law_allocation_falls_back_to_the_epoch_refit(tmp_pat
     doc = synthetic_model_doc()
     doc["laws"]["loss"]["values"] = [0.0, 77.0, 0.70, 9.6, 0.14]  # E = 0, tiny β: D*/N astronomically large
     p = plan(flops=1e23, model=write_model(tmp_path / "absurd.json", doc))
-    epoch_n, epoch_d = LOSS_PRESETS["epoch"].compute_optimal(1e23)
+    epoch_n, epoch_d = LOSS_PRESETS["epoch"].compute_optimal(p.loss_law["flops_6nd"])
+    assert p.loss_law["name"] == LOSS_PRESETS["epoch"].name
     assert p.recommendation.n_params_total == pytest.approx(epoch_n, rel=1e-6)
     assert p.recommendation.tokens == pytest.approx(epoch_d, rel=1e-6)
     assert any("absurd" in w and "epoch" in w for w in p.warnings)

@@ -43,7 +43,7 @@ def test_presets_load_and_plan():
     assert {"quick", "cpu-default", "gpu-default", "cluster"} <= set(preset_names())
     for name in preset_names():
         p = plan(load_spec(name))
-        assert len(p.trials) >= 60 and p.total_flops > 0
+        assert len(p.trials) * p.budget_scale >= 60 and p.total_flops > 0  # a search: all its rounds
     quick = plan(load_spec("quick"))
     sizes = {t.config.d_model * 100 + t.config.n_layer for t in quick.trials}
     assert len(sizes) >= 3 and len(quick.spec.lr) >= 5 and len(quick.spec.batch_seqs) >= 2

@@ -13,11 +13,11 @@ import click
 from advisor.cli import InputError, Quantity, RunFailed, StyledGroup, hidden_alias, input_errors
 
 
-def _load(spec_arg: str):
+def _load(spec_arg: str, data: str | None = None, vocab_size: int | None = None):
     from calibration.sweep.spec import SpecError, load_spec
 
     try:
-        return load_spec(spec_arg)
+        return load_spec(spec_arg, data=data, vocab_size=vocab_size)
     except SpecError as exc:
         raise click.BadParameter(str(exc), param_hint="SPEC") from None
 
@@ -93,7 +93,11 @@ def calibrate() -> None:
 @click.option("--workers", type=Quantity(integer=True), default=None,
               help="Parallel workers (default: one per core on the CPU, one per GPU).")
 @click.option("--no-measure", is_flag=True, help="Skip the throughput measurement (no time estimate).")
-def plan_cmd(spec: str, device: str | None, workers: int | None, no_measure: bool) -> None:
+@click.option("--data", default=None, help="Cost your own token source (text, .bin, folder) instead of the spec's.")
+@click.option("--vocab-size", type=Quantity(integer=True), default=None,
+              help="The proxies' vocabulary (default: the data's): it sets the small proxies' cost.")
+def plan_cmd(spec: str, device: str | None, workers: int | None, no_measure: bool, data: str | None,
+             vocab_size: int | None) -> None:
     """Print a sweep's trials, total FLOPs and estimated wall time on this device.
 
     SPEC is a preset name (quick, quick-muon, anchor, cpu-default, gpu-default, cluster; `advisor calibrate
@@ -106,11 +110,13 @@ def plan_cmd(spec: str, device: str | None, workers: int | None, no_measure: boo
     Examples:
       advisor calibrate plan quick
       advisor calibrate plan my-sweep.toml --device cuda
+      advisor calibrate plan quick --data train.bin --vocab-size 50304
     """
     from calibration.sweep.estimate import estimate_wall
     from calibration.sweep.status import format_plan
+    from calibration.sweep.vocab_cost import head_line
 
-    the_spec = _load(spec)
+    the_spec = _load(spec, data, vocab_size)
     the_plan = _plan(the_spec)
     estimate = None
     if not no_measure:
@@ -121,6 +127,7 @@ def plan_cmd(spec: str, device: str | None, workers: int | None, no_measure: boo
                                      param_hint="--device") from None
         estimate = estimate_wall(the_plan, checked, workers)
     click.echo(format_plan(the_plan, estimate))
+    click.echo(head_line(the_plan))
     click.echo(_beside_full(the_plan, estimate, workers))
 
 
@@ -338,3 +345,8 @@ def presets_cmd() -> None:
     for name in preset_names():
         spec = load_spec(name)
         click.echo(f"{name:12s} {spec.description}  [{PRESET_DIR / (name + '.toml')}]")
+
+
+from calibration.cli.design import design_cmd  # noqa: E402  (its own module; registered here)
+
+calibrate.add_command(design_cmd)

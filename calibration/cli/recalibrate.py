@@ -49,6 +49,19 @@ def recalibrate(spec, out_dir, data, vocab_size, device, workers, n_boot, notes,
     and OUT/report/. Use the model with `advisor recommend --model OUT/model.json`.
 
     \b
+    Which presets give advice usable at LLM scale, and what each costs (planned trials, before the
+    adaptive grid; `advisor calibrate plan SPEC --data YOURS` costs your data and vocabulary):
+      quick        demonstration only: 12k-100k-param proxies; 180 trials, ~2 min on 2 CPU cores
+      cpu-default  demonstration of a full fit: 12k-400k params, 4+ decades below a 7B target;
+                   648 trials, a few CPU-hours
+      anchor       usable with --with steplaw-dense: Step Law's exponents (measured at 215M-1.07B)
+                   with your setup's prefactors from 2 sizes x 2 budgets; 96 trials, a sixth of cpu-default's FLOPs
+      gpu-default  30k-3M params: still 3+ decades below 7B; 240 trials, ~10 min on one H200
+      cluster      0.3M-31M params; coord search, 120 trials (4.2e18 FLOPs), hours on dozens of GPUs
+    For LLM-scale proxies sized to a target and a budget (replayed on Step Law's sweeps):
+      advisor calibrate design --target 7B --tokens 2T --budget 2000 --gpu h100 --out design.toml
+
+    \b
     Examples:
       advisor recalibrate quick --out runs/mine                       # minutes on a laptop
       advisor recalibrate cpu-default --out runs/cpu --data my_corpus/  # your text, a few CPU-hours

@@ -167,19 +167,26 @@ def _plot_law_against_compute(ax, fitter, key: str) -> None:
     law, table = _law_of(fitter, key), fitter.table_
     n, d, c = (table.inputs[k] for k in ("n_params", "tokens", "flops"))
     y, w = np.exp(table.y(key)), table.w(key)
+    paths, group = _law_paths(n, d)
+    colors = plt.cm.plasma(np.linspace(0, 0.85, len(paths)))
     sizes = np.unique(n)
-    for size, color in zip(sizes, plt.cm.plasma(np.linspace(0, 0.85, len(sizes)))):
+    markers = "os^Dvp<>h*"
+    # points and lines share one colour per budget (or D/N ratio): a cell is read against its own line;
+    # the marker tells the sizes apart
+    for k, size in enumerate(sizes):
         for j in np.flatnonzero(n == size):
             ci = fitter.cells_[j].lr_opt_ci90 if key == "lr" else fitter.cells_[j].batch_opt_ci90
             yerr = None if ci is None else [[max(y[j] - ci[0], 0)], [max(ci[1] - y[j], 0)]]
-            ax.errorbar(c[j], y[j], yerr=yerr, fmt="o" if w[j] > 0 else "x", color=color, ms=5,
-                        mfc=color if w[j] >= 0.99 else "none", capsize=2)
-        ax.plot([], [], "o", color=color, label=f"N={size:.2g}")
+            color = colors[group[j]]
+            ax.errorbar(c[j], y[j], yerr=yerr, fmt=markers[k % len(markers)] if w[j] > 0 else "x", color=color,
+                        ms=5, mfc=color if w[j] >= 0.99 else "none", capsize=2)
+        ax.plot([], [], markers[k % len(markers)], color="grey", label=f"N={size:.2g}")
     cmax = c[w > 0].max()
-    for label, path_nd in _law_paths(n, d):
+    for (label, path_nd), color in zip(paths, colors):
         cc = np.geomspace(c[w > 0].min(), cmax * EXTRAPOLATE, 80)
         nn, dd = path_nd(cc)
-        _plot_law_line(ax, law, {"n_params": nn, "tokens": dd, "flops": cc}, cc <= cmax, label)
+        _plot_law_line(ax, law, {"n_params": nn, "tokens": dd, "flops": cc}, cc <= cmax, label,
+                       color if set(law.inputs) & {"n_params", "tokens"} else "black")
         if not set(law.inputs) & {"n_params", "tokens"}:
             break  # a law in C alone: one line is the whole law
     ax.axvline(cmax, color="grey", lw=0.8, ls=":")
@@ -191,13 +198,14 @@ def _plot_law_against_compute(ax, fitter, key: str) -> None:
     ax.legend(fontsize=7, ncol=2)
 
 
-def _plot_law_line(ax, law: LawEntry, grid: dict, inside: np.ndarray, label: str) -> None:
+def _plot_law_line(ax, law: LawEntry, grid: dict, inside: np.ndarray, label: str, color=None) -> None:
     """The law along one path through (N, D, C): solid inside the fitted compute, dashed beyond, with the
     90% band of its bootstrap draws."""
     form = LawForm(law.form, law.inputs)
     cc = grid["flops"]
     pred = np.exp(predict(np.asarray(law.log_coef), form, grid))
-    line, = ax.plot(cc[inside], pred[inside], "-", lw=1.2, label="law" if law.inputs == ("flops",) else f"law, {label}")
+    line, = ax.plot(cc[inside], pred[inside], "-", lw=1.2, color=color,
+                    label="law" if law.inputs == ("flops",) else f"law, {label}")
     ax.plot(cc[~inside], pred[~inside], "--", lw=1.2, color=line.get_color())
     if law.samples:
         lo, hi = np.percentile(np.exp(predict(np.asarray(law.samples), form, grid)), [5, 95], axis=0)
@@ -244,13 +252,16 @@ def _held_out_predictions(held: HeldOutSummary, key: str) -> tuple[list[float], 
 
 
 def _law_paths(n: np.ndarray, d: np.ndarray):
-    """Lines to draw a law along, C -> (N, D): at fixed token budgets when the sweep used few budgets,
-    else at the sweep's tokens-per-parameter ratios."""
-    budgets = _ratio_groups(d)
-    ratios = _ratio_groups(d / n)
-    if len(np.unique(np.round(np.log(d), 1))) <= len(np.unique(np.round(np.log(d / n), 1))):
-        return [(f"D={b:.3g}", lambda cc, b=b: (cc / (6 * b), np.full_like(cc, b))) for b in budgets]
-    return [(f"D/N={r:.3g}", lambda cc, r=r: (np.sqrt(cc / (6 * r)), np.sqrt(cc / (6 * r)) * r)) for r in ratios]
+    """(lines to draw a law along, C -> (N, D); each cell's line): at fixed token budgets when the sweep used
+    few budgets, else at the sweep's tokens-per-parameter ratios; a cell belongs to the nearest in log."""
+    by_budget = len(np.unique(np.round(np.log(d), 1))) <= len(np.unique(np.round(np.log(d / n), 1)))
+    values = d if by_budget else d / n
+    centres = _ratio_groups(values)
+    group = np.abs(np.log(values)[:, None] - np.log(np.asarray(centres))[None, :]).argmin(axis=1)
+    if by_budget:
+        return [(f"D={b:.3g}", lambda cc, b=b: (cc / (6 * b), np.full_like(cc, b))) for b in centres], group
+    return [(f"D/N={r:.3g}", lambda cc, r=r: (np.sqrt(cc / (6 * r)), np.sqrt(cc / (6 * r)) * r))
+            for r in centres], group
 
 
 def _ratio_groups(ratio: np.ndarray, max_groups: int = 4) -> list[float]:

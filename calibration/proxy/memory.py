@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 
-from calibration.proxy.model import ProxyShape, count_params
+from calibration.proxy.shape import ProxyShape, count_params
 
 BYTES_PER_PARAM = 16  # fp32 weight + gradient + AdamW exp_avg + exp_avg_sq
 BYTES_PER_VALUE = 4  # fp32 activations

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 
 from calibration.proxy.memory import check_fits
-from calibration.proxy.model import (RUNGS, ProxyShape, count_params, flops_per_token, shape_for_params,
+from calibration.proxy.shape import (RUNGS, ProxyShape, count_params, flops_per_token, shape_for_params,
                                      shape_from_config)
 from calibration.sweep import adaptive, search
 from calibration.sweep.spec import SHAPE_FIELDS, SpecError, SweepSpec

@@ -31,8 +31,9 @@ import warnings
 from calibration.sweep import adaptive
 from calibration.sweep.spec import SearchSettings, SpecError, SweepSpec
 
-METHODS = ("grid", "sobol", "tpe")
-LIBRARIES = {"sobol": ("scipy",), "tpe": ("scipy", "optuna")}
+METHODS = ("grid", "sobol", "tpe", "coord")
+LIBRARIES = {"sobol": ("scipy",), "tpe": ("scipy", "optuna"), "coord": ()}
+ROUNDED = ("tpe", "coord")  # methods with model-guided rounds after round 0
 INSTALL_HINT = "pip install 'scaling-advisor[calibrate]'"
 
 
@@ -74,7 +75,8 @@ def batch_ladder(batch_seqs: tuple) -> tuple:
 
 
 def round_sizes(s: SearchSettings) -> list[int]:
-    """Points per round: sobol, one round of the whole budget; tpe, the design and then round_trials each."""
+    """Points per round: sobol, one round of the whole budget; tpe and coord, the first round and then
+    round_trials each."""
     if s.method == "sobol":
         return [s.trials_per_cell]
     sizes, left = [s.initial_trials], s.trials_per_cell - s.initial_trials
@@ -115,12 +117,19 @@ def sobol_points(n: int, spec: SweepSpec, cell: str, k: int = 0) -> list[tuple[f
             for u, v in unit]
 
 
+def first_round(spec: SweepSpec, cell: str) -> list[tuple[float, int]]:
+    """Round 0's (lr, batch) points: a Sobol design (sobol, tpe) or an LR row (coord: search_coord.py)."""
+    from calibration.sweep.search_coord import first_row
+
+    size = round_sizes(spec.search)[0]
+    return first_row(spec, size) if spec.search.method == "coord" else sobol_points(size, spec, cell)
+
+
 def initial_trials(spec: SweepSpec, base, cell: str, seeds: list) -> list[tuple]:
     """Round 0 of a cell: (config, origin) for each point and seed."""
-    size = round_sizes(spec.search)[0]
     tag = origin_tag(spec.search.method, 0)
     return [(base.replace(lr=lr, batch_seqs=batch, seed=seed), tag)
-            for lr, batch in sobol_points(size, spec, cell) for seed in seeds]
+            for lr, batch in first_round(spec, cell) for seed in seeds]
 
 
 def search_trials(store, spec: SweepSpec) -> list[tuple]:
@@ -149,11 +158,16 @@ def _finished_points(rows: list) -> list:
 
 
 def next_round(spec: SweepSpec, cell: str, points: list, n: int, k: int) -> list[tuple[float, int]]:
-    """Round k's n new (lr, batch) points: brackets around the best point first, then TPE's."""
+    """Round k's n new (lr, batch) points: coord's (search_coord.py); for tpe, brackets around the best
+    point first, then TPE's."""
     from calibration.sweep.search_tpe import tpe_points
 
     losses = adaptive.point_losses(points)  # (batch, lr) -> mean over seeds, inf if diverged or pruned
     tried = {(p.lr, p.batch_seqs) for p in points}  # failed-only points too: a rerun would be a duplicate
+    if spec.search.method == "coord":
+        from calibration.sweep.search_coord import coord_points
+
+        return coord_points(losses, spec, n, tried, adaptive.pruned_only(points))
     out = [p for p in brackets(losses, spec, adaptive.pruned_only(points)) if p not in tried][:n]
     seed = [spec.search.seed, cell_salt(cell), k]
     for p in tpe_points(losses, spec, n - len(out), seed, avoid=tried | set(out)):
@@ -201,10 +215,11 @@ def search_line(the_plan) -> str:
     """The plan's search in one line: method, budget, rounds, box, and the compute of all its rounds."""
     s, spec = the_plan.spec.search, the_plan.spec
     sizes = round_sizes(s)
-    rounds = (f"a Sobol design of {sizes[0]}, then {len(sizes) - 1} model-guided round(s) of up to "
-              f"{s.round_trials}" if s.method == "tpe" else "one Sobol design")
+    first = f"an LR row of {sizes[0]}" if s.method == "coord" else f"a Sobol design of {sizes[0]}"
+    rounds = (f"{first}, then {len(sizes) - 1} model-guided round(s) of up to "
+              f"{s.round_trials}" if s.method in ROUNDED else "one Sobol design")
     box = f"LR in [{min(spec.lr):g}, {max(spec.lr):g}]" + (
-        f" (brackets may step out to [{spec.adaptive.lr_min:g}, {spec.adaptive.lr_max:g}])" if s.method == "tpe" else "")
+        f" (brackets may step out to [{spec.adaptive.lr_min:g}, {spec.adaptive.lr_max:g}])" if s.method in ROUNDED else "")
     scale = the_plan.budget_scale
     return (f"search: {s.method} (seed {s.seed}), {s.trials_per_cell} points per cell x {len(spec.seeds)} seed(s): "
             f"{len(the_plan.trials)} planned now, {the_plan.to_come} in later rounds ({rounds}); {box}, batch "

@@ -52,11 +52,12 @@ path to a TOML file or the name of a shipped preset (calibration/sweep/presets/N
     refine = false                   # add half-step LR points around each row's optimum
 
     [search]                         # how each cell places its trials (docs/search.md)
-    method = "grid"                  # grid (default: [lr] x [batch], widened by [adaptive]) | sobol | tpe
+    method = "grid"                  # grid (default: [lr] x [batch], widened by [adaptive]) | sobol | tpe | coord
     trials_per_cell = 12             # sobol/tpe: (LR, batch) points per cell, each run for every seed
     seed = 0                         # default: the first of seeds.values
-    initial_trials = 6               # tpe: the Sobol design it starts from (default: half the budget)
-    round_trials = 2                 # tpe: points per model-guided round (default 2)
+    initial_trials = 6               # tpe: the Sobol design it starts from (default: half the budget);
+                                     #   coord: its first LR row (default 4)
+    round_trials = 2                 # tpe, coord: points per model-guided round (default 2)
                                      # early stopping of hopeless trials (calibration/sweep/prune.py):
     prune = "asha"                   #   "none" (the default) or "asha"
     rungs = [0.2, 0.5]               #   fractions of each trial's run at which it may be stopped
@@ -539,12 +540,17 @@ def _search(t: _Table, spec: dict) -> SearchSettings:
     budget = t.int("trials_per_cell", None, minimum=1) if t.has("trials_per_cell") else None
     if budget is None:
         raise SpecError(f"search.method {method!r} needs search.trials_per_cell (points per cell)")
-    initial = t.int("initial_trials", -(-budget // 2), minimum=1) if method == "tpe" else budget
-    rounds = t.int("round_trials", 2, minimum=1) if method == "tpe" else 0
+    initial = t.int("initial_trials", _first_round(method, budget), minimum=1) if method in search.ROUNDED else budget
+    rounds = t.int("round_trials", 2, minimum=1) if method in search.ROUNDED else 0
     settings = SearchSettings(method, budget, t.int("seed", spec["seeds"][0], minimum=0), initial, rounds)
     t.done()
     search.check_settings(settings, spec["lr"], spec["batch_seqs"], spec["extra_seeds"])
     return settings
+
+
+def _first_round(method: str, budget: int) -> int:
+    """Default round 0: tpe, half the budget (its Sobol design); coord, a 4-point LR row (search_coord.py)."""
+    return min(4, budget) if method == "coord" else -(-budget // 2)
 
 
 # ---------------------------------------------------------------- [search] pruning keys
