@@ -15,7 +15,9 @@ import math
 from dataclasses import dataclass, field, fields
 from itertools import chain
 
+from advisor.artifact_check import check_artifact
 from advisor.coded_warning import CodedWarning
+from advisor.collinearity import NDLine
 from advisor.laws import LossLaw, PowerLaw
 from advisor.penalty import PenaltyModel
 from advisor.sparsity import Sparsity, SparsityError
@@ -161,7 +163,8 @@ class LossEntry:
             raise ModelError(f"{where} must be an object or null")
         names = d.get("param_names") or list(LOSS_PARAMS)
         values = _finite_numbers(d.get("values"), f"{where}.values")
-        if sorted(names) != sorted(LOSS_PARAMS) or len(values) != len(names):
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names) \
+                or sorted(names) != sorted(LOSS_PARAMS) or len(values) != len(names):
             raise ModelError(f"{where} must name the parameters {list(LOSS_PARAMS)}")
         order = [names.index(k) for k in LOSS_PARAMS]
         samples = _usable_samples(d.get("samples"), len(names))
@@ -395,6 +398,9 @@ class FittedModelArtifact:
     penalty: PenaltyModel | None = None  # the cost of being off (advisor/penalty.py); None before version 2
     # how an MoE's N enters (advisor/sparsity.py); optional and additive: None for a dense model
     sparsity: Sparsity | None = None
+    # the line N and D were moved along when the table cannot separate them (advisor/collinearity.py);
+    # optional and additive: None when the table varies D at a given N
+    nd_line: NDLine | None = None
 
     def to_json(self) -> dict:
         out = {"schema": SCHEMA, "version": VERSION, "created_at": self.created_at,
@@ -405,6 +411,8 @@ class FittedModelArtifact:
                "warnings": [w.to_json() for w in self.warnings]}
         if self.sparsity is not None:
             out["sparsity"] = self.sparsity.to_json()
+        if self.nd_line is not None:
+            out["nd_line"] = self.nd_line.to_json()
         return out
 
     @classmethod
@@ -420,15 +428,18 @@ class FittedModelArtifact:
         try:
             penalty = PenaltyModel.from_json(doc.get("penalty"))
             sparsity = Sparsity.from_json(doc.get("sparsity"))
+            nd_line = NDLine.from_json(doc.get("nd_line"))
         except (ValueError, SparsityError) as exc:
             raise ModelError(str(exc)) from None
-        return cls(
+        artifact = cls(
             provenance=Provenance.from_json(doc.get("provenance")), fit_range=_fit_range(doc.get("fit_range")),
             laws=Laws.from_json(doc.get("laws")), validation=Validation.from_json(doc.get("validation")),
             cells=[CellEntry.from_json(c) for c in cells or [] if isinstance(c, dict)],
             warnings=[w for w in map(CodedWarning.from_json, warnings or []) if w],
             created_at=_text(doc, "created_at"), flops_formula=str(doc.get("flops_formula", FLOPS_FORMULA)),
-            penalty=penalty, sparsity=sparsity)
+            penalty=penalty, sparsity=sparsity, nd_line=nd_line)
+        check_artifact(artifact, ModelError)  # every field by its declared type; laws finite on their range
+        return artifact
 
 
 # ------------------------------------------------------------------ reading and writing values

@@ -102,6 +102,9 @@ def _resolve(name_or_path: str | Path, kind: str) -> Path:
     text = str(name_or_path)
     if text in names(kind):
         return entry_path(entry(text, kind))
+    if not text.strip():  # Path("") is ".", the current folder: not what an empty option meant
+        raise CatalogError(f"the {kind} name is empty: give a shipped {kind} ({', '.join(names(kind)) or 'none'}) "
+                           "or a file")
     path = Path(text)
     try:
         exists = path.exists()

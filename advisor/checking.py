@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass
 from advisor.coded_warning import CodedWarning
 from advisor.cost import cost_of
 from advisor.penalty import RISKY_PCT, VALIDATED_LOG2
-from advisor.recipe import AdvisorError, load_moe_source, load_source, recommend
+from advisor.constrained import constrained_optimum
+from advisor.recipe import AdvisorError, load_moe_source, load_source, practical_batch_seqs, recommend
 from advisor.units import format_count, parse_int_quantity, parse_quantity
 
 MIN_LR, MAX_LR = 1e-8, 1.0  # outside: not a peak LR anyone trains with (a typo, or the wrong unit)
@@ -59,20 +60,44 @@ def check(params=None, tokens=None, *, lr, batch=None, batch_seqs=None, seq_len=
     """The predicted penalty of training at (lr, batch) against the model's optimum at the target.
     `batch` is in tokens ("4M"), or give `batch_seqs` sequences of `seq_len`. A mixture of experts adds its
     active count (`active_params` or `n_params_active_nonembedding`, as in `recommend`)."""
+    _lr_value(lr)  # a bad LR is refused before the target is computed
+    checker = Checker(params, tokens, seq_len=seq_len, n_params_nonembedding=n_params_nonembedding,
+                      vocab_size=vocab_size, model=model, config=config, active_params=active_params,
+                      n_params_active_nonembedding=n_params_active_nonembedding)
+    return checker(lr, batch=batch, batch_seqs=batch_seqs)
+
+
+class Checker:
+    """The target's recommendation and the model's penalty model, computed once; called with one planned
+    (lr, batch) after another (`advisor check --configs`: 10,000 candidates in seconds). Arguments as
+    `check`'s."""
+
+    def __init__(self, params=None, tokens=None, *, seq_len=None, n_params_nonembedding=None, vocab_size=None,
+                 model=None, config=None, active_params=None, n_params_active_nonembedding=None) -> None:
+        config, moe = moe_target(config, active_params, n_params_active_nonembedding)
+        self.fitted = _model_with_penalty(model, moe)
+        self.rec = recommend(params, tokens, seq_len=seq_len, vocab_size=vocab_size,
+                             n_params_nonembedding=n_params_nonembedding, model=self.fitted, config=config,
+                             active_params=active_params, n_params_active_nonembedding=n_params_active_nonembedding)
+        self.warnings = _warnings(self.rec)
+
+    def __call__(self, lr, batch=None, batch_seqs=None) -> CheckResult:
+        return _check_point(self.fitted.penalty_, self.rec, self.warnings, _lr_value(lr),
+                            _batch_tokens(batch, batch_seqs, self.rec.seq_len, self.rec.tokens))
+
+
+def _lr_value(lr) -> float:
     lr_value = parse_quantity(lr, "--lr")
     if not MIN_LR <= lr_value <= MAX_LR:
         raise AdvisorError(f"--lr {lr_value:g} is not a plausible peak learning rate (expected {MIN_LR:g}–{MAX_LR:g})")
-    config, moe = moe_target(config, active_params, n_params_active_nonembedding)
-    fitted = _model_with_penalty(model, moe)
-    rec = recommend(params, tokens, seq_len=seq_len, vocab_size=vocab_size,
-                    n_params_nonembedding=n_params_nonembedding, model=fitted, config=config,
-                    active_params=active_params, n_params_active_nonembedding=n_params_active_nonembedding)
+    return lr_value
+
+
+def _check_point(penalty, rec, warnings: list, lr_value: float, batch_tokens: float) -> CheckResult:
     n_laws = rec.n_params_laws or rec.n_params
-    batch_tokens = _batch_tokens(batch, batch_seqs, rec.seq_len, rec.tokens)
     if not 1 / ABSURD_RATIO <= lr_value / rec.lr <= ABSURD_RATIO:
         raise AdvisorError(f"--lr {lr_value:g} is {lr_value / rec.lr:.3g}× the optimum {rec.lr:.3g}: not a plan "
                            "this tool can say anything about (a typo, or the wrong unit?)")
-    penalty = fitted.penalty_
     cost = cost_of(penalty, n_laws, rec.tokens, lr_value, batch_tokens, rec.lr, rec.batch_tokens)
     return CheckResult(
         lr=lr_value, batch_tokens=batch_tokens, lr_opt=rec.lr, batch_tokens_opt=rec.batch_tokens,
@@ -82,7 +107,7 @@ def check(params=None, tokens=None, *, lr, batch=None, batch_seqs=None, seq_len=
         beyond_validated=_beyond_validated(lr_value / rec.lr, batch_tokens / rec.batch_tokens),
         suggestion=_best_single_change(penalty, rec, lr_value, batch_tokens, cost.pct),
         n_params=rec.n_params, tokens=rec.tokens, seq_len=rec.seq_len, source=rec.source,
-        warnings=_warnings(rec), n_params_laws=n_laws, n_params_active=rec.n_params_active)
+        warnings=list(warnings), n_params_laws=n_laws, n_params_active=rec.n_params_active)
 
 
 def moe_target(config, active_params=None, n_params_active_nonembedding=None):
@@ -151,13 +176,17 @@ def _model_with_penalty(model, moe: bool = False):
 
 
 def _best_single_change(penalty, rec, lr: float, batch: float, now: float) -> dict:
-    """Moving the LR to the optimum, or the batch to the recommended practical batch: whichever saves more;
-    an LR far above the optimum (a run that may spike or fail) is fixed first, whatever the batch saves."""
+    """One change, read from the fitted surface (advisor/constrained.py) as `recommend --batch/--lr` read it:
+    the best LR at your batch, or the best practical batch at your LR, whichever saves more; an LR far above
+    the optimum (a run that may spike or fail) is fixed first, whatever the batch saves."""
     n = rec.n_params_laws or rec.n_params
-    to_lr = ("lr", rec.lr, cost_of(penalty, n, rec.tokens, rec.lr, batch, rec.lr, rec.batch_tokens))
-    to_batch = ("batch_tokens", rec.batch_tokens_rounded,
-                cost_of(penalty, n, rec.tokens, lr, rec.batch_tokens_rounded, rec.lr, rec.batch_tokens))
-    if math.log2(lr / rec.lr) > VALIDATED_LOG2:
+    u, v = math.log2(lr / rec.lr), math.log2(batch / rec.batch_tokens)
+    best_lr = rec.lr * 2.0 ** constrained_optimum(penalty, n, rec.tokens, "batch", v)["offset"]
+    best_batch = practical_batch_seqs(rec.batch_tokens * 2.0 ** constrained_optimum(penalty, n, rec.tokens, "lr", u)["offset"],
+                                      rec.seq_len) * rec.seq_len
+    to_lr = ("lr", best_lr, cost_of(penalty, n, rec.tokens, best_lr, batch, rec.lr, rec.batch_tokens))
+    to_batch = ("batch_tokens", best_batch, cost_of(penalty, n, rec.tokens, lr, best_batch, rec.lr, rec.batch_tokens))
+    if u > VALIDATED_LOG2:
         change, value, cost = to_lr
         return {"change": change, "to": value, "penalty_pct": cost.pct, "risky": cost.risky,
                 "why": "the LR is far above the optimum: fix it first"}
@@ -167,4 +196,4 @@ def _best_single_change(penalty, rec, lr: float, batch: float, now: float) -> di
     return {"change": change, "to": value, "penalty_pct": cost.pct, "risky": cost.risky}
 
 
-__all__ = ["check", "CheckResult", "RISKY_PCT", "danger_rank", "moe_target"]
+__all__ = ["check", "Checker", "CheckResult", "RISKY_PCT", "danger_rank", "moe_target"]

@@ -103,42 +103,23 @@ def input_errors(*types: type[BaseException], about: str | None = None):
         raise InputError(f"{about} ({exc})" if about else str(exc)) from None
 
 
-def refuse_clobbering(inputs: dict, outputs: dict, folders: dict | None = None) -> None:
-    """Refuse (InputError, before any work) an output that is one of the inputs or another output.
+def refuse_clobbering(inputs: dict, outputs: dict, folders: dict | None = None, force: bool = True,
+                      suffixes: dict | None = None) -> None:
+    """Refuse (InputError, before any work) an output that would destroy something: one of the inputs or
+    another output (through links), an existing file without force, a name whose extension the writer would
+    not honour, the installed data. The rules and the arguments: `advisor.outputs.check_outputs`."""
+    from advisor.outputs import OutputError, check_outputs
 
-    inputs, outputs: label -> path (e.g. {"TABLE": "t.csv"}, {"-o": "t.csv"}); a None path is skipped.
-    folders: label -> (folder, glob patterns of the files written into it), e.g. {"--report": ("rep",
-    ("report.md", "*.png"))}: a file of `inputs`/`outputs` that such a name would replace is refused too.
-    Paths are compared resolved (symlinks, `..`) and, where both exist, by inode (hard links)."""
-    import fnmatch
-    from pathlib import Path
-
-    files = [(label, Path(p), "input") for label, p in inputs.items() if p is not None]
-    files += [(label, Path(p), "output") for label, p in outputs.items() if p is not None]
-    for i, (label, path, role) in enumerate(files):
-        for other_label, other, other_role in files[:i]:
-            if role == "output" or other_role == "output":
-                if same_path(path, other):
-                    raise InputError(f"{label} {path} is the same file as {other_label} {other}: "
-                                     "refusing to overwrite it; give another path")
-    for label, (folder, patterns) in (folders or {}).items():
-        if folder is None:
-            continue
-        for other_label, other, _ in files:
-            if same_path(other.parent, Path(folder)) and any(fnmatch.fnmatch(other.name, p) for p in patterns):
-                raise InputError(f"{label} {folder} would write over {other_label} {other}: "
-                                 "refusing; give another folder")
+    try:
+        check_outputs(inputs, outputs, folders, force=force, suffixes=suffixes)
+    except OutputError as exc:
+        raise InputError(str(exc)) from None
 
 
 def same_path(a, b) -> bool:
-    import os
+    from advisor.outputs import same_path as same
 
-    try:
-        if a.resolve() == b.resolve():
-            return True
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except (OSError, ValueError, RuntimeError):  # unreadable, a NUL byte, a symlink loop: not provably the same
-        return False
+    return same(a, b)
 
 
 def _usage_message(exc: click.UsageError) -> str:
@@ -321,7 +302,10 @@ def cli() -> None:
 
 
 def main() -> None:
-    cli(prog_name="advisor")
+    from advisor.streams import guarded_streams
+
+    with guarded_streams():  # an unencodable, full or closed stdout: one line on stderr, never a traceback
+        cli(prog_name="advisor")
 
 
 if __name__ == "__main__":

@@ -7,10 +7,12 @@ Imports stay light (click, json, math): `advisor recommend` must start in a smal
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import click
 
 from advisor.cli import InputError, Quantity, StyledCommand, hidden_alias, input_errors
+from advisor.cli_outputs import plot_options, refuse_plot_clobbering
 from advisor.hardware import GPUS
 from advisor.intervals import coverage_lines, percentile
 from advisor.laws import HYPERPARAMETER_LAWS, LOSS_PRESETS, RECOMMEND_LAWS, Target
@@ -112,16 +114,29 @@ def _add(options):
                    "(e.g. 0.1). Default: the fitted model's calibrated λ; with --hp-law, the τ rule at 0.1.")
 @click.option("--optimizer", metavar="NAME", help="Answer for this optimizer from Marin's sweep of 11 optimizers "
               "(arXiv 2509.02046): adamw, muon, lion, soape, ... (`advisor sources`); without it: AdamW from --model.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (keys lr, lr_low, lr_high, batch_tokens, ...).")
+@click.option("--batch", "fixed_batch", type=Quantity(), help="Hold the batch (tokens, e.g. 4M): the best LR at it, "
+              "from the fitted loss surface, what holding it costs and the unconstrained optimum beside it.")
+@click.option("--lr", "fixed_lr", type=Quantity(), help="Hold the peak LR (e.g. 3e-4): the best batch at it, likewise.")
+@click.option("--batch-ramp", "batch_ramp", is_flag=True, help="Propose a staged batch schedule (the batch doubling "
+              "up to the recommended or --max-batch; --batch sets its start), each stage with its LR and β2, and a "
+              "Megatron-LM --step-batch-size-schedule string.")
+@click.option("--max-batch", "max_batch", type=Quantity(), help="With --batch-ramp: the batch the ramp ends at (tokens).")
+@click.option("--schedule", "schedule", metavar="cosine|wsd|linear", help="The LR schedule to train with (default: "
+              "the calibrated one): its final LR and peak LR, each line saying whether measured or a cited rule.")
+@click.option("--decay-frac", "decay_frac", type=float, help="With --schedule wsd: the fraction of the steps in the "
+              "final cooldown, in (0, 1] (default 0.2).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (keys lr, lr_low, lr_high, batch_tokens, ...; "
+              "with --batch/--lr those are what to train with, the joint optimum under `unconstrained`).")
 @click.option("--explain", "-v", "explain", is_flag=True,
               help="The long answer: each interval's parts, what straying costs (tolerance), the rules and their "
                    "citations, the model's provenance. Terms: docs/reading-the-output.md.")
 @out_of_range
-@click.option("--plot", "plot_path", metavar="FILE.png", type=click.Path(dir_okay=False),
-              help="Also draw the predicted loss-penalty map over LR × batch around the answer (needs matplotlib).")
+@plot_options("Also draw the predicted loss-penalty map over LR × batch around the answer (.png, .pdf or "
+              ".svg; needs matplotlib).")
 def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, vocab_size, model_path, config,
-              hp_law, tau_frac, optimizer, as_json, plot_path, explain=False, active_params=None,
-              n_params_active_nonembedding=None):
+              hp_law, tau_frac, optimizer, as_json, plot_path, force=False, explain=False, active_params=None,
+              n_params_active_nonembedding=None, fixed_batch=None, fixed_lr=None, batch_ramp=False, max_batch=None,
+              schedule=None, decay_frac=None):
     """Recommend the peak LR, batch size and full recipe for a target model.
 
     \b
@@ -133,6 +148,7 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
       advisor recommend --config path/to/config.json --tokens 2T
       advisor recommend --params 16B --active-params 2.8B --tokens 2T   # a mixture of experts
       advisor recommend --params 7B --tokens 2T --optimizer muon        # Muon, from Marin's sweep
+      advisor recommend --params 7B --tokens 2T --batch 4M    # the best LR at a batch you must use
 
     \b
     Quantities take K, M, B (or G), T suffixes ("7B", "300M", "2T"), plain or
@@ -141,26 +157,75 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
     (or 20 tokens per parameter), and the output says which.
     """
     _need_size(params, n_params_nonembedding, config)
+    refuse_plot_clobbering(plot_path, force, {"--config": config}, model=model_path)
     seq_len, vocab_size = config_target(config, seq_len, vocab_size)
     if optimizer is not None:
         from advisor.cli_optimizer import recommend_command
 
         return recommend_command(optimizer, as_json, dict(model=model_path, hp_law=hp_law, tau_frac=tau_frac,
                                                           plot=plot_path, active_params=active_params,
-                                                          active_nonembedding=n_params_active_nonembedding),
+                                                          active_nonembedding=n_params_active_nonembedding,
+                                                          batch=fixed_batch, lr=fixed_lr, batch_ramp=batch_ramp,
+                                                          max_batch=max_batch, schedule=schedule,
+                                                          decay_frac=decay_frac),
                                  params=params, tokens=tokens, tokens_per_param=tokens_per_param,
                                  n_params_nonembedding=n_params_nonembedding, seq_len=seq_len or 4096,
                                  vocab_size=vocab_size, config=config)
-    rec = make_recommendation(params, tokens, tokens_per_param=tokens_per_param, seq_len=seq_len,
-                              vocab_size=vocab_size, n_params_nonembedding=n_params_nonembedding, config=config,
-                              model=model_path, law=hp_law, tau_frac=tau_frac, active_params=active_params,
-                              n_params_active_nonembedding=n_params_active_nonembedding)
+    from advisor.schedules import parse_schedule
+
+    schedule = parse_schedule(schedule, decay_frac)
+    if batch_ramp or max_batch is not None:
+        return _recommend_ramp(params, tokens, fixed_batch, fixed_lr, max_batch, batch_ramp, as_json, explain, schedule, dict(
+            tokens_per_param=tokens_per_param, seq_len=seq_len, vocab_size=vocab_size, config=config,
+            n_params_nonembedding=n_params_nonembedding, model=model_path, law=hp_law, tau_frac=tau_frac,
+            active_params=active_params, n_params_active_nonembedding=n_params_active_nonembedding))
+    make = make_recommendation
+    if fixed_batch is not None or fixed_lr is not None:
+        from advisor.constrained_recipe import recommend_constrained
+
+        make = partial(recommend_constrained, batch=fixed_batch, lr=fixed_lr)
+    rec = make(params, tokens, tokens_per_param=tokens_per_param, seq_len=seq_len,
+               vocab_size=vocab_size, n_params_nonembedding=n_params_nonembedding, config=config,
+               model=model_path, law=hp_law, tau_frac=tau_frac, active_params=active_params,
+               n_params_active_nonembedding=n_params_active_nonembedding)
+    if schedule[0] is not None:
+        from advisor.schedules import apply_schedule
+
+        rec = apply_schedule(rec, *schedule)[0]
     if as_json:
         _dump(rec.to_dict())
     else:
-        click.echo(render_recommendation(rec) if explain else render_short(rec))
+        click.echo(_answer_text(rec, explain))
     if plot_path:  # after the answer: a plot that cannot be drawn costs the plot, not the answer
         _plot_recommendation(rec, model_path, plot_path)
+
+
+def _answer_text(rec: Recommendation, explain: bool) -> str:
+    """The long answer (--explain), or the short one with the constraint's and the schedule's lines."""
+    if explain:
+        return render_recommendation(rec)
+    if rec.constraint is None and rec.schedule_detail is None:
+        return render_short(rec)
+    from advisor.constrained_text import short_sections
+
+    return render_short(rec, short_sections(rec))
+
+
+def _recommend_ramp(params, tokens, start, lr, max_batch, batch_ramp: bool, as_json: bool, explain: bool,
+                    schedule: tuple, target: dict) -> None:
+    from advisor.ramp import ramp_lines, recommend_with_ramp
+    from advisor.schedules import apply_schedule
+
+    if not batch_ramp:
+        raise AdvisorError("--max-batch goes with --batch-ramp")
+    rec, ramp = recommend_with_ramp(params, tokens, start_batch=start, max_batch=max_batch, lr=lr, **target)
+    if schedule[0] is not None:
+        rec, factor = apply_schedule(rec, *schedule)
+        ramp["stages"] = [{**s, "lr": s["lr"] * factor} for s in ramp["stages"]]
+    if as_json:
+        _dump({**rec.to_dict(), "batch_ramp": ramp})
+    else:
+        click.echo("\n".join([_answer_text(rec, explain), *ramp_lines(ramp, rec.seq_len)]))
 
 
 def _plot_recommendation(rec: Recommendation, model_path, path: str) -> None:
@@ -200,16 +265,11 @@ def render_recommendation(rec: Recommendation) -> str:
         f"{rec.tokens_per_param:.3g} tokens per parameter",
         f"  compute      C = {rec.flops:.3g} FLOPs: {rec.flops_formula}",
         "",
-        *_headline(rec, "lr", [f"  peak LR      {rec.lr:.3g}   ({_lr_interval(rec)})"]),
-        *_headline(rec, "batch", [
-            f"  batch        {_int(rec.batch_seqs)} sequences × {seq} = {format_count(rec.batch_tokens_rounded)} "
-            f"tokens   ({_batch_origin(rec)} {format_count(rec.batch_tokens)} tokens = {rec.batch_tokens / seq:.4g} "
-            f"sequences{_batch_interval(rec)})"]),
-        *_interval_lines(rec),
-        *_tolerance_lines(rec),
+        *(_optimum_lines(rec) if rec.constraint is None else _constrained_lines(rec)),
         f"  steps        {_int(rec.steps)}",
         f"  warmup       {_int(rec.warmup_steps)} steps ({format_count(rec.warmup_tokens)} tokens): {rec.rules['warmup']}",
         f"  schedule     {rec.schedule}, final LR {rec.final_lr:.3g} ({rec.final_lr_frac:.3g}× peak)",
+        *_schedule_lines(rec),
         f"  AdamW        β1 {rec.beta1:g}, β2 {rec.beta2:.4g}, ε {rec.eps:g}, weight decay {rec.weight_decay:.3g}",
         f"               β2 rule: {rec.rules['beta2']}",
         f"               weight decay rule: {rec.rules['weight_decay']}; τ = 1/(ηλ) = {rec.tau_frac:.3g}× the training steps",
@@ -222,6 +282,30 @@ def render_recommendation(rec: Recommendation) -> str:
         lines.append("Warnings:")
         lines.extend(f"  - {w}" for w in rec.warnings)
     return "\n".join(lines)
+
+
+def _optimum_lines(rec: Recommendation) -> list[str]:
+    seq = rec.seq_len
+    return [*_headline(rec, "lr", [f"  peak LR      {rec.lr:.3g}   ({_lr_interval(rec)})"]),
+            *_headline(rec, "batch", [
+                f"  batch        {_int(rec.batch_seqs)} sequences × {seq} = {format_count(rec.batch_tokens_rounded)} "
+                f"tokens   ({_batch_origin(rec)} {format_count(rec.batch_tokens)} tokens = {rec.batch_tokens / seq:.4g} "
+                f"sequences{_batch_interval(rec)})"]),
+            *_interval_lines(rec), *_tolerance_lines(rec)]
+
+
+def _schedule_lines(rec: Recommendation) -> list[str]:
+    if not rec.schedule_detail:
+        return []
+    from advisor.schedules import schedule_lines
+
+    return schedule_lines(rec)
+
+
+def _constrained_lines(rec: Recommendation) -> list[str]:
+    from advisor.constrained_text import constrained_lines
+
+    return constrained_lines(rec)
 
 
 CAUTION_FACTOR = 100.0  # extrapolation beyond the fitted range that earns a banner above the answer

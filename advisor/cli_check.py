@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import csv
+import io
 
 import click
 
-from advisor.checking import RISKY_PCT, CheckResult, danger_rank, moe_target, check as run_check
+from advisor.bounded_read import read_text
+from advisor.checking import RISKY_PCT, Checker, CheckResult, danger_rank, moe_target, check as run_check
 from advisor.cli import InputError, Quantity, StyledCommand
 from advisor.cli_advice import _add, _dump, _target_options, config_option, config_target, write_penalty_map
+from advisor.cli_outputs import plot_options, refuse_plot_clobbering
 from advisor.recipe import AdvisorError, load_moe_source, load_source
 from advisor.units import UnitError, format_count
 
@@ -24,8 +27,8 @@ from advisor.units import UnitError, format_count
               help="A CSV of candidates, one per row, with a header: lr, and batch (tokens, e.g. 4M; also "
                    "batch_tokens) or batch_seqs; optional name. E.g. 'name,lr,batch' then 'llama2,3e-4,4M'. All "
                    "are checked and ranked safest first: risky ones last (an LR far above the optimum last of all).")
-@click.option("--plot", "plot_path", metavar="FILE.png", type=click.Path(dir_okay=False),
-              help="Also draw the predicted penalty map over LR × batch with your point(s) (needs matplotlib).")
+@plot_options("Also draw the predicted penalty map over LR × batch with your point(s) (.png, .pdf or .svg; "
+              "needs matplotlib).")
 @click.option("--optimizer", metavar="NAME", help="Check against this optimizer's profiles in Marin's sweep "
               "(arXiv 2509.02046), e.g. muon: LR cost and the divergence-cliff risk (advisor/optimizer_recipe.py).")
 @click.option("--weight-decay", type=Quantity(minimum=0), help="With --optimizer: your weight decay, costed "
@@ -35,7 +38,7 @@ from advisor.units import UnitError, format_count
 @click.option("--json", "as_json", is_flag=True,
               help="Print JSON (keys penalty_pct, penalty_pct_low, penalty_pct_high, lr_opt, batch_tokens_opt, risky, ...).")
 def check(params, n_params_nonembedding, tokens, lr, batch, batch_seqs, seq_len, vocab_size, model_path, config,
-          configs_file, plot_path, optimizer, weight_decay, momentum, as_json, active_params=None,
+          configs_file, plot_path, force, optimizer, weight_decay, momentum, as_json, active_params=None,
           n_params_active_nonembedding=None):
     """Predict what your planned LR and batch cost in loss against the recommended optimum.
 
@@ -52,6 +55,7 @@ def check(params, n_params_nonembedding, tokens, lr, batch, batch_seqs, seq_len,
       advisor check --params 16B --active-params 2.8B --tokens 2T --lr 4.2e-4 --batch 4M   # an MoE
       advisor check --params 7B --tokens 2T --optimizer muon --lr 1e-3 --batch 4M --weight-decay 0.1
     """
+    refuse_plot_clobbering(plot_path, force, {"--config": config, "--configs": configs_file}, model=model_path)
     seq_len, vocab_size = config_target(config, seq_len, vocab_size)
     if optimizer is not None or weight_decay is not None or momentum is not None:
         from advisor.cli_optimizer import check_command
@@ -79,7 +83,7 @@ def check(params, n_params_nonembedding, tokens, lr, batch, batch_seqs, seq_len,
     if configs_file is not None:
         if lr is not None or batch is not None or batch_seqs is not None:
             raise InputError("give --configs FILE or one --lr with --batch/--batch-seqs, not both")
-        results = [(name, _check_row(name, target, row)) for name, row in _read_configs(configs_file)]
+        results = _check_rows(target, _read_configs(configs_file))
         results.sort(key=lambda r: danger_rank(r[1]))  # risky rows last, an LR far above the optimum last of all
     else:
         if lr is None:
@@ -94,19 +98,27 @@ def check(params, n_params_nonembedding, tokens, lr, batch, batch_seqs, seq_len,
         click.echo(render_check(results))
 
 
-def _check_row(name: str, target: dict, row: dict) -> CheckResult:
-    """One candidate, its errors naming the row."""
-    try:
-        return run_check(**target, **row)
-    except (AdvisorError, UnitError) as exc:
-        raise InputError(f"--configs {name}: {exc}") from None
+PROGRESS_ROWS = 5000  # longer --configs files report their progress on stderr
+
+
+def _check_rows(target: dict, rows: list[tuple[str, dict]]) -> list[tuple[str, CheckResult]]:
+    """Every candidate against one recommendation (computed once: Checker); errors name the row."""
+    checker = Checker(**target)
+    results = []
+    for i, (name, row) in enumerate(rows, start=1):
+        try:
+            results.append((name, checker(**row)))
+        except (AdvisorError, UnitError) as exc:
+            raise InputError(f"--configs {name}: {exc}") from None
+        if len(rows) > PROGRESS_ROWS and (i % PROGRESS_ROWS == 0 or i == len(rows)):
+            click.echo(f"checked {i:,} of {len(rows):,} candidates", err=True)
+    return results
 
 
 def _read_configs(path: str) -> list[tuple[str, dict]]:
     """Rows of a candidates CSV as check() arguments; one-line errors for a file that cannot be used."""
     try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
+        rows = list(csv.DictReader(io.StringIO(read_text(path), newline="")))  # bounded: /dev/zero never ends
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"cannot read --configs {path}: {exc}") from None
     columns = set(rows[0]) if rows else set()
@@ -118,7 +130,14 @@ def _read_configs(path: str) -> list[tuple[str, dict]]:
     out = []
     for i, row in enumerate(rows, start=2):
         batch, seqs = row.get("batch") or row.get("batch_tokens") or None, row.get("batch_seqs") or None
-        out.append((row.get("name") or f"row {i}", {"lr": row["lr"], "batch": batch, "batch_seqs": seqs}))
+        name = row.get("name") or f"row {i}"
+        if batch is None and seqs is None:  # the row left its batch cell empty (or was cut short)
+            given = " or ".join(c for c in ("batch", "batch_tokens", "batch_seqs") if c in row)
+            raise InputError(f"--configs {path}, {name} (line {i}): no batch: its {given} is empty")
+        if batch is not None and seqs is not None:
+            raise InputError(f"--configs {path}, {name} (line {i}): gives both a batch in tokens and batch_seqs; "
+                             "give one")
+        out.append((name, {"lr": row["lr"], "batch": batch, "batch_seqs": seqs}))
     return out
 
 

@@ -143,7 +143,9 @@ def check_text(name: str, **kw) -> str:
 
 OPTION_NAMES = {"model": "--model", "hp_law": "--hp-law", "tau_frac": "--tau-frac", "plot": "--plot",
                 "active_params": "--active-params", "active_nonembedding": "--n-params-active-nonembedding",
-                "configs": "--configs", "batch_seqs": "--batch-seqs", "loss_law": "--loss-law"}
+                "configs": "--configs", "batch_seqs": "--batch-seqs", "loss_law": "--loss-law",
+                "batch": "--batch", "lr": "--lr", "batch_ramp": "--batch-ramp", "max_batch": "--max-batch",
+                "schedule": "--schedule", "decay_frac": "--decay-frac"}
 
 
 def refuse_with_optimizer(conflicts: dict) -> None:

@@ -40,9 +40,9 @@ def plot_penalty_map(penalty: PenaltyModel, n_params: float, tokens: float, lr_o
     _log_ticks(ax.yaxis, format_count)
     fig.colorbar(mesh, ax=ax, label="predicted loss penalty (%), capped at 5")
     ax.legend(loc="lower left", fontsize=8, framealpha=0.85)  # inside the map: no empty margin
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
+    from advisor.outputs import save_figure
+
+    path = save_figure(fig, path, dpi=120, bbox_inches="tight")  # a fresh temp file, renamed into place
     plt.close(fig)
     return path
 

@@ -17,6 +17,7 @@ from advisor.artifact import SCHEMA, VERSION, FittedModelArtifact, LawEntry, Los
 from advisor.coded_warning import CodedWarning
 from advisor.intervals import (COMPONENTS, Spread, Z90, beyond_range, bootstrap_spread, excess, extrapolated_point,
                               form_candidates, range_deviations, range_scales)
+from advisor.bounded_read import read_text
 from advisor.json_text import parse_object
 from advisor.laws import LossLaw, PowerLaw
 
@@ -170,7 +171,7 @@ class FittedModel:
                 raise ModelError(f"{p} is a directory; pass the model JSON file (e.g. {p / 'model.json'})")
             raise ModelError(f"model file not found: {p}")
         try:
-            text = p.read_text(encoding="utf-8")
+            text = read_text(p)  # bounded: /dev/zero or a FIFO says size 0 and never ends
         except (OSError, UnicodeDecodeError) as exc:
             raise ModelError(f"cannot read model file {p}: {exc}") from None
         try:
@@ -203,6 +204,7 @@ class FittedModel:
                    moe: tuple[float, float] | None = None, range_forms=()) -> Prediction:
         """See FittedLaw.predict for extra_forms, setup_width and range_forms. moe: (N_total, N_active) of an
         MoE target, n_params being the N the laws take for it (`n_for_laws`): adds the sparsity component."""
+        self._refuse_off_line(n_params, tokens)
         pred = self.lr_.predict(_point(n_params, tokens), self.fit_range_, extra_forms, setup_width, range_forms)
         return self._with_sparsity(pred, "lr", moe, tokens)
 
@@ -210,8 +212,16 @@ class FittedModel:
                       moe: tuple[float, float] | None = None, range_forms=()) -> Prediction:
         if self.batch_ is None:
             raise ModelError(f"{self.path} has no batch law: {self.batch_unusable_}")
+        self._refuse_off_line(n_params, tokens)
         pred = self.batch_.predict(_point(n_params, tokens), self.fit_range_, extra_forms, setup_width, range_forms)
         return self._with_sparsity(pred, "batch", moe, tokens)
+
+    def _refuse_off_line(self, n_params: float, tokens: float) -> None:
+        """A table that moved N and D together answers only along its line (advisor/collinearity.py)."""
+        line = self.artifact_.nd_line
+        reason = line.off_line_reason(n_params, tokens) if line is not None else None
+        if reason:
+            raise ModelError(reason)
 
     def n_for_laws(self, n_total: float, n_active: float) -> float:
         """The N the laws take for a target of n_total (non-embedding) with n_active active per token."""

@@ -47,6 +47,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from advisor import shape as shapes
+from advisor.bounded_read import TooLarge, read_text
 from advisor.json_text import parse_object
 from advisor.units import UnitError, format_count
 
@@ -157,12 +158,10 @@ def read_model_config(path: str | Path) -> ModelConfig:
 def _load(path: Path) -> tuple[dict, str]:
     where = str(path)
     try:
-        if path.stat().st_size > _MAX_FILE_BYTES:
-            raise ConfigError(f"{where}: {path.stat().st_size / 2**20:.0f} MB is not a model config "
-                              "(a config.json is a few KB)")
-        text = path.read_text(encoding="utf-8")
-    except ConfigError:
-        raise
+        text = read_text(path, _MAX_FILE_BYTES)  # bounded while reading: /dev/zero's stat says 0 bytes
+    except TooLarge:
+        raise ConfigError(f"{where}: more than {_MAX_FILE_BYTES / 2**20:.0f} MB is not a model config "
+                          "(a config.json is a few KB)") from None
     except FileNotFoundError:
         raise ConfigError(f"{where}: no such file (--config takes a config.json or a nanoGPT config)") from None
     except IsADirectoryError:
@@ -183,7 +182,7 @@ def _python_assignments(text: str, where: str) -> dict:
 
     try:
         tree = ast.parse(text, filename=where)
-    except (SyntaxError, ValueError) as exc:
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:  # nested too deeply: not a config
         raise ConfigError(f"{where}: not a Python file of assignments ({exc.__class__.__name__}: {exc})") from None
     out = {}
     for node in tree.body:
@@ -191,8 +190,36 @@ def _python_assignments(text: str, where: str) -> dict:
             try:
                 out[node.targets[0].id] = ast.literal_eval(node.value)
             except (ValueError, TypeError, SyntaxError, RecursionError):
-                continue  # e.g. `gradient_accumulation_steps = 5 * 8`: not a literal, and not a shape key
+                try:
+                    value = _arithmetic(node.value)  # `n_embd = 768 * 1`, `batch_size = 5 * 8`: plain arithmetic
+                except RecursionError:
+                    value = None
+                if value is not None:
+                    out[node.targets[0].id] = value
     return out
+
+
+_ARITHMETIC = {"Add": lambda a, b: a + b, "Sub": lambda a, b: a - b, "Mult": lambda a, b: a * b,
+               "FloorDiv": lambda a, b: a // b, "Div": lambda a, b: a / b}
+
+
+def _arithmetic(node):
+    """The value of an expression of number literals with + - * / // (and unary minus), or None: never
+    executed, never anything else (names, calls, powers)."""
+    import ast
+
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        value = _arithmetic(node.operand)
+        return None if value is None else (-value if isinstance(node.op, ast.USub) else value)
+    if isinstance(node, ast.BinOp) and type(node.op).__name__ in _ARITHMETIC:
+        left, right = _arithmetic(node.left), _arithmetic(node.right)
+        if left is None or right is None or (right == 0 and type(node.op).__name__ in ("Div", "FloorDiv")):
+            return None
+        value = _ARITHMETIC[type(node.op).__name__](left, right)
+        return value if abs(value) < 1e30 else None
+    return None
 
 
 def _family(doc: dict, where: str) -> str:

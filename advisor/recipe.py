@@ -136,6 +136,13 @@ class Recommendation:
     # the N the laws and the penalty model were evaluated at: n_params, or for an MoE what the model's
     # sparsity record makes of the total and active counts (advisor/sparsity.py)
     n_params_laws: float = 0.0
+    # recommend --batch / --lr (advisor/constrained_recipe.py): what was held and what it costs; the joint
+    # optimum then sits under `unconstrained` while lr and batch_tokens are what to train with
+    constraint: dict | None = None
+    unconstrained: dict | None = None
+    # recommend --schedule (advisor/schedules.py): the schedule's shape, final LR and peak-LR factor, and the
+    # evidence behind each (measured or a cited rule); None: the calibrated schedule
+    schedule_detail: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -211,6 +218,10 @@ def target_shape(params=None, n_params_nonembedding=None, vocab_size=None, confi
     else:
         total = _capped(parse_quantity(params, "--params"), MAX_PARAMS, "parameters")
         shape = shapes.from_total(total, vocab) if active is None else shapes.moe_from_total(total, active, vocab)
+    if shape.n_layer < 1 and active is not None:  # the active count is what is too small, not the total
+        raise AdvisorError(
+            f"the active count {format_count(active)} is less than one layer of the standard shape (n_layer "
+            f"{shape.n_layer:.2g}): give the parameters each token uses, e.g. --active-params 2.8B for a 16B MoE")
     if shape.n_layer < 1:
         # Below one layer of the standard shape the arithmetic still runs but describes no real model.
         raise AdvisorError(

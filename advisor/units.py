@@ -30,7 +30,12 @@ class UnitError(ValueError):
 
 def is_number(v) -> bool:
     """A finite real number: an int or float, not a bool, not NaN or infinite (JSON and TOML values)."""
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an int beyond a float's range (10**400)
+        return False
 
 
 def parse_quantity(text: str | float | int, what: str = "value", *, allow_zero: bool = False) -> float:
@@ -42,7 +47,10 @@ def parse_quantity(text: str | float | int, what: str = "value", *, allow_zero: 
     if isinstance(text, bool):
         raise UnitError(f"{what}: expected a number, got {text!r}")
     if isinstance(text, (int, float)):
-        value = float(text)
+        try:
+            value = float(text)
+        except OverflowError:  # an int beyond a float's range: 10**400
+            raise UnitError(f"{what}: must be a finite number, got an integer of about {int(text.bit_length() * 0.30103)} digits") from None
     else:
         value = _parse_text(str(text), what, allow_zero)
     if math.isnan(value) or math.isinf(value):

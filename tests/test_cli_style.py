@@ -198,7 +198,8 @@ def test_calibrate_run_help_explains_spec():
 def test_force_is_visible_only_where_it_overwrites():
     visible = {" ".join(path) for path, cmd in all_commands()
                for p in options(cmd) if "--force" in p.opts and not p.hidden}
-    assert visible == {"fit", "calibrate export", "calibrate design"}  # each refuses to overwrite without it (tested here, in test_store and test_design)
+    # each refuses to overwrite without it (tested here, in test_store, test_design and test_outputs)
+    assert visible == {"fit", "calibrate export", "calibrate design", "recommend", "check"}
     hidden = {" ".join(path) for path, cmd in all_commands() for p in options(cmd) if "--force" in p.opts and p.hidden}
     assert hidden == {"calibrate run", "recalibrate"}  # the old name of --allow-other-spec
 

@@ -19,7 +19,11 @@ def test_an_lr_far_above_the_optimum_is_fixed_before_anything_else():
     opt = check("7B", "2T", lr=3e-4, batch="4M")
     hot = check("7B", "2T", lr=11.8 * opt.lr_opt, batch="1M")  # the issue's case: LR 11.8x, batch off too
     assert hot.risky and "lr_far_above" in hot.risk_reasons
-    assert hot.suggestion["change"] == "lr" and hot.suggestion["to"] == pytest.approx(opt.lr_opt, rel=1e-9)
+    # fixed first, to the best LR at the planned batch on the fitted surface (issue 21: `recommend --batch 1M`)
+    from advisor.constrained_recipe import recommend_constrained
+
+    at_batch = recommend_constrained("7B", "2T", batch="1M").lr
+    assert hot.suggestion["change"] == "lr" and hot.suggestion["to"] == pytest.approx(at_batch, rel=0.01)  # whole sequences
     res = _run("check", "--params", "7B", "--tokens", "2T", "--lr", f"{11.8 * opt.lr_opt:.4g}", "--batch", "1M")
     assert res.exit_code == 0 and "first: LR →" in res.stdout
 

@@ -264,8 +264,8 @@ def test_excluded_rows_are_counted_and_cells_merge_runs_with_rounded_tokens():
     df.loc[df.index[:3], "loss"] = [np.nan, -1.0, 0.0]
     df.loc[df.index[3], "status"] = "failed"
     trials, excluded = prepare_trials(df)
-    assert excluded == {"duplicate": 0, "diverged": n_div, "pruned": 0, "failed": 1, "nonpositive_or_nan": 3,
-                        "out_of_range": 0, "flat_cell": 0}
+    assert excluded == {"duplicate": 0, "diverged": n_div, "pruned": 0, "failed": 1, "truncated_last_line": 0,
+                        "nonpositive_or_nan": 3, "out_of_range": 0, "flat_cell": 0}
     assert df["tokens"].nunique() > 15 and len(build_cells(trials)) == 15
 
 

@@ -160,25 +160,36 @@ def test_the_writer_never_writes_a_model_the_advisor_cannot_read(tmp_path):
 
 # ------------------------------------------------------------------ item 8: disks that refuse the write
 
-def _failing_write_text(code: int, create: bool, suffix: str):
-    """Path.write_text that fails for names ending in suffix: on a full disk the file is made empty."""
-    original = Path.write_text
+def _failing_disk(monkeypatch, code: int, create: bool, name: str) -> None:
+    """Writes of files called `name` (through advisor/outputs.py) fail: on a full disk (create) the temporary
+    file is made and written, then the write fails; on a read-only disk it cannot even be made."""
+    import tempfile
 
-    def write_text(self, *args, **kwargs):
-        if self.name.endswith(suffix):
-            if create:
-                self.open("w").close()
-            raise OSError(code, os.strerror(code), str(self))
-        return original(self, *args, **kwargs)
+    if create:
+        original = os.replace
 
-    return write_text
+        def replace(src, dst, *args, **kwargs):
+            if Path(dst).name == name:
+                raise OSError(code, os.strerror(code), str(dst))
+            return original(src, dst, *args, **kwargs)
+
+        monkeypatch.setattr(os, "replace", replace)
+        return
+    original_mkstemp = tempfile.mkstemp
+
+    def mkstemp(*args, prefix=None, **kwargs):
+        if prefix == f".{name}.":
+            raise OSError(code, os.strerror(code), prefix)
+        return original_mkstemp(*args, prefix=prefix, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
 
 
 @pytest.mark.parametrize("code, create", [(errno.ENOSPC, True), (errno.EROFS, False)])
 def test_an_unwritable_output_is_one_line_and_leaves_no_temp_file(tmp_path, monkeypatch, code, create):
     table = tmp_path / "t.csv"
     _table().to_csv(table, index=False)
-    monkeypatch.setattr(Path, "write_text", _failing_write_text(code, create, ".json.tmp"))
+    _failing_disk(monkeypatch, code, create, "m.json")
     _assert_one_line_exit_2(_fit_cli(str(table), "-o", str(tmp_path / "m.json"), "--bootstrap", "0"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]
 
@@ -209,7 +220,7 @@ def test_a_report_folder_that_cannot_be_made_is_refused_before_the_fit(tmp_path,
 def test_a_report_that_fills_the_disk_is_one_line_after_the_model(tmp_path, monkeypatch):
     table = tmp_path / "t.csv"
     _table().to_csv(table, index=False)
-    monkeypatch.setattr(Path, "write_text", _failing_write_text(errno.ENOSPC, True, "report.md"))
+    _failing_disk(monkeypatch, errno.ENOSPC, True, "report.md")
     result = _fit_cli(str(table), "-o", str(tmp_path / "m.json"), "--report", str(tmp_path / "rep"),
                       "--bootstrap", "0")
     _assert_one_line_exit_2(result)

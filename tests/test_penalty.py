@@ -56,7 +56,7 @@ def test_step_law_source_meets_the_validation_goals_and_beats_the_naive_quadrati
     from calibration.fit.penalty import fit_penalty
 
     fitter = ScaleLawFitter(n_boot=0, loss_surface=False).fit(str(resolve_source("steplaw-dense")))
-    val = fit_penalty(fitter.table_, 0, np.random.default_rng(0)).validation
+    val = fit_penalty(fitter.table_, 0, np.random.default_rng(0), loco_boot=100).validation
     stored = PenaltyModel.from_json(json.loads(resolve_model("steplaw-dense").read_text())["penalty"]).validation
     for kind in ("model", "naive"):  # the shipped model's figures, to rounding (numpy/pandas versions differ)
         for band, figures in stored[kind].items():
@@ -175,7 +175,7 @@ def test_the_penalty_never_falls_as_the_lr_moves_away_from_the_optimum():
     for n, d in ((4e8, 2e10), (6.7e9, 2e12)):
         for du, dv in ((1, 0), (-1, 0), (0, 1), (0, -1), (1, -1)):  # along each axis and a diagonal, up to 16×
             costs = [model.predict(n, d, du * k / 4, dv * k / 4).pct for k in range(0, 17)]
-            assert all(b >= a for a, b in zip(costs, costs[1:])), (n, du, dv)
+            assert all(b >= a - 1e-12 for a, b in zip(costs, costs[1:])), (n, du, dv)  # up to rounding
     far = model.predict(4e8, 2e10, 3.0, 0.0)
     assert far.risky and far.extrapolated  # beyond 4× above the optimal LR: never called safe
     inside = model.predict(4e8, 2e10, 0.5, -0.5)

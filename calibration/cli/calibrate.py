@@ -223,18 +223,24 @@ def run_cmd(spec, out_dir, backend, address, workers, device, allow_other_spec, 
         summary = run_sweep(the_spec, out_dir, backend=backend, address=address, workers=workers, device=device,
                             force=allow_other_spec, retry_failed=retry_failed, progress=not quiet)
     echo_news(summary)
-    c = summary.counts
-    click.echo(
-        f"{out_dir}: ran {summary.ran} trials in {summary.wall_s:.1f} s ({summary.skipped} already done); "
-        f"{c['ok']} ok, {c['diverged']} diverged, " + (f"{c['pruned']} pruned, " if c.get("pruned") else "")
-        + f"{c['failed']} failed; planned {summary.planned}, "
-        f"adaptive grid added {summary.extension_trials}"
-        + (f", {summary.bound_events} bound(s) hit (see status)" if summary.bound_events else "")
-    )
+    click.echo(run_line(out_dir, summary))
     if summary.ran and summary.ran_failed == summary.ran:
         from calibration.sweep.failures import reason_suffix  # the one reason, where they share one
         raise RunFailed(f"every trial of this run failed ({summary.ran}){reason_suffix(out_dir)}; see the "
                         f"first error with: advisor calibrate status {out_dir}")
+
+
+def run_line(out_dir, summary) -> str:
+    """What a run did, in one line; trials still marked running (another run's, or a killed run's) are said."""
+    c = summary.counts
+    unfinished = c.get("running", 0)
+    return (f"{out_dir}: ran {summary.ran} trials in {summary.wall_s:.1f} s ({summary.skipped} already done); "
+            f"{c['ok']} ok, {c['diverged']} diverged, " + (f"{c['pruned']} pruned, " if c.get("pruned") else "")
+            + f"{c['failed']} failed"
+            + (f", {unfinished} still marked running (held by another run, or by one that was killed: `advisor "
+               f"calibrate status {out_dir}` says which; rerunning runs the interrupted ones)" if unfinished else "")
+            + f"; planned {summary.planned}, adaptive grid added {summary.extension_trials}"
+            + (f", {summary.bound_events} bound(s) hit (see status)" if summary.bound_events else ""))
 
 
 def echo_news(summary) -> None:
@@ -300,25 +306,14 @@ def export_cmd(out_dir: str, output: str, curves: str | None, current_spec: bool
 
 
 def _check_outputs(out_dir: str, output: str, curves: str | None, force: bool) -> None:
-    """Each output a .csv/.parquet file that is neither the other output nor the store, and new unless --force."""
+    """Each output a .csv/.parquet file that is neither the other output nor the store (through links), and
+    new unless --force: the one clobbering check (advisor/outputs.py)."""
+    from advisor.cli import refuse_clobbering
+    from advisor.outputs import TABLE_SUFFIXES
     from calibration.sweep.store import STORE_NAME
 
-    def same(a: Path, b: Path) -> bool:
-        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
-
-    store_file = Path(out_dir) / STORE_NAME
-    for path, hint in ((output, "--output"), (curves, "--curves")):
-        if path is None:
-            continue
-        if same(Path(path), store_file):
-            raise click.BadParameter(f"{path} is the trial store itself; write the table elsewhere", param_hint=hint)
-        if Path(path).suffix.lower() not in (".csv", ".parquet"):
-            raise click.BadParameter(f"{path}: use a .csv or .parquet file name", param_hint=hint)
-        if Path(path).exists() and not force:
-            raise click.BadParameter(f"{path} exists (use --force to overwrite)", param_hint=hint)
-    if curves is not None and same(Path(output), Path(curves)):
-        raise click.BadParameter(f"{curves} is also the --output file: give the curves a file of their own",
-                                 param_hint="--curves")
+    refuse_clobbering({"DIR's store": Path(out_dir) / STORE_NAME}, {"--output": output, "--curves": curves},
+                      force=force, suffixes={"--output": TABLE_SUFFIXES, "--curves": TABLE_SUFFIXES})
 
 
 def _write(table, path: str, hint: str) -> None:

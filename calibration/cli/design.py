@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from advisor.cli import InputError, Quantity
+from advisor.cli import InputError, Quantity, refuse_clobbering
 
 SOURCES = Path(__file__).resolve().parents[2] / "data" / "sources"
 
@@ -45,6 +45,8 @@ def design_cmd(target, tokens, budget, budget_flops, gpu, mfu, borrow, data, voc
     from calibration.sweep.spec_toml import check_target, to_toml, write_spec
 
     flops = _budget_flops(budget, budget_flops, gpu, mfu)
+    # the one clobbering check (advisor/outputs.py): never over the corpus it reads, nor the installed data
+    refuse_clobbering({"--data": data if data != "kjv" else None}, {"--out": out}, force=force)
     try:
         if out:
             check_target(out, force)  # before the replays: an output it cannot write fails at once

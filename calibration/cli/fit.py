@@ -74,9 +74,7 @@ def fit(table, output, report_dir, col_params, col_tokens, col_lr, col_batch, co
     table, table_name = _resolve_table(table)
     sources = resolve_sources(with_sources, table)
     inputs = {"TABLE": table, **{f"--with {name}:": path for name, path in sources}}
-    refuse_clobbering(inputs, {"-o": output}, {"--report": (report_dir, REPORT_FILES)})
-    if Path(output).exists() and not force:
-        raise InputError(f"{output} exists; pass --force to overwrite it")
+    refuse_clobbering(inputs, {"-o": output}, {"--report": (report_dir, REPORT_FILES)}, force=force)
     if report_dir and (Path(report_dir) / "report.md").exists() and not force:
         raise InputError(f"{report_dir} already holds a report; pass --force to replace it")
     cols = ColumnMap(n_params=col_params, tokens=col_tokens, lr=col_lr, batch=col_batch, loss=col_loss,

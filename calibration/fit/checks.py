@@ -218,7 +218,15 @@ def mixed_setups(fit) -> list[CodedWarning]:
             for code, found in fit.mixed_setups_.items()]
 
 
-CHECKS = (duplicate_trials, flat_cells, out_of_range_trials, mixed_setups, few_sizes, lr_on_grid_edge,
+def n_d_collinear(fit) -> list[CodedWarning]:
+    line = fit.artifact_.nd_line
+    if line is None:
+        return []
+    return [CodedWarning("n_d_collinear", f"the table has {line.reason}: N's effect cannot be told from D's, so "
+                         "the laws hold only along that line; the advisor refuses targets off it")]
+
+
+CHECKS = (duplicate_trials, flat_cells, out_of_range_trials, mixed_setups, few_sizes, n_d_collinear, lr_on_grid_edge,
           lr_law_is_bound, batch_on_grid_edge, batch_edge_at_one_sequence, batch_law_is_bound,
           lr_below_divergence, cells_dropped_thin, profile_support, argmin_fallback, lr_form_without_cv, no_batch_law,
           loss_surface, no_bootstrap, lr_exponent_wide, batch_exponent_wide, held_out_largest)

@@ -12,6 +12,7 @@ docs/fitted-model.md), which `write(path)` saves and advisor/model.py reads.
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
 from pathlib import Path
 
@@ -22,10 +23,12 @@ from advisor.artifact import FittedModelArtifact, Laws, Validation
 from calibration.fit.bootstrap import bootstrap_law, resample_optima
 from calibration.fit.censored import apply_bounds
 from calibration.fit.checks import fit_warnings
+from calibration.fit.constrained_validate import end_to_end
 from calibration.fit.coverage import interval_coverage
 from calibration.fit.laws import BATCH_FORMS, LR_FORMS, design, fit_forms
 from calibration.fit.loss_surface import bootstrap_surface, fit_surface
 from calibration.fit.optimum import fit_cell
+from calibration.fit.collinearity import nd_line
 from calibration.fit.penalty import fit_penalty
 from calibration.fit.provenance import build_provenance, record_decay_timescale
 from calibration.fit.published import published_law_key, record_published_law
@@ -35,6 +38,7 @@ from calibration.fit.validate import CellTable, held_out_largest, leave_one_cell
 from calibration.fit.writer import cell_entries, fit_range, law_entry, loss_entry, readable_text, write_text
 
 PENALTY_BOOT = 200  # bootstrap draws of the penalty model (each a refit over resampled cells)
+E2E_BOOT = 50  # per left-out cell, for the end-to-end validation's risk flag
 
 
 def _why_unusable(table: CellTable) -> str:
@@ -102,16 +106,27 @@ class ScaleLawFitter:
         check_one_optimizer(trials)
         self.trials_, excluded = prepare_trials(trials, columns)
         self.mixed_setups_ = mixed_setups(trials)
+        self._say(f"{len(self.trials_):,} usable trials: finding each cell's optimum")
         self.table_ = self._cell_table(diverged_trials(trials, columns))
+        self._say(f"{len(self.table_.cells)} cells: fitting the laws")
         self._fit_laws()
         self.optima_samples_ = self._bootstrap() if self.n_boot > 0 else {}
         # the cost of being off: its own bootstrap over cells, at most PENALTY_BOOT draws (it is cheap to use)
+        self._say("the penalty model")
         self.penalty_ = fit_penalty(self.table_, min(self.n_boot, PENALTY_BOOT), np.random.default_rng(self.seed + 2))
+        self._say("the cost of a plan, end to end")
+        self._validate_end_to_end()
+        self._say("held-out validation")
         self.validation_ = self._validate()
         self._build_artifact(trials, columns, excluded, table_name or "", table_sha256, notes)
         # numbers out of range: refused here, not in the advisor; the checked text is what `write` writes
         self._artifact_text = readable_text(self.artifact_.to_json())
         return self
+
+    def _say(self, stage: str) -> None:
+        """A progress line on stderr (with progress=True): a long fit shows where it is."""
+        if self.progress:
+            print(f"fit: {stage} ...", file=sys.stderr, flush=True)
 
     def to_artifact(self) -> FittedModelArtifact:
         self._check_fitted()
@@ -182,6 +197,16 @@ class ScaleLawFitter:
                                                       s_loss[: self.loss_boot_max], table.w("lr"))
         return samples
 
+    def _validate_end_to_end(self) -> None:
+        """What a user gets from the penalty model, each cell predicted by a refit without it: `check`'s cost of
+        each run against the predicted optimum, and the best LR at each batch (calibration/fit/constrained_validate.py)."""
+        if self.penalty_ is None:
+            return
+        batch_form = self.batch_fits_[0].form if self.batch_fits_ else None
+        self.penalty_.validation["end_to_end"] = end_to_end(self.table_, self.lr_fits_[0].form, batch_form,
+                                                            self.penalty_, np.random.default_rng(self.seed + 3),
+                                                            n_boot=min(self.n_boot, E2E_BOOT))
+
     def _validate(self) -> Validation:
         table = self.table_
         batch_form = self.batch_fits_[0].form if self.batch_fits_ else None
@@ -206,12 +231,19 @@ class ScaleLawFitter:
         self.artifact_ = FittedModelArtifact(
             provenance=self.provenance_, fit_range=self.fit_range_,
             laws=Laws(self.lr_law_, self.batch_law_, self.loss_law_), validation=self.validation_,
-            cells=self.cells_, created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), penalty=self.penalty_)
+            cells=self.cells_, created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), penalty=self.penalty_,
+            nd_line=self._nd_line())
         key = published_law_key(raw)
         if key:
             record_published_law(self.artifact_, key, raw, table)
         self.warnings_ = fit_warnings(self)
         self.artifact_.warnings = self.warnings_
+
+    def _nd_line(self):
+        """The line of N and D the LR law's cells lie on, when the table cannot separate them."""
+        used = self.table_.w("lr") > 0
+        cells = [c for c, u in zip(self.table_.cells, used) if u]
+        return nd_line(np.array([c.n_params for c in cells]), np.array([c.tokens for c in cells]))
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "artifact_"):

@@ -165,6 +165,10 @@ class JointFitter(ScaleLawFitter):
         self.joint_ = joint_section(self)
         self.provenance_.extra["joint"] = self.joint_
         self.fit_range_.update(pooled_fit_range(self))
-        self.warnings_ = [w for w in self.warnings_ if w.code not in NOT_JOINT] + joint_warnings(self)
+        lr_tokens = self.joint_.get("laws", {}).get("lr", {}).get("exponents", {}).get("tokens", {})
+        if lr_tokens.get("status") in ("borrowed", "pooled"):  # the sources' budgets separate N from D
+            self.artifact_.nd_line = None
+        self.warnings_ = [w for w in self.warnings_ if w.code not in NOT_JOINT and not (
+            w.code == "n_d_collinear" and self.artifact_.nd_line is None)] + joint_warnings(self)
         self.artifact_.warnings = self.warnings_
 

@@ -21,6 +21,7 @@ MIN_RUNS = 3 * len(FEATURES)  # fewer runs near the optimum: no penalty model
 HUBER_DELTA = 1.345
 MIN_SCALE = 0.05  # percentage points: residuals below this are never down-weighted
 NAIVE = ("u2", "v2", "uv")  # the symmetric quadratic baseline
+LOCO_BOOT = 100  # bootstrap draws per held-out cell for its risk flags (fewer when --bootstrap asks for fewer)
 
 
 def run_offsets(table: CellTable) -> dict[str, np.ndarray]:
@@ -62,8 +63,10 @@ def _near(runs: dict) -> np.ndarray:
     return (np.abs(runs["u"]) <= FIT_REGION_LOG2) & (np.abs(runs["v"]) <= FIT_REGION_LOG2) & (runs["pct"] < CAP_PCT)
 
 
-def fit_penalty(table: CellTable, n_boot: int, rng: np.random.Generator) -> PenaltyModel | None:
-    """The penalty model of a table's cells, or None when too few runs lie near the optima."""
+def fit_penalty(table: CellTable, n_boot: int, rng: np.random.Generator,
+                loco_boot: int | None = None) -> PenaltyModel | None:
+    """The penalty model of a table's cells, or None when too few runs lie near the optima. loco_boot: the
+    draws per held-out cell for its risk flags (default: n_boot, at most LOCO_BOOT)."""
     runs = run_offsets(table)
     near = _near(runs)
     if near.sum() < MIN_RUNS or len(np.unique(runs["cell"][near])) < 2:
@@ -77,7 +80,9 @@ def fit_penalty(table: CellTable, n_boot: int, rng: np.random.Generator) -> Pena
     model = PenaltyModel(tuple(float(c) for c in coef), [tuple(float(f"{c:.5g}") for c in s) for s in samples], ref,
                          {k: tuple(v) for k, v in ranges.items()}, int(near.sum()),
                          len(np.unique(runs["cell"][near])))
-    model.validation = leave_one_cell_out(runs, x, near, ref, rng)
+    # --bootstrap bounds the held-out risk flags too: `--bootstrap 0` (fast, no intervals) runs no draws
+    loco_boot = min(n_boot, LOCO_BOOT) if loco_boot is None else loco_boot
+    model.validation = leave_one_cell_out(runs, x, near, ref, rng, n_boot=loco_boot)
     return model
 
 
@@ -93,10 +98,11 @@ def _bootstrap(runs: dict, x: np.ndarray, near: np.ndarray, n_boot: int, rng) ->
 
 
 def leave_one_cell_out(runs: dict, x: np.ndarray, near: np.ndarray, ref: dict, rng,
-                       n_boot: int = 100) -> dict:
+                       n_boot: int = LOCO_BOOT) -> dict:
     """Each cell held out in turn: predicted against measured penalty for its runs within 2× and 4× of
     the optimum (penalties capped at CAP_PCT), for this model and the naive symmetric quadratic, and how
-    many of its runs that cost more than RISKY_PCT were flagged risky (95th percentile of the bootstrap)."""
+    many of its runs that cost more than RISKY_PCT were flagged risky (95th percentile of the bootstrap;
+    with n_boot 0 no flags are counted and the keys are left out)."""
     naive_cols = [FEATURES.index(f) for f in NAIVE]
     rows = {"model": {2: [], 4: []}, "naive": {2: [], 4: []}}
     costly = flagged = false_alarms = cheap = 0
@@ -104,7 +110,8 @@ def leave_one_cell_out(runs: dict, x: np.ndarray, near: np.ndarray, ref: dict, r
         train, test = near & (runs["cell"] != c), runs["cell"] == c
         model = np.maximum(x[test] @ huber_lstsq(x[train], runs["pct"][train]), 0)
         naive = np.maximum(x[test][:, naive_cols] @ huber_lstsq(x[train][:, naive_cols], runs["pct"][train]), 0)
-        upper = np.percentile([np.maximum(x[test] @ s, 0) for s in _bootstrap(runs, x, train, n_boot, rng)], 95, axis=0)
+        draws = [np.maximum(x[test] @ s, 0) for s in _bootstrap(runs, x, train, n_boot, rng)]
+        upper = np.percentile(draws, 95, axis=0) if draws else np.full(int(test.sum()), np.nan)
         measured, u, v = runs["pct"][test], runs["u"][test], runs["v"][test]
         for span in (2, 4):
             within = (np.abs(u) <= np.log2(span)) & (np.abs(v) <= np.log2(span))
@@ -119,5 +126,7 @@ def leave_one_cell_out(runs: dict, x: np.ndarray, near: np.ndarray, ref: dict, r
                                           "mean_abs_pp": float(np.mean(errs))}
                       for span, errs in spans.items() if errs}
                for name, spans in rows.items()}
+    if not n_boot:
+        return {**summary, "cap_pct": CAP_PCT}
     return {**summary, "costly_runs": costly, "costly_flagged": flagged, "cheap_runs": cheap,
             "cheap_flagged": false_alarms, "cap_pct": CAP_PCT}

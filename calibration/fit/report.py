@@ -14,6 +14,7 @@ import numpy as np
 
 from advisor.artifact import CellEntry, FittedModelArtifact, HeldOutSummary, LawEntry, LossEntry, Validation
 from advisor.intervals import coverage_lines
+from advisor.outputs import save_figure, write_text
 from calibration.fit.laws import LawForm, predict
 from calibration.fit.penalty_report import penalty_md, plot_penalty
 
@@ -69,7 +70,7 @@ def build_report(fitted, out_dir: str | Path) -> Path:
     if fitter.penalty_ is not None:
         figures["Penalty per cell: measured runs against the model"] = plot_penalty(fitter, out / "penalty.png")
     path = out / "report.md"
-    path.write_text(markdown(fitter.artifact_, {t: p.name for t, p in figures.items()}))
+    write_text(path, markdown(fitter.artifact_, {t: p.name for t, p in figures.items()}))
     return path
 
 
@@ -103,7 +104,7 @@ def _save(fig, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path
 
@@ -343,7 +344,7 @@ def plot_heatmaps(fitter, out: Path) -> list[Path]:
                      label=f"loss above the cell's best run, % (log scale, clipped to {HEATMAP_PCT})")
         axes[0].legend(fontsize=6, loc="lower left")
         path = out / f"heatmaps_{start // HEATMAP_CELLS_PER_FIGURE + 1:02d}.png"
-        fig.savefig(path, dpi=100)
+        save_figure(fig, path, dpi=100)
         plt.close(fig)
         paths.append(path)
     return paths

@@ -24,6 +24,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from calibration.fit.plausibility import implausible_units
+from calibration.fit.table_read import TRUNCATED_KEY, TableReadError, read_table_file
+
 # Runs of one (N, D) cell differ slightly in tokens (steps * batch_tokens rounds down per batch
 # size), so tokens within this relative tolerance of each other belong to one cell.
 TOKENS_REL_TOL = 0.05
@@ -92,11 +95,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise FitInputError(f"table not found: {path}")
     try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        return pd.read_csv(path)
-    except Exception as exc:  # pandas raises many types; the user needs one line
-        raise FitInputError(f"cannot read {path}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+        return read_table_file(path)  # bounded, duplicate names refused, a cut-short last line counted
+    except TableReadError as exc:
+        raise FitInputError(str(exc)) from None
 
 
 def prepare_trials(df: pd.DataFrame, cols: ColumnMap = ColumnMap()) -> tuple[pd.DataFrame, dict]:
@@ -107,14 +108,16 @@ def prepare_trials(df: pd.DataFrame, cols: ColumnMap = ColumnMap()) -> tuple[pd.
     same (`flat_cell`). Raises FitInputError when nothing usable is left.
     """
     wanted = _wanted_columns(df, cols)
-    df, duplicates = drop_duplicate_trials(df)
-    excluded: dict[str, int] = {"duplicate": duplicates, "diverged": 0, "pruned": 0, "failed": 0}
+    truncated = int(df.attrs.get(TRUNCATED_KEY, 0))
+    df, duplicates = drop_duplicate_trials(df.iloc[:len(df) - truncated])
+    excluded: dict[str, int] = {"duplicate": duplicates, "diverged": 0, "pruned": 0, "failed": 0,
+                                TRUNCATED_KEY: truncated}
     if ABLATED_COLUMN in df.columns:
         df, excluded["other_ablation"] = profile_rows(df)
     if "status" in df.columns:
-        status = df["status"].astype(str)
+        status = df["status"].fillna("").astype(str).str.strip()
         for s, count in status[status != "ok"].value_counts().items():
-            excluded[str(s)] = int(count)
+            excluded[str(s) or "empty_status"] = int(count)
         df = df[status == "ok"]
     out = _canonical(df, cols, wanted)
     values = out.to_numpy(dtype=float)
@@ -130,6 +133,9 @@ def prepare_trials(df: pd.DataFrame, cols: ColumnMap = ColumnMap()) -> tuple[pd.
         out["tuned"] = _is_tuned(df.loc[out.index, ABLATED_COLUMN])
     if out.empty:
         raise FitInputError(f"no usable trials left (excluded: {_fmt_counts(excluded)})")
+    mistake = implausible_units(out)
+    if mistake:
+        raise FitInputError(f"the table's units look wrong: {mistake}")
     out["cell"] = _assign_cells(out["n_params"].to_numpy(), out["tokens"].to_numpy())
     flat = _in_flat_cell(out)
     excluded["flat_cell"] = int(flat.sum())

@@ -1,7 +1,6 @@
 """The artifact's entries (advisor/artifact.py types) from a fit's numpy state, and the JSON file."""
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 from pathlib import Path
@@ -10,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from advisor.artifact import CellEntry, FittedModelArtifact, LawEntry, LossEntry, SkippedForm
+from advisor.outputs import write_atomic
 from calibration.fit.laws import LawFit
 from calibration.fit.loss_surface import SurfaceFit
 from calibration.fit.table import FitInputError
@@ -79,21 +79,16 @@ def write_artifact(artifact: FittedModelArtifact | dict, path: str | Path, force
 
 
 def write_text(text: str, path: str | Path, force: bool = False) -> Path:
-    """Write an artifact's checked JSON text (`readable_text`): temp file, then rename."""
+    """Write an artifact's checked JSON text (`readable_text`) through advisor/outputs.py's writer."""
     path = Path(path)
     if path.exists() and not force:
         raise FitInputError(f"{path} exists; pass --force to overwrite it")
     blocker = next((p for p in path.parents if p.exists()), None)
     if blocker is not None and not blocker.is_dir():
         raise FitInputError(f"cannot write {path}: {blocker} is a file, not a folder")
-    tmp = path.with_name(path.name + ".tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text)
-        tmp.replace(path)
+        write_atomic(path, lambda f: f.write(text))  # a fresh temp file (O_EXCL), renamed over path
     except OSError as exc:
-        with contextlib.suppress(OSError):  # e.g. a full disk left it empty; a read-only folder never made it
-            tmp.unlink(missing_ok=True)
         raise FitInputError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
 

@@ -30,6 +30,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from advisor.bounded_read import read_bytes
 from advisor.paths import data_dir
 from calibration.proxy.vocab import max_token, meta_vocab
 
@@ -239,8 +240,12 @@ def _is_text_file(path: Path) -> bool:
     return bool(suffixes) and suffixes[0] in TEXT_SUFFIXES
 
 
+TEXT_CORPUS_LIMIT = 4 * 1024**3  # a text corpus is read whole into memory: beyond this it is not one
+
+
 def _read_text_file(path: Path) -> bytes:
-    return gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    data = read_bytes(path, TEXT_CORPUS_LIMIT)  # bounded while reading: a FIFO or a device says 0 bytes
+    return gzip.decompress(data) if path.suffix == ".gz" else data
 
 
 def _read_folder(path: Path) -> bytes:

@@ -1,11 +1,11 @@
 """Export a trial store as the trial table (contract 1 of docs/architecture.md) and a long table of loss curves."""
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import pandas as pd
 
+from advisor.outputs import write_atomic
 from calibration.proxy.model import count_params, shape_from_config
 from calibration.sweep.store import TrialStore
 from calibration.sweep.trial import TrialResult
@@ -52,21 +52,15 @@ def curve_table(store: TrialStore, current_spec: bool = False) -> pd.DataFrame:
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> None:
-    """CSV or Parquet by the file's extension; written aside and renamed, so never half a file."""
+    """CSV or Parquet by the file's extension; written aside (a fresh temporary file) and renamed, so never
+    half a file and never through a planted symlink (advisor/outputs.py)."""
     path = Path(path)
     if path.suffix.lower() not in (".csv", ".parquet"):
         raise ValueError(f"{path}: use a .csv or .parquet file name")
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        if path.suffix.lower() == ".parquet":
-            df.to_parquet(tmp, index=False)
-        else:
-            df.to_csv(tmp, index=False)
-        tmp.replace(path)
-    except BaseException:
-        with contextlib.suppress(OSError):  # e.g. a full disk: leave no half file behind
-            tmp.unlink()
-        raise
+    if path.suffix.lower() == ".parquet":
+        write_atomic(path, lambda f: df.to_parquet(f, index=False), binary=True)
+    else:
+        write_atomic(path, lambda f: df.to_csv(f, index=False))
 
 
 def _any_config():

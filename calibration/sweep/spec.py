@@ -81,6 +81,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from advisor.bounded_read import read_text
 from advisor.units import is_number
 
 try:
@@ -95,6 +96,11 @@ DEVICES_HELP = "auto, cpu, mps, cuda or cuda:N"
 # TrialConfig fields the grid sets per trial; they cannot be defaults in [trial].
 GRID_FIELDS = ("n_layer", "d_model", "n_head", "d_ff", "tokens", "batch_seqs", "lr", "seed")
 SHAPE_FIELDS = ("n_layer", "d_model", "n_head", "d_ff")
+# Caps checked at load, so that a typo (points = 1e6) is one line, not minutes and gigabytes of planning.
+MAX_GRID_POINTS = 1000  # values in one list or grid (sizes, budgets, LRs, batches, seeds, lr.points)
+MAX_GRID_TRIALS = 100_000  # sizes x budgets x LRs x batches x seeds before adaptive extension
+MAX_COUNT = 10_000_000  # any other whole number of the spec (steps, shapes, budgets per cell)
+MAX_SEED = 2**32 - 1  # what numpy's and torch's generators take
 # Allowed ranges of [trial] numbers: (low, low allowed, high or None, high allowed).
 TRIAL_RANGES = {
     "vocab_size": (1, True, None, False),
@@ -210,7 +216,7 @@ def load_spec(spec: str | Path, data: str | None = None, vocab_size: int | None 
                 f"no spec file or preset named {str(spec)!r} (presets: {', '.join(preset_names())})"
             )
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(read_text(path))  # bounded while reading (a FIFO or /dev/zero says 0 bytes)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{path}: not valid TOML: {exc}") from None
     except UnicodeDecodeError as exc:
@@ -247,7 +253,18 @@ def parse_spec(raw: dict, default_name: str = "sweep") -> SweepSpec:
     spec["search"] = _search(search, spec)  # and search.done(): every key of [search] read
     top.done()
     _check_budget_fits_batch(spec)
+    _check_grid_size(spec)
     return SweepSpec(**spec)
+
+
+def _check_grid_size(spec: dict) -> None:
+    """Refuse a starting grid over MAX_GRID_TRIALS trials, naming the keys that multiply."""
+    sizes = sum(len(spec.get(k) or ()) for k in ("rungs", "n_params", "shapes")) or 1
+    budgets = sum(len(spec.get(k) or ()) for k in ("tokens_per_param", "tokens", "flops")) or 1
+    total = sizes * budgets * len(spec["lr"]) * len(spec["batch_seqs"]) * len(spec["seeds"])
+    if total > MAX_GRID_TRIALS:
+        raise SpecError(f"the grid is {total:,} trials (sizes x budget x lr x batch.seqs x seeds); at most "
+                        f"{MAX_GRID_TRIALS:,}: shorten the lists or lr.points")
 
 
 class _Table:
@@ -285,7 +302,7 @@ class _Table:
             raise SpecError(f"{self.key(name)} must be true or false, got {value!r}")
         return value
 
-    def int(self, name, default, minimum=None):
+    def int(self, name, default, minimum=None, maximum=MAX_COUNT):
         value = self.take(name, default)
         if isinstance(value, float) and value.is_integer():
             value = int(value)
@@ -293,6 +310,8 @@ class _Table:
             raise SpecError(f"{self.key(name)} must be an integer, got {value!r}")
         if minimum is not None and value < minimum:
             raise SpecError(f"{self.key(name)} must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:  # a grid or a budget this large would never be planned
+            raise SpecError(f"{self.key(name)} must be at most {maximum:,}, got {value:,}")
         return value
 
     def positive(self, name, default):
@@ -309,6 +328,8 @@ class _Table:
         values = self.take(name)
         if not isinstance(values, list) or not values:
             raise SpecError(f"{self.key(name)} must be a non-empty list, got {values!r}")
+        if len(values) > MAX_GRID_POINTS:
+            raise SpecError(f"{self.key(name)} lists {len(values):,} values; at most {MAX_GRID_POINTS:,}")
         out = []
         for v in values:
             ok = is_number(v) and v > 0
@@ -347,6 +368,9 @@ def _seeds(value) -> dict:
     for key, seeds in (("seeds.values", values), ("seeds.extra", extra)):
         if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
             raise SpecError(f"{key} must be a list of non-negative integers, got {seeds!r}")
+        if len(seeds) > MAX_GRID_POINTS or any(s > MAX_SEED for s in seeds):
+            raise SpecError(f"{key} must hold at most {MAX_GRID_POINTS:,} seeds, each at most {MAX_SEED:,} "
+                            f"(what the random generators take)")
     if not values:
         raise SpecError("seeds.values must not be empty")
     if len(set(values + extra)) != len(values) + len(extra):
@@ -403,7 +427,7 @@ def _lr_grid(t: _Table) -> tuple:
         grid = t.numbers("values")
     else:
         lo, hi = t.positive("min", None), t.positive("max", None)
-        points = t.int("points", None, minimum=2)
+        points = t.int("points", None, minimum=2, maximum=MAX_GRID_POINTS)
         if not hi > lo:
             raise SpecError(f"lr.max ({hi}) must be larger than lr.min ({lo})")
         grid = tuple(float(f"{lo * (hi / lo) ** (i / (points - 1)):.6g}") for i in range(points))
@@ -510,7 +534,7 @@ def _adaptive(t: _Table) -> AdaptiveSettings:
     a = AdaptiveSettings(
         extend=t.bool("extend", d.extend),
         extend_batch=t.bool("extend_batch", d.extend_batch),
-        max_extensions=t.int("max_extensions", d.max_extensions, minimum=0),
+        max_extensions=t.int("max_extensions", d.max_extensions, minimum=0, maximum=MAX_GRID_POINTS),
         lr_min=t.positive("lr_min", d.lr_min),
         lr_max=t.positive("lr_max", d.lr_max),
         batch_min=t.int("batch_min", d.batch_min, minimum=1),
@@ -542,7 +566,8 @@ def _search(t: _Table, spec: dict) -> SearchSettings:
         raise SpecError(f"search.method {method!r} needs search.trials_per_cell (points per cell)")
     initial = t.int("initial_trials", _first_round(method, budget), minimum=1) if method in search.ROUNDED else budget
     rounds = t.int("round_trials", 2, minimum=1) if method in search.ROUNDED else 0
-    settings = SearchSettings(method, budget, t.int("seed", spec["seeds"][0], minimum=0), initial, rounds)
+    settings = SearchSettings(method, budget, t.int("seed", spec["seeds"][0], minimum=0, maximum=MAX_SEED), initial,
+                              rounds)
     t.done()
     search.check_settings(settings, spec["lr"], spec["batch_seqs"], spec["extra_seeds"])
     return settings

@@ -6,9 +6,7 @@ never followed (nor replaced).
 """
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from pathlib import Path
 
 
@@ -33,15 +31,12 @@ def _value(v) -> str:
 
 def write_spec(text: str, path: str | Path, force: bool = False) -> Path:
     """Write the TOML text to path (OSError's message or ValueError: one line, nothing written)."""
+    from advisor.outputs import write_atomic
+
     path = check_target(path, force)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "x", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
+        write_atomic(path, lambda f: f.write(text))  # a fresh temp file (O_EXCL, random name), renamed
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         raise ValueError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
 

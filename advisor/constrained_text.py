@@ -1,0 +1,109 @@
+"""The text of `recommend --batch` / `--lr` (advisor/constrained_recipe.py): the held value, its best partner
+with its interval, what the constraint costs, the fixed rules beside it and the joint optimum."""
+from __future__ import annotations
+
+import math
+
+from advisor.units import format_count
+
+
+def _interval(lo: float, hi: float, fmt) -> str:
+    return "no interval" if lo == hi else f"90% {fmt(lo)} – {fmt(hi)}"
+
+
+def _lr(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def constrained_lines(rec) -> list[str]:
+    c, joint, seq = rec.constraint, rec.unconstrained, rec.seq_len
+    batch_line = (f"  batch        {rec.batch_seqs:,} sequences × {seq} = {format_count(rec.batch_tokens_rounded)} tokens")
+    if c["fixed"] == "batch_tokens":
+        lines = [f"{batch_line}   (held: --batch {format_count(c['value'])}; {c['batch_ratio']:.3g}× the optimal "
+                 f"batch {format_count(joint['batch_tokens'])})",
+                 f"  peak LR      {rec.lr:.3g}   (the best LR at this batch: {c['lr_ratio']:.3g}× the optimal LR; "
+                 f"{_interval(rec.lr_low, rec.lr_high, _lr)})"]
+        rules = c["rules_lr"]
+        lines.append(f"  rules        √ rule {rules['sqrt']:.3g}, linear rule {rules['linear']:.3g}, constant LR "
+                     f"{rules['constant']:.3g} (each anchored at the joint optimum); the surface's valley moves the "
+                     f"LR as B^{_slope(c):.2f} here")
+    else:
+        lines = [f"  peak LR      {rec.lr:.3g}   (held: --lr; {c['lr_ratio']:.3g}× the optimal LR {joint['lr']:.3g})",
+                 f"{batch_line}   (the best batch at this LR: {format_count(rec.batch_tokens)} tokens, "
+                 f"{c['batch_ratio']:.3g}× the optimal batch; "
+                 f"{_interval(rec.batch_tokens_low, rec.batch_tokens_high, format_count)})"]
+        rules = c["rules_batch_tokens"]
+        lines.append(f"  rules        √ rule {format_count(rules['sqrt'])}, linear rule {format_count(rules['linear'])} "
+                     "tokens (each anchored at the joint optimum)")
+    home = 2.0 ** c["surface_minimum_at_optimum_log2"]
+    if abs(home - 1.0) > 0.03:
+        lines.append(f"               at the optimal batch itself the surface's minimum lies at {home:.3g}× the law's LR "
+                     "(the estimated optimum leans to the gentler side; docs/constraints.md)")
+    flag = " RISKY" if c["risky"] else ""
+    where = "; extrapolated (beyond 4× or the fitted range)" if c["extrapolated"] or c["beyond_validated"] else ""
+    lines += [f"  cost         the constraint costs {c['cost_pct']:.2f}% in loss (90%: {c['cost_pct_low']:.2f}–"
+              f"{c['cost_pct_high']:.2f}) against the unconstrained optimum{flag}{where}",
+              f"  method       {c['method']}",
+              f"  unconstrained peak LR {joint['lr']:.3g} ({_interval(joint['lr_low'], joint['lr_high'], _lr)}), batch "
+              f"{joint['batch_seqs']:,} × {seq} = {format_count(joint['batch_tokens_rounded'])} tokens (law optimum "
+              f"{format_count(joint['batch_tokens'])}; "
+              f"{_interval(joint['batch_tokens_low'], joint['batch_tokens_high'], format_count)})"]
+    return lines
+
+
+def _slope(c: dict) -> float:
+    """d log LR / d log B along the surface's valley, from its minimum at the optimal batch to the held batch."""
+    lb = math.log2(c["batch_ratio"])
+    return (c["offset_log2"] - c["surface_minimum_at_optimum_log2"]) / lb if abs(lb) > 1e-9 else float("nan")
+
+
+def short_sections(rec) -> list:
+    """The short answer's sections (advisor/short_answer.py) with the constraint's line after the batch and
+    the schedule's evidence after the run's lines."""
+    from advisor.short_answer import SECTIONS, batch_lines, lr_lines, run_lines
+
+    held = (rec.constraint or {}).get("fixed")
+    swap = {lr_lines: held_lr if held == "lr" else lr_lines,
+            batch_lines: held_batch if held == "batch_tokens" else batch_lines}
+    out = []
+    for section in SECTIONS:
+        out.append(swap.get(section, section))
+        if section is batch_lines and rec.constraint:
+            out.append(constraint_short)
+        if section is run_lines and rec.schedule_detail:
+            out.append(schedule_short)
+    return out
+
+
+def constraint_short(rec) -> list[str]:
+    from advisor.short_answer import _lr, row
+
+    c, joint = rec.constraint, rec.unconstrained
+    held = (f"the batch held: best LR here {c['lr_ratio']:.3g}× the optimum's" if c["fixed"] == "batch_tokens"
+            else f"the LR held: best batch here {c['batch_ratio']:.3g}× the optimum's")
+    flag = ", RISKY" if c["risky"] else ""
+    return [row("held", f"{held}; costs {c['cost_pct']:.2f}% (90% {c['cost_pct_low']:.2f}–{c['cost_pct_high']:.2f}"
+                        f"{flag})"),
+            row("optimum", f"unconstrained: LR {_lr(joint['lr'])}, batch {format_count(joint['batch_tokens_rounded'])} "
+                           f"tokens (--explain: the √/linear rules, the method)")]
+
+
+def schedule_short(rec) -> list[str]:
+    from advisor.short_answer import row
+
+    d = rec.schedule_detail
+    peak = "peak LR kept" if d["peak_lr_factor"] == 1.0 else f"peak LR ×{d['peak_lr_factor']:.2g}"
+    return [row("schedule", f"{d['shape']}; cited rule; {peak} (measured: --explain)")]
+
+
+def held_lr(rec) -> list[str]:
+    from advisor.short_answer import _lr, row
+
+    return [row("peak LR", f"{_lr(rec.lr)}   held (--lr)")]
+
+
+def held_batch(rec) -> list[str]:
+    from advisor.short_answer import row
+
+    return [row("batch", f"{format_count(rec.batch_tokens_rounded)} tokens = {rec.batch_seqs:,} × {rec.seq_len:,}   "
+                         "held (--batch)")]
