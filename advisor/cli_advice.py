@@ -114,6 +114,9 @@ def _add(options):
                    "(e.g. 0.1). Default: the fitted model's calibrated λ; with --hp-law, the τ rule at 0.1.")
 @click.option("--optimizer", metavar="NAME", help="Answer for this optimizer from Marin's sweep of 11 optimizers "
               "(arXiv 2509.02046): adamw, muon, lion, soape, ... (`advisor sources`); without it: AdamW from --model.")
+@click.option("--setup", "setup", metavar="NAME", default=None,
+              help="Answer for a setup the cross-setup default was fitted on (steplaw-dense, marin-adamw): its own "
+                   "law, no setup part in the interval. For a team whose recipe matches that setup's.")
 @click.option("--batch", "fixed_batch", type=Quantity(), help="Hold the batch (tokens, e.g. 4M): the best LR at it, "
               "from the fitted loss surface, what holding it costs and the unconstrained optimum beside it.")
 @click.option("--lr", "fixed_lr", type=Quantity(), help="Hold the peak LR (e.g. 3e-4): the best batch at it, likewise.")
@@ -134,7 +137,7 @@ def _add(options):
 @plot_options("Also draw the predicted loss-penalty map over LR × batch around the answer (.png, .pdf or "
               ".svg; needs matplotlib).")
 def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, vocab_size, model_path, config,
-              hp_law, tau_frac, optimizer, as_json, plot_path, force=False, explain=False, active_params=None,
+              hp_law, tau_frac, optimizer, setup, as_json, plot_path, force=False, explain=False, active_params=None,
               n_params_active_nonembedding=None, fixed_batch=None, fixed_lr=None, batch_ramp=False, max_batch=None,
               schedule=None, decay_frac=None):
     """Recommend the peak LR, batch size and full recipe for a target model.
@@ -145,6 +148,7 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
       advisor recommend --params 70B --tokens-per-param 20 --seq-len 8192 --json
       advisor recommend --n-params-nonembedding 6.5e9 --tokens 2T --model runs/quick/model.json
       advisor recommend --params 7B --tokens 2T --hp-law steplaw
+      advisor recommend --params 7B --tokens 2T --setup marin-adamw   # your recipe is Marin's
       advisor recommend --config path/to/config.json --tokens 2T
       advisor recommend --params 16B --active-params 2.8B --tokens 2T   # a mixture of experts
       advisor recommend --params 7B --tokens 2T --optimizer muon        # Muon, from Marin's sweep
@@ -167,7 +171,7 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
                                                           active_nonembedding=n_params_active_nonembedding,
                                                           batch=fixed_batch, lr=fixed_lr, batch_ramp=batch_ramp,
                                                           max_batch=max_batch, schedule=schedule,
-                                                          decay_frac=decay_frac),
+                                                          decay_frac=decay_frac, setup=setup),
                                  params=params, tokens=tokens, tokens_per_param=tokens_per_param,
                                  n_params_nonembedding=n_params_nonembedding, seq_len=seq_len or 4096,
                                  vocab_size=vocab_size, config=config)
@@ -178,7 +182,7 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
         return _recommend_ramp(params, tokens, fixed_batch, fixed_lr, max_batch, batch_ramp, as_json, explain, schedule, dict(
             tokens_per_param=tokens_per_param, seq_len=seq_len, vocab_size=vocab_size, config=config,
             n_params_nonembedding=n_params_nonembedding, model=model_path, law=hp_law, tau_frac=tau_frac,
-            active_params=active_params, n_params_active_nonembedding=n_params_active_nonembedding))
+            active_params=active_params, n_params_active_nonembedding=n_params_active_nonembedding, setup=setup))
     make = make_recommendation
     if fixed_batch is not None or fixed_lr is not None:
         from advisor.constrained_recipe import recommend_constrained
@@ -187,7 +191,7 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
     rec = make(params, tokens, tokens_per_param=tokens_per_param, seq_len=seq_len,
                vocab_size=vocab_size, n_params_nonembedding=n_params_nonembedding, config=config,
                model=model_path, law=hp_law, tau_frac=tau_frac, active_params=active_params,
-               n_params_active_nonembedding=n_params_active_nonembedding)
+               n_params_active_nonembedding=n_params_active_nonembedding, setup=setup)
     if schedule[0] is not None:
         from advisor.schedules import apply_schedule
 
@@ -276,6 +280,7 @@ def render_recommendation(rec: Recommendation) -> str:
         f"  grad clip    {rec.grad_clip:g} (max global norm)",
         "",
         _extrapolation_line(rec),
+        *_setups_line(rec),
         _source_line(rec.source),
     ]
     if rec.warnings:
@@ -453,6 +458,13 @@ def _extrapolation_line(rec: Recommendation) -> str:
                       f"{'inside' if f <= 1 else f'{f:.3g}×'}" for k, f in ex.items())
     return (f"Extrapolation beyond the fitted range: {parts}. Interval width (high/low): "
             f"LR {rec.lr_interval_ratio:.3g}×, {_batch_width(rec)}.")
+
+
+def _setups_line(rec: Recommendation) -> list[str]:
+    from advisor.setup_answer import line
+
+    text = line(rec.setups)
+    return [text] if text else []
 
 
 def _source_line(src: dict) -> str:

@@ -145,7 +145,7 @@ OPTION_NAMES = {"model": "--model", "hp_law": "--hp-law", "tau_frac": "--tau-fra
                 "active_params": "--active-params", "active_nonembedding": "--n-params-active-nonembedding",
                 "configs": "--configs", "batch_seqs": "--batch-seqs", "loss_law": "--loss-law",
                 "batch": "--batch", "lr": "--lr", "batch_ramp": "--batch-ramp", "max_batch": "--max-batch",
-                "schedule": "--schedule", "decay_frac": "--decay-frac"}
+                "schedule": "--schedule", "decay_frac": "--decay-frac", "setup": "--setup"}
 
 
 def refuse_with_optimizer(conflicts: dict) -> None:

@@ -112,14 +112,27 @@ def range_deviation(inputs: Sequence[str], coef: Sequence[float], sample: Sequen
 def extrapolated_point(chosen, candidates: Sequence, point: dict[str, float],
                        fit_range: dict[str, tuple[float, float]]) -> float:
     """The log point estimate. Inside the fitted (N, D) range: the chosen form. Beyond it: the chosen form
-    at the range's edge, carried to the target by the mean of the candidate forms' increments (the chosen
-    one's included), so that no one form's exponents, measured over a short range, rule far beyond it."""
+    at the range's edge, carried to the target by the weighted mean of the candidate forms' increments (the
+    chosen one's with weight 1), so that no one form's exponents, measured over a short range, rule far
+    beyond it, while a form the held-out test ranked worse barely moves it (`form_weight`). `candidates`
+    are (weight, log-value function) pairs, or bare functions (weight 1)."""
     if not candidates or not beyond_range(point, fit_range):
         return chosen(point)
     edge = {name: min(max(point[name], fit_range[name][0]), fit_range[name][1]) for name in ("n_params", "tokens")}
     edge["flops"] = 6.0 * edge["n_params"] * edge["tokens"]
-    forms = [chosen, *candidates]
-    return chosen(edge) + sum(f(point) - f(edge) for f in forms) / len(forms)
+    pairs = [(1.0, chosen)] + [c if isinstance(c, tuple) else (1.0, c) for c in candidates]
+    total = sum(w for w, _ in pairs)
+    return chosen(edge) + sum(w * (f(point) - f(edge)) for w, f in pairs) / total
+
+
+def form_weight(best_cv: float | None, cv: float | None, n_cells: int | None) -> float:
+    """A candidate form's weight against the chosen one's (1) from their held-out errors: the ratio of their
+    pseudo-likelihoods under Laplace errors whose scale is each form's mean |log2| error over the n held-out
+    cells, (best / cv)^n (pseudo-Bayesian model averaging on the leave-one-size-out errors). Without errors
+    or a cell count nothing can be preferred: 1."""
+    if best_cv is None or cv is None or not n_cells or best_cv <= 0 or cv <= 0:
+        return 1.0
+    return min(1.0, (best_cv / cv) ** n_cells)
 
 
 def beyond_range(point: dict[str, float], fit_range: dict[str, tuple[float, float]]) -> bool:
@@ -141,6 +154,15 @@ def form_candidates(best_cv: float | None, others: Sequence[tuple[float | None, 
     if best_cv is None:
         return [v for _, v in others]
     return [v for cv, v in others if cv is not None and cv <= best_cv + FORM_TOLERANCE_LOG2]
+
+
+def weighted_candidates(best_cv: float | None, others: Sequence[tuple[float | None, object]],
+                        n_cells: int | None) -> list[tuple[float, object]]:
+    """form_candidates with each one's `form_weight` for the point."""
+    if best_cv is None:
+        return [(1.0, v) for _, v in others]
+    return [(form_weight(best_cv, cv, n_cells), v) for cv, v in others
+            if cv is not None and cv <= best_cv + FORM_TOLERANCE_LOG2]
 
 
 def coverage_lines(coverage: dict | None) -> list[str]:

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 from advisor.artifact import SCHEMA, VERSION, FittedModelArtifact, LawEntry, LossEntry, ModelError
 from advisor.coded_warning import CodedWarning
 from advisor.intervals import (COMPONENTS, Spread, Z90, beyond_range, bootstrap_spread, excess, extrapolated_point,
-                              form_candidates, range_deviations, range_scales)
+                              range_deviations, range_scales, weighted_candidates)
 from advisor.bounded_read import read_text
 from advisor.json_text import parse_object
 from advisor.laws import LossLaw, PowerLaw
@@ -73,8 +73,9 @@ class FittedLaw:
         beyond the fitted range, where their longer-measured exponents count."""
         fit_range = fit_range or {}
         chosen = self.law.log_predict(point)
-        candidates = self._candidates(extra_forms) + (list(range_forms) if beyond_range(point, fit_range) else [])
-        log_point = extrapolated_point(self.law.log_predict, candidates, point, fit_range)
+        weighted = self._candidates(extra_forms) + [(1.0, f) for f in (range_forms if beyond_range(point, fit_range) else ())]
+        candidates = [f for _, f in weighted]
+        log_point = extrapolated_point(self.law.log_predict, weighted, point, fit_range)
         boot = bootstrap_spread([y - chosen for y in self.law.log_predict_each(point, self.samples)])
         parts = {"sampling": Spread.quadrature(boot, Spread.symmetric(Z90 * self.residual_sd)),
                  "law_form": Spread.quadrature(
@@ -99,10 +100,11 @@ class FittedLaw:
                    cv_log2_error=entry.cv_log2_error, n_cells=entry.n_cells,
                    alternatives=[cls.from_entry(a) for a in entry.alternatives], published=entry.published)
 
-    def _candidates(self, extra_forms) -> list[Callable]:
-        """Log-value functions of the forms nearly as good as the chosen one (intervals.form_candidates)."""
+    def _candidates(self, extra_forms) -> list[tuple[float, Callable]]:
+        """(weight for the point, log-value function) of the forms nearly as good as the chosen one
+        (intervals.weighted_candidates: weighed by their held-out errors)."""
         pairs = [(a.cv_log2_error, a.law.log_predict) for a in self.alternatives] + list(extra_forms)
-        return form_candidates(self.cv_log2_error, pairs)
+        return weighted_candidates(self.cv_log2_error, pairs, self.n_cells)
 
     def _range_excess(self, point: dict[str, float], fit_range: dict, boot: Spread) -> Spread:
         """What the range rule adds to the plain bootstrap beyond the fitted range (intervals.py)."""

@@ -136,6 +136,9 @@ class Recommendation:
     # the N the laws and the penalty model were evaluated at: n_params, or for an MoE what the model's
     # sparsity record makes of the total and active counts (advisor/sparsity.py)
     n_params_laws: float = 0.0
+    # a cross-setup model (advisor/setup_answer.py): the known setups' LR optima at the target, their spread,
+    # the --setup answered for (None: a setup none of them is) and what an anchor sweep costs and bought
+    setups: dict | None = None
     # recommend --batch / --lr (advisor/constrained_recipe.py): what was held and what it costs; the joint
     # optimum then sits under `unconstrained` while lr and batch_tokens are what to train with
     constraint: dict | None = None
@@ -338,8 +341,7 @@ def recommend(
     vocab_size: str | int | None = None,
     n_params_nonembedding: str | float | None = None,
     config: str | Path | ModelConfig | None = None,
-    model: str | Path | FittedModel | None = None,
-    law: str | None = None,
+    model: str | Path | FittedModel | None = None, law: str | None = None, setup: str | None = None,
     tau_frac: float | str | None = None,
     tokens_source: str | None = None,
     active_params: str | float | None = None, n_params_active_nonembedding: str | float | None = None,
@@ -350,16 +352,17 @@ def recommend(
     `config` (a model config: exact counts, `target_shape`). `tokens` defaults to the compute-optimal D under
     the model's loss law, else 20 per parameter; `tokens_source` labels a `tokens` the caller chose (`plan`).
     Weight decay: the fitted model's calibrated λ, unless `tau_frac` asks for the τ rule (module doc). An MoE
-    adds `active_params` (beside `params`) or `n_params_active_nonembedding` (the MoE model serves it)."""
+    adds `active_params` (beside `params`) or `n_params_active_nonembedding` (the MoE model serves it). `setup`:
+    a setup the cross-setup model was fitted on (its own law, no setup part in the interval)."""
     shape = target_shape(params, n_params_nonembedding, vocab_size, config, active_params, n_params_active_nonembedding)
     cfg = getattr(shape, "config", None)
     warnings: list[str] = _shape_warnings(shape) if cfg is None else []
     seq, seq_source = _target_seq_len(seq_len, cfg, warnings)
     tau = None if tau_frac is None else parse_quantity(tau_frac, "tau fraction")
-    fitted, published = (load_moe_source if isinstance(shape, shapes.MoeShape) else load_source)(model, law)
+    fitted, published = _load_checked(shape, model, law, setup)
     d, chosen_by = _choose_tokens(shape, tokens, tokens_per_param, fitted, warnings, seq)
     tokens_source = tokens_source if tokens is not None and tokens_source else chosen_by
-    answer = (_answer_from_model(fitted, shape, d, seq, warnings) if fitted is not None
+    answer = (_answer_from_model(fitted, shape, d, seq, warnings, setup) if fitted is not None
               else _answer_from_law(published, shape, d, seq, warnings))
     lr, batch = answer["lr"], answer["batch"]
     batch_seqs = practical_batch_seqs(batch.value, seq)
@@ -388,8 +391,30 @@ def recommend(
         warnings=warnings, warning_codes=[getattr(w, "code", UNSPECIFIED) for w in warnings],
         n_params_active=getattr(shape, "n_params_active", shape.n_params) or shape.n_params,
         shape_source=_shape_source(shape, seq_source, fitted, answer.get("moe_shift")),
-        tolerance=_tolerance(fitted, n_laws, d, lr.value, batch.value, batch_seqs * seq),
+        tolerance=_tolerance(fitted, n_laws, d, lr.value, batch.value, batch_seqs * seq), setups=answer.get("setups"),
     )
+
+
+def _load_checked(shape, model, law, setup: str | None):
+    """(FittedModel, None) or (None, PublishedLaw) for the target (load_source, or load_moe_source for an MoE),
+    --setup checked against it."""
+    fitted, published = (load_moe_source if isinstance(shape, shapes.MoeShape) else load_source)(model, law)
+    _check_setup(fitted, setup)
+    return fitted, published
+
+
+def _check_setup(fitted: FittedModel | None, setup: str | None) -> None:
+    """--setup needs a cross-setup model and one of its setups (one-line AdvisorError otherwise)."""
+    if setup is None:
+        return
+    if fitted is None:
+        raise AdvisorError("--setup needs a fitted cross-setup model, not a published law: drop --hp-law")
+    from advisor.setup_answer import SetupError, check_setup
+
+    try:
+        check_setup(fitted, setup)
+    except SetupError as exc:
+        raise AdvisorError(str(exc)) from None
 
 
 def _warmup_n(shape) -> float:
@@ -459,8 +484,8 @@ def _shape_warnings(shape) -> list[str]:
     return []
 
 
-def _answer_from_model(fitted: FittedModel, shape, d: float, seq: int, warnings: list[str]) -> dict:
-    lr, batch, extrapolation, batch_source = _from_model(fitted, shape, d, seq, warnings)
+def _answer_from_model(fitted: FittedModel, shape, d: float, seq: int, warnings: list[str], setup=None) -> dict:
+    lr, batch, extrapolation, batch_source, setups = _from_model(fitted, shape, d, seq, warnings, setup)
     moe_shift = None
     if isinstance(shape, shapes.MoeShape):
         extrapolation = {**extrapolation, "n_params_total": fitted.sparsity_.total_beyond(shape.n_params)}
@@ -481,7 +506,8 @@ def _answer_from_model(fitted: FittedModel, shape, d: float, seq: int, warnings:
                         "optimizer settings): λ comes from the τ rule; match the source's training setup where you can"))
     return {"lr": lr, "batch": batch, "extrapolation": extrapolation, "batch_source": batch_source,
             "source": {"kind": "model", **fitted.summary()}, "optimizer": fitted.optimizer,
-            "schedule": fitted.schedule, "n_params_laws": _n_for_laws(fitted, shape), "moe_shift": moe_shift}
+            "schedule": fitted.schedule, "n_params_laws": _n_for_laws(fitted, shape), "moe_shift": moe_shift,
+            "setups": setups}
 
 
 def _no_penalty_text(fitted: FittedModel) -> str:
@@ -644,11 +670,16 @@ def _measured_totals(sparsity) -> str:
             else f"total sizes {format_count(lo)}–{format_count(hi)} non-embedding")
 
 
-def _published_evidence(fitted: FittedModel, shape, d: float, seq: int) -> dict[str, dict]:
+def _published_evidence(fitted: FittedModel, shape, d: float, seq: int, setup: str | None = None) -> dict[str, dict]:
     """Per law ("lr", "batch"): what published laws add to the prediction (advisor/intervals.py). The
-    source authors' own law is another candidate form for the same data (with its error on our cells);
-    the spread of the independent published laws at the target is the setup component, used only when
-    the model is not of the user's own setup (a shipped model is never)."""
+    source authors' own law is another candidate form for the same data (with its error on our cells).
+    The setup component: for a model fitted across setups, measured from them (advisor/setups.py; none for
+    `setup`, a known one, whose own law shifts the point: "shift"); else the spread of the independent
+    published laws at the target, used only when the model is not of the user's own setup (a shipped model
+    is never)."""
+    cross = _cross_evidence(fitted, shape, d, seq, setup)
+    if cross is not None:
+        return cross
     other_setup = fitted.shipped_ is not None or not fitted.same_setup_as_target_
     at_target = {key: _from_law(HYPERPARAMETER_LAWS[key], shape, d, seq) for key in SETUP_LAWS}
     out = {}
@@ -672,6 +703,26 @@ def _law_as_form(published: PublishedLaw, vocab_size: int, seq: int, index: int)
         return math.log(value) if value and value > 0 else float("nan")
 
     return log_value
+
+
+def _cross_evidence(fitted: FittedModel, shape, d: float, seq: int, setup: str | None) -> dict | None:
+    """_published_evidence for a model with a cross_setup record (advisor/setup_answer.py), else None."""
+    from advisor.setup_answer import cross_record, evidence
+
+    if cross_record(fitted) is None:
+        return None
+    n = _n_for_laws(fitted, shape)
+    point = {"n_params": n, "tokens": d, "flops": 6.0 * n * d}
+    out = {}
+    for law, index in (("lr", 0), ("batch", 1)):
+        published = {key: _law_as_form(HYPERPARAMETER_LAWS[key], shape.vocab_size, seq, index) for key in SETUP_LAWS}
+        found = evidence(fitted, law, point, published, setup) or {"setup_width": 0.0, "shift": 0.0, "values": {}}
+        out[law] = {"extra_forms": [], "setup_width": found["setup_width"], "shift": found["shift"],
+                    "values": found["values"]}
+    return out
+
+
+law_as_form = _law_as_form  # public: the cross-setup fit's validation evaluates published setups' laws too
 
 
 def _n_for_laws(fitted: FittedModel, shape) -> float:
@@ -715,17 +766,19 @@ def _moe_warnings(sparsity, shape, shift: dict | None) -> list:
     return out
 
 
-def _from_model(fitted: FittedModel, shape, d: float, seq: int, warnings: list[str]):
+def _from_model(fitted: FittedModel, shape, d: float, seq: int, warnings: list[str], setup: str | None = None):
     n = _n_for_laws(fitted, shape)
     moe = (shape.n_params, shape.n_params_active) if isinstance(shape, shapes.MoeShape) else None
-    evidence = _published_evidence(fitted, shape, d, seq)
+    evidence = _published_evidence(fitted, shape, d, seq, setup)
+    shifts = {law: evidence[law].pop("shift", 0.0) for law in evidence}
+    lr_values = {law: evidence[law].pop("values", None) for law in evidence}["lr"]
     if moe is not None:  # beyond the MoE sweep's range, its dense reading is a candidate form
         for law in ("lr", "batch"):
             form = fitted.sparsity_.alternative_form(law, *moe)
             evidence[law]["range_forms"] = [form] if form is not None else []
-    lr = fitted.predict_lr(n, d, **evidence["lr"], moe=moe)
+    lr = _shifted(fitted.predict_lr(n, d, **evidence["lr"], moe=moe), shifts["lr"])
     if fitted.batch_unusable_ is None:
-        batch, batch_source = fitted.predict_batch(n, d, **evidence["batch"], moe=moe), "model"
+        batch, batch_source = _shifted(fitted.predict_batch(n, d, **evidence["batch"], moe=moe), shifts["batch"]), "model"
     else:
         stand_in = HYPERPARAMETER_LAWS[FALLBACK_BATCH_LAW]
         batch = _from_law(stand_in, shape, d, seq)[1]
@@ -760,7 +813,19 @@ def _from_model(fitted: FittedModel, shape, d: float, seq: int, warnings: list[s
     if not fitted.lr_.samples or (batch_source == "model" and not fitted.batch_.samples):
         warnings.append(CodedWarning("no_bootstrap_samples", "the model has no bootstrap samples: the sampling component is the residual scatter "
                         "alone, and exponents get no extra width beyond the fitted range"))
-    return lr, batch, extrapolation, batch_source
+    from advisor.setup_answer import disagreement_warning, summary
+
+    setups = summary(fitted, {"values": lr_values} if lr_values is not None else None, setup)
+    warnings.extend(disagreement_warning(setups))
+    return lr, batch, extrapolation, batch_source, setups
+
+
+def _shifted(pred: Prediction, shift: float) -> Prediction:
+    """A prediction moved by a log offset (a known setup's own law against the pooled one)."""
+    if not shift:
+        return pred
+    f = math.exp(shift)
+    return Prediction(pred.value * f, pred.low * f, pred.high * f, pred.components)
 
 
 def _from_law(published: PublishedLaw, shape, d: float, seq: int) -> tuple[Prediction, Prediction]:

@@ -144,7 +144,9 @@ def optimizer_lines(rec) -> list[str]:
 def warning_lines(rec) -> list[str]:
     """One line per warning: its first clause (the whole text is in --explain and --json)."""
     room = WIDTH - LABEL
-    return [row("warning", _fit(first_clause(str(w)), room)) for w in rec.warnings]
+    shown = {"setups_disagree"} if rec.setups else set()  # the setups row above says it, with the numbers
+    return [row("warning", _fit(first_clause(str(w)), room)) for w in rec.warnings
+            if getattr(w, "code", None) not in shown]
 
 
 def _fit(text: str, room: int) -> str:
@@ -172,7 +174,13 @@ def footer(rec) -> list[str]:
     return [clip(f"More: --explain (the parts, tolerance, rules, sources) or --json; terms: {GUIDE}")]
 
 
-SECTIONS = [header, lr_lines, batch_lines, run_lines, optimizer_lines, warning_lines, footer]
+def setups_lines(rec) -> list[str]:
+    from advisor.setup_answer import short_lines  # a cross-setup model: the known setups here, the anchor
+
+    return short_lines(rec)
+
+
+SECTIONS = [header, lr_lines, batch_lines, run_lines, optimizer_lines, setups_lines, warning_lines, footer]
 RECIPE_SECTIONS = [lr_lines, batch_lines, run_lines, optimizer_lines]  # `plan` prints these once
 
 

@@ -43,9 +43,13 @@ REPORT_FILES = ("report.md", "*.png")
 @click.option("--with", "with_sources", multiple=True, metavar="SOURCE",
               help="Fit jointly with a public sweep (a shipped source's name or a table in contract 1; "
                    "repeatable): your prefactors, exponents shared where your data agree (docs/fitting.md).")
+@click.option("--across", "across", multiple=True, metavar="SOURCE",
+              help="Fit TABLE and these setups across setups (shipped names or tables in contract 1; repeatable): "
+                   "a prefactor per setup, exponents tested between them, the model of a setup none of them is, "
+                   "with their spread as the setup part (docs/fitting.md, \"Across setups\").")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file and report.")
 def fit(table, output, report_dir, col_params, col_tokens, col_lr, col_batch, col_loss, batch_unit, seq_len,
-        n_boot, seed, near_optimal, notes, same_setup, with_sources, force):
+        n_boot, seed, near_optimal, notes, same_setup, with_sources, across, force):
     """Fit scale laws for the optimal LR and batch size (and the loss L(N, D)) to a trial table.
 
     TABLE is a CSV or Parquet file: the trial table of a calibration (`advisor calibrate ... export`) or
@@ -66,13 +70,17 @@ def fit(table, output, report_dir, col_params, col_tokens, col_lr, col_batch, co
       advisor fit trials.csv -o model.json --bootstrap 0      # fast, no intervals
       advisor fit steplaw-dense -o model.json --report report  # a shipped public sweep
       advisor fit mine.csv --with steplaw-dense -o model.json  # your sizes, Step Law's exponents
+      advisor fit steplaw-dense --across marin-adamw -o model.json  # the shipped cross-setup default
     """
     from pathlib import Path
 
     from calibration.fit import ColumnMap, FitInputError, ScaleLawFitter
 
     table, table_name = _resolve_table(table)
-    sources = resolve_sources(with_sources, table)
+    if with_sources and across:
+        raise InputError("--with (your setup, anchored) and --across (a model for any setup) are different fits: "
+                         "give one of them")
+    sources = resolve_sources(with_sources or across, table, "--across" if across else "--with")
     inputs = {"TABLE": table, **{f"--with {name}:": path for name, path in sources}}
     refuse_clobbering(inputs, {"-o": output}, {"--report": (report_dir, REPORT_FILES)}, force=force)
     if report_dir and (Path(report_dir) / "report.md").exists() and not force:
@@ -81,7 +89,10 @@ def fit(table, output, report_dir, col_params, col_tokens, col_lr, col_batch, co
                      batch_unit=batch_unit, seq_len=seq_len)
     fitter = ScaleLawFitter(n_boot=n_boot, seed=seed, near_optimal=near_optimal, same_setup=same_setup,
                             progress=sys.stderr.isatty())
-    if sources:
+    if sources and across:
+        fitter = _cross_fitter(table, table_name, sources, same_setup, n_boot=n_boot, seed=seed,
+                               near_optimal=near_optimal)
+    elif sources:
         fitter = _joint_fitter(sources, same_setup, n_boot=n_boot, seed=seed, near_optimal=near_optimal)
     if report_dir:
         _make_folder(report_dir)  # a read-only or impossible place fails now, not after the fit
@@ -117,7 +128,7 @@ def _resolve_table(table: str) -> tuple[str, str]:
     return str(resolve_source(table)), f"source {table}"  # a CatalogError is bad input (advisor/cli.py)
 
 
-def resolve_sources(with_sources, table) -> list[tuple[str, str]]:
+def resolve_sources(with_sources, table, option: str = "--with") -> list[tuple[str, str]]:
     """(name, table path) of each distinct --with source (shipped names or table paths; CatalogError: bad
     input); TABLE itself is refused: a table fitted jointly with itself would count every trial twice."""
     from pathlib import Path
@@ -128,8 +139,18 @@ def resolve_sources(with_sources, table) -> list[tuple[str, str]]:
     sources = [(name, str(resolve_source(name))) for name in dict.fromkeys(with_sources)]
     for name, path in sources:
         if same_path(Path(path), Path(table)):
-            raise InputError(f"--with {name} is the table being fitted: a joint fit needs another setup's sweep")
+            raise InputError(f"{option} {name} is the table being fitted: a joint fit needs another setup's sweep")
     return sources
+
+
+def _cross_fitter(table, table_name, sources, same_setup, **settings):
+    """A CrossSetupFitter over TABLE (the reference setup) and the --across sources."""
+    from calibration.fit.cross_setup import CrossSetupFitter
+
+    if same_setup is True:
+        raise InputError("--across fits a model for a setup none of the tables is: --same-setup does not apply")
+    name = table_name[len("source "):] if table_name.startswith("source ") else table_name
+    return CrossSetupFitter([(name, table), *sources], progress=sys.stderr.isatty(), **settings)
 
 
 def _joint_fitter(sources, same_setup, **settings):
@@ -157,6 +178,10 @@ def summary_text(artifact) -> str:
     if loss:
         e, a, alpha, b, beta = loss.values
         lines.append(f"loss: L = {e:.3f} + {a:.4g}/N^{alpha:.3f} + {b:.4g}/D^{beta:.3f}")
+    if isinstance(prov.extra.get("cross_setup"), dict):
+        from calibration.fit.cross_record import summary_lines as cross_lines
+
+        lines += cross_lines(prov.extra["cross_setup"])
     if isinstance(prov.extra.get("joint"), dict):
         from calibration.fit.joint_record import summary_lines
 

@@ -55,6 +55,7 @@ def load_source(name: str, path: str | Path, near_optimal: float, n_boot: int, r
                 columns: ColumnMap = ColumnMap()) -> Source:
     """Read a source's table (contract 1), check its units, find its cells' optima and resample them."""
     raw, trials = read_source(name, path, columns)
+    sha = hashlib.sha256(Path(path).read_bytes()).hexdigest() if Path(path).is_file() else ""
     cells = build_cells(trials, diverged_trials(raw, columns))
     table = CellTable(cells, [fit_cell(c, near_optimal) for c in cells])
     if not (table.w("lr") > 0).any():
@@ -63,7 +64,6 @@ def load_source(name: str, path: str | Path, near_optimal: float, n_boot: int, r
     if n_boot > 0:
         s_lr, s_b, _ = resample_optima(table.cells, table.optima, n_boot, rng)
         samples = {"lr": s_lr, "batch": s_b}
-    sha = hashlib.sha256(Path(path).read_bytes()).hexdigest() if Path(path).is_file() else ""
     return Source(name, table, samples, len(trials), sha)
 
 
@@ -92,16 +92,30 @@ def check_units(raw: pd.DataFrame, trials: pd.DataFrame) -> None:
                             "units")
 
 
+def edge_bounds(table: CellTable, law: str) -> tuple[np.ndarray, np.ndarray]:
+    """(sign, log bound) per cell: +1 an upper bound, -1 a lower bound (a coordinate-descent profile's edge,
+    calibration/fit/profile.py), 0 for a value or no information."""
+    sign, value = np.zeros(len(table.cells)), np.zeros(len(table.cells))
+    for j, opt in enumerate(table.optima):
+        support = opt.lr_profile if law == "lr" else opt.batch_profile
+        if support is not None and support.is_bound:
+            sign[j] = 1.0 if support.kind == "upper_bound" else -1.0
+            value[j] = support.log_bound
+    return sign, value
+
+
 def stack(mine: CellTable, mine_samples: dict, sources: list[Source], law: str) -> joint_law.Stack:
     """MINE's and the sources' cells for one law, stacked (joint_law.Stack)."""
     tables = [mine] + [s.table for s in sources]
     inputs = {k: np.concatenate([t.inputs[k] for t in tables]) for k in mine.inputs}
     have = bool(mine_samples) and all(s.samples for s in sources)
     samples = np.hstack([mine_samples[law]] + [s.samples[law] for s in sources]) if have else None
+    bounds = [edge_bounds(t, law) for t in tables]
     return joint_law.Stack(inputs, np.concatenate([t.y(law) for t in tables]),
                            np.concatenate([t.w(law) for t in tables]),
                            np.concatenate([np.full(len(t.cells), g) for g, t in enumerate(tables)]),
-                           samples, ["mine"] + [s.name for s in sources])
+                           samples, ["mine"] + [s.name for s in sources],
+                           np.concatenate([b[0] for b in bounds]), np.concatenate([b[1] for b in bounds]))
 
 
 class JointFitter(ScaleLawFitter):
@@ -135,6 +149,10 @@ class JointFitter(ScaleLawFitter):
             self._mine_samples = {"lr": s_lr, "batch": s_b, "loss": s_loss}
         law_rng = np.random.default_rng(self.seed + 3)
         self.stacks_ = {law: stack(table, self._mine_samples, self.sources_, law) for law in ("lr", "batch")}
+        from calibration.fit.cross_law import censored  # a coordinate-descent source's edge bounds, where crossed
+
+        self.stacks_ = {law: censored(st, (LR_FORMS if law == "lr" else BATCH_FORMS)[-1 if law == "batch" else 0])
+                        for law, st in self.stacks_.items()}
         self.lr_fits_, self.lr_skipped_ = joint_law.fit_forms(self.stacks_["lr"], LR_FORMS, law_rng)
         if not self.lr_fits_:
             reasons = "; ".join(f"{s.form}: {s.reason}" for s in self.lr_skipped_)
@@ -164,6 +182,11 @@ class JointFitter(ScaleLawFitter):
 
         self.joint_ = joint_section(self)
         self.provenance_.extra["joint"] = self.joint_
+        from calibration.fit.cross_setup import anchored_section
+
+        anchored = anchored_section(self)
+        if anchored is not None:  # the slopes' spread between setups belongs in your interval
+            self.provenance_.extra["cross_setup"] = anchored
         self.fit_range_.update(pooled_fit_range(self))
         lr_tokens = self.joint_.get("laws", {}).get("lr", {}).get("exponents", {}).get("tokens", {})
         if lr_tokens.get("status") in ("borrowed", "pooled"):  # the sources' budgets separate N from D

@@ -43,6 +43,10 @@ class Stack:
     gid: np.ndarray
     samples: np.ndarray | None
     names: list[str]
+    # edge optima of coordinate-descent sources (profile.py, joint.edge_bounds): sign (+1 upper, -1 lower bound, 0 none)
+    # and the bound's log value; cross_law.censored turns a crossed bound into a value
+    bound: np.ndarray | None = None
+    bound_y: np.ndarray | None = None
 
     def present(self) -> list[int]:
         """Setups with at least one usable cell (their intercepts are identified)."""

@@ -372,6 +372,9 @@ def markdown(art: FittedModelArtifact, figures: dict[str, str]) -> str:
     from calibration.fit.joint_record import markdown as joint_md  # a joint fit's section (else nothing)
 
     lines += joint_md(prov.extra.get("joint"))
+    from calibration.fit.cross_record import markdown as cross_md  # a cross-setup fit's section (else nothing)
+
+    lines += cross_md(prov.extra.get("cross_setup"))
     lines += _surface_md(art.laws.loss) + _validation_md(art.validation) + penalty_md(art.penalty) + _targets_md(art)
     lines += _cells_md(art.cells)
     lines += ["## Figures", ""]
