@@ -90,7 +90,7 @@ def test_recommend_batch_json_trains_with_the_constrained_pair_and_keeps_the_joi
     ("--lr", "5"),                            # 1000× off the optimum
     ("--batch", "4M", "--lr", "3e-4"),
     ("--batch", "4M", "--hp-law", "steplaw"),
-    ("--batch-ramp", "--batch", "8M", "--max-batch", "4M"),   # the ramp's maximum below its start
+    ("--batch-ramp", "--batch", "8M", "--max-batch", "4M"),   # the ramp's end given twice
     ("--max-batch", "8M"),                    # without --batch-ramp
     ("--batch-ramp", "--lr", "3e-4"),
     ("--schedule", "wsd", "--decay-frac", "0"),
@@ -199,3 +199,16 @@ def test_the_shipped_end_to_end_figures_are_recomputed_and_meet_the_goals():
     assert rows["median_log2_surface"] <= 0.3
     assert rows["median_log2_surface"] <= min(rows[f"median_log2_{k}"] for k in ("sqrt", "linear", "constant")) + 1e-9
     assert rows["median_cost_error_pp"] <= 0.1 + 1e-9
+
+
+def test_batch_ramp_with_batch_ends_at_that_batch():
+    """`--batch` is the batch you train at, with a ramp too: the ramp ends there (as --max-batch), not at the
+    recommended batch with --batch silently turned into a rounded start."""
+    out = _run("recommend", "--params", "7B", "--tokens", "2T", "--batch-ramp", "--batch", "16M", "--json")
+    assert out.exit_code == 0, out.output
+    stages = json.loads(out.output)["batch_ramp"]["stages"]
+    assert stages[-1]["batch_seqs"] == round(16e6 / 4096) and stages[0]["batch_seqs"] < stages[-1]["batch_seqs"]
+    same = _run("recommend", "--params", "7B", "--tokens", "2T", "--batch-ramp", "--max-batch", "16M", "--json")
+    assert json.loads(same.output)["batch_ramp"]["stages"] == stages
+    both = _run("recommend", "--params", "7B", "--tokens", "2T", "--batch-ramp", "--batch", "4M", "--max-batch", "16M")
+    assert both.exit_code == 2 and len(both.output.strip().splitlines()) == 1, both.output
