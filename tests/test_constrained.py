@@ -15,7 +15,7 @@ from advisor.constrained import best_offset, constrained_optimum
 from advisor.constrained_recipe import recommend_constrained
 from advisor.penalty import FEATURES, PenaltyModel
 from advisor.ramp import batch_ramp, megatron_schedule, recommend_with_ramp
-from advisor.recipe import recommend
+from advisor.recipe import beta2_rule, recommend
 
 TARGET = dict(params="7B", tokens="2T")
 
@@ -212,3 +212,19 @@ def test_batch_ramp_with_batch_ends_at_that_batch():
     assert json.loads(same.output)["batch_ramp"]["stages"] == stages
     both = _run("recommend", "--params", "7B", "--tokens", "2T", "--batch-ramp", "--batch", "4M", "--max-batch", "16M")
     assert both.exit_code == 2 and len(both.output.strip().splitlines()) == 1, both.output
+
+
+def test_a_held_batch_in_tokens_is_rounded_to_whole_sequences_and_says_so():
+    """4M tokens = 977 sequences of 4,096 (a prime, hard to split over ranks): the output says the batch was
+    rounded, to what, and what 1,024 sequences are; the LR, β2 and steps are all read at that one batch."""
+    doc = json.loads(_run("recommend", "--params", "7B", "--tokens", "2T", "--batch", "4M", "--json").output)
+    assert doc["batch_seqs"] == 977 and doc["batch_tokens_rounded"] == 977 * 4096
+    assert doc["beta2"] == pytest.approx(beta2_rule(977 * 4096), rel=1e-12)
+    assert doc["beta2"] == pytest.approx(0.95 ** (977 * 4096 / 2 ** 22), rel=1e-12)  # the anchor: Llama 2's 1,024 × 4,096
+    assert doc["steps"] == pytest.approx(2e12 / (977 * 4096), abs=1)
+    short = _run("recommend", "--params", "7B", "--tokens", "2T", "--batch", "4M").output
+    assert "rounded to whole sequences: 4,001,792 tokens" in short and "1,024 × 4,096 = 4.19M" in short, short
+    long = _run("recommend", "--params", "7B", "--tokens", "2T", "--batch", "4M", "--explain").output
+    assert "rounded to 977 × 4,096 = 4,001,792 tokens" in long, long
+    exact = _run("recommend", "--params", "7B", "--tokens", "2T", "--batch", str(1024 * 4096)).output
+    assert "rounded" not in exact, exact
