@@ -42,7 +42,8 @@ def constrained_lines(rec) -> list[str]:
                      "(the estimated optimum leans to the gentler side; docs/constraints.md)")
     flag = " RISKY" if c["risky"] else ""
     where = "; extrapolated (beyond 4× or the fitted range)" if c["extrapolated"] or c["beyond_validated"] else ""
-    lines += [f"  cost         the constraint costs {c['cost_pct']:.2f}% in loss (90%: {c['cost_pct_low']:.2f}–"
+    least = "at least " if c.get("cost_is_lower_bound") else ""
+    lines += [f"  cost         the constraint costs {least}{c['cost_pct']:.2f}% in loss (90%: {c['cost_pct_low']:.2f}–"
               f"{c['cost_pct_high']:.2f}) against the unconstrained optimum{flag}{where}",
               f"  method       {c['method']}",
               f"  unconstrained peak LR {joint['lr']:.3g} ({_interval(joint['lr_low'], joint['lr_high'], _lr)}), batch "
@@ -82,8 +83,8 @@ def constraint_short(rec) -> list[str]:
     c, joint = rec.constraint, rec.unconstrained
     held = (f"the batch held: best LR here {c['lr_ratio']:.3g}× the optimum's" if c["fixed"] == "batch_tokens"
             else f"the LR held: best batch here {c['batch_ratio']:.3g}× the optimum's")
-    flag = ", RISKY" if c["risky"] else ""
-    return [row("held", f"{held}; costs {c['cost_pct']:.2f}% (90% {c['cost_pct_low']:.2f}–{c['cost_pct_high']:.2f}"
+    flag, least = ", RISKY" if c["risky"] else "", "at least " if c.get("cost_is_lower_bound") else ""
+    return [row("held", f"{held}; costs {least}{c['cost_pct']:.2f}% (90% {c['cost_pct_low']:.2f}–{c['cost_pct_high']:.2f}"
                         f"{flag})"),
             row("optimum", f"unconstrained: LR {_lr(joint['lr'])}, batch {format_count(joint['batch_tokens_rounded'])} "
                            f"tokens (--explain: the √/linear rules, the method)")]
