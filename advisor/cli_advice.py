@@ -121,9 +121,11 @@ def _add(options):
               "from the fitted loss surface, what holding it costs and the unconstrained optimum beside it.")
 @click.option("--lr", "fixed_lr", type=Quantity(), help="Hold the peak LR (e.g. 3e-4): the best batch at it, likewise.")
 @click.option("--batch-ramp", "batch_ramp", is_flag=True, help="Propose a staged batch schedule (the batch doubling "
-              "up to the recommended or --max-batch; --batch sets its start), each stage with its LR and β2, and a "
+              "up to the recommended batch, or the one you train at: --batch or --max-batch, its end; it starts at a "
+              "quarter of that, or at the recommended batch if smaller), each stage with its LR and β2, and a "
               "Megatron-LM --step-batch-size-schedule string.")
-@click.option("--max-batch", "max_batch", type=Quantity(), help="With --batch-ramp: the batch the ramp ends at (tokens).")
+@click.option("--max-batch", "max_batch", type=Quantity(), help="With --batch-ramp: the batch the ramp ends at (tokens; "
+              "the same as --batch there).")
 @click.option("--schedule", "schedule", metavar="cosine|wsd|linear", help="The LR schedule to train with (default: "
               "the calibrated one): its final LR and peak LR, each line saying whether measured or a cited rule.")
 @click.option("--decay-frac", "decay_frac", type=float, help="With --schedule wsd: the fraction of the steps in the "
@@ -222,6 +224,10 @@ def _recommend_ramp(params, tokens, start, lr, max_batch, batch_ramp: bool, as_j
 
     if not batch_ramp:
         raise AdvisorError("--max-batch goes with --batch-ramp")
+    if start is not None:  # --batch is the batch you train at, as elsewhere: with a ramp, the batch it ends at
+        if max_batch is not None:
+            raise AdvisorError("with --batch-ramp, --batch is the batch the ramp ends at, as --max-batch: give one of them")
+        start, max_batch = None, start
     rec, ramp = recommend_with_ramp(params, tokens, start_batch=start, max_batch=max_batch, lr=lr, **target)
     if schedule[0] is not None:
         rec, factor = apply_schedule(rec, *schedule)

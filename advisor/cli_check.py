@@ -152,14 +152,25 @@ def render_check(results: list[tuple[str, CheckResult]]) -> str:
         flags = (f" RISKY: {_risk_text(r)}" if r.risky else "") + \
                 (" (extrapolated beyond the fitted range)" if r.extrapolated else "")
         lines.append(f"  {name}: LR {r.lr:.3g} ({r.lr_ratio:.2f}× the optimum), batch {format_count(r.batch_tokens)} "
-                     f"({r.batch_ratio:.2f}×) → penalty {r.penalty_pct:.2f}% (90%: {r.penalty_pct_low:.2f}–"
-                     f"{r.penalty_pct_high:.2f}){flags}")
+                     f"({r.batch_ratio:.2f}×) → {_penalty_text(r)}{flags}")
         lines.append("      " + _suggestion_text(r))
         if r.beyond_validated:
             lines.append("      " + _beyond_text(r))
     if first.warnings:
         lines += ["", "Warnings:"] + [f"  - {w}" for w in first.warnings]
     return "\n".join(lines)
+
+
+def _penalty_text(r: CheckResult) -> str:
+    """The penalty and its interval; beyond the validated 4× a lower bound (the value at that edge), and far
+    above the optimal LR a divergence risk rather than a small penalty."""
+    if "lr_far_above" in r.risk_reasons:
+        return (f"DIVERGENCE RISK: the run may spike or diverge; if it trains, a penalty of at least "
+                f"{r.penalty_pct:.2f}% (the value at 4× above the optimum)")
+    if r.penalty_is_lower_bound:
+        return (f"penalty at least {r.penalty_pct:.2f}% (the value at 4× from the optimum; 90%: "
+                f"{r.penalty_pct_low:.2f}–{r.penalty_pct_high:.2f})")
+    return f"penalty {r.penalty_pct:.2f}% (90%: {r.penalty_pct_low:.2f}–{r.penalty_pct_high:.2f})"
 
 
 def _risk_text(r: CheckResult) -> str:
@@ -175,7 +186,7 @@ def _beyond_text(r: CheckResult) -> str:
     far = ", ".join(f"{name.split('_')[0].replace('lr', 'LR')} {ratios[name.split('_')[0]]:.3g}× the optimum"
                     for name in r.beyond_validated)
     return (f"{far}: more than 4× from the optimum, beyond the range the penalty model was validated on, so the "
-            "penalty there is extrapolated" + ("; runs this far above the optimal LR often spike or fail"
+            "penalty shown is its value at 4×, a lower bound" + ("; runs this far above the optimal LR often spike or fail"
                                                 if "lr_above" in r.beyond_validated else ""))
 
 
