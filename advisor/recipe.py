@@ -493,6 +493,14 @@ def _answer_from_model(fitted: FittedModel, shape, d: float, seq: int, warnings:
         warnings.extend(_moe_warnings(fitted.sparsity_, shape, moe_shift))
     if fitted.penalty_ is None:
         warnings.append(CodedWarning("no_penalty_model", _no_penalty_text(fitted)))
+    if fitted.optimizer.get("name") == "muon":  # a model fitted on Muon proxies (docs/optimizers.md)
+        from advisor.muon_lr import convention_line
+
+        warnings.append(CodedWarning("muon_model", "this model's laws are Muon's: the peak LR is the Muon part's "
+                                     f"({fitted.optimizer.get('muon_lr_convention', 'original')} convention), the "
+                                     "AdamW settings below are its AdamW part's (LR × adam_lr_ratio "
+                                     f"{fitted.optimizer.get('adam_lr_ratio')}). "
+                                     + convention_line(lr.value, int(round(shape.d_model)))))
     if not isinstance(fitted.optimizer.get("weight_decay"), (int, float)):
         warnings.append(CodedWarning("no_optimizer_settings", "the model does not record the weight decay its LR law was measured under (nor the other "
                         "optimizer settings): λ comes from the τ rule; match the source's training setup where you can"))
