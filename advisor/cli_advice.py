@@ -168,7 +168,7 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
     if optimizer is not None:
         from advisor.cli_optimizer import recommend_command
 
-        return recommend_command(optimizer, as_json, dict(model=model_path, hp_law=hp_law, tau_frac=tau_frac,
+        return recommend_command(optimizer, as_json, explain=explain, conflicts=dict(model=model_path, hp_law=hp_law, tau_frac=tau_frac,
                                                           plot=plot_path, active_params=active_params,
                                                           active_nonembedding=n_params_active_nonembedding,
                                                           batch=fixed_batch, lr=fixed_lr, batch_ramp=batch_ramp,

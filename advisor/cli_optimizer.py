@@ -38,7 +38,8 @@ def _value(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def render_recommendation(a: dict) -> str:
+def render_recommendation(a: dict, explain: bool = True) -> str:
+    """The answer for one optimizer; `explain=False` is the short form (each knob's value on one line)."""
     lr, b = a["lr"], a["batch"]
     lines = [f"optimizer {a['optimizer']} — {SOURCE}", *(f"  ! {w}" for w in a["warnings"]), "",
              f"  target       N = {format_count(a['n_params'])} non-embedding ({format_count(a['n_params_total'])} total), "
@@ -54,7 +55,10 @@ def render_recommendation(a: dict) -> str:
               f"90% {format_count(b['low'])}–{format_count(b['high'])}; {opt.LAW_KINDS[b['kind']]})",
               f"               a 2× batch step: {_step(a['batch_step_cost'])}",
               *_tolerance_lines(a),
-              f"  steps        {a['steps']:,}", "",
+              f"  steps        {a['steps']:,}"]
+    if not explain:
+        return "\n".join(lines + _short_knob_lines(a["knobs"]))
+    lines += ["",
               "  other knobs: the measured optimum at the nearest cell that profiled it (≤/≥: on the grid's edge, a "
               "bound; *: a value Marin carried, not profiled there); the loss cost of one grid step:"]
     for knob, k in a["knobs"].items():
@@ -63,6 +67,19 @@ def render_recommendation(a: dict) -> str:
     if a["optimizer"] == "adamw":
         lines += ["", *adamw_rule_lines(opt.summary("adamw"))]
     return "\n".join(lines)
+
+
+def _short_knob_lines(knobs: dict) -> list[str]:
+    """Every other knob's measured optimum on one line (≤/≥: a bound at the grid's edge); --explain gives the
+    cell it comes from, how it moved across cells and the cost of a step."""
+    mark = {"low": "≤", "high": "≥"}
+    shown = [f"{KNOB_NAMES.get(knob, knob)} {_value(k['value'])}{mark.get(k.get('edge'), '')}"
+             for knob, k in knobs.items() if k.get("value") is not None]
+    import textwrap
+
+    return [*textwrap.wrap(", ".join(shown), 100, initial_indent="  knobs        ", subsequent_indent=" " * 15),
+            "More: --explain (each knob's cells, how it moved, the cost of a step; the tolerance and cliff lines) "
+            "or --json"]
 
 
 def _knob_lines(knob: str, k: dict) -> list[str]:
@@ -165,7 +182,7 @@ def jsonable(obj):
     return "diverged" if isinstance(obj, float) and obj == math.inf else obj
 
 
-def recommend_command(name: str, as_json: bool, conflicts: dict, **target) -> None:
+def recommend_command(name: str, as_json: bool, conflicts: dict, explain: bool = True, **target) -> None:
     import click
 
     refuse_with_optimizer(conflicts)
@@ -175,7 +192,7 @@ def recommend_command(name: str, as_json: bool, conflicts: dict, **target) -> No
 
         _dump(jsonable(answer))
     else:
-        click.echo(render_recommendation(answer))
+        click.echo(render_recommendation(answer, explain))
 
 
 def check_command(name: str, as_json: bool, conflicts: dict, **kw) -> None:

@@ -134,3 +134,13 @@ def test_the_shipped_laws_rebuild_from_the_sources():
     for name in shipped:
         for law in ("lr", "batch"):
             assert rebuilt[name]["laws"][law]["coef"] == pytest.approx(shipped[name]["laws"][law]["coef"], rel=1e-9)
+
+
+def test_the_optimizer_answer_is_short_by_default_and_whole_with_explain():
+    short = run("recommend", "--params", "7B", "--tokens", "2T", "--optimizer", "muon")
+    whole = run("recommend", "--params", "7B", "--tokens", "2T", "--optimizer", "muon", "--explain")
+    assert short.exit_code == 0 and whole.exit_code == 0, short.output + whole.output
+    assert "by size @ budget" not in short.output and "by size @ budget" in whole.output
+    assert len(short.output.splitlines()) < len(whole.output.splitlines()) - 10
+    knobs = [line for line in short.output.splitlines() if line.strip().startswith("knobs")]
+    assert knobs and "weight decay 0.1" in short.output.replace("\n", " ")
