@@ -49,6 +49,8 @@ class CheckResult:
     warnings: list  # the recommendation's warnings (extrapolation, MoE, ...) and the check's own
     n_params_laws: float = 0.0  # the N the laws and the penalty were read at (an MoE: from the sparsity record)
     n_params_active: float = 0.0
+    # beyond the validated 4× the penalty is the value at that edge, a lower bound: "at least" (penalty.py)
+    penalty_is_lower_bound: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -107,7 +109,8 @@ def _check_point(penalty, rec, warnings: list, lr_value: float, batch_tokens: fl
         beyond_validated=_beyond_validated(lr_value / rec.lr, batch_tokens / rec.batch_tokens),
         suggestion=_best_single_change(penalty, rec, lr_value, batch_tokens, cost.pct),
         n_params=rec.n_params, tokens=rec.tokens, seq_len=rec.seq_len, source=rec.source,
-        warnings=list(warnings), n_params_laws=n_laws, n_params_active=rec.n_params_active)
+        warnings=list(warnings), n_params_laws=n_laws, n_params_active=rec.n_params_active,
+        penalty_is_lower_bound=cost.at_least)
 
 
 def moe_target(config, active_params=None, n_params_active_nonembedding=None):
