@@ -20,7 +20,7 @@ from advisor.model import FittedModel
 from advisor.recipe import AdvisorError, Recommendation, load_source
 from advisor.recipe import recommend as make_recommendation
 from advisor.short_answer import RECIPE_SECTIONS, UNINFORMATIVE_RATIO, render_short, uninformative_lines
-from advisor.units import format_count, is_number
+from advisor.units import format_count, format_days, is_number
 
 # Extreme inputs that slipped past the checks: still bad input, not a traceback.
 out_of_range = input_errors(OverflowError, ZeroDivisionError, about="numbers out of the range this tool can compute")
@@ -278,7 +278,8 @@ def render_recommendation(rec: Recommendation) -> str:
         *(_optimum_lines(rec) if rec.constraint is None else _constrained_lines(rec)),
         f"  steps        {_int(rec.steps)}",
         f"  warmup       {_int(rec.warmup_steps)} steps ({format_count(rec.warmup_tokens)} tokens): {rec.rules['warmup']}",
-        f"  schedule     {rec.schedule}, final LR {rec.final_lr:.3g} ({rec.final_lr_frac:.3g}× peak)",
+        f"  schedule     {rec.schedule}, final LR " + (f"{rec.final_lr:.3g} ({rec.final_lr_frac:.3g}× peak)"
+                                                     if rec.final_lr > 0 else "0"),
         *_schedule_lines(rec),
         f"  AdamW        β1 {rec.beta1:g}, β2 {rec.beta2:.4g}, ε {rec.eps:g}, weight decay {rec.weight_decay:.3g}",
         f"               β2 rule: {rec.rules['beta2']}",
@@ -372,13 +373,13 @@ def _target_lines(rec: Recommendation) -> list[str]:
         return [f"Target: a mixture of experts, N = {format_count(rec.n_params)} non-embedding parameters in all, "
                 f"{format_count(rec.n_params_active)} active per token ({format_count(rec.n_params_total)} and "
                 f"{format_count(src['moe']['n_params_active_total'])} with embeddings, vocab {rec.vocab_size}; "
-                f"d_model ≈ {rec.d_model:.0f}, n_layer ≈ {rec.n_layer:.1f}: {src['moe']['rule']})",
+                f"d_model ≈ {rec.d_model:.0f}, n_layer ≈ {_layers(rec.n_layer)}: {src['moe']['rule']})",
                 f"  N for laws   {format_count(rec.n_params_laws)}: {src['moe'].get('laws_rule', '')}"
                 f"{_moe_shift_text(rec, src['moe'].get('total_shift'))}"]
     if src.get("kind") != "config":
         return [f"Target: N = {format_count(rec.n_params)} non-embedding parameters ({format_count(rec.n_params_total)} "
-                f"total with vocab {rec.vocab_size}; d_model ≈ {rec.d_model:.0f}, n_layer ≈ {rec.n_layer:.1f} under "
-                f"the standard shape — {rec.rules['shape']})"]
+                f"total with vocab {rec.vocab_size}; d_model ≈ {rec.d_model:.0f}, n_layer ≈ {_layers(rec.n_layer)} "
+                f"under the standard shape (whole layers) — {rec.rules['shape']})"]
     moe = (f"; {format_count(rec.n_params_active)} active per token, {src['n_experts_active']} of {src['n_experts']} "
            "experts" if src.get("n_experts") else "")
     return [f"Target: N = {format_count(rec.n_params)} non-embedding parameters ({format_count(rec.n_params_total)} "
@@ -476,8 +477,12 @@ def _setups_line(rec: Recommendation) -> list[str]:
 def _source_line(src: dict) -> str:
     if src.get("kind") == "law":
         return f"Source: {src['name']} ({src['citation']}): {src['formula']}"
-    bits = [f"{k} {src[k]}" for k in ("source", "tokenizer", "n_trials_used", "n_cells", "code_version",
-                                      "created_at") if src.get(k) is not None]
+    counts = ("n_trials_used", "n_cells") if not src.get("setups") else ()  # a cross-setup fit: each setup's
+    bits = [f"{k} {src[k]}" for k in ("source", "tokenizer", *counts, "code_version", "created_at")
+            if src.get(k) is not None]
+    if src.get("setups"):
+        bits.insert(2, "fitted on " + ", ".join(f"{s['name']} ({s['n_trials']:,} runs, {s['n_cells']} cells)"
+                                                for s in src["setups"]))
     batch = f"{src['batch_form']} (not used: a bound)" if src.get("batch_unusable") else src["batch_form"]
     line = f"Model: {src['path']} ({', '.join(bits)}); laws: lr {src['lr_form']}, batch {batch}"
     if src.get("name"):  # a shipped model: say what it rests on first
@@ -576,7 +581,7 @@ def render_plan(p) -> str:
                      f"({format_count(p.n_params_total)} total), D = {format_count(p.tokens)} tokens")
     lines += [
         f"  hardware     {p.gpus} × {p.gpu} ({p.gpus_source}), peak {p.gpu_peak_flops:.3g} FLOP/s, MFU {p.mfu:g}",
-        f"  time         {p.gpu_hours:,.0f} GPU-hours = {p.wall_days:.3g} days on {p.gpus} GPUs, for "
+        f"  time         {p.gpu_hours:,.0f} GPU-hours = {format_days(p.wall_days)} on {p.gpus} GPUs, for "
         f"{p.train_flops:.3g} training FLOPs ((6N + 6·n_layer·seq·d_model + 6·d_model·V)·D: attention and "
         "output head included)",
     ]
@@ -698,7 +703,7 @@ def render_comparison(table: dict) -> str:
              f"({table['tokens_source']}), seq_len {table['seq_len']}, C = {table['flops']:.3g}",
              "", header, "-" * len(header)]
     for r in table["rows"]:
-        seqs = "—" if r["batch_seqs"] is None else f"{r['batch_seqs']:.4g}"
+        seqs = "—" if r["batch_seqs"] is None else f"{r['batch_seqs']:,.0f}"  # a count: 16,480, never 1.648e+04
         lines.append(f"{r['source']:<16} {_lr(r['lr']):>15} {_count(r['batch_tokens']):>13} {seqs:>11}  "
                      f"{r['citation']}")
         if r.get("lr_low") is not None:
@@ -706,8 +711,8 @@ def render_comparison(table: dict) -> str:
             batch_band = seq_band = "—"
             if r.get("batch_tokens_low") is not None:
                 batch_band = f"{_count(r['batch_tokens_low'])}–{_count(r['batch_tokens_high'])}"
-                seq_band = (f"{r['batch_tokens_low'] / table['seq_len']:.0f}–"
-                            f"{r['batch_tokens_high'] / table['seq_len']:.0f}")
+                seq_band = (f"{r['batch_tokens_low'] / table['seq_len']:,.0f}–"
+                            f"{r['batch_tokens_high'] / table['seq_len']:,.0f}")
             lines.append(f"{'  90% interval':<16} {lr_band:>15} {batch_band:>13} {seq_band:>11}")
     lines += ["", "Notes:"]
     for r in table["rows"]:
@@ -815,6 +820,11 @@ def _plain(value) -> str:
     return str(value)
 
 
+def _layers(n_layer: float) -> str:
+    """Whole layers: the standard shape's n_layer = d_model/128 is an estimate, and no model has 32.5 layers."""
+    return f"{max(1, round(n_layer))}"
+
+
 def _provenance_lines(s: dict) -> list[str]:
     prov = s["provenance"]
     lines = [f"Shipped model {s['shipped']['name']}: {s['shipped']['description']}"] if s.get("shipped") else []
@@ -824,7 +834,21 @@ def _provenance_lines(s: dict) -> list[str]:
               "n_trials_used", "n_excluded", "n_cells", "bootstrap", "code_version") if key in prov]
     lines += [f"  {key:<14} " + ", ".join(f"{k} {_plain(v)}" for k, v in prov[key].items())
               for key in ("proxy", "optimizer", "schedule") if isinstance(prov.get(key), dict)]
-    return lines + [f"  note           {n}" for n in prov.get("notes") or []]
+    return lines + _setups_lines(prov) + [f"  note           {n}" for n in prov.get("notes") or []]
+
+
+def _setups_lines(prov: dict) -> list[str]:
+    """A cross-setup model: every setup its laws were fitted on (the lines above are the reference's alone)."""
+    from advisor.fitted_setups import fitted_setups, setup_line
+
+    rows = fitted_setups(prov)
+    if not rows:
+        return []
+    ref = next((r["name"] for r in rows if r["reference"]), "?")
+    return ([f"  setups         {setup_line(rows[0])}"] + [f"                 {setup_line(r)}" for r in rows[1:]]
+            + [f"  note           table, proxy, optimizer, schedule, n_trials and n_cells above are the reference "
+               f"setup {ref}'s; the LR and batch laws pool every setup listed (their cells and the fit range "
+               f"below span them all)"])
 
 
 def render_model(s: dict) -> str:

@@ -13,6 +13,7 @@ import click
 from advisor import catalog
 from advisor.cli import StyledCommand
 from advisor.cli_advice import _dump
+from advisor.fitted_setups import fitted_setups, setup_line
 
 
 def _model_provenance(path) -> dict:
@@ -22,7 +23,8 @@ def _model_provenance(path) -> dict:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
         return {"error": f"unreadable model file: {exc}"}
     keep = ("source", "table", "n_trials", "n_trials_used", "n_cells", "tokenizer", "data_id")
-    return {k: prov[k] for k in keep if k in prov}
+    setups = fitted_setups(prov)
+    return {**{k: prov[k] for k in keep if k in prov}, **({"setups": setups} if setups else {})}
 
 
 def listing() -> dict:
@@ -48,6 +50,8 @@ def _size(row: dict) -> str:
     prov = row.get("provenance", {})
     if "error" in prov:
         return prov["error"]
+    if prov.get("setups"):
+        return f"fitted on {len(prov['setups'])} setups: " + "; ".join(setup_line(r) for r in prov["setups"])
     trials = prov.get("n_trials_used", prov.get("n_trials"))
     return f"fitted on {f'{trials:,}' if trials else '?'} trials, {prov.get('n_cells', '?')} cells"
 

@@ -280,6 +280,8 @@ class FittedModel:
             "tokenizer": prov.tokenizer,
             "n_trials_used": prov.n_trials_used,
             "n_cells": prov.n_cells,
+            "setups": [{k: s.get(k) for k in ("name", "n_trials", "n_cells")}  # a cross-setup fit's, else []
+                       for s in ((self.provenance_.get("cross_setup") or {}).get("setups") or [])],
             "code_version": prov.code_version,
             "lr_form": self.lr_.law.form,
             "batch_form": self.batch_.law.form if self.batch_ is not None else None,

@@ -30,7 +30,7 @@ from advisor.recipe import (
     DEFAULT_SEQ_LEN, DEFAULT_VOCAB, PLAUSIBLE_TOKENS_PER_PARAM, USABLE_TOKENS_PER_PARAM, AdvisorError,
     Recommendation, load_moe_source, load_source, moe_tokens_needed, recommend, target_shape,
 )
-from advisor.units import parse_int_quantity, parse_quantity
+from advisor.units import format_days, parse_int_quantity, parse_quantity
 
 if TYPE_CHECKING:  # model_config is imported only when a config is given (cold start)
     from advisor.model_config import ModelConfig
@@ -45,6 +45,7 @@ GIB = 2**30
 MIN_MFU = 1e-3
 MAX_GPUS = 10**7
 MAX_PRICE = 1e6  # per GPU-hour, in any currency
+LONG_RUN_DAYS = 365.0  # a run longer than a year is warned (run_too_long)
 
 
 @dataclass
@@ -148,6 +149,7 @@ def plan(
                                                    warnings)
     train_flops = full_training_flops(model_shape, rec)
     hours = train_flops / (budget.device.peak_flops * budget.mfu) / 3600.0
+    warnings = warnings + _long_run(hours / n_gpus / 24.0, n_gpus)
     return Plan(
         mode=sized["mode"], flops=sized["flops"], flops_source=sized["flops_source"], train_flops=train_flops,
         gpu=budget.device.name, gpu_peak_flops=budget.device.peak_flops, mfu=budget.mfu, gpus=n_gpus,
@@ -158,6 +160,14 @@ def plan(
         activation_checkpointing=activation_checkpointing, memory=memory, recommendation=rec,
         warnings=warnings + rec.warnings, batch_cost=_batch_cost(source, rec, memory.per_gpu_seqs * n_gpus),
     )
+
+
+def _long_run(days: float, n_gpus: int) -> list[CodedWarning]:
+    """A run longer than a year on these GPUs: no team trains that long, so say so beside the plan."""
+    if days < LONG_RUN_DAYS:
+        return []
+    return [CodedWarning("run_too_long", f"the run takes {format_days(days)} on {n_gpus:,} GPUs: more GPUs "
+                         "(--gpus), a faster GPU (--gpu) or a smaller target; published runs take weeks to months")]
 
 
 def _batch_cost(source: dict, rec: Recommendation, global_seqs: int) -> dict | None:
@@ -299,7 +309,7 @@ def _budget_flops(flops, gpu_hours, n_gpus, days, device: GPU, mfu: float) -> tu
     if n_gpus is None:
         raise AdvisorError("--days needs --gpus")
     d = parse_quantity(days, "--days")
-    return n_gpus * d * 86400.0 * rate, f"{n_gpus} GPUs × {d:g} days × {device.name} peak × MFU {mfu:g}"
+    return n_gpus * d * 86400.0 * rate, f"{n_gpus} GPUs × {format_days(d)} × {device.name} peak × MFU {mfu:g}"
 
 
 def _allocate(law: LossLaw, c: float, budget: _Budget) -> tuple[float, float, float]:

@@ -8,8 +8,10 @@ law (`law="deepseek"`, no interval). The rest follows stated rules, each recorde
 - batch rounding: the law's optimum B* (tokens) is rounded to a practical number of sequences at `seq_len`,
   the nearest of 2^k and 3·2^k in log space (within ≈1.22× of B*; loss is flat near the optimum).
 - warmup: N tokens (one token per non-embedding parameter; Porian et al., arXiv 2406.19146, who find
-  Kaplan's long fixed warmup hurts small models), at least 1 step and at most 10% of training; for an MoE
-  N_active tokens (the count each token computes with and the laws take).
+  Kaplan's long fixed warmup hurts small models), but at least the published floor, the shorter of 1% of
+  the steps (DeepSeek LLM, Pythia) and 2,000 steps (Llama 2, DeepSeek LLM): N tokens alone gives a large
+  run a few hundred steps, far below any published run; at least 1 step and at most 10% of training; for
+  an MoE N_active tokens (the count each token computes with and the laws take).
 - tokens: an MoE target must give them (no loss law here can trade its total against D).
 - schedule and final LR: those the proxies were calibrated with (provenance), else cosine to 0.1×peak
   (Hoffmann et al., arXiv 2203.15556) — the LR law only holds for the schedule it was fitted under.
@@ -43,7 +45,7 @@ from advisor.laws import (
     Target,
 )
 from advisor.model import FittedModel, ModelError, Prediction
-from advisor.practice import practice_warnings
+from advisor.practice import practice_warnings, warmup_floor
 from advisor.units import UnitError, format_count, is_number, parse_int_quantity, parse_quantity
 
 if TYPE_CHECKING:
@@ -225,6 +227,12 @@ def target_shape(params=None, n_params_nonembedding=None, vocab_size=None, confi
         raise AdvisorError(
             f"the active count {format_count(active)} is less than one layer of the standard shape (n_layer "
             f"{shape.n_layer:.2g}): give the parameters each token uses, e.g. --active-params 2.8B for a 16B MoE")
+    if shape.n_layer < 1 and shape.n_params < 1:  # no room even for one non-embedding parameter
+        smallest = 12 * 128**2 + 2 * vocab * 128  # one layer of the standard shape: d_model 128
+        raise AdvisorError(
+            f"{format_count(shape.n_params_total)} parameters with vocab {vocab} leave no non-embedding parameters, "
+            f"less than one layer of the standard shape (it takes {format_count(smallest)} in all): this tool "
+            "advises on LLM-sized models")
     if shape.n_layer < 1:
         # Below one layer of the standard shape the arithmetic still runs but describes no real model.
         raise AdvisorError(
@@ -436,8 +444,8 @@ def _flops(shape, d: float) -> tuple[float, str]:
 
 
 def _steps(d: float, batch_seqs: int, seq: int, n_params: float) -> tuple[int, int]:
-    """(training steps, warmup steps: n_params tokens (an MoE's active count), at least 1, at most
-    WARMUP_MAX_FRAC of training)."""
+    """(training steps, warmup steps: n_params tokens (an MoE's active count), at least the published floor
+    (practice.warmup_floor) and 1, at most WARMUP_MAX_FRAC of training)."""
     steps = int(d // (batch_seqs * seq))
     if steps < 1:
         raise AdvisorError(f"the tokens ({format_count(d)}) are fewer than one batch "
@@ -446,7 +454,8 @@ def _steps(d: float, batch_seqs: int, seq: int, n_params: float) -> tuple[int, i
         raise AdvisorError(f"the run would be {steps} optimizer steps of {batch_seqs} × {seq} = "
                            f"{format_count(batch_seqs * seq)} tokens: too few to warm up and decay (at least "
                            f"{MIN_STEPS}); shorten the sequence length or train on more tokens")
-    return steps, max(1, min(math.ceil(n_params / (batch_seqs * seq)), int(WARMUP_MAX_FRAC * steps)))
+    by_n = max(math.ceil(n_params / (batch_seqs * seq)), warmup_floor(steps))
+    return steps, max(1, min(by_n, int(WARMUP_MAX_FRAC * steps)))
 
 
 def _run_shape_warnings(batch: float, batch_seqs: int, seq: int, steps: int) -> list:
@@ -568,9 +577,11 @@ RULES = {
     "moe_shape": "the width of the standard shape at the ACTIVE count (experts add parameters, not width); "
                  "total and active lose the same 2·V·d of embeddings",
     "batch_rounding": "nearest of 2^k and 3·2^k sequences to the law's optimum (log scale)",
-    "warmup": "N tokens (Porian et al., arXiv 2406.19146), ≥1 step, ≤10% of steps",
+    "warmup": "N tokens (Porian et al., arXiv 2406.19146), at least the published floor of 1% of steps capped at "
+              "2,000 steps (Llama 2, DeepSeek LLM), ≥1 step, ≤10% of steps",
     "warmup_moe": "N_active tokens for an MoE: the count each token computes with and the laws take (Porian et "
-                  "al.'s ~N tokens, arXiv 2406.19146, was measured on dense models, where the two agree), ≥1 step, "
+                  "al.'s ~N tokens, arXiv 2406.19146, was measured on dense models, where the two agree), at least "
+                  "the published floor of 1% of steps capped at 2,000 steps (Llama 2, DeepSeek LLM), ≥1 step, "
                   "≤10% of steps",
     "schedule": "as calibrated (provenance; an absolute final LR is kept), else cosine to 0.1×peak "
                 "(Hoffmann et al., arXiv 2203.15556)",

@@ -103,10 +103,12 @@ def disagreement_warning(summary_record: dict | None) -> list:
     if summary_record["lr_spread"] <= DISAGREE_RATIO:
         return []
     lo, hi = min(lr, key=lr.get), max(lr, key=lr.get)
+    anchor = summary_record.get("anchor")  # name the command here: not every output prints a Setups line
+    how = f"`{anchor['command']}`" if anchor else "`advisor recalibrate anchor`"
     return [CodedWarning("setups_disagree", (
         f"the known setups' LR optima differ {summary_record['lr_spread']:.2g}× at this target ({lo} {lr[lo]:.2g}, "
         f"{hi} {lr[hi]:.2g}): how far your setup sits from each decides the answer, and the interval's setup part "
-        "says so; a small anchor sweep of your own recipe pins it (see 'Setups' above)"))]
+        f"says so; a small anchor sweep of your own recipe pins it ({how})"))]
 
 
 def line(summary_record: dict | None) -> str | None:

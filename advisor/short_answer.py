@@ -24,8 +24,12 @@ GUIDE = "docs/reading-the-output.md"
 
 
 def row(label: str, text: str) -> str:
-    """One line: the label in its column, the text clipped at a word to fit WIDTH."""
-    return clip(f"  {label:<{LABEL - 2}}{text}")
+    """The label in its column, the text wrapped at words to fit WIDTH (continuation lines under the text,
+    never cut: a clipped command or list loses its meaning)."""
+    import textwrap
+
+    lines = textwrap.wrap(text, WIDTH - LABEL, break_long_words=False, break_on_hyphens=False) or [""]
+    return "\n".join(f"  {label if i == 0 else '':<{LABEL - 2}}{line}" for i, line in enumerate(lines))
 
 
 def clip(line: str, width: int = WIDTH) -> str:
@@ -61,7 +65,17 @@ def header(rec) -> list[str]:
     size = f"{format_count(rec.n_params_total)} parameters ({format_count(rec.n_params)} non-embedding"
     if rec.n_params_active and rec.n_params_active < rec.n_params:
         size += f", {format_count(rec.n_params_active)} active"
-    return [clip(f"{size}), {format_count(rec.tokens)} tokens, seq_len {rec.seq_len:,} · {by}")]
+    return [clip(f"{size}), {format_count(rec.tokens)} tokens, seq_len {rec.seq_len:,} · {by}")] + seq_note(rec)
+
+
+def seq_note(rec) -> list[str]:
+    """Where a config's context length is not the seq_len used, say which was used and why."""
+    src = rec.shape_source or {}
+    if src.get("kind") != "config" or src.get("context_length") in (None, rec.seq_len):
+        return []
+    why = str(src.get("seq_len_source", ""))
+    why = why.split(": ", 1)[1] if why.startswith("default") and ": " in why else why  # the number is said already
+    return [row("seq_len", f"{rec.seq_len:,}, not the config's {src['context_length']:,}: {why}")]
 
 
 def lr_lines(rec) -> list[str]:
@@ -130,10 +144,16 @@ def run_lines(rec) -> list[str]:
     how = rec.tokens_source
     for short in ("compute-optimal", "given"):
         how = short if how.startswith(short) else how
-    how = how.split(" (")[0].split(":")[0]
+    how = how.split(" (--")[0].split(":")[0]  # "20 tokens per (total) parameter", not "20 tokens per"
     return [row("tokens", f"{format_count(rec.tokens)} ({how}) = {rec.steps:,} steps"),
-            row("warmup", f"{rec.warmup_steps:,} steps, then {rec.schedule} to {_lr(rec.final_lr)} "
-                          f"({rec.final_lr_frac:.2g}× peak)")]
+            row("warmup", f"{rec.warmup_steps:,} steps, then {rec.schedule} to {final_lr_text(rec)}")]
+
+
+def final_lr_text(rec) -> str:
+    """'1e-5 (0.015× peak)', or '0' for a schedule that decays to zero."""
+    if rec.final_lr <= 0:
+        return "0"
+    return f"{_lr(rec.final_lr)} ({rec.final_lr_frac:.2g}× peak)"
 
 
 def optimizer_lines(rec) -> list[str]:

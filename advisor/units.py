@@ -99,3 +99,13 @@ def format_count(x: float, digits: int = 3) -> str:
             return f"{x / scale:.{digits}g}{suffix}"
     return f"{x:.{digits}g}"
 
+
+
+def format_days(days: float) -> str:
+    """A wall-clock duration as people say it: '7.2 hours', '1 day', '12.5 days', '1,260 days (3.45 years)'."""
+    if days < 1:
+        hours = days * 24
+        return f"{hours:.3g} hour{'' if f'{hours:.3g}' == '1' else 's'}"
+    text = f"{days:,.0f}" if days >= 1000 else f"{days:.3g}"
+    text += " day" if text == "1" else " days"
+    return text + (f" ({days / 365.25:.3g} years)" if days >= 365.25 else "")

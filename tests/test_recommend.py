@@ -72,11 +72,22 @@ def test_weight_decay_defaults_to_the_calibrated_one(model_file):
     assert rec.tau_frac == pytest.approx(1.0 / (rec.lr * calibrated * rec.steps))
 
 
-def test_warmup_is_n_tokens_capped_at_a_tenth_of_training(model_file):
+def test_warmup_is_n_tokens_floored_by_practice_and_capped_at_a_tenth_of_training(model_file):
+    from advisor.practice import warmup_floor
+
     rec = recommend("7B", "2T", model=model_file)
-    assert rec.warmup_steps == math.ceil(rec.n_params / rec.batch_tokens_rounded)
+    assert rec.warmup_steps == max(math.ceil(rec.n_params / rec.batch_tokens_rounded), warmup_floor(rec.steps))
     short = recommend("7B", "20B", model=model_file)
     assert short.warmup_steps == int(0.1 * short.steps)
+
+
+def test_warmup_of_a_long_run_reaches_the_published_floor():
+    """8B on 15T: N tokens alone is ~276 steps (0.05%); Llama 2 and DeepSeek LLM warmed up 2,000 steps."""
+    rec = recommend("8B", "15T", vocab_size=128256)
+    assert rec.warmup_steps == 2000 and rec.warmup_steps > math.ceil(rec.n_params / rec.batch_tokens_rounded)
+    assert "warmup_outside_practice" not in rec.warning_codes and "2,000 steps" in rec.rules["warmup"]
+    small = recommend("125M", "300B")
+    assert small.warmup_steps == max(1, int(0.01 * small.steps))
 
 
 def test_beta2_rule_holds_the_half_life_in_tokens():

@@ -97,6 +97,7 @@ class CrossSetupFitter(JointFitter):
             self.cross_["leave_one_setup_out"] = leave_one_setup_out(self)
         self.provenance_.extra["cross_setup"] = self.cross_
         self.warnings_ = [w for w in self.warnings_ if not w.code.startswith("joint_") and w.code not in CARRIED]
+        self.warnings_ = [reference_edge_warning(w, self.setups[0][0]) for w in self.warnings_]
         self.warnings_ += cross_warnings(self)
         self.artifact_.warnings = self.warnings_
 
@@ -163,6 +164,19 @@ def cross_section(fitter) -> dict:
     return {"mode": "unknown", "setups": sources, "published_setups": list(fitter.published_setups),
             "reference": fitter.setups[0][0], "spread_rule": SPREAD_RULE,
             "reference_only": "loss surface, penalty model and cells: the reference setup's", "laws": laws}
+
+
+def reference_edge_warning(warning, reference: str):
+    """The grid-edge count is over the reference setup's cells only (the other setups' edge optima enter the
+    pooled laws as bounds), so its total must say whose cells it counts, not read as the pooled laws' total."""
+    from advisor.coded_warning import CodedWarning
+
+    if not warning.code.endswith("_on_grid_edge") or " of " not in warning.message:
+        return warning
+    count, rest = warning.message.split(" of ", 1)
+    return CodedWarning(warning.code, f"{count} of the reference setup {reference}'s {rest}"
+                        .replace(" (down-weighted)", " (down-weighted; the other setups' edge optima enter the "
+                                                      "pooled laws as bounds)"))
 
 
 def cross_warnings(fitter) -> list:
