@@ -39,34 +39,43 @@ def _value(v) -> str:
 
 
 def render_recommendation(a: dict, explain: bool = True) -> str:
-    """The answer for one optimizer; `explain=False` is the short form (each knob's value on one line)."""
+    """The answer for one optimizer; `explain=False` is the short form: the LR and batch with their intervals,
+    the LR convention, steps and each knob's value on one line (step costs, cliff and tolerance: --explain)."""
     lr, b = a["lr"], a["batch"]
-    lines = [f"optimizer {a['optimizer']} — {SOURCE}", *(f"  ! {w}" for w in a["warnings"]), "",
-             f"  target       N = {format_count(a['n_params'])} non-embedding ({format_count(a['n_params_total'])} total), "
-             f"D = {format_count(a['tokens'])} tokens ({a['tokens_source']})",
-             f"  peak LR      {lr['value']:.3g}   (90% interval {lr['low']:.3g}–{lr['high']:.3g}; "
-             f"{opt.LAW_KINDS[lr['kind']]})"]
-    if "convention" in a:
-        lines.append(f"               {a['convention']}")
-    lines += [f"               a 2× LR step costs: down {_pct(a['lr_step_cost']['down'])}; up {_pct(a['lr_step_cost']['up'])}",
-              *_cliff_lines(a["cliff"]),
-              f"  batch        {a['batch_seqs']:,} sequences × {a['seq_len']} = "
-              f"{format_count(a['batch_seqs'] * a['seq_len'])} tokens   (law: {format_count(b['value'])} tokens, "
-              f"90% {format_count(b['low'])}–{format_count(b['high'])}; {opt.LAW_KINDS[b['kind']]})",
-              f"               a 2× batch step: {_step(a['batch_step_cost'])}",
-              *_tolerance_lines(a),
-              f"  steps        {a['steps']:,}"]
+    head = [f"optimizer {a['optimizer']} — {SOURCE}", *(f"  ! {w}" for w in a["warnings"]), "",
+            f"  target       N = {format_count(a['n_params'])} non-embedding ({format_count(a['n_params_total'])} "
+            f"total), D = {format_count(a['tokens'])} tokens ({a['tokens_source']})",
+            f"  peak LR      {lr['value']:.3g}   (90% interval {lr['low']:.3g}–{lr['high']:.3g}; "
+            f"{opt.LAW_KINDS[lr['kind']]})", *([f"               {a['convention']}"] if "convention" in a else [])]
+    batch = (f"  batch        {a['batch_seqs']:,} sequences × {a['seq_len']} = "
+             f"{format_count(a['batch_seqs'] * a['seq_len'])} tokens   (law: {format_count(b['value'])} tokens, "
+             f"90% {format_count(b['low'])}–{format_count(b['high'])}; {opt.LAW_KINDS[b['kind']]})")
+    steps = f"  steps        {a['steps']:,}"
     if not explain:
-        return "\n".join(lines + _short_knob_lines(a["knobs"]))
-    lines += ["",
-              "  other knobs: the measured optimum at the nearest cell that profiled it (≤/≥: on the grid's edge, a "
-              "bound; *: a value Marin carried, not profiled there); the loss cost of one grid step:"]
+        return "\n".join(_wrapped([*head, batch, steps]) + _short_knob_lines(a["knobs"]))
+    lines = [*head,
+             f"               a 2× LR step costs: down {_pct(a['lr_step_cost']['down'])}; up {_pct(a['lr_step_cost']['up'])}",
+             *_cliff_lines(a["cliff"]), batch, f"               a 2× batch step: {_step(a['batch_step_cost'])}",
+             *_tolerance_lines(a), steps, "",
+             "  other knobs: the measured optimum at the nearest cell that profiled it (≤/≥: on the grid's edge, a "
+             "bound; *: a value Marin carried, not profiled there); the loss cost of one grid step:"]
     for knob, k in a["knobs"].items():
         if k.get("value") is not None:
             lines += _knob_lines(knob, k)
     if a["optimizer"] == "adamw":
         lines += ["", *adamw_rule_lines(opt.summary("adamw"))]
     return "\n".join(lines)
+
+
+def _wrapped(lines: list[str], width: int = 100) -> list[str]:
+    """The short form fits 100 columns: a long line continues under itself, indented."""
+    import textwrap
+
+    out = []
+    for line in lines:
+        indent = " " * (len(line) - len(line.lstrip()) + 4)
+        out += textwrap.wrap(line, width, subsequent_indent=indent) if len(line) > width else [line]
+    return out
 
 
 def _short_knob_lines(knobs: dict) -> list[str]:
