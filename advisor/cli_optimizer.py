@@ -87,8 +87,7 @@ def _short_knob_lines(knobs: dict) -> list[str]:
     import textwrap
 
     return [*textwrap.wrap(", ".join(shown), 100, initial_indent="  knobs        ", subsequent_indent=" " * 15),
-            "More: --explain (each knob's cells, how it moved, the cost of a step; the tolerance and cliff lines) "
-            "or --json"]
+            "More: --explain (each knob's cells and step cost, the cliff, the tolerance) or --json"]
 
 
 def _knob_lines(knob: str, k: dict) -> list[str]:
