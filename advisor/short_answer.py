@@ -133,7 +133,16 @@ def run_lines(rec) -> list[str]:
     how = how.split(" (")[0].split(":")[0]
     return [row("tokens", f"{format_count(rec.tokens)} ({how}) = {rec.steps:,} steps"),
             row("warmup", f"{rec.warmup_steps:,} steps, then {rec.schedule} to {_lr(rec.final_lr)} "
-                          f"({rec.final_lr_frac:.2g}× peak)")]
+                          f"({rec.final_lr_frac:.2g}× peak)"),
+            *assumed_lines(rec)]
+
+
+def assumed_lines(rec) -> list[str]:
+    """Where the optimum is not known: what steps, weight decay and the final LR rest on instead."""
+    from advisor.unknown_optimum import assumed_note
+
+    note = assumed_note(rec) if getattr(rec, "assumed", None) else ""
+    return [row("assumed", _fit(note, WIDTH - LABEL))] if note else []
 
 
 def optimizer_lines(rec) -> list[str]:
