@@ -568,6 +568,9 @@ def render_plan(p) -> str:
                          f"{format_count(c['batch_tokens'])} tokens) costs {c['penalty_pct']:.2f}% in loss "
                          f"[{c['penalty_pct_low']:.2f}–{c['penalty_pct_high']:.2f}] against the optimum"
                          + (" (risky)" if c["risky"] else ""))
+        elif unknown_text(rec):
+            lines.append(f"               this layout's batch is not costed: the optimum {unknown_text(rec)} is not "
+                         "known at this target")
     else:
         lines.append("  batching     does NOT fit even at micro-batch 1 (see warnings)")
     lines += ["", "Recipe (advisor recommend --explain for its parts and rules):", render_short(rec, RECIPE_SECTIONS)]

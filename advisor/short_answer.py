@@ -142,7 +142,8 @@ def assumed_lines(rec) -> list[str]:
     from advisor.unknown_optimum import assumed_note
 
     note = assumed_note(rec) if getattr(rec, "assumed", None) else ""
-    return [row("assumed", _fit(note, WIDTH - LABEL))] if note else []
+    what, _, basis = note.partition(": ")
+    return [row("assumed", what + ":"), row("", basis)] if note else []
 
 
 def optimizer_lines(rec) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from advisor.short_answer import is_uninformative
+from advisor.units import format_count
 
 
 def informative(low: float, high: float) -> bool:
@@ -63,15 +64,19 @@ def unknown_text(rec) -> str:
 def assumed_note(rec) -> str:
     """One line: what steps, weight decay and the final-LR ratio rest on where the optimum is not known."""
     assumed = rec.assumed or {}
-    parts = []
+    parts, uses = [], []
     if "batch_tokens" in assumed:
-        parts.append(f"batch {assumed['batch_tokens'] / 1e6:.3g}M tokens")
+        parts.append(f"batch {format_count(assumed['batch_tokens'])} tokens")
+        uses += ["steps", "weight decay"]
     if "lr" in assumed:
         parts.append(f"LR {assumed['lr']:.3g}")
+        uses += ["weight decay", "the final-LR ratio"]
     if not parts:
         return ""
-    basis = assumed.get("batch_tokens_basis") or assumed.get("lr_basis")
-    return f"steps, weight decay and the final LR rest on an assumed {' and '.join(parts)}: {basis}"
+    uses = list(dict.fromkeys(uses))
+    laws = (assumed.get("batch_tokens_basis") or assumed.get("lr_basis", "")).split("(geometric mean of ")[-1].rstrip(")")
+    return (f"{', '.join(uses[:-1])} and {uses[-1]} rest on an assumed {' and '.join(parts)}: "
+            f"the published laws' geometric mean ({laws}), not the model's point")
 
 
 __all__ = ["informative", "batch_informative", "assumed_point", "assumed_fields", "unknown_text", "assumed_note"]
