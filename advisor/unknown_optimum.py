@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from advisor.short_answer import is_uninformative
+from advisor.short_answer import _lr, is_uninformative
 from advisor.units import format_count
 
 
@@ -69,13 +69,13 @@ def assumed_note(rec) -> str:
         parts.append(f"batch {format_count(assumed['batch_tokens'])} tokens")
         uses += ["steps", "weight decay"]
     if "lr" in assumed:
-        parts.append(f"LR {assumed['lr']:.3g}")
+        parts.append(f"LR {_lr(assumed['lr'])}")
         uses += ["weight decay", "the final-LR ratio"]
     if not parts:
         return ""
     uses = list(dict.fromkeys(uses))
     laws = (assumed.get("batch_tokens_basis") or assumed.get("lr_basis", "")).split("(geometric mean of ")[-1].rstrip(")")
-    return (f"{', '.join(uses[:-1])} and {uses[-1]} rest on an assumed {' and '.join(parts)}: "
+    return (f"{' and '.join(parts)} for {', '.join(uses[:-1])} and {uses[-1]}: "
             f"the published laws' geometric mean ({laws}), not the model's point")
 
 
