@@ -166,7 +166,7 @@ def _rebuilt(rec: Recommendation, fitted, lr: float, lr_bounds: dict, batch: flo
 
 def _joint(rec: Recommendation) -> dict:
     keys = ("lr", "lr_low", "lr_high", "batch_tokens", "batch_tokens_low", "batch_tokens_high", "batch_seqs",
-            "batch_tokens_rounded", "steps", "beta2", "tolerance")
+            "batch_tokens_rounded", "steps", "beta2", "tolerance", "lr_informative", "batch_informative")
     return {k: getattr(rec, k) for k in keys}
 
 
