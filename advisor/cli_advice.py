@@ -19,7 +19,7 @@ from advisor.laws import HYPERPARAMETER_LAWS, LOSS_PRESETS, RECOMMEND_LAWS, Targ
 from advisor.model import FittedModel
 from advisor.recipe import AdvisorError, Recommendation, load_source
 from advisor.recipe import recommend as make_recommendation
-from advisor.unknown_optimum import unknown_text
+from advisor.unknown_optimum import assumed_note, unknown_text
 from advisor.short_answer import RECIPE_SECTIONS, UNINFORMATIVE_RATIO, render_short, uninformative_lines
 from advisor.units import format_count, is_number
 
@@ -257,6 +257,7 @@ def render_recommendation(rec: Recommendation) -> str:
         "",
         *(_optimum_lines(rec) if rec.constraint is None else _constrained_lines(rec)),
         f"  steps        {_int(rec.steps)}",
+        *([f"  assumed      {assumed_note(rec)}"] if rec.assumed else []),
         f"  warmup       {_int(rec.warmup_steps)} steps ({format_count(rec.warmup_tokens)} tokens): {rec.rules['warmup']}",
         f"  schedule     {rec.schedule}, final LR {rec.final_lr:.3g} ({rec.final_lr_frac:.3g}× peak)",
         *_schedule_lines(rec),
