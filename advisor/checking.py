@@ -135,6 +135,10 @@ def _unknown_optimum_check(rec, warnings: list, lr_value: float, batch_tokens: f
     from advisor.short_answer import published_answers
 
     published = [[name, value] for name, value in published_answers(rec, 0)]
+    if published and not 1 / ABSURD_RATIO <= lr_value / math.sqrt(min(v for _, v in published) * max(
+            v for _, v in published)) <= ABSURD_RATIO:
+        raise AdvisorError(f"--lr {lr_value:g} is over {ABSURD_RATIO:g}× from the published laws' LRs here: not a plan "
+                           "this tool can say anything about (a typo, or the wrong unit?)")
     far = bool(published) and math.log2(lr_value / max(v for _, v in published)) > VALIDATED_LOG2
     return CheckResult(
         lr=lr_value, batch_tokens=batch_tokens, lr_opt=rec.lr, batch_tokens_opt=rec.batch_tokens, lr_ratio=None,

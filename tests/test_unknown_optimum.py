@@ -80,3 +80,12 @@ def test_the_known_case_is_unchanged():
     out = _run("check", "--params", "7B", "--tokens", "2T", "--lr", "3e-4", "--batch", "4M").stdout
     assert "optimum peak LR" in out and "penalty" in out and "not known" not in out
     assert "assumed" not in _run("recommend", "--params", "7B", "--tokens", "2T").stdout
+
+
+def test_a_sensible_lr_is_not_refused_against_a_hidden_point():
+    # cpu-default's optimum at 7B is not known (its point, 2.6e-7, is 1,000x below any published law's):
+    # 3e-4 used to be refused as "1,140x the optimum"; an absurd LR is still refused against the published laws
+    res = _run("check", "--params", "7B", "--tokens", "2T", "--lr", "3e-4", "--batch", "4M", "--model", "cpu-default")
+    assert res.exit_code == 0 and "not known at this target" in res.stdout
+    bad = _run("check", *LLAMA3, "--lr", "0.9", "--batch", "4M")
+    assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1 and "published laws" in bad.output
