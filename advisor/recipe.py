@@ -45,7 +45,7 @@ from advisor.laws import (
 from advisor.model import FittedModel, ModelError, Prediction
 from advisor.practice import practice_warnings
 from advisor.units import UnitError, format_count, is_number, parse_int_quantity, parse_quantity
-from advisor.unknown_optimum import assumed_fields, batch_informative, informative
+from advisor.unknown_optimum import points_used
 
 if TYPE_CHECKING:
     from advisor.model_config import ModelConfig
@@ -371,9 +371,7 @@ def recommend(
     answer = (_answer_from_model(fitted, shape, d, seq, warnings, setup) if fitted is not None
               else _answer_from_law(published, shape, d, seq, warnings))
     lr, batch = answer["lr"], answer["batch"]
-    known = informative(lr.low, lr.high), batch_informative(batch, answer["batch_source"])
-    assumed = assumed_fields(shape, d, seq, *known)  # never the hidden point where the model does not know
-    lr_used, batch_used = (assumed or {}).get("lr", lr.value), (assumed or {}).get("batch_tokens", batch.value)
+    known, assumed, lr_used, batch_used = points_used(lr, batch, answer["batch_source"], shape, d, seq)
     batch_seqs = practical_batch_seqs(batch_used, seq)
     steps, warmup_steps = _steps(d, batch_seqs, seq, _warmup_n(shape))
     warnings.extend(_run_shape_warnings(batch_used, batch_seqs, seq, steps))

@@ -55,6 +55,14 @@ def assumed_fields(shape, d: float, seq: int, lr_known: bool, batch_known: bool)
     return out or None
 
 
+def points_used(lr, batch, batch_source: str, shape, d: float, seq: int):
+    """((lr known, batch known), `assumed`, the LR and batch that steps, weight decay and the final LR rest on):
+    the model's point where it knows it, the assumed one where it does not (never the hidden point)."""
+    known = informative(lr.low, lr.high), batch_informative(batch, batch_source)
+    assumed = assumed_fields(shape, d, seq, *known)
+    return known, assumed, (assumed or {}).get("lr", lr.value), (assumed or {}).get("batch_tokens", batch.value)
+
+
 def unknown_text(rec) -> str:
     """'LR and batch' / 'LR' / 'batch': what the model does not know at this target ('' where it knows both)."""
     names = [name for name, known in (("LR", rec.lr_informative), ("batch", rec.batch_informative)) if not known]
@@ -79,4 +87,4 @@ def assumed_note(rec) -> str:
             f"the published laws' geometric mean ({laws}), not the model's point")
 
 
-__all__ = ["informative", "batch_informative", "assumed_point", "assumed_fields", "unknown_text", "assumed_note"]
+__all__ = ["points_used", "informative", "batch_informative", "assumed_point", "assumed_fields", "unknown_text", "assumed_note"]
