@@ -49,6 +49,8 @@ class CheckResult:
     warnings: list  # the recommendation's warnings (extrapolation, MoE, ...) and the check's own
     n_params_laws: float = 0.0  # the N the laws and the penalty were read at (an MoE: from the sparsity record)
     n_params_active: float = 0.0
+    # beyond the validated 4× the penalty is the value at that edge, a lower bound: "at least" (penalty.py)
+    penalty_is_lower_bound: bool = False
     # the recommendation's verdict (advisor/unknown_optimum.py): where either is False the optimum is not known
     # here, and penalty, ratios and suggestion are None/empty; the risk is judged against `published_lr`
     lr_informative: bool = True
@@ -114,7 +116,8 @@ def _check_point(penalty, rec, warnings: list, lr_value: float, batch_tokens: fl
         beyond_validated=_beyond_validated(lr_value / rec.lr, batch_tokens / rec.batch_tokens),
         suggestion=_best_single_change(penalty, rec, lr_value, batch_tokens, cost.pct),
         n_params=rec.n_params, tokens=rec.tokens, seq_len=rec.seq_len, source=rec.source,
-        warnings=list(warnings), n_params_laws=n_laws, n_params_active=rec.n_params_active)
+        warnings=list(warnings), n_params_laws=n_laws, n_params_active=rec.n_params_active,
+        penalty_is_lower_bound=cost.at_least)
 
 
 def moe_target(config, active_params=None, n_params_active_nonembedding=None):

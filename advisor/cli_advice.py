@@ -113,6 +113,8 @@ def _add(options):
 @click.option("--tau-frac", type=Quantity(), default=None,
               help="Set the weight decay by the τ rule: AdamW timescale 1/(η·λ) as this fraction of training "
                    "(e.g. 0.1). Default: the fitted model's calibrated λ; with --hp-law, the τ rule at 0.1.")
+@click.option("--optimizer", metavar="NAME", help="Answer for this optimizer from Marin's sweep of 11 optimizers "
+              "(arXiv 2509.02046): adamw, muon, lion, soape, ... (`advisor sources`); without it: AdamW from --model.")
 @click.option("--setup", "setup", metavar="NAME", default=None,
               help="Answer for a setup the cross-setup default was fitted on (steplaw-dense, marin-adamw): its own "
                    "law, no setup part in the interval. For a team whose recipe matches that setup's.")
@@ -120,9 +122,11 @@ def _add(options):
               "from the fitted loss surface, what holding it costs and the unconstrained optimum beside it.")
 @click.option("--lr", "fixed_lr", type=Quantity(), help="Hold the peak LR (e.g. 3e-4): the best batch at it, likewise.")
 @click.option("--batch-ramp", "batch_ramp", is_flag=True, help="Propose a staged batch schedule (the batch doubling "
-              "up to the recommended or --max-batch; --batch sets its start), each stage with its LR and β2, and a "
+              "up to the recommended batch, or the one you train at: --batch or --max-batch, its end; it starts at a "
+              "quarter of that, or at the recommended batch if smaller), each stage with its LR and β2, and a "
               "Megatron-LM --step-batch-size-schedule string.")
-@click.option("--max-batch", "max_batch", type=Quantity(), help="With --batch-ramp: the batch the ramp ends at (tokens).")
+@click.option("--max-batch", "max_batch", type=Quantity(), help="With --batch-ramp: the batch the ramp ends at (tokens; "
+              "the same as --batch there).")
 @click.option("--schedule", "schedule", metavar="cosine|wsd|linear", help="The LR schedule to train with (default: "
               "the calibrated one): its final LR and peak LR, each line saying whether measured or a cited rule.")
 @click.option("--decay-frac", "decay_frac", type=float, help="With --schedule wsd: the fraction of the steps in the "
@@ -136,7 +140,7 @@ def _add(options):
 @plot_options("Also draw the predicted loss-penalty map over LR × batch around the answer (.png, .pdf or "
               ".svg; needs matplotlib).")
 def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, vocab_size, model_path, config,
-              hp_law, tau_frac, setup, as_json, plot_path, force=False, explain=False, active_params=None,
+              hp_law, tau_frac, optimizer, setup, as_json, plot_path, force=False, explain=False, active_params=None,
               n_params_active_nonembedding=None, fixed_batch=None, fixed_lr=None, batch_ramp=False, max_batch=None,
               schedule=None, decay_frac=None):
     """Recommend the peak LR, batch size and full recipe for a target model.
@@ -150,6 +154,7 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
       advisor recommend --params 7B --tokens 2T --setup marin-adamw   # your recipe is Marin's
       advisor recommend --config path/to/config.json --tokens 2T
       advisor recommend --params 16B --active-params 2.8B --tokens 2T   # a mixture of experts
+      advisor recommend --params 7B --tokens 2T --optimizer muon        # Muon, from Marin's sweep
       advisor recommend --params 7B --tokens 2T --batch 4M    # the best LR at a batch you must use
 
     \b
@@ -161,6 +166,18 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
     _need_size(params, n_params_nonembedding, config)
     refuse_plot_clobbering(plot_path, force, {"--config": config}, model=model_path)
     seq_len, vocab_size = config_target(config, seq_len, vocab_size)
+    if optimizer is not None:
+        from advisor.cli_optimizer import recommend_command
+
+        return recommend_command(optimizer, as_json, explain=explain, conflicts=dict(model=model_path, hp_law=hp_law, tau_frac=tau_frac,
+                                                          plot=plot_path, active_params=active_params,
+                                                          active_nonembedding=n_params_active_nonembedding,
+                                                          batch=fixed_batch, lr=fixed_lr, batch_ramp=batch_ramp,
+                                                          max_batch=max_batch, schedule=schedule,
+                                                          decay_frac=decay_frac, setup=setup),
+                                 params=params, tokens=tokens, tokens_per_param=tokens_per_param,
+                                 n_params_nonembedding=n_params_nonembedding, seq_len=seq_len or 4096,
+                                 vocab_size=vocab_size, config=config)
     from advisor.schedules import parse_schedule
 
     schedule = parse_schedule(schedule, decay_frac)
@@ -208,6 +225,10 @@ def _recommend_ramp(params, tokens, start, lr, max_batch, batch_ramp: bool, as_j
 
     if not batch_ramp:
         raise AdvisorError("--max-batch goes with --batch-ramp")
+    if start is not None:  # --batch is the batch you train at, as elsewhere: with a ramp, the batch it ends at
+        if max_batch is not None:
+            raise AdvisorError("with --batch-ramp, --batch is the batch the ramp ends at, as --max-batch: give one of them")
+        start, max_batch = None, start
     rec, ramp = recommend_with_ramp(params, tokens, start_batch=start, max_batch=max_batch, lr=lr, **target)
     if schedule[0] is not None:
         rec, factor = apply_schedule(rec, *schedule)
@@ -493,11 +514,13 @@ def _source_line(src: dict) -> str:
               help="fsdp (weights, grads and AdamW state sharded over the GPUs, ZeRO-3) or ddp (replicated).")
 @click.option("--activation-checkpointing/--no-activation-checkpointing", default=True, show_default=True,
               help="Keep only each layer's input and recompute the rest in the backward pass.")
+@click.option("--optimizer", metavar="NAME", help="Also give this optimizer's LR, batch and knobs for the planned "
+              "N and D (Marin's sweep, arXiv 2509.02046; `recommend --optimizer`).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @out_of_range
 def plan(flops, gpu_hours, gpus, days, gpu, mfu, tokens, params, n_params_nonembedding, seq_len, vocab_size,
-         model_path, config, loss_law, hp_law, price_per_gpu_hour, sharding, activation_checkpointing, as_json,
-         active_params=None, n_params_active_nonembedding=None):
+         model_path, config, loss_law, hp_law, price_per_gpu_hour, sharding, activation_checkpointing, optimizer,
+         as_json, active_params=None, n_params_active_nonembedding=None):
     """Plan a run from a budget, or cost a given model size.
 
     From a budget (--flops, --gpu-hours, or --gpus with --days) it picks the
@@ -525,10 +548,18 @@ def plan(flops, gpu_hours, gpus, days, gpu, mfu, tokens, params, n_params_nonemb
         sharding=sharding.lower(), activation_checkpointing=activation_checkpointing,
         active_params=active_params, n_params_active_nonembedding=n_params_active_nonembedding,
     )
+    extra = None
+    if optimizer is not None:
+        from advisor.cli_optimizer import plan_addendum
+
+        extra = plan_addendum(optimizer, result, hp_law=hp_law, active_params=active_params,
+                              active_nonembedding=n_params_active_nonembedding)
     if as_json:
-        _dump(result.to_dict())
+        from advisor.cli_optimizer import jsonable
+
+        _dump({**result.to_dict(), **({"optimizer": jsonable(extra[0])} if extra else {})})
         return
-    click.echo(render_plan(result))
+    click.echo(render_plan(result) + (f"\n\n{extra[1]}" if extra else ""))
 
 
 def render_plan(p) -> str:
@@ -589,9 +620,11 @@ def render_plan(p) -> str:
 @click.option("--tokens", type=Quantity(), help="Training tokens, e.g. 2T (default as in `advisor recommend`).")
 @_add(_target_options[1:])
 @config_option
+@click.option("--optimizer", metavar="NAME", help="Compare this optimizer's law (Marin's sweep, arXiv 2509.02046) "
+              "with AdamW's and with Marin's own fit and 1.2B runs.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @out_of_range
-def compare(params, tokens, n_params_nonembedding, seq_len, vocab_size, model_path, config, as_json,
+def compare(params, tokens, n_params_nonembedding, seq_len, vocab_size, model_path, config, optimizer, as_json,
             active_params=None, n_params_active_nonembedding=None):
     """Compare the fitted model's LR and batch with published laws, side by side.
 
@@ -605,9 +638,17 @@ def compare(params, tokens, n_params_nonembedding, seq_len, vocab_size, model_pa
       advisor compare --params 7B --tokens 2T
       advisor compare --params 70B --tokens 15T --seq-len 8192 --json
       advisor compare --config path/to/config.json --tokens 2T
+      advisor compare --params 7B --tokens 2T --optimizer muon
     """
     _need_size(params, n_params_nonembedding, config)
     seq_len, vocab_size = config_target(config, seq_len, vocab_size)
+    if optimizer is not None:
+        from advisor.cli_optimizer import compare_command
+
+        return compare_command(optimizer, as_json, dict(model=model_path, active_params=active_params,
+                                                        active_nonembedding=n_params_active_nonembedding),
+                               params=params, tokens=tokens, n_params_nonembedding=n_params_nonembedding,
+                               seq_len=seq_len or 4096, vocab_size=vocab_size, config=config)
     rec = make_recommendation(params, tokens, seq_len=seq_len, vocab_size=vocab_size,
                               n_params_nonembedding=n_params_nonembedding, config=config, model=model_path,
                               active_params=active_params, n_params_active_nonembedding=n_params_active_nonembedding)

@@ -29,10 +29,17 @@ from advisor.units import UnitError, format_count
                    "are checked and ranked safest first: risky ones last (an LR far above the optimum last of all).")
 @plot_options("Also draw the predicted penalty map over LR × batch with your point(s) (.png, .pdf or .svg; "
               "needs matplotlib).")
+@click.option("--optimizer", metavar="NAME", help="Check against this optimizer's profiles in Marin's sweep "
+              "(arXiv 2509.02046), e.g. muon: LR cost and the divergence-cliff risk (advisor/optimizer_recipe.py).")
+@click.option("--weight-decay", type=Quantity(minimum=0), help="With --optimizer: your weight decay, costed "
+              "from Marin's weight-decay profiles.")
+@click.option("--momentum", type=Quantity(), help="With --optimizer muon or scion: your momentum, costed from "
+              "Marin's momentum profiles.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print JSON (keys penalty_pct, penalty_pct_low, penalty_pct_high, lr_opt, batch_tokens_opt, risky, ...).")
 def check(params, n_params_nonembedding, tokens, lr, batch, batch_seqs, seq_len, vocab_size, model_path, config,
-          configs_file, plot_path, force, as_json, active_params=None, n_params_active_nonembedding=None):
+          configs_file, plot_path, force, optimizer, weight_decay, momentum, as_json, active_params=None,
+          n_params_active_nonembedding=None):
     """Predict what your planned LR and batch cost in loss against the recommended optimum.
 
     Prints the predicted penalty in % with its 90% interval, the optimum it is compared against, whether
@@ -46,9 +53,27 @@ def check(params, n_params_nonembedding, tokens, lr, batch, batch_seqs, seq_len,
       advisor check --params 70B --tokens 2T --lr 1.5e-4 --batch-seqs 1024 --seq-len 4096 --json
       advisor check --params 7B --tokens 2T --configs candidates.csv
       advisor check --params 16B --active-params 2.8B --tokens 2T --lr 4.2e-4 --batch 4M   # an MoE
+      advisor check --params 7B --tokens 2T --optimizer muon --lr 1e-3 --batch 4M --weight-decay 0.1
     """
     refuse_plot_clobbering(plot_path, force, {"--config": config, "--configs": configs_file}, model=model_path)
     seq_len, vocab_size = config_target(config, seq_len, vocab_size)
+    if optimizer is not None or weight_decay is not None or momentum is not None:
+        from advisor.cli_optimizer import check_command
+
+        if optimizer is None:
+            raise InputError("--weight-decay and --momentum are costed from an optimizer's profiles: add --optimizer NAME")
+        if lr is None:
+            raise InputError("give your planned --lr with --optimizer")
+        if batch is not None and batch_seqs is not None:
+            raise InputError("give --batch or --batch-seqs, not both")
+        if batch_seqs is not None:
+            batch = batch_seqs * (seq_len or 4096)
+        return check_command(optimizer, as_json, dict(model=model_path, plot=plot_path, configs=configs_file,
+                                                       active_params=active_params,
+                                                       active_nonembedding=n_params_active_nonembedding),
+                             lr=lr, batch=batch, weight_decay=weight_decay, momentum=momentum, params=params,
+                             tokens=tokens, n_params_nonembedding=n_params_nonembedding, seq_len=seq_len or 4096,
+                             vocab_size=vocab_size, config=config)
     # the model is loaded once for every candidate and the plot
     active = dict(active_params=active_params, n_params_active_nonembedding=n_params_active_nonembedding)
     config, moe = moe_target(config, **active)
@@ -130,8 +155,7 @@ def render_check(results: list[tuple[str, CheckResult]]) -> str:
         flags = (f" RISKY: {_risk_text(r)}" if r.risky else "") + \
                 (" (extrapolated beyond the fitted range)" if r.extrapolated else "")
         lines.append(f"  {name}: LR {r.lr:.3g} ({r.lr_ratio:.2f}× the optimum), batch {format_count(r.batch_tokens)} "
-                     f"({r.batch_ratio:.2f}×) → penalty {r.penalty_pct:.2f}% (90%: {r.penalty_pct_low:.2f}–"
-                     f"{r.penalty_pct_high:.2f}){flags}")
+                     f"({r.batch_ratio:.2f}×) → {_penalty_text(r)}{flags}")
         lines.append("      " + _suggestion_text(r))
         if r.beyond_validated:
             lines.append("      " + _beyond_text(r))
@@ -159,6 +183,18 @@ def _render_unknown(results: list[tuple[str, CheckResult]], target: str, by: str
     return "\n".join(lines)
 
 
+def _penalty_text(r: CheckResult) -> str:
+    """The penalty and its interval; beyond the validated 4× a lower bound (the value at that edge), and far
+    above the optimal LR a divergence risk rather than a small penalty."""
+    if "lr_far_above" in r.risk_reasons:
+        return (f"DIVERGENCE RISK: the run may spike or diverge; if it trains, a penalty of at least "
+                f"{r.penalty_pct:.2f}% (the value at 4× above the optimum)")
+    if r.penalty_is_lower_bound:
+        return (f"penalty at least {r.penalty_pct:.2f}% (the value at 4× from the optimum; 90%: "
+                f"{r.penalty_pct_low:.2f}–{r.penalty_pct_high:.2f})")
+    return f"penalty {r.penalty_pct:.2f}% (90%: {r.penalty_pct_low:.2f}–{r.penalty_pct_high:.2f})"
+
+
 def _risk_text(r: CheckResult) -> str:
     """Why the run is risky, from its reasons (CheckResult.risk_reasons)."""
     if "lr_far_above" in r.risk_reasons:
@@ -172,7 +208,7 @@ def _beyond_text(r: CheckResult) -> str:
     far = ", ".join(f"{name.split('_')[0].replace('lr', 'LR')} {ratios[name.split('_')[0]]:.3g}× the optimum"
                     for name in r.beyond_validated)
     return (f"{far}: more than 4× from the optimum, beyond the range the penalty model was validated on, so the "
-            "penalty there is extrapolated" + ("; runs this far above the optimal LR often spike or fail"
+            "penalty shown is its value at 4×, a lower bound" + ("; runs this far above the optimal LR often spike or fail"
                                                 if "lr_above" in r.beyond_validated else ""))
 
 

@@ -108,6 +108,7 @@ def _at_lr(rec: Recommendation, fitted, n: float, lr: float) -> Recommendation:
 def _cost_fields(opt: dict) -> dict:
     cost = opt["cost"]
     return {"cost_pct": cost.pct, "cost_pct_low": cost.low, "cost_pct_high": cost.high, "risky": cost.risky,
+            "cost_is_lower_bound": cost.at_least,  # beyond 4×: the value at the edge (advisor/penalty.py)
             "extrapolated": cost.extrapolated, "beyond_validated": opt["beyond_validated"],
             "offset_log2": opt["offset"], "offset_log2_interval": [opt["offset_low"], opt["offset_high"]],
             "at_search_edge": opt["at_search_edge"], "surface_minimum_at_optimum_log2": opt["home"],

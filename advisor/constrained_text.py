@@ -22,6 +22,7 @@ def constrained_lines(rec) -> list[str]:
         versus = (f"{c['batch_ratio']:.3g}× the optimal batch {format_count(joint['batch_tokens'])}"
                   if joint.get("batch_informative", True) else "the optimal batch is not known here")
         lines = [f"{batch_line}   (held: --batch {format_count(c['value'])}; {versus})",
+                 *[f"               {note}" for note in [rounding_note(rec)] if note],
                  f"  peak LR      {rec.lr:.3g}   (the best LR at this batch: {c['lr_ratio']:.3g}× the optimal LR; "
                  f"{_interval(rec.lr_low, rec.lr_high, _lr)})"]
         rules = c["rules_lr"]
@@ -47,7 +48,8 @@ def constrained_lines(rec) -> list[str]:
                         "this target (its 90% interval is too wide)", f"  method       {c['method']}"]
     flag = " RISKY" if c["risky"] else ""
     where = "; extrapolated (beyond 4× or the fitted range)" if c["extrapolated"] or c["beyond_validated"] else ""
-    lines += [f"  cost         the constraint costs {c['cost_pct']:.2f}% in loss (90%: {c['cost_pct_low']:.2f}–"
+    least = "at least " if c.get("cost_is_lower_bound") else ""
+    lines += [f"  cost         the constraint costs {least}{c['cost_pct']:.2f}% in loss (90%: {c['cost_pct_low']:.2f}–"
               f"{c['cost_pct_high']:.2f}) against the unconstrained optimum{flag}{where}",
               f"  method       {c['method']}",
               f"  unconstrained peak LR {joint['lr']:.3g} ({_interval(joint['lr_low'], joint['lr_high'], _lr)}), batch "
@@ -97,8 +99,8 @@ def constraint_short(rec) -> list[str]:
         return [row("held", f"the {what} held; no cost given: the optimum {unknown} is not known at this target")]
     held = (f"the batch held: best LR here {c['lr_ratio']:.3g}× the optimum's" if c["fixed"] == "batch_tokens"
             else f"the LR held: best batch here {c['batch_ratio']:.3g}× the optimum's")
-    flag = ", RISKY" if c["risky"] else ""
-    return [row("held", f"{held}; costs {c['cost_pct']:.2f}% (90% {c['cost_pct_low']:.2f}–{c['cost_pct_high']:.2f}"
+    flag, least = ", RISKY" if c["risky"] else "", "at least " if c.get("cost_is_lower_bound") else ""
+    return [row("held", f"{held}; costs {least}{c['cost_pct']:.2f}% (90% {c['cost_pct_low']:.2f}–{c['cost_pct_high']:.2f}"
                         f"{flag})"),
             row("optimum", f"unconstrained: LR {_lr(joint['lr'])}, batch {format_count(joint['batch_tokens_rounded'])} "
                            f"tokens (--explain: the √/linear rules, the method)")]
@@ -122,4 +124,22 @@ def held_batch(rec) -> list[str]:
     from advisor.short_answer import row
 
     return [row("batch", f"{format_count(rec.batch_tokens_rounded)} tokens = {rec.batch_seqs:,} × {rec.seq_len:,}   "
-                         "held (--batch)")]
+                         "held (--batch)"), *[row("", note) for note in [rounding_note(rec, short=True)] if note]]
+
+
+def rounding_note(rec, short: bool = False) -> str:
+    """What a held batch in tokens that is not a whole number of sequences was rounded to: the LR, β2 and
+    steps are all read at that rounded batch; and the practical (2^k or 3·2^k) count of sequences nearby."""
+    from advisor.recipe import practical_batch_seqs
+
+    c, seq = rec.constraint, rec.seq_len
+    if c.get("fixed") != "batch_tokens" or abs(c["value"] - rec.batch_seqs * seq) < 0.5:
+        return ""
+    near = practical_batch_seqs(c["value"], seq)
+    nicer = (f"; {near:,} sequences = {format_count(near * seq)} tokens splits evenly over data-parallel ranks"
+             if near != rec.batch_seqs else "")
+    if short:
+        return (f"rounded to whole sequences: {rec.batch_seqs * seq:,} tokens; "
+                + (f"{near:,} × {seq:,} = {format_count(near * seq)} splits evenly" if near != rec.batch_seqs else "") ).rstrip("; ")
+    return (f"--batch {c['value']:,.0f} tokens is not a whole number of sequences: rounded to {rec.batch_seqs:,} × "
+            f"{seq:,} = {rec.batch_seqs * seq:,} tokens (the LR, β2 and steps are read there){nicer}")

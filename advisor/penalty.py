@@ -57,10 +57,13 @@ class PenaltyPrediction:
     high: float
     risky: bool
     extrapolated: bool
+    # beyond the validated offsets (4×) the fitted surface is not trusted: pct is the value at the edge,
+    # a lower bound ("at least"), never less than nearer in
+    at_least: bool = False
 
     def to_dict(self) -> dict:
         return {"penalty_pct": self.pct, "penalty_pct_low": self.low, "penalty_pct_high": self.high,
-                "risky": self.risky, "extrapolated": self.extrapolated}
+                "risky": self.risky, "extrapolated": self.extrapolated, "penalty_is_lower_bound": self.at_least}
 
 
 @dataclass
@@ -74,6 +77,8 @@ class PenaltyModel:
     validation: dict = field(default_factory=dict)  # leave-one-cell-out figures (calibration/fit/penalty.py)
 
     def predict(self, n_params: float, tokens: float, u: float, v: float) -> PenaltyPrediction:
+        if abs(u) > VALIDATED_LOG2 or abs(v) > VALIDATED_LOG2:
+            return self._beyond_edge(n_params, tokens, u, v)
         ln_n, ln_d, inside = self._shape_point(n_params, tokens)
         if u == 0.0 or v == 0.0:  # on an axis (e.g. the rounded batch at the optimal LR): the same numbers, faster
             on_axis, x = (_batch_axis_penalty, v) if u == 0.0 else (_lr_axis_penalty, u)
@@ -89,6 +94,23 @@ class PenaltyModel:
         # beyond 4× above the optimal LR the sweeps' runs spike or fail: never call that safe
         risky = high >= RISKY_PCT or u > VALIDATED_LOG2
         return PenaltyPrediction(point, low, high, risky, not (inside and validated))
+
+    def _beyond_edge(self, n_params: float, tokens: float, u: float, v: float) -> PenaltyPrediction:
+        """An offset beyond the validated 4×: the surface fitted near the optimum may turn down out there
+        (a run 100× above the optimal LR is not cheaper than one 4× above), so the answer is the prediction
+        at the edge (each offset clipped to ±4×) held as a lower bound: it never falls further out, and its
+        90% low is the edge value. The upper end is the extrapolated surface's, and far above the optimal LR,
+        where runs spike or diverge, the cap (a failed run)."""
+        edge = self.predict(n_params, tokens, *(max(-VALIDATED_LOG2, min(x, VALIDATED_LOG2)) for x in (u, v)))
+        if u > VALIDATED_LOG2:
+            high = CAP_PCT
+        else:
+            ln_n, ln_d, _ = self._shape_point(n_params, tokens)
+            ray = features(u, v, ln_n, ln_d)
+            draws = sorted(_ray_max(s, ray) for s in self.samples) or [_ray_max(self.coef, ray)]
+            high = max(edge.high, percentile(draws, 95.0))
+        return PenaltyPrediction(edge.pct, edge.pct, high, True if u > VALIDATED_LOG2 else high >= RISKY_PCT, True,
+                                 at_least=True)
 
     def outside_fit_range(self, n_params: float, tokens: float) -> bool:
         """Whether (N, D) lies beyond the range the model was fitted on (its shape is then held at the edge)."""

@@ -20,7 +20,7 @@ law (`law="deepseek"`, no interval). The rest follows stated rules, each recorde
   default (the Llama-2 7B recipe, η 3e-4, λ 0.1, 500k steps, has τ_frac ≈ 0.07; arXiv 2307.09288).
   Either way the output gives the resulting τ_frac.
 - β2: hold the second-moment half-life fixed in tokens (Marek et al., arXiv 2507.07101), anchored at
-  β2 = 0.95 for 4M-token batches (Llama 2): β2 = 0.95^(B/4M), clipped to [0.95, 0.999]. Smaller batches
+  β2 = 0.95 for 4M-token batches (Llama 2: 1,024 × 4,096 = 2^22 tokens): β2 = 0.95^(B/2^22), clipped to [0.95, 0.999]. Smaller batches
   get a higher β2, as Porian et al. (arXiv 2406.19146) found necessary.
 - β1, ε, gradient clipping: the calibration's values (provenance), else 0.9, 1e-8, 1.0.
 """
@@ -501,6 +501,14 @@ def _answer_from_model(fitted: FittedModel, shape, d: float, seq: int, warnings:
         warnings.extend(_moe_warnings(fitted.sparsity_, shape, moe_shift))
     if fitted.penalty_ is None:
         warnings.append(CodedWarning("no_penalty_model", _no_penalty_text(fitted)))
+    if fitted.optimizer.get("name") == "muon":  # a model fitted on Muon proxies (docs/optimizers.md)
+        from advisor.muon_lr import convention_line
+
+        warnings.append(CodedWarning("muon_model", "this model's laws are Muon's: the peak LR is the Muon part's "
+                                     f"({fitted.optimizer.get('muon_lr_convention', 'original')} convention), the "
+                                     "AdamW settings below are its AdamW part's (LR × adam_lr_ratio "
+                                     f"{fitted.optimizer.get('adam_lr_ratio')}). "
+                                     + convention_line(lr.value, int(round(shape.d_model)))))
     if not isinstance(fitted.optimizer.get("weight_decay"), (int, float)):
         warnings.append(CodedWarning("no_optimizer_settings", "the model does not record the weight decay its LR law was measured under (nor the other "
                         "optimizer settings): λ comes from the τ rule; match the source's training setup where you can"))
@@ -576,7 +584,7 @@ RULES = {
                 "(Hoffmann et al., arXiv 2203.15556)",
     "weight_decay": "λ = 1/(τ_frac·η·steps): AdamW timescale τ = 1/(ηλ) a fixed fraction of training "
                     "(Wang & Aitchison, arXiv 2405.13698)",
-    "beta2": "0.95^(B/4M tokens) clipped to [0.95, 0.999]: fixed second-moment half-life in tokens "
+    "beta2": "0.95^(B / 4,194,304 tokens: Llama 2's 1,024 × 4,096) clipped to [0.95, 0.999]: fixed second-moment half-life in tokens "
              "(Marek et al., arXiv 2507.07101; higher β2 at small batch, Porian et al., arXiv 2406.19146)",
     "interval": ("90%: quadrature sum of sampling (bootstrap, widened by the residual scatter), law form (forms "
                  "nearly as good at held-out sizes, and exponents beyond the range they were measured over) and, "

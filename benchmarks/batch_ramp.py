@@ -4,7 +4,7 @@ CPU proxies of the shipped cpu-default calibration (byte-level KJV, seq_len 64),
 Per size, with the cpu-default model's optimum (LR*, B*) at the proxy's N and D:
   constant B*          the recommended batch and LR
   ramp B*/4 -> B*      `--batch-ramp` (ends at the recommended batch)
-  ramp B* -> 4B*       `--batch-ramp --batch B* --max-batch 4B*`
+  ramp B* -> 4B*       `--batch-ramp --max-batch 4B*` (it starts at B*)
   constant 4B*         `--batch 4B*` (the best LR at it, from the fitted surface)
 each stage's LR from the advisor's surface (advisor/ramp.py, advisor/constrained.py); β2 held at the
 calibration's 0.95 in every arm (the LR law was measured there; the recipe's rule would give 0.999 at these

@@ -15,7 +15,7 @@ from advisor.constrained import best_offset, constrained_optimum
 from advisor.constrained_recipe import recommend_constrained
 from advisor.penalty import FEATURES, PenaltyModel
 from advisor.ramp import batch_ramp, megatron_schedule, recommend_with_ramp
-from advisor.recipe import recommend
+from advisor.recipe import beta2_rule, recommend
 
 TARGET = dict(params="7B", tokens="2T")
 
@@ -90,7 +90,7 @@ def test_recommend_batch_json_trains_with_the_constrained_pair_and_keeps_the_joi
     ("--lr", "5"),                            # 1000× off the optimum
     ("--batch", "4M", "--lr", "3e-4"),
     ("--batch", "4M", "--hp-law", "steplaw"),
-    ("--batch-ramp", "--batch", "8M", "--max-batch", "4M"),   # the ramp's maximum below its start
+    ("--batch-ramp", "--batch", "8M", "--max-batch", "4M"),   # the ramp's end given twice
     ("--max-batch", "8M"),                    # without --batch-ramp
     ("--batch-ramp", "--lr", "3e-4"),
     ("--schedule", "wsd", "--decay-frac", "0"),
@@ -199,3 +199,32 @@ def test_the_shipped_end_to_end_figures_are_recomputed_and_meet_the_goals():
     assert rows["median_log2_surface"] <= 0.3
     assert rows["median_log2_surface"] <= min(rows[f"median_log2_{k}"] for k in ("sqrt", "linear", "constant")) + 1e-9
     assert rows["median_cost_error_pp"] <= 0.1 + 1e-9
+
+
+def test_batch_ramp_with_batch_ends_at_that_batch():
+    """`--batch` is the batch you train at, with a ramp too: the ramp ends there (as --max-batch), not at the
+    recommended batch with --batch silently turned into a rounded start."""
+    out = _run("recommend", "--params", "7B", "--tokens", "2T", "--batch-ramp", "--batch", "16M", "--json")
+    assert out.exit_code == 0, out.output
+    stages = json.loads(out.output)["batch_ramp"]["stages"]
+    assert stages[-1]["batch_seqs"] == round(16e6 / 4096) and stages[0]["batch_seqs"] < stages[-1]["batch_seqs"]
+    same = _run("recommend", "--params", "7B", "--tokens", "2T", "--batch-ramp", "--max-batch", "16M", "--json")
+    assert json.loads(same.output)["batch_ramp"]["stages"] == stages
+    both = _run("recommend", "--params", "7B", "--tokens", "2T", "--batch-ramp", "--batch", "4M", "--max-batch", "16M")
+    assert both.exit_code == 2 and len(both.output.strip().splitlines()) == 1, both.output
+
+
+def test_a_held_batch_in_tokens_is_rounded_to_whole_sequences_and_says_so():
+    """4M tokens = 977 sequences of 4,096 (a prime, hard to split over ranks): the output says the batch was
+    rounded, to what, and what 1,024 sequences are; the LR, β2 and steps are all read at that one batch."""
+    doc = json.loads(_run("recommend", "--params", "7B", "--tokens", "2T", "--batch", "4M", "--json").output)
+    assert doc["batch_seqs"] == 977 and doc["batch_tokens_rounded"] == 977 * 4096
+    assert doc["beta2"] == pytest.approx(beta2_rule(977 * 4096), rel=1e-12)
+    assert doc["beta2"] == pytest.approx(0.95 ** (977 * 4096 / 2 ** 22), rel=1e-12)  # the anchor: Llama 2's 1,024 × 4,096
+    assert doc["steps"] == pytest.approx(2e12 / (977 * 4096), abs=1)
+    short = _run("recommend", "--params", "7B", "--tokens", "2T", "--batch", "4M").output
+    assert "rounded to whole sequences: 4,001,792 tokens" in short and "1,024 × 4,096 = 4.19M" in short, short
+    long = _run("recommend", "--params", "7B", "--tokens", "2T", "--batch", "4M", "--explain").output
+    assert "rounded to 977 × 4,096 = 4,001,792 tokens" in long, long
+    exact = _run("recommend", "--params", "7B", "--tokens", "2T", "--batch", str(1024 * 4096)).output
+    assert "rounded" not in exact, exact

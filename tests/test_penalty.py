@@ -195,3 +195,23 @@ def test_every_recommendation_has_tolerance_even_from_a_published_law():
     rec = recommend("7B", "2T", law="deepseek")
     lo, hi = rec.tolerance["lr"]["0.25"]
     assert lo < rec.lr < hi and rec.tolerance["penalty_model"] == default_model_name()  # the default's penalty
+
+
+def test_beyond_the_validated_range_the_penalty_is_held_at_the_edge_and_never_falls():
+    """Far from the optimum the fitted surface may turn down (a reported 1.82% at 15× the LR, 1.62% at 149×,
+    with 90% lows of 0): beyond 4× the answer is the edge value, a lower bound that never falls and is never
+    undercut by its 90% low; far above the optimal LR `check` reports a divergence risk."""
+    opt = recommend("7B", "2T")
+    for direction in (1, -1):
+        edge = check("7B", "2T", lr=opt.lr * 4.0 ** direction, batch=opt.batch_tokens)
+        further = [check("7B", "2T", lr=opt.lr * f ** direction, batch=opt.batch_tokens) for f in (6, 15, 45, 150)]
+        pcts = [edge.penalty_pct] + [r.penalty_pct for r in further]
+        assert all(b >= a - 1e-12 for a, b in zip(pcts, pcts[1:])), pcts
+        assert all(r.penalty_is_lower_bound and r.penalty_pct_low >= edge.penalty_pct - 1e-12 for r in further)
+        assert not edge.penalty_is_lower_bound
+    above = check("7B", "2T", lr=opt.lr * 150, batch=opt.batch_tokens)
+    assert above.risky and above.penalty_pct_high >= 20.0 - 1e-9
+    res = _run("check", "--params", "7B", "--tokens", "2T", "--lr", "1e-1", "--batch-seqs", "1536")
+    assert res.exit_code == 0 and "DIVERGENCE RISK" in res.output and "at least" in res.output, res.output
+    res = _run("check", "--params", "7B", "--tokens", "2T", "--lr", "1e-6", "--batch-seqs", "1536")
+    assert res.exit_code == 0 and "penalty at least" in res.output, res.output

@@ -100,8 +100,8 @@ def plan_cmd(spec: str, device: str | None, workers: int | None, no_measure: boo
              vocab_size: int | None) -> None:
     """Print a sweep's trials, total FLOPs and estimated wall time on this device.
 
-    SPEC is a preset name (quick, anchor, cpu-default, gpu-default, cluster; `advisor calibrate presets` lists
-    them with their files) or a TOML sweep file.
+    SPEC is a preset name (quick, quick-muon, anchor, cpu-default, gpu-default, cluster; `advisor calibrate
+    presets` lists them with their files) or a TOML sweep file.
 
     The estimate times a few training steps of each proxy size (single-threaded on the CPU, as the
     workers run). The adaptive grid may add trials on top of the planned ones.
@@ -194,8 +194,8 @@ def _checked_device(device: str, local: bool = True) -> str:
 def run_cmd(spec, out_dir, backend, address, workers, device, allow_other_spec, retry_failed, quiet) -> None:
     """Run or resume a sweep; every result is recorded as it finishes.
 
-    SPEC is a preset name (quick, anchor, cpu-default, gpu-default, cluster; `advisor calibrate presets` lists
-    them with their files) or a TOML sweep file.
+    SPEC is a preset name (quick, quick-muon, anchor, cpu-default, gpu-default, cluster; `advisor calibrate
+    presets` lists them with their files) or a TOML sweep file.
 
     Rerunning the same command resumes: finished trials are skipped and trials left running by a
     killed process run again. Two runs may share one DIR (e.g. on two machines with a shared disk):

@@ -43,7 +43,7 @@ def recalibrate(spec, out_dir, data, vocab_size, device, workers, n_boot, notes,
                 retry_failed, quiet) -> None:
     """Calibrate on your own data or hardware: run a sweep, fit it, write the model and its report.
 
-    SPEC is a preset (quick, anchor, cpu-default, gpu-default, cluster) or a TOML file. The sweep lands in
+    SPEC is a preset (quick, quick-muon, anchor, cpu-default, gpu-default, cluster) or a TOML file. The sweep lands in
     OUT/trials.sqlite (resumable: rerun the same command after any interruption); the trial table,
     the fitted model and the report are then (re)written from it as OUT/trials.csv, OUT/model.json
     and OUT/report/. Use the model with `advisor recommend --model OUT/model.json`.

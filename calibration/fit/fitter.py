@@ -32,8 +32,8 @@ from calibration.fit.collinearity import nd_line
 from calibration.fit.penalty import fit_penalty
 from calibration.fit.provenance import build_provenance, record_decay_timescale
 from calibration.fit.published import published_law_key, record_published_law
-from calibration.fit.table import (ColumnMap, FitInputError, build_cells, diverged_trials, mixed_setups, prepare_trials,
-                                   read_table)
+from calibration.fit.table import (ColumnMap, FitInputError, build_cells, check_one_optimizer, diverged_trials,
+                                   mixed_setups, prepare_trials, read_table)
 from calibration.fit.validate import CellTable, held_out_largest, leave_one_cell_out
 from calibration.fit.writer import cell_entries, fit_range, law_entry, loss_entry, readable_text, write_text
 
@@ -103,6 +103,7 @@ class ScaleLawFitter:
             table_name = table_name or str(trials)
             table_sha256 = hashlib.sha256(Path(trials).read_bytes()).hexdigest() if Path(trials).is_file() else ""
             trials = read_table(trials)
+        check_one_optimizer(trials)
         self.trials_, excluded = prepare_trials(trials, columns)
         self.mixed_setups_ = mixed_setups(trials)
         self._say(f"{len(self.trials_):,} usable trials: finding each cell's optimum")

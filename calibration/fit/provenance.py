@@ -31,8 +31,7 @@ def build_provenance(raw: pd.DataFrame, trials: pd.DataFrame, cols: ColumnMap, e
                "parameterization": unique_value(raw, "parameterization") or ("sp" if ours else "unknown"),
                "seq_len": unique_value(raw, "seq_len"),
                "sizes": sorted(float(s) for s in trials["n_params"].unique())},
-        optimizer={"name": "adamw" if ours else "unknown",
-                   **{k: unique_value(raw, k) for k in ("beta1", "beta2", "weight_decay", "grad_clip") if k in raw.columns}},
+        optimizer=_optimizer(raw, ours),
         schedule=_schedule(raw),
         n_trials=int(len(raw)), n_trials_used=int(len(trials)), n_excluded=excluded, n_cells=int(n_cells),
         code_version=code_version(), trials_code_version=unique_value(raw, "code_version"),
@@ -42,6 +41,18 @@ def build_provenance(raw: pd.DataFrame, trials: pd.DataFrame, cols: ColumnMap, e
                  "loss": cols.loss, "batch_unit": cols.batch_unit},
         notes=list(settings["notes"]),
     )
+
+
+OPTIMIZER_KNOBS = ("beta1", "beta2", "weight_decay", "grad_clip")
+MUON_KNOBS = ("momentum", "adam_lr_ratio", "muon_lr_convention")  # calibration/sweep/trial.py MUON_FIELDS
+
+
+def _optimizer(raw: pd.DataFrame, ours: bool) -> dict:
+    """The optimizer's name (the table's `optimizer` column; our own tables before it existed are AdamW's)
+    and the settings the table holds one value of each (several: a sorted list)."""
+    name = unique_value(raw, "optimizer") or ("adamw" if ours else "unknown")  # an AdamW row has no optimizer cell
+    knobs = OPTIMIZER_KNOBS + (MUON_KNOBS if name == "muon" else ())
+    return {"name": name, **{k: unique_value(raw, k) for k in knobs if k in raw.columns}}
 
 
 def _schedule(raw: pd.DataFrame) -> dict:

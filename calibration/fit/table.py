@@ -188,6 +188,18 @@ def _in_flat_cell(trials: pd.DataFrame) -> np.ndarray:
     return ((spread <= FLAT_REL_TOL * trials["loss"].abs()) & (settings > 2)).to_numpy()
 
 
+def check_one_optimizer(df: pd.DataFrame) -> None:
+    """A law is one optimizer's: a table whose `optimizer` column holds several (AdamW and Muon LRs differ
+    in meaning and in value) is refused, never pooled silently."""
+    if "optimizer" not in df.columns:
+        return
+    counts = df["optimizer"].fillna("adamw").astype(str).value_counts()  # an empty cell is AdamW (contract 1)
+    if len(counts) > 1:
+        found = ", ".join(f"{v} ({n} rows)" for v, n in counts.items())
+        raise FitInputError(f"the table mixes optimizers ({found}): one law is one optimizer's; "
+                            "fit each optimizer's rows on their own")
+
+
 def mixed_setups(df: pd.DataFrame) -> dict[str, list[str]]:
     """What the table pools that the fit treats as one setup: warning code -> descriptions, e.g.
     {"mixed_code_versions": ["code_version: 0.1.0+gabc 481, 0.1.0+gdef 243"]}. Looks at the rows a fit

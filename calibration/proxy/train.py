@@ -5,9 +5,10 @@
     result = run_trial(TrialConfig(n_layer=2, d_model=48, n_head=3, d_ff=128, tokens=200_000, lr=3e-3))
     result.status, result.loss          # "ok", final validation loss in nats/token
 
-Optimizer: AdamW (Loshchilov & Hutter, arXiv 1711.05101) with decoupled weight decay on matrices only
-(every 2-D weight except the input embedding; norm gains get none; see proxy.is_decayed), betas and eps
-from the config, global gradient-norm clipping at cfg.grad_clip (0 = off). Schedules (lr_at): linear warmup
+Optimizer (calibration/proxy/optim.py): AdamW (Loshchilov & Hutter, arXiv 1711.05101) with decoupled weight
+decay on matrices only (every 2-D weight except the input embedding; norm gains get none; see
+proxy.is_decayed), betas and eps from the config, global gradient-norm clipping at cfg.grad_clip (0 = off);
+or, with cfg.optimizer "muon", torch.optim.Muon on the hidden matrices and AdamW on the rest. Schedules (lr_at): linear warmup
 then cosine to final_lr_frac·lr; WSD (warmup, stable, linear decay over the last decay_frac of the steps to
 final_lr_frac·lr; Hu et al., MiniCPM, arXiv 2404.06395); constant after warmup.
 
@@ -44,7 +45,8 @@ import torch
 
 from calibration.proxy.health import HealthWatch
 from calibration.proxy.memory import check_fits
-from calibration.proxy.model import ProxyLM, count_params, flops_per_token, param_groups, shape_from_config
+from calibration.proxy.model import ProxyLM, count_params, flops_per_token, shape_from_config
+from calibration.proxy.optim import clip_params, make_optimizer, set_lr
 from calibration.sweep.trial import TrialConfig, TrialResult
 
 COMPILE_ENV = "SCALING_ADVISOR_COMPILE"
@@ -301,33 +303,25 @@ def drain(pending: list[torch.Tensor]) -> list:
 # ---------------------------------------------------------------- one trial
 
 
-def make_optimizer(model: ProxyLM, cfg: TrialConfig, dev: torch.device) -> torch.optim.AdamW:
-    return torch.optim.AdamW(
-        param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps,
-        fused=dev.type == "cuda" or None,
-    )
-
-
 def train_step(model, forward, optimizer, x, y, lr: float, cfg: TrialConfig, dev: torch.device) -> torch.Tensor:
-    """One AdamW step at learning rate lr; returns [loss, pre-clip gradient norm] (a detached float32
-    tensor on dev: nothing is read back here)."""
-    for group in optimizer.param_groups:
-        group["lr"] = lr
+    """One optimizer step at learning rate lr; returns [loss, pre-clip gradient norm] (a detached float32
+    tensor on dev: nothing is read back here). Muon: the norm is the clipped AdamW part's (optim.py)."""
+    set_lr(optimizer, lr)
     with autocast_for(dev):
         _, loss = forward(x, y)
     loss.backward()
     if cfg.grad_clip > 0:
-        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        norm = torch.nn.utils.clip_grad_norm_(clip_params(model, optimizer), cfg.grad_clip)
     else:
-        norm = grad_norm(model)
+        norm = grad_norm(model, clip_params(model, optimizer))
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return torch.stack([loss.detach().float(), norm.detach().float()])
 
 
-def grad_norm(model: torch.nn.Module) -> torch.Tensor:
-    """Global L2 norm of the gradients (what clip_grad_norm_ measures), without touching them."""
-    grads = [p.grad for p in model.parameters() if p.grad is not None]
+def grad_norm(model: torch.nn.Module, params: list | None = None) -> torch.Tensor:
+    """Global L2 norm of the gradients of params (default: all; what clip_grad_norm_ measures), untouched."""
+    grads = [p.grad for p in (params if params is not None else model.parameters()) if p.grad is not None]
     return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.detach().float()) for g in grads]))
 
 

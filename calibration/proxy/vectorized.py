@@ -6,7 +6,8 @@
 The K members' weights are stacked along a leading dimension and the proxy's own forward (proxy.ProxyLM)
 runs over them with torch.func.functional_call under torch.func.vmap, on the same batches. Each member
 keeps its own learning-rate schedule, AdamW state (a vectorized AdamW with per-member lr, betas, eps and
-weight decay, the same update as torch.optim.AdamW), gradient-norm clipping and divergence watch. A member
+weight decay, the same update as torch.optim.AdamW; for optimizer "muon", a vectorized torch.optim.Muon on
+the hidden matrices with per-member momentum, and AdamW at adam_lr_ratio * lr on the rest), gradient-norm clipping and divergence watch. A member
 that diverges is frozen: its weights are zeroed (so it computes finite nothing) and its updates masked,
 its result says "diverged", and the others go on unaffected (their slices never mix). A member pruned at a
 rung (run_group's prunes, calibration/sweep/prune.py) is frozen the same way and says "pruned". A frozen
@@ -36,7 +37,9 @@ from typing import Callable
 import torch
 from torch.func import functional_call, vmap
 
+from advisor.muon_lr import shape_factor
 from calibration.proxy.model import is_decayed
+from calibration.proxy.optim import is_hidden_matrix
 from calibration.proxy.train import (
     EVAL_BATCH_SEQS, TrialLog, autocast_for, build_model, device_label, load_trial_source,
     lr_at, prepare_device, resolve_device, split_batch, sync_interval, synchronize,
@@ -45,7 +48,11 @@ from calibration.sweep.trial import TrialConfig, TrialResult
 
 # Fields in which the members of one group may differ.
 FREE_FIELDS = ("lr", "weight_decay", "beta1", "beta2", "eps", "grad_clip", "schedule", "warmup_frac",
-               "final_lr_frac", "decay_frac", "init_std")
+               "final_lr_frac", "decay_frac", "init_std", "momentum", "adam_lr_ratio")
+# torch.optim.Muon's Newton-Schulz defaults (torch/optim/_muon.py): quintic coefficients, steps, eps; in bf16
+NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
+NS_STEPS = 5
+NS_EPS = 1e-7
 
 OnGroupStep = Callable[[int, list], None]
 
@@ -70,6 +77,14 @@ class StackedProxies:
         per_model = [dict(m.named_parameters()) for m in models]
         self.params = {n: torch.stack([p[n].detach() for p in per_model]).to(dev).requires_grad_() for n in names}
         self.decayed = {n: is_decayed(n, p) for n, p in self.base.named_parameters()}
+        muon = cfgs[0].optimizer == "muon"  # one optimizer per group (group_key)
+        self.hidden = {n: muon and is_hidden_matrix(n, p) for n, p in self.base.named_parameters()}
+        if muon and not any(self.hidden.values()):
+            raise ValueError("optimizer \"muon\" needs hidden weight matrices (transformer blocks); this proxy has none")
+        self.convention = cfgs[0].muon_lr_convention
+        self.momentum, self.adam_lr_ratio = _column(cfgs, "momentum", dev), _column(cfgs, "adam_lr_ratio", dev)
+        if not muon:
+            self.adam_lr_ratio = torch.ones_like(self.adam_lr_ratio)
         self.exp_avg = {n: torch.zeros_like(p) for n, p in self.params.items()}
         self.exp_avg_sq = {n: torch.zeros_like(p) for n, p in self.params.items()}
         self.beta1, self.beta2 = _column(cfgs, "beta1", dev), _column(cfgs, "beta2", dev)
@@ -100,15 +115,21 @@ class StackedProxies:
     @torch.no_grad()
     def adamw_step(self, lrs: torch.Tensor) -> torch.Tensor:
         """Per-member clipping and AdamW update, arithmetic as in torch.optim.AdamW; frozen members stay put.
-        Returns the K pre-clip gradient norms."""
+        Muon groups: the hidden matrices take muon_step, the rest AdamW at adam_lr_ratio * lr, clipped by
+        their own norm (calibration/proxy/optim.py). Returns the K pre-clip gradient norms (of what is clipped)."""
         self.t += 1
         grads = {n: p.grad for n, p in self.params.items()}
-        norm = torch.stack([g.float().pow(2).flatten(1).sum(1) for g in grads.values()]).sum(0).sqrt()
+        norm = torch.stack([g.float().pow(2).flatten(1).sum(1) for n, g in grads.items()
+                            if not self.hidden[n]]).sum(0).sqrt()
         clip = torch.where(self.grad_clip > 0, (self.grad_clip / (norm + 1e-6)).clamp(max=1.0), 1.0)
         lrs = torch.where(self.active, lrs, 0.0)
+        self.muon_step(grads, lrs)
+        lrs = lrs * self.adam_lr_ratio
         step_size = lrs / (1 - self.beta1**self.t)
         bias2_sqrt = (1 - self.beta2**self.t).sqrt()
         for n, p in self.params.items():
+            if self.hidden[n]:
+                continue
             view = (self.k,) + (1,) * (p.dim() - 1)
             g = grads[n] * clip.view(view)
             if self.decayed[n]:
@@ -120,6 +141,23 @@ class StackedProxies:
             p.sub_(step_size.view(view) * m / denom)
             p.grad = None
         return norm
+
+    @torch.no_grad()
+    def muon_step(self, grads: dict, lrs: torch.Tensor) -> None:
+        """torch.optim.Muon's update on each member's hidden matrices: Nesterov momentum, Newton-Schulz
+        orthogonalization (batched over the members), decoupled weight decay, the convention's shape factor."""
+        for n, p in self.params.items():
+            if not self.hidden[n]:
+                continue
+            view = (self.k, 1, 1)
+            momentum = self.momentum.view(view)
+            buf = self.exp_avg[n]  # Muon's momentum buffer (a hidden matrix has no second moment)
+            buf.lerp_(grads[n], 1 - momentum)
+            update = newton_schulz(grads[n].lerp(buf, momentum)).to(p.dtype)
+            factor = shape_factor(p.shape[1], p.shape[2], self.convention)
+            p.mul_(1 - (lrs * self.weight_decay).view(view))
+            p.sub_((lrs * factor).view(view) * update)
+            p.grad = None
 
     @torch.no_grad()
     def freeze(self, member: int) -> None:
@@ -142,6 +180,19 @@ class StackedProxies:
             count += y.numel()
         self.base.train()
         return (total / count).tolist()
+
+
+def newton_schulz(g: torch.Tensor) -> torch.Tensor:
+    """(K, m, n) -> K approximately orthogonalized matrices, torch.optim.Muon's iteration in bf16."""
+    a, b, c = NS_COEFFICIENTS
+    tall = g.size(-2) > g.size(-1)
+    x = g.bfloat16()
+    x = x.mT if tall else x
+    x = x / x.norm(dim=(-2, -1), keepdim=True).clamp(min=NS_EPS)
+    for _ in range(NS_STEPS):
+        gram = x @ x.mT
+        x = a * x + (b * gram + c * (gram @ gram)) @ x
+    return x.mT if tall else x
 
 
 def run_group(cfgs: list[TrialConfig], device: str = "auto", source=None,

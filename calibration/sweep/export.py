@@ -29,7 +29,10 @@ def trial_table(store: TrialStore, current_spec: bool = False) -> pd.DataFrame:
             row["flops"] = None
         row["origin"], row["cell"] = r["origin"], r["cell"]
         rows.append(row)
-    columns = list(TrialResult(trial_id="", status="running").to_row(_ANY_CONFIG)) + ["origin", "cell"]
+    columns = list(TrialResult(trial_id="", status="running").to_row(_ANY_CONFIG))
+    # an optimizer's own knobs (Muon's momentum, ...) where some trial has them (calibration/sweep/trial.py)
+    columns += list(dict.fromkeys(k for row in rows for k in row if k not in columns and k not in ("origin", "cell")))
+    columns += ["origin", "cell"]
     df = pd.DataFrame(rows, columns=columns)
     for name in INTEGER_HEALTH:  # whole numbers, empty where not measured (not 1.0 and NaN)
         df[name] = df[name].astype("Int64")

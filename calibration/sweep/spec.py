@@ -32,6 +32,10 @@ path to a TOML file or the name of a shipped preset (calibration/sweep/presets/N
     [trial]                          # defaults for any other TrialConfig field, in range (TRIAL_RANGES)
     seq_len = 64
     schedule = "cosine"
+    optimizer = "adamw"              # or "muon": torch.optim.Muon on the hidden matrices, AdamW on the rest
+                                     #   (calibration/proxy/optim.py), with its own keys:
+                                     #   momentum = 0.95, adam_lr_ratio = 0.3 (the AdamW part's LR / lr),
+                                     #   muon_lr_convention = "original" | "match_rms_adamw"
     data = "kjv"                     # or a text file/folder, a uint16 .bin, a nanoGPT train.bin + val.bin folder
     vocab_size = 50304               # optional: by default the data's (256 for text; for .bin files a
                                      #   meta.pkl's vocab_size beside them, else the largest id + 1), rounded
@@ -111,6 +115,8 @@ TRIAL_RANGES = {
     "decay_frac": (0.0, True, 1.0, True),
     "init_std": (0.0, False, None, False),
     "eval_tokens": (1, True, None, False),
+    "momentum": (0.0, True, 1.0, False),  # optimizer = "muon" only (TrialConfig refuses it for adamw)
+    "adam_lr_ratio": (0.0, False, None, False),
 }
 
 

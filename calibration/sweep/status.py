@@ -34,6 +34,10 @@ def format_plan(the_plan: SweepPlan, estimate: Estimate | None) -> str:
         lines.append(f"  {describe_cell(cell)}: {count} trials")
     lines.append(f"LR grid {', '.join(f'{v:.3g}' for v in spec.lr)}; batch (seqs) {list(spec.batch_seqs)}; "
                  f"seq_len {the_plan.trials[0].config.seq_len}")
+    cfg = the_plan.trials[0].config
+    if cfg.optimizer == "muon":  # the LR grid is the Muon part's (docs/optimizers.md)
+        lines.append(f"optimizer muon: torch.optim.Muon on the hidden matrices (momentum {cfg.momentum:g}, LR in the "
+                     f"{cfg.muon_lr_convention} convention), AdamW on the rest at {cfg.adam_lr_ratio:g} x the LR")
     lines.append(f"total tokens {the_plan.total_tokens:.3g}, total FLOPs {the_plan.total_flops:.3g} "
                  "(6N + attention per token)")
     a = spec.adaptive

@@ -18,6 +18,13 @@ from pathlib import Path
 from advisor import __version__
 
 SCHEDULES = ("cosine", "wsd", "constant")
+OPTIMIZERS = ("adamw", "muon")
+# Muon's LR conventions (torch.optim.Muon's adjust_lr_fn): "original" scales each matrix's orthogonalized
+# update by sqrt(max(1, out/in)) (Jordan's Muon, Marin's runs); "match_rms_adamw" by 0.2*sqrt(max(out, in))
+# (Moonlight, arXiv 2502.16982). advisor/optimizers.py converts between them.
+MUON_LR_CONVENTIONS = ("original", "match_rms_adamw")
+# The Muon knobs with their AdamW-run defaults: left out of an AdamW trial's id (ids from before them stay valid).
+MUON_FIELDS = {"momentum": 0.95, "adam_lr_ratio": 0.3, "muon_lr_convention": "original"}
 STATUSES = ("ok", "diverged", "pruned", "failed", "running")
 CURVE_POINTS = 64  # loss-curve samples per trial (one every ~1.5% of the steps)
 # Training-health numbers of a result (calibration/proxy/health.py), also trial-table columns; None where
@@ -52,13 +59,20 @@ class TrialConfig(_PlainData):
     # budget and batch
     tokens: int = 1_000_000  # training tokens; steps = tokens // batch_tokens
     batch_seqs: int = 32
-    # optimizer: AdamW, decoupled weight decay on matrices only
-    lr: float = 3e-3  # peak learning rate
+    # optimizer: "adamw" (decoupled weight decay on matrices only), or "muon" (torch.optim.Muon on the hidden
+    # matrices at lr, AdamW on embedding, norms and output head at adam_lr_ratio * lr; calibration/proxy/optim.py)
+    optimizer: str = "adamw"
+    lr: float = 3e-3  # peak learning rate (muon: of the Muon part, in muon_lr_convention)
     weight_decay: float = 0.1
     beta1: float = 0.9
     beta2: float = 0.95
     eps: float = 1e-8
-    grad_clip: float = 1.0  # max global grad norm; 0 disables
+    grad_clip: float = 1.0  # max global grad norm; 0 disables (muon: of the AdamW part, as in Marin's runs)
+    # muon only: Nesterov momentum of the Muon part, the AdamW part's LR as a fraction of lr (Marin's
+    # muon_to_adam_lr), and the LR convention (MUON_LR_CONVENTIONS)
+    momentum: float = 0.95
+    adam_lr_ratio: float = 0.3
+    muon_lr_convention: str = "original"
     # schedule: linear warmup, then cosine to final_lr_frac*lr | WSD | constant
     schedule: str = "cosine"
     warmup_frac: float = 0.05  # fraction of steps (at least one step)
@@ -76,6 +90,7 @@ class TrialConfig(_PlainData):
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        check_optimizer_knobs(self)
         for name in ("n_layer", "d_model", "n_head", "d_ff", "seq_len", "tokens", "batch_seqs"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
@@ -112,6 +127,9 @@ class TrialConfig(_PlainData):
         fields = dataclasses.asdict(self)
         if not fields["data_id"]:
             del fields["data_id"]
+        if self.optimizer == "adamw":  # AdamW ids as before the optimizer fields existed (knobs checked unset)
+            for name in ("optimizer", *MUON_FIELDS):
+                del fields[name]
         blob = json.dumps(fields, sort_keys=True, default=repr)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -182,6 +200,9 @@ class TrialResult(_PlainData):
             "beta1": cfg.beta1,
             "beta2": cfg.beta2,
             "grad_clip": cfg.grad_clip,
+            # another optimizer than AdamW says so (an AdamW row stays as it was: no column means adamw)
+            **({"optimizer": cfg.optimizer, **{name: getattr(cfg, name) for name in MUON_FIELDS}}
+               if cfg.optimizer == "muon" else {}),
             "seed": cfg.seed,
             "loss": self.loss,
             "train_loss": self.train_loss,
@@ -195,6 +216,25 @@ class TrialResult(_PlainData):
             "steps_done": self.steps_done,
             **{name: getattr(self, name) for name in HEALTH_FIELDS},
         }
+
+
+def check_optimizer_knobs(cfg: TrialConfig) -> None:
+    """The optimizer is known and its knobs are in range; an AdamW trial leaves the Muon knobs at their defaults
+    (a knob that does nothing must not look like a setting)."""
+    if cfg.optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {cfg.optimizer!r}")
+    if cfg.optimizer == "adamw":
+        for name, default in MUON_FIELDS.items():
+            if getattr(cfg, name) != default:
+                raise ValueError(f"{name} applies to optimizer \"muon\", not \"adamw\" (set optimizer = \"muon\" or leave it out)")
+        return
+    if not 0.0 <= cfg.momentum < 1.0:
+        raise ValueError(f"momentum must be in [0, 1), got {cfg.momentum!r}")
+    if not 0.0 < cfg.adam_lr_ratio < float("inf"):
+        raise ValueError(f"adam_lr_ratio must be positive, got {cfg.adam_lr_ratio!r}")
+    if cfg.muon_lr_convention not in MUON_LR_CONVENTIONS:
+        raise ValueError(f"muon_lr_convention must be one of {', '.join(MUON_LR_CONVENTIONS)}, "
+                         f"got {cfg.muon_lr_convention!r}")
 
 
 @lru_cache(maxsize=1)
