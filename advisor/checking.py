@@ -7,7 +7,7 @@ cost in loss (advisor/cost.py, advisor/penalty.py).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from advisor.coded_warning import CodedWarning
 from advisor.cost import cost_of
@@ -51,6 +51,11 @@ class CheckResult:
     n_params_active: float = 0.0
     # beyond the validated 4× the penalty is the value at that edge, a lower bound: "at least" (penalty.py)
     penalty_is_lower_bound: bool = False
+    # the recommendation's verdict (advisor/unknown_optimum.py): where either is False the optimum is not known
+    # here, and penalty, ratios and suggestion are None/empty; the risk is judged against `published_lr`
+    lr_informative: bool = True
+    batch_informative: bool = True
+    published_lr: list = field(default_factory=list)  # [[law name, LR at the target], ...] when not known
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -97,6 +102,8 @@ def _lr_value(lr) -> float:
 
 def _check_point(penalty, rec, warnings: list, lr_value: float, batch_tokens: float) -> CheckResult:
     n_laws = rec.n_params_laws or rec.n_params
+    if not (rec.lr_informative and rec.batch_informative):
+        return _unknown_optimum_check(rec, warnings, lr_value, batch_tokens)
     if not 1 / ABSURD_RATIO <= lr_value / rec.lr <= ABSURD_RATIO:
         raise AdvisorError(f"--lr {lr_value:g} is {lr_value / rec.lr:.3g}× the optimum {rec.lr:.3g}: not a plan "
                            "this tool can say anything about (a typo, or the wrong unit?)")
@@ -125,11 +132,33 @@ def moe_target(config, active_params=None, n_params_active_nonembedding=None):
     return config, moe
 
 
+def _unknown_optimum_check(rec, warnings: list, lr_value: float, batch_tokens: float) -> CheckResult:
+    """No penalty against an optimum the model does not know: only whether the LR lies far (more than 4×)
+    above every published law's LR at the target, where runs often spike or fail."""
+    from advisor.short_answer import published_answers
+
+    published = [[name, value] for name, value in published_answers(rec, 0)]
+    if published and not 1 / ABSURD_RATIO <= lr_value / math.sqrt(min(v for _, v in published) * max(
+            v for _, v in published)) <= ABSURD_RATIO:
+        raise AdvisorError(f"--lr {lr_value:g} is over {ABSURD_RATIO:g}× from the published laws' LRs here: not a plan "
+                           "this tool can say anything about (a typo, or the wrong unit?)")
+    far = bool(published) and math.log2(lr_value / max(v for _, v in published)) > VALIDATED_LOG2
+    return CheckResult(
+        lr=lr_value, batch_tokens=batch_tokens, lr_opt=rec.lr, batch_tokens_opt=rec.batch_tokens, lr_ratio=None,
+        batch_ratio=None, penalty_pct=None, penalty_pct_low=None, penalty_pct_high=None, risky=far,
+        risk_reasons=["lr_far_above_published"] if far else [], beyond_validated=[],
+        extrapolated=any(f > 1.0 for f in rec.extrapolation.values() if isinstance(f, (int, float))), suggestion={}, n_params=rec.n_params,
+        tokens=rec.tokens, seq_len=rec.seq_len, source=rec.source,
+        warnings=[w for w in warnings if getattr(w, "code", None) != "optimum_uncertain"],
+        n_params_laws=rec.n_params_laws or rec.n_params, n_params_active=rec.n_params_active,
+        lr_informative=rec.lr_informative, batch_informative=rec.batch_informative, published_lr=published)
+
+
 def danger_rank(result: CheckResult) -> tuple:
     """Sort key for candidates, safest first: risky ones last, and among them an LR far above the optimum
     (runs spike or fail there, whatever the extrapolated penalty says) last of all, by how far above."""
     far_above = "lr_far_above" in result.risk_reasons
-    return (result.risky, far_above, result.lr_ratio if far_above else 0.0, result.penalty_pct)
+    return (result.risky, far_above, result.lr_ratio if far_above else 0.0, result.penalty_pct or 0.0)
 
 
 def _risk_reasons(cost, lr_ratio: float) -> list[str]:

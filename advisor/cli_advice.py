@@ -19,6 +19,7 @@ from advisor.laws import HYPERPARAMETER_LAWS, LOSS_PRESETS, RECOMMEND_LAWS, Targ
 from advisor.model import FittedModel
 from advisor.recipe import AdvisorError, Recommendation, load_source
 from advisor.recipe import recommend as make_recommendation
+from advisor.unknown_optimum import assumed_note, unknown_text
 from advisor.short_answer import RECIPE_SECTIONS, UNINFORMATIVE_RATIO, render_short, uninformative_lines
 from advisor.units import format_count, format_days, is_number
 
@@ -277,6 +278,7 @@ def render_recommendation(rec: Recommendation) -> str:
         "",
         *(_optimum_lines(rec) if rec.constraint is None else _constrained_lines(rec)),
         f"  steps        {_int(rec.steps)}",
+        *([f"  assumed      {assumed_note(rec)}"] if rec.assumed else []),
         f"  warmup       {_int(rec.warmup_steps)} steps ({format_count(rec.warmup_tokens)} tokens): {rec.rules['warmup']}",
         f"  schedule     {rec.schedule}, final LR " + (f"{rec.final_lr:.3g} ({rec.final_lr_frac:.3g}× peak)"
                                                      if rec.final_lr > 0 else "0"),
@@ -603,6 +605,9 @@ def render_plan(p) -> str:
                          f"{format_count(c['batch_tokens'])} tokens) costs {c['penalty_pct']:.2f}% in loss "
                          f"[{c['penalty_pct_low']:.2f}–{c['penalty_pct_high']:.2f}] against the optimum"
                          + (" (risky)" if c["risky"] else ""))
+        elif unknown_text(rec):
+            lines.append(f"               this layout's batch is not costed: the optimum {unknown_text(rec)} is not "
+                         "known at this target")
     else:
         lines.append("  batching     does NOT fit even at micro-batch 1 (see warnings)")
     lines += ["", "Recipe (advisor recommend --explain for its parts and rules):", render_short(rec, RECIPE_SECTIONS)]
@@ -675,7 +680,8 @@ def comparison(rec: Recommendation) -> dict:
         "batch_tokens_high": rec.batch_tokens_high if own_batch else None,
         "batch_seqs": rec.batch_tokens / rec.seq_len if own_batch else None,
         "lr_interval": rec.lr_interval, "batch_interval": rec.batch_interval if own_batch else None,
-        "notes": [_extrapolation_line(rec), *(line.strip() for line in _interval_lines(rec))] + ([] if own_batch else [
+        "lr_informative": rec.lr_informative, "batch_informative": rec.batch_informative,
+        "notes": [*_unknown_notes(rec), _extrapolation_line(rec), *(line.strip() for line in _interval_lines(rec))] + ([] if own_batch else [
             f"no batch size of its own: {rec.source.get('batch_unusable') or 'no batch law'}"]),
     }]
     moe = (["an MoE: the published laws (fitted on dense models) are read at the total non-embedding N; on Step "
@@ -693,6 +699,13 @@ def comparison(rec: Recommendation) -> dict:
             "tokens_source": rec.tokens_source, "seq_len": rec.seq_len, "flops": rec.flops, "rows": rows}
 
 
+def _unknown_notes(rec: Recommendation) -> list[str]:
+    """Why the model's row shows no LR or batch: its own verdict that the optimum is not known here."""
+    what = unknown_text(rec)
+    return [f"{what}: not known here, the 90% interval is too wide (the model's own verdict); the numbers in "
+            "--json are its unreliable point"] if what else []
+
+
 def render_comparison(table: dict) -> str:
     header = f"{'source':<16} {'peak LR':>15} {'batch tokens':>13} {'batch seqs':>11}  citation"
     active = table.get("n_params_active") or table["n_params"]
@@ -704,8 +717,12 @@ def render_comparison(table: dict) -> str:
              "", header, "-" * len(header)]
     for r in table["rows"]:
         seqs = "—" if r["batch_seqs"] is None else f"{r['batch_seqs']:,.0f}"  # a count: 16,480, never 1.648e+04
-        lines.append(f"{r['source']:<16} {_lr(r['lr']):>15} {_count(r['batch_tokens']):>13} {seqs:>11}  "
-                     f"{r['citation']}")
+        lr_cell, batch_cell = _lr(r["lr"]), _count(r["batch_tokens"])
+        if not r.get("lr_informative", True):
+            lr_cell = "not known"
+        if not r.get("batch_informative", True):
+            batch_cell, seqs = "not known", "—"
+        lines.append(f"{r['source']:<16} {lr_cell:>15} {batch_cell:>13} {seqs:>11}  {r['citation']}")
         if r.get("lr_low") is not None:
             lr_band = f"{r['lr_low']:.2g}–{r['lr_high']:.2g}"
             batch_band = seq_band = "—"

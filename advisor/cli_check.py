@@ -145,9 +145,12 @@ def render_check(results: list[tuple[str, CheckResult]]) -> str:
     first = results[0][1]
     moe = (f" ({format_count(first.n_params_active)} active per token; laws at N = {format_count(first.n_params_laws)})"
            if first.n_params_active and first.n_params_active < first.n_params else "")
-    lines = [f"Target: N = {format_count(first.n_params)} non-embedding{moe}, D = {format_count(first.tokens)} tokens, "
-             f"seq_len {first.seq_len}; optimum peak LR {first.lr_opt:.3g}, batch {format_count(first.batch_tokens_opt)} "
-             f"tokens ({first.source.get('name') or first.source.get('path')})", ""]
+    target = f"Target: N = {format_count(first.n_params)} non-embedding{moe}, D = {format_count(first.tokens)} tokens, " \
+             f"seq_len {first.seq_len}; "
+    by = first.source.get('name') or first.source.get('path')
+    if not (first.lr_informative and first.batch_informative):
+        return _render_unknown(results, target, by)
+    lines = [f"{target}optimum peak LR {first.lr_opt:.3g}, batch {format_count(first.batch_tokens_opt)} tokens ({by})", ""]
     for name, r in results:
         flags = (f" RISKY: {_risk_text(r)}" if r.risky else "") + \
                 (" (extrapolated beyond the fitted range)" if r.extrapolated else "")
@@ -156,6 +159,25 @@ def render_check(results: list[tuple[str, CheckResult]]) -> str:
         lines.append("      " + _suggestion_text(r))
         if r.beyond_validated:
             lines.append("      " + _beyond_text(r))
+    if first.warnings:
+        lines += ["", "Warnings:"] + [f"  - {w}" for w in first.warnings]
+    return "\n".join(lines)
+
+
+def _render_unknown(results: list[tuple[str, CheckResult]], target: str, by: str) -> str:
+    """Where the model does not know the optimum: no penalty, no suggested change, only the LR against the
+    published laws' range at the target (docs/reading-the-output.md, "uninformative")."""
+    first = results[0][1]
+    what = " and ".join(n for n, k in (("LR", first.lr_informative), ("batch", first.batch_informative)) if not k)
+    laws = ", ".join(f"{name} {value:.3g}" for name, value in first.published_lr)
+    lines = [f"{target}the optimum {what} {'are' if ' and ' in what else 'is'} not known at this target ({by}: its 90% interval is too wide)",
+             f"  no penalty or suggested change: there is no optimum to measure against"
+             + (f"; published laws' LR here: {laws}" if laws else ""), ""]
+    for name, r in results:
+        risk = (" RISKY: more than 4× above every published law's LR here, where runs often spike or fail"
+                if r.risky else (" (not more than 4× above the published laws' LR here)" if laws else ""))
+        lines.append(f"  {name}: LR {r.lr:.3g}, batch {format_count(r.batch_tokens)}{risk}")
+    lines.append("      next: a short LR sweep near this size, or advisor recalibrate anchor (docs/reading-the-output.md)")
     if first.warnings:
         lines += ["", "Warnings:"] + [f"  - {w}" for w in first.warnings]
     return "\n".join(lines)
@@ -202,6 +224,9 @@ def _suggestion_text(r: CheckResult) -> str:
 
 def _plot(results, target: dict, path: str) -> None:
     first = results[0][1]
+    if not (first.lr_informative and first.batch_informative):
+        raise InputError("no penalty map here: the model does not know the optimum at this target (its 90% "
+                         "interval is too wide); drop --plot")
     write_penalty_map(target["model"].penalty_, first.n_params_laws or first.n_params, first.tokens, first.lr_opt, first.batch_tokens_opt,
                       {name: (r.lr, r.batch_tokens) for name, r in results}, path)
 

@@ -19,6 +19,7 @@ from advisor.coded_warning import UNSPECIFIED, CodedWarning
 from advisor.constrained import RULES, constrained_optimum
 from advisor.recipe import AdvisorError, Recommendation, beta2_rule, practical_batch_seqs, recommend
 from advisor.units import format_count, parse_quantity
+from advisor.unknown_optimum import informative
 
 ABSURD_LR_RATIO = 1000.0  # an LR this far from the optimum (either way) is refused: a typo or the wrong unit
 METHOD = ("argmin of the fitted penalty surface P(u, v) (u = log2 LR/LR*, v = log2 B/B*; its u·v term: a larger "
@@ -138,12 +139,18 @@ def _fixed_bounds(value: float) -> dict:
 def _rebuilt(rec: Recommendation, fitted, lr: float, lr_bounds: dict, batch: float, batch_bounds: dict, seqs: int,
              constraint: dict) -> Recommendation:
     """The recommendation at the constrained (LR, batch): steps, warmup, schedule, β2 and weight decay follow
-    them by the same rules as `recommend`; the joint optimum moves under `unconstrained`."""
+    them by the same rules as `recommend`; the joint optimum moves under `unconstrained`. A free LR or batch
+    the model does not know (advisor/unknown_optimum.py) leaves them on the recommendation's assumed point."""
+    known = informative(*lr_bounds["total"]), informative(*batch_bounds["total"])
+    assumed = {k: v for k, v in (rec.assumed or {}).items() if not known[0 if k.startswith("lr") else 1]} or None
+    lr_used = (assumed or {}).get("lr", lr)
+    if assumed and "batch_tokens" in assumed:
+        seqs = practical_batch_seqs(assumed["batch_tokens"], rec.seq_len)
     rounded = seqs * rec.seq_len
     steps, warmup = recipe._steps(rec.tokens, seqs, rec.seq_len, rec.n_params_active or rec.n_params)
-    _, final_frac = recipe._schedule(fitted.schedule, lr)
+    _, final_frac = recipe._schedule(fitted.schedule, lr_used)
     calibrated = rec.rules.get("weight_decay") == recipe.WEIGHT_DECAY_CALIBRATED
-    decay = rec.weight_decay if calibrated else 1.0 / (rec.tau_frac * lr * steps)  # the same τ fraction
+    decay = rec.weight_decay if calibrated else 1.0 / (rec.tau_frac * lr_used * steps)  # the same τ fraction
     warnings = [w for w in rec.warnings if getattr(w, "code", None) not in ("few_steps", "batch_rounded_up")]
     warnings += recipe._run_shape_warnings(batch, seqs, rec.seq_len, steps) + _constraint_warnings(constraint)
     (lr_lo, lr_hi), (b_lo, b_hi) = lr_bounds["total"], batch_bounds["total"]
@@ -151,15 +158,16 @@ def _rebuilt(rec: Recommendation, fitted, lr: float, lr_bounds: dict, batch: flo
         rec, lr=lr, lr_low=lr_lo, lr_high=lr_hi, lr_interval=lr_bounds, lr_interval_ratio=lr_hi / lr_lo,
         batch_tokens=batch, batch_tokens_low=b_lo, batch_tokens_high=b_hi, batch_interval=batch_bounds,
         batch_interval_ratio=b_hi / b_lo, batch_seqs=seqs, batch_tokens_rounded=rounded, steps=steps,
-        warmup_steps=warmup, warmup_tokens=warmup * rounded, final_lr=lr * final_frac, final_lr_frac=final_frac,
-        beta2=beta2_rule(rounded), weight_decay=decay, tau_frac=1.0 / (lr * decay * steps), tolerance=None,
+        warmup_steps=warmup, warmup_tokens=warmup * rounded, final_lr=lr_used * final_frac, final_lr_frac=final_frac,
+        beta2=beta2_rule(rounded), weight_decay=decay, tau_frac=1.0 / (lr_used * decay * steps), tolerance=None,
+        lr_informative=known[0], batch_informative=known[1], assumed=assumed,
         warnings=warnings, warning_codes=[getattr(w, "code", UNSPECIFIED) for w in warnings],
         constraint=constraint, unconstrained=_joint(rec))
 
 
 def _joint(rec: Recommendation) -> dict:
     keys = ("lr", "lr_low", "lr_high", "batch_tokens", "batch_tokens_low", "batch_tokens_high", "batch_seqs",
-            "batch_tokens_rounded", "steps", "beta2", "tolerance")
+            "batch_tokens_rounded", "steps", "beta2", "tolerance", "lr_informative", "batch_informative")
     return {k: getattr(rec, k) for k in keys}
 
 

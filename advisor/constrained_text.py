@@ -19,8 +19,9 @@ def constrained_lines(rec) -> list[str]:
     c, joint, seq = rec.constraint, rec.unconstrained, rec.seq_len
     batch_line = (f"  batch        {rec.batch_seqs:,} sequences × {seq} = {format_count(rec.batch_tokens_rounded)} tokens")
     if c["fixed"] == "batch_tokens":
-        lines = [f"{batch_line}   (held: --batch {format_count(c['value'])}; {c['batch_ratio']:.3g}× the optimal "
-                 f"batch {format_count(joint['batch_tokens'])})",
+        versus = (f"{c['batch_ratio']:.3g}× the optimal batch {format_count(joint['batch_tokens'])}"
+                  if joint.get("batch_informative", True) else "the optimal batch is not known here")
+        lines = [f"{batch_line}   (held: --batch {format_count(c['value'])}; {versus})",
                  *[f"               {note}" for note in [rounding_note(rec)] if note],
                  f"  peak LR      {rec.lr:.3g}   (the best LR at this batch: {c['lr_ratio']:.3g}× the optimal LR; "
                  f"{_interval(rec.lr_low, rec.lr_high, _lr)})"]
@@ -29,7 +30,9 @@ def constrained_lines(rec) -> list[str]:
                      f"{rules['constant']:.3g} (each anchored at the joint optimum); the surface's valley moves the "
                      f"LR as B^{_slope(c):.2f} here")
     else:
-        lines = [f"  peak LR      {rec.lr:.3g}   (held: --lr; {c['lr_ratio']:.3g}× the optimal LR {joint['lr']:.3g})",
+        versus = (f"{c['lr_ratio']:.3g}× the optimal LR {joint['lr']:.3g}" if joint.get("lr_informative", True)
+                  else "the optimal LR is not known here")
+        lines = [f"  peak LR      {rec.lr:.3g}   (held: --lr; {versus})",
                  f"{batch_line}   (the best batch at this LR: {format_count(rec.batch_tokens)} tokens, "
                  f"{c['batch_ratio']:.3g}× the optimal batch; "
                  f"{_interval(rec.batch_tokens_low, rec.batch_tokens_high, format_count)})"]
@@ -40,6 +43,9 @@ def constrained_lines(rec) -> list[str]:
     if abs(home - 1.0) > 0.03:
         lines.append(f"               at the optimal batch itself the surface's minimum lies at {home:.3g}× the law's LR "
                      "(the estimated optimum leans to the gentler side; docs/constraints.md)")
+    if _unknown_joint(joint):
+        return lines + [f"  cost         not given: the unconstrained optimum {_unknown_joint(joint)} is not known at "
+                        "this target (its 90% interval is too wide)", f"  method       {c['method']}"]
     flag = " RISKY" if c["risky"] else ""
     where = "; extrapolated (beyond 4× or the fitted range)" if c["extrapolated"] or c["beyond_validated"] else ""
     least = "at least " if c.get("cost_is_lower_bound") else ""
@@ -51,6 +57,12 @@ def constrained_lines(rec) -> list[str]:
               f"{format_count(joint['batch_tokens'])}; "
               f"{_interval(joint['batch_tokens_low'], joint['batch_tokens_high'], format_count)})"]
     return lines
+
+
+def _unknown_joint(joint: dict) -> str:
+    """'LR and batch' / 'LR' / 'batch' the joint optimum's model does not know; '' where it knows both."""
+    return " and ".join(name for name, key in (("LR", "lr_informative"), ("batch", "batch_informative"))
+                        if not joint.get(key, True))
 
 
 def _slope(c: dict) -> float:
@@ -81,6 +93,10 @@ def constraint_short(rec) -> list[str]:
     from advisor.short_answer import _lr, row
 
     c, joint = rec.constraint, rec.unconstrained
+    unknown = _unknown_joint(joint)
+    if unknown:
+        what = "batch" if c["fixed"] == "batch_tokens" else "LR"
+        return [row("held", f"the {what} held; no cost given: the optimum {unknown} is not known at this target")]
     held = (f"the batch held: best LR here {c['lr_ratio']:.3g}× the optimum's" if c["fixed"] == "batch_tokens"
             else f"the LR held: best batch here {c['batch_ratio']:.3g}× the optimum's")
     flag, least = ", RISKY" if c["risky"] else "", "at least " if c.get("cost_is_lower_bound") else ""

@@ -172,8 +172,8 @@ def _long_run(days: float, n_gpus: int) -> list[CodedWarning]:
 
 def _batch_cost(source: dict, rec: Recommendation, global_seqs: int) -> dict | None:
     """The loss penalty of the global batch the layout runs, against the recommended optimum."""
-    if source["law"] is not None:
-        return None
+    if source["law"] is not None or not (rec.lr_informative and rec.batch_informative):
+        return None  # no optimum to cost against where the model does not know it (advisor/unknown_optimum.py)
     fitted, _ = load_source(source["model"] if source["model"] is not None else rec.source.get("path"), None)
     if fitted.penalty_ is None:
         return None

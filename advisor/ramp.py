@@ -29,6 +29,7 @@ from advisor.constrained import constrained_optimum
 from advisor.constrained_recipe import model_with_penalty
 from advisor.recipe import MIN_STEPS, AdvisorError, Recommendation, beta2_rule, recommend
 from advisor.units import format_count, parse_quantity
+from advisor.unknown_optimum import unknown_text
 
 RAMP_END_FRAC = 0.1
 START_SPAN = 4.0  # without --batch, the ramp starts at most this far below its end
@@ -39,6 +40,9 @@ CITATIONS = ("Merrill et al., arXiv 2505.23971", "Zhang et al., arXiv 2410.21676
 
 def batch_ramp(rec: Recommendation, fitted, max_batch: float | None = None, start_batch: float | None = None) -> dict:
     """The ramp for an unconstrained recommendation `rec` from the fitted model `fitted` (module doc)."""
+    if not (rec.lr_informative and rec.batch_informative):  # its stages' batches and LRs would rest on that point
+        raise AdvisorError(f"no batch ramp here: the model does not know the optimum {unknown_text(rec)} at this "
+                           "target (its 90% interval is too wide); run `advisor recommend` without --batch-ramp")
     seq, n = rec.seq_len, rec.n_params_laws or rec.n_params
     end = rec.batch_tokens_rounded if max_batch is None else max_batch
     start = max(seq, min(rec.batch_tokens_rounded, end / START_SPAN)) if start_batch is None else start_batch

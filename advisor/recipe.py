@@ -47,6 +47,7 @@ from advisor.laws import (
 from advisor.model import FittedModel, ModelError, Prediction
 from advisor.practice import practice_warnings, warmup_floor
 from advisor.units import UnitError, format_count, is_number, parse_int_quantity, parse_quantity
+from advisor.unknown_optimum import points_used
 
 if TYPE_CHECKING:
     from advisor.model_config import ModelConfig
@@ -148,6 +149,11 @@ class Recommendation:
     # recommend --schedule (advisor/schedules.py): the schedule's shape, final LR and peak-LR factor, and the
     # evidence behind each (measured or a cited rule); None: the calibrated schedule
     schedule_detail: dict | None = None
+    # the model's own verdict (advisor/unknown_optimum.py): False where its 90% interval is too wide to say
+    # anything; `assumed` then names the LR/batch that steps, weight decay and the final LR rest on instead
+    lr_informative: bool = True
+    batch_informative: bool = True
+    assumed: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -373,12 +379,13 @@ def recommend(
     answer = (_answer_from_model(fitted, shape, d, seq, warnings, setup) if fitted is not None
               else _answer_from_law(published, shape, d, seq, warnings))
     lr, batch = answer["lr"], answer["batch"]
-    batch_seqs = practical_batch_seqs(batch.value, seq)
+    known, assumed, lr_used, batch_used = points_used(lr, batch, answer["batch_source"], shape, d, seq)
+    batch_seqs = practical_batch_seqs(batch_used, seq)
     steps, warmup_steps = _steps(d, batch_seqs, seq, _warmup_n(shape))
-    warnings.extend(_run_shape_warnings(batch.value, batch_seqs, seq, steps))
+    warnings.extend(_run_shape_warnings(batch_used, batch_seqs, seq, steps))
     opt = answer["optimizer"]
-    schedule, final_frac = _schedule(answer["schedule"], lr.value)
-    weight_decay, decay_rule = _weight_decay(opt, tau, lr.value, steps, warnings)
+    schedule, final_frac = _schedule(answer["schedule"], lr_used)
+    weight_decay, decay_rule = _weight_decay(opt, tau, lr_used, steps, warnings)
     warnings.extend(practice_warnings(weight_decay, warmup_steps, steps))
     n_laws, (flops, flops_formula) = answer["n_params_laws"], _flops(shape, d)
     return Recommendation(
@@ -389,9 +396,9 @@ def recommend(
         batch_tokens=batch.value, batch_tokens_low=batch.low, batch_tokens_high=batch.high,
         batch_seqs=batch_seqs, batch_tokens_rounded=batch_seqs * seq, steps=steps,
         warmup_steps=warmup_steps, warmup_tokens=warmup_steps * batch_seqs * seq,
-        schedule=schedule, final_lr=lr.value * final_frac, final_lr_frac=final_frac,
+        schedule=schedule, final_lr=lr_used * final_frac, final_lr_frac=final_frac,
         beta1=_number(opt.get("beta1"), 0.9), beta2=beta2_rule(batch_seqs * seq), eps=_number(opt.get("eps"), 1e-8),
-        weight_decay=weight_decay, tau_frac=1.0 / (lr.value * weight_decay * steps),
+        weight_decay=weight_decay, tau_frac=1.0 / (lr_used * weight_decay * steps),
         grad_clip=_number(opt.get("grad_clip"), 1.0), extrapolation=answer["extrapolation"],
         batch_source=answer["batch_source"], lr_interval_ratio=lr.ratio, batch_interval_ratio=batch.ratio,
         lr_interval=lr.component_bounds(), batch_interval=batch.component_bounds(), source=answer["source"],
@@ -400,6 +407,7 @@ def recommend(
         n_params_active=getattr(shape, "n_params_active", shape.n_params) or shape.n_params,
         shape_source=_shape_source(shape, seq_source, fitted, answer.get("moe_shift")),
         tolerance=_tolerance(fitted, n_laws, d, lr.value, batch.value, batch_seqs * seq), setups=answer.get("setups"),
+        lr_informative=known[0], batch_informative=known[1], assumed=assumed,
     )
 
 

@@ -146,7 +146,8 @@ def run_lines(rec) -> list[str]:
         how = short if how.startswith(short) else how
     how = how.split(" (--")[0].split(":")[0]  # "20 tokens per (total) parameter", not "20 tokens per"
     return [row("tokens", f"{format_count(rec.tokens)} ({how}) = {rec.steps:,} steps"),
-            row("warmup", f"{rec.warmup_steps:,} steps, then {rec.schedule} to {final_lr_text(rec)}")]
+            row("warmup", f"{rec.warmup_steps:,} steps, then {rec.schedule} to {final_lr_text(rec)}"),
+            *assumed_lines(rec)]
 
 
 def final_lr_text(rec) -> str:
@@ -154,6 +155,15 @@ def final_lr_text(rec) -> str:
     if rec.final_lr <= 0:
         return "0"
     return f"{_lr(rec.final_lr)} ({rec.final_lr_frac:.2g}× peak)"
+
+
+def assumed_lines(rec) -> list[str]:
+    """Where the optimum is not known: what steps, weight decay and the final LR rest on instead."""
+    from advisor.unknown_optimum import assumed_note
+
+    note = assumed_note(rec) if getattr(rec, "assumed", None) else ""
+    what, _, basis = note.partition(": ")
+    return [row("assumed", what + ":"), row("", basis)] if note else []
 
 
 def optimizer_lines(rec) -> list[str]:

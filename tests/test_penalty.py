@@ -134,7 +134,6 @@ def test_check_ranks_a_table_of_candidates_and_draws_the_map(tmp_path):
     ["--lr", "3e-4"],  # no batch
     ["--lr", "3e-4", "--batch", "1e18"],  # larger than the whole run
     ["--lr", "0.9", "--batch", "4M"],  # 1,000× the optimum
-    ["--lr", "3e-4", "--batch", "4M", "--model", "cpu-default"],  # fitted before the penalty model
 ])
 def test_check_bad_input_is_one_line_exit_2(args):
     res = _run("check", "--params", "7B", "--tokens", "2T", *args)
