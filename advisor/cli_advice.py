@@ -100,6 +100,21 @@ def _add(options):
     return decorator
 
 
+def _held_and_scheduled(fixed_batch, fixed_lr, schedule, *target, **options) -> Recommendation:
+    """The recommendation, under a held batch or LR (--batch/--lr) and for the chosen schedule."""
+    make = make_recommendation
+    if fixed_batch is not None or fixed_lr is not None:
+        from advisor.constrained_recipe import recommend_constrained
+
+        make = partial(recommend_constrained, batch=fixed_batch, lr=fixed_lr)
+    rec = make(*target, **options)
+    if schedule[0] is not None:
+        from advisor.schedules import apply_schedule
+
+        rec = apply_schedule(rec, *schedule)[0]
+    return rec
+
+
 @click.command(cls=StyledCommand)
 @_add(_target_options[:1])
 @click.option("--tokens", type=Quantity(), help="Training tokens, e.g. 2T, 300B. Default: compute-optimal for N "
@@ -166,18 +181,17 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
     _need_size(params, n_params_nonembedding, config)
     refuse_plot_clobbering(plot_path, force, {"--config": config}, model=model_path)
     seq_len, vocab_size = config_target(config, seq_len, vocab_size)
-    if optimizer is not None:
+    if optimizer is not None:  # Marin's laws for that optimizer: options that pick other laws do not apply
+        conflicts = dict(model=model_path, hp_law=hp_law, tau_frac=tau_frac, plot=plot_path,
+                         active_params=active_params, active_nonembedding=n_params_active_nonembedding,
+                         batch=fixed_batch, lr=fixed_lr, batch_ramp=batch_ramp, max_batch=max_batch,
+                         schedule=schedule, decay_frac=decay_frac, setup=setup)
         from advisor.cli_optimizer import recommend_command
 
-        return recommend_command(optimizer, as_json, explain=explain, conflicts=dict(model=model_path, hp_law=hp_law, tau_frac=tau_frac,
-                                                          plot=plot_path, active_params=active_params,
-                                                          active_nonembedding=n_params_active_nonembedding,
-                                                          batch=fixed_batch, lr=fixed_lr, batch_ramp=batch_ramp,
-                                                          max_batch=max_batch, schedule=schedule,
-                                                          decay_frac=decay_frac, setup=setup),
-                                 params=params, tokens=tokens, tokens_per_param=tokens_per_param,
+        return recommend_command(optimizer, as_json, explain=explain, conflicts=conflicts, params=params,
+                                 tokens=tokens, tokens_per_param=tokens_per_param, config=config,
                                  n_params_nonembedding=n_params_nonembedding, seq_len=seq_len or 4096,
-                                 vocab_size=vocab_size, config=config)
+                                 vocab_size=vocab_size)
     from advisor.schedules import parse_schedule
 
     schedule = parse_schedule(schedule, decay_frac)
@@ -186,19 +200,11 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
             tokens_per_param=tokens_per_param, seq_len=seq_len, vocab_size=vocab_size, config=config,
             n_params_nonembedding=n_params_nonembedding, model=model_path, law=hp_law, tau_frac=tau_frac,
             active_params=active_params, n_params_active_nonembedding=n_params_active_nonembedding, setup=setup))
-    make = make_recommendation
-    if fixed_batch is not None or fixed_lr is not None:
-        from advisor.constrained_recipe import recommend_constrained
-
-        make = partial(recommend_constrained, batch=fixed_batch, lr=fixed_lr)
-    rec = make(params, tokens, tokens_per_param=tokens_per_param, seq_len=seq_len,
-               vocab_size=vocab_size, n_params_nonembedding=n_params_nonembedding, config=config,
-               model=model_path, law=hp_law, tau_frac=tau_frac, active_params=active_params,
-               n_params_active_nonembedding=n_params_active_nonembedding, setup=setup)
-    if schedule[0] is not None:
-        from advisor.schedules import apply_schedule
-
-        rec = apply_schedule(rec, *schedule)[0]
+    rec = _held_and_scheduled(fixed_batch, fixed_lr, schedule, params, tokens, tokens_per_param=tokens_per_param,
+                              seq_len=seq_len, vocab_size=vocab_size, n_params_nonembedding=n_params_nonembedding,
+                              config=config, model=model_path, law=hp_law, tau_frac=tau_frac,
+                              active_params=active_params,
+                              n_params_active_nonembedding=n_params_active_nonembedding, setup=setup)
     if as_json:
         _dump(rec.to_dict())
     else:

@@ -346,6 +346,17 @@ def _capped(x: float, limit: float, what: str) -> float:
     return x
 
 
+def _run_plan(answer: dict, shape, d: float, seq: int, warnings: list):
+    """The LR and batch the run is planned with (the model's point, or an assumed one where the model does not
+    know the optimum), the batch in whole sequences, the steps and warmup; warns about the run's shape."""
+    known, assumed, lr_used, batch_used = points_used(answer["lr"], answer["batch"], answer["batch_source"],
+                                                      shape, d, seq)
+    batch_seqs = practical_batch_seqs(batch_used, seq)
+    steps, warmup_steps = _steps(d, batch_seqs, seq, _warmup_n(shape))
+    warnings.extend(_run_shape_warnings(batch_used, batch_seqs, seq, steps))
+    return known, assumed, lr_used, batch_seqs, steps, warmup_steps
+
+
 def recommend(
     params: str | float | None = None,
     tokens: str | float | None = None,
@@ -379,10 +390,7 @@ def recommend(
     answer = (_answer_from_model(fitted, shape, d, seq, warnings, setup) if fitted is not None
               else _answer_from_law(published, shape, d, seq, warnings))
     lr, batch = answer["lr"], answer["batch"]
-    known, assumed, lr_used, batch_used = points_used(lr, batch, answer["batch_source"], shape, d, seq)
-    batch_seqs = practical_batch_seqs(batch_used, seq)
-    steps, warmup_steps = _steps(d, batch_seqs, seq, _warmup_n(shape))
-    warnings.extend(_run_shape_warnings(batch_used, batch_seqs, seq, steps))
+    known, assumed, lr_used, batch_seqs, steps, warmup_steps = _run_plan(answer, shape, d, seq, warnings)
     opt = answer["optimizer"]
     schedule, final_frac = _schedule(answer["schedule"], lr_used)
     weight_decay, decay_rule = _weight_decay(opt, tau, lr_used, steps, warnings)
