@@ -493,7 +493,7 @@ def _usable_samples(raw, width: int) -> list[tuple[float, ...]]:
 
 def _all_float_draws(raw: list, width: int) -> bool:
     """Every draw a list of `width` floats whose sum is finite (so each is): then nothing is dropped."""
-    return (all(type(s) is list for s in raw) and set(map(len, raw)) <= {width}
+    return (set(map(type, raw)) <= {list} and set(map(len, raw)) <= {width}
             and set(map(type, chain.from_iterable(raw))) <= {float}
             and math.isfinite(math.fsum(chain.from_iterable(raw))))
 

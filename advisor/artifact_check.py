@@ -126,7 +126,7 @@ def _items_match(value, args) -> bool:
         if args[0] == FLOAT:  # bootstrap samples are most of a model: checked in C, not item by item
             return _finite_numbers(value)
         if args[0] in (ROWS_OF_FLOATS, FIXED_ROWS_OF_FLOATS):
-            return all(isinstance(v, (list, tuple)) for v in value) and _finite_numbers(
+            return _all_sequences(value) and _finite_numbers(
                 list(itertools.chain.from_iterable(value)))
         return all(_matches(v, args[0]) for v in value)
     return len(value) == len(args) and all(_matches(v, a) for v, a in zip(value, args))
@@ -136,6 +136,11 @@ FLOAT = (("float",),)
 ROWS_OF_FLOATS = (("tuple", (FLOAT, "...")),)
 FIXED_ROWS_OF_FLOATS = (("list", (FLOAT,)),)
 _NUMBER_TYPES = {int, float}
+
+
+def _all_sequences(values) -> bool:
+    """Every item a list or tuple: the types compared in C first (the rows of bootstrap draws, thousands)."""
+    return set(map(type, values)) <= {list, tuple} or all(isinstance(v, (list, tuple)) for v in values)
 
 
 def _finite_numbers(values) -> bool:

@@ -20,7 +20,9 @@ answer is flagged as extrapolated, as it is for offsets beyond those measured. P
 """
 from __future__ import annotations
 
+import contextlib
 import math
+from itertools import chain
 from dataclasses import dataclass, field
 
 from advisor.intervals import percentile
@@ -160,8 +162,7 @@ class PenaltyModel:
         coef = d.get("coef")
         if not (isinstance(coef, list) and len(coef) == len(FEATURES) and all(is_number(c) for c in coef)):
             raise ValueError("penalty.coef must hold one finite number per feature")
-        samples = [tuple(s) for s in d.get("samples") or []
-                   if isinstance(s, list) and len(s) == len(FEATURES) and all(is_number(c) for c in s)]
+        samples = _usable_draws(d.get("samples") or [])
         ranges = {k: tuple(v) for k, v in (d.get("fit_range") or {}).items()
                   if isinstance(v, list) and len(v) == 2 and all(is_number(x) for x in v)}
         ref = {k: v for k, v in (d.get("ref") or {}).items() if is_number(v) and v > 0}
@@ -172,6 +173,17 @@ class PenaltyModel:
             raise ValueError("penalty: n_runs and n_cells must be integers")
         return cls(tuple(coef), samples, ref, ranges, counts[0], counts[1],
                    d.get("validation") if isinstance(d.get("validation"), dict) else {})
+
+
+def _usable_draws(raw) -> list[tuple]:
+    """The bootstrap draws that are lists of len(FEATURES) finite numbers, as tuples (others dropped)."""
+    if isinstance(raw, list) and set(map(type, raw)) <= {list} and set(map(len, raw)) <= {len(FEATURES)} \
+            and set(map(type, chain.from_iterable(raw))) <= {float, int}:
+        with contextlib.suppress(OverflowError):  # fsum finite: every draw's numbers are (cold start: in C)
+            if math.isfinite(math.fsum(chain.from_iterable(raw))):
+                return list(map(tuple, raw))
+    return [tuple(s) for s in raw
+            if isinstance(s, list) and len(s) == len(FEATURES) and all(is_number(c) for c in s)]
 
 
 def _first_above(cost, limit: float) -> float:
