@@ -133,8 +133,8 @@ class PenaltyModel:
             return max(on_axis(self.coef, step * t, ln_n, ln_d) for t in RAY_STEPS)
 
         # ranges end where the model stops being validated (4×), whatever the fitted surface says beyond
-        return (max(-_first_above(lambda x: cost(-x), max_pct), -VALIDATED_LOG2),
-                min(_first_above(cost, max_pct), VALIDATED_LOG2))
+        return (max(-_first_above(lambda x: cost(-x), max_pct, VALIDATED_LOG2), -VALIDATED_LOG2),
+                min(_first_above(cost, max_pct, VALIDATED_LOG2), VALIDATED_LOG2))
 
     def _shape_point(self, n_params: float, tokens: float) -> tuple[float, float, bool]:
         """lN, lD with N and D held inside the fitted range (the shape is not extrapolated), and whether
@@ -186,13 +186,16 @@ def _usable_draws(raw) -> list[tuple]:
             if isinstance(s, list) and len(s) == len(FEATURES) and all(is_number(c) for c in s)]
 
 
-def _first_above(cost, limit: float) -> float:
+def _first_above(cost, limit: float, enough: float = SCAN_LOG2) -> float:
     """The smallest offset x in [0, SCAN_LOG2] where cost(x) exceeds limit (SCAN_LOG2 when it never does):
-    a coarse scan, then bisection to SCAN_STEP (cost rises away from the optimum along each axis)."""
+    a coarse scan, then bisection to SCAN_STEP (cost rises away from the optimum along each axis). A caller
+    that clips the answer at `enough` gets some x >= enough as soon as the scan passes it (cold start)."""
     coarse = 10 * SCAN_STEP
     lo = 0.0
     while lo < SCAN_LOG2 and cost(min(lo + coarse, SCAN_LOG2)) <= limit:
         lo += coarse
+        if lo >= enough:
+            return min(lo, SCAN_LOG2)
     if lo >= SCAN_LOG2:
         return SCAN_LOG2
     hi = min(lo + coarse, SCAN_LOG2)
