@@ -83,10 +83,10 @@ class PenaltyModel:
             return self._beyond_edge(n_params, tokens, u, v)
         ln_n, ln_d, inside = self._shape_point(n_params, tokens)
         if u == 0.0 or v == 0.0:  # on an axis (e.g. the rounded batch at the optimal LR): the same numbers, faster
-            on_axis, x = (_batch_axis_penalty, v) if u == 0.0 else (_lr_axis_penalty, u)
+            axis_max, x = (_batch_axis_max, v) if u == 0.0 else (_lr_axis_max, u)
             steps = [x * t for t in RAY_STEPS]
-            point = max(on_axis(self.coef, y, ln_n, ln_d) for y in steps)
-            draws = sorted(max(on_axis(s, y, ln_n, ln_d) for y in steps) for s in self.samples) or [point]
+            point = axis_max(self.coef, steps, ln_n, ln_d)
+            draws = sorted(axis_max(s, steps, ln_n, ln_d) for s in self.samples) or [point]
         else:
             ray = features(u, v, ln_n, ln_d)  # the ray's features are these times t, t^2 or t^3 (DEGREES)
             point = _ray_max(self.coef, ray)
@@ -127,10 +127,10 @@ class PenaltyModel:
         """The range of log2 offsets along one axis ("lr": u at v = 0, "batch": v at u = 0) whose predicted
         penalty stays at most max_pct, as (lowest, highest) log2 offsets from the optimum."""
         ln_n, ln_d, _ = self._shape_point(n_params, tokens)
-        on_axis = _lr_axis_penalty if axis == "lr" else _batch_axis_penalty
+        axis_max = _lr_axis_max if axis == "lr" else _batch_axis_max
 
         def cost(step: float) -> float:
-            return max(on_axis(self.coef, step * t, ln_n, ln_d) for t in RAY_STEPS)
+            return axis_max(self.coef, [step * t for t in RAY_STEPS], ln_n, ln_d)
 
         # ranges end where the model stops being validated (4×), whatever the fitted surface says beyond
         return (max(-_first_above(lambda x: cost(-x), max_pct, VALIDATED_LOG2), -VALIDATED_LOG2),
@@ -240,18 +240,26 @@ def _largest_on_steps(a1: float, a2: float, a3: float) -> float:
 # Along one axis most features are 0: the same products in the same order, the zeros left out (adding 0.0
 # changes no sum), so these give the penalty of `features(...)` summed in FEATURES order exactly, at a fraction of its cost (the
 # tolerance scan evaluates hundreds of points on every `recommend`: cold start).
-def _lr_axis_penalty(coef, u: float, ln_n: float, ln_d: float) -> float:
-    """_penalty at (u, v = 0)."""
-    up = max(u, 0.0)
-    total = (coef[0] * (u * u) + coef[1] * (u * u * ln_d) + coef[2] * (u * u * ln_n) + coef[3] * (up * up)
-             + coef[4] * (up * up * ln_d) + coef[8] * up ** 3 + coef[10] * u)
-    return min(max(0.0, total), CAP_PCT)
+# The largest over the ray's steps is taken of the raw sums and clipped once: the clip to [0, CAP_PCT] never
+# decreases, so it is the largest of the clipped values, the same number, in one call per ray.
+def _lr_axis_max(coef, steps, ln_n: float, ln_d: float) -> float:
+    """The largest _penalty at (u, v = 0) over the offsets u in `steps`."""
+    c0, c1, c2, c3, c4, c8, c10 = (coef[i] for i in (0, 1, 2, 3, 4, 8, 10))
+    best = -math.inf
+    for u in steps:
+        up = max(u, 0.0)
+        total = (c0 * (u * u) + c1 * (u * u * ln_d) + c2 * (u * u * ln_n) + c3 * (up * up)
+                 + c4 * (up * up * ln_d) + c8 * up ** 3 + c10 * u)
+        if total > best:
+            best = total
+    return min(max(0.0, best), CAP_PCT)
 
 
-def _batch_axis_penalty(coef, v: float, ln_n: float, ln_d: float) -> float:
-    """_penalty at (u = 0, v)."""
-    total = coef[5] * (v * v) + coef[6] * (v * v * ln_d) + coef[11] * v
-    return min(max(0.0, total), CAP_PCT)
+def _batch_axis_max(coef, steps, ln_n: float, ln_d: float) -> float:
+    """The largest _penalty at (u = 0, v) over the offsets v in `steps`."""
+    c5, c6, c11 = coef[5], coef[6], coef[11]
+    best = max([c5 * (v * v) + c6 * (v * v * ln_d) + c11 * v for v in steps])
+    return min(max(0.0, best), CAP_PCT)
 
 
 def validation_lines(model: "PenaltyModel | None") -> list[str]:
