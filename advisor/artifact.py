@@ -176,6 +176,8 @@ class LossEntry:
 
 @dataclass
 class Laws:
+    """The fitted laws: the optimal LR, the optimal batch and the loss surface."""
+
     lr: LawEntry
     batch: LawEntry | None = None  # None: the fit could not estimate a batch law
     loss: LossEntry | None = None  # None: no loss surface
@@ -309,6 +311,8 @@ class HeldOutSummary:
 
 @dataclass
 class Validation:
+    """Held-out errors of the fitted laws and the coverage of their intervals."""
+
     held_out_largest: HeldOutSummary | None = None
     leave_one_cell_out: HeldOutSummary | None = None
     coverage: dict | None = None  # held-out optima against the 90% intervals (docs/fitted-model.md)

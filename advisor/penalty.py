@@ -70,6 +70,8 @@ class PenaltyPrediction:
 
 @dataclass
 class PenaltyModel:
+    """The fitted loss penalty (in %) of an LR and batch away from the optimum, with bootstrap draws."""
+
     coef: tuple[float, ...]
     samples: list[tuple[float, ...]] = field(default_factory=list)  # bootstrap draws over cells
     ref: dict = field(default_factory=dict)  # n_params, tokens: the centre of lN, lD
