@@ -107,16 +107,18 @@ def _matches_one(value, kind) -> bool:
     name, args = kind[0], kind[1] if len(kind) > 1 else ()
     if name in ("object", "Callable"):
         return True
-    simple = {"None": value is None, "str": isinstance(value, str), "bool": isinstance(value, bool),
-              "int": isinstance(value, int) and not isinstance(value, bool), "float": is_number(value)}
-    if name in simple:
-        return simple[name]
+    if name in _SIMPLE:  # only the named type's test runs (this is most of checking a model: cold start)
+        return _SIMPLE[name](value)
     if name == "dict":
         return isinstance(value, dict) and (not args or all(
             _matches(k, args[0]) and _matches(v, args[1]) for k, v in value.items()))
     if name in ("list", "tuple"):
         return isinstance(value, (list, tuple)) and _items_match(value, args)
     return type(value).__name__ == name  # an artifact type: checked field by field by _recurse
+
+
+_SIMPLE = {"None": lambda v: v is None, "str": lambda v: isinstance(v, str), "bool": lambda v: isinstance(v, bool),
+           "int": lambda v: isinstance(v, int) and not isinstance(v, bool), "float": is_number}
 
 
 def _items_match(value, args) -> bool:
