@@ -176,6 +176,8 @@ class LossEntry:
 
 @dataclass
 class Laws:
+    """The fitted laws: the optimal LR, the optimal batch and the loss surface."""
+
     lr: LawEntry
     batch: LawEntry | None = None  # None: the fit could not estimate a batch law
     loss: LossEntry | None = None  # None: no loss surface
@@ -309,6 +311,8 @@ class HeldOutSummary:
 
 @dataclass
 class Validation:
+    """Held-out errors of the fitted laws and the coverage of their intervals."""
+
     held_out_largest: HeldOutSummary | None = None
     leave_one_cell_out: HeldOutSummary | None = None
     coverage: dict | None = None  # held-out optima against the 90% intervals (docs/fitted-model.md)
@@ -493,7 +497,7 @@ def _usable_samples(raw, width: int) -> list[tuple[float, ...]]:
 
 def _all_float_draws(raw: list, width: int) -> bool:
     """Every draw a list of `width` floats whose sum is finite (so each is): then nothing is dropped."""
-    return (all(type(s) is list for s in raw) and set(map(len, raw)) <= {width}
+    return (set(map(type, raw)) <= {list} and set(map(len, raw)) <= {width}
             and set(map(type, chain.from_iterable(raw))) <= {float}
             and math.isfinite(math.fsum(chain.from_iterable(raw))))
 

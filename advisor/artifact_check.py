@@ -107,16 +107,18 @@ def _matches_one(value, kind) -> bool:
     name, args = kind[0], kind[1] if len(kind) > 1 else ()
     if name in ("object", "Callable"):
         return True
-    simple = {"None": value is None, "str": isinstance(value, str), "bool": isinstance(value, bool),
-              "int": isinstance(value, int) and not isinstance(value, bool), "float": is_number(value)}
-    if name in simple:
-        return simple[name]
+    if name in _SIMPLE:  # only the named type's test runs (this is most of checking a model: cold start)
+        return _SIMPLE[name](value)
     if name == "dict":
         return isinstance(value, dict) and (not args or all(
             _matches(k, args[0]) and _matches(v, args[1]) for k, v in value.items()))
     if name in ("list", "tuple"):
         return isinstance(value, (list, tuple)) and _items_match(value, args)
     return type(value).__name__ == name  # an artifact type: checked field by field by _recurse
+
+
+_SIMPLE = {"None": lambda v: v is None, "str": lambda v: isinstance(v, str), "bool": lambda v: isinstance(v, bool),
+           "int": lambda v: isinstance(v, int) and not isinstance(v, bool), "float": is_number}
 
 
 def _items_match(value, args) -> bool:
@@ -126,7 +128,7 @@ def _items_match(value, args) -> bool:
         if args[0] == FLOAT:  # bootstrap samples are most of a model: checked in C, not item by item
             return _finite_numbers(value)
         if args[0] in (ROWS_OF_FLOATS, FIXED_ROWS_OF_FLOATS):
-            return all(isinstance(v, (list, tuple)) for v in value) and _finite_numbers(
+            return _all_sequences(value) and _finite_numbers(
                 list(itertools.chain.from_iterable(value)))
         return all(_matches(v, args[0]) for v in value)
     return len(value) == len(args) and all(_matches(v, a) for v, a in zip(value, args))
@@ -136,6 +138,11 @@ FLOAT = (("float",),)
 ROWS_OF_FLOATS = (("tuple", (FLOAT, "...")),)
 FIXED_ROWS_OF_FLOATS = (("list", (FLOAT,)),)
 _NUMBER_TYPES = {int, float}
+
+
+def _all_sequences(values) -> bool:
+    """Every item a list or tuple: the types compared in C first (the rows of bootstrap draws, thousands)."""
+    return set(map(type, values)) <= {list, tuple} or all(isinstance(v, (list, tuple)) for v in values)
 
 
 def _finite_numbers(values) -> bool:

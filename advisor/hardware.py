@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class GPU:
+    """An accelerator's peak dense BF16 throughput and its memory."""
+
     name: str
     peak_flops: float  # dense BF16 FLOP/s
     memory_bytes: float

@@ -131,6 +131,8 @@ class Target:
 
 @dataclass
 class LawAnswer:
+    """A published law's LR and batch for one target, with its notes."""
+
     lr: float | None
     batch_tokens: float | None
     notes: list[str] = field(default_factory=list)
@@ -138,6 +140,8 @@ class LawAnswer:
 
 @dataclass(frozen=True)
 class PublishedLaw:
+    """A hyperparameter law from a paper: its name, citation, formula and how to evaluate it."""
+
     key: str
     name: str
     citation: str

@@ -121,6 +121,8 @@ class FittedLaw:
 
 @dataclass
 class FittedLossLaw:
+    """The fitted loss surface L(N, D) with its bootstrap draws."""
+
     law: LossLaw
     samples: list[tuple[float, ...]] = field(default_factory=list)
     residual_sd: float = 0.0

@@ -17,9 +17,7 @@ Pure Python: the advisor's start-up imports this only when a command writes.
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import os
-import tempfile
 from pathlib import Path
 
 # Which file names each kind of output accepts (what its writer honours); None: any name.
@@ -64,9 +62,11 @@ def _check_name(label: str, path: Path, accepted) -> None:
 
 
 def _check_folder(label: str, folder: Path, patterns, files) -> None:
+    from fnmatch import fnmatch  # only when a folder is checked: keeps `advisor recommend` quick to start
+
     _refuse_shipped(label, folder / "x")
     for other_label, other, _ in files:
-        if same_path(other.parent, folder) and any(fnmatch.fnmatch(other.name, p) for p in patterns):
+        if same_path(other.parent, folder) and any(fnmatch(other.name, p) for p in patterns):
             raise OutputError(f"{label} {folder} would write over {other_label} {other}: refusing; give another folder")
     # what is in the folder already under a name it would write (a symlink to an input counts as that input)
     for pattern in patterns:
@@ -128,6 +128,8 @@ def write_atomic(path, write, binary: bool = False) -> Path:
     The temporary file is made by mkstemp (O_CREAT | O_EXCL, a random name), so nothing planted at a
     temporary name is followed; on any failure it is removed and `path` is as it was. Missing parent
     folders are created. OSError propagates for the caller to word."""
+    import tempfile  # here, not at the top: tempfile pulls in shutil, random, bz2, lzma (start-up time)
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

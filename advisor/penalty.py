@@ -20,7 +20,9 @@ answer is flagged as extrapolated, as it is for offsets beyond those measured. P
 """
 from __future__ import annotations
 
+import contextlib
 import math
+from itertools import chain
 from dataclasses import dataclass, field
 
 from advisor.intervals import percentile
@@ -68,6 +70,8 @@ class PenaltyPrediction:
 
 @dataclass
 class PenaltyModel:
+    """The fitted loss penalty (in %) of an LR and batch away from the optimum, with bootstrap draws."""
+
     coef: tuple[float, ...]
     samples: list[tuple[float, ...]] = field(default_factory=list)  # bootstrap draws over cells
     ref: dict = field(default_factory=dict)  # n_params, tokens: the centre of lN, lD
@@ -81,10 +85,10 @@ class PenaltyModel:
             return self._beyond_edge(n_params, tokens, u, v)
         ln_n, ln_d, inside = self._shape_point(n_params, tokens)
         if u == 0.0 or v == 0.0:  # on an axis (e.g. the rounded batch at the optimal LR): the same numbers, faster
-            on_axis, x = (_batch_axis_penalty, v) if u == 0.0 else (_lr_axis_penalty, u)
+            axis_max, x = (_batch_axis_max, v) if u == 0.0 else (_lr_axis_max, u)
             steps = [x * t for t in RAY_STEPS]
-            point = max(on_axis(self.coef, y, ln_n, ln_d) for y in steps)
-            draws = sorted(max(on_axis(s, y, ln_n, ln_d) for y in steps) for s in self.samples) or [point]
+            point = axis_max(self.coef, steps, ln_n, ln_d)
+            draws = sorted(axis_max(s, steps, ln_n, ln_d) for s in self.samples) or [point]
         else:
             ray = features(u, v, ln_n, ln_d)  # the ray's features are these times t, t^2 or t^3 (DEGREES)
             point = _ray_max(self.coef, ray)
@@ -125,14 +129,14 @@ class PenaltyModel:
         """The range of log2 offsets along one axis ("lr": u at v = 0, "batch": v at u = 0) whose predicted
         penalty stays at most max_pct, as (lowest, highest) log2 offsets from the optimum."""
         ln_n, ln_d, _ = self._shape_point(n_params, tokens)
-        on_axis = _lr_axis_penalty if axis == "lr" else _batch_axis_penalty
+        axis_max = _lr_axis_max if axis == "lr" else _batch_axis_max
 
         def cost(step: float) -> float:
-            return max(on_axis(self.coef, step * t, ln_n, ln_d) for t in RAY_STEPS)
+            return axis_max(self.coef, [step * t for t in RAY_STEPS], ln_n, ln_d)
 
         # ranges end where the model stops being validated (4×), whatever the fitted surface says beyond
-        return (max(-_first_above(lambda x: cost(-x), max_pct), -VALIDATED_LOG2),
-                min(_first_above(cost, max_pct), VALIDATED_LOG2))
+        return (max(-_first_above(lambda x: cost(-x), max_pct, VALIDATED_LOG2), -VALIDATED_LOG2),
+                min(_first_above(cost, max_pct, VALIDATED_LOG2), VALIDATED_LOG2))
 
     def _shape_point(self, n_params: float, tokens: float) -> tuple[float, float, bool]:
         """lN, lD with N and D held inside the fitted range (the shape is not extrapolated), and whether
@@ -160,8 +164,7 @@ class PenaltyModel:
         coef = d.get("coef")
         if not (isinstance(coef, list) and len(coef) == len(FEATURES) and all(is_number(c) for c in coef)):
             raise ValueError("penalty.coef must hold one finite number per feature")
-        samples = [tuple(s) for s in d.get("samples") or []
-                   if isinstance(s, list) and len(s) == len(FEATURES) and all(is_number(c) for c in s)]
+        samples = _usable_draws(d.get("samples") or [])
         ranges = {k: tuple(v) for k, v in (d.get("fit_range") or {}).items()
                   if isinstance(v, list) and len(v) == 2 and all(is_number(x) for x in v)}
         ref = {k: v for k, v in (d.get("ref") or {}).items() if is_number(v) and v > 0}
@@ -174,13 +177,27 @@ class PenaltyModel:
                    d.get("validation") if isinstance(d.get("validation"), dict) else {})
 
 
-def _first_above(cost, limit: float) -> float:
+def _usable_draws(raw) -> list[tuple]:
+    """The bootstrap draws that are lists of len(FEATURES) finite numbers, as tuples (others dropped)."""
+    if isinstance(raw, list) and set(map(type, raw)) <= {list} and set(map(len, raw)) <= {len(FEATURES)} \
+            and set(map(type, chain.from_iterable(raw))) <= {float, int}:
+        with contextlib.suppress(OverflowError):  # fsum finite: every draw's numbers are (cold start: in C)
+            if math.isfinite(math.fsum(chain.from_iterable(raw))):
+                return list(map(tuple, raw))
+    return [tuple(s) for s in raw
+            if isinstance(s, list) and len(s) == len(FEATURES) and all(is_number(c) for c in s)]
+
+
+def _first_above(cost, limit: float, enough: float = SCAN_LOG2) -> float:
     """The smallest offset x in [0, SCAN_LOG2] where cost(x) exceeds limit (SCAN_LOG2 when it never does):
-    a coarse scan, then bisection to SCAN_STEP (cost rises away from the optimum along each axis)."""
+    a coarse scan, then bisection to SCAN_STEP (cost rises away from the optimum along each axis). A caller
+    that clips the answer at `enough` gets some x >= enough as soon as the scan passes it (cold start)."""
     coarse = 10 * SCAN_STEP
     lo = 0.0
     while lo < SCAN_LOG2 and cost(min(lo + coarse, SCAN_LOG2)) <= limit:
         lo += coarse
+        if lo >= enough:
+            return min(lo, SCAN_LOG2)
     if lo >= SCAN_LOG2:
         return SCAN_LOG2
     hi = min(lo + coarse, SCAN_LOG2)
@@ -225,18 +242,26 @@ def _largest_on_steps(a1: float, a2: float, a3: float) -> float:
 # Along one axis most features are 0: the same products in the same order, the zeros left out (adding 0.0
 # changes no sum), so these give the penalty of `features(...)` summed in FEATURES order exactly, at a fraction of its cost (the
 # tolerance scan evaluates hundreds of points on every `recommend`: cold start).
-def _lr_axis_penalty(coef, u: float, ln_n: float, ln_d: float) -> float:
-    """_penalty at (u, v = 0)."""
-    up = max(u, 0.0)
-    total = (coef[0] * (u * u) + coef[1] * (u * u * ln_d) + coef[2] * (u * u * ln_n) + coef[3] * (up * up)
-             + coef[4] * (up * up * ln_d) + coef[8] * up ** 3 + coef[10] * u)
-    return min(max(0.0, total), CAP_PCT)
+# The largest over the ray's steps is taken of the raw sums and clipped once: the clip to [0, CAP_PCT] never
+# decreases, so it is the largest of the clipped values, the same number, in one call per ray.
+def _lr_axis_max(coef, steps, ln_n: float, ln_d: float) -> float:
+    """The largest _penalty at (u, v = 0) over the offsets u in `steps`."""
+    c0, c1, c2, c3, c4, c8, c10 = (coef[i] for i in (0, 1, 2, 3, 4, 8, 10))
+    best = -math.inf
+    for u in steps:
+        up = max(u, 0.0)
+        total = (c0 * (u * u) + c1 * (u * u * ln_d) + c2 * (u * u * ln_n) + c3 * (up * up)
+                 + c4 * (up * up * ln_d) + c8 * up ** 3 + c10 * u)
+        if total > best:
+            best = total
+    return min(max(0.0, best), CAP_PCT)
 
 
-def _batch_axis_penalty(coef, v: float, ln_n: float, ln_d: float) -> float:
-    """_penalty at (u = 0, v)."""
-    total = coef[5] * (v * v) + coef[6] * (v * v * ln_d) + coef[11] * v
-    return min(max(0.0, total), CAP_PCT)
+def _batch_axis_max(coef, steps, ln_n: float, ln_d: float) -> float:
+    """The largest _penalty at (u = 0, v) over the offsets v in `steps`."""
+    c5, c6, c11 = coef[5], coef[6], coef[11]
+    best = max([c5 * (v * v) + c6 * (v * v * ln_d) + c11 * v for v in steps])
+    return min(max(0.0, best), CAP_PCT)
 
 
 def validation_lines(model: "PenaltyModel | None") -> list[str]:

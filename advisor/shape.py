@@ -20,6 +20,8 @@ NONEMB_PER_D3 = 12.0 / HEAD_DIM  # N = 12·(d/128)·d²
 
 @dataclass(frozen=True)
 class Shape:
+    """A dense transformer's shape: width, depth and parameter counts."""
+
     d_model: float
     n_layer: float
     n_params: float  # non-embedding
