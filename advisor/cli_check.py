@@ -152,7 +152,7 @@ def render_check(results: list[tuple[str, CheckResult]]) -> str:
         return _render_unknown(results, target, by)
     lines = [f"{target}optimum peak LR {first.lr_opt:.3g}, batch {format_count(first.batch_tokens_opt)} tokens ({by})", ""]
     for name, r in results:
-        flags = (f" RISKY: {_risk_text(r)}" if r.risky else "") + \
+        flags = (f"; RISKY: {_risk_text(r)}" if r.risky else "") + \
                 (" (extrapolated beyond the fitted range)" if r.extrapolated else "")
         lines.append(f"  {name}: LR {r.lr:.3g} ({r.lr_ratio:.2f}× the optimum), batch {format_count(r.batch_tokens)} "
                      f"({r.batch_ratio:.2f}×) → {_penalty_text(r)}{flags}")
