@@ -82,6 +82,18 @@ class InputError(click.ClickException):
         super().__init__(" ".join(str(message).split()))  # one line, whatever the source wrote
 
 
+def dump_json(obj) -> None:
+    """Print strict JSON (no NaN or Infinity, which JSON readers refuse): a non-finite number is bad input."""
+    import json
+
+    try:
+        text = json.dumps(obj, indent=2, default=str, allow_nan=False)
+    except ValueError:
+        raise InputError("a result is not a finite number (inputs out of the range this tool can compute): "
+                         "no JSON written") from None
+    click.echo(text)
+
+
 class RunFailed(click.ClickException):
     """The input was fine but the run failed (e.g. every trial failed): `Error: <one line>`, exit code 1."""
 

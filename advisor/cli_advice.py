@@ -2,16 +2,16 @@
 
 They follow the house style of advisor/cli.py: quantities typed with `Quantity`, errors in what the user
 typed or in a model file as one line on stderr with exit code 2.
-Imports stay light (click, json, math): `advisor recommend` must start in a small multiple of bare Python.
+Imports stay light (click, math): `advisor recommend` must start in a small multiple of bare Python.
 """
 from __future__ import annotations
 
-import json
 from functools import partial
 
 import click
 
 from advisor.cli import InputError, Quantity, StyledCommand, hidden_alias, input_errors
+from advisor.cli import dump_json as _dump
 from advisor.cli_outputs import plot_options, refuse_plot_clobbering
 from advisor.hardware import GPUS
 from advisor.intervals import coverage_lines, percentile
@@ -25,16 +25,6 @@ from advisor.units import format_count, format_days, is_number
 
 # Extreme inputs that slipped past the checks: still bad input, not a traceback.
 out_of_range = input_errors(OverflowError, ZeroDivisionError, about="numbers out of the range this tool can compute")
-
-
-def _dump(obj) -> None:
-    """Strict JSON (no NaN or Infinity, which JSON readers refuse): a non-finite number is bad input."""
-    try:
-        text = json.dumps(obj, indent=2, default=str, allow_nan=False)
-    except ValueError:
-        raise InputError("a result is not a finite number (inputs out of the range this tool can compute): "
-                         "no JSON written") from None
-    click.echo(text)
 
 
 def _lr(x: float | None) -> str:

@@ -196,9 +196,9 @@ def recommend_command(name: str, as_json: bool, conflicts: dict, explain: bool =
     refuse_with_optimizer(conflicts)
     answer = optimizer_recommend(name, **target)
     if as_json:
-        from advisor.cli_advice import _dump
+        from advisor.cli import dump_json
 
-        _dump(jsonable(answer))
+        dump_json(jsonable(answer))
     else:
         click.echo(render_recommendation(answer, explain))
 
@@ -209,9 +209,9 @@ def check_command(name: str, as_json: bool, conflicts: dict, **kw) -> None:
     refuse_with_optimizer(conflicts)
     out = optimizer_check(name, **kw)
     if as_json:
-        from advisor.cli_advice import _dump
+        from advisor.cli import dump_json
 
-        _dump(jsonable(out))
+        dump_json(jsonable(out))
     else:
         click.echo(render_check(out))
 
@@ -297,9 +297,9 @@ def compare_command(name: str, as_json: bool, conflicts: dict, **target) -> None
     refuse_with_optimizer(conflicts)
     table = comparison(name, **target)
     if as_json:
-        from advisor.cli_advice import _dump
+        from advisor.cli import dump_json
 
-        _dump(jsonable(table))
+        dump_json(jsonable(table))
     else:
         click.echo(render_comparison(table))
 

@@ -225,3 +225,18 @@ HYPERPARAMETER_LAWS: dict[str, PublishedLaw] = {
 
 # Laws complete enough (LR and batch) to drive `advisor recommend --law NAME`.
 RECOMMEND_LAWS = ("deepseek", "steplaw", "kaplan")
+# The independent fits of the optimal LR and batch, each on its authors' own sweeps: the published setups an
+# answer is compared against, and what derived quantities rest on where a model does not know the optimum.
+SETUP_LAWS = ("deepseek", "steplaw")
+
+
+def setup_law_answers(target: Target, index: int) -> list[tuple[str, float]]:
+    """(name, LR (index 0) or batch in tokens (index 1)) of each SETUP_LAWS law at the target, where it gives a
+    positive, finite answer."""
+    out = []
+    for key in SETUP_LAWS:
+        answer = HYPERPARAMETER_LAWS[key].evaluate(target)
+        value = (answer.lr, answer.batch_tokens)[index]
+        if value is not None and 0 < value < math.inf:
+            out.append((HYPERPARAMETER_LAWS[key].name, value))
+    return out

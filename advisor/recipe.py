@@ -39,6 +39,7 @@ from advisor.cost import tolerance
 from advisor.laws import (
     CHINCHILLA_TOKENS_PER_PARAM,
     HYPERPARAMETER_LAWS,
+    SETUP_LAWS,
     LOSS_PRESETS,
     RECOMMEND_LAWS,
     PublishedLaw,
@@ -72,7 +73,6 @@ BATCH_LAW_WARNINGS = frozenset({"batch_on_grid_edge", "batch_edge_at_one_sequenc
 # Independent published laws of the optimal LR AND batch on modern setups: the spread between them at the
 # target is the setup component of a model of another setup (advisor/intervals.py). Kaplan et al.'s LR rule
 # (one batch size and schedule, pre-2020 setups) and Porian et al. (coefficients unverified) are left out.
-SETUP_LAWS = ("deepseek", "steplaw")
 # Beyond these the arithmetic (and any law) stops meaning anything; refuse rather than overflow.
 MAX_PARAMS, MAX_TOKENS = 1e15, 1e18
 

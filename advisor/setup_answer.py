@@ -134,7 +134,7 @@ def short_lines(rec) -> list[str]:
     """The short answer's rows (advisor/short_answer.py): the known setups' LR optima at the target and how
     far apart they are; for a setup none of them is, the anchor sweep's command and cost (--explain: what it
     bought in leave-one-setup-out)."""
-    from advisor.short_answer import _lr, row
+    from advisor.answer_text import lr_text as _lr, row
 
     record = rec.setups
     if not record:

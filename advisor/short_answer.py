@@ -13,23 +13,13 @@ from __future__ import annotations
 
 import math
 
+from advisor.answer_text import LABEL, UNINFORMATIVE_RATIO, WIDTH, is_uninformative, row
+from advisor.answer_text import lr_text as _lr
 from advisor.units import format_count
 
-WIDTH = 100
-LABEL = 11  # the label column: "  peak LR  " and the like
-UNINFORMATIVE_RATIO = 100.0  # an interval wider than this (high/low) says "we do not know", not a range
 WIDE_LR_RATIO = 3.0  # an LR interval wider than this calls for a short sweep (`sweep_points`)
 MAX_SWEEP_POINTS = 4
 GUIDE = "docs/reading-the-output.md"
-
-
-def row(label: str, text: str) -> str:
-    """The label in its column, the text wrapped at words to fit WIDTH (continuation lines under the text,
-    never cut: a clipped command or list loses its meaning)."""
-    import textwrap
-
-    lines = textwrap.wrap(text, WIDTH - LABEL, break_long_words=False, break_on_hyphens=False) or [""]
-    return "\n".join(f"  {label if i == 0 else '':<{LABEL - 2}}{line}" for i, line in enumerate(lines))
 
 
 def clip(line: str, width: int = WIDTH) -> str:
@@ -37,16 +27,6 @@ def clip(line: str, width: int = WIDTH) -> str:
         return line
     cut = line[: width - 1].rsplit(" ", 1)[0].rstrip(",;:(— ")
     return cut + "…"
-
-
-def _lr(x: float) -> str:
-    """A learning rate as people write them: 4.2e-4, 1.05e-3 (three digits, no padded exponent)."""
-    mantissa, exponent = f"{x:.2e}".split("e")
-    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
-
-
-def is_uninformative(low: float, high: float) -> bool:
-    return low > 0 and high / low > UNINFORMATIVE_RATIO
 
 
 def sweep_points(point: float, low: float, high: float) -> list[float]:
@@ -123,21 +103,13 @@ def next_step(rec) -> str:
 
 
 def published_answers(rec, index: int) -> list[tuple[str, float]]:
-    """(name, LR or batch) of the independent published laws at the target (advisor/recipe.py SETUP_LAWS);
+    """(name, LR or batch) of the independent published laws at the target (advisor/laws.py SETUP_LAWS);
     empty for an MoE (they were fitted on dense models) or where a law gives no answer."""
     if rec.n_params_active and rec.n_params_active < rec.n_params:
         return []
-    from advisor.laws import HYPERPARAMETER_LAWS, Target
-    from advisor.recipe import SETUP_LAWS
+    from advisor.laws import Target, setup_law_answers
 
-    out = []
-    for key in SETUP_LAWS:
-        answer = HYPERPARAMETER_LAWS[key].evaluate(Target(rec.n_params, rec.tokens, rec.seq_len, rec.n_layer,
-                                                          rec.d_model))
-        value = (answer.lr, answer.batch_tokens)[index]
-        if value and value > 0:
-            out.append((HYPERPARAMETER_LAWS[key].name, value))
-    return out
+    return setup_law_answers(Target(rec.n_params, rec.tokens, rec.seq_len, rec.n_layer, rec.d_model), index)
 
 
 def run_lines(rec) -> list[str]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 
-from advisor.short_answer import _lr, is_uninformative
+from advisor.answer_text import is_uninformative
+from advisor.answer_text import lr_text as _lr
 from advisor.units import format_count
 
 
@@ -26,16 +27,10 @@ def batch_informative(batch, batch_source: str) -> bool:
 
 def assumed_point(shape, d: float, seq: int, index: int) -> tuple[float, str]:
     """(value, where it comes from): the geometric mean of the independent published laws' LR (index 0) or
-    batch (index 1) at the target (advisor/recipe.py SETUP_LAWS); None where none of them answers."""
-    from advisor.laws import HYPERPARAMETER_LAWS
-    from advisor.recipe import SETUP_LAWS, AdvisorError, _from_law
+    batch (index 1) at the target (advisor/laws.py SETUP_LAWS); None where none of them answers."""
+    from advisor.laws import Target, setup_law_answers
 
-    answers = []
-    for key in SETUP_LAWS:
-        try:
-            answers.append((HYPERPARAMETER_LAWS[key].name, _from_law(HYPERPARAMETER_LAWS[key], shape, d, seq)[index].value))
-        except AdvisorError:
-            continue
+    answers = setup_law_answers(Target(shape.n_params, d, seq, shape.n_layer, shape.d_model), index)
     if not answers:
         return None, "no published law answers here"
     value = math.exp(sum(math.log(v) for _, v in answers) / len(answers))
