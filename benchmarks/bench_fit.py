@@ -50,7 +50,7 @@ def _stages(df, n_boot: int) -> dict:
     from calibration.fit.table import build_cells, prepare_trials
     from calibration.fit.laws import LR_FORMS, design, huber_fit
     from calibration.fit.loss_surface import bootstrap_surface, fit_surface
-    from calibration.fit.optimum import fit_cell
+    from calibration.fit.cell_fit import fit_cell
 
     out = {}
     t = time.perf_counter()

@@ -30,7 +30,8 @@ from advisor.model import FittedModel  # noqa: E402
 from calibration.fit import ColumnMap, ScaleLawFitter  # noqa: E402
 from calibration.fit.joint import JointFitter  # noqa: E402
 from calibration.fit.joint_record import summary_lines  # noqa: E402
-from calibration.fit.optimum import fit_cell, nearest_run_regret  # noqa: E402
+from calibration.fit.cell_fit import fit_cell  # noqa: E402
+from calibration.fit.optimum import nearest_run_regret  # noqa: E402
 from calibration.fit.synthetic import SyntheticTruth, synthetic_trials  # noqa: E402
 from calibration.fit.table import build_cells, prepare_trials, read_table  # noqa: E402
 

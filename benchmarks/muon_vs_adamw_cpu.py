@@ -43,7 +43,7 @@ def spec_for(optimizer: str):
 
 def cell_optima(table) -> dict:
     """{(n_params, tokens): (optimal LR, flags)} from a trial table."""
-    from calibration.fit.optimum import fit_cell
+    from calibration.fit.cell_fit import fit_cell
     from calibration.fit.table import build_cells, diverged_trials, prepare_trials
 
     trials, _ = prepare_trials(table)

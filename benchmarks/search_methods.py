@@ -4,7 +4,7 @@ One tiny CPU preset (the quick preset's sizes 1e4 and 5e4 x budgets 30k and 60k 
 batch grid) runs with the grid (the reference, training seed 0) and with each search method over a few
 seeds (training seed and search seed s = 1, 2, 3). Per method it prints the trial compute (sum of steps
 trained x batch tokens), its ratio to the reference grid's, and the mean |log2| error of each cell's
-optimum LR and batch (calibration.fit.optimum.fit_cell) against the reference grid's. The grid run again at
+optimum LR and batch (calibration.fit.cell_fit.fit_cell) against the reference grid's. The grid run again at
 seeds 1, 2, ... gives the grid's own seed noise: the error floor a method is held to. Goal (issue 15):
 the grid's accuracy within its seed noise at no more than half its compute.
 
@@ -67,7 +67,8 @@ def _steps_trained(row) -> int:
 
 def cell_optima(store) -> dict:
     """Each cell's optimum from the fitter's local fit, in log2 LR and log2 batch (tokens)."""
-    from calibration.fit.optimum import Method, fit_cell
+    from calibration.fit.cell_fit import fit_cell
+    from calibration.fit.optimum import Method
     from calibration.fit.table import build_cells, diverged_trials, prepare_trials
     from calibration.sweep.export import trial_table
 

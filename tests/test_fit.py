@@ -17,7 +17,8 @@ from advisor.cli import cli
 from calibration.fit import FitOptions, ScaleLawFitter, fit_trials, write_artifact
 from calibration.fit.table import Cell, FitInputError, build_cells, diverged_trials, prepare_trials
 from calibration.fit.laws import LR_FORMS, design, huber_fit
-from calibration.fit.optimum import BELOW_DIVERGENCE_WEIGHT, EDGE_WEIGHT, Method, fit_cell, loss_at
+from calibration.fit.cell_fit import fit_cell
+from calibration.fit.optimum import BELOW_DIVERGENCE_WEIGHT, EDGE_WEIGHT, Method, loss_at
 from calibration.fit.synthetic import SyntheticTruth, synthetic_trials
 
 TRUTH = SyntheticTruth()

@@ -237,7 +237,7 @@ def test_search_proposals_do_not_depend_on_the_order_the_store_returns_rows(unin
 
 
 def test_tiny_tpe_sweep_gives_a_fittable_table(uninterrupted):
-    from calibration.fit.optimum import fit_cell
+    from calibration.fit.cell_fit import fit_cell
     from calibration.fit.table import build_cells, diverged_trials, prepare_trials
     from calibration.sweep.export import trial_table
 

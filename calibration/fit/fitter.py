@@ -27,7 +27,7 @@ from calibration.fit.constrained_validate import end_to_end
 from calibration.fit.coverage import interval_coverage
 from calibration.fit.laws import BATCH_FORMS, LR_FORMS, design, fit_forms
 from calibration.fit.loss_surface import bootstrap_surface, fit_surface
-from calibration.fit.optimum import fit_cell
+from calibration.fit.cell_fit import fit_cell
 from calibration.fit.collinearity import nd_line
 from calibration.fit.penalty import fit_penalty
 from calibration.fit.provenance import build_provenance, record_decay_timescale

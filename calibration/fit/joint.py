@@ -31,7 +31,7 @@ from calibration.fit.bootstrap import resample_optima
 from calibration.fit.fitter import ScaleLawFitter
 from calibration.fit.laws import BATCH_FORMS, LR_FORMS
 from calibration.fit.loss_surface import bootstrap_surface
-from calibration.fit.optimum import fit_cell
+from calibration.fit.cell_fit import fit_cell
 from calibration.fit.table import ColumnMap, FitInputError, build_cells, diverged_trials, prepare_trials, read_table
 from calibration.fit.validate import CellTable
 

@@ -347,13 +347,9 @@ def _lr_minimum_at_centre(geom: CellGeometry, c: np.ndarray):
     return np.where(ok, u, 0.0), ok
 
 
-def fit_cell(cell: Cell, near_optimal: float = 0.0025) -> CellOptimum:
-    """Point estimate of the cell's optimum, with flags, law weights and the near-optimal band; a
-    coordinate-descent cell's from its profiles (calibration/fit/profile.py)."""
-    if cell.profile_centre is not None:
-        from calibration.fit.profile import profile_optimum  # profile.py builds on this module
-
-        return profile_optimum(cell, near_optimal)
+def fit_grid_cell(cell: Cell, near_optimal: float = 0.0025) -> CellOptimum:
+    """Point estimate of a grid cell's optimum, with flags, law weights and the near-optimal band (any cell:
+    calibration/fit/cell_fit.py fit_cell)."""
     geom = cell_geometry(cell)
     fits = local_optimum(cell, np.ones((1, cell.n_trials)), geom)
     # Repeated seeds are averaged first: the single luckiest seed must not decide edges or the band.

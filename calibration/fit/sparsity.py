@@ -22,7 +22,7 @@ import pandas as pd
 from advisor.laws import PowerLaw
 from advisor.model import FittedLaw, FittedModel
 from advisor.sparsity import LAWS, Alternative, Sparsity
-from calibration.fit.optimum import fit_cell
+from calibration.fit.cell_fit import fit_cell
 from calibration.fit.table import ColumnMap, build_cells, prepare_trials, read_table
 from calibration.fit.validate import CellTable
 

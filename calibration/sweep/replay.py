@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from calibration.fit.optimum import CellOptimum, fit_cell, regret
+from calibration.fit.cell_fit import fit_cell
+from calibration.fit.optimum import CellOptimum, regret
 from calibration.fit.table import Cell
 from calibration.sweep.adaptive import PointResult
 from calibration.sweep.spec import parse_spec
