@@ -267,3 +267,12 @@ def test_plan_law_mixup_and_directory_model_get_pointed_answers(tmp_path):
     assert result.exit_code == 2 and "--hp-law steplaw" in result.output
     result = run("recommend", "--params", "7B", "--model", str(tmp_path))
     assert result.exit_code == 2 and "is a directory" in result.output
+
+
+def test_kaplan_batch_is_shown_as_its_critical_batch():
+    """Kaplan et al.'s law gives the critical batch B_crit(L), not a loss-optimal batch: the output says so."""
+    for args in ((), ("--explain",)):
+        text = run("recommend", "--params", "7B", "--tokens", "2T", "--hp-law", "kaplan", *args).output
+        assert "critical batch" in text and "optimum" not in text.split("batch", 1)[1].split("\n")[0]
+    deepseek = run("recommend", "--params", "7B", "--tokens", "2T", "--hp-law", "deepseek").output
+    assert "(optimum " in deepseek and "critical" not in deepseek
