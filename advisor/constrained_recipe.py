@@ -15,6 +15,7 @@ import math
 from dataclasses import replace
 
 from advisor import recipe
+from advisor import rules as recipe_rules
 from advisor.coded_warning import UNSPECIFIED, CodedWarning
 from advisor.constrained import RULES, constrained_optimum
 from advisor.recipe import AdvisorError, Recommendation, beta2_rule, practical_batch_seqs, recommend
@@ -94,9 +95,9 @@ def _at_lr(rec: Recommendation, fitted, n: float, lr: float) -> Recommendation:
     opt = constrained_optimum(fitted.penalty_, n, rec.tokens, "lr", u)
     best = rec.batch_tokens * 2.0 ** opt["offset"]
     seqs = practical_batch_seqs(best, rec.seq_len)
-    if seqs * rec.seq_len > rec.tokens / recipe.MIN_STEPS:
+    if seqs * rec.seq_len > rec.tokens / recipe_rules.MIN_STEPS:
         raise AdvisorError(f"at --lr {lr:g} the best batch ({format_count(best)} tokens) leaves fewer than "
-                           f"{recipe.MIN_STEPS} steps of the run: not an LR to train this run with")
+                           f"{recipe_rules.MIN_STEPS} steps of the run: not an LR to train this run with")
     cost = fitted.penalty_.predict(n, rec.tokens, u, math.log2(seqs * rec.seq_len / rec.batch_tokens))
     rules = {name: rec.batch_tokens * 2.0 ** (u / slope) for name, slope in RULES.items() if slope > 0}
     constraint = {"fixed": "lr", "value": lr, "batch_ratio": best / rec.batch_tokens, "lr_ratio": lr / rec.lr,
@@ -147,12 +148,12 @@ def _rebuilt(rec: Recommendation, fitted, lr: float, lr_bounds: dict, batch: flo
     if assumed and "batch_tokens" in assumed:
         seqs = practical_batch_seqs(assumed["batch_tokens"], rec.seq_len)
     rounded = seqs * rec.seq_len
-    steps, warmup = recipe._steps(rec.tokens, seqs, rec.seq_len, rec.n_params_active or rec.n_params)
-    _, final_frac = recipe._schedule(fitted.schedule, lr_used)
-    calibrated = rec.rules.get("weight_decay") == recipe.WEIGHT_DECAY_CALIBRATED
+    steps, warmup = recipe_rules.steps_and_warmup(rec.tokens, seqs, rec.seq_len, rec.n_params_active or rec.n_params)
+    _, final_frac = recipe_rules.schedule_rule(fitted.schedule, lr_used)
+    calibrated = rec.rules.get("weight_decay") == recipe_rules.WEIGHT_DECAY_CALIBRATED
     decay = rec.weight_decay if calibrated else 1.0 / (rec.tau_frac * lr_used * steps)  # the same τ fraction
     warnings = [w for w in rec.warnings if getattr(w, "code", None) not in ("few_steps", "batch_rounded_up")]
-    warnings += recipe._run_shape_warnings(batch, seqs, rec.seq_len, steps) + _constraint_warnings(constraint)
+    warnings += recipe_rules.run_shape_warnings(batch, seqs, rec.seq_len, steps) + _constraint_warnings(constraint)
     (lr_lo, lr_hi), (b_lo, b_hi) = lr_bounds["total"], batch_bounds["total"]
     return replace(
         rec, lr=lr, lr_low=lr_lo, lr_high=lr_hi, lr_interval=lr_bounds, lr_interval_ratio=lr_hi / lr_lo,
