@@ -218,7 +218,7 @@ def _size_mode(params, tokens, n_params_nonembedding, budget: _Budget, loss_law,
         shape = target_shape(params, n_params_nonembedding, target["vocab_size"], config)
         sizing = {"seq_len": target["seq_len"], "vocab_size": target["vocab_size"], "config": shape.config}
     if isinstance(shape, shapes.MoeShape) and tokens is None:  # no loss law can pick an MoE's D
-        raise AdvisorError(moe_tokens_needed(load_moe_source(source["model"], source["law"])[0], "--tokens"))
+        raise AdvisorError(moe_tokens_needed(load_moe_source(source["model"], source["law"])[0], "tokens="))
     tokens_source = None
     if tokens is None and loss_law is not None:  # D*(N) of the chosen preset instead of the model's law
         law = _loss_law(loss_law, source["model"], source["law"])

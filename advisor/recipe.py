@@ -144,8 +144,8 @@ def load_moe_source(model=None, law=None):
     """The source for an MoE target: the given model, else the catalog's MoE model; never a published law
     (those were fitted on dense models)."""
     if law is not None:
-        raise AdvisorError("--hp-law cannot serve an MoE target: the published laws were fitted on dense models; "
-                           "drop --hp-law (the shipped MoE model serves --active-params)")
+        raise AdvisorError("law= cannot serve an MoE target: the published laws were fitted on dense models; "
+                           "drop law= (the shipped MoE model serves active_params=)")
     if model is None:
         from advisor.catalog import default_moe_model_path
 
@@ -187,7 +187,7 @@ def recommend(
     `setup`: a setup the cross-setup model was fitted on (its own law, no setup part in the interval)."""
     target, warnings = read_target(params, n_params_nonembedding, vocab_size, config, active_params,
                                    n_params_active_nonembedding, seq_len)
-    tau = None if tau_frac is None else parse_quantity(tau_frac, "tau fraction")
+    tau = None if tau_frac is None else parse_quantity(tau_frac, "tau_frac=")
     fitted, published = _load_checked(target.shape, model, law, setup)
     target, budget_warnings = with_token_budget(target, tokens, tokens_per_param, fitted, tokens_source)
     shape, d, seq = target.shape, target.tokens, target.seq_len
@@ -272,7 +272,7 @@ def _check_setup(fitted: FittedModel | None, setup: str | None) -> None:
     if setup is None:
         return
     if fitted is None:
-        raise AdvisorError("--setup needs a fitted cross-setup model, not a published law: drop --hp-law")
+        raise AdvisorError("setup= needs a fitted cross-setup model, not a published law: drop law=")
     from advisor.setup_answer import SetupError, check_setup
 
     try:

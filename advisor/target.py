@@ -67,7 +67,7 @@ def with_token_budget(target: RecipeTarget, tokens, tokens_per_param, fitted: Fi
     d, source, warnings = token_budget(target.shape, tokens, tokens_per_param, fitted)
     capped(d, MAX_TOKENS, "tokens")
     if target.seq_len > d:
-        raise AdvisorError(f"--seq-len {target.seq_len} is larger than the training tokens ({format_count(d)})")
+        raise AdvisorError(f"seq_len={target.seq_len} is larger than the training tokens ({format_count(d)})")
     return replace(target, tokens=d, tokens_source=label if tokens is not None and label else source), warnings
 
 
@@ -83,16 +83,16 @@ def target_shape(params=None, n_params_nonembedding=None, vocab_size=None, confi
     active = _active_option(params, n_params_nonembedding, config, active_params, n_params_active_nonembedding)
     if config is not None:
         return _config_shape(config, params, n_params_nonembedding, vocab_size)
-    vocab = parse_int_quantity(DEFAULT_VOCAB if vocab_size is None else vocab_size, "vocab size")
+    vocab = parse_int_quantity(DEFAULT_VOCAB if vocab_size is None else vocab_size, "vocab_size=")
     if vocab > MAX_PARAMS:
         raise AdvisorError(f"vocab size {vocab:.3g} is beyond what this tool models")
     if (params is None) == (n_params_nonembedding is None):
-        raise AdvisorError("give exactly one of --params (total) or --n-params-nonembedding")
+        raise AdvisorError("give exactly one of params= (total) or n_params_nonembedding=")
     if n_params_nonembedding is not None:
-        n = capped(parse_quantity(n_params_nonembedding, "--n-params-nonembedding"), MAX_PARAMS, "parameters")
+        n = capped(parse_quantity(n_params_nonembedding, "n_params_nonembedding="), MAX_PARAMS, "parameters")
         shape = shapes.from_nonembedding(n, vocab) if active is None else shapes.moe_from_nonembedding(n, active, vocab)
     else:
-        total = capped(parse_quantity(params, "--params"), MAX_PARAMS, "parameters")
+        total = capped(parse_quantity(params, "params="), MAX_PARAMS, "parameters")
         shape = shapes.from_total(total, vocab) if active is None else shapes.moe_from_total(total, active, vocab)
     _check_layers(shape, active, vocab)
     return shape
@@ -103,7 +103,7 @@ def _check_layers(shape: shapes.Shape, active: float | None, vocab: int) -> None
     if shape.n_layer < 1 and active is not None:  # the active count is what is too small, not the total
         raise AdvisorError(
             f"the active count {format_count(active)} is less than one layer of the standard shape (n_layer "
-            f"{shape.n_layer:.2g}): give the parameters each token uses, e.g. --active-params 2.8B for a 16B MoE")
+            f"{shape.n_layer:.2g}): give the parameters each token uses, e.g. active_params=2.8B for a 16B MoE")
     if shape.n_layer < 1 and shape.n_params < 1:  # no room even for one non-embedding parameter
         smallest = 12 * 128**2 + 2 * vocab * 128  # one layer of the standard shape: d_model 128
         raise AdvisorError(
@@ -114,7 +114,7 @@ def _check_layers(shape: shapes.Shape, active: float | None, vocab: int) -> None
         raise AdvisorError(
             f"{format_count(shape.n_params_total)} parameters with vocab {vocab} leave {format_count(shape.n_params)} "
             f"non-embedding parameters, less than one layer of the standard shape (n_layer {shape.n_layer:.2g}): "
-            "this tool advises on LLM-sized models; pass --n-params-nonembedding or a smaller --vocab-size")
+            "this tool advises on LLM-sized models; pass n_params_nonembedding= or a smaller vocab_size=")
 
 
 def _active_option(params, n_params_nonembedding, config, active_params, n_params_active_nonembedding):
@@ -122,32 +122,33 @@ def _active_option(params, n_params_nonembedding, config, active_params, n_param
     if active_params is None and n_params_active_nonembedding is None:
         return None
     if config is not None:
-        raise AdvisorError("--config gives the active count of an MoE: drop --active-params")
+        raise AdvisorError("config= gives the active count of an MoE: drop active_params=")
     if active_params is not None and n_params_active_nonembedding is not None:
-        raise AdvisorError("give the active count once: --active-params (total) or --n-params-active-nonembedding")
-    flag, total_flag, total = (("--active-params", "--params", params) if active_params is not None else
-                               ("--n-params-active-nonembedding", "--n-params-nonembedding", n_params_nonembedding))
+        raise AdvisorError("give the active count once: active_params= (total) or n_params_active_nonembedding=")
+    name, total_name, total = (("active_params", "params", params) if active_params is not None else
+                               ("n_params_active_nonembedding", "n_params_nonembedding", n_params_nonembedding))
     if total is None:
-        raise AdvisorError(f"{flag} goes with {total_flag} (the same convention: "
-                           f"{'with' if flag == '--active-params' else 'without'} embeddings)")
-    active = parse_quantity(active_params if active_params is not None else n_params_active_nonembedding, flag)
-    if active > parse_quantity(total, total_flag):
-        raise AdvisorError(f"{flag} {format_count(active)} is larger than the total {total_flag} "
-                           f"{format_count(parse_quantity(total, total_flag))}: the active count is a part of the total")
+        raise AdvisorError(f"{name}= goes with {total_name}= (the same convention: "
+                           f"{'with' if name == 'active_params' else 'without'} embeddings)")
+    active = parse_quantity(active_params if active_params is not None else n_params_active_nonembedding, f"{name}=")
+    if active > parse_quantity(total, f"{total_name}="):
+        raise AdvisorError(f"{name}={format_count(active)} is larger than the total {total_name}="
+                           f"{format_count(parse_quantity(total, f'{total_name}='))}: the active count is a part of "
+                           "the total")
     return active
 
 
 def _config_shape(config, params, n_params_nonembedding, vocab_size) -> shapes.Shape:
-    given = [flag for flag, v in (("--params", params), ("--n-params-nonembedding", n_params_nonembedding))
+    given = [name for name, v in (("params=", params), ("n_params_nonembedding=", n_params_nonembedding))
              if v is not None]
     if given:
-        raise AdvisorError(f"--config gives the model size: drop {' and '.join(given)}")
+        raise AdvisorError(f"config= gives the model size: drop {' and '.join(given)}")
     from advisor.model_config import ModelConfig, read_model_config  # only when a config is given: cold start
 
     cfg = config if isinstance(config, ModelConfig) else read_model_config(config)
-    if vocab_size is not None and parse_int_quantity(vocab_size, "--vocab-size") != cfg.vocab_size:
-        raise AdvisorError(f"--vocab-size {vocab_size} contradicts vocab_size {cfg.vocab_size} in {cfg.path}: "
-                           "drop --vocab-size")
+    if vocab_size is not None and parse_int_quantity(vocab_size, "vocab_size=") != cfg.vocab_size:
+        raise AdvisorError(f"vocab_size={vocab_size} contradicts vocab_size {cfg.vocab_size} in {cfg.path}: "
+                           "drop vocab_size=")
     capped(cfg.n_params_total, MAX_PARAMS, "parameters")
     return cfg.shape()
 
@@ -172,12 +173,12 @@ def target_seq_len(seq_len, cfg: ModelConfig | None) -> tuple[int, str, list[Cod
     maximum, often reached by extending a model pretrained at a shorter length (Qwen2, Mistral, DeepSeek-V3
     were pretrained at 4K): without --seq-len the default 4096 stays, or the config's context where shorter."""
     if seq_len is not None:
-        seq = parse_int_quantity(seq_len, "--seq-len")
+        seq = parse_int_quantity(seq_len, "seq_len=")
         warnings = []
         if cfg is not None and seq > cfg.seq_len:
             if cfg.family in ("nanogpt", "gpt2"):
-                raise AdvisorError(f"--seq-len {seq} is longer than the {cfg.seq_len} learned positions of "
-                                   f"{cfg.path}: raise its block size or shorten --seq-len")
+                raise AdvisorError(f"seq_len={seq} is longer than the {cfg.seq_len} learned positions of "
+                                   f"{cfg.path}: raise its block size or shorten seq_len=")
             warnings.append(CodedWarning("seq_len_beyond_config", f"--seq-len {seq} is longer than the context "
                                          f"length {cfg.seq_len} of {cfg.path}: change the config to train at it"))
         return seq, "given (--seq-len)", warnings
@@ -197,14 +198,14 @@ def token_budget(shape: shapes.Shape, tokens, tokens_per_param,
     """(D, where it came from, warnings): the given tokens or tokens per parameter, else (a dense target only:
     an MoE must give them) the default (`default_tokens`)."""
     if tokens is not None and tokens_per_param is not None:
-        raise AdvisorError("give either --tokens or --tokens-per-param, not both")
+        raise AdvisorError("give either tokens= or tokens_per_param=, not both")
     if tokens is not None:
-        return parse_quantity(tokens, "--tokens"), "given (--tokens)", []
+        return parse_quantity(tokens, "tokens="), "given (--tokens)", []
     if tokens_per_param is not None:
-        tpp = parse_quantity(tokens_per_param, "--tokens-per-param")
+        tpp = parse_quantity(tokens_per_param, "tokens_per_param=")
         return tpp * shape.n_params_total, f"{tpp:g} tokens per (total) parameter (--tokens-per-param)", []
     if shape.is_moe:
-        raise AdvisorError(moe_tokens_needed(fitted, "--tokens or --tokens-per-param"))
+        raise AdvisorError(moe_tokens_needed(fitted, "tokens= or tokens_per_param="))
     return default_tokens(shape, fitted)
 
 
