@@ -127,7 +127,7 @@ def _stand_in_batch(fitted: FittedModel, shape: shapes.Shape, d: float, seq: int
     return batch, f"law:{stand_in.key}", warnings
 
 
-def _fit_warnings(fitted: FittedModel, extrapolation: dict, batch_source: str) -> list:
+def _fit_warnings(fitted: FittedModel, extrapolation: dict, batch_source: str) -> list[CodedWarning]:
     """How far the target is from what the fit saw and what the fit itself warns about."""
     warnings = []
     far = {k: f for k, f in extrapolation.items() if f > FAR_EXTRAPOLATION}

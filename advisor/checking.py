@@ -46,7 +46,7 @@ class CheckResult:
     tokens: float
     seq_len: int
     source: dict
-    warnings: list  # the recommendation's warnings (extrapolation, MoE, ...) and the check's own
+    warnings: list[CodedWarning]  # the recommendation's warnings (extrapolation, MoE, ...) and the check's own
     n_params_laws: float = 0.0  # the N the laws and the penalty were read at (an MoE: from the sparsity record)
     n_params_active: float = 0.0
     # beyond the validated 4× the penalty is the value at that edge, a lower bound: "at least" (penalty.py)
@@ -100,7 +100,7 @@ def _lr_value(lr) -> float:
     return lr_value
 
 
-def _check_point(penalty, rec, warnings: list, lr_value: float, batch_tokens: float) -> CheckResult:
+def _check_point(penalty, rec, warnings: list[CodedWarning], lr_value: float, batch_tokens: float) -> CheckResult:
     n_laws = rec.n_params_laws or rec.n_params
     if not (rec.lr_informative and rec.batch_informative):
         return _unknown_optimum_check(rec, warnings, lr_value, batch_tokens)
@@ -132,7 +132,7 @@ def moe_target(config, active_params=None, n_params_active_nonembedding=None):
     return config, moe
 
 
-def _unknown_optimum_check(rec, warnings: list, lr_value: float, batch_tokens: float) -> CheckResult:
+def _unknown_optimum_check(rec, warnings: list[CodedWarning], lr_value: float, batch_tokens: float) -> CheckResult:
     """No penalty against an optimum the model does not know: only whether the LR lies far (more than 4×)
     above every published law's LR at the target, where runs often spike or fail."""
     from advisor.short_answer import published_answers
@@ -176,7 +176,7 @@ def _beyond_validated(lr_ratio: float, batch_ratio: float) -> list[str]:
     return out
 
 
-def _warnings(rec) -> list:
+def _warnings(rec) -> list[CodedWarning]:
     """The recommendation's warnings, and a caution when its optimum is itself very uncertain: the penalty
     is measured against that point."""
     own = []

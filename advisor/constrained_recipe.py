@@ -172,7 +172,7 @@ def _joint(rec: Recommendation) -> dict:
     return {k: getattr(rec, k) for k in keys}
 
 
-def _constraint_warnings(c: dict) -> list:
+def _constraint_warnings(c: dict) -> list[CodedWarning]:
     out = []
     if c["beyond_validated"]:
         out.append(CodedWarning("constraint_beyond_validated", "the held value or its best partner lies more than 4× "

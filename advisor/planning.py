@@ -90,7 +90,7 @@ class Plan:
     activation_checkpointing: bool
     memory: Memory
     recommendation: Recommendation
-    warnings: list = field(default_factory=list)
+    warnings: list[CodedWarning] = field(default_factory=list)
     # what the batch the GPUs actually run (per-GPU sequences × GPUs) costs against the optimum
     # (advisor/cost.py): {"batch_tokens", "penalty_pct", ...}; None without a penalty model
     batch_cost: dict | None = None
@@ -234,7 +234,7 @@ def _size_mode(params, tokens, n_params_nonembedding, budget: _Budget, loss_law,
 
 def _budget_mode(flops, gpu_hours, days, budget: _Budget, loss_law, source: dict) -> dict:
     """Choose the compute-optimal (N, D) for the budget under a loss law, then the recipe for it."""
-    warnings: list[str] = []
+    warnings: list[CodedWarning] = []
     c, flops_source = _budget_flops(flops, gpu_hours, budget.gpus, days, budget.device, budget.mfu)
     law = _loss_law(loss_law, source["model"], source["law"])
     n, d, c6 = _allocate(law, c, budget)
@@ -256,7 +256,7 @@ def _budget_mode(flops, gpu_hours, days, budget: _Budget, loss_law, source: dict
 
 
 def _gpus_and_memory(model_shape, rec: Recommendation, budget: _Budget, sharding: str, checkpointing: bool,
-                     warnings: list[str]) -> tuple[int, str, Memory]:
+                     warnings: list[CodedWarning]) -> tuple[int, str, Memory]:
     """The GPU count (given, or the fewest that fit), the memory per GPU, and warnings on the layout."""
     n_gpus, gpus_source = budget.gpus, "given (--gpus)"
     if n_gpus is None:
@@ -288,7 +288,7 @@ def full_training_flops(model_shape: shapes.Shape, rec: Recommendation) -> float
     return _full_flops_per_token(model_shape, rec.seq_len, rec.n_params_active or rec.n_params) * rec.tokens
 
 
-def _check_ratio(tokens_per_param: float, law_name: str, warnings: list[str]) -> None:
+def _check_ratio(tokens_per_param: float, law_name: str, warnings: list[CodedWarning]) -> None:
     if not PLAUSIBLE_TOKENS_PER_PARAM[0] <= tokens_per_param <= PLAUSIBLE_TOKENS_PER_PARAM[1]:
         warnings.append(CodedWarning("loss_law_tokens_per_param_far", f"the {law_name} loss law's compute-optimal D/N = {tokens_per_param:.3g} is far from the "
                         "published ≈20 (Hoffmann et al., arXiv 2203.15556): a loss law fitted on small proxies may "

@@ -83,7 +83,7 @@ class Recommendation:
     batch_interval: dict
     source: dict
     rules: dict
-    warnings: list = field(default_factory=list)
+    warnings: list[CodedWarning] = field(default_factory=list)
     warning_codes: list = field(default_factory=list)  # the stable code of each warning, in order
     # what straying costs at the target (advisor/cost.py): LR and batch ranges within 0.25% and 1% of the
     # optimum's loss, and the rounded batch's cost; None without a penalty model
