@@ -94,9 +94,9 @@ class Checker:
 
 
 def _lr_value(lr) -> float:
-    lr_value = parse_quantity(lr, "--lr")
+    lr_value = parse_quantity(lr, "lr=")
     if not MIN_LR <= lr_value <= MAX_LR:
-        raise AdvisorError(f"--lr {lr_value:g} is not a plausible peak learning rate (expected {MIN_LR:g}–{MAX_LR:g})")
+        raise AdvisorError(f"lr={lr_value:g} is not a plausible peak learning rate (expected {MIN_LR:g}–{MAX_LR:g})")
     return lr_value
 
 
@@ -105,7 +105,7 @@ def _check_point(penalty, rec, warnings: list[CodedWarning], lr_value: float, ba
     if not (rec.lr_informative and rec.batch_informative):
         return _unknown_optimum_check(rec, warnings, lr_value, batch_tokens)
     if not 1 / ABSURD_RATIO <= lr_value / rec.lr <= ABSURD_RATIO:
-        raise AdvisorError(f"--lr {lr_value:g} is {lr_value / rec.lr:.3g}× the optimum {rec.lr:.3g}: not a plan "
+        raise AdvisorError(f"lr={lr_value:g} is {lr_value / rec.lr:.3g}× the optimum {rec.lr:.3g}: not a plan "
                            "this tool can say anything about (a typo, or the wrong unit?)")
     cost = cost_of(penalty, n_laws, rec.tokens, lr_value, batch_tokens, rec.lr, rec.batch_tokens)
     return CheckResult(
@@ -140,7 +140,7 @@ def _unknown_optimum_check(rec, warnings: list[CodedWarning], lr_value: float, b
     published = [[name, value] for name, value in published_answers(rec, 0)]
     if published and not 1 / ABSURD_RATIO <= lr_value / math.sqrt(min(v for _, v in published) * max(
             v for _, v in published)) <= ABSURD_RATIO:
-        raise AdvisorError(f"--lr {lr_value:g} is over {ABSURD_RATIO:g}× from the published laws' LRs here: not a plan "
+        raise AdvisorError(f"lr={lr_value:g} is over {ABSURD_RATIO:g}× from the published laws' LRs here: not a plan "
                            "this tool can say anything about (a typo, or the wrong unit?)")
     far = bool(published) and math.log2(lr_value / max(v for _, v in published)) > VALIDATED_LOG2
     return CheckResult(
@@ -188,9 +188,9 @@ def _warnings(rec) -> list[CodedWarning]:
 
 def _batch_tokens(batch, batch_seqs, seq_len: int, training_tokens: float) -> float:
     if (batch is None) == (batch_seqs is None):
-        raise AdvisorError("give the batch once: --batch in tokens (e.g. 4M) or --batch-seqs in sequences")
-    tokens = (parse_quantity(batch, "--batch") if batch is not None
-              else parse_int_quantity(batch_seqs, "--batch-seqs") * seq_len)
+        raise AdvisorError("give the batch once: batch= in tokens (e.g. 4M) or batch_seqs= in sequences")
+    tokens = (parse_quantity(batch, "batch=") if batch is not None
+              else parse_int_quantity(batch_seqs, "batch_seqs=") * seq_len)
     if tokens < seq_len:
         raise AdvisorError(f"the batch ({format_count(tokens)} tokens) is smaller than one sequence of {seq_len}")
     if tokens > training_tokens:

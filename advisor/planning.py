@@ -130,18 +130,18 @@ def plan(
                             DEFAULT_VOCAB if vocab_size is None else vocab_size, sharding)
     source = {"model": model, "law": hp_law}
     if params is not None or n_params_nonembedding is not None or config is not None:
-        given = [name for name, v in (("--flops", flops), ("--gpu-hours", gpu_hours), ("--days", days)) if v is not None]
+        given = [name for name, v in (("flops=", flops), ("gpu_hours=", gpu_hours), ("days=", days)) if v is not None]
         if given:
-            raise AdvisorError(f"give a size (--params/--config with --tokens) or a budget ({', '.join(given)}), "
+            raise AdvisorError(f"give a size (params=/config= with tokens=) or a budget ({', '.join(given)}), "
                                "not both")
         target = {"config": config, "seq_len": seq_len, "vocab_size": vocab_size, "active_params": active_params,
                   "n_params_active_nonembedding": n_params_active_nonembedding}
         sized = _size_mode(params, tokens, n_params_nonembedding, budget, loss_law, source, target)
     else:
         if tokens is not None:
-            raise AdvisorError("--tokens needs --params (a size), not a budget")
+            raise AdvisorError("tokens= needs params= (a size), not a budget")
         if active_params is not None or n_params_active_nonembedding is not None:
-            raise AdvisorError("an MoE's active count needs its size (--params with --active-params), not a budget")
+            raise AdvisorError("an MoE's active count needs its size (params= with active_params=), not a budget")
         sized = _budget_mode(flops, gpu_hours, days, budget, loss_law, source)
     rec, warnings = sized["rec"], sized["warnings"]
     model_shape = sized.get("shape") or shapes.from_nonembedding(rec.n_params, budget.vocab_size)
@@ -187,18 +187,18 @@ def _budget_inputs(gpu, mfu, gpus, price_per_gpu_hour, seq_len, vocab_size, shar
         device = get_gpu(gpu)
     except KeyError as exc:
         raise AdvisorError(str(exc.args[0])) from None
-    mfu_value = parse_quantity(mfu, "--mfu")
+    mfu_value = parse_quantity(mfu, "mfu=")
     if not MIN_MFU <= mfu_value <= 1:
-        raise AdvisorError(f"--mfu is a fraction of peak, at least {MIN_MFU:g} and at most 1, got {mfu}")
+        raise AdvisorError(f"mfu= is a fraction of peak, at least {MIN_MFU:g} and at most 1, got {mfu}")
     if sharding not in SHARDINGS:
-        raise AdvisorError(f"--sharding must be one of {', '.join(SHARDINGS)}, got {sharding!r}")
-    n_gpus = parse_int_quantity(gpus, "--gpus") if gpus is not None else None
-    price = parse_quantity(price_per_gpu_hour, "--price-per-gpu-hour") if price_per_gpu_hour is not None else None
-    for name, value, limit in (("--gpus", n_gpus, MAX_GPUS), ("--price-per-gpu-hour", price, MAX_PRICE)):
+        raise AdvisorError(f"sharding= must be one of {', '.join(SHARDINGS)}, got {sharding!r}")
+    n_gpus = parse_int_quantity(gpus, "gpus=") if gpus is not None else None
+    price = parse_quantity(price_per_gpu_hour, "price_per_gpu_hour=") if price_per_gpu_hour is not None else None
+    for name, value, limit in (("gpus", n_gpus, MAX_GPUS), ("price_per_gpu_hour", price, MAX_PRICE)):
         if value is not None and value > limit:
-            raise AdvisorError(f"{name} {value:g} is beyond what this tool plans for (at most {limit:g})")
+            raise AdvisorError(f"{name}={value:g} is beyond what this tool plans for (at most {limit:g})")
     return _Budget(device, mfu_value, n_gpus, price,
-                   parse_int_quantity(seq_len, "--seq-len"), parse_int_quantity(vocab_size, "--vocab-size"))
+                   parse_int_quantity(seq_len, "seq_len="), parse_int_quantity(vocab_size, "vocab_size="))
 
 
 def _size_mode(params, tokens, n_params_nonembedding, budget: _Budget, loss_law, source: dict,
@@ -298,17 +298,17 @@ def _check_ratio(tokens_per_param: float, law_name: str, warnings: list[CodedWar
 def _budget_flops(flops, gpu_hours, n_gpus, days, device: GPU, mfu: float) -> tuple[float, str]:
     given = [x is not None for x in (flops, gpu_hours, days)]
     if sum(given) != 1:
-        raise AdvisorError("give one budget: --flops, --gpu-hours, or --gpus with --days "
-                           "(or --params [--tokens] to cost a given size)")
+        raise AdvisorError("give one budget: flops=, gpu_hours=, or gpus= with days= "
+                           "(or params= [tokens=] to cost a given size)")
     if flops is not None:
-        return parse_quantity(flops, "--flops"), "given (--flops)"
+        return parse_quantity(flops, "flops="), "given (--flops)"
     rate = device.peak_flops * mfu
     if gpu_hours is not None:
-        h = parse_quantity(gpu_hours, "--gpu-hours")
+        h = parse_quantity(gpu_hours, "gpu_hours=")
         return h * 3600.0 * rate, f"{h:.4g} GPU-hours × {device.name} peak × MFU {mfu:g}"
     if n_gpus is None:
-        raise AdvisorError("--days needs --gpus")
-    d = parse_quantity(days, "--days")
+        raise AdvisorError("days= needs gpus=")
+    d = parse_quantity(days, "days=")
     return n_gpus * d * 86400.0 * rate, f"{n_gpus} GPUs × {format_days(d)} × {device.name} peak × MFU {mfu:g}"
 
 
@@ -347,15 +347,15 @@ def _loss_law(name: str | None, model, hp_law) -> LossLaw:
     if name is not None:
         key = str(name).lower()
         if key not in LOSS_PRESETS:
-            hint = (f" ({name} is an LR/batch law: in `plan` pass it as --hp-law {key})"
+            hint = (f" ({name} is an LR/batch law: in `plan` pass it as hp_law={key})"
                     if key in HYPERPARAMETER_LAWS else "")
             raise AdvisorError(f"unknown loss law {name!r}; choose one of {', '.join(LOSS_PRESETS)}{hint}")
         return LOSS_PRESETS[key]
     if hp_law is not None:
-        raise AdvisorError("with --hp-law, also choose a loss law for the allocation: --loss-law chinchilla|epoch")
+        raise AdvisorError("with hp_law=, also choose a loss law for the allocation: loss_law=chinchilla|epoch")
     fitted, _ = load_source(model, None)
     if fitted.loss_ is None or not fitted.loss_.law.is_usable():
-        raise AdvisorError("the model has no usable loss law: pass --loss-law chinchilla|epoch for the allocation")
+        raise AdvisorError("the model has no usable loss law: pass loss_law=chinchilla|epoch for the allocation")
     return fitted.loss_.law
 
 

@@ -328,3 +328,16 @@ def test_the_cli_knows_every_parameter_of_the_recipe_api():
     from advisor.cli.flags import API_PARAMETERS
 
     assert set(API_PARAMETERS) == set(inspect.signature(recipe.recommend).parameters)
+
+
+def test_plan_and_check_apis_name_parameters_and_their_commands_name_flags(model_file):
+    from advisor.checking import check
+    from advisor.planning import plan
+
+    with pytest.raises(ValueError, match=r"^tokens= needs params= \(a size\), not a budget$"):
+        plan(flops="1e23", tokens="2T")
+    assert_one_line_error(run("plan", "--flops", "1e23", "--tokens", "2T"), "--tokens needs --params (a size), not a budget")
+    with pytest.raises(ValueError, match=r"^lr=3 is not a plausible peak learning rate"):
+        check("7B", "2T", lr=3, batch="4M", model=model_file)
+    assert_one_line_error(run("check", "--params", "7B", "--tokens", "2T", "--lr", "3", "--batch", "4M", "--model",
+                              model_file), "--lr 3 is not a plausible peak learning rate")

@@ -17,7 +17,7 @@ API_ALIASES = {"law": "hp_law"}
 API_PARAMETERS = ("params", "tokens", "tokens_per_param", "seq_len", "vocab_size", "n_params_nonembedding", "config",
                   "model", "law", "setup", "tau_frac", "tokens_source", "active_params", "n_params_active_nonembedding")
 _NAMED = re.compile(r"(?<![\w.-])([a-z][a-z0-9_]*)=")
-_NO_VALUE_AFTER = " \t\n,;:.)"
+_NO_VALUE_AFTER = " \t\n,;:.)]/"
 
 
 def command_flags(command: click.Command) -> dict[str, str]:
