@@ -1,29 +1,12 @@
 """The recipe's rules, one registry entry each: its value function, its text (built from its constants), its
-citations and the row of docs/advisor.md that documents it (tests/test_rules.py checks the two agree).
+citations and the row of docs/advisor.md that documents it, with the reasons ("Conventions and rules";
+tests/test_rules.py checks the two agree).
 
-Adding a rule is one `Rule` in `RECIPE_RULES` (with the function that computes its value) and one line where
-the long answer renders it (advisor/cli/recommend.py, `render_recommendation`). `rule_texts` gives the texts a
-recommendation lists (its `rules`, printed by --explain and the JSON). The values:
-
-- batch rounding: the law's optimum B* (tokens) is rounded to a practical number of sequences at `seq_len`,
-  the nearest of 2^k and 3·2^k in log space (within ≈1.22× of B*; loss is flat near the optimum).
-- warmup: N tokens (one token per non-embedding parameter; Porian et al., arXiv 2406.19146, who find
-  Kaplan's long fixed warmup hurts small models), but at least the published floor, the shorter of 1% of
-  the steps (DeepSeek LLM, Pythia) and 2,000 steps (Llama 2, DeepSeek LLM): N tokens alone gives a large
-  run a few hundred steps, far below any published run; at least 1 step and at most 10% of training; for
-  an MoE N_active tokens (the count each token computes with and the laws take).
-- schedule and final LR: those the proxies were calibrated with (provenance), else cosine to 0.1×peak
-  (Hoffmann et al., arXiv 2203.15556) — the LR law only holds for the schedule it was fitted under.
-- weight decay: with a fitted model, the λ its proxies were trained with (provenance): the optimal LR
-  depends on η·λ, so the LR law only holds at the decay it was calibrated under, as for the schedule.
-  With a published law, or when `tau_frac` is given: keep the AdamW timescale τ = 1/(η·λ) a fixed
-  fraction of training (Wang & Aitchison, arXiv 2405.13698): λ = 1/(τ_frac·η·steps), τ_frac = 0.1 by
-  default (the Llama-2 7B recipe, η 3e-4, λ 0.1, 500k steps, has τ_frac ≈ 0.07; arXiv 2307.09288).
-  Either way the output gives the resulting τ_frac.
-- β2: hold the second-moment half-life fixed in tokens (Marek et al., arXiv 2507.07101), anchored at
-  β2 = 0.95 for 4M-token batches (Llama 2: 1,024 × 4,096 = 2^22 tokens): β2 = 0.95^(B/2^22), clipped to
-  [0.95, 0.999]. Smaller batches get a higher β2, as Porian et al. (arXiv 2406.19146) found necessary.
-- β1, ε, gradient clipping: the calibration's values (provenance), else 0.9, 1e-8, 1.0.
+Adding a rule is one `Rule` in `RECIPE_RULES` (with the function that computes its value), its row in
+docs/advisor.md, and one line where the long answer renders it (advisor/cli/recommend.py,
+`render_recommendation`). `rule_texts` gives the texts a recommendation lists (its `rules`, printed by --explain
+and the JSON): batch rounding, warmup, schedule and final LR, weight decay, β2 and the interval; β1, ε and
+gradient clipping print their values only.
 """
 from __future__ import annotations
 
@@ -38,6 +21,7 @@ from advisor.practice import WARMUP_FLOOR_FRAC, WARMUP_FLOOR_STEPS, warmup_floor
 from advisor.shape import HEAD_DIM
 from advisor.units import format_count, is_number
 
+# τ_frac of the τ rule: the Llama-2 7B recipe (η 3e-4, λ 0.1, 500k steps) has τ_frac ≈ 0.07 (arXiv 2307.09288)
 DEFAULT_TAU_FRAC = 0.1
 DEFAULT_FINAL_LR_FRAC = 0.1  # cosine to 0.1×peak (Hoffmann et al.)
 LLAMA2_BATCH = (1024, 4096)  # (sequences, sequence length): the β2 rule's anchor batch
@@ -105,8 +89,9 @@ def run_shape_warnings(batch: float, batch_seqs: int, seq: int, steps: int) -> l
 
 
 def schedule_rule(sched: dict, peak_lr: float) -> tuple[str, float]:
-    """(schedule name, final LR as a fraction of the peak): the calibration's, else cosine to 0.1×peak.
-    A source that decayed to an absolute final LR (Step Law's runs: 1e-5) keeps that absolute value."""
+    """(schedule name, final LR as a fraction of the peak): the calibration's (the LR law only holds for the
+    schedule it was fitted under), else cosine to 0.1×peak. A source that decayed to an absolute final LR
+    (Step Law's runs: 1e-5) keeps that absolute value."""
     known = sched.get("name") not in (None, "", "unknown")  # an external sweep may not record its schedule
     schedule = str(sched["name"]) if known else "cosine"
     if schedule == "constant":
@@ -120,7 +105,9 @@ def schedule_rule(sched: dict, peak_lr: float) -> tuple[str, float]:
 
 def weight_decay_rule(opt: dict, tau_frac: float | None, lr: float,
                       steps: int) -> tuple[float, str, list[CodedWarning]]:
-    """(λ, the text of the rule that set it, warnings): the calibration's λ, else the τ rule (module doc)."""
+    """(λ, the text of the rule that set it, warnings): the calibration's λ (the optimal LR depends on η·λ, so the
+    LR law holds at the decay it was calibrated under), unless `tau_frac` is given or none was recorded; else the
+    τ rule, λ = 1/(τ_frac·η·steps) (Wang & Aitchison, arXiv 2405.13698)."""
     calibrated_decay = float(opt["weight_decay"]) if is_number(opt.get("weight_decay")) else 0.0
     if tau_frac is None and calibrated_decay > 0:
         tau = 1.0 / (lr * calibrated_decay * steps)
