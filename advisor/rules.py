@@ -5,8 +5,7 @@ tests/test_rules.py checks the two agree).
 Adding a rule is one `Rule` in `RECIPE_RULES` (with the function that computes its value), its row in
 docs/advisor.md, and one line where the long answer renders it (advisor/cli/recommend.py,
 `render_recommendation`). `rule_texts` gives the texts a recommendation lists (its `rules`, printed by --explain
-and the JSON): batch rounding, warmup, schedule and final LR, weight decay, β2 and the interval; β1, ε and
-gradient clipping print their values only.
+and the JSON).
 """
 from __future__ import annotations
 
