@@ -145,11 +145,10 @@ def plan(
         sized = _budget_mode(flops, gpu_hours, days, budget, loss_law, source)
     rec, warnings = sized["rec"], sized["warnings"]
     model_shape = sized.get("shape") or shapes.from_nonembedding(rec.n_params, budget.vocab_size)
-    n_gpus, gpus_source, memory = _gpus_and_memory(model_shape, rec, budget, sharding, activation_checkpointing,
-                                                   warnings)
+    n_gpus, gpus_source, memory, layout = _gpus_and_memory(model_shape, rec, budget, sharding, activation_checkpointing)
     train_flops = full_training_flops(model_shape, rec)
     hours = train_flops / (budget.device.peak_flops * budget.mfu) / 3600.0
-    warnings = warnings + _long_run(hours / n_gpus / 24.0, n_gpus)
+    warnings = warnings + layout + _long_run(hours / n_gpus / 24.0, n_gpus)
     return Plan(
         mode=sized["mode"], flops=sized["flops"], flops_source=sized["flops_source"], train_flops=train_flops,
         gpu=budget.device.name, gpu_peak_flops=budget.device.peak_flops, mfu=budget.mfu, gpus=n_gpus,
@@ -248,16 +247,17 @@ def _budget_mode(flops, gpu_hours, days, budget: _Budget, loss_law, source: dict
     rec = recommend(**size, tokens=d, seq_len=budget.seq_len, vocab_size=budget.vocab_size,
                     tokens_source=f"compute-optimal under the {law.name} loss law at 6ND = {c6:.3g} FLOPs (the "
                     f"budget {c:.3g} less attention and the output head)", **source)
-    _check_ratio(d / n, law.name, warnings)
+    warnings += _check_ratio(d / n, law.name)
     law_info = {"name": law.name, "citation": law.citation, "flops_6nd": c6,
                 "values": {"E": law.E, "A": law.A, "alpha": law.alpha, "B": law.B, "beta": law.beta}}
     return {"mode": "budget", "rec": rec, "flops": c, "flops_source": flops_source, "law_info": law_info,
             "loss": law.loss(n, d), "warnings": warnings}
 
 
-def _gpus_and_memory(model_shape, rec: Recommendation, budget: _Budget, sharding: str, checkpointing: bool,
-                     warnings: list[CodedWarning]) -> tuple[int, str, Memory]:
+def _gpus_and_memory(model_shape, rec: Recommendation, budget: _Budget, sharding: str,
+                     checkpointing: bool) -> tuple[int, str, Memory, list[CodedWarning]]:
     """The GPU count (given, or the fewest that fit), the memory per GPU, and warnings on the layout."""
+    warnings = []
     n_gpus, gpus_source = budget.gpus, "given (--gpus)"
     if n_gpus is None:
         n_gpus = _min_gpus(model_shape, rec, budget.device, sharding, checkpointing)
@@ -277,7 +277,7 @@ def _gpus_and_memory(model_shape, rec: Recommendation, budget: _Budget, sharding
     elif rec.batch_seqs % n_gpus:
         warnings.append(CodedWarning("batch_not_divisible_by_gpus", f"the batch ({rec.batch_seqs} sequences) does not divide over {n_gpus} GPUs: the plan "
                         f"uses {memory.per_gpu_seqs} per GPU ({memory.per_gpu_seqs * n_gpus} in all)"))
-    return n_gpus, gpus_source, memory
+    return n_gpus, gpus_source, memory, warnings
 
 
 def full_training_flops(model_shape: shapes.Shape, rec: Recommendation) -> float:
@@ -288,11 +288,12 @@ def full_training_flops(model_shape: shapes.Shape, rec: Recommendation) -> float
     return _full_flops_per_token(model_shape, rec.seq_len, rec.n_params_active or rec.n_params) * rec.tokens
 
 
-def _check_ratio(tokens_per_param: float, law_name: str, warnings: list[CodedWarning]) -> None:
-    if not PLAUSIBLE_TOKENS_PER_PARAM[0] <= tokens_per_param <= PLAUSIBLE_TOKENS_PER_PARAM[1]:
-        warnings.append(CodedWarning("loss_law_tokens_per_param_far", f"the {law_name} loss law's compute-optimal D/N = {tokens_per_param:.3g} is far from the "
-                        "published ≈20 (Hoffmann et al., arXiv 2203.15556): a loss law fitted on small proxies may "
-                        "not transfer; compare with --loss-law chinchilla"))
+def _check_ratio(tokens_per_param: float, law_name: str) -> list[CodedWarning]:
+    if PLAUSIBLE_TOKENS_PER_PARAM[0] <= tokens_per_param <= PLAUSIBLE_TOKENS_PER_PARAM[1]:
+        return []
+    return [CodedWarning("loss_law_tokens_per_param_far", f"the {law_name} loss law's compute-optimal D/N = "
+                         f"{tokens_per_param:.3g} is far from the published ≈20 (Hoffmann et al., arXiv 2203.15556): a "
+                         "loss law fitted on small proxies may not transfer; compare with --loss-law chinchilla")]
 
 
 def _budget_flops(flops, gpu_hours, n_gpus, days, device: GPU, mfu: float) -> tuple[float, str]:
