@@ -60,8 +60,9 @@ def answer_from_model(fitted: FittedModel, shape: shapes.Shape, d: float, seq: i
                                      f"{fitted.optimizer.get('adam_lr_ratio')}). "
                                      + convention_line(lr.value, int(round(shape.d_model)))))
     if not isinstance(fitted.optimizer.get("weight_decay"), (int, float)):
-        warnings.append(CodedWarning("no_optimizer_settings", "the model does not record the weight decay its LR law was measured under (nor the other "
-                        "optimizer settings): λ comes from the τ rule; match the source's training setup where you can"))
+        warnings.append(CodedWarning(
+            "no_optimizer_settings", "the model does not record the weight decay its LR law was measured under (nor "
+            "the other optimizer settings): λ comes from the τ rule; match the source's training setup where you can"))
     return Answer(lr, batch, extrapolation, batch_source, {"kind": "model", **fitted.summary()}, fitted.optimizer,
                   fitted.schedule, shape.n_for_laws(fitted), warnings, moe_shift, setups)
 
@@ -98,12 +99,14 @@ def _from_model(fitted: FittedModel, shape: shapes.Shape, d: float, seq: int, se
     lr = _shifted(fitted.predict_lr(n, d, **evidence["lr"], moe=moe), shifts["lr"])
     warnings = []
     if fitted.batch_unusable_ is None:
-        batch, batch_source = _shifted(fitted.predict_batch(n, d, **evidence["batch"], moe=moe), shifts["batch"]), "model"
+        batch = _shifted(fitted.predict_batch(n, d, **evidence["batch"], moe=moe), shifts["batch"])
+        batch_source = "model"
     else:
         batch, batch_source, warnings = _stand_in_batch(fitted, shape, d, seq)
     for name, p in (("LR", lr), ("batch size", batch)):
         if not (p.value > 0 and math.isfinite(p.value)):
-            raise AdvisorError(f"the model's {name} law gives {p.value:.3g} here: the target is outside what it can say")
+            raise AdvisorError(f"the model's {name} law gives {p.value:.3g} here: the target is outside what it can "
+                               "say")
     extrapolation = fitted.extrapolation(n, d)
     warnings += _fit_warnings(fitted, extrapolation, batch_source)
     from advisor.setup_answer import disagreement_warning, summary
@@ -121,8 +124,9 @@ def _stand_in_batch(fitted: FittedModel, shape: shapes.Shape, d: float, seq: int
                              f"not from this model: {fitted.batch_unusable_}")]
     calibrated = fitted.fit_range_.get("batch_tokens")
     if calibrated:
-        warnings.append(CodedWarning("lr_calibrated_at_other_batch", f"the peak LR was calibrated at batches of {format_count(calibrated[0])}–"
-                        f"{format_count(calibrated[1])} tokens, not at this batch: the optimal LR grows with "
+        warnings.append(CodedWarning("lr_calibrated_at_other_batch", "the peak LR was calibrated at batches of "
+                        f"{format_count(calibrated[0])}–{format_count(calibrated[1])} tokens, not at this batch: the "
+                        "optimal LR grows with "
                         "the batch, so treat it as a lower anchor for a short LR sweep"))
     return batch, f"law:{stand_in.key}", warnings
 
@@ -133,22 +137,23 @@ def _fit_warnings(fitted: FittedModel, extrapolation: dict, batch_source: str) -
     far = {k: f for k, f in extrapolation.items() if f > FAR_EXTRAPOLATION}
     if far:
         what = ", ".join(f"{k} {f:.3g}×" for k, f in far.items())
-        warnings.append(CodedWarning("far_extrapolation", f"far extrapolation beyond the fitted range ({what}): treat as a starting point "
-                        "for a short LR sweep, not an answer"))
+        warnings.append(CodedWarning("far_extrapolation", f"far extrapolation beyond the fitted range ({what}): "
+                                     "treat as a starting point for a short LR sweep, not an answer"))
     held = fitted.validation_.get("held_out_largest")
     if isinstance(held, dict):
         for key, label in (("lr_log2_error", "LR"), ("batch_log2_error", "batch")):
             err = held.get(key)
             if isinstance(err, (int, float)) and math.isfinite(err) and err > 1.0:
-                warnings.append(CodedWarning("held_out_error_large", f"held-out {label} error is {2**err:.2g}× (mean |log2| {err:.2g}): "
-                                "the law extrapolated poorly even within the proxies"))
+                warnings.append(CodedWarning("held_out_error_large", f"held-out {label} error is {2**err:.2g}× (mean "
+                                             f"|log2| {err:.2g}): the law extrapolated poorly even within the proxies"))
     model_warnings = fitted.warnings_
     if batch_source != "model":  # the stand-in warning above already says why the batch law is unused
         model_warnings = [w for w in model_warnings if getattr(w, "code", None) not in BATCH_LAW_WARNINGS]
     warnings.extend(model_warnings)
     if not fitted.lr_.samples or (batch_source == "model" and not fitted.batch_.samples):
-        warnings.append(CodedWarning("no_bootstrap_samples", "the model has no bootstrap samples: the sampling component is the residual scatter "
-                        "alone, and exponents get no extra width beyond the fitted range"))
+        warnings.append(CodedWarning("no_bootstrap_samples", "the model has no bootstrap samples: the sampling "
+                                     "component is the residual scatter alone, and exponents get no extra width "
+                                     "beyond the fitted range"))
     return warnings
 
 

@@ -223,16 +223,18 @@ def default_tokens(shape: shapes.Shape, fitted: FittedModel | None) -> tuple[flo
         ratio = d / n if math.isfinite(d) and d > 0 else math.inf
         if USABLE_TOKENS_PER_PARAM[0] <= ratio <= USABLE_TOKENS_PER_PARAM[1]:
             if not PLAUSIBLE_TOKENS_PER_PARAM[0] <= ratio <= PLAUSIBLE_TOKENS_PER_PARAM[1]:
-                warnings.append(CodedWarning("loss_law_tokens_per_param_far", f"the fitted loss law's compute-optimal D/N = {ratio:.3g} is far from the published "
-                                "≈20 (Hoffmann et al., arXiv 2203.15556): proxies' loss laws may not transfer; "
-                                "consider --tokens or --tokens-per-param 20"))
+                warnings.append(CodedWarning(
+                    "loss_law_tokens_per_param_far", f"the fitted loss law's compute-optimal D/N = {ratio:.3g} is far "
+                    "from the published ≈20 (Hoffmann et al., arXiv 2203.15556): proxies' loss laws may not transfer; "
+                    "consider --tokens or --tokens-per-param 20"))
             return d, (f"compute-optimal for N under the fitted loss law L = E + A/N^α + B/D^β "
                        f"(D*/N = {ratio:.3g})"), warnings
         # A default must not be absurd: a loss law whose D*/N is orders of magnitude from the published
         # ≈20 has not transferred to this size, so fall back to the published rule and say why.
-        warnings.append(CodedWarning("loss_law_tokens_per_param_absurd", f"the fitted loss law's compute-optimal D/N = {ratio:.3g} is absurd (published ≈20, "
-                        "Hoffmann et al., arXiv 2203.15556): the proxies' loss law does not transfer to this "
-                        "size, so the default token budget is 20 per parameter; pass --tokens to choose"))
+        warnings.append(CodedWarning(
+            "loss_law_tokens_per_param_absurd", f"the fitted loss law's compute-optimal D/N = {ratio:.3g} is absurd "
+            "(published ≈20, Hoffmann et al., arXiv 2203.15556): the proxies' loss law does not transfer to this "
+            "size, so the default token budget is 20 per parameter; pass --tokens to choose"))
         why = f"the fitted loss law's D*/N = {ratio:.3g} does not transfer"
     d = CHINCHILLA_TOKENS_PER_PARAM * shape.n_params_total
     return d, f"20 tokens per (total) parameter (Hoffmann et al., arXiv 2203.15556): {why}", warnings
