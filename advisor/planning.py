@@ -216,7 +216,7 @@ def _size_mode(params, tokens, n_params_nonembedding, budget: _Budget, loss_law,
     else:  # read once: the config's exact shape sets the memory and the full FLOPs too
         shape = target_shape(params, n_params_nonembedding, target["vocab_size"], config)
         sizing = {"seq_len": target["seq_len"], "vocab_size": target["vocab_size"], "config": shape.config}
-    if isinstance(shape, shapes.MoeShape) and tokens is None:  # no loss law can pick an MoE's D
+    if shape is not None and shape.is_moe and tokens is None:  # no loss law can pick an MoE's D
         raise AdvisorError(moe_tokens_needed(load_moe_source(source["model"], source["law"])[0], "tokens="))
     tokens_source = None
     if tokens is None and loss_law is not None:  # D*(N) of the chosen preset instead of the model's law
