@@ -48,7 +48,7 @@ def _stages(df, n_boot: int) -> dict:
     """Wall time of the main stages, run one by one through the same functions fit_trials uses."""
     from calibration.fit.bootstrap import resample_optima
     from calibration.fit.table import build_cells, prepare_trials
-    from calibration.fit.laws import LR_FORMS, design, huber_fit
+    from calibration.fit.laws import LR_FORMS, Stack, design, huber_fit
     from calibration.fit.loss_surface import bootstrap_surface, fit_surface
     from calibration.fit.cell_fit import fit_cell
 
@@ -63,7 +63,7 @@ def _stages(df, n_boot: int) -> dict:
     n = np.array([c.n_params for c in cells])
     d = np.array([c.tokens for c in cells])
     t = time.perf_counter()
-    huber_fit(design(LR_FORMS[0], {"n_params": n, "tokens": d}), s_lr, np.ones(len(cells)))
+    huber_fit(design(Stack.one({"n_params": n, "tokens": d}), LR_FORMS[0]), s_lr, np.ones(len(cells)))
     out["one law form x resamples"] = time.perf_counter() - t
     t = time.perf_counter()
     fit, _ = fit_surface(n, d, np.array([o.loss for o in optima]), np.ones(len(cells)))

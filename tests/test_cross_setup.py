@@ -107,8 +107,7 @@ def test_a_form_the_held_out_test_ranked_worse_barely_moves_the_point():
 
 def test_a_crossed_bound_constrains_the_law():
     from calibration.fit.cross_law import censored
-    from calibration.fit.joint_law import Stack
-    from calibration.fit.laws import LawForm
+    from calibration.fit.laws import LawForm, Stack
 
     n = np.array([1e8, 2e8, 4e8, 8e8])
     y = np.log(np.array([8e-3, 6e-3, 4.5e-3, 8e-3]))  # the last: an edge optimum (bound below 8e-3 * 2^0.5)

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from advisor.cli import cli
 from calibration.fit import FitOptions, ScaleLawFitter, fit_trials, write_artifact
 from calibration.fit.table import Cell, FitInputError, build_cells, diverged_trials, prepare_trials
-from calibration.fit.laws import LR_FORMS, design, huber_fit
+from calibration.fit.laws import LR_FORMS, Stack, design, huber_fit
 from calibration.fit.cell_fit import fit_cell
 from calibration.fit.optimum import BELOW_DIVERGENCE_WEIGHT, EDGE_WEIGHT, Method, loss_at
 from calibration.fit.synthetic import SyntheticTruth, synthetic_trials
@@ -151,7 +151,7 @@ def test_huber_fit_resists_an_outlier_cell_and_batches_over_rows():
     n = np.geomspace(1e5, 1e7, 12)
     d = n * 20 * rng.uniform(0.5, 2, 12)
     inputs = {"n_params": n, "tokens": d, "flops": 6 * n * d}
-    x = design(LR_FORMS[0], inputs)
+    x = design(Stack.one(inputs), LR_FORMS[0])
     truth = np.array([0.58, -0.713, 0.307])
     y = x @ truth + 0.01 * rng.standard_normal(12)
     y[3] += 1.5  # one broken cell

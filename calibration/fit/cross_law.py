@@ -17,8 +17,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from calibration.fit import joint_law
-from calibration.fit.joint_law import JointLawFit, Stack
-from calibration.fit.laws import LawForm
+from calibration.fit.joint_law import JointLawFit
+from calibration.fit.laws import LawForm, Stack, cv_log2_error, design, fit_forms as fit_each, infeasible_reason
 
 
 MAX_CENSOR_ROUNDS = 10
@@ -46,10 +46,10 @@ def censored(stack: Stack, form: LawForm, own: tuple[str, ...] = ()) -> Stack:
     eff = stack
     for _ in range(MAX_CENSOR_ROUNDS):
         eff = _with_bounds(stack, weight)
-        if _infeasible(eff, form) or joint_law.infeasible_reason(eff, form, own):
+        if infeasible_across(eff, form) or infeasible_reason(eff, form, own):
             return stack
         coef, _ = joint_law.fit_point(eff, form, own)
-        pred = joint_law.design(eff, form, own)[0] @ coef
+        pred = design(eff, form, own) @ coef
         crossed = ((stack.bound > 0) & (pred > stack.bound_y + BOUND_SLACK)) | \
                   ((stack.bound < 0) & (pred < stack.bound_y - BOUND_SLACK))
         if not crossed.any():
@@ -70,7 +70,7 @@ def own_law(stack: Stack, form: LawForm, setup: int, rng: np.random.Generator) -
     cells can test, the pooled one otherwise) with the consistency test of each own slope."""
     rot = rotated(stack, setup)
     can_test, why = joint_law.testable(rot, form)
-    if joint_law.infeasible_reason(rot, form, can_test):
+    if infeasible_reason(rot, form, can_test):
         can_test = ()
     rot = censored(rot, form, can_test)  # the bounds this setup's own law crosses
     tests = {}
@@ -101,13 +101,13 @@ def fit_form(stack: Stack, form: LawForm, rng: np.random.Generator, own_laws: bo
     (own_laws) each setup's own law."""
     raw, stack = stack, censored(stack, form)
     coef, groups = joint_law.fit_point(stack, form, ())
-    x, _ = joint_law.design(stack, form, ())
+    x = design(stack, form)
     scatter = joint_law.group_scatter(stack, x, coef)
     boot = stack.samples is not None and len(stack.samples) >= 10
     samples = joint_law.bootstrap(stack, x, scatter, rng) if boot else None
     residual = float(np.sqrt(np.mean([scatter[g][0] ** 2 for g in groups])))
     between = float(np.sqrt(np.mean([scatter[g][1] ** 2 for g in groups])))
-    fit = CrossLawFit(form, pooled_coef(coef, len(groups))[0], residual, joint_law.cv_log2_error(stack, form, ()),
+    fit = CrossLawFit(form, pooled_coef(coef, len(groups))[0], residual, cv_log2_error(stack, form, batched=False),
                       int((stack.w > 0).sum()), pooled_coef(samples, len(groups)) if samples is not None else None,
                       between)
     setups = {}
@@ -123,24 +123,15 @@ def fit_form(stack: Stack, form: LawForm, rng: np.random.Generator, own_laws: bo
 def fit_forms(stack: Stack, forms, rng: np.random.Generator):
     """Every feasible form, best first by the pooled leave-one-size-out error; own laws for the best only
     (the setup part is built from the chosen form)."""
-    from advisor.artifact import SkippedForm
-
-    fits, skipped = [], []
-    for form in forms:
-        reason = _infeasible(stack, form)
-        if reason:
-            skipped.append(SkippedForm(form.name, reason))
-            continue
-        fits.append(fit_form(stack, form, rng, own_laws=False))
-    fits.sort(key=lambda f: (f.cv_log2_error is None, f.cv_log2_error or 0.0, f.form.n_coef))
+    fits, skipped = fit_each(stack, forms, lambda st, form: fit_form(st, form, rng, own_laws=False), infeasible_across)
     if fits:
         fits[0] = fit_form(stack, fits[0].form, rng, own_laws=True)
     return fits, skipped
 
 
-def _infeasible(stack: Stack, form: LawForm) -> str | None:
-    """joint_law's feasibility test without its MINE requirement (every setup is on an equal footing)."""
+def infeasible_across(stack: Stack, form: LawForm) -> str | None:
+    """laws.infeasible_reason without its MINE requirement (every setup is on an equal footing)."""
     if not (stack.w > 0).any():
         return "no usable cell"
-    present = [g for g in stack.present()]
-    return joint_law.infeasible_reason(rotated(stack, present[0]) if present[0] else stack, form, ())
+    first = stack.present()[0]
+    return infeasible_reason(rotated(stack, first) if first else stack, form)

@@ -18,7 +18,7 @@ import numpy as np
 from advisor.model import FittedLaw
 from advisor.setups import SetupSpread
 from calibration.fit import cross_law, joint_law
-from calibration.fit.joint_law import Stack
+from calibration.fit.laws import Stack, infeasible_reason
 
 LN2 = math.log(2.0)
 # the reference target: 7B total (6.5B non-embedding under the standard shape), 2T tokens
@@ -108,7 +108,7 @@ def hold_out(st: Stack, form, h: int, steps, scored, published: dict, rng, ancho
     scored = scored & (st.gid == h)
     if not anchored:
         sub = substack(st, st.gid != h)
-        if len(sub.present()) < 1 or cross_law._infeasible(sub, form):
+        if len(sub.present()) < 1 or cross_law.infeasible_across(sub, form):
             return None
         fit = cross_law.fit_form(sub, form, rng)
         from calibration.fit.cross_setup import law_record
@@ -120,7 +120,7 @@ def hold_out(st: Stack, form, h: int, steps, scored, published: dict, rng, ancho
         anchor = mine & (st.inputs["n_params"] == smallest)
         target = scored & (st.inputs["n_params"] > smallest * 1.01)
         sub = substack(st, (st.gid != h) | anchor, first=h)
-        if not target.any() or joint_law.infeasible_reason(sub, form, ()):
+        if not target.any() or infeasible_reason(sub, form):
             return None
         sub = cross_law.censored(sub, form)
         fit = joint_law.fit_form(sub, form, rng)

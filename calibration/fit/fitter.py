@@ -165,13 +165,12 @@ class ScaleLawFitter:
     def _fit_laws(self) -> None:
         """Every feasible form of each law (chosen form first) and the loss surface."""
         table = self.table_
-        self.lr_fits_, lr_skipped = fit_forms(LR_FORMS, table.inputs, table.y("lr"), table.w("lr"), table.sizes)
+        self.lr_fits_, lr_skipped = fit_forms(table.stack("lr"), LR_FORMS)
         if not self.lr_fits_:
             reasons = "; ".join(f"{s.form}: {s.reason}" for s in lr_skipped)
             raise FitInputError(f"no LR law form can be fitted ({reasons})")
         self.lr_skipped_ = lr_skipped
-        self.batch_fits_, self.batch_skipped_ = fit_forms(BATCH_FORMS, table.inputs, table.y("batch"),
-                                                          table.w("batch"), table.sizes)
+        self.batch_fits_, self.batch_skipped_ = fit_forms(table.stack("batch"), BATCH_FORMS)
         self._fit_loss_surface()
 
     def _fit_loss_surface(self) -> None:
@@ -191,7 +190,7 @@ class ScaleLawFitter:
         samples = {"lr": s_lr, "batch": s_b, "loss": s_loss}
         for law, fits in (("lr", self.lr_fits_), ("batch", self.batch_fits_)):
             for f in fits:
-                bootstrap_law(f, design(f.form, table.inputs), table.y(law), table.w(law), samples[law], rng)
+                bootstrap_law(f, design(table.stack(law), f.form), table.y(law), table.w(law), samples[law], rng)
         if self.surface_ is not None:
             self.surface_.samples = bootstrap_surface(self.surface_, table.inputs["n_params"], table.inputs["tokens"],
                                                       s_loss[: self.loss_boot_max], table.w("lr"))

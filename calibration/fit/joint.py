@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,7 @@ from advisor.artifact import Validation
 from calibration.fit import joint_law
 from calibration.fit.bootstrap import resample_optima
 from calibration.fit.fitter import ScaleLawFitter
-from calibration.fit.laws import BATCH_FORMS, LR_FORMS
+from calibration.fit.laws import BATCH_FORMS, LR_FORMS, Stack, fit_forms
 from calibration.fit.loss_surface import bootstrap_surface
 from calibration.fit.cell_fit import fit_cell
 from calibration.fit.table import ColumnMap, FitInputError, build_cells, diverged_trials, prepare_trials, read_table
@@ -104,14 +105,14 @@ def edge_bounds(table: CellTable, law: str) -> tuple[np.ndarray, np.ndarray]:
     return sign, value
 
 
-def stack(mine: CellTable, mine_samples: dict, sources: list[Source], law: str) -> joint_law.Stack:
-    """MINE's and the sources' cells for one law, stacked (joint_law.Stack)."""
+def stack(mine: CellTable, mine_samples: dict, sources: list[Source], law: str) -> Stack:
+    """MINE's and the sources' cells for one law, stacked (laws.Stack)."""
     tables = [mine] + [s.table for s in sources]
     inputs = {k: np.concatenate([t.inputs[k] for t in tables]) for k in mine.inputs}
     have = bool(mine_samples) and all(s.samples for s in sources)
     samples = np.hstack([mine_samples[law]] + [s.samples[law] for s in sources]) if have else None
     bounds = [edge_bounds(t, law) for t in tables]
-    return joint_law.Stack(inputs, np.concatenate([t.y(law) for t in tables]),
+    return Stack(inputs, np.concatenate([t.y(law) for t in tables]),
                            np.concatenate([t.w(law) for t in tables]),
                            np.concatenate([np.full(len(t.cells), g) for g, t in enumerate(tables)]),
                            samples, ["mine"] + [s.name for s in sources],
@@ -153,11 +154,12 @@ class JointFitter(ScaleLawFitter):
 
         self.stacks_ = {law: censored(st, (LR_FORMS if law == "lr" else BATCH_FORMS)[-1 if law == "batch" else 0])
                         for law, st in self.stacks_.items()}
-        self.lr_fits_, self.lr_skipped_ = joint_law.fit_forms(self.stacks_["lr"], LR_FORMS, law_rng)
+        fit = partial(joint_law.fit_form, rng=law_rng)
+        self.lr_fits_, self.lr_skipped_ = fit_forms(self.stacks_["lr"], LR_FORMS, fit)
         if not self.lr_fits_:
             reasons = "; ".join(f"{s.form}: {s.reason}" for s in self.lr_skipped_)
             raise FitInputError(f"no LR law form can be fitted jointly ({reasons})")
-        self.batch_fits_, self.batch_skipped_ = joint_law.fit_forms(self.stacks_["batch"], BATCH_FORMS, law_rng)
+        self.batch_fits_, self.batch_skipped_ = fit_forms(self.stacks_["batch"], BATCH_FORMS, fit)
         self._fit_loss_surface()  # from your cells only: losses depend on the data and tokenizer
 
     def _bootstrap(self) -> dict:
