@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from calibration.fit import joint_law
+import calibration.fit.joint_law as joint_law
 from calibration.fit.joint_law import JointLawFit
 from calibration.fit.laws import LawForm, Stack, cv_log2_error, design, fit_forms as fit_each, infeasible_reason
 
@@ -135,3 +135,32 @@ def infeasible_across(stack: Stack, form: LawForm) -> str | None:
         return "no usable cell"
     first = stack.present()[0]
     return infeasible_reason(rotated(stack, first) if first else stack, form)
+
+
+def law_record(fit: CrossLawFit, mode: str = "unknown", anchor: dict | None = None) -> dict:
+    """One law's part of provenance.cross_setup (advisor/setups.py reads it)."""
+    setups = {}
+    for name, s in fit.joint["setups"].items():
+        if "log_coef" not in s:
+            continue
+        pooled = [float(np.log(s["prefactor"]))] + [fit.joint["exponents"][n]["shared"]["value"] for n in fit.form.inputs]
+        setup_law = s["log_coef"] if s["inconsistent"] else pooled  # --setup NAME: own slopes only where they differ
+        setups[name] = {**{k: v for k, v in s.items() if k != "tests"}, "setup_log_coef": [float(v) for v in setup_law],
+                        "tests": {n: {k: t[k] for k in ("mine", "others", "difference", "inconsistent")}
+                                  for n, t in s.get("tests", {}).items()}}
+    out = {"form": fit.form.name, "inputs": list(fit.form.inputs),
+           "pooled_log_coef": [float(v) for v in fit.log_coef], "setups": setups}
+    if anchor is not None:
+        out["anchor"] = anchor
+    return out
+
+
+def anchored_record(stack: Stack, form: LawForm, fit: JointLawFit, rng: np.random.Generator) -> dict:
+    """The anchored setup part of a joint fit of one law: the other setups' own slopes around the pooled ones,
+    pinned at MINE's cells' geometric centre (advisor/setups.py, mode `anchored`)."""
+    mine = (stack.gid == 0) & (stack.w > 0)
+    setups = {stack.names[g]: {"log_coef": own_law(stack, form, g, rng)["log_coef"]} for g in stack.present() if g != 0}
+    anchor = {k: float(np.exp(np.log(stack.inputs[k][mine]).mean())) for k in ("n_params", "tokens")}
+    own = [n for n, e in fit.joint["exponents"].items() if e["status"] == "own"]
+    return {"form": form.name, "inputs": list(form.inputs), "own": own,
+            "pooled_log_coef": [float(v) for v in fit.log_coef], "setups": setups, "anchor": anchor}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from advisor.artifact import HeldOutSummary
-from calibration.fit import joint_law
+import calibration.fit.joint_law as joint_law
 from calibration.fit.laws import design, huber_fit, infeasible_reason
 from calibration.fit.validate import _predict_cell, _summary
 
