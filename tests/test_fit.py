@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from advisor.cli import cli
-from calibration.fit import FitOptions, ScaleLawFitter, fit_trials, write_artifact
+from calibration.fit import ScaleLawFitter, write_artifact
 from calibration.fit.table import Cell, FitInputError, build_cells, diverged_trials, prepare_trials
 from calibration.fit.laws import LR_FORMS, Stack, design, huber_fit
 from calibration.fit.cell_fit import fit_cell
@@ -317,16 +317,18 @@ def test_artifact_is_strict_json_and_the_advisor_reads_it(tmp_path):
     assert [w.code for w in model.warnings_] == _codes(fitter)
 
 
-def test_the_functional_api_wraps_the_fitter(tmp_path):
+def test_the_estimator_is_seeded_and_its_artifact_json_is_the_callers_to_edit(tmp_path):
     df = synthetic_trials(seed=1, lr_points=5, tokens_per_param=(10, 40))
-    result = fit_trials(df, opts=FitOptions(n_boot=5, seed=2, loss_surface=False))
-    direct = ScaleLawFitter(n_boot=5, seed=2, loss_surface=False).fit(df)
-    assert result.fitter.get_params() == direct.get_params()
+    once = ScaleLawFitter(n_boot=5, seed=2, loss_surface=False).fit(df)
+    again = ScaleLawFitter(**once.get_params()).fit(df)
+    assert "setups=OneSetup()" in repr(once) and again.get_params() == once.get_params()
     strip = lambda doc: {k: v for k, v in doc.items() if k != "created_at"}  # noqa: E731
-    assert strip(result.artifact) == strip(direct.artifact_.to_json())
-    result.artifact["provenance"]["notes"].append("edited")  # the JSON is the caller's to edit
-    doc = json.loads(write_artifact(result.artifact, tmp_path / "m.json").read_text())
+    assert strip(again.artifact_.to_json()) == strip(once.artifact_.to_json())
+    edited = once.artifact_.to_json()
+    edited["provenance"]["notes"].append("edited")  # the JSON is the caller's to edit
+    doc = json.loads(write_artifact(edited, tmp_path / "m.json").read_text())
     assert doc["provenance"]["notes"] == ["edited"]
+    assert once.artifact_.provenance.notes == []  # the fitted artifact is untouched
     with pytest.raises(AttributeError, match="not fitted"):
         ScaleLawFitter().write(tmp_path / "never.json")
 
