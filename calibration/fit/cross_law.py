@@ -1,4 +1,4 @@
-"""One power law fitted across several setups (joint_law's stack, every setup on an equal footing).
+"""One power law fitted across several setups (a laws.Stack, every setup on an equal footing).
 
     log y = c_s + sum_j e_j log x_j            (pooled: a prefactor per setup, shared exponents)
     log y = c_s + sum_j (e_j + d_sj) log x_j   (setup s's own law: its own slope for every input it spans)
@@ -137,22 +137,20 @@ def infeasible_across(stack: Stack, form: LawForm) -> str | None:
     return infeasible_reason(rotated(stack, first) if first else stack, form)
 
 
-def law_record(fit: CrossLawFit, mode: str = "unknown", anchor: dict | None = None) -> dict:
+def law_record(fit: CrossLawFit) -> dict:
     """One law's part of provenance.cross_setup (advisor/setups.py reads it)."""
     setups = {}
     for name, s in fit.joint["setups"].items():
         if "log_coef" not in s:
             continue
-        pooled = [float(np.log(s["prefactor"]))] + [fit.joint["exponents"][n]["shared"]["value"] for n in fit.form.inputs]
+        shared = [fit.joint["exponents"][n]["shared"]["value"] for n in fit.form.inputs]
+        pooled = [float(np.log(s["prefactor"]))] + shared
         setup_law = s["log_coef"] if s["inconsistent"] else pooled  # --setup NAME: own slopes only where they differ
         setups[name] = {**{k: v for k, v in s.items() if k != "tests"}, "setup_log_coef": [float(v) for v in setup_law],
                         "tests": {n: {k: t[k] for k in ("mine", "others", "difference", "inconsistent")}
                                   for n, t in s.get("tests", {}).items()}}
-    out = {"form": fit.form.name, "inputs": list(fit.form.inputs),
-           "pooled_log_coef": [float(v) for v in fit.log_coef], "setups": setups}
-    if anchor is not None:
-        out["anchor"] = anchor
-    return out
+    return {"form": fit.form.name, "inputs": list(fit.form.inputs),
+            "pooled_log_coef": [float(v) for v in fit.log_coef], "setups": setups}
 
 
 def anchored_record(stack: Stack, form: LawForm, fit: JointLawFit, rng: np.random.Generator) -> dict:

@@ -82,7 +82,6 @@ class AcrossSetups(StackedSetups):
     def record(self, fitter) -> None:
         """provenance.cross_setup (leave one setup out included) in place of a joint fit's record."""
         record_joint(fitter, anchored=False)
-        fitter.provenance_.same_setup_as_target = False
         fitter.provenance_.extra.pop("joint", None)
         fitter.cross_ = cross_section(fitter, self)
         if self.validate_setups:

@@ -4,6 +4,9 @@ log y = c0 + sum_i c_i log x_i, x_i among n_params (N), tokens (D), flops (C = 6
 iteratively reweighted least squares with Huber weights (Huber 1964; the scale from the MAD of the
 residuals), written batched over rows of weights so that one call fits every bootstrap resample,
 every cross-validation fold or every leave-one-cell-out refit at once.
+
+The functions take a `Stack` of cells: one setup's (`Stack.one`), or several setups' stacked, each with its
+own intercept c0 (its prefactor) and the exponents shared (joint_law.py, cross_law.py fit those).
 """
 from __future__ import annotations
 
@@ -47,7 +50,7 @@ class Stack:
     gid: np.ndarray
     samples: np.ndarray | None = None
     names: list[str] = field(default_factory=lambda: ["mine"])
-    # edge optima of coordinate-descent sources (profile.py, sources.edge_bounds): sign (+1 upper, -1 lower
+    # edge optima of coordinate-descent sources (profile.py, joint.edge_bounds): sign (+1 upper, -1 lower
     # bound, 0 none) and the bound's log value; cross_law.censored turns a crossed bound into a value
     bound: np.ndarray | None = None
     bound_y: np.ndarray | None = None
