@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from advisor.cli import Quantity, RunFailed, StyledCommand, hidden_alias, input_errors
+from advisor.cli.style import Quantity, RunFailed, StyledCommand, hidden_alias, input_errors
 from calibration.cli.calibrate import _checked_device, _plan, echo_news, run_failures
 
 
