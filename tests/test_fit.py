@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from advisor.cli import cli
 from calibration.fit import ScaleLawFitter, write_artifact
 from calibration.fit.table import Cell, FitInputError, build_cells, diverged_trials, prepare_trials
-from calibration.fit.laws import LR_FORMS, Stack, design, huber_fit
+from calibration.fit.laws import LR_FORMS, Stack, cv_log2_error, design, fit_form, huber_fit, infeasible_reason
 from calibration.fit.cell_fit import fit_cell
 from calibration.fit.optimum import BELOW_DIVERGENCE_WEIGHT, EDGE_WEIGHT, Method, loss_at
 from calibration.fit.synthetic import SyntheticTruth, synthetic_trials
@@ -145,6 +145,29 @@ def test_loss_at_reads_the_landscape_through_the_smooth_fit():
 
 
 # ------------------------------------------------------------------ robust law fit
+
+def test_one_setup_is_a_stack_of_one():
+    """The law functions take one signature: one setup's cells, or the same cells stacked beside a setup with
+    no usable cell, give the same design, feasibility, law and leave-one-size-out error."""
+    rng = np.random.default_rng(3)
+    n = np.repeat([1e5, 3e5, 1e6, 3e6], 2)
+    d = n * np.tile([10.0, 40.0], 4)
+    inputs = {"n_params": n, "tokens": d, "flops": 6 * n * d}
+    y = 0.5 - 0.7 * np.log(n) + 0.3 * np.log(d) + 0.05 * rng.standard_normal(8)
+    form = LR_FORMS[0]
+    one = Stack.one(inputs, y, np.ones(8))
+    assert np.allclose(design(one, form), np.column_stack([np.ones(8), np.log(n), np.log(d)]))
+    two = Stack({k: np.concatenate([v, v]) for k, v in inputs.items()}, np.concatenate([y, y + 1.0]),
+                np.concatenate([np.ones(8), np.zeros(8)]), np.repeat([0, 1], 8), names=["mine", "unused"])
+    assert infeasible_reason(one, form) is None and infeasible_reason(two, form) is None
+    fit = fit_form(one, form)
+    coef = huber_fit(design(two, form), two.y[None, :], two.w[None, :])[0]
+    assert np.allclose(coef, fit.log_coef, atol=1e-9)
+    assert np.abs(fit.log_coef[1:] - [-0.7, 0.3]).max() < 0.15
+    stacked = cv_log2_error(two, form, batched=False)  # fold by fold, as the stacked fits refit them
+    assert stacked == pytest.approx(fit.cv_log2_error, rel=1e-6) and 0 < stacked < 0.5
+    assert "needs at least 4 usable cells, has 3" == infeasible_reason(one, form, w=np.r_[np.ones(3), np.zeros(5)])
+
 
 def test_huber_fit_resists_an_outlier_cell_and_batches_over_rows():
     rng = np.random.default_rng(0)
