@@ -75,7 +75,7 @@ def own_law(stack: Stack, form: LawForm, setup: int, rng: np.random.Generator) -
     rot = censored(rot, form, can_test)  # the bounds this setup's own law crosses
     tests = {}
     if can_test and rot.samples is not None and len(rot.samples) >= joint_law.MIN_TEST_BOOT:
-        tests = joint_law._consistency_tests(rot, form, can_test, rng)
+        tests = joint_law.consistency_tests(rot, form, can_test, rng)
     coef, groups = joint_law.fit_point(rot, form, can_test)
     log_coef = joint_law.mine_coef(coef, form, can_test, len(groups))[0]
     return {"log_coef": [float(v) for v in log_coef], "own": list(can_test),

@@ -112,7 +112,7 @@ def fit_form(stack: Stack, form: LawForm, rng: np.random.Generator) -> JointLawF
         untestable.update({name: f"{n} bootstrap resamples, under the {MIN_TEST_BOOT} the test needs"
                            for name in can_test})
         can_test = ()
-    tests = _consistency_tests(stack, form, can_test, rng) if can_test else {}
+    tests = consistency_tests(stack, form, can_test, rng) if can_test else {}
     own = tuple(n for n in form.inputs if tests.get(n, {}).get("inconsistent"))
     if infeasible_reason(stack, form, own):
         own = ()
@@ -127,7 +127,7 @@ def fit_form(stack: Stack, form: LawForm, rng: np.random.Generator) -> JointLawF
     return fit
 
 
-def _consistency_tests(stack: Stack, form: LawForm, can_test: tuple[str, ...], rng) -> dict[str, dict]:
+def consistency_tests(stack: Stack, form: LawForm, can_test: tuple[str, ...], rng) -> dict[str, dict]:
     """Per testable input: MINE's own slope, the pooled slope of the others and their difference, each
     with its 90% bootstrap interval, and whether the difference's interval excludes zero."""
     if infeasible_reason(stack, form, can_test):
