@@ -175,24 +175,21 @@ def _short(value) -> str:
 # ------------------------------------------------------------------ content rules
 
 def _check_coverage(coverage, error) -> None:
-    """docs/fitted-model.md: {view: {"skipped": text} | {law: {"inside": int, "n": int, ...}}}."""
+    """docs/fitted-model.md: per view and law, `inside` <= `n` whole numbers and a median width ratio (the
+    types themselves are checked on reading: advisor/artifact.py's coverage records are strict)."""
     if coverage is None:
         return
-    for view in ("held_out_largest", "leave_one_cell_out"):
-        part = coverage.get(view, {})
-        if not isinstance(part, dict):
-            raise error(f"validation.coverage.{view} must be an object, got {_short(part)}")
-        for law in ("lr", "batch"):
-            entry = part.get(law, {})
-            if not isinstance(entry, dict) or ("inside" in entry and not _coverage_counts(entry)):
+    for view, part in coverage.views().items():
+        for law, entry in part.laws().items():
+            if entry.inside is not None and not _coverage_counts(entry):
                 raise error(f"validation.coverage.{view}.{law} must hold whole numbers inside <= n and a "
-                            f"finite median_width_ratio, got {_short(entry)}")
+                            f"finite median_width_ratio, got {_short(entry.to_json())}")
 
 
-def _coverage_counts(entry: dict) -> bool:
-    inside, n = entry.get("inside"), entry.get("n")
+def _coverage_counts(entry) -> bool:
+    inside, n = entry.inside, entry.n
     counts = all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in (inside, n))
-    return counts and inside <= n and is_number(entry.get("median_width_ratio"))
+    return counts and inside <= n and is_number(entry.median_width_ratio)
 
 
 def _check_laws(artifact, error) -> None:

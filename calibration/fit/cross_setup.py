@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from advisor.setup_record import CrossSetupRecord
 from calibration.fit import cross_law
 from calibration.fit.joint import INPUT_NAMES, JointFitter, stack
 from calibration.fit.laws import BATCH_FORMS, LR_FORMS
@@ -89,13 +90,13 @@ class CrossSetupFitter(JointFitter):
     def _build_artifact(self, raw, columns, excluded, table_name, table_sha256, notes) -> None:
         super()._build_artifact(raw, columns, excluded, table_name, table_sha256, notes)
         self.provenance_.same_setup_as_target = False
-        self.provenance_.extra.pop("joint", None)
+        self.provenance_.joint = None
         self.cross_ = cross_section(self)
         if self.validate_setups:
             from calibration.fit.cross_validate import leave_one_setup_out
 
             self.cross_["leave_one_setup_out"] = leave_one_setup_out(self)
-        self.provenance_.extra["cross_setup"] = self.cross_
+        self.provenance_.cross_setup = CrossSetupRecord.from_json(self.cross_)  # the artifact's type
         self.warnings_ = [w for w in self.warnings_ if not w.code.startswith("joint_") and w.code not in CARRIED]
         self.warnings_ = [reference_edge_warning(w, self.setups[0][0]) for w in self.warnings_]
         self.warnings_ += cross_warnings(self)

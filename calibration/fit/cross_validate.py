@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from advisor.model import FittedLaw
+from advisor.setup_record import CrossLaw
 from advisor.setups import SetupSpread
 from calibration.fit import cross_law, joint_law
 from calibration.fit.joint_law import Stack
@@ -113,7 +114,7 @@ def hold_out(st: Stack, form, h: int, steps, scored, published: dict, rng, ancho
         fit = cross_law.fit_form(sub, form, rng)
         from calibration.fit.cross_setup import law_record
 
-        spread = SetupSpread(law_record(fit), "unknown", published)
+        spread = SetupSpread(CrossLaw.from_json(law_record(fit)), "unknown", published)
         target = scored
     else:
         smallest = st.inputs["n_params"][mine].min()
@@ -140,7 +141,7 @@ def anchored_spread(st: Stack, form, fit, published: dict, rng) -> SetupSpread:
     own = [n for n, e in fit.joint["exponents"].items() if e["status"] == "own"]
     record = {"form": form.name, "inputs": list(form.inputs), "pooled_log_coef": [float(v) for v in fit.log_coef],
               "setups": setups, "anchor": anchor, "own": own}
-    return SetupSpread(record, "anchored", published)
+    return SetupSpread(CrossLaw.from_json(record), "anchored", published)
 
 
 def leave_one_setup_out(fitter, published_keys=None) -> dict:

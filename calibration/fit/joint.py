@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from advisor.artifact import Validation
+from advisor.setup_record import CrossSetupRecord, JointRecord
 from calibration.fit import joint_law
 from calibration.fit.bootstrap import resample_optima
 from calibration.fit.fitter import ScaleLawFitter
@@ -181,12 +182,12 @@ class JointFitter(ScaleLawFitter):
         from calibration.fit.joint_record import joint_section, joint_warnings, pooled_fit_range
 
         self.joint_ = joint_section(self)
-        self.provenance_.extra["joint"] = self.joint_
+        self.provenance_.joint = JointRecord.from_json(self.joint_)  # the artifact's type (advisor/setup_record.py)
         from calibration.fit.cross_setup import anchored_section
 
         anchored = anchored_section(self)
         if anchored is not None:  # the slopes' spread between setups belongs in your interval
-            self.provenance_.extra["cross_setup"] = anchored
+            self.provenance_.cross_setup = CrossSetupRecord.from_json(anchored)
         self.fit_range_.update(pooled_fit_range(self))
         lr_tokens = self.joint_.get("laws", {}).get("lr", {}).get("exponents", {}).get("tokens", {})
         if lr_tokens.get("status") in ("borrowed", "pooled"):  # the sources' budgets separate N from D

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from advisor.artifact import HeldOutSummary
+from advisor.artifact import HeldOutForms, HeldOutSummary
 from calibration.fit import joint_law
 from calibration.fit.validate import _predict_cell, _summary
 
@@ -29,7 +29,7 @@ def held_out_mine(fitter, largest: bool) -> HeldOutSummary:
         cells += [_predict_cell(table, i, laws["lr"], laws["batch"]) for i in np.flatnonzero(held)]
     if not cells:
         return HeldOutSummary(skipped="no joint refit without your held-out cells was possible")
-    extra = {"n_params": float(sizes[used].max()), "forms": forms} if largest else {"n_cells": len(cells)}
+    extra = {"n_params": float(sizes[used].max()), "forms": HeldOutForms(**forms)} if largest else {"n_cells": len(cells)}
     return HeldOutSummary(**extra, **_summary(cells), cells=cells if largest else None)
 
 
