@@ -12,14 +12,14 @@ Pure Python (math, json-compatible values): the advisor's cold start reads this.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import field, fields
 from itertools import chain
 
 from advisor.artifact_check import check_artifact
 from advisor.artifact_record import ModelError, Record
 from advisor.coded_warning import CodedWarning
 from advisor.collinearity import NDLine
-from advisor.json_record import json_of, read_record, record_fields
+from advisor.json_record import json_of, read_record, record, record_fields
 from advisor.laws import LossLaw, PowerLaw
 from advisor.penalty import PenaltyModel
 from advisor.setup_record import CrossSetupRecord, JointRecord
@@ -47,7 +47,7 @@ def traces_grid_edge(n_edge_cells: int | None, n_cells: int | None) -> bool:
 
 # ------------------------------------------------------------------ laws
 
-@dataclass
+@record
 class SkippedForm(Record):
     """A law form that could not be fitted, and why."""
 
@@ -55,7 +55,7 @@ class SkippedForm(Record):
     reason: str = ""
 
 
-@dataclass
+@record
 class PublishedScore(Record):
     """The source authors' own law scored on our cells: its key in advisor.laws, mean |log2 error|, cells."""
 
@@ -77,7 +77,7 @@ def _form_name(value, where) -> str:
     return "" if value is None else str(value)
 
 
-@dataclass
+@record
 class LawEntry(Record):
     """One power law: log y = log_coef[0] + sum_i log_coef[i+1]·log(inputs[i]); the chosen form carries the
     other forms (`alternatives`), the forms that could not be fitted (`skipped`) and its diagnostics."""
@@ -139,9 +139,11 @@ NESTED_LAW_KEYS = ("form", "inputs", "log_coef", "samples", "residual_sd", "cv_l
                    "cell_scatter_sd")
 
 
-@dataclass
-class LossEntry:
+@record
+class LossEntry(Record):
     """The loss surface L = E + A/N^alpha + B/D^beta; values and samples in LOSS_PARAMS order."""
+
+    READ_BY_TYPE = False  # from_json below reads it
 
     values: tuple[float, ...]
     samples: list[tuple[float, ...]] = field(default_factory=list)
@@ -178,9 +180,11 @@ class LossEntry:
                    _integer(d, "n_cells"))
 
 
-@dataclass
-class Laws:
+@record
+class Laws(Record):
     """The fitted laws: the optimal LR, the optimal batch and the loss surface."""
+
+    READ_BY_TYPE = False  # from_json below reads it
 
     lr: LawEntry
     batch: LawEntry | None = None  # None: the fit could not estimate a batch law
@@ -196,7 +200,7 @@ class Laws:
         return json_of(self, keep_null=("batch", "loss"))
 
     @classmethod
-    def from_json(cls, laws) -> "Laws":
+    def from_json(cls, laws, where: str = "laws") -> "Laws":
         if not isinstance(laws, dict):
             raise ModelError("missing 'laws' section")
         if not isinstance(laws.get("lr"), dict):
@@ -209,7 +213,7 @@ class Laws:
 
 # ------------------------------------------------------------------ cells and validation
 
-@dataclass
+@record
 class ProfileRecord(Record):
     """A coordinate-descent cell's 1-D LR or batch profile: what it supports about the optimum (support:
     interior | diverged_beyond | upper_bound | lower_bound | not_swept), the best value, the distinct values
@@ -223,7 +227,7 @@ class ProfileRecord(Record):
     step_log2: float | None = None
 
 
-@dataclass
+@record
 class CellEntry(Record):
     """One (N, D) cell's optimum, as the laws were fitted to it."""
 
@@ -247,7 +251,7 @@ class CellEntry(Record):
     batch_profile: ProfileRecord | None = None
 
 
-@dataclass
+@record
 class HeldOutCell(Record):
     """A held-out cell: the refit's prediction against the cell's own optimum, and the regret."""
 
@@ -267,7 +271,7 @@ class HeldOutCell(Record):
     published_law_nearest_run_regret_pct: float | None = None
 
 
-@dataclass
+@record
 class HeldOutForms(Record):
     """The form chosen again for each law without the held-out cells (null: no form could be fitted)."""
 
@@ -278,7 +282,7 @@ class HeldOutForms(Record):
         return json_of(self, keep_null=("lr", "batch"))
 
 
-@dataclass
+@record
 class HeldOutSummary(Record):
     """One held-out view (the largest size, or each cell in turn): mean errors and regret, or why skipped."""
 
@@ -300,7 +304,7 @@ class HeldOutSummary(Record):
         return out
 
 
-@dataclass
+@record
 class CoverageCell(Record):
     """One held-out optimum against the 90% interval the refit predicts for it."""
 
@@ -315,7 +319,7 @@ class CoverageCell(Record):
     form: str | None = None
 
 
-@dataclass
+@record
 class LawCoverage(Record):
     """One law's coverage in one view: `inside` of `n` held-out optima in their intervals, or why skipped."""
 
@@ -328,7 +332,7 @@ class LawCoverage(Record):
     skipped: str | None = None
 
 
-@dataclass
+@record
 class CoverageView(Record):
     """Coverage of the LR and batch laws in one held-out view, or why the view was skipped."""
 
@@ -341,7 +345,7 @@ class CoverageView(Record):
         return {name: law for name, law in (("lr", self.lr), ("batch", self.batch)) if law is not None}
 
 
-@dataclass
+@record
 class IntervalCoverage(Record):
     """Held-out optima against the 90% intervals (docs/fitted-model.md): the nominal level, the interval
     components counted, and the two held-out views."""
@@ -357,7 +361,7 @@ class IntervalCoverage(Record):
                                               ("leave_one_cell_out", self.leave_one_cell_out)) if view is not None}
 
 
-@dataclass
+@record
 class Validation(Record):
     """Held-out errors of the fitted laws and the coverage of their intervals."""
 
@@ -368,11 +372,13 @@ class Validation(Record):
 
 # ------------------------------------------------------------------ provenance and the whole artifact
 
-@dataclass
-class Provenance:
+@record
+class Provenance(Record):
     """Where the fit came from. Scalars are kept as written (a table may hold several values of a column,
     written as a list; advisor/artifact_check.py refuses a wrong type); proxy, optimizer, schedule, ... are
     open-ended dicts; the records of a fit over several setups are types (advisor/setup_record.py)."""
+
+    READ_BY_TYPE = False  # from_json below reads it
 
     source: str | None = None  # "calibration" or "external"
     same_setup_as_target: bool | None = None
@@ -442,7 +448,7 @@ def _fit_range_of(value, where) -> dict[str, tuple[float, float]]:
     return _fit_range(value)
 
 
-@dataclass
+@record
 class FittedModelArtifact(Record):
     """The whole fitted model (schema scaling-advisor/fitted-model, version 2)."""
 

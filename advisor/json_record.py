@@ -11,36 +11,79 @@ required: absent or wrong-typed, it is refused with one line naming the key (`wh
 field whose format is special names its own reader in its metadata: `field(metadata={"read": fn})`, fn(value,
 where) -> value.
 
-Annotations are resolved once per class (typing.get_type_hints) and the resulting readers cached: the
-advisor's cold start reads a whole model through here.
+Annotations (strings, under `from __future__ import annotations`) are parsed once (`parse`, shared with
+advisor/artifact_check.py) and each class's readers cached: the advisor's cold start reads a whole model
+through here.
 """
 from __future__ import annotations
 
+import math
 import sys
-import types
-import typing
-from dataclasses import MISSING, fields
+from dataclasses import MISSING, dataclass, fields
+from functools import lru_cache
 
 from advisor.units import is_number
 
 _PLANS: dict[type, tuple] = {}
 _RECORD_FIELDS: dict[type, dict] = {}
+_TYPED: dict[type, frozenset] = {}
+_SPECS: dict[type, tuple] = {}
+
+
+def _specs(cls) -> tuple:
+    out = _SPECS[cls] = tuple((f.name, f.default, f.default_factory) for f in fields(cls))
+    return out
+
+
+def record(cls):
+    """@record: a dataclass whose equality and repr are JsonRecord's, not generated per class (generating
+    them costs each class two more exec calls at import: the advisor's cold start defines every record)."""
+    return dataclass(cls, init=False, eq=False, repr=False)
 
 
 class JsonRecord:
     """A dataclass read and written by its field types: `from_json(d, where)` and `to_json()`. ERROR: the
-    exception a required or strict field raises; STRICT: refuse wrong-typed optional values too."""
+    exception a required or strict field raises; STRICT: refuse wrong-typed optional values too. Equal
+    when of one class with equal fields, as a dataclass."""
 
     ERROR: type[Exception] = ValueError
     STRICT = False
+    READ_BY_TYPE = True  # False for a class whose from_json reads it otherwise (none of its fields typed)
     KEEP_NULL: tuple[str, ...] = ()  # fields written as null when None (else left out)
 
     @classmethod
     def from_json(cls, d, where: str = ""):
         return read_record(cls, d, where, cls.ERROR)
 
+    def __init__(self, *args, **kwargs) -> None:
+        specs = _SPECS.get(self.__class__) or _specs(self.__class__)
+        if len(args) > len(specs):
+            raise TypeError(f"{self.__class__.__name__}() takes {len(specs)} fields, got {len(args)}")
+        for i, (name, default, factory) in enumerate(specs):
+            if i < len(args):
+                value = args[i]
+            elif name in kwargs:
+                value = kwargs.pop(name)
+            elif default is not MISSING:
+                value = default
+            elif factory is not MISSING:
+                value = factory()
+            else:
+                raise TypeError(f"{self.__class__.__name__}() missing the field {name!r}")
+            self.__dict__[name] = value
+        if kwargs:
+            raise TypeError(f"{self.__class__.__name__}() has no field {next(iter(kwargs))!r}")
+
     def to_json(self) -> dict:
         return json_of(self, keep_null=self.KEEP_NULL)
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, f.name) == getattr(other, f.name) for f in fields(self))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{f.name}={getattr(self, f.name)!r}' for f in fields(self))})"
 
 
 class Wrong(Exception):
@@ -93,14 +136,24 @@ def read_record(cls, d, where: str, error: type[Exception]):
 
 
 def _plan(cls) -> tuple:
-    """(name, reader, required) per field of cls: annotations resolved once, then cached."""
+    """(name, reader, required) per field of cls: annotations parsed once (cached), then the readers cached."""
     plan = _PLANS.get(cls)
     if plan is None:
-        hints = _hints(cls)
-        plan = tuple((f.name, _own(f.metadata["read"]) if "read" in f.metadata else _reader(hints[f.name]),
+        names = vars(sys.modules[cls.__module__])
+        plan = tuple((f.name, _own(f.metadata["read"]) if "read" in f.metadata else _reader(parse(f.type), names),
                       f.default is MISSING and f.default_factory is MISSING) for f in fields(cls))
         _PLANS[cls] = plan
     return plan
+
+
+def typed_fields(cls) -> frozenset[str]:
+    """The fields of a JsonRecord whose value read_record guarantees to be of the declared type (read by their
+    annotation, not by their own reader nor kept as written): advisor/artifact_check.py need not match them."""
+    out = _TYPED.get(cls)
+    if out is None:
+        out = _TYPED[cls] = frozenset(name for (name, read, _), f in zip(_plan(cls), fields(cls))
+                                      if cls.READ_BY_TYPE and "read" not in f.metadata and read is not _anything)
+    return out
 
 
 def record_fields(cls) -> dict[str, type]:
@@ -108,49 +161,43 @@ def record_fields(cls) -> dict[str, type]:
     (resolved once per class)."""
     out = _RECORD_FIELDS.get(cls)
     if out is None:
-        hints = _hints(cls)
-        out = {}
-        for f in fields(cls):
-            kind = hints[f.name]
-            if typing.get_origin(kind) in (typing.Union, types.UnionType):
-                kind = next((a for a in typing.get_args(kind) if a is not type(None)), None)
-            if isinstance(kind, type) and issubclass(kind, JsonRecord):
-                out[f.name] = kind
+        names = vars(sys.modules[cls.__module__])
+        kinds = {f.name: [k for k in parse(f.type) if k[0] != "None"] for f in fields(cls)}
+        out = {name: names[k[0][0]] for name, k in kinds.items() if len(k) == 1 and len(k[0]) == 1
+               and isinstance(names.get(k[0][0]), type) and issubclass(names[k[0][0]], JsonRecord)}
         _RECORD_FIELDS[cls] = out
     return out
-
-
-def _hints(cls) -> dict:
-    return typing.get_type_hints(cls, vars(sys.modules[cls.__module__]))
 
 
 def _own(read):
     return lambda value, where, error: read(value, where)
 
 
-def _reader(kind):
-    """A reader (value, where, error) -> value for an annotation; it raises Wrong for a value of another type."""
-    origin, args = typing.get_origin(kind), typing.get_args(kind)
-    if origin in (typing.Union, types.UnionType):
-        inner = [a for a in args if a is not type(None)]
-        return _reader(inner[0]) if len(inner) == 1 else _anything
-    if kind is object or kind is dict or kind is typing.Any:
+def _reader(union, names: dict):
+    """A reader (value, where, error) -> value for a parsed annotation (`parse`); names: the module's, for the
+    record types it names. The reader raises Wrong for a value of another type."""
+    inner = [k for k in union if k[0] != "None"]
+    if len(inner) != 1:
         return _anything
-    if kind in _SCALARS:
-        return _SCALARS[kind]
-    if origin is tuple:
-        if len(args) == 2 and args[1] is Ellipsis:
-            return _numbers if args[0] is float else _sequence(_reader(args[0]), tuple, strict=True)
-        return _fixed(tuple(_reader(a) for a in args))
-    if origin is list:
-        return _sequence(_reader(args[0]), list, strict=False)
-    if origin is dict:
-        return _mapping(_reader(args[1]))
+    name, args = inner[0][0], inner[0][1] if len(inner[0]) > 1 else ()
+    if name in ("object", "Any") or name == "dict" and not args:
+        return _anything
+    if name in _SCALARS:
+        return _SCALARS[name]
+    if name == "tuple":
+        if len(args) == 2 and args[1] == "...":
+            return _numbers if args[0] == (("float",),) else _sequence(_reader(args[0], names), tuple, strict=True)
+        return _fixed(tuple(_reader(a, names) for a in args))
+    if name == "list":
+        return _sequence(_reader(args[0], names), list, strict=False)
+    if name == "dict":
+        return _mapping(_reader(args[1], names))
+    kind = names[name]
     if isinstance(kind, type) and issubclass(kind, JsonRecord):
         return _record(kind)
     if hasattr(kind, "from_json"):
         return _foreign(kind)
-    raise TypeError(f"no JSON reader for the annotation {kind!r}")
+    raise TypeError(f"no JSON reader for the annotation {name!r}")
 
 
 def _anything(value, where, error):
@@ -158,6 +205,8 @@ def _anything(value, where, error):
 
 
 def _number(value, where, error):
+    if value.__class__ is float and math.isfinite(value):  # the common case, without a call to is_number
+        return value
     if is_number(value):
         return float(value)
     raise Wrong(f"must be a finite number, got {_short(value)}")
@@ -181,7 +230,7 @@ def _text(value, where, error):
     raise Wrong(f"must be a string, got {_short(value)}")
 
 
-_SCALARS = {float: _number, int: _integer, bool: _boolean, str: _text}
+_SCALARS = {"float": _number, "int": _integer, "bool": _boolean, "str": _text}
 
 
 def _numbers(value, where, error) -> tuple[float, ...]:
@@ -258,6 +307,39 @@ def _foreign(cls):
             raise Wrong("is not usable")
         return out
     return read
+
+
+# ------------------------------------------------------------------ annotations, parsed once
+
+@lru_cache(maxsize=None)
+def parse(annotation: str):
+    """'list[tuple[float, ...]] | None' -> (('list', (('tuple', (('float',), '...')),)), ('None',)): a union
+    of kinds, each (name,) or (name, args). Annotations are strings (`from __future__ import annotations`);
+    parsing them here (cached) is cheaper at start-up than typing.get_type_hints."""
+    text = annotation.replace('"', "").replace("'", "")
+    if "[" not in text:  # most fields: 'float | None', split at once
+        return tuple((part.strip(),) for part in text.split("|"))
+    return tuple(_parse_one(part) for part in _split(text, "|"))
+
+
+def _parse_one(text: str):
+    text = text.strip()
+    if "[" not in text:
+        return (text,)
+    name, inner = text.split("[", 1)
+    args = tuple("..." if a.strip() == "..." else parse(a) for a in _split(inner[:-1], ","))
+    return (name.strip(), args)
+
+
+def _split(text: str, sep: str) -> list[str]:
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += ch == "["
+        depth -= ch == "]"
+        if ch == sep and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    return parts + [text[start:]]
 
 
 def _short(value) -> str:

@@ -11,20 +11,22 @@ record reads and writes back unchanged (tests/test_artifact_roundtrip.py).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from advisor.artifact_record import Record
+from advisor.json_record import record
 
 
-@dataclass
+@record
 class Estimate(Record):
-    """A coefficient with its 90% bootstrap interval (absent without a bootstrap)."""
+    """A coefficient with its 90% bootstrap interval (absent without a bootstrap); a joint fit's prefactor
+    also has its setup's cells and residual scatter."""
 
     value: float | None = None
     ci90: tuple[float, float] | None = None
+    n_cells: int | None = None
+    residual_sd: float | None = None
 
 
-@dataclass
+@record
 class SlopeTest(Record):
     """One exponent's consistency test: your slope, the others', their difference; inconsistent when the
     difference's 90% interval excludes zero."""
@@ -37,7 +39,7 @@ class SlopeTest(Record):
 
 # ------------------------------------------------------------------ provenance.cross_setup
 
-@dataclass
+@record
 class SetupRow(Record):
     """One setup the laws pool (or a source of a joint fit): its name, its table's sha256 (not for the
     reference setup: the provenance's own), its runs and cells."""
@@ -48,7 +50,7 @@ class SetupRow(Record):
     n_cells: int | None = None
 
 
-@dataclass
+@record
 class SetupLaw(Record):
     """One setup's law within a cross-setup law: its prefactor under the pooled exponents, its own law
     (`log_coef`: its own slope where its cells test one), the slopes it measured (`own`), those that differ
@@ -65,7 +67,7 @@ class SetupLaw(Record):
     tests: dict[str, SlopeTest] | None = None
 
 
-@dataclass
+@record
 class CrossLaw(Record):
     """One law (lr or batch) across setups: the form, the pooled law, each setup's own; anchored: the inputs
     whose slope your cells measured (`own`) and the anchor point (your cells' geometric centre)."""
@@ -78,7 +80,7 @@ class CrossLaw(Record):
     anchor: dict[str, float] | None = None
 
 
-@dataclass
+@record
 class HoldOutScore(Record):
     """A held-out setup's optima against the law fitted without it: errors, coverage and widths."""
 
@@ -91,7 +93,7 @@ class HoldOutScore(Record):
     width_at_7b_2t: float | None = None
 
 
-@dataclass
+@record
 class ModeScores(Record):
     """The LR and batch scores of one way of holding a setup out (null: not measurable)."""
 
@@ -100,7 +102,7 @@ class ModeScores(Record):
     batch: HoldOutScore | None = None
 
 
-@dataclass
+@record
 class SetupHoldOut(Record):
     """One setup held out: without any of its cells, and anchored on its smallest size."""
 
@@ -108,7 +110,7 @@ class SetupHoldOut(Record):
     anchored: ModeScores | None = None
 
 
-@dataclass
+@record
 class LeaveOneSetupOut(Record):
     """Leave one setup out, for each setup; the tolerance rule the scores use."""
 
@@ -117,7 +119,7 @@ class LeaveOneSetupOut(Record):
     tolerance: str | None = None
 
 
-@dataclass
+@record
 class CrossSetupRecord(Record):
     """provenance.cross_setup (module docstring)."""
 
@@ -136,17 +138,7 @@ class CrossSetupRecord(Record):
 
 # ------------------------------------------------------------------ provenance.joint
 
-@dataclass
-class Prefactor(Record):
-    """One setup's prefactor with its interval, cells and residual scatter."""
-
-    value: float | None = None
-    ci90: tuple[float, float] | None = None
-    n_cells: int | None = None
-    residual_sd: float | None = None
-
-
-@dataclass
+@record
 class Exponent(Record):
     """One exponent of a joint law: pooled, your own (inconsistent with the sources') or borrowed untested."""
 
@@ -157,19 +149,19 @@ class Exponent(Record):
     untested_because: str | None = None
 
 
-@dataclass
+@record
 class JointLaw(Record):
     """One law of a joint fit: the form, the setups, their prefactors, the exponents, your sizes held out."""
 
     KEEP_NULL = ("mine_cv_log2_error",)
     form: str | None = None
     setups: list[str] | None = None
-    prefactors: dict[str, Prefactor] | None = None
+    prefactors: dict[str, Estimate] | None = None
     exponents: dict[str, Exponent] | None = None
     mine_cv_log2_error: float | None = None
 
 
-@dataclass
+@record
 class JointRecord(Record):
     """provenance.joint (module docstring)."""
 

@@ -3,12 +3,13 @@ lost on reading: every shipped model, read and written back, is the file's JSON 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 import pytest
 
 from advisor.artifact import FittedModelArtifact, ModelError, Record
+from advisor.json_record import record
 
 MODELS = sorted((Path(__file__).resolve().parents[1] / "data" / "models").glob("*/model.json"))
 
@@ -19,12 +20,12 @@ def test_every_shipped_model_reads_and_writes_back_unchanged(path):
     assert FittedModelArtifact.from_json(doc).to_json() == doc
 
 
-@dataclass
+@record
 class Inner(Record):
     name: str = ""
 
 
-@dataclass
+@record
 class Outer(Record):
     size: float
     count: int | None = None
