@@ -7,8 +7,10 @@ from dataclasses import field
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from advisor.artifact import FittedModelArtifact, ModelError, Record
+from advisor.cli import cli
 from advisor.json_record import record
 
 MODELS = sorted((Path(__file__).resolve().parents[1] / "data" / "models").glob("*/model.json"))
@@ -69,3 +71,9 @@ def test_a_joint_fit_keeps_its_records_typed_and_whole(tmp_path):
     assert any(e.test is not None for law in prov.joint.laws.values() for e in law.exponents.values())
     doc = json.loads(json.dumps(fitter.artifact_.to_json()))
     assert FittedModelArtifact.from_json(doc).to_json() == doc
+    # the anchored record names the sources without their counts: the answer's source line uses the model's
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(doc))
+    out = CliRunner().invoke(cli, ["recommend", "--params", "7B", "--tokens", "2T", "--model", str(path), "--explain"])
+    assert out.exit_code == 0, out.output
+    assert "n_trials_used" in next(line for line in out.output.splitlines() if line.startswith("Model:"))
