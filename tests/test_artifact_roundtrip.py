@@ -53,7 +53,7 @@ def test_a_field_added_to_a_record_is_read_from_its_type():
 def test_a_joint_fit_keeps_its_records_typed_and_whole(tmp_path):
     """The joint and anchored cross-setup records a joint fit writes (calibration/fit/joint.py) are the
     artifact's types, and hold every key of what the fit computed."""
-    from calibration.fit.cross_setup import anchored_section
+    from calibration.fit.joint import anchored_section
     from calibration.fit.joint import JointFitter
     from calibration.fit.synthetic import SyntheticTruth, synthetic_trials
 
