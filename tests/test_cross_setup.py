@@ -73,7 +73,9 @@ def test_bad_setup_is_one_line_exit_2(args, says):
 def test_report_section_lists_setups_and_leave_one_setup_out(shipped):
     from calibration.fit.cross_record import markdown
 
-    text = "\n".join(markdown(shipped["provenance"]["cross_setup"]))
+    from advisor.setup_record import CrossSetupRecord
+
+    text = "\n".join(markdown(CrossSetupRecord.from_json(shipped["provenance"]["cross_setup"])))
     assert "## Across setups" in text and "### Leave one setup out" in text and "| marin-adamw | anchored | LR |" in text
 
 

@@ -180,11 +180,11 @@ def summary_text(artifact) -> str:
     if prov.cross_setup is not None:
         from calibration.fit.cross_record import summary_lines as cross_lines
 
-        lines += cross_lines(prov.cross_setup.to_json())
+        lines += cross_lines(prov.cross_setup)
     if prov.joint is not None:
         from calibration.fit.joint_record import summary_lines
 
-        lines += summary_lines(prov.joint.to_json())
+        lines += summary_lines(prov.joint)
     lines += held_out_lines(art.validation)
     lines += coverage_lines(art.validation.coverage)
     lines += validation_lines(art.penalty)

@@ -371,10 +371,10 @@ def markdown(art: FittedModelArtifact, figures: dict[str, str]) -> str:
     lines += _law_md("lr", art.laws.lr) + _law_md("batch", art.laws.batch)
     from calibration.fit.joint_record import markdown as joint_md  # a joint fit's section (else nothing)
 
-    lines += joint_md(prov.joint.to_json() if prov.joint is not None else None)
+    lines += joint_md(prov.joint)
     from calibration.fit.cross_record import markdown as cross_md  # a cross-setup fit's section (else nothing)
 
-    lines += cross_md(prov.cross_setup.to_json() if prov.cross_setup is not None else None)
+    lines += cross_md(prov.cross_setup)
     lines += _surface_md(art.laws.loss) + _validation_md(art.validation) + penalty_md(art.penalty) + _targets_md(art)
     lines += _cells_md(art.cells)
     lines += ["## Figures", ""]
