@@ -18,12 +18,12 @@ from advisor.cli import cli
 from calibration.fit import ScaleLawFitter
 from calibration.fit.synthetic import synthetic_trials
 from calibration.proxy.train import TrialLog
+from calibration.record.trial import TrialConfig, TrialResult
 from calibration.sweep import prune
 from calibration.sweep.adaptive import PointResult, point_losses, propose
 from calibration.sweep.export import trial_table
 from calibration.sweep.spec import AdaptiveSettings, PruneSettings, load_spec
 from calibration.sweep.store import TrialStore
-from calibration.sweep.trial import TrialConfig, TrialResult
 
 SPEC = """
 name = "tiny-prune"

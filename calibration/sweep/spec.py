@@ -89,7 +89,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from calibration.sweep.trial import TrialConfig
+from calibration.record.trial import TrialConfig
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 DEVICES_HELP = "auto, cpu, mps, cuda or cuda:N"
