@@ -71,3 +71,12 @@ def test_a_law_that_is_only_a_bound_is_reported_as_such(tmp_path):
     assert fitter.lr_law_.is_bound
     md = fitter.report(tmp_path).read_text()
     assert fitter.lr_law_.bound_reason("LR")[1:] in md
+
+
+def test_law_equation_names_the_law_it_is_given_not_its_forms_first_letter():
+    from advisor.artifact import LawEntry
+    from calibration.fit.report import law_equation
+
+    law = LawEntry(form="a*C^gamma", inputs=("flops",), log_coef=(0.0, 0.25))  # a batch law, form not "b..."
+    assert law_equation(law, "batch").startswith("B = 1 * C^0.250")
+    assert law_equation(law, "lr").startswith("lr = 1 * C^0.250")
