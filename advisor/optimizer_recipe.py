@@ -1,6 +1,6 @@
 """`recommend --optimizer NAME` and `check --optimizer NAME`: an optimizer's recipe from Marin's sweep.
 
-    optimizer_recommend("muon", params="7B", tokens="2T")   -> dict (rendered by advisor/cli_optimizer.py)
+    optimizer_recommend("muon", params="7B", tokens="2T")   -> dict (rendered by advisor/cli/optimizer.py)
 
 LR and batch from the optimizer's laws (advisor/optimizers.py), every other knob Marin tuned from its
 nearest measured cell, the schedule Marin ran it with; warnings when the target lies beyond the cells

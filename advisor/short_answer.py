@@ -1,7 +1,7 @@
 """The short answer `advisor recommend` prints by default: about ten lines within 100 columns.
 
 The LR and batch with their 90% intervals, tokens and steps, warmup and schedule, AdamW and weight decay,
-then one line per warning; `--explain` prints the long form (advisor/cli_advice.py render_recommendation:
+then one line per warning; `--explain` prints the long form (advisor/cli/recommend.py render_recommendation:
 the interval parts, tolerance lines, rules and citations). Every term is defined in
 docs/reading-the-output.md.
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-from advisor.answer_text import LABEL, UNINFORMATIVE_RATIO, WIDTH, is_uninformative, row
+from advisor.answer_text import LABEL, WIDTH, is_uninformative, row
 from advisor.answer_text import lr_text as _lr
 from advisor.units import format_count
 

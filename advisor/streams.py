@@ -50,7 +50,7 @@ def _fail(message: str) -> None:
 
 @contextlib.contextmanager
 def guarded_streams():
-    """Run the command line inside this (advisor/cli.py `main`)."""
+    """Run the command line inside this (advisor/cli/__init__.py `main`)."""
     try:
         os.getcwd()
     except FileNotFoundError:

@@ -123,8 +123,8 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def package_of(module: str) -> str:
-    parts = module.split(".")
-    return ".".join(parts[:2]) if parts[0] == "calibration" and len(parts) > 2 else parts[0]
+    """The package a (non-__init__) module belongs to: advisor, advisor.cli, calibration.fit, ..."""
+    return module.rsplit(".", 1)[0]
 
 
 def measure() -> dict:

@@ -1,4 +1,4 @@
-"""One CLI style across the advice and calibration commands (advisor/cli.py): quantities typed the same way
+"""One CLI style across the advice and calibration commands (advisor/cli/style.py): quantities typed the same way
 everywhere, one-line errors with exit 2 for bad input and exit 1 for a failed run, old flag names as hidden
 aliases, `advisor --help` from the docstrings, `--force` meaning overwrite, install hints per command."""
 from __future__ import annotations
@@ -12,7 +12,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from advisor.cli import COMMANDS, Quantity, cli, install_hint
+from advisor.cli import COMMANDS, cli, install_hint
+from advisor.cli.style import Quantity
 
 # Options that hold a size, count, token budget, length or batch: each must read "7B", "4K", "1e3", "1,000".
 QUANTITY_OPTIONS = {"--params", "--n-params-nonembedding", "--tokens", "--tokens-per-param", "--seq-len",

@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from advisor.cli import InputError, cli
+from advisor.cli import cli
+from advisor.cli.style import InputError
 from calibration.fit import ScaleLawFitter, write_artifact
 from calibration.fit.synthetic import synthetic_trials
 from calibration.fit.table import FitInputError
@@ -68,7 +69,7 @@ def test_fit_refuses_an_output_that_is_its_input_or_the_other_output(tmp_path, m
 
 def test_the_clobbering_check_serves_any_command_with_two_outputs(tmp_path):
     """calibrate export -o x.csv --curves x.csv: two outputs on one file."""
-    from advisor.cli import refuse_clobbering
+    from advisor.cli.style import refuse_clobbering
 
     with pytest.raises(InputError, match="--curves"):
         refuse_clobbering({"STORE": tmp_path / "trials.sqlite"}, {"-o": tmp_path / "x.csv",

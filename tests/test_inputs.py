@@ -168,12 +168,12 @@ def test_a_huge_spec_seed_is_one_line(tmp_path):
 
 def test_check_configs_computes_the_target_once_and_shows_progress(tmp_path, monkeypatch):
     import advisor.checking
-    import advisor.cli_check
+    import advisor.cli.check
 
     calls = []
     original = advisor.checking.recommend
     monkeypatch.setattr(advisor.checking, "recommend", lambda *a, **k: calls.append(1) or original(*a, **k))
-    monkeypatch.setattr(advisor.cli_check, "PROGRESS_ROWS", 10)
+    monkeypatch.setattr(advisor.cli.check, "PROGRESS_ROWS", 10)
     rows = [f"c{i},{3e-4 * 1.1 ** (i % 7 - 3):.3g},{4_000_000}" for i in range(25)]
     (tmp_path / "c.csv").write_text("name,lr,batch_tokens\n" + "\n".join(rows) + "\n")
     result = CliRunner().invoke(cli, ["check", "--params", "7B", "--tokens", "2T", "--configs",

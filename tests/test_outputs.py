@@ -73,7 +73,7 @@ def test_export_never_writes_through_a_planted_temporary_symlink(folder):
 
 def test_an_output_symlink_is_checked_as_the_file_it_points_to(folder):
     Path("out.csv").symlink_to(folder / "keep.csv")
-    from advisor.cli import InputError, refuse_clobbering
+    from advisor.cli.style import InputError, refuse_clobbering
 
     with pytest.raises(InputError, match="exists"):
         refuse_clobbering({}, {"-o": "out.csv"}, force=False)

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from advisor.cli import Quantity, StyledCommand, input_errors
+from advisor.cli.style import Quantity, StyledCommand, input_errors
 from advisor.units import UnitError, format_count, parse_int_quantity
 
 

@@ -1,7 +1,7 @@
 """`advisor calibrate`: plan, run, resume, inspect and export calibration sweeps.
 
 Heavy imports (torch, pandas, ray) happen inside the commands, so `--help` stays fast. The house style
-(one-line errors, exit 2 for bad input and 1 for a failed run, `Quantity` options) is advisor/cli.py's.
+(one-line errors, exit 2 for bad input and 1 for a failed run, `Quantity` options) is advisor/cli/style.py's.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from advisor.cli import InputError, Quantity, RunFailed, StyledGroup, hidden_alias, input_errors
+from advisor.cli.style import InputError, Quantity, RunFailed, StyledGroup, hidden_alias, input_errors
 
 
 def _load(spec_arg: str, data: str | None = None, vocab_size: int | None = None):
@@ -308,7 +308,7 @@ def export_cmd(out_dir: str, output: str, curves: str | None, current_spec: bool
 def _check_outputs(out_dir: str, output: str, curves: str | None, force: bool) -> None:
     """Each output a .csv/.parquet file that is neither the other output nor the store (through links), and
     new unless --force: the one clobbering check (advisor/outputs.py)."""
-    from advisor.cli import refuse_clobbering
+    from advisor.cli.style import refuse_clobbering
     from advisor.outputs import TABLE_SUFFIXES
     from calibration.sweep.store import STORE_NAME
 

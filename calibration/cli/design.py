@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from advisor.cli import InputError, Quantity, refuse_clobbering
+from advisor.cli.style import InputError, Quantity, refuse_clobbering
 
 SOURCES = Path(__file__).resolve().parents[2] / "data" / "sources"
 

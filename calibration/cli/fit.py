@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from advisor.cli import InputError, Quantity, StyledCommand, input_errors, refuse_clobbering
+from advisor.cli.style import InputError, Quantity, StyledCommand, input_errors, refuse_clobbering
 
 # What `--report DIR` writes into DIR (calibration/fit/report.py)
 REPORT_FILES = ("report.md", "*.png")
@@ -125,7 +125,7 @@ def _resolve_table(table: str) -> tuple[str, str]:
 
     if table not in names("source"):
         return table, table
-    return str(resolve_source(table)), f"source {table}"  # a CatalogError is bad input (advisor/cli.py)
+    return str(resolve_source(table)), f"source {table}"  # a CatalogError is bad input (advisor/cli/style.py)
 
 
 def resolve_sources(with_sources, table, option: str = "--with") -> list[tuple[str, str]]:
@@ -134,7 +134,7 @@ def resolve_sources(with_sources, table, option: str = "--with") -> list[tuple[s
     from pathlib import Path
 
     from advisor.catalog import resolve_source
-    from advisor.cli import same_path
+    from advisor.cli.style import same_path
 
     sources = [(name, str(resolve_source(name))) for name in dict.fromkeys(with_sources)]
     for name, path in sources:

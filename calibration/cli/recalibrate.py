@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from advisor.cli import Quantity, RunFailed, StyledCommand, hidden_alias, input_errors
+from advisor.cli.style import Quantity, RunFailed, StyledCommand, hidden_alias, input_errors
 from calibration.cli.calibrate import checked_device, checked_plan, echo_news, run_failures
 
 

@@ -8,20 +8,22 @@ import click
 
 from advisor.bounded_read import read_text
 from advisor.checking import RISKY_PCT, Checker, CheckResult, danger_rank, moe_target, check as run_check
-from advisor.cli import InputError, Quantity, StyledCommand
-from advisor.cli_advice import _add, _dump, _target_options, config_option, config_target, write_penalty_map
-from advisor.cli_outputs import plot_options, refuse_plot_clobbering
+from advisor.cli.style import InputError, Quantity, StyledCommand
+from advisor.cli.options import TARGET_OPTIONS, add_options, config_option, config_target
+from advisor.cli.plotting import write_penalty_map
+from advisor.cli.style import dump_json
+from advisor.cli.plotting import plot_options, refuse_plot_clobbering
 from advisor.recipe import AdvisorError, load_moe_source, load_source
 from advisor.units import UnitError, format_count
 
 
 @click.command(cls=StyledCommand)
-@_add(_target_options[:2])
+@add_options(TARGET_OPTIONS[:2])
 @click.option("--tokens", type=Quantity(), required=True, help="Training tokens, e.g. 2T.")
 @click.option("--lr", type=Quantity(), help="Your planned peak learning rate, e.g. 3e-4.")
 @click.option("--batch", type=Quantity(), help="Your planned batch in tokens, e.g. 4M.")
 @click.option("--batch-seqs", type=Quantity(integer=True), help="... or in sequences of --seq-len.")
-@_add(_target_options[2:])
+@add_options(TARGET_OPTIONS[2:])
 @config_option
 @click.option("--configs", "configs_file", metavar="FILE", type=click.Path(dir_okay=False),
               help="A CSV of candidates, one per row, with a header: lr, and batch (tokens, e.g. 4M; also "
@@ -58,7 +60,7 @@ def check(params, n_params_nonembedding, tokens, lr, batch, batch_seqs, seq_len,
     refuse_plot_clobbering(plot_path, force, {"--config": config, "--configs": configs_file}, model=model_path)
     seq_len, vocab_size = config_target(config, seq_len, vocab_size)
     if optimizer is not None or weight_decay is not None or momentum is not None:
-        from advisor.cli_optimizer import check_command
+        from advisor.cli.optimizer import check_command
 
         if optimizer is None:
             raise InputError("--weight-decay and --momentum are costed from an optimizer's profiles: add --optimizer NAME")
@@ -93,7 +95,7 @@ def check(params, n_params_nonembedding, tokens, lr, batch, batch_seqs, seq_len,
         _plot(results, target, plot_path)
     if as_json:
         out = [dict(name=name, **r.to_dict()) for name, r in results]
-        _dump(out if configs_file else out[0])
+        dump_json(out if configs_file else out[0])
     else:
         click.echo(render_check(results))
 

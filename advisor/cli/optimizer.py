@@ -196,7 +196,7 @@ def recommend_command(name: str, as_json: bool, conflicts: dict, explain: bool =
     refuse_with_optimizer(conflicts)
     answer = optimizer_recommend(name, **target)
     if as_json:
-        from advisor.cli import dump_json
+        from advisor.cli.style import dump_json
 
         dump_json(jsonable(answer))
     else:
@@ -209,7 +209,7 @@ def check_command(name: str, as_json: bool, conflicts: dict, **kw) -> None:
     refuse_with_optimizer(conflicts)
     out = optimizer_check(name, **kw)
     if as_json:
-        from advisor.cli import dump_json
+        from advisor.cli.style import dump_json
 
         dump_json(jsonable(out))
     else:
@@ -297,7 +297,7 @@ def compare_command(name: str, as_json: bool, conflicts: dict, **target) -> None
     refuse_with_optimizer(conflicts)
     table = comparison(name, **target)
     if as_json:
-        from advisor.cli import dump_json
+        from advisor.cli.style import dump_json
 
         dump_json(jsonable(table))
     else:

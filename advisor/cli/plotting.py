@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import click
 
-from advisor.cli import refuse_clobbering
+from advisor.cli.style import InputError, refuse_clobbering
+from advisor.units import format_count
 
 
 def plot_options(what: str):
@@ -31,3 +32,16 @@ def refuse_plot_clobbering(plot_path, force: bool, inputs: dict, model=None) -> 
     if model is not None and Path(str(model)).suffix:  # a file, not a shipped model's name
         inputs["--model"] = model
     refuse_clobbering(inputs, {"--plot": plot_path}, force=force, suffixes={"--plot": PLOT_SUFFIXES})
+
+
+def write_penalty_map(penalty, n_params: float, tokens: float, lr_opt: float, batch_opt: float,
+                      points: dict, path: str) -> None:
+    """The penalty map (advisor/cost_plot.py) as a command writes it: one-line error, path on stderr."""
+    from advisor.cost_plot import plot_penalty_map
+
+    try:
+        plot_penalty_map(penalty, n_params, tokens, lr_opt, batch_opt, points, path,
+                         f"predicted penalty at N = {format_count(n_params)}, D = {format_count(tokens)}")
+    except OSError as exc:
+        raise InputError(f"cannot write the plot {path}: {exc}") from None
+    click.echo(f"wrote {path}", err=True)

@@ -2,7 +2,7 @@
 table (sources) and fitted models, with the default model marked.
 
 Light like the other advice commands (click, json). An unknown NAME prints one line and exits 2 (a
-CatalogError, which the house style of advisor/cli.py reports).
+CatalogError, which the house style of advisor/cli/style.py reports).
 """
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import json
 import click
 
 from advisor import catalog
-from advisor.cli import StyledCommand
-from advisor.cli_advice import _dump
+from advisor.cli.style import StyledCommand
+from advisor.cli.style import dump_json
 from advisor.fitted_setups import fitted_setups, setup_line
 
 
@@ -126,7 +126,7 @@ def sources(name, as_json):
         # Names are unique per kind: a source and the model fitted to it may share one.
         table["entries"] = [r for r in table["entries"] if r["name"] == name]
     if as_json:
-        _dump(table)
+        dump_json(table)
     elif name is not None:
         click.echo("\n\n".join(render_entry(r) for r in table["entries"]))
     else:
