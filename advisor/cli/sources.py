@@ -11,8 +11,8 @@ import json
 import click
 
 from advisor import catalog
-from advisor.cli.style import StyledCommand
-from advisor.cli.style import dump_json
+from advisor.artifact import Provenance
+from advisor.cli.style import StyledCommand, dump_json
 from advisor.fitted_setups import fitted_setups, setup_line
 
 
@@ -23,7 +23,7 @@ def _model_provenance(path) -> dict:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
         return {"error": f"unreadable model file: {exc}"}
     keep = ("source", "table", "n_trials", "n_trials_used", "n_cells", "tokenizer", "data_id")
-    setups = fitted_setups(prov)
+    setups = fitted_setups(Provenance.from_json(prov))
     return {**{k: prov[k] for k in keep if k in prov}, **({"setups": setups} if setups else {})}
 
 

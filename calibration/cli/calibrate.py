@@ -22,7 +22,7 @@ def _load(spec_arg: str, data: str | None = None, vocab_size: int | None = None)
         raise click.BadParameter(str(exc), param_hint="SPEC") from None
 
 
-def _plan(spec):
+def checked_plan(spec):
     from calibration.sweep.spec import SpecError
     from calibration.sweep.plan import plan
 
@@ -117,11 +117,11 @@ def plan_cmd(spec: str, device: str | None, workers: int | None, no_measure: boo
     from calibration.sweep.vocab_cost import head_line
 
     the_spec = _load(spec, data, vocab_size)
-    the_plan = _plan(the_spec)
+    the_plan = checked_plan(the_spec)
     estimate = None
     if not no_measure:
         try:
-            checked = _checked_device(device or the_spec.device)
+            checked = checked_device(device or the_spec.device)
         except click.BadParameter as exc:
             raise click.BadParameter(f"{exc.message} (--no-measure prints the plan without a time estimate)",
                                      param_hint="--device") from None
@@ -147,18 +147,18 @@ def _beside_full(the_plan, estimate, workers) -> str:
 
     if the_plan.spec.name == full_name:
         return f"{full_name} is the full calibration: {cost(the_plan, estimate)}"
-    full = _plan(_load(full_name))
+    full = checked_plan(_load(full_name))
     full_estimate = estimate_wall(full, estimate.device, workers) if estimate else None
     return (f"{the_plan.spec.name}: {cost(the_plan, estimate)}; full {full_name}: {cost(full, full_estimate)} "
             "(planned grids and searches; the adaptive grid adds to grids)")
 
 
-def _checked_device(device: str, local: bool = True) -> str:
+def checked_device(device: str, local: bool = True) -> str:
     """A valid device name; on this machine (local), a CUDA device must be visible."""
-    from calibration.sweep.spec import DEVICES_HELP, SpecError, _device
+    from calibration.sweep.spec import DEVICES_HELP, SpecError, check_device
 
     try:
-        device = _device(device)
+        device = check_device(device)
     except SpecError:
         raise click.BadParameter(f"must be {DEVICES_HELP}, got {device!r}", param_hint="--device") from None
     if local and device.startswith("cuda"):
@@ -216,8 +216,8 @@ def run_cmd(spec, out_dir, backend, address, workers, device, allow_other_spec, 
     if address and backend != "ray":
         raise click.BadParameter("--address needs --backend ray", param_hint="--address")
     the_spec = _load(spec)
-    _plan(the_spec)  # spec errors before anything is created
-    device = _checked_device(device or the_spec.device, local=backend == "local")
+    checked_plan(the_spec)  # spec errors before anything is created
+    device = checked_device(device or the_spec.device, local=backend == "local")
     # another spec's out-dir, a damaged store, Ray not installed or not reachable: bad input; a full disk: failed
     with input_errors(StoreError, BackendError), run_failures():
         summary = run_sweep(the_spec, out_dir, backend=backend, address=address, workers=workers, device=device,

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from advisor.cli.style import Quantity, RunFailed, StyledCommand, hidden_alias, input_errors
-from calibration.cli.calibrate import _checked_device, _plan, echo_news, run_failures
+from calibration.cli.calibrate import checked_device, checked_plan, echo_news, run_failures
 
 
 @click.command("recalibrate", cls=StyledCommand)
@@ -69,8 +69,8 @@ def recalibrate(spec, out_dir, data, vocab_size, device, workers, n_boot, notes,
       advisor recalibrate anchor --out runs/anchor --with steplaw-dense  # 2 sizes; exponents from Step Law
     """
     the_spec = _spec_with_data(spec, data, vocab_size)
-    _plan(the_spec)  # spec errors before anything is created
-    device = _checked_device(device or the_spec.device)
+    checked_plan(the_spec)  # spec errors before anything is created
+    device = checked_device(device or the_spec.device)
     out = Path(out_dir)
     sources = _sources(with_sources, out)  # an unknown or unusable source before the sweep runs
     _sweep(the_spec, out, workers, device, allow_other_spec, retry_failed, quiet)
