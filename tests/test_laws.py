@@ -6,7 +6,8 @@ import math
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from advisor.laws import HYPERPARAMETER_LAWS, LOSS_PRESETS, LossLaw, PowerLaw, Target
+from advisor.laws import (DEEPSEEK_COEF, HYPERPARAMETER_LAWS, KAPLAN_COEF, LOSS_PRESETS, STEP_LAW_COEF, LossLaw, PowerLaw,
+                          Target, batch_label)
 
 POINT = {"n_params": 1e9, "tokens": 2e10, "flops": 1.2e20}
 
@@ -95,3 +96,19 @@ def test_porian_row_is_left_out_rather_than_invented():
 def test_every_published_law_has_an_arxiv_citation():
     for law in [*HYPERPARAMETER_LAWS.values(), *LOSS_PRESETS.values()]:
         assert "arXiv" in law.citation
+
+
+def test_published_formulas_print_the_coefficients_the_code_evaluates():
+    """Each coefficient is written once: the formula text shows the numbers the law computes with (a change to
+    one cannot leave the other behind)."""
+    assert HYPERPARAMETER_LAWS["deepseek"].formula == "η = 0.3118·C^-0.125, B = 0.2920·C^0.3271"
+    assert HYPERPARAMETER_LAWS["steplaw"].formula == "η = 1.79·N^-0.713·D^0.307, B = 0.58·D^0.571"
+    assert HYPERPARAMETER_LAWS["kaplan"].formula == "LR(N) = 0.003239 − 0.0001395·ln N, B_crit = 2e8/L^(1/0.21)"
+    for key, coef in (("deepseek", DEEPSEEK_COEF), ("steplaw", STEP_LAW_COEF), ("kaplan", KAPLAN_COEF)):
+        formula = HYPERPARAMETER_LAWS[key].formula
+        assert all(c in formula for c in coef), key
+
+
+def test_kaplan_batch_is_labelled_a_critical_batch_not_an_optimum():
+    assert batch_label("law:kaplan") == "critical batch"
+    assert batch_label("law:deepseek") == batch_label("law:steplaw") == batch_label("model") == "optimum"

@@ -8,6 +8,7 @@ import click
 
 from advisor.bounded_read import read_text
 from advisor.checking import RISKY_PCT, Checker, CheckResult, danger_rank, moe_target, check as run_check
+from advisor.cli.flags import flag_message
 from advisor.cli.style import InputError, Quantity, StyledCommand
 from advisor.cli.options import TARGET_OPTIONS, add_options, config_option, config_target
 from advisor.cli.plotting import write_penalty_map
@@ -111,7 +112,7 @@ def _check_rows(target: dict, rows: list[tuple[str, dict]]) -> list[tuple[str, C
         try:
             results.append((name, checker(**row)))
         except (AdvisorError, UnitError) as exc:
-            raise InputError(f"--configs {name}: {exc}") from None
+            raise InputError(f"--configs {name}: {flag_message(str(exc), check)}") from None
         if len(rows) > PROGRESS_ROWS and (i % PROGRESS_ROWS == 0 or i == len(rows)):
             click.echo(f"checked {i:,} of {len(rows):,} candidates", err=True)
     return results

@@ -9,7 +9,7 @@ from advisor.cli.options import TARGET_OPTIONS, add_options, config_option, conf
 from advisor.cli.plotting import plot_options, refuse_plot_clobbering, write_penalty_map
 from advisor.cli.style import (Quantity, StyledCommand, count_or_dash, dump_json, hidden_alias, grouped, whole_layers,
                                  three_digits, out_of_range)
-from advisor.laws import RECOMMEND_LAWS
+from advisor.laws import RECOMMEND_LAWS, batch_label
 from advisor.recipe import AdvisorError, Recommendation, load_source
 from advisor.recipe import recommend as make_recommendation
 from advisor.answer_text import UNINFORMATIVE_RATIO
@@ -336,7 +336,7 @@ def _tolerance_lines(rec: Recommendation) -> list[str]:
 
 
 def _batch_origin(rec: Recommendation) -> str:
-    return "law optimum" if rec.batch_source == "model" else f"{rec.batch_source[4:]} law's optimum"
+    return "law optimum" if rec.batch_source == "model" else f"{rec.batch_source[4:]} law's {batch_label(rec.batch_source)}"
 
 
 def _batch_interval(rec: Recommendation) -> str:
