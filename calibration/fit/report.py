@@ -53,13 +53,12 @@ def law_equation(law: LawEntry, key: str) -> str:
 
 # ------------------------------------------------------------------ entry point
 
-def build_report(fitted, out_dir: str | Path) -> Path:
-    """Write all figures and report.md into out_dir (created) for a fitted ScaleLawFitter (or the
-    FitResult of fit_trials/fit_file); returns the report path."""
+def build_report(fitter, out_dir: str | Path) -> Path:
+    """Write all figures and report.md into out_dir (created) for a fitted ScaleLawFitter; returns the
+    report path."""
     import matplotlib
 
     matplotlib.use("Agg")
-    fitter = getattr(fitted, "fitter", fitted)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     figures = {"Loss against LR per size": plot_loss_vs_lr(fitter, out / "loss_vs_lr.png")}
