@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from advisor.laws import STEP_LAW_COEF
+
 SIZES = 4  # proxy sizes, a factor SIZE_STEP apart
 SIZE_STEP = 2.0
 TOKENS_PER_PARAM = (20.0, 80.0)  # of the largest proxy: the two absolute token budgets every size gets
@@ -159,7 +161,8 @@ def _plan_cost(design: CalibrationDesign) -> tuple[float, int]:
 def batch_note(design: CalibrationDesign) -> str:
     """A warning when the batch grid stops below the batch Step Law's law puts at the smallest budget
     (B = 0.58 D^0.571 tokens, arXiv 2503.04715): the batch optimum will sit on the grid's edge."""
-    wanted = 0.58 * min(design.tokens) ** 0.571 / SEQ_LEN
+    batch_coef, batch_exp = map(float, STEP_LAW_COEF[3:])
+    wanted = batch_coef * min(design.tokens) ** batch_exp / SEQ_LEN
     top = max(design.batch_seqs)
     if top >= wanted:
         return ""
