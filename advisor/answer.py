@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 from advisor import shape as shapes
 from advisor.coded_warning import CodedWarning
 from advisor.errors import AdvisorError
-from advisor.laws import HYPERPARAMETER_LAWS, LOSS_PRESETS, SETUP_LAWS, PublishedLaw, Target
+from advisor.laws import FALLBACK_BATCH_LAW, HYPERPARAMETER_LAWS, LOSS_PRESETS, SETUP_LAWS, PublishedLaw, Target
 from advisor.model import FittedModel, Prediction
 from advisor.units import format_count
 
-FALLBACK_BATCH_LAW = "deepseek"  # stands in when a fitted model has no usable batch law
 FAR_EXTRAPOLATION = 10.0  # factor beyond the fitted range that earns a warning
 # The fit's warnings about its batch law, left out when a published law stands in for the batch size.
 BATCH_LAW_WARNINGS = frozenset({"batch_on_grid_edge", "batch_edge_at_one_sequence", "batch_law_is_bound"})

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 INPUTS = ("n_params", "tokens", "flops")
+INPUT_SYMBOLS = {"n_params": "N", "tokens": "D", "flops": "C"}  # as equations write them
 
 
 @dataclass(frozen=True)
@@ -238,6 +239,8 @@ RECOMMEND_LAWS = ("deepseek", "steplaw", "kaplan")
 # The independent fits of the optimal LR and batch, each on its authors' own sweeps: the published setups an
 # answer is compared against, and what derived quantities rest on where a model does not know the optimum.
 SETUP_LAWS = ("deepseek", "steplaw")
+# The published law whose batch stands in when a fitted model has no usable batch law (it is a bound).
+FALLBACK_BATCH_LAW = "deepseek"
 
 
 def batch_label(batch_source: str) -> str:

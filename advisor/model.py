@@ -20,7 +20,6 @@ from advisor.intervals import (COMPONENTS, Spread, Z90, beyond_range, bootstrap_
                               range_deviations, range_scales, weighted_candidates)
 from advisor.bounded_read import read_text
 from advisor.json_text import parse_object
-from advisor.laws import LossLaw, PowerLaw
 
 __all__ = ["SCHEMA", "VERSION", "Z90", "ModelError", "Prediction", "FittedLaw", "FittedLossLaw", "FittedModel",
            "CodedWarning"]

@@ -132,7 +132,7 @@ def _batch_grid(largest: float, tokens: int, gpu: str, vocab: int) -> list:
     MIN_STEPS steps on the smallest budget), five of them."""
     from advisor.hardware import get_gpu
     from calibration.proxy.memory import training_bytes
-    from calibration.proxy.model import shape_for_params
+    from calibration.proxy.shape import shape_for_params
 
     shape = shape_for_params(largest, vocab_size=vocab, seq_len=SEQ_LEN)
     memory = get_gpu(gpu).memory_bytes
@@ -145,7 +145,7 @@ def _batch_grid(largest: float, tokens: int, gpu: str, vocab: int) -> list:
 def _plan_cost(design: CalibrationDesign) -> tuple[float, int]:
     """FLOPs of every trial the spec will run (coord's later rounds at the first round's cost), the output
     head included, and the number of trials."""
-    from calibration.proxy.model import flops_per_token, shape_from_config
+    from calibration.proxy.shape import flops_per_token, shape_from_config
     from calibration.sweep.plan import plan
     from calibration.sweep.spec import SpecError, parse_spec
 
