@@ -385,12 +385,16 @@ def _setups_line(rec: Recommendation) -> list[str]:
 def _source_line(src: dict) -> str:
     if src.get("kind") == "law":
         return f"Source: {src['name']} ({src['citation']}): {src['formula']}"
-    counts = ("n_trials_used", "n_cells") if not src.get("setups") else ()  # a cross-setup fit: each setup's
+    setups = src.get("setups") or []
+    counted = [s for s in setups if s["n_trials"] is not None]  # a cross-setup fit: each setup's counts
+    counts = ("n_trials_used", "n_cells") if not counted else ()
     bits = [f"{k} {src[k]}" for k in ("source", "tokenizer", *counts, "code_version", "created_at")
             if src.get(k) is not None]
-    if src.get("setups"):
+    if counted:
         bits.insert(2, "fitted on " + ", ".join(f"{s['name']} ({s['n_trials']:,} runs, {s['n_cells']} cells)"
-                                                for s in src["setups"]))
+                                                for s in counted))
+    elif setups:  # your table anchored on sources (`advisor fit --with`): their counts are not recorded
+        bits.insert(2 + len(counts), "anchored on " + ", ".join(s["name"] for s in setups))
     batch = f"{src['batch_form']} (not used: a bound)" if src.get("batch_unusable") else src["batch_form"]
     line = f"Model: {src['path']} ({', '.join(bits)}); laws: lr {src['lr_form']}, batch {batch}"
     if src.get("name"):  # a shipped model: say what it rests on first
