@@ -38,6 +38,8 @@ def _specs(cls) -> tuple:
 def record(cls):
     """@record: a dataclass whose equality and repr are JsonRecord's, not generated per class (generating
     them costs each class two more exec calls at import: the advisor's cold start defines every record)."""
+    if hasattr(cls, "__post_init__"):  # JsonRecord's own __init__ would never call it
+        raise TypeError(f"@record {cls.__name__}: a __post_init__ would not run; check values in from_json")
     return dataclass(cls, init=False, eq=False, repr=False)
 
 
@@ -192,7 +194,9 @@ def _reader(union, names: dict):
         return _sequence(_reader(args[0], names), list, strict=False)
     if name == "dict":
         return _mapping(_reader(args[1], names))
-    kind = names[name]
+    kind = names.get(name)
+    if kind is None:
+        raise TypeError(f"the annotation {name!r} names no class of its module (imported only for type checking?)")
     if isinstance(kind, type) and issubclass(kind, JsonRecord):
         return _record(kind)
     if hasattr(kind, "from_json"):
@@ -263,7 +267,7 @@ def _sequence(item, make, strict: bool):
                 out.append(item(v, f"{where}[{i}]", error))
             except Wrong:
                 if strict:
-                    raise Wrong(f"must be a list of names, got {_short(value)}") from None
+                    raise Wrong(f"must be a list whose items are all readable, got {_short(value)}") from None
         return make(out)
     return read
 
