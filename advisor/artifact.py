@@ -24,7 +24,7 @@ from advisor.laws import LossLaw, PowerLaw
 from advisor.penalty import PenaltyModel
 from advisor.setup_record import CrossSetupRecord, JointRecord
 from advisor.sparsity import Sparsity
-from advisor.units import is_number
+from advisor.units import is_number, number_pair
 
 SCHEMA = "scaling-advisor/fitted-model"
 VERSION = 2  # 2 added the penalty model (`penalty`); version-1 files still load, without one
@@ -547,17 +547,11 @@ def _integer(d: dict, key: str) -> int | None:
     return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
-def _pair(v) -> tuple[float, float] | None:
-    if isinstance(v, (list, tuple)) and len(v) == 2 and all(is_number(x) for x in v):
-        return float(v[0]), float(v[1])
-    return None
-
-
 def _fit_range(d) -> dict[str, tuple[float, float]]:
     """[min, max] per quantity; pairs that are not two positive finite numbers are left out."""
     ranges = {}
     for name, pair in (d.items() if isinstance(d, dict) else ()):
-        values = _pair(pair)
+        values = number_pair(pair)
         if values and min(values) > 0:
             ranges[name] = (min(values), max(values))
     return ranges
