@@ -477,7 +477,8 @@ def _search(t: _Table, spec: dict) -> SearchSettings:
         raise SpecError(f"search.method must be one of {', '.join(METHODS)}, got {method!r}")
     if method == "grid":
         if t.has("trials_per_cell"):
-            raise SpecError("search.trials_per_cell sets a sobol, tpe or coord search's budget; the grid trains [lr] x [batch]")
+            raise SpecError(f"search.trials_per_cell sets the budget of a search ({', '.join(SEARCHES)}); the grid "
+                            "trains [lr] x [batch]")
         t.done()
         return SearchSettings()
     budget = t.int("trials_per_cell", None, minimum=1) if t.has("trials_per_cell") else None
