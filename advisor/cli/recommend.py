@@ -5,12 +5,13 @@ from functools import partial
 
 import click
 
+from advisor.answer_lines import extrapolation_line, interval_lines
 from advisor.cli.options import TARGET_OPTIONS, add_options, config_option, config_target, need_size
 from advisor.cli.plotting import plot_options, refuse_plot_clobbering, write_penalty_map
 from advisor.cli.style import (Quantity, StyledCommand, count_text, dump_json, hidden_alias, int_text, layers_text,
                                  lr_text, out_of_range)
 from advisor.laws import RECOMMEND_LAWS
-from advisor.recipe import AdvisorError, Recommendation, load_source
+from advisor.recipe import DEFAULT_SEQ_LEN, AdvisorError, Recommendation, load_source
 from advisor.recipe import recommend as make_recommendation
 from advisor.short_answer import UNINFORMATIVE_RATIO, render_short, uninformative_lines
 from advisor.units import format_count
@@ -108,7 +109,7 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
 
         return recommend_command(optimizer, as_json, explain=explain, conflicts=conflicts, params=params,
                                  tokens=tokens, tokens_per_param=tokens_per_param, config=config,
-                                 n_params_nonembedding=n_params_nonembedding, seq_len=seq_len or 4096,
+                                 n_params_nonembedding=n_params_nonembedding, seq_len=seq_len or DEFAULT_SEQ_LEN,
                                  vocab_size=vocab_size)
     from advisor.schedules import parse_schedule
 
@@ -239,26 +240,6 @@ def _caution(rec: Recommendation) -> list[str]:
             "check it against published laws with `advisor compare` before you train.", ""]
 
 
-def interval_lines(rec: Recommendation) -> list[str]:
-    """What each source of uncertainty contributes to the 90% intervals (advisor/intervals.py)."""
-    out = []
-    for label, parts, fmt, own in (("LR", rec.lr_interval, lr_text, True),
-                                   ("batch", rec.batch_interval, count_text, rec.batch_source == "model")):
-        if not own or parts["total"][0] == parts["total"][1]:
-            continue
-        lo, hi = parts["total"]
-        widths = {name: b / a for name, (a, b) in parts.items() if name != "total" and a < b}
-        if hi / lo > UNINFORMATIVE_RATIO:
-            worst = max(widths, key=widths.get).replace("_", " ")
-            out.append(f"  {'90% ' + label:<12} uninformative: the interval spans {hi / lo:.1e}× ({worst} "
-                       "dominates): this model cannot say where the optimum is at this target")
-            continue
-        bits = ", ".join(f"{name.replace('_', ' ')} {fmt(parts[name][0])}–{fmt(parts[name][1])}"
-                         for name in widths) or "no component"
-        out.append(f"  {'90% ' + label:<12} {fmt(lo)} – {fmt(hi)} ({hi / lo:.3g}× wide) = {bits}")
-    return out
-
-
 def _moe_shift_text(rec: Recommendation, shift: dict | None) -> str:
     """What the points actually come from when the total lies outside the measured totals."""
     if not shift:
@@ -352,26 +333,6 @@ def _lr_interval(rec: Recommendation) -> str:
     if rec.lr_interval_ratio > UNINFORMATIVE_RATIO:
         return "no usable interval, see below"
     return f"90% interval {rec.lr_low:.3g} – {rec.lr_high:.3g}"
-
-
-def _batch_width(rec: Recommendation) -> str:
-    if rec.batch_source != "model":
-        return f"batch none ({rec.batch_source[4:]}'s published point law)"
-    return f"batch {rec.batch_interval_ratio:.3g}×"
-
-
-def extrapolation_line(rec: Recommendation) -> str:
-    if rec.source.get("kind") == "law":
-        return "Extrapolation: unknown (a published law's fit range is not tracked); no interval."
-    ex = rec.extrapolation
-    if not ex:
-        return (f"Extrapolation: the model records no fit range. Interval width: LR {rec.lr_interval_ratio:.3g}×, "
-                f"{_batch_width(rec)} (high/low).")
-    labels = {"n_params": "N", "tokens": "D", "flops": "C", "n_params_total": "N total (MoE)"}
-    parts = ", ".join(f"{labels.get(k, k)} "
-                      f"{'inside' if f <= 1 else f'{f:.3g}×'}" for k, f in ex.items())
-    return (f"Extrapolation beyond the fitted range: {parts}. Interval width (high/low): "
-            f"LR {rec.lr_interval_ratio:.3g}×, {_batch_width(rec)}.")
 
 
 def _setups_line(rec: Recommendation) -> list[str]:
