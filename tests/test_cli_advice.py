@@ -141,7 +141,7 @@ def test_help_teaches_with_examples():
     (["recommend", "--params", "7B", "--tokens", "1000"], "larger than the training tokens"),
     (["recommend", "--tokens", "2T"], "target size"),
     (["recommend", "--params", "1e20", "--tokens", "2T"], "beyond what this tool models"),
-    (["plan", "--flops", "1e23", "--gpu", "tpu9"], "unknown GPU"),
+    (["plan", "--flops", "1e23", "--gpu", "tpu9"], "--gpu: must be one of b200"),
     (["plan", "--gpus", "8"], "one budget"),
     (["compare", "--tokens", "2T"], "target size"),
 ])

@@ -107,7 +107,7 @@ def test_design_writes_a_spec_within_budget_that_plan_takes(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--target", "7B", "--budget", "0.001"], "budget"),
-    (["--target", "7B", "--budget", "100", "--gpu", "nope"], "unknown GPU"),
+    (["--target", "7B", "--budget", "100", "--gpu", "nope"], "--gpu: must be one of"),
     (["--target", "100M", "--budget", "2000"], "not larger than"),
     (["--target", "7B"], "--budget"),
 ])
