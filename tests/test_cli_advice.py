@@ -46,7 +46,7 @@ def test_recommend_text(model_file):
     result = run("recommend", "--params", "7B", "--tokens", "2T", "--model", model_file, "--explain")
     assert result.exit_code == 0, result.output
     out = result.stdout
-    for fragment in ("peak LR", "90% interval", "sequences × 4096", "law optimum", "steps", "warmup",
+    for fragment in ("peak LR", "90% interval", "sequences × 4,096", "law optimum", "steps", "warmup",
                      "cosine", "β2", "weight decay", "grad clip", "Extrapolation beyond the fitted range",
                      "proxies were trained with", "× the training steps", "Porian", "Warnings:",
                      "far extrapolation"):

@@ -48,7 +48,7 @@ def render_recommendation(a: dict, explain: bool = True) -> str:
             f"total), D = {format_count(a['tokens'])} tokens ({a['tokens_source']})",
             f"  peak LR      {lr['value']:.3g}   (90% interval {lr['low']:.3g}–{lr['high']:.3g}; "
             f"{opt.LAW_KINDS[lr['kind']]})", *([f"               {a['convention']}"] if "convention" in a else [])]
-    batch = (f"  batch        {a['batch_seqs']:,} sequences × {a['seq_len']} = "
+    batch = (f"  batch        {a['batch_seqs']:,} sequences × {a['seq_len']:,} = "
              f"{format_count(a['batch_seqs'] * a['seq_len'])} tokens   (law: {format_count(b['value'])} tokens, "
              f"90% {format_count(b['low'])}–{format_count(b['high'])}; {opt.LAW_KINDS[b['kind']]})")
     steps = f"  steps        {a['steps']:,}"

@@ -8,8 +8,8 @@ import click
 from advisor.answer_lines import extrapolation_line, interval_lines
 from advisor.cli.options import TARGET_OPTIONS, add_options, config_option, config_target, need_size
 from advisor.cli.plotting import plot_options, refuse_plot_clobbering, write_penalty_map
-from advisor.cli.style import (Quantity, StyledCommand, count_text, dump_json, hidden_alias, int_text, layers_text,
-                                 lr_text, out_of_range)
+from advisor.cli.style import (Quantity, StyledCommand, amount_text, count_text, dump_json, hidden_alias, int_text,
+                                 layers_text, lr_text, out_of_range)
 from advisor.laws import RECOMMEND_LAWS
 from advisor.recipe import DEFAULT_SEQ_LEN, AdvisorError, Recommendation, load_source
 from advisor.recipe import recommend as make_recommendation
@@ -208,8 +208,9 @@ def _optimum_lines(rec: Recommendation) -> list[str]:
     seq = rec.seq_len
     return [*_headline(rec, "lr", [f"  peak LR      {rec.lr:.3g}   ({_lr_interval(rec)})"]),
             *_headline(rec, "batch", [
-                f"  batch        {int_text(rec.batch_seqs)} sequences × {seq} = {format_count(rec.batch_tokens_rounded)} "
-                f"tokens   ({_batch_origin(rec)} {format_count(rec.batch_tokens)} tokens = {rec.batch_tokens / seq:.4g} "
+                f"  batch        {int_text(rec.batch_seqs)} sequences × {int_text(seq)} = "
+                f"{format_count(rec.batch_tokens_rounded)} tokens   ({_batch_origin(rec)} {format_count(rec.batch_tokens)} "
+                f"tokens = {amount_text(rec.batch_tokens / seq)} "
                 f"sequences{_batch_interval(rec)})"]),
             *interval_lines(rec), *_tolerance_lines(rec)]
 

@@ -289,6 +289,12 @@ def int_text(x: int) -> str:
     return f"{x:,}"
 
 
+def amount_text(x: float) -> str:
+    """A count that may be fractional (the law's 1,723.6 sequences): whole and grouped from 1,000 on, like
+    int_text beside it; below, 4 significant digits (735.2)."""
+    return f"{x:,.0f}" if abs(x) >= 999.5 else f"{x:.4g}"
+
+
 def layers_text(n_layer: float) -> str:
     """Whole layers: the standard shape's n_layer = d_model/128 is an estimate, and no model has 32.5 layers."""
     return f"{max(1, round(n_layer))}"
