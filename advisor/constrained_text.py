@@ -90,7 +90,7 @@ def short_sections(rec) -> list:
 
 
 def constraint_short(rec) -> list[str]:
-    from advisor.short_answer import _lr, row
+    from advisor.answer_text import lr_text as _lr, row
 
     c, joint = rec.constraint, rec.unconstrained
     unknown = _unknown_joint(joint)
@@ -115,7 +115,7 @@ def schedule_short(rec) -> list[str]:
 
 
 def held_lr(rec) -> list[str]:
-    from advisor.short_answer import _lr, row
+    from advisor.answer_text import lr_text as _lr, row
 
     return [row("peak LR", f"{_lr(rec.lr)}   held (--lr)")]
 

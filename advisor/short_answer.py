@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-from advisor.answer_text import LABEL, UNINFORMATIVE_RATIO, WIDTH, is_uninformative, row
+from advisor.answer_text import LABEL, WIDTH, is_uninformative, row
 from advisor.answer_text import lr_text as _lr
 from advisor.units import format_count
 

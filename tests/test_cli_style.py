@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from advisor.cli import COMMANDS, cli, install_hint
-from advisor.cli.style import Choice, Quantity, amount_text
+from advisor.cli.style import Choice, Quantity, grouped_or_four_digits
 
 # Options that hold a size, count, token budget, length or batch: each must read "7B", "4K", "1e3", "1,000".
 QUANTITY_OPTIONS = {"--params", "--n-params-nonembedding", "--tokens", "--tokens-per-param", "--seq-len",
@@ -164,8 +164,8 @@ GROUPED = re.compile(r"(?<![\w.,])\d{1,3}(?:,\d{3})+(?!\d)")
 PLAIN = re.compile(r"(?<![\w.,:/+-])\d{4,}(?![\w.,:%-])")  # not a date, a version, a hash, an arXiv id
 
 
-def test_amount_text_groups_whole_counts_like_int_text():
-    assert [amount_text(x) for x in (1723.6, 999.2, 735.25, 16480.4)] == ["1,724", "999.2", "735.2", "16,480"]
+def test_grouped_or_four_digits_groups_whole_counts_as_grouped_does():
+    assert [grouped_or_four_digits(x) for x in (1723.6, 999.2, 735.25, 16480.4)] == ["1,724", "999.2", "735.2", "16,480"]
 
 
 @pytest.mark.parametrize("args", [

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from advisor.cli.options import TARGET_OPTIONS, add_options, config_option, config_target, need_size
-from advisor.cli.style import Quantity, StyledCommand, count_text, dump_json, lr_text, out_of_range
+from advisor.cli.style import Quantity, StyledCommand, count_or_dash, dump_json, three_digits, out_of_range
 from advisor.comparison import comparison
 from advisor.recipe import DEFAULT_SEQ_LEN
 from advisor.recipe import recommend as make_recommendation
@@ -67,7 +67,7 @@ def render_comparison(table: dict) -> str:
              "", header, "-" * len(header)]
     for r in table["rows"]:
         seqs = "—" if r["batch_seqs"] is None else f"{r['batch_seqs']:,.0f}"  # a count: 16,480, never 1.648e+04
-        lr_cell, batch_cell = lr_text(r["lr"]), count_text(r["batch_tokens"])
+        lr_cell, batch_cell = three_digits(r["lr"]), count_or_dash(r["batch_tokens"])
         if not r.get("lr_informative", True):
             lr_cell = "not known"
         if not r.get("batch_informative", True):
@@ -77,7 +77,7 @@ def render_comparison(table: dict) -> str:
             lr_band = f"{r['lr_low']:.2g}–{r['lr_high']:.2g}"
             batch_band = seq_band = "—"
             if r.get("batch_tokens_low") is not None:
-                batch_band = f"{count_text(r['batch_tokens_low'])}–{count_text(r['batch_tokens_high'])}"
+                batch_band = f"{count_or_dash(r['batch_tokens_low'])}–{count_or_dash(r['batch_tokens_high'])}"
                 seq_band = (f"{r['batch_tokens_low'] / table['seq_len']:,.0f}–"
                             f"{r['batch_tokens_high'] / table['seq_len']:,.0f}")
             lines.append(f"{'  90% interval':<16} {lr_band:>15} {batch_band:>13} {seq_band:>11}")

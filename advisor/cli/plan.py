@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from advisor.cli.options import TARGET_OPTIONS, add_options, config_option, config_target
-from advisor.cli.style import Choice, Quantity, StyledCommand, dump_json, hidden_alias, int_text, out_of_range
+from advisor.cli.style import Choice, Quantity, StyledCommand, dump_json, hidden_alias, grouped, out_of_range
 from advisor.hardware import GPUS
 from advisor.laws import LOSS_PRESETS, RECOMMEND_LAWS
 from advisor.planning import SHARDINGS
@@ -101,8 +101,8 @@ def render_plan(p) -> str:
         lines.append(f"  size         N = {format_count(p.n_params)} non-embedding{active} "
                      f"({format_count(p.n_params_total)} total), D = {format_count(p.tokens)} tokens")
     lines += [
-        f"  hardware     {int_text(p.gpus)} × {p.gpu} ({p.gpus_source}), peak {p.gpu_peak_flops:.3g} FLOP/s, MFU {p.mfu:g}",
-        f"  time         {p.gpu_hours:,.0f} GPU-hours = {format_days(p.wall_days)} on {int_text(p.gpus)} GPUs, for "
+        f"  hardware     {grouped(p.gpus)} × {p.gpu} ({p.gpus_source}), peak {p.gpu_peak_flops:.3g} FLOP/s, MFU {p.mfu:g}",
+        f"  time         {p.gpu_hours:,.0f} GPU-hours = {format_days(p.wall_days)} on {grouped(p.gpus)} GPUs, for "
         f"{p.train_flops:.3g} training FLOPs ((6N + 6·n_layer·seq·d_model + 6·d_model·V)·D: attention and "
         "output head included)",
     ]
@@ -116,11 +116,11 @@ def render_plan(p) -> str:
         f"{m.logits_gib:.2f} = {m.total_gib:.1f} GiB of {m.usable_gib:.1f} usable ({m.gpu_gib:.0f} GiB GPU)",
     ]
     if m.fits:
-        lines.append(f"  batching     {int_text(rec.batch_seqs)} sequences = {int_text(m.per_gpu_seqs)} per GPU = micro-batch "
+        lines.append(f"  batching     {grouped(rec.batch_seqs)} sequences = {grouped(m.per_gpu_seqs)} per GPU = micro-batch "
                      f"{m.micro_batch} × {m.grad_accum} gradient-accumulation steps")
         if p.batch_cost:
             c = p.batch_cost
-            lines.append(f"               this layout's batch ({int_text(c['batch_seqs'])} sequences, "
+            lines.append(f"               this layout's batch ({grouped(c['batch_seqs'])} sequences, "
                          f"{format_count(c['batch_tokens'])} tokens) costs {c['penalty_pct']:.2f}% in loss "
                          f"[{c['penalty_pct_low']:.2f}–{c['penalty_pct_high']:.2f}] against the optimum"
                          + (" (risky)" if c["risky"] else ""))

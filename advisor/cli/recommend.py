@@ -8,12 +8,13 @@ import click
 from advisor.answer_lines import extrapolation_line, interval_lines
 from advisor.cli.options import TARGET_OPTIONS, add_options, config_option, config_target, need_size
 from advisor.cli.plotting import plot_options, refuse_plot_clobbering, write_penalty_map
-from advisor.cli.style import (Quantity, StyledCommand, amount_text, count_text, dump_json, hidden_alias, int_text,
-                                 layers_text, lr_text, out_of_range)
+from advisor.cli.style import (Quantity, StyledCommand, count_or_dash, dump_json, grouped, grouped_or_four_digits,
+                               hidden_alias, out_of_range, three_digits, whole_layers)
 from advisor.laws import RECOMMEND_LAWS
 from advisor.recipe import DEFAULT_SEQ_LEN, AdvisorError, Recommendation, load_source
 from advisor.recipe import recommend as make_recommendation
-from advisor.short_answer import UNINFORMATIVE_RATIO, render_short, uninformative_lines
+from advisor.answer_text import UNINFORMATIVE_RATIO
+from advisor.short_answer import render_short, uninformative_lines
 from advisor.units import format_count
 from advisor.unknown_optimum import assumed_note
 
@@ -183,9 +184,9 @@ def render_recommendation(rec: Recommendation) -> str:
         f"  compute      C = {rec.flops:.3g} FLOPs: {rec.flops_formula}",
         "",
         *(_optimum_lines(rec) if rec.constraint is None else _constrained_lines(rec)),
-        f"  steps        {int_text(rec.steps)}",
+        f"  steps        {grouped(rec.steps)}",
         *([f"  assumed      {assumed_note(rec)}"] if rec.assumed else []),
-        f"  warmup       {int_text(rec.warmup_steps)} steps ({format_count(rec.warmup_tokens)} tokens): {rec.rules['warmup']}",
+        f"  warmup       {grouped(rec.warmup_steps)} steps ({format_count(rec.warmup_tokens)} tokens): {rec.rules['warmup']}",
         f"  schedule     {rec.schedule}, final LR " + (f"{rec.final_lr:.3g} ({rec.final_lr_frac:.3g}× peak)"
                                                      if rec.final_lr > 0 else "0"),
         *_schedule_lines(rec),
@@ -208,9 +209,9 @@ def _optimum_lines(rec: Recommendation) -> list[str]:
     seq = rec.seq_len
     return [*_headline(rec, "lr", [f"  peak LR      {rec.lr:.3g}   ({_lr_interval(rec)})"]),
             *_headline(rec, "batch", [
-                f"  batch        {int_text(rec.batch_seqs)} sequences × {int_text(seq)} = "
+                f"  batch        {grouped(rec.batch_seqs)} sequences × {grouped(seq)} = "
                 f"{format_count(rec.batch_tokens_rounded)} tokens   ({_batch_origin(rec)} {format_count(rec.batch_tokens)} "
-                f"tokens = {amount_text(rec.batch_tokens / seq)} "
+                f"tokens = {grouped_or_four_digits(rec.batch_tokens / seq)} "
                 f"sequences{_batch_interval(rec)})"]),
             *interval_lines(rec), *_tolerance_lines(rec)]
 
@@ -246,7 +247,7 @@ def _moe_shift_text(rec: Recommendation, shift: dict | None) -> str:
     if not shift:
         return ""
     moved = [f"{label} ×{shift[law]['point_factor']:.3g} (that reading: {fmt(shift[law]['alternative'])})"
-             for law, label, fmt in (("lr", "LR", lr_text), ("batch", "batch", count_text)) if law in shift]
+             for law, label, fmt in (("lr", "LR", three_digits), ("batch", "batch", count_or_dash)) if law in shift]
     where = (f"; but the total {format_count(rec.n_params)} is {shift['factor']:.3g}× {shift['direction']} the MoE "
              f"sweep's ({shift['measured']})")
     if not moved:
@@ -262,12 +263,12 @@ def _target_lines(rec: Recommendation) -> list[str]:
         return [f"Target: a mixture of experts, N = {format_count(rec.n_params)} non-embedding parameters in all, "
                 f"{format_count(rec.n_params_active)} active per token ({format_count(rec.n_params_total)} and "
                 f"{format_count(src['moe']['n_params_active_total'])} with embeddings, vocab {rec.vocab_size}; "
-                f"d_model ≈ {rec.d_model:.0f}, n_layer ≈ {layers_text(rec.n_layer)}: {src['moe']['rule']})",
+                f"d_model ≈ {rec.d_model:.0f}, n_layer ≈ {whole_layers(rec.n_layer)}: {src['moe']['rule']})",
                 f"  N for laws   {format_count(rec.n_params_laws)}: {src['moe'].get('laws_rule', '')}"
                 f"{_moe_shift_text(rec, src['moe'].get('total_shift'))}"]
     if src.get("kind") != "config":
         return [f"Target: N = {format_count(rec.n_params)} non-embedding parameters ({format_count(rec.n_params_total)} "
-                f"total with vocab {rec.vocab_size}; d_model ≈ {rec.d_model:.0f}, n_layer ≈ {layers_text(rec.n_layer)} "
+                f"total with vocab {rec.vocab_size}; d_model ≈ {rec.d_model:.0f}, n_layer ≈ {whole_layers(rec.n_layer)} "
                 f"under the standard shape (whole layers) — {rec.rules['shape']})"]
     moe = (f"; {format_count(rec.n_params_active)} active per token, {src['n_experts_active']} of {src['n_experts']} "
            "experts" if src.get("n_experts") else "")
@@ -309,10 +310,10 @@ def _tolerance_lines(rec: Recommendation) -> list[str]:
         return ["  tolerance    not given: the optimum itself is not known here (see above)"]
     lr, batch, rounded = tol["lr"], tol["batch_tokens"], tol["rounded_batch"]
     held = " (the penalty's shape is held at the edge of the range it was fitted on)" if tol["extrapolated"] else ""
-    return [f"  tolerance    LR {lr_text(lr['0.25'][0])} – {lr_text(lr['0.25'][1])} costs at most 0.25% in loss "
-            f"({lr_text(lr['1'][0])} – {lr_text(lr['1'][1])}: 1%); batch {count_text(batch['0.25'][0])} – "
-            f"{count_text(batch['0.25'][1])} at most 0.25% ({count_text(batch['1'][0])} – {count_text(batch['1'][1])}: 1%)",
-            f"               the rounded batch ({count_text(rounded['batch_tokens'])} tokens) costs "
+    return [f"  tolerance    LR {three_digits(lr['0.25'][0])} – {three_digits(lr['0.25'][1])} costs at most 0.25% in loss "
+            f"({three_digits(lr['1'][0])} – {three_digits(lr['1'][1])}: 1%); batch {count_or_dash(batch['0.25'][0])} – "
+            f"{count_or_dash(batch['0.25'][1])} at most 0.25% ({count_or_dash(batch['1'][0])} – {count_or_dash(batch['1'][1])}: 1%)",
+            f"               the rounded batch ({count_or_dash(rounded['batch_tokens'])} tokens) costs "
             f"{rounded['penalty_pct']:.2f}% [{rounded['penalty_pct_low']:.2f}–{rounded['penalty_pct_high']:.2f}]{held}"]
 
 

@@ -277,24 +277,24 @@ def hidden_alias(flag: str, of: str, is_flag: bool = False):
 out_of_range = input_errors(OverflowError, ZeroDivisionError, about="numbers out of the range this tool can compute")
 
 
-def lr_text(x: float | None) -> str:
+def three_digits(x: float | None) -> str:
     return "—" if x is None else f"{x:.3g}"
 
 
-def count_text(x: float | None) -> str:
+def count_or_dash(x: float | None) -> str:
     return "—" if x is None else format_count(x)
 
 
-def int_text(x: int) -> str:
+def grouped(x: int) -> str:
     return f"{x:,}"
 
 
-def amount_text(x: float) -> str:
-    """A count that may be fractional (the law's 1,723.6 sequences): whole and grouped from 1,000 on, like
-    int_text beside it; below, 4 significant digits (735.2)."""
+def grouped_or_four_digits(x: float) -> str:
+    """A count that may be fractional (the law's 1,723.6 sequences): whole and grouped from 1,000 on, as
+    `grouped` beside it; below, 4 significant digits (735.2)."""
     return f"{x:,.0f}" if abs(x) >= 999.5 else f"{x:.4g}"
 
 
-def layers_text(n_layer: float) -> str:
+def whole_layers(n_layer: float) -> str:
     """Whole layers: the standard shape's n_layer = d_model/128 is an estimate, and no model has 32.5 layers."""
     return f"{max(1, round(n_layer))}"
