@@ -147,7 +147,7 @@ def _answer_text(rec: Recommendation, explain: bool) -> str:
 def _recommend_ramp(params, tokens, start, lr, max_batch, batch_ramp: bool, as_json: bool, explain: bool,
                     schedule: tuple, target: dict) -> None:
     from advisor.ramp import ramp_lines, recommend_with_ramp
-    from advisor.schedules import apply_schedule
+    from advisor.schedules import scheduled_ramp
 
     if not batch_ramp:
         raise AdvisorError("--max-batch goes with --batch-ramp")
@@ -157,8 +157,7 @@ def _recommend_ramp(params, tokens, start, lr, max_batch, batch_ramp: bool, as_j
         start, max_batch = None, start
     rec, ramp = recommend_with_ramp(params, tokens, start_batch=start, max_batch=max_batch, lr=lr, **target)
     if schedule[0] is not None:
-        rec, factor = apply_schedule(rec, *schedule)
-        ramp["stages"] = [{**s, "lr": s["lr"] * factor} for s in ramp["stages"]]
+        rec, ramp = scheduled_ramp(rec, ramp, *schedule)
     if as_json:
         dump_json({**rec.to_dict(), "batch_ramp": ramp})
     else:
