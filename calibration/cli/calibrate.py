@@ -173,6 +173,8 @@ def run_line(out_dir, summary) -> str:
 def status_cmd(out_dir: str) -> None:
     """Summarise a sweep: done/running/diverged/pruned/failed, best LR per cell, unstable cells, time and FLOPs.
 
+    DIR is the sweep folder that `advisor calibrate run` or `advisor recalibrate` was given as --out.
+
     \b
     Example:
       advisor calibrate status runs/quick
@@ -194,6 +196,7 @@ def status_cmd(out_dir: str) -> None:
 def export_cmd(out_dir: str, output: str, curves: str | None, current_spec: bool, force: bool) -> None:
     """Write the trial table (contract 1 in docs/architecture.md) as CSV or Parquet, by extension.
 
+    DIR is the sweep folder that `advisor calibrate run` or `advisor recalibrate` was given as --out.
     Finished and running trials are written (pending ones are not); extra columns: d_ff,
     error, origin (grid, extend or reseed), cell.
 
