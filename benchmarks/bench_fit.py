@@ -18,7 +18,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="seeds per grid point (5 -> 10,000 trials)")
     args = parser.parse_args()
 
-    from calibration.fit import FitOptions, fit_trials
+    from calibration.fit import ScaleLawFitter
     from calibration.fit.synthetic import SyntheticTruth, synthetic_trials
 
     sizes = (1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7, 2e7)
@@ -27,15 +27,15 @@ def main() -> None:
                           repeats=args.repeats, noise=0.003, seed=0)
     t_gen = time.perf_counter() - t0
     t0 = time.perf_counter()
-    result = fit_trials(df, opts=FitOptions(n_boot=args.bootstrap, seed=0))
+    fitter = ScaleLawFitter(n_boot=args.bootstrap, seed=0).fit(df)
     t_fit = time.perf_counter() - t0
     stages = _stages(df, args.bootstrap)
-    art = result.artifact
+    art = fitter.artifact_.to_json()
     truth = SyntheticTruth()
     lr = art["laws"]["lr"]
     threads = os.environ.get("OMP_NUM_THREADS", "unset")
     print(f"cores available: {os.cpu_count()}  (OMP_NUM_THREADS={threads})")
-    print(f"trials: {len(df)}  cells: {len(result.table.cells)}  bootstrap: {args.bootstrap} "
+    print(f"trials: {len(df)}  cells: {len(fitter.table_.cells)}  bootstrap: {args.bootstrap} "
           f"(loss surface: {art['provenance']['loss_bootstrap']})")
     print(f"generate table: {t_gen:.2f} s")
     print(f"fit (optima, laws, loss surface, bootstrap, validation): {t_fit:.2f} s   target <= 10 s")
@@ -45,10 +45,10 @@ def main() -> None:
 
 
 def _stages(df, n_boot: int) -> dict:
-    """Wall time of the main stages, run one by one through the same functions fit_trials uses."""
+    """Wall time of the main stages, run one by one through the same functions ScaleLawFitter uses."""
     from calibration.fit.bootstrap import resample_optima
     from calibration.fit.table import build_cells, prepare_trials
-    from calibration.fit.laws import LR_FORMS, design, huber_fit
+    from calibration.fit.laws import LR_FORMS, Stack, design, huber_fit
     from calibration.fit.loss_surface import bootstrap_surface, fit_surface
     from calibration.fit.cell_fit import fit_cell
 
@@ -63,7 +63,7 @@ def _stages(df, n_boot: int) -> dict:
     n = np.array([c.n_params for c in cells])
     d = np.array([c.tokens for c in cells])
     t = time.perf_counter()
-    huber_fit(design(LR_FORMS[0], {"n_params": n, "tokens": d}), s_lr, np.ones(len(cells)))
+    huber_fit(design(Stack.one({"n_params": n, "tokens": d}), LR_FORMS[0]), s_lr, np.ones(len(cells)))
     out["one law form x resamples"] = time.perf_counter() - t
     t = time.perf_counter()
     fit, _ = fit_surface(n, d, np.array([o.loss for o in optima]), np.ones(len(cells)))

@@ -30,7 +30,7 @@ from advisor.constrained import RULES, best_offset  # noqa: E402
 from calibration.fit import ScaleLawFitter  # noqa: E402
 from calibration.fit.fitter import E2E_BOOT  # noqa: E402
 from calibration.fit.constrained_validate import LN2, end_to_end, row_optima  # noqa: E402
-from calibration.fit.laws import design  # noqa: E402
+from calibration.fit.laws import predict  # noqa: E402
 from calibration.fit.writer import readable_text  # noqa: E402
 
 GOALS = {"within_2x": "≤ 0.10", "within_4x": "≤ 0.20 (mean ≤ 0.5)"}
@@ -66,8 +66,8 @@ def in_sample(fitter) -> dict:
     lr_law, b_law = fitter.lr_fits_[0], fitter.batch_fits_[0]
     for i, (cell, opt) in enumerate(zip(table.cells, table.optima)):
         one = {k: v[i:i + 1] for k, v in table.inputs.items()}
-        log_lr = float(design(lr_law.form, one)[0] @ lr_law.log_coef)
-        log_b = float(design(b_law.form, one)[0] @ b_law.log_coef)
+        log_lr = float(predict(lr_law.log_coef, lr_law.form, one)[0])
+        log_b = float(predict(b_law.log_coef, b_law.form, one)[0])
         ln_n, ln_d, _ = pm._shape_point(cell.n_params, cell.tokens)
         for r in row_optima(cell):
             v = (r["log_batch"] - log_b) / LN2

@@ -21,7 +21,7 @@ def main() -> None:
                         help="sd (ln) of each cell's true optimum around the law (lack of fit)")
     args = parser.parse_args()
 
-    from calibration.fit import FitOptions, fit_trials
+    from calibration.fit import ScaleLawFitter
     from calibration.fit.synthetic import SyntheticTruth, synthetic_trials
 
     truth = SyntheticTruth()
@@ -31,7 +31,7 @@ def main() -> None:
     for seed in range(args.seeds):
         df = synthetic_trials(seed=100 + seed, noise=0.002, tokens_per_param=(10, 40), lr_points=7,
                               cell_scatter=args.cell_scatter)
-        art = fit_trials(df, opts=FitOptions(n_boot=args.bootstrap, seed=seed, loss_surface=False)).artifact
+        art = ScaleLawFitter(n_boot=args.bootstrap, seed=seed, loss_surface=False).fit(df).artifact_.to_json()
         row = []
         for key, (form, true) in targets.items():
             law = next(f for f in [art["laws"][key]] + art["laws"][key]["alternatives"] if f["form"] == form)

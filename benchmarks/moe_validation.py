@@ -50,8 +50,8 @@ def moe_only(cells: MoeCells, keep: np.ndarray) -> dict[str, np.ndarray]:
     out = {}
     for law, forms in (("lr", LR_FORMS), ("batch", BATCH_FORMS)):
         y, w = table.y(law), table.w(law)
-        form = fit_forms(forms, table.inputs, y, w, table.sizes)[0][0].form
-        x = design(form, table.inputs)
+        form = fit_forms(table.stack(law), forms)[0][0].form
+        x = design(table.stack(law), form)
         out[law] = x @ huber_fit(x, y[None, :], (w * keep)[None, :])[0]
     return out
 

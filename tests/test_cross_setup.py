@@ -107,8 +107,7 @@ def test_a_form_the_held_out_test_ranked_worse_barely_moves_the_point():
 
 def test_a_crossed_bound_constrains_the_law():
     from calibration.fit.cross_law import censored
-    from calibration.fit.joint_law import Stack
-    from calibration.fit.laws import LawForm
+    from calibration.fit.laws import LawForm, Stack
 
     n = np.array([1e8, 2e8, 4e8, 8e8])
     y = np.log(np.array([8e-3, 6e-3, 4.5e-3, 8e-3]))  # the last: an edge optimum (bound below 8e-3 * 2^0.5)
@@ -136,22 +135,28 @@ def _synthetic_setup(tmp_path, name, lr_shift, n_shift=0.0, seed=0):
     return name, str(path)
 
 
-def test_cross_setup_fit_pools_shared_exponents_and_flags_differing_ones(tmp_path):
-    from calibration.fit.cross_setup import CrossSetupFitter
+def across(tables, **settings):
+    """The fitter of a cross-setup fit of `tables` (the first the reference), fitted on the reference's table."""
+    from calibration.fit import ScaleLawFitter
+    from calibration.fit.cross_setup import AcrossSetups
 
+    setups = AcrossSetups(tuple(tables), validate_setups=False)
+    return ScaleLawFitter(loss_surface=False, setups=setups, **settings).fit(tables[0][1])
+
+
+def test_cross_setup_fit_pools_shared_exponents_and_flags_differing_ones(tmp_path):
     shared = [_synthetic_setup(tmp_path, "a", 1.0), _synthetic_setup(tmp_path, "b", 2.0, seed=1)]
-    fit = CrossSetupFitter(shared, n_boot=200, loss_surface=False, validate_setups=False).fit()
+    fit = across(shared, n_boot=200)
     rec = fit.cross_["laws"]["lr"]
     ratio = rec["setups"]["b"]["prefactor"] / rec["setups"]["a"]["prefactor"]
     assert 1.4 < ratio < 2.8  # truth: 2
     assert "setup_exponent_differs" not in [w.code for w in fit.warnings_]
     differ = [shared[0], _synthetic_setup(tmp_path, "c", 1.0, n_shift=0.15, seed=2)]  # 0.15 off over 8x
-    fit = CrossSetupFitter(differ, n_boot=200, loss_surface=False, validate_setups=False).fit()
+    fit = across(differ, n_boot=200)
     assert "setup_exponent_differs" in [w.code for w in fit.warnings_]
 
 
 def test_a_table_mixing_setups_is_refused(tmp_path):
-    from calibration.fit.cross_setup import CrossSetupFitter
     from calibration.fit.table import FitInputError
 
     name, path = _synthetic_setup(tmp_path, "a", 1.0)
@@ -159,7 +164,7 @@ def test_a_table_mixing_setups_is_refused(tmp_path):
     mixed["data_id"] = np.where(np.arange(len(mixed)) % 2, "web", "code")
     mixed.to_csv(tmp_path / "mixed.csv", index=False)
     with pytest.raises(FitInputError, match="mixes setups"):
-        CrossSetupFitter([(name, path), ("mixed", str(tmp_path / "mixed.csv"))], n_boot=0).fit()
+        across([(name, path), ("mixed", str(tmp_path / "mixed.csv"))], n_boot=0)
     out = run("fit", path, "--across", str(tmp_path / "mixed.csv"), "-o", str(tmp_path / "m.json"))
     assert out.returncode == 2 and "mixes setups" in out.stderr and not (tmp_path / "m.json").exists()
     out = run("fit", path, "--across", "no-such-source", "-o", str(tmp_path / "m.json"))

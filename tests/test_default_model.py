@@ -26,9 +26,9 @@ def shipped() -> dict:
 
 @pytest.fixture(scope="module")
 def refit():
-    from calibration.fit import FitOptions, fit_file
+    from calibration.fit import ScaleLawFitter
 
-    return fit_file(DEFAULT / "trials.csv", opts=FitOptions(n_boot=200, seed=1))
+    return ScaleLawFitter(n_boot=200, seed=1).fit(DEFAULT / "trials.csv")
 
 
 def test_main_job_answers_from_the_shipped_model():
@@ -82,7 +82,7 @@ def _within_bootstrap_noise(point, shipped_law) -> None:
 
 
 def test_refitting_the_shipped_table_reproduces_the_shipped_laws(refit, shipped):
-    laws = refit.artifact["laws"]
+    laws = refit.artifact_.to_json()["laws"]
     for name in ("lr", "batch"):
         assert laws[name]["form"] == shipped["laws"][name]["form"]
         _within_bootstrap_noise(laws[name]["log_coef"], shipped["laws"][name])
@@ -91,7 +91,7 @@ def test_refitting_the_shipped_table_reproduces_the_shipped_laws(refit, shipped)
 
 
 def test_cells_at_the_one_sequence_floor_are_named_as_such(refit):
-    assert "batch_edge_at_one_sequence" in [w["code"] for w in refit.artifact["warnings"]]
+    assert "batch_edge_at_one_sequence" in [w.code for w in refit.warnings_]
 
 
 def test_report_builds_for_the_shipped_calibration(refit, tmp_path):

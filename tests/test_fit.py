@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from advisor.cli import cli
-from calibration.fit import FitOptions, ScaleLawFitter, fit_trials, write_artifact
+from calibration.fit import ScaleLawFitter, write_artifact
 from calibration.fit.table import Cell, FitInputError, build_cells, diverged_trials, prepare_trials
-from calibration.fit.laws import LR_FORMS, design, huber_fit
+from calibration.fit.laws import LR_FORMS, Stack, cv_log2_error, design, fit_form, huber_fit, infeasible_reason
 from calibration.fit.cell_fit import fit_cell
 from calibration.fit.optimum import BELOW_DIVERGENCE_WEIGHT, EDGE_WEIGHT, Method, loss_at
 from calibration.fit.synthetic import SyntheticTruth, synthetic_trials
@@ -146,12 +146,35 @@ def test_loss_at_reads_the_landscape_through_the_smooth_fit():
 
 # ------------------------------------------------------------------ robust law fit
 
+def test_one_setup_is_a_stack_of_one():
+    """The law functions take one signature: one setup's cells, or the same cells stacked beside a setup with
+    no usable cell, give the same design, feasibility, law and leave-one-size-out error."""
+    rng = np.random.default_rng(3)
+    n = np.repeat([1e5, 3e5, 1e6, 3e6], 2)
+    d = n * np.tile([10.0, 40.0], 4)
+    inputs = {"n_params": n, "tokens": d, "flops": 6 * n * d}
+    y = 0.5 - 0.7 * np.log(n) + 0.3 * np.log(d) + 0.05 * rng.standard_normal(8)
+    form = LR_FORMS[0]
+    one = Stack.one(inputs, y, np.ones(8))
+    assert np.allclose(design(one, form), np.column_stack([np.ones(8), np.log(n), np.log(d)]))
+    two = Stack({k: np.concatenate([v, v]) for k, v in inputs.items()}, np.concatenate([y, y + 1.0]),
+                np.concatenate([np.ones(8), np.zeros(8)]), np.repeat([0, 1], 8), names=["mine", "unused"])
+    assert infeasible_reason(one, form) is None and infeasible_reason(two, form) is None
+    fit = fit_form(one, form)
+    coef = huber_fit(design(two, form), two.y[None, :], two.w[None, :])[0]
+    assert np.allclose(coef, fit.log_coef, atol=1e-9)
+    assert np.abs(fit.log_coef[1:] - [-0.7, 0.3]).max() < 0.15
+    stacked = cv_log2_error(two, form, batched=False)  # fold by fold, as the stacked fits refit them
+    assert stacked == pytest.approx(fit.cv_log2_error, rel=1e-6) and 0 < stacked < 0.5
+    assert "needs at least 4 usable cells, has 3" == infeasible_reason(one, form, w=np.r_[np.ones(3), np.zeros(5)])
+
+
 def test_huber_fit_resists_an_outlier_cell_and_batches_over_rows():
     rng = np.random.default_rng(0)
     n = np.geomspace(1e5, 1e7, 12)
     d = n * 20 * rng.uniform(0.5, 2, 12)
     inputs = {"n_params": n, "tokens": d, "flops": 6 * n * d}
-    x = design(LR_FORMS[0], inputs)
+    x = design(Stack.one(inputs), LR_FORMS[0])
     truth = np.array([0.58, -0.713, 0.307])
     y = x @ truth + 0.01 * rng.standard_normal(12)
     y[3] += 1.5  # one broken cell
@@ -317,16 +340,18 @@ def test_artifact_is_strict_json_and_the_advisor_reads_it(tmp_path):
     assert [w.code for w in model.warnings_] == _codes(fitter)
 
 
-def test_the_functional_api_wraps_the_fitter(tmp_path):
+def test_the_estimator_is_seeded_and_its_artifact_json_is_the_callers_to_edit(tmp_path):
     df = synthetic_trials(seed=1, lr_points=5, tokens_per_param=(10, 40))
-    result = fit_trials(df, opts=FitOptions(n_boot=5, seed=2, loss_surface=False))
-    direct = ScaleLawFitter(n_boot=5, seed=2, loss_surface=False).fit(df)
-    assert result.fitter.get_params() == direct.get_params()
+    once = ScaleLawFitter(n_boot=5, seed=2, loss_surface=False).fit(df)
+    again = ScaleLawFitter(**once.get_params()).fit(df)
+    assert "setups=OneSetup()" in repr(once) and again.get_params() == once.get_params()
     strip = lambda doc: {k: v for k, v in doc.items() if k != "created_at"}  # noqa: E731
-    assert strip(result.artifact) == strip(direct.artifact_.to_json())
-    result.artifact["provenance"]["notes"].append("edited")  # the JSON is the caller's to edit
-    doc = json.loads(write_artifact(result.artifact, tmp_path / "m.json").read_text())
+    assert strip(again.artifact_.to_json()) == strip(once.artifact_.to_json())
+    edited = once.artifact_.to_json()
+    edited["provenance"]["notes"].append("edited")  # the JSON is the caller's to edit
+    doc = json.loads(write_artifact(edited, tmp_path / "m.json").read_text())
     assert doc["provenance"]["notes"] == ["edited"]
+    assert once.artifact_.provenance.notes == []  # the fitted artifact is untouched
     with pytest.raises(AttributeError, match="not fitted"):
         ScaleLawFitter().write(tmp_path / "never.json")
 

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 
 from advisor.cli import cli
 from advisor.model import FittedModel
-from calibration.fit.joint import JointFitter
+from calibration.fit import ScaleLawFitter
+from calibration.fit.joint import WithSources
 from calibration.fit.synthetic import SyntheticTruth, synthetic_trials
 from calibration.fit.table import FitInputError
 
@@ -41,8 +42,13 @@ def mine_trials(truth: SyntheticTruth, sizes=(1e4, 3e4)):
     return synthetic_trials(truth, sizes=sizes, tokens=(3e5, 1.2e6), seed=2)
 
 
-def joint_fit(source_csv, truth: SyntheticTruth) -> JointFitter:
-    return JointFitter([("big", str(source_csv))], n_boot=200, seed=2, loss_surface=False).fit(mine_trials(truth))
+def with_sources(sources, **settings) -> ScaleLawFitter:
+    """The fitter of your table anchored on `sources` ((name, path) pairs), without a loss surface."""
+    return ScaleLawFitter(loss_surface=False, setups=WithSources(tuple(sources)), **settings)
+
+
+def joint_fit(source_csv, truth: SyntheticTruth) -> ScaleLawFitter:
+    return with_sources([("big", str(source_csv))], n_boot=200, seed=2).fit(mine_trials(truth))
 
 
 def test_shared_exponents_recover_mine_far_beyond_its_sizes(source_csv):
@@ -84,7 +90,7 @@ def test_different_exponent_is_flagged_and_not_pooled(source_csv):
 
 def test_single_budget_borrows_the_d_exponent(source_csv):
     trials = synthetic_trials(mine_truth(), sizes=(1e4, 3e4, 6e4), tokens=(6e5,), seed=3)
-    fitter = JointFitter([("big", str(source_csv))], n_boot=50, seed=0, loss_surface=False).fit(trials)
+    fitter = with_sources([("big", str(source_csv))], n_boot=50, seed=0).fit(trials)
     rec = fitter.joint_["laws"]["lr"]
     assert rec["exponents"]["tokens"]["status"] == "borrowed"
     assert "joint_exponent_borrowed" in [w.code for w in fitter.warnings_]
@@ -97,7 +103,7 @@ def test_source_in_sequences_is_refused(source_csv, tmp_path):
     bad["batch_tokens"] = bad["batch_seqs"]  # sequences in the tokens column
     bad.to_csv(tmp_path / "bad.csv", index=False)
     with pytest.raises(FitInputError, match="source bad"):
-        JointFitter([("bad", str(tmp_path / "bad.csv"))], n_boot=0).fit(mine_trials(mine_truth()))
+        with_sources([("bad", str(tmp_path / "bad.csv"))], n_boot=0).fit(mine_trials(mine_truth()))
 
 
 def test_cli_joint_fit_and_bad_input(source_csv, tmp_path):
@@ -178,10 +184,10 @@ def test_a_poorly_predicted_largest_size_is_flagged():
 def test_exponents_are_borrowed_not_tested_on_too_few_resamples_or_too_narrow_a_span(source_csv):
     """The verdict must not hang on the bootstrap's luck: under 200 resamples, or over less than 2x in N,
     the exponent is borrowed untested (and said), never declared inconsistent."""
-    few = JointFitter([("big", str(source_csv))], n_boot=50, seed=0, loss_surface=False).fit(
+    few = with_sources([("big", str(source_csv))], n_boot=50, seed=0).fit(
         mine_trials(mine_truth(n_exponent_shift=0.15)))
     assert {e["status"] for e in few.joint_["laws"]["lr"]["exponents"].values()} == {"borrowed"}
-    narrow = JointFitter([("big", str(source_csv))], n_boot=200, seed=0, loss_surface=False).fit(
+    narrow = with_sources([("big", str(source_csv))], n_boot=200, seed=0).fit(
         mine_trials(mine_truth(n_exponent_shift=0.15), sizes=(1e4, 1.5e4)))
     n_exp = narrow.joint_["laws"]["lr"]["exponents"]["n_params"]
     assert n_exp["status"] == "borrowed" and "1.50x" in n_exp["untested_because"]

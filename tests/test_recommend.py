@@ -198,10 +198,10 @@ def test_reads_the_real_fitters_artifact_and_recovers_the_true_law(tmp_path):
     pytest.importorskip("pandas")
     import json
 
-    from calibration.fit import FitOptions, fit_trials
+    from calibration.fit import ScaleLawFitter
     from calibration.fit.synthetic import synthetic_trials
 
-    artifact = fit_trials(synthetic_trials(seed=0), opts=FitOptions(n_boot=20, loss_boot_max=20)).artifact
+    artifact = ScaleLawFitter(n_boot=20, loss_boot_max=20).fit(synthetic_trials(seed=0)).artifact_.to_json()
     path = tmp_path / "fitted.json"
     path.write_text(json.dumps(artifact))
     rec = recommend(n_params_nonembedding=6.5e9, tokens=2e12, model=path)

@@ -10,7 +10,7 @@ import json
 from click.testing import CliRunner
 
 from advisor.cli import cli
-from calibration.fit import FitOptions, ScaleLawFitter, fit_trials
+from calibration.fit import ScaleLawFitter
 from calibration.fit.report import build_report
 from calibration.fit.synthetic import QUICK_SHAPE, synthetic_trials
 
@@ -59,10 +59,10 @@ def test_report_with_loss_surface_many_cells_and_no_batch_law(tmp_path):
 
 
 def test_report_without_bootstrap_lists_the_warning(tmp_path):
-    res = fit_trials(synthetic_trials(seed=2, lr_points=6, tokens_per_param=(10, 40)),
-                     opts=FitOptions(n_boot=0, loss_surface=False))
-    md = build_report(res, tmp_path).read_text()  # the functional API's FitResult builds a report too
-    no_bootstrap = next(w for w in res.fitter.warnings_ if w.code == "no_bootstrap")
+    fitter = ScaleLawFitter(n_boot=0, loss_surface=False).fit(synthetic_trials(seed=2, lr_points=6,
+                                                                               tokens_per_param=(10, 40)))
+    md = build_report(fitter, tmp_path).read_text()
+    no_bootstrap = next(w for w in fitter.warnings_ if w.code == "no_bootstrap")
     assert f"- {no_bootstrap}" in md
 
 

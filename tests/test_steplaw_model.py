@@ -52,9 +52,9 @@ def test_shipped_model_records_its_source(shipped):
 
 
 def test_refitting_the_source_reproduces_the_shipped_laws(shipped):
-    from calibration.fit import FitOptions, fit_file
+    from calibration.fit import ScaleLawFitter
 
-    art = fit_file(resolve_source("steplaw-dense"), opts=FitOptions(n_boot=100, seed=3, loss_surface=False)).artifact
+    art = ScaleLawFitter(n_boot=100, seed=3, loss_surface=False).fit(resolve_source("steplaw-dense")).artifact_.to_json()
     for name in ("lr", "batch"):
         law = shipped["laws"][name]
         assert art["laws"][name]["form"] == law["form"]

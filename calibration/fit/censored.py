@@ -40,7 +40,7 @@ def apply_bounds(table: CellTable, law: str, forms) -> int:
     bounded = bound_cells(table, law)
     active = 0
     for _ in range(len(bounded)):
-        fits, _ = fit_forms(forms, table.inputs, table.y(law), table.w(law), table.sizes)
+        fits, _ = fit_forms(table.stack(law), forms)
         if not fits:
             break
         pred = predict(fits[0].log_coef, fits[0].form, table.inputs)

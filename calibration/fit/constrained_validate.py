@@ -19,7 +19,7 @@ import numpy as np
 
 from advisor.constrained import RULES, best_offset
 from advisor.penalty import CAP_PCT, RAY_STEPS, RISKY_PCT, PenaltyModel, features
-from calibration.fit.laws import design, huber_fit, infeasible_reason
+from calibration.fit.laws import design, huber_fit, infeasible_reason, predict
 from calibration.fit.penalty import _bootstrap, _near, design as penalty_design, huber_lstsq, run_offsets
 from calibration.fit.validate import CellTable
 
@@ -55,15 +55,15 @@ def _loco_laws(table: CellTable, lr_form, batch_form, held: np.ndarray) -> dict:
     """Per held cell: the predicted log LR and log batch from the chosen forms refitted without it."""
     inputs, out = table.inputs, {}
     for law, form in (("lr", lr_form), ("batch", batch_form)):
-        w = table.w(law)
+        st, w = table.stack(law), table.w(law)
         pred = np.full(len(held), np.nan)
         for k, i in enumerate(held):
             row = w.copy()
             row[i] = 0.0
-            if form is None or infeasible_reason(form, inputs, row) is not None:
+            if form is None or infeasible_reason(st, form, w=row) is not None:
                 continue
-            coef = huber_fit(design(form, inputs), table.y(law)[None, :], row[None, :])[0]
-            pred[k] = float(design(form, {key: v[i:i + 1] for key, v in inputs.items()})[0] @ coef)
+            coef = huber_fit(design(st, form), st.y[None, :], row[None, :])[0]
+            pred[k] = float(predict(coef, form, {key: v[i:i + 1] for key, v in inputs.items()})[0])
         out[law] = pred
     return out
 

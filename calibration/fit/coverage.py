@@ -59,11 +59,12 @@ def _predict_held_out(table: CellTable, law: str, forms, y_samples: np.ndarray, 
     w = table.w(law)
     test = np.flatnonzero(held & (w > 0))
     w_train = np.where(held, 0.0, w)
-    fits, _ = fit_forms(forms, table.inputs, table.y(law), w_train, table.sizes)
+    st = table.stack(law, w_train)
+    fits, _ = fit_forms(st, forms)
     if not fits or not len(test):
         return []
     for f in fits:
-        bootstrap_law(f, design(f.form, table.inputs), table.y(law), w_train, y_samples, rng)
+        bootstrap_law(f, design(st, f.form), st.y, w_train, y_samples, rng)
     # validated as the advisor reads it: failed draws dropped
     fitted = FittedLaw.from_json(law_entry(fits, [], table, law).to_json())
     train = w_train > 0

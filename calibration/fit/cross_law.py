@@ -1,4 +1,4 @@
-"""One power law fitted across several setups (joint_law's stack, every setup on an equal footing).
+"""One power law fitted across several setups (a laws.Stack, every setup on an equal footing).
 
     log y = c_s + sum_j e_j log x_j            (pooled: a prefactor per setup, shared exponents)
     log y = c_s + sum_j (e_j + d_sj) log x_j   (setup s's own law: its own slope for every input it spans)
@@ -16,9 +16,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from calibration.fit import joint_law
-from calibration.fit.joint_law import JointLawFit, Stack
-from calibration.fit.laws import LawForm
+import calibration.fit.joint_law as joint_law
+from calibration.fit.joint_law import JointLawFit
+from calibration.fit.laws import LawForm, Stack, cv_log2_error, design, fit_forms as fit_each, infeasible_reason
 
 
 MAX_CENSOR_ROUNDS = 10
@@ -46,10 +46,10 @@ def censored(stack: Stack, form: LawForm, own: tuple[str, ...] = ()) -> Stack:
     eff = stack
     for _ in range(MAX_CENSOR_ROUNDS):
         eff = _with_bounds(stack, weight)
-        if _infeasible(eff, form) or joint_law.infeasible_reason(eff, form, own):
+        if infeasible_across(eff, form) or infeasible_reason(eff, form, own):
             return stack
         coef, _ = joint_law.fit_point(eff, form, own)
-        pred = joint_law.design(eff, form, own)[0] @ coef
+        pred = design(eff, form, own) @ coef
         crossed = ((stack.bound > 0) & (pred > stack.bound_y + BOUND_SLACK)) | \
                   ((stack.bound < 0) & (pred < stack.bound_y - BOUND_SLACK))
         if not crossed.any():
@@ -70,12 +70,12 @@ def own_law(stack: Stack, form: LawForm, setup: int, rng: np.random.Generator) -
     cells can test, the pooled one otherwise) with the consistency test of each own slope."""
     rot = rotated(stack, setup)
     can_test, why = joint_law.testable(rot, form)
-    if joint_law.infeasible_reason(rot, form, can_test):
+    if infeasible_reason(rot, form, can_test):
         can_test = ()
     rot = censored(rot, form, can_test)  # the bounds this setup's own law crosses
     tests = {}
     if can_test and rot.samples is not None and len(rot.samples) >= joint_law.MIN_TEST_BOOT:
-        tests = joint_law._consistency_tests(rot, form, can_test, rng)
+        tests = joint_law.consistency_tests(rot, form, can_test, rng)
     coef, groups = joint_law.fit_point(rot, form, can_test)
     log_coef = joint_law.mine_coef(coef, form, can_test, len(groups))[0]
     return {"log_coef": [float(v) for v in log_coef], "own": list(can_test),
@@ -101,13 +101,13 @@ def fit_form(stack: Stack, form: LawForm, rng: np.random.Generator, own_laws: bo
     (own_laws) each setup's own law."""
     raw, stack = stack, censored(stack, form)
     coef, groups = joint_law.fit_point(stack, form, ())
-    x, _ = joint_law.design(stack, form, ())
+    x = design(stack, form)
     scatter = joint_law.group_scatter(stack, x, coef)
     boot = stack.samples is not None and len(stack.samples) >= 10
     samples = joint_law.bootstrap(stack, x, scatter, rng) if boot else None
     residual = float(np.sqrt(np.mean([scatter[g][0] ** 2 for g in groups])))
     between = float(np.sqrt(np.mean([scatter[g][1] ** 2 for g in groups])))
-    fit = CrossLawFit(form, pooled_coef(coef, len(groups))[0], residual, joint_law.cv_log2_error(stack, form, ()),
+    fit = CrossLawFit(form, pooled_coef(coef, len(groups))[0], residual, cv_log2_error(stack, form, batched=False),
                       int((stack.w > 0).sum()), pooled_coef(samples, len(groups)) if samples is not None else None,
                       between)
     setups = {}
@@ -123,24 +123,42 @@ def fit_form(stack: Stack, form: LawForm, rng: np.random.Generator, own_laws: bo
 def fit_forms(stack: Stack, forms, rng: np.random.Generator):
     """Every feasible form, best first by the pooled leave-one-size-out error; own laws for the best only
     (the setup part is built from the chosen form)."""
-    from advisor.artifact import SkippedForm
-
-    fits, skipped = [], []
-    for form in forms:
-        reason = _infeasible(stack, form)
-        if reason:
-            skipped.append(SkippedForm(form.name, reason))
-            continue
-        fits.append(fit_form(stack, form, rng, own_laws=False))
-    fits.sort(key=lambda f: (f.cv_log2_error is None, f.cv_log2_error or 0.0, f.form.n_coef))
+    fits, skipped = fit_each(stack, forms, lambda st, form: fit_form(st, form, rng, own_laws=False), infeasible_across)
     if fits:
         fits[0] = fit_form(stack, fits[0].form, rng, own_laws=True)
     return fits, skipped
 
 
-def _infeasible(stack: Stack, form: LawForm) -> str | None:
-    """joint_law's feasibility test without its MINE requirement (every setup is on an equal footing)."""
+def infeasible_across(stack: Stack, form: LawForm) -> str | None:
+    """laws.infeasible_reason without its MINE requirement (every setup is on an equal footing)."""
     if not (stack.w > 0).any():
         return "no usable cell"
-    present = [g for g in stack.present()]
-    return joint_law.infeasible_reason(rotated(stack, present[0]) if present[0] else stack, form, ())
+    first = stack.present()[0]
+    return infeasible_reason(rotated(stack, first) if first else stack, form)
+
+
+def law_record(fit: CrossLawFit) -> dict:
+    """One law's part of provenance.cross_setup (advisor/setups.py reads it)."""
+    setups = {}
+    for name, s in fit.joint["setups"].items():
+        if "log_coef" not in s:
+            continue
+        shared = [fit.joint["exponents"][n]["shared"]["value"] for n in fit.form.inputs]
+        pooled = [float(np.log(s["prefactor"]))] + shared
+        setup_law = s["log_coef"] if s["inconsistent"] else pooled  # --setup NAME: own slopes only where they differ
+        setups[name] = {**{k: v for k, v in s.items() if k != "tests"}, "setup_log_coef": [float(v) for v in setup_law],
+                        "tests": {n: {k: t[k] for k in ("mine", "others", "difference", "inconsistent")}
+                                  for n, t in s.get("tests", {}).items()}}
+    return {"form": fit.form.name, "inputs": list(fit.form.inputs),
+            "pooled_log_coef": [float(v) for v in fit.log_coef], "setups": setups}
+
+
+def anchored_record(stack: Stack, form: LawForm, fit: JointLawFit, rng: np.random.Generator) -> dict:
+    """The anchored setup part of a joint fit of one law: the other setups' own slopes around the pooled ones,
+    pinned at MINE's cells' geometric centre (advisor/setups.py, mode `anchored`)."""
+    mine = (stack.gid == 0) & (stack.w > 0)
+    setups = {stack.names[g]: {"log_coef": own_law(stack, form, g, rng)["log_coef"]} for g in stack.present() if g != 0}
+    anchor = {k: float(np.exp(np.log(stack.inputs[k][mine]).mean())) for k in ("n_params", "tokens")}
+    own = [n for n, e in fit.joint["exponents"].items() if e["status"] == "own"]
+    return {"form": form.name, "inputs": list(form.inputs), "own": own,
+            "pooled_log_coef": [float(v) for v in fit.log_coef], "setups": setups, "anchor": anchor}

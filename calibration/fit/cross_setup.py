@@ -1,22 +1,30 @@
-"""Laws fitted across setups (`advisor fit --setups A B ...`): the model for a setup none of them is.
+"""Laws fitted across setups (`advisor fit --across A B ...`): the model for a setup none of them is.
 
-A JointFitter whose laws treat every setup alike (cross_law.py): a prefactor per setup, the exponents
-shared, each setup's own slopes tested against the others' (the consistency test of the joint fit with
-that setup in MINE's place). The artifact's laws are the unknown setup's: the mean prefactor with the
-shared exponents and their joint bootstrap. `provenance.cross_setup` records each setup's prefactor and
-own law, from which the advisor builds the setup part of the interval at the target (advisor/setups.py)
-and answers `--setup NAME` for a known one; and the leave-one-setup-out validation (cross_validate.py).
+`AcrossSetups` is the ScaleLawFitter strategy (law_setups.py) whose laws treat every setup alike
+(cross_law.py): a prefactor per setup, the exponents shared, each setup's own slopes tested against the
+others' (the consistency test of the joint fit with that setup in MINE's place); `CrossSetupFitter(tables,
+...)` is ScaleLawFitter(setups=AcrossSetups(tables), ...). The artifact's laws are the unknown setup's: the
+mean prefactor with the shared exponents and their joint bootstrap. `provenance.cross_setup` records each
+setup's prefactor and own law, from which the advisor builds the setup part of the interval at the target
+(advisor/setups.py) and answers `--setup NAME` for a known one; and the leave-one-setup-out validation
+(cross_validate.py).
 
 The first setup is the reference: its cells give the loss surface, the penalty model and the cell list
 (those are properties of one setup's landscape and cannot be pooled); it should be the richest grid.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from calibration.fit import cross_law
-from calibration.fit.joint import INPUT_NAMES, JointFitter, stack
-from calibration.fit.laws import BATCH_FORMS, LR_FORMS
+from advisor.coded_warning import CodedWarning
+import calibration.fit.cross_law as cross_law
+from calibration.fit.cross_validate import leave_one_setup_out
+from calibration.fit.fitter import ScaleLawFitter
+from calibration.fit.joint import WithSources, record_joint, sources_stack
+from calibration.fit.joint_record import INPUT_NAMES
+from calibration.fit.law_setups import StackedSetups
 from calibration.fit.table import FitInputError, read_table
 
 # one-setup warnings about the pooled exponents' width: across setups their spread between setups is the
@@ -33,73 +41,66 @@ SPREAD_RULE = ("the setups' own laws (their prefactor, and their own slope for e
                "1.645 * sqrt(1 + 1/k) * their sd (k setups, published laws counted)")
 
 
-# An anchor pins your prefactor, not the slopes you borrow: their spread between the sources, carried from your
-# cells to the target. Published C-only laws (DeepSeek's) imply no slope in N at fixed D that anyone measured:
-# they are left out here (with them the anchored 7B/2T widths reached 1e2-1e5x; docs/fitting.md)
-ANCHORED_RULE = ("the sources' own slopes, for each exponent your fit borrowed, carried from your cells' geometric "
-                 "centre to the target, around the pooled law: 1.645 * sqrt(1 + 1/k) * their sd (k sources)")
+@dataclass(frozen=True)
+class AcrossSetups(StackedSetups):
+    """Several setups on an equal footing: `tables` (name, table path) pairs, the first the reference (the
+    table the fitter is given); `published_setups`: published laws that enter the setup part as setups;
+    `validate_setups`: leave each setup out (cross_validate.py). The fitter also learns `cross_`
+    (provenance.cross_setup)."""
 
+    tables: tuple = ()
+    published_setups: tuple = PUBLISHED_SETUPS
+    validate_setups: bool = True
+    how = " across the setups"
+    same_setup = False  # the model is of a setup none of them is
 
-class CrossSetupFitter(JointFitter):
-    """Fit several setups (a list of (name, table path); the first is the reference) across setups."""
+    def get_params(self) -> dict:
+        return {"tables": [name for name, _ in self.tables], "published_setups": list(self.published_setups),
+                "validate_setups": self.validate_setups}
 
-    def __init__(self, setups, n_boot: int = 1000, seed: int = 0, near_optimal: float = 0.0025,
-                 loss_surface: bool = True, loss_boot_max: int | None = None, progress: bool = False,
-                 published_setups=PUBLISHED_SETUPS, validate_setups: bool = True) -> None:
-        setups = list(setups)
-        if len(setups) < 2:
+    def load(self, fitter) -> list:
+        """Every table checked for mixed setups (the reference's included), then the others read."""
+        if len(self.tables) < 2:
             raise FitInputError("a cross-setup fit needs two or more setups")
-        names = [n for n, _ in setups]
+        names = [n for n, _ in self.tables]
         if len(set(names)) < len(names):
             raise FitInputError(f"a setup is given twice: {', '.join(names)}")
-        super().__init__(setups[1:], n_boot=n_boot, seed=seed, near_optimal=near_optimal, loss_surface=loss_surface,
-                         loss_boot_max=loss_boot_max, progress=progress)
-        self.setups = setups
-        self.published_setups = tuple(published_setups)
-        self.validate_setups = validate_setups
+        for name, path in self.tables:
+            check_one_setup(name, read_table(path))
+        return WithSources(tuple(self.tables[1:])).load(fitter)
 
-    def fit(self, trials=None, columns=None, **kw) -> "CrossSetupFitter":
-        from calibration.fit.table import ColumnMap
+    def stacks(self, table, samples: dict, sources: list) -> dict:
+        """Every setup's cells, the reference named (the bounds are used per form, in cross_law.fit_form)."""
+        stacks = {law: sources_stack(table, samples, sources, law) for law in ("lr", "batch")}
+        for st in stacks.values():
+            st.names[0] = self.tables[0][0]
+        return stacks
 
-        for setup_name, setup_path in self.setups:
-            check_one_setup(setup_name, read_table(setup_path))
-        name, path = self.setups[0]
-        kw.setdefault("table_name", name)
-        return super().fit(path if trials is None else trials, columns or ColumnMap(), **kw)
+    def fit_forms(self, stack, forms, rng: np.random.Generator):
+        return cross_law.fit_forms(stack, forms, rng)
 
-    def _fit_laws(self) -> None:
-        table, rng = self.table_, np.random.default_rng(self.seed)
-        from calibration.fit.bootstrap import resample_optima
-
-        self._mine_samples = {}
-        if self.n_boot > 0:
-            s_lr, s_b, s_loss = resample_optima(table.cells, table.optima, self.n_boot, rng, self.progress)
-            self._mine_samples = {"lr": s_lr, "batch": s_b, "loss": s_loss}
-        self.stacks_ = {law: stack(table, self._mine_samples, self.sources_, law) for law in ("lr", "batch")}
-        for st in self.stacks_.values():
-            st.names[0] = self.setups[0][0]
-        law_rng = np.random.default_rng(self.seed + 3)
-        self.lr_fits_, self.lr_skipped_ = cross_law.fit_forms(self.stacks_["lr"], LR_FORMS, law_rng)
-        if not self.lr_fits_:
-            raise FitInputError("no LR law form can be fitted across the setups ("
-                                + "; ".join(f"{s.form}: {s.reason}" for s in self.lr_skipped_) + ")")
-        self.batch_fits_, self.batch_skipped_ = cross_law.fit_forms(self.stacks_["batch"], BATCH_FORMS, law_rng)
-        self._fit_loss_surface()
-
-    def _build_artifact(self, raw, columns, excluded, table_name, table_sha256, notes) -> None:
-        super()._build_artifact(raw, columns, excluded, table_name, table_sha256, notes)
-        self.provenance_.same_setup_as_target = False
-        self.provenance_.extra.pop("joint", None)
-        self.cross_ = cross_section(self)
+    def record(self, fitter) -> None:
+        """provenance.cross_setup (leave one setup out included) in place of a joint fit's record."""
+        record_joint(fitter, anchored=False)
+        fitter.provenance_.extra.pop("joint", None)
+        fitter.cross_ = cross_section(fitter, self)
         if self.validate_setups:
-            from calibration.fit.cross_validate import leave_one_setup_out
+            fitter.cross_["leave_one_setup_out"] = leave_one_setup_out(fitter, self.published_setups)
+        fitter.provenance_.extra["cross_setup"] = fitter.cross_
+        reference = self.tables[0][0]
+        warnings = [w for w in fitter.warnings_ if not w.code.startswith("joint_") and w.code not in CARRIED]
+        fitter.warnings_ = [reference_edge_warning(w, reference) for w in warnings] + cross_warnings(fitter)
+        fitter.artifact_.warnings = fitter.warnings_
 
-            self.cross_["leave_one_setup_out"] = leave_one_setup_out(self)
-        self.provenance_.extra["cross_setup"] = self.cross_
-        self.warnings_ = [w for w in self.warnings_ if not w.code.startswith("joint_") and w.code not in CARRIED]
-        self.warnings_ = [reference_edge_warning(w, self.setups[0][0]) for w in self.warnings_]
-        self.warnings_ += cross_warnings(self)
-        self.artifact_.warnings = self.warnings_
+
+def CrossSetupFitter(tables, n_boot: int = 1000, seed: int = 0, near_optimal: float = 0.0025,
+                     loss_surface: bool = True, loss_boot_max: int | None = None, progress: bool = False,
+                     published_setups=PUBLISHED_SETUPS, validate_setups: bool = True) -> ScaleLawFitter:
+    """ScaleLawFitter(setups=AcrossSetups(tables, ...), ...); fit it with the reference's table
+    (`fit(tables[0][1])`)."""
+    return ScaleLawFitter(n_boot=n_boot, seed=seed, near_optimal=near_optimal, loss_surface=loss_surface,
+                          loss_boot_max=loss_boot_max, progress=progress,
+                          setups=AcrossSetups(tuple(tables), tuple(published_setups), validate_setups))
 
 
 def check_one_setup(name: str, raw) -> None:
@@ -114,63 +115,22 @@ def check_one_setup(name: str, raw) -> None:
                                     f"{' ...' if len(values) > 4 else ''}; give each setup as its own table")
 
 
-def law_record(fit, mode: str = "unknown", anchor: dict | None = None) -> dict:
-    """One law's part of provenance.cross_setup (advisor/setups.py reads it)."""
-    setups = {}
-    for name, s in fit.joint["setups"].items():
-        if "log_coef" not in s:
-            continue
-        pooled = [float(np.log(s["prefactor"]))] + [fit.joint["exponents"][n]["shared"]["value"] for n in fit.form.inputs]
-        setup_law = s["log_coef"] if s["inconsistent"] else pooled  # --setup NAME: own slopes only where they differ
-        setups[name] = {**{k: v for k, v in s.items() if k != "tests"}, "setup_log_coef": [float(v) for v in setup_law],
-                        "tests": {n: {k: t[k] for k in ("mine", "others", "difference", "inconsistent")}
-                                  for n, t in s.get("tests", {}).items()}}
-    out = {"form": fit.form.name, "inputs": list(fit.form.inputs),
-           "pooled_log_coef": [float(v) for v in fit.log_coef], "setups": setups}
-    if anchor is not None:
-        out["anchor"] = anchor
-    return out
-
-
-def anchored_section(fitter) -> dict | None:
-    """provenance.cross_setup of a joint fit (your cells pin your prefactor): each source's own slopes and
-    the published setups', whose spread around the pooled exponents, pinned at your cells' geometric centre,
-    is the setup part of your interval (advisor/setups.py, mode `anchored`). None for a cross-setup fit."""
-    if isinstance(fitter, CrossSetupFitter):
-        return None
-    laws = {}
-    for law, fits in (("lr", fitter.lr_fits_), ("batch", fitter.batch_fits_)):
-        if not fits:
-            continue
-        st, form = fitter.stacks_[law], fits[0].form
-        mine = (st.gid == 0) & (st.w > 0)
-        rng = np.random.default_rng(fitter.seed + 5)
-        setups = {st.names[g]: {"log_coef": cross_law.own_law(st, form, g, rng)["log_coef"]}
-                  for g in st.present() if g != 0}
-        anchor = {k: float(np.exp(np.log(st.inputs[k][mine]).mean())) for k in ("n_params", "tokens")}
-        own = [n for n, e in fits[0].joint["exponents"].items() if e["status"] == "own"]
-        laws[law] = {"form": form.name, "inputs": list(form.inputs), "own": own,
-                     "pooled_log_coef": [float(v) for v in fits[0].log_coef], "setups": setups, "anchor": anchor}
-    return {"mode": "anchored", "setups": [{"name": s.name} for s in fitter.sources_],
-            "published_setups": [], "spread_rule": ANCHORED_RULE, "laws": laws}
-
-
-def cross_section(fitter) -> dict:
+def cross_section(fitter, across: AcrossSetups) -> dict:
     """provenance.cross_setup: the setups, each law's pooled and own laws, the rule of the setup part."""
-    laws = {law: law_record(fits[0]) for law, fits in (("lr", fitter.lr_fits_), ("batch", fitter.batch_fits_)) if fits}
-    sources = [{"name": fitter.setups[0][0], "n_cells": len(fitter.table_.cells), "n_trials": len(fitter.trials_)}]
+    laws = {law: cross_law.law_record(fits[0]) for law, fits in (("lr", fitter.lr_fits_), ("batch", fitter.batch_fits_))
+            if fits}
+    reference = across.tables[0][0]
+    sources = [{"name": reference, "n_cells": len(fitter.table_.cells), "n_trials": len(fitter.trials_)}]
     sources += [{"name": s.name, "table_sha256": s.sha256, "n_trials": s.n_trials, "n_cells": len(s.table.cells)}
                 for s in fitter.sources_]
-    return {"mode": "unknown", "setups": sources, "published_setups": list(fitter.published_setups),
-            "reference": fitter.setups[0][0], "spread_rule": SPREAD_RULE,
+    return {"mode": "unknown", "setups": sources, "published_setups": list(across.published_setups),
+            "reference": reference, "spread_rule": SPREAD_RULE,
             "reference_only": "loss surface, penalty model and cells: the reference setup's", "laws": laws}
 
 
 def reference_edge_warning(warning, reference: str):
     """The grid-edge count is over the reference setup's cells only (the other setups' edge optima enter the
     pooled laws as bounds), so its total must say whose cells it counts, not read as the pooled laws' total."""
-    from advisor.coded_warning import CodedWarning
-
     if not warning.code.endswith("_on_grid_edge") or " of " not in warning.message:
         return warning
     count, rest = warning.message.split(" of ", 1)
@@ -181,8 +141,6 @@ def reference_edge_warning(warning, reference: str):
 
 def cross_warnings(fitter) -> list:
     """One `setup_exponent_differs` warning naming every law whose setups' own exponents differ (tested)."""
-    from advisor.coded_warning import CodedWarning
-
     parts = []
     for law, rec in fitter.cross_["laws"].items():
         flagged = {n: s for n, s in rec["setups"].items() if s.get("inconsistent")}

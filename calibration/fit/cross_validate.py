@@ -17,8 +17,9 @@ import numpy as np
 
 from advisor.model import FittedLaw
 from advisor.setups import SetupSpread
-from calibration.fit import cross_law, joint_law
-from calibration.fit.joint_law import Stack
+import calibration.fit.cross_law as cross_law
+import calibration.fit.joint_law as joint_law
+from calibration.fit.laws import Stack, infeasible_reason
 
 LN2 = math.log(2.0)
 # the issue's reference target: 7B total (6.5B non-embedding under the standard shape), 2T tokens
@@ -108,19 +109,17 @@ def hold_out(st: Stack, form, h: int, steps, scored, published: dict, rng, ancho
     scored = scored & (st.gid == h)
     if not anchored:
         sub = substack(st, st.gid != h)
-        if len(sub.present()) < 1 or cross_law._infeasible(sub, form):
+        if len(sub.present()) < 1 or cross_law.infeasible_across(sub, form):
             return None
         fit = cross_law.fit_form(sub, form, rng)
-        from calibration.fit.cross_setup import law_record
-
-        spread = SetupSpread(law_record(fit), "unknown", published)
+        spread = SetupSpread(cross_law.law_record(fit), "unknown", published)
         target = scored
     else:
         smallest = st.inputs["n_params"][mine].min()
         anchor = mine & (st.inputs["n_params"] == smallest)
         target = scored & (st.inputs["n_params"] > smallest * 1.01)
         sub = substack(st, (st.gid != h) | anchor, first=h)
-        if not target.any() or joint_law.infeasible_reason(sub, form, ()):
+        if not target.any() or infeasible_reason(sub, form):
             return None
         sub = cross_law.censored(sub, form)
         fit = joint_law.fit_form(sub, form, rng)
@@ -133,19 +132,11 @@ def hold_out(st: Stack, form, h: int, steps, scored, published: dict, rng, ancho
 def anchored_spread(st: Stack, form, fit, published: dict, rng) -> SetupSpread:
     """The anchored setup part of a joint fit: the sources' own slopes around the pooled ones, pinned at
     MINE's cells' geometric centre."""
-    mine = (st.gid == 0) & (st.w > 0)
-    setups = {st.names[g]: {"log_coef": cross_law.own_law(st, form, g, rng)["log_coef"]}
-              for g in st.present() if g != 0}
-    anchor = {k: float(np.exp(np.log(st.inputs[k][mine]).mean())) for k in ("n_params", "tokens")}
-    own = [n for n, e in fit.joint["exponents"].items() if e["status"] == "own"]
-    record = {"form": form.name, "inputs": list(form.inputs), "pooled_log_coef": [float(v) for v in fit.log_coef],
-              "setups": setups, "anchor": anchor, "own": own}
-    return SetupSpread(record, "anchored", published)
+    return SetupSpread(cross_law.anchored_record(st, form, fit, rng), "anchored", published)
 
 
-def leave_one_setup_out(fitter, published_keys=None) -> dict:
-    """Per setup, per law: unanchored and anchored scores (module doc)."""
-    keys = fitter.published_setups if published_keys is None else published_keys
+def leave_one_setup_out(fitter, keys) -> dict:
+    """Per setup, per law: unanchored and anchored scores (module doc); `keys`: the published setups."""
     published = published_forms(keys)
     tables = [fitter.table_] + [s.table for s in fitter.sources_]
     out = {}

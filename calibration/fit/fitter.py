@@ -1,13 +1,15 @@
 """ScaleLawFitter: the whole fit, estimator-style (scikit-learn manner).
 
-Settings go to the constructor; `fit(trials)` runs trial table -> cell optima -> laws and the loss
-surface -> bootstrap -> validation -> warnings and returns the fitter, whose learned state sits in
+Settings go to the constructor; `fit(trials)` runs trial table -> cell optima -> laws (bootstrapped) and
+the loss surface -> validation -> warnings and returns the fitter, whose learned state sits in
 trailing-underscore attributes; `artifact_` is the fitted-model artifact (advisor/artifact.py,
-docs/fitted-model.md), which `write(path)` saves and advisor/model.py reads.
+docs/fitted-model.md), which `write(path)` saves and advisor/model.py reads. The same stages fit one setup
+or several: the `setups` strategy (law_setups.py) says which.
 
     fitter = ScaleLawFitter(n_boot=1000, seed=0).fit("trials.csv")
     fitter.lr_law_.log_coef, fitter.warnings_[0].code
     fitter.write("model.json"); fitter.report("report/")
+    ScaleLawFitter(setups=WithSources([("steplaw-dense", path)])).fit("mine.csv")   # joint.py
 """
 from __future__ import annotations
 
@@ -19,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from advisor.artifact import FittedModelArtifact, Laws, Validation
-from calibration.fit.bootstrap import bootstrap_law, resample_optima
+from advisor.artifact import FittedModelArtifact, Laws
+from calibration.fit.bootstrap import resample_optima
 from calibration.fit.censored import apply_bounds
 from calibration.fit.checks import fit_warnings
 from calibration.fit.constrained_validate import end_to_end
-from calibration.fit.coverage import interval_coverage
-from calibration.fit.laws import BATCH_FORMS, LR_FORMS, design, fit_forms
+from calibration.fit.law_setups import OneSetup
+from calibration.fit.laws import BATCH_FORMS, LR_FORMS
 from calibration.fit.loss_surface import bootstrap_surface, fit_surface
 from calibration.fit.cell_fit import fit_cell
 from calibration.fit.collinearity import nd_line
@@ -34,7 +36,7 @@ from calibration.fit.provenance import build_provenance, record_decay_timescale
 from calibration.fit.published import published_law_key, record_published_law
 from calibration.fit.table import (ColumnMap, FitInputError, build_cells, check_one_optimizer, diverged_trials,
                                    mixed_setups, prepare_trials, read_table)
-from calibration.fit.validate import CellTable, held_out_largest, leave_one_cell_out
+from calibration.fit.validate import CellTable
 from calibration.fit.writer import cell_entries, fit_range, law_entry, loss_entry, readable_text, write_text
 
 PENALTY_BOOT = 200  # bootstrap draws of the penalty model (each a refit over resampled cells)
@@ -64,6 +66,9 @@ class ScaleLawFitter:
         loss_surface: fit L(N, D) (the slowest step).
         loss_boot_max: cap on the loss-surface resamples (None: all of them).
         progress: show a progress bar during the bootstrap.
+        setups: what the laws are fitted across (law_setups.py): OneSetup() (default: the table alone),
+            WithSources(sources) (joint.py: the table anchored on sources) or AcrossSetups(tables)
+            (cross_setup.py: a setup none of them is).
 
     Learned attributes (after `fit`): `artifact_` (FittedModelArtifact), its parts `lr_law_`, `batch_law_`
     (LawEntry; `batch_law_` None when no form could be fitted), `loss_law_` (LossEntry or None),
@@ -73,12 +78,13 @@ class ScaleLawFitter:
     form first), `lr_skipped_`, `batch_skipped_` (SkippedForm: forms that could not be fitted, and
     why), `surface_` (SurfaceFit or None), `surface_skip_` (why none),
     `optima_samples_` (bootstrap optima per law), `mixed_setups_` (table.mixed_setups: what the table
-    pools as one setup).
+    pools as one setup), `sources_` (joint.Source: the other setups, none for one), `stacks_` (laws.Stack
+    per law: the cells the laws were fitted to).
     """
 
     def __init__(self, n_boot: int = 1000, seed: int = 0, near_optimal: float = 0.0025,
                  same_setup: bool | None = None, loss_surface: bool = True, loss_boot_max: int | None = None,
-                 progress: bool = False) -> None:
+                 progress: bool = False, setups=OneSetup()) -> None:
         self.n_boot = n_boot
         self.seed = seed
         self.near_optimal = near_optimal
@@ -86,10 +92,11 @@ class ScaleLawFitter:
         self.loss_surface = loss_surface
         self.loss_boot_max = loss_boot_max
         self.progress = progress
+        self.setups = setups
 
     def get_params(self) -> dict:
         return {k: getattr(self, k) for k in ("n_boot", "seed", "near_optimal", "same_setup", "loss_surface",
-                                              "loss_boot_max", "progress")}
+                                              "loss_boot_max", "progress", "setups")}
 
     def __repr__(self) -> str:
         return f"ScaleLawFitter({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
@@ -99,6 +106,7 @@ class ScaleLawFitter:
         """Fit a trial table (a DataFrame, or a CSV/Parquet file). `columns` maps the table's columns;
         `table_name` is what provenance records (default: the path as given); `notes` go to provenance.
         Raises FitInputError when the table cannot support the LR law."""
+        self.sources_ = self.setups.load(self)  # a bad source fails before the table is read
         if isinstance(trials, (str, Path)):
             table_name = table_name or str(trials)
             table_sha256 = hashlib.sha256(Path(trials).read_bytes()).hexdigest() if Path(trials).is_file() else ""
@@ -110,14 +118,13 @@ class ScaleLawFitter:
         self.table_ = self._cell_table(diverged_trials(trials, columns))
         self._say(f"{len(self.table_.cells)} cells: fitting the laws")
         self._fit_laws()
-        self.optima_samples_ = self._bootstrap() if self.n_boot > 0 else {}
         # the cost of being off: its own bootstrap over cells, at most PENALTY_BOOT draws (it is cheap to use)
         self._say("the penalty model")
         self.penalty_ = fit_penalty(self.table_, min(self.n_boot, PENALTY_BOOT), np.random.default_rng(self.seed + 2))
         self._say("the cost of a plan, end to end")
         self._validate_end_to_end()
         self._say("held-out validation")
-        self.validation_ = self._validate()
+        self.validation_ = self.setups.validate(self)
         self._build_artifact(trials, columns, excluded, table_name or "", table_sha256, notes)
         # numbers out of range: refused here, not in the advisor; the checked text is what `write` writes
         self._artifact_text = readable_text(self.artifact_.to_json())
@@ -163,39 +170,34 @@ class ScaleLawFitter:
         return table
 
     def _fit_laws(self) -> None:
-        """Every feasible form of each law (chosen form first) and the loss surface."""
-        table = self.table_
-        self.lr_fits_, lr_skipped = fit_forms(LR_FORMS, table.inputs, table.y("lr"), table.w("lr"), table.sizes)
+        """The optima's bootstrap samples, every feasible form of each law (chosen form first, with its
+        samples) and the loss surface."""
+        table, rng = self.table_, np.random.default_rng(self.seed)
+        self.optima_samples_ = {}
+        if self.n_boot > 0:
+            s_lr, s_b, s_loss = resample_optima(table.cells, table.optima, self.n_boot, rng, self.progress)
+            self.optima_samples_ = {"lr": s_lr, "batch": s_b, "loss": s_loss}
+        self.stacks_ = self.setups.stacks(table, self.optima_samples_, self.sources_)
+        law_rng = self.setups.law_rng(rng, self.seed)
+        self.lr_fits_, self.lr_skipped_ = self.setups.fit_forms(self.stacks_["lr"], LR_FORMS, law_rng)
         if not self.lr_fits_:
-            reasons = "; ".join(f"{s.form}: {s.reason}" for s in lr_skipped)
-            raise FitInputError(f"no LR law form can be fitted ({reasons})")
-        self.lr_skipped_ = lr_skipped
-        self.batch_fits_, self.batch_skipped_ = fit_forms(BATCH_FORMS, table.inputs, table.y("batch"),
-                                                          table.w("batch"), table.sizes)
+            reasons = "; ".join(f"{s.form}: {s.reason}" for s in self.lr_skipped_)
+            raise FitInputError(f"no LR law form can be fitted{self.setups.how} ({reasons})")
+        self.batch_fits_, self.batch_skipped_ = self.setups.fit_forms(self.stacks_["batch"], BATCH_FORMS, law_rng)
         self._fit_loss_surface()
 
     def _fit_loss_surface(self) -> None:
-        """L(N, D) through the cells' best losses (when asked for): `surface_`, or why none in `surface_skip_`."""
+        """L(N, D) through the table's cells' best losses (when asked for; losses depend on the data and
+        tokenizer, so never pooled across setups), bootstrapped: `surface_`, or why none in `surface_skip_`."""
         table = self.table_
         self.surface_, self.surface_skip_ = None, "not requested"
-        if self.loss_surface:
-            loss_opt = np.array([o.loss for o in table.optima])
-            self.surface_, self.surface_skip_ = fit_surface(table.inputs["n_params"], table.inputs["tokens"],
-                                                            loss_opt, table.w("lr"))
-
-    def _bootstrap(self) -> dict:
-        """Resample trials within cells, re-estimate the optima, refit every law form and the loss surface
-        (filling their .samples); returns the optima samples by law."""
-        table, rng = self.table_, np.random.default_rng(self.seed)
-        s_lr, s_b, s_loss = resample_optima(table.cells, table.optima, self.n_boot, rng, self.progress)
-        samples = {"lr": s_lr, "batch": s_b, "loss": s_loss}
-        for law, fits in (("lr", self.lr_fits_), ("batch", self.batch_fits_)):
-            for f in fits:
-                bootstrap_law(f, design(f.form, table.inputs), table.y(law), table.w(law), samples[law], rng)
-        if self.surface_ is not None:
-            self.surface_.samples = bootstrap_surface(self.surface_, table.inputs["n_params"], table.inputs["tokens"],
-                                                      s_loss[: self.loss_boot_max], table.w("lr"))
-        return samples
+        if not self.loss_surface:
+            return
+        n, d = table.inputs["n_params"], table.inputs["tokens"]
+        self.surface_, self.surface_skip_ = fit_surface(n, d, np.array([o.loss for o in table.optima]), table.w("lr"))
+        if self.surface_ is not None and self.optima_samples_:
+            self.surface_.samples = bootstrap_surface(self.surface_, n, d,
+                                                      self.optima_samples_["loss"][: self.loss_boot_max], table.w("lr"))
 
     def _validate_end_to_end(self) -> None:
         """What a user gets from the penalty model, each cell predicted by a refit without it: `check`'s cost of
@@ -207,14 +209,6 @@ class ScaleLawFitter:
                                                             self.penalty_, np.random.default_rng(self.seed + 3),
                                                             n_boot=min(self.n_boot, E2E_BOOT))
 
-    def _validate(self) -> Validation:
-        table = self.table_
-        batch_form = self.batch_fits_[0].form if self.batch_fits_ else None
-        validation = Validation(held_out_largest(table), leave_one_cell_out(table, self.lr_fits_[0].form, batch_form))
-        if self.optima_samples_:
-            validation.coverage = interval_coverage(table, self.optima_samples_, np.random.default_rng(self.seed + 1))
-        return validation
-
     def _build_artifact(self, raw: pd.DataFrame, columns: ColumnMap, excluded: dict, table_name: str,
                         table_sha256: str, notes) -> None:
         table = self.table_
@@ -224,7 +218,8 @@ class ScaleLawFitter:
         self.cells_ = cell_entries(table, self.optima_samples_)
         self.fit_range_ = fit_range(table, self.trials_)
         loss_boot = len(self.surface_.samples) if self.surface_ is not None and self.surface_.samples is not None else 0
-        settings = {**self.get_params(), "loss_bootstrap": loss_boot, "notes": notes}
+        same = self.same_setup if self.setups.same_setup is None else self.setups.same_setup
+        settings = {**self.get_params(), "same_setup": same, "loss_bootstrap": loss_boot, "notes": notes}
         self.provenance_ = build_provenance(raw, self.trials_, columns, excluded, len(table.cells), settings,
                                             table_name, table_sha256)
         record_decay_timescale(self.provenance_.optimizer, table)
@@ -238,6 +233,7 @@ class ScaleLawFitter:
             record_published_law(self.artifact_, key, raw, table)
         self.warnings_ = fit_warnings(self)
         self.artifact_.warnings = self.warnings_
+        self.setups.record(self)
 
     def _nd_line(self):
         """The line of N and D the LR law's cells lie on, when the table cannot separate them."""

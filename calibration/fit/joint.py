@@ -2,9 +2,10 @@
 
 Setups differ mostly in the prefactors of the optimal-LR and batch laws; if they share the exponents, one
 or two small sizes of your own pin your prefactors and the exponents come from thousands of public runs
-at larger scale. `JointFitter` is a ScaleLawFitter over MINE whose laws are fitted jointly
+at larger scale. `WithSources` is the ScaleLawFitter strategy (law_setups.py) whose laws are fitted jointly
 (joint_law.py: a prefactor per setup, exponents shared, each exponent MINE spans tested for consistency
-and not pooled when it differs). What stays MINE's alone, and why:
+and not pooled when it differs); `JointFitter(sources, ...)` is ScaleLawFitter(setups=WithSources(sources),
+...). What stays MINE's alone, and why:
 
 - cell optima, flags, the bootstrap of MINE's optima: MINE's trials (each source gets the same treatment);
 - the loss surface: MINE's own cells (losses depend on the tokenizer and data: pooling them means
@@ -20,24 +21,25 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from advisor.artifact import Validation
-from calibration.fit import joint_law
+import calibration.fit.joint_law as joint_law
 from calibration.fit.bootstrap import resample_optima
-from calibration.fit.fitter import ScaleLawFitter
-from calibration.fit.laws import BATCH_FORMS, LR_FORMS
-from calibration.fit.loss_surface import bootstrap_surface
 from calibration.fit.cell_fit import fit_cell
+from calibration.fit.cross_law import anchored_record, censored
+from calibration.fit.fitter import ScaleLawFitter
+from calibration.fit.joint_record import joint_section, joint_warnings, pooled_fit_range
+from calibration.fit.law_setups import StackedSetups
+from calibration.fit.laws import BATCH_FORMS, LR_FORMS, Stack, fit_forms
 from calibration.fit.table import ColumnMap, FitInputError, build_cells, diverged_trials, prepare_trials, read_table
 from calibration.fit.validate import CellTable
 
 # warnings of a one-setup fit that do not hold for a joint one (the exponents come from every setup)
 NOT_JOINT = {"few_sizes", "lr_form_without_cv", "held_out_skipped", "held_out_lr_error"}  # the last: joint_heldout_poor
-INPUT_NAMES = {"n_params": "N", "tokens": "D", "flops": "C"}
 
 
 @dataclass
@@ -104,94 +106,87 @@ def edge_bounds(table: CellTable, law: str) -> tuple[np.ndarray, np.ndarray]:
     return sign, value
 
 
-def stack(mine: CellTable, mine_samples: dict, sources: list[Source], law: str) -> joint_law.Stack:
-    """MINE's and the sources' cells for one law, stacked (joint_law.Stack)."""
+def sources_stack(mine: CellTable, mine_samples: dict, sources: list[Source], law: str) -> Stack:
+    """MINE's and the sources' cells for one law, stacked (laws.Stack)."""
     tables = [mine] + [s.table for s in sources]
     inputs = {k: np.concatenate([t.inputs[k] for t in tables]) for k in mine.inputs}
     have = bool(mine_samples) and all(s.samples for s in sources)
     samples = np.hstack([mine_samples[law]] + [s.samples[law] for s in sources]) if have else None
     bounds = [edge_bounds(t, law) for t in tables]
-    return joint_law.Stack(inputs, np.concatenate([t.y(law) for t in tables]),
-                           np.concatenate([t.w(law) for t in tables]),
-                           np.concatenate([np.full(len(t.cells), g) for g, t in enumerate(tables)]),
-                           samples, ["mine"] + [s.name for s in sources],
-                           np.concatenate([b[0] for b in bounds]), np.concatenate([b[1] for b in bounds]))
+    return Stack(inputs, np.concatenate([t.y(law) for t in tables]), np.concatenate([t.w(law) for t in tables]),
+                 np.concatenate([np.full(len(t.cells), g) for g, t in enumerate(tables)]),
+                 samples, ["mine"] + [s.name for s in sources],
+                 np.concatenate([b[0] for b in bounds]), np.concatenate([b[1] for b in bounds]))
 
 
-class JointFitter(ScaleLawFitter):
-    """ScaleLawFitter whose LR and batch laws are fitted jointly with `sources` (a list of (name, table path)
-    pairs; shipped sources resolved by the caller). Same settings and learned attributes, plus `sources_`
-    (Source) and `joint_` (the provenance's joint section)."""
+@dataclass(frozen=True)
+class WithSources(StackedSetups):
+    """Your table anchored on `sources` (a list of (name, table path) pairs; shipped sources resolved by the
+    caller): each law fitted jointly (joint_law.py); the fitter also learns `sources_` (Source) and
+    `joint_` (the provenance's joint section)."""
 
-    def __init__(self, sources, n_boot: int = 1000, seed: int = 0, near_optimal: float = 0.0025,
-                 loss_surface: bool = True, loss_boot_max: int | None = None, progress: bool = False) -> None:
-        super().__init__(n_boot=n_boot, seed=seed, near_optimal=near_optimal, same_setup=True,
-                         loss_surface=loss_surface, loss_boot_max=loss_boot_max, progress=progress)
-        self.sources = list(sources)
+    sources: tuple = ()  # (name, table path) pairs
+    how = " jointly"  # how the laws were fitted, for the error when none can be
+    same_setup = True  # the model is of your setup
 
     def get_params(self) -> dict:
-        return {**super().get_params(), "sources": [name for name, _ in self.sources]}
+        return {"sources": [name for name, _ in self.sources]}
 
-    def fit(self, trials, columns: ColumnMap = ColumnMap(), **kw) -> "JointFitter":
+    def load(self, fitter) -> list[Source]:
         if not self.sources:
             raise FitInputError("a joint fit needs at least one source")
-        rng = np.random.default_rng(self.seed + 7)
-        self.sources_ = [load_source(name, path, self.near_optimal, self.n_boot, rng) for name, path in self.sources]
-        return super().fit(trials, columns, **kw)
+        rng = np.random.default_rng(fitter.seed + 7)
+        return [load_source(name, path, fitter.near_optimal, fitter.n_boot, rng) for name, path in self.sources]
 
-    def _fit_laws(self) -> None:
-        """MINE's optima samples first (the joint laws need them for their tests), then both laws jointly
-        and MINE's own loss surface."""
-        table, rng = self.table_, np.random.default_rng(self.seed)
-        self._mine_samples = {}
-        if self.n_boot > 0:
-            s_lr, s_b, s_loss = resample_optima(table.cells, table.optima, self.n_boot, rng, self.progress)
-            self._mine_samples = {"lr": s_lr, "batch": s_b, "loss": s_loss}
-        law_rng = np.random.default_rng(self.seed + 3)
-        self.stacks_ = {law: stack(table, self._mine_samples, self.sources_, law) for law in ("lr", "batch")}
-        from calibration.fit.cross_law import censored  # a coordinate-descent source's edge bounds, where crossed
+    def stacks(self, table: CellTable, samples: dict, sources: list) -> dict[str, Stack]:
+        """Every setup's cells; a coordinate-descent source's edge bounds used where the law crosses them."""
+        return {law: censored(sources_stack(table, samples, sources, law), form)
+                for law, form in (("lr", LR_FORMS[0]), ("batch", BATCH_FORMS[-1]))}
 
-        self.stacks_ = {law: censored(st, (LR_FORMS if law == "lr" else BATCH_FORMS)[-1 if law == "batch" else 0])
-                        for law, st in self.stacks_.items()}
-        self.lr_fits_, self.lr_skipped_ = joint_law.fit_forms(self.stacks_["lr"], LR_FORMS, law_rng)
-        if not self.lr_fits_:
-            reasons = "; ".join(f"{s.form}: {s.reason}" for s in self.lr_skipped_)
-            raise FitInputError(f"no LR law form can be fitted jointly ({reasons})")
-        self.batch_fits_, self.batch_skipped_ = joint_law.fit_forms(self.stacks_["batch"], BATCH_FORMS, law_rng)
-        self._fit_loss_surface()  # from your cells only: losses depend on the data and tokenizer
+    def fit_forms(self, stack: Stack, forms, rng: np.random.Generator):
+        return fit_forms(stack, forms, partial(joint_law.fit_form, rng=rng))
 
-    def _bootstrap(self) -> dict:
-        """The laws were bootstrapped with their joint fits; here only MINE's loss surface."""
-        samples = self._mine_samples
-        if self.surface_ is not None and samples:
-            self.surface_.samples = bootstrap_surface(self.surface_, self.table_.inputs["n_params"],
-                                                      self.table_.inputs["tokens"],
-                                                      samples["loss"][: self.loss_boot_max], self.table_.w("lr"))
-        return samples
+    def record(self, fitter) -> None:
+        """provenance.joint, the anchored setup part (provenance.cross_setup), the pooled range, the warnings."""
+        record_joint(fitter, anchored=True)
 
-    def _validate(self) -> Validation:
-        """MINE's cells predicted by joint refits without them: its largest size, and each cell in turn.
-        (The interval coverage of a one-setup fit is not computed for a joint one.)"""
-        from calibration.fit.joint_validate import held_out_mine
 
-        return Validation(held_out_mine(self, largest=True), held_out_mine(self, largest=False))
+def record_joint(fitter, anchored: bool) -> None:
+    """What a fit of several setups adds to the artifact: provenance.joint; with `anchored`, the setup part
+    of your interval (the slopes' spread between setups); the range the exponents were measured over; the
+    N-D line only when your cells set the D exponent; the joint warnings in place of a one-setup fit's."""
+    fitter.joint_ = joint_section(fitter)
+    fitter.provenance_.extra["joint"] = fitter.joint_
+    if anchored:  # the slopes' spread between setups belongs in your interval
+        fitter.provenance_.extra["cross_setup"] = anchored_section(fitter)
+    fitter.fit_range_.update(pooled_fit_range(fitter))
+    lr_tokens = fitter.joint_.get("laws", {}).get("lr", {}).get("exponents", {}).get("tokens", {})
+    if lr_tokens.get("status") in ("borrowed", "pooled"):  # the sources' budgets separate N from D
+        fitter.artifact_.nd_line = None
+    fitter.warnings_ = [w for w in fitter.warnings_ if w.code not in NOT_JOINT and not (
+        w.code == "n_d_collinear" and fitter.artifact_.nd_line is None)] + joint_warnings(fitter)
+    fitter.artifact_.warnings = fitter.warnings_
 
-    def _build_artifact(self, raw, columns, excluded, table_name, table_sha256, notes) -> None:
-        super()._build_artifact(raw, columns, excluded, table_name, table_sha256, notes)
-        from calibration.fit.joint_record import joint_section, joint_warnings, pooled_fit_range
 
-        self.joint_ = joint_section(self)
-        self.provenance_.extra["joint"] = self.joint_
-        from calibration.fit.cross_setup import anchored_section
+# An anchor pins your prefactor, not the slopes you borrow: their spread between the sources, carried from your
+# cells to the target. Published C-only laws (DeepSeek's) imply no slope in N at fixed D that anyone measured:
+# they are left out here (with them the anchored 7B/2T widths reached 1e2-1e5x; docs/fitting.md)
+ANCHORED_RULE = ("the sources' own slopes, for each exponent your fit borrowed, carried from your cells' geometric "
+                 "centre to the target, around the pooled law: 1.645 * sqrt(1 + 1/k) * their sd (k sources)")
 
-        anchored = anchored_section(self)
-        if anchored is not None:  # the slopes' spread between setups belongs in your interval
-            self.provenance_.extra["cross_setup"] = anchored
-        self.fit_range_.update(pooled_fit_range(self))
-        lr_tokens = self.joint_.get("laws", {}).get("lr", {}).get("exponents", {}).get("tokens", {})
-        if lr_tokens.get("status") in ("borrowed", "pooled"):  # the sources' budgets separate N from D
-            self.artifact_.nd_line = None
-        self.warnings_ = [w for w in self.warnings_ if w.code not in NOT_JOINT and not (
-            w.code == "n_d_collinear" and self.artifact_.nd_line is None)] + joint_warnings(self)
-        self.artifact_.warnings = self.warnings_
 
+def anchored_section(fitter) -> dict:
+    """provenance.cross_setup of a joint fit (your cells pin your prefactor): each source's own slopes, whose
+    spread around the pooled exponents, pinned at your cells' geometric centre, is the setup part of your
+    interval (advisor/setups.py, mode `anchored`)."""
+    laws = {law: anchored_record(fitter.stacks_[law], fits[0].form, fits[0], np.random.default_rng(fitter.seed + 5))
+            for law, fits in (("lr", fitter.lr_fits_), ("batch", fitter.batch_fits_)) if fits}
+    return {"mode": "anchored", "setups": [{"name": s.name} for s in fitter.sources_],
+            "published_setups": [], "spread_rule": ANCHORED_RULE, "laws": laws}
+
+
+def JointFitter(sources, n_boot: int = 1000, seed: int = 0, near_optimal: float = 0.0025, loss_surface: bool = True,
+                loss_boot_max: int | None = None, progress: bool = False) -> ScaleLawFitter:
+    """ScaleLawFitter(setups=WithSources(sources), ...): the shorthand the sweep's replay and older callers use."""
+    return ScaleLawFitter(n_boot=n_boot, seed=seed, near_optimal=near_optimal, loss_surface=loss_surface,
+                          loss_boot_max=loss_boot_max, progress=progress, setups=WithSources(tuple(sources)))

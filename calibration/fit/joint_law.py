@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from calibration.fit.laws import COLLINEAR_CORR, LawFit, LawForm, huber_fit, loso_folds
+from calibration.fit.laws import (COLLINEAR_CORR, LawFit, LawForm, Stack, cv_log2_error, design, huber_fit,
+                                  infeasible_reason)
 
 INTERVAL = (5.0, 95.0)  # the consistency test's bootstrap interval (90%)
 # Below these an exponent is borrowed untested rather than tested: with fewer resamples the 90% interval's
@@ -29,31 +30,6 @@ INTERVAL = (5.0, 95.0)  # the consistency test's bootstrap interval (90%)
 # is mostly scatter (two MoE sizes 1.24x apart were "inconsistent" at 50 resamples, consistent at 100)
 MIN_TEST_BOOT = 200
 MIN_TEST_SPAN = 2.0
-LN2 = np.log(2.0)
-
-
-@dataclass
-class Stack:
-    """One law's cells of every setup, stacked: inputs (m,), log optimum y, weight w, setup index gid (0 =
-    MINE), optima samples (R, m) or None, setup names."""
-
-    inputs: dict[str, np.ndarray]
-    y: np.ndarray
-    w: np.ndarray
-    gid: np.ndarray
-    samples: np.ndarray | None
-    names: list[str]
-    # edge optima of coordinate-descent sources (profile.py, joint.edge_bounds): sign (+1 upper, -1 lower bound, 0 none)
-    # and the bound's log value; cross_law.censored turns a crossed bound into a value
-    bound: np.ndarray | None = None
-    bound_y: np.ndarray | None = None
-
-    def present(self) -> list[int]:
-        """Setups with at least one usable cell (their intercepts are identified)."""
-        return [g for g in range(len(self.names)) if (self.w[self.gid == g] > 0).any()]
-
-    def logs(self, name: str) -> np.ndarray:
-        return np.log(np.asarray(self.inputs[name], float))
 
 
 @dataclass
@@ -64,16 +40,6 @@ class JointLawFit(LawFit):
     joint: dict = field(default_factory=dict)
 
 
-def design(stack: Stack, form: LawForm, own: tuple[str, ...]) -> tuple[np.ndarray, list[int]]:
-    """(m, k) joint design: one intercept per present setup, the shared slopes, MINE's own-slope terms.
-    Returns it with the present setups (column order of the intercepts)."""
-    groups = stack.present()
-    cols = [(stack.gid == g).astype(float) for g in groups]
-    cols += [stack.logs(n) for n in form.inputs]
-    cols += [(stack.gid == 0) * stack.logs(n) for n in own]
-    return np.column_stack(cols), groups
-
-
 def mine_coef(coef: np.ndarray, form: LawForm, own: tuple[str, ...], n_groups: int) -> np.ndarray:
     """MINE's law (intercept, exponent per input) from joint coefficients (k,) or (R, k)."""
     coef = np.atleast_2d(coef)
@@ -82,31 +48,6 @@ def mine_coef(coef: np.ndarray, form: LawForm, own: tuple[str, ...], n_groups: i
     for i, name in enumerate(own):
         slopes[:, form.inputs.index(name)] += coef[:, n_groups + k + i]
     return np.column_stack([coef[:, 0], slopes])
-
-
-def infeasible_reason(stack: Stack, form: LawForm, own: tuple[str, ...], w: np.ndarray | None = None) -> str | None:
-    """Why the joint design cannot be fitted with weights w (default the stack's), or None."""
-    w = stack.w if w is None else w
-    use = w > 0
-    if not (use & (stack.gid == 0)).any():
-        return "your table has no usable cell for this law"
-    groups = [g for g in range(len(stack.names)) if (use & (stack.gid == g)).any()]
-    n_coef = len(groups) + len(form.inputs) + len(own)
-    if use.sum() < n_coef + 1:
-        return f"needs at least {n_coef + 1} usable cells over all setups, has {int(use.sum())}"
-    centred = np.column_stack([_within(stack.logs(n), stack.gid, use) for n in form.inputs])[use]
-    for name, sd in zip(form.inputs, centred.std(axis=0)):
-        if sd < 1e-6:
-            return f"{name} does not vary within any setup"
-    if len(form.inputs) > 1 and abs(np.corrcoef(centred, rowvar=False)[0, 1]) > COLLINEAR_CORR:
-        return f"{' and '.join(form.inputs)} vary together within the setups (collinear): not separable"
-    mine = use & (stack.gid == 0)
-    if own and mine.sum() < 1 + len(own):
-        return "too few of your cells for your own exponents"
-    for name in own:
-        if np.ptp(stack.logs(name)[mine]) < 1e-6:
-            return f"your own {name} exponent needs two or more values of {name} in your cells"
-    return None
 
 
 def testable(stack: Stack, form: LawForm) -> tuple[tuple[str, ...], dict[str, str]]:
@@ -128,8 +69,8 @@ def testable(stack: Stack, form: LawForm) -> tuple[tuple[str, ...], dict[str, st
 
 def fit_point(stack: Stack, form: LawForm, own: tuple[str, ...], w: np.ndarray | None = None) -> tuple[np.ndarray, list[int]]:
     """Joint point coefficients (k,) and the present setups."""
-    x, groups = design(stack, form, own)
-    return huber_fit(x, stack.y[None, :], (stack.w if w is None else w)[None, :])[0], groups
+    x = design(stack, form, own)
+    return huber_fit(x, stack.y[None, :], (stack.w if w is None else w)[None, :])[0], stack.present()
 
 
 def group_scatter(stack: Stack, x: np.ndarray, coef: np.ndarray) -> dict[int, tuple[float, float]]:
@@ -161,33 +102,6 @@ def bootstrap(stack: Stack, x: np.ndarray, scatter: dict[int, tuple[float, float
     return huber_fit(x, stack.samples + jitter, stack.w)
 
 
-def cv_log2_error(stack: Stack, form: LawForm, own: tuple[str, ...], only_mine: bool = False) -> float | None:
-    """Leave-one-size-out mean |log2 error|, a size being one setup's N; held-out cells of a setup with no
-    other usable cell are skipped (its prefactor would be unknown). only_mine: hold out MINE's sizes only."""
-    keys = stack.gid * 1e3 + np.unique(stack.inputs["n_params"], return_inverse=True)[1]
-    w = np.where(stack.gid == 0, stack.w, 0.0) if only_mine else stack.w
-    folds, held = loso_folds(keys, w)
-    x, _ = design(stack, form, own)
-    errors = []
-    for row, out in zip(folds, held):
-        row = np.where(out, 0.0, stack.w)
-        if not (row[stack.gid == stack.gid[out][0]] > 0).any() or infeasible_reason(stack, form, own, row):
-            continue
-        coef = huber_fit(x, stack.y[None, :], row[None, :])[0]
-        errors.append(np.abs(x[out] @ coef - stack.y[out]))
-    return float(np.concatenate(errors).mean() / LN2) if errors else None
-
-
-def _within(values: np.ndarray, gid: np.ndarray, use: np.ndarray) -> np.ndarray:
-    """Values centred on their setup's mean over the usable cells."""
-    out = values.astype(float).copy()
-    for g in np.unique(gid):
-        sel = gid == g
-        if (sel & use).any():
-            out[sel] -= values[sel & use].mean()
-    return out
-
-
 def fit_form(stack: Stack, form: LawForm, rng: np.random.Generator) -> JointLawFit:
     """The joint fit of one form: the consistency test of each exponent MINE can test (with a bootstrap),
     then the fit with MINE's own slope for the inconsistent ones; MINE's law with its samples."""
@@ -198,31 +112,31 @@ def fit_form(stack: Stack, form: LawForm, rng: np.random.Generator) -> JointLawF
         untestable.update({name: f"{n} bootstrap resamples, under the {MIN_TEST_BOOT} the test needs"
                            for name in can_test})
         can_test = ()
-    tests = _consistency_tests(stack, form, can_test, rng) if can_test else {}
+    tests = consistency_tests(stack, form, can_test, rng) if can_test else {}
     own = tuple(n for n in form.inputs if tests.get(n, {}).get("inconsistent"))
     if infeasible_reason(stack, form, own):
         own = ()
     coef, groups = fit_point(stack, form, own)
-    x, _ = design(stack, form, own)
+    x = design(stack, form, own)
     scatter = group_scatter(stack, x, coef)
     samples = bootstrap(stack, x, scatter, rng) if boot else None
     fit = JointLawFit(form, mine_coef(coef, form, own, len(groups))[0], scatter[0][0],
-                      cv_log2_error(stack, form, own), int(((stack.gid == 0) & (stack.w > 0)).sum()),
+                      cv_log2_error(stack, form, own, batched=False), stack.n_usable(),
                       mine_coef(samples, form, own, len(groups)) if samples is not None else None, scatter[0][1])
     fit.joint = _record(stack, form, own, coef, samples, groups, scatter, tests, untestable, boot)
     return fit
 
 
-def _consistency_tests(stack: Stack, form: LawForm, can_test: tuple[str, ...], rng) -> dict[str, dict]:
+def consistency_tests(stack: Stack, form: LawForm, can_test: tuple[str, ...], rng) -> dict[str, dict]:
     """Per testable input: MINE's own slope, the pooled slope of the others and their difference, each
     with its 90% bootstrap interval, and whether the difference's interval excludes zero."""
     if infeasible_reason(stack, form, can_test):
         return {}
     null_coef, _ = fit_point(stack, form, ())
-    x_null, _ = design(stack, form, ())
+    x_null = design(stack, form, ())
     scatter = group_scatter(stack, x_null, null_coef)  # scatter under the null: see the module doc
     coef, groups = fit_point(stack, form, can_test)
-    x, _ = design(stack, form, can_test)
+    x = design(stack, form, can_test)
     samples = bootstrap(stack, x, scatter, rng)
     k, g = len(form.inputs), len(groups)
     out = {}
@@ -255,7 +169,7 @@ def _record(stack, form, own, coef, samples, groups, scatter, tests, untestable,
                            "test": tests.get(name), "untested_because": None if name in tests else
                            untestable.get(name, "no bootstrap" if not boot else "the test could not be fitted")}
     return {"form": form.name, "setups": [stack.names[s] for s in groups], "prefactors": prefactors,
-            "exponents": exponents, "mine_cv_log2_error": cv_log2_error(stack, form, own, only_mine=True)}
+            "exponents": exponents, "mine_cv_log2_error": cv_log2_error(stack, form, own, only_mine=True, batched=False)}
 
 
 def _with_interval(point, samples, exp: bool = False) -> dict:
@@ -265,19 +179,3 @@ def _with_interval(point, samples, exp: bool = False) -> dict:
         lo, hi = np.percentile(samples, INTERVAL)
         out["ci90"] = [float(f(lo)), float(f(hi))]
     return out
-
-
-def fit_forms(stack: Stack, forms, rng: np.random.Generator):
-    """Every feasible form fitted jointly, best first by the pooled leave-one-size-out error (as
-    laws.fit_forms orders them), and the skipped forms with their reasons."""
-    from advisor.artifact import SkippedForm
-
-    fits, skipped = [], []
-    for form in forms:
-        reason = infeasible_reason(stack, form, ())
-        if reason:
-            skipped.append(SkippedForm(form.name, reason))
-            continue
-        fits.append(fit_form(stack, form, rng))
-    fits.sort(key=lambda f: (f.cv_log2_error is None, f.cv_log2_error or 0.0, f.form.n_coef))
-    return fits, skipped

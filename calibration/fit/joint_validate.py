@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from advisor.artifact import HeldOutSummary
-from calibration.fit import joint_law
+import calibration.fit.joint_law as joint_law
+from calibration.fit.laws import design, huber_fit, infeasible_reason
 from calibration.fit.validate import _predict_cell, _summary
 
 
@@ -44,8 +45,7 @@ def _refit(fitter, law: str, held: np.ndarray):
     w = st.w.copy()
     w[: len(held)][held] = 0.0
     for candidate in (own, ()):
-        if joint_law.infeasible_reason(st, form, candidate, w) is None:
-            x, groups = joint_law.design(st, form, candidate)
-            coef = joint_law.huber_fit(x, st.y[None, :], w[None, :])[0]
-            return form, joint_law.mine_coef(coef, form, candidate, len(groups))[0]
+        if infeasible_reason(st, form, candidate, w) is None:
+            coef = huber_fit(design(st, form, candidate), st.y[None, :], w[None, :])[0]
+            return form, joint_law.mine_coef(coef, form, candidate, len(st.present()))[0]
     return None

@@ -14,7 +14,8 @@ import numpy as np
 
 from advisor.artifact import HeldOutCell, HeldOutSummary
 from calibration.fit.table import Cell
-from calibration.fit.laws import BATCH_FORMS, LR_FORMS, LawForm, design, fit_forms, huber_fit, infeasible_reason
+from calibration.fit.laws import (BATCH_FORMS, LR_FORMS, LawForm, Stack, design, fit_forms, huber_fit,
+                                  infeasible_reason, predict)
 from calibration.fit.optimum import CellOptimum, nearest_run_regret, regret
 
 LN2 = np.log(2.0)
@@ -43,6 +44,10 @@ class CellTable:
     def w(self, law: str) -> np.ndarray:
         return np.array([o.weight_lr if law == "lr" else o.weight_batch for o in self.optima])
 
+    def stack(self, law: str, w: np.ndarray | None = None) -> Stack:
+        """The law's cells as a stack of one setup (laws.Stack), weighted w (default: the optima's weights)."""
+        return Stack.one(self.inputs, self.y(law), self.w(law) if w is None else w)
+
 
 def held_out_largest(table: CellTable) -> HeldOutSummary:
     """Refit without the largest size (choosing forms again) and predict its cells."""
@@ -54,7 +59,7 @@ def held_out_largest(table: CellTable) -> HeldOutSummary:
     train = sizes < largest
     laws = {}
     for law, forms in (("lr", LR_FORMS), ("batch", BATCH_FORMS)):
-        fits, _ = fit_forms(forms, table.inputs, table.y(law), table.w(law) * train, sizes)
+        fits, _ = fit_forms(table.stack(law, table.w(law) * train), forms)
         laws[law] = (fits[0].form, fits[0].log_coef) if fits else None
     if laws["lr"] is None:
         return HeldOutSummary(n_params=float(largest), skipped="the LR law cannot be fitted without the largest size")
@@ -66,7 +71,7 @@ def held_out_largest(table: CellTable) -> HeldOutSummary:
 
 def leave_one_cell_out(table: CellTable, lr_form: LawForm, batch_form: LawForm | None) -> HeldOutSummary:
     """Refit the chosen forms without each cell in turn (batched) and predict that cell."""
-    inputs, w_lr, w_b = table.inputs, table.w("lr"), table.w("batch")
+    w_lr, w_b = table.w("lr"), table.w("batch")
     held = np.flatnonzero(w_lr > 0)
     coefs = {}
     for law, form, w in (("lr", lr_form, w_lr), ("batch", batch_form, w_b)):
@@ -74,10 +79,11 @@ def leave_one_cell_out(table: CellTable, lr_form: LawForm, batch_form: LawForm |
             continue
         rows = np.repeat(w[None, :], len(held), 0)
         rows[np.arange(len(held)), held] = 0.0
-        ok = np.array([infeasible_reason(form, inputs, r) is None for r in rows])
+        st = table.stack(law)
+        ok = np.array([infeasible_reason(st, form, w=r) is None for r in rows])
         coef = np.full((len(held), form.n_coef), np.nan)
         if ok.any():
-            coef[ok] = huber_fit(design(form, inputs), np.broadcast_to(table.y(law), rows[ok].shape), rows[ok])
+            coef[ok] = huber_fit(design(st, form), np.broadcast_to(st.y, rows[ok].shape), rows[ok])
         coefs[law] = (form, coef)
     cells = []
     for k, i in enumerate(held):
@@ -94,9 +100,9 @@ def leave_one_cell_out(table: CellTable, lr_form: LawForm, batch_form: LawForm |
 def _predict_cell(table: CellTable, i: int, lr_law, batch_law) -> HeldOutCell:
     cell, opt = table.cells[i], table.optima[i]
     one = {k: v[i:i + 1] for k, v in table.inputs.items()}
-    log_lr = float(design(lr_law[0], one)[0] @ lr_law[1])
+    log_lr = float(predict(lr_law[1], lr_law[0], one)[0])
     batch_known = batch_law is not None and opt.weight_batch > 0
-    log_b = float(design(batch_law[0], one)[0] @ batch_law[1]) if batch_known else opt.log_batch
+    log_b = float(predict(batch_law[1], batch_law[0], one)[0]) if batch_known else opt.log_batch
     read = regret(cell, opt, log_lr, log_b)
     return HeldOutCell(
         n_params=cell.n_params, tokens=cell.tokens,
