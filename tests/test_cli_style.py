@@ -239,6 +239,15 @@ def test_law_is_a_hidden_alias_in_recommend_and_plan():
     assert_one_line_error(run(*budget, "--law", "epoch", "--loss-law", "chinchilla"), 2, "--law")
 
 
+def test_target_options_default_to_the_domains_constants():
+    from advisor.recipe import DEFAULT_SEQ_LEN, DEFAULT_VOCAB
+
+    ctx = click.Context(cli)
+    for name in ("recommend", "plan", "compare", "check"):
+        params = {p.name: p for p in cli.get_command(ctx, name).params}
+        assert params["seq_len"].default == DEFAULT_SEQ_LEN and params["vocab_size"].default == DEFAULT_VOCAB, name
+
+
 def test_model_option_everywhere_a_model_is_read():
     ctx = click.Context(cli)
     for name in ("recommend", "plan", "compare", "show"):
