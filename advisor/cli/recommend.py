@@ -5,7 +5,6 @@ from functools import partial
 
 import click
 
-from advisor.answer_lines import extrapolation_line, interval_lines
 from advisor.cli.options import TARGET_OPTIONS, add_options, config_option, config_target, need_size
 from advisor.cli.plotting import plot_options, refuse_plot_clobbering, write_penalty_map
 from advisor.cli.style import (Quantity, StyledCommand, count_or_dash, dump_json, grouped, grouped_or_four_digits,
@@ -175,6 +174,8 @@ def _plot_recommendation(rec: Recommendation, model_path, path: str) -> None:
 
 
 def render_recommendation(rec: Recommendation) -> str:
+    from advisor.answer_lines import extrapolation_line  # the long answer only: the short one starts lighter
+
     lines = _caution(rec)
     lines += [
         *_target_lines(rec),
@@ -205,6 +206,8 @@ def render_recommendation(rec: Recommendation) -> str:
 
 
 def _optimum_lines(rec: Recommendation) -> list[str]:
+    from advisor.answer_lines import interval_lines
+
     seq = rec.seq_len
     return [*_headline(rec, "lr", [f"  peak LR      {rec.lr:.3g}   ({_lr_interval(rec)})"]),
             *_headline(rec, "batch", [
