@@ -38,7 +38,7 @@ from advisor.units import parse_quantity  # noqa: E402
 from calibration.proxy.data import load_corpus  # noqa: E402
 from calibration.proxy.model import count_params, shape_from_config  # noqa: E402
 from calibration.proxy.ramp_train import Stage, train_staged  # noqa: E402
-from calibration.sweep.trial import TrialConfig  # noqa: E402
+from calibration.record.trial import TrialConfig  # noqa: E402
 
 SIZES = ((1, 48, 3, 128), (2, 80, 5, 208))  # (n_layer, d_model, n_head, d_ff): cpu-default's 27.8K and 151K
 SEQ_LEN, BETA2 = 64, 0.95

@@ -5,9 +5,11 @@
 Reads the source with `ast` only (nothing is imported). An import counts wherever it is written (a lazy
 import inside a function is still an arrow between modules). Stage order, lowest first: advisor (the
 shared types, laws and intervals), calibration/proxy, calibration/sweep, calibration/fit, calibration/cli;
-calibration/record (the trial record, contract 1 in code) sits below proxy. A stage may import its own
-package and lower ones, except that fit reads trials through contract 1 and so imports neither proxy nor
-sweep.
+calibration/record (the trial record, contract 1 in code, and the cell's local model the fit reads and a
+search plans for) sits below proxy; calibration/studies (replays of searches and designs on recorded
+sweeps, and the design resting on them: they drive the sweep's search and score with the fit) sits above
+fit, below cli. A stage may import its own package and lower ones, except that fit reads trials through
+contract 1 and so imports neither proxy nor sweep.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("advisor", "calibration")
 STAGE_RANK = {"advisor": 0, "calibration.record": 1, "calibration.proxy": 2, "calibration.sweep": 3,
-              "calibration.fit": 4, "calibration.cli": 5}
+              "calibration.fit": 4, "calibration.studies": 5, "calibration.cli": 6}
 FIT_MAY_NOT_IMPORT = ("calibration.proxy", "calibration.sweep")
 LONG_FUNCTION_LINES = 60
 

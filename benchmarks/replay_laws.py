@@ -3,7 +3,7 @@
     OMP_NUM_THREADS=1 nice python3 benchmarks/replay_laws.py            # 2 seeds per design, 100 bootstrap draws (~10 min)
     python3 benchmarks/replay_laws.py --seeds 1 --designs ends-coord12  # one design, quicker
 
-Each design (calibration/sweep/replay_law.py) trains some cells below Step Law's largest size (1.07B) with a
+Each design (calibration/studies/replay_law.py) trains some cells below Step Law's largest size (1.07B) with a
 search of a few points per cell, replayed on the recorded runs; its fit predicts the largest size's cells
 (LR and batch |log2| error against their full-grid optima) and the LR at 7B params / 2T tokens (90%
 interval width over the full-data fit's). Each design runs alone and borrowing exponents from the MoE
@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from calibration.sweep.replay_law import Design, load, reference, score_design  # noqa: E402
+from calibration.studies.replay_law import Design, load, reference, score_design  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ROOT / "data" / "sources"

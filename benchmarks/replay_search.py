@@ -4,7 +4,7 @@
     python3 benchmarks/replay_search.py --sources steplaw-dense --seeds 3 --budgets 8,12,16
 
 Each method (grid, sobol, tpe, coord) runs with `budget` points per cell on every cell of each source, per
-seed; every proposal is answered by the nearest recorded run (calibration/sweep/replay.py). Printed per
+seed; every proposal is answered by the nearest recorded run (calibration/studies/replay.py). Printed per
 method and budget: the mean distinct runs used, the median and 90th percentile over cells x seeds of the
 regret (%) of the fitter's estimated optimum against the full grid's smooth optimum, and the share of
 cells within 0.03%. Pruning (asha) is reported as not replayable: these sources keep no loss curves.
@@ -23,7 +23,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from calibration.fit.optimum import regret  # noqa: E402
-from calibration.sweep.replay import NOT_REPLAYABLE, recorded_cells, replay  # noqa: E402
+from calibration.studies.replay import NOT_REPLAYABLE, recorded_cells, replay  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("grid", "sobol", "tpe", "coord")

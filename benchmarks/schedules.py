@@ -27,7 +27,7 @@ from advisor.units import parse_quantity  # noqa: E402
 from calibration.proxy.data import load_corpus  # noqa: E402
 from calibration.proxy.model import count_params, shape_from_config  # noqa: E402
 from calibration.proxy.train import run_trial  # noqa: E402
-from calibration.sweep.trial import TrialConfig  # noqa: E402
+from calibration.record.trial import TrialConfig  # noqa: E402
 
 SIZES = ((1, 48, 3, 128), (2, 80, 5, 208))  # cpu-default's 27.8K and 151K non-embedding parameters
 SCHEDULES = {"cosine": dict(schedule="cosine", final_lr_frac=0.1),

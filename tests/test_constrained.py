@@ -167,7 +167,7 @@ def test_schedules_set_the_shape_and_final_lr_and_say_what_each_line_rests_on():
 def test_a_staged_proxy_run_trains_each_stage_on_its_batch():
     """Two stages of 1 and 2 sequences of 16 tokens over 1,024 tokens: 32 + 16 steps, a finite loss."""
     from calibration.proxy.ramp_train import Stage, lr_shape, train_staged
-    from calibration.sweep.trial import TrialConfig
+    from calibration.record.trial import TrialConfig
 
     cfg = TrialConfig(n_layer=1, d_model=16, n_head=2, d_ff=32, seq_len=16, tokens=1024, eval_tokens=256)
     out = train_staged(cfg, [Stage(0, 1, 3e-3, 0.99), Stage(512, 2, 4e-3, 0.95)])

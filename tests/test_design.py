@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from advisor.cli import cli
-from calibration.sweep.replay import recorded_cells, replay, replay_runs, replay_spec
+from calibration.studies.replay import recorded_cells, replay, replay_runs, replay_spec
 from calibration.sweep.run import run_sweep
 from calibration.sweep.spec import SpecError, load_spec, parse_spec
 from calibration.sweep.store import TrialStore
@@ -145,7 +145,7 @@ def test_design_never_overwrites_or_follows_a_link(tmp_path):
 
 
 def test_spec_toml_round_trips_through_the_parser():
-    from calibration.sweep.design import make_design
+    from calibration.studies.design import make_design
     from calibration.sweep.spec_toml import to_toml
 
     try:

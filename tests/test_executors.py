@@ -14,9 +14,9 @@ import time
 import pytest
 from test_sweep import _children, tiny_spec
 
+from calibration.record.trial import TrialConfig
 from calibration.sweep.executors import PoolExecutor
 from calibration.sweep.store import STORE_NAME, TrialStore
-from calibration.sweep.trial import TrialConfig
 
 
 def _unit(lr: float, tokens: int = 4096) -> list[TrialConfig]:

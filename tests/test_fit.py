@@ -18,7 +18,7 @@ from calibration.fit import ScaleLawFitter, write_artifact
 from calibration.fit.table import Cell, FitInputError, build_cells, diverged_trials, prepare_trials
 from calibration.fit.laws import LR_FORMS, Stack, cv_log2_error, design, fit_form, huber_fit, infeasible_reason
 from calibration.fit.cell_fit import fit_cell
-from calibration.fit.optimum import BELOW_DIVERGENCE_WEIGHT, EDGE_WEIGHT, Method, loss_at
+from calibration.fit.optimum import BELOW_DIVERGENCE_WEIGHT, EDGE_WEIGHT, Method, read_loss
 from calibration.fit.synthetic import SyntheticTruth, synthetic_trials
 
 TRUTH = SyntheticTruth()
@@ -96,7 +96,7 @@ def test_steep_landscape_uses_the_lr_slice_through_the_best_run_and_its_neighbou
     opt = fit_cell(cell)
     assert opt.method is Method.LR_SLICE_FIT
     assert opt.log_lr == pytest.approx(math.log(0.01), abs=1e-6)
-    value, _ = loss_at(cell, opt, opt.log_lr, opt.log_batch)
+    value, _, _ = read_loss(cell, opt, opt.log_lr, opt.log_batch)
     assert value == pytest.approx(opt.loss)
 
 
@@ -134,13 +134,13 @@ def test_best_lr_just_below_a_diverged_one_is_bracketed_not_an_edge():
         assert opt.weight_lr <= EDGE_WEIGHT
 
 
-def test_loss_at_reads_the_landscape_through_the_smooth_fit():
+def test_read_loss_reads_the_landscape_through_the_smooth_fit():
     cell = _quadratic_cell()
     opt = fit_cell(cell)
     # one grid step (factor 2) off in LR: 1% curvature per ln^2
-    value, outside = loss_at(cell, opt, math.log(0.02), math.log(8192.0))
-    assert value == pytest.approx(2.0 * (1 + 0.01 * math.log(2) ** 2), rel=1e-6) and not outside
-    far, outside = loss_at(cell, opt, math.log(10.0), math.log(8192.0))
+    value, outside, via_fit = read_loss(cell, opt, math.log(0.02), math.log(8192.0))
+    assert value == pytest.approx(2.0 * (1 + 0.01 * math.log(2) ** 2), rel=1e-6) and not outside and via_fit
+    far, outside, _ = read_loss(cell, opt, math.log(10.0), math.log(8192.0))
     assert outside and far > value
 
 

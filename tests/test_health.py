@@ -13,10 +13,10 @@ from calibration.proxy import health
 from calibration.proxy.health import HealthWatch
 from calibration.proxy.train import DIVERGE_NATS, DIVERGE_PATIENCE, DIVERGE_RATIO, TrialLog, run_trial
 from calibration.proxy.vectorized import run_group
+from calibration.record.trial import HEALTH_FIELDS, TrialConfig, TrialResult
 from calibration.sweep.export import trial_table
 from calibration.sweep.plan import cell_key
 from calibration.sweep.store import TrialStore
-from calibration.sweep.trial import HEALTH_FIELDS, TrialConfig, TrialResult
 
 TINY = TrialConfig(n_layer=1, d_model=16, n_head=1, d_ff=48, seq_len=32, batch_seqs=4, tokens=4 * 32 * 60,
                    lr=1e-2, eval_tokens=1024)

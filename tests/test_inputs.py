@@ -205,8 +205,8 @@ def test_bootstrap_0_runs_no_draws_in_the_penalty_models_held_out_flags(monkeypa
     import calibration.fit.penalty as penalty
 
     draws = []
-    original = penalty._bootstrap
-    monkeypatch.setattr(penalty, "_bootstrap", lambda runs, x, near, n_boot, rng: draws.append(n_boot)
+    original = penalty.bootstrap_fits
+    monkeypatch.setattr(penalty, "bootstrap_fits", lambda runs, x, near, n_boot, rng: draws.append(n_boot)
                         or original(runs, x, near, n_boot, rng))
     fitter = ScaleLawFitter(n_boot=0, loss_surface=False).fit(synthetic_trials(seed=0))
     assert fitter.penalty_ is not None and sum(draws) == 0

@@ -12,8 +12,8 @@ from calibration.proxy.model import ProxyLM, shape_from_config
 from calibration.proxy.optim import MuonWithAdamW, is_hidden_matrix, make_optimizer
 from calibration.proxy.train import run_trial
 from calibration.proxy.vectorized import group_key, run_group
+from calibration.record.trial import TrialConfig
 from calibration.sweep.spec import SpecError, parse_spec
-from calibration.sweep.trial import TrialConfig
 
 BASE = TrialConfig(n_layer=2, d_model=32, n_head=2, d_ff=96, seq_len=64, batch_seqs=8, tokens=24 * 512,
                    lr=1e-2, eval_tokens=4096)
@@ -27,7 +27,7 @@ def test_adamw_ids_ignore_the_muon_fields_and_muon_ids_differ():
                          eval_tokens=8192)
     assert before.trial_id == "ffdb73710c143bdd"  # its id before the optimizer fields existed (stores stay valid)
     assert BASE.trial_id != MUON.trial_id != MUON.replace(momentum=0.95).trial_id
-    from calibration.sweep.trial import TrialResult
+    from calibration.record.trial import TrialResult
 
     assert "optimizer" not in TrialResult(trial_id="x", status="ok").to_row(BASE)  # AdamW rows as before
     row = TrialResult(trial_id="x", status="ok").to_row(MUON)

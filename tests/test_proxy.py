@@ -8,7 +8,7 @@ from calibration.proxy.model import (
     RUNGS, ProxyLM, ProxyShape, count_params, flops_per_token, is_decayed, param_groups, shape_for_params,
     shape_from_config,
 )
-from calibration.sweep.trial import TrialConfig
+from calibration.record.trial import TrialConfig
 from flop_count import counted_flops, counted_flops_per_token
 
 SHAPES = [

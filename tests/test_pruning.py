@@ -18,12 +18,12 @@ from advisor.cli import cli
 from calibration.fit import ScaleLawFitter
 from calibration.fit.synthetic import synthetic_trials
 from calibration.proxy.train import TrialLog
+from calibration.record.trial import TrialConfig, TrialResult
 from calibration.sweep import prune
 from calibration.sweep.adaptive import PointResult, point_losses, propose
 from calibration.sweep.export import trial_table
 from calibration.sweep.spec import AdaptiveSettings, PruneSettings, load_spec
 from calibration.sweep.store import TrialStore
-from calibration.sweep.trial import TrialConfig, TrialResult
 
 SPEC = """
 name = "tiny-prune"
@@ -258,7 +258,7 @@ def test_plan_checks_the_rungs_on_every_batch_a_search_may_pick():
     # batch [1, 16] at 5,120 tokens of 32: 160 steps at batch 1, 10 at 16, where rung 0.07 comes before the
     # first curve point. Search seed 2's round 0 draws no batch-16 point, but its later rounds may.
     from calibration.sweep.plan import plan
-    from calibration.sweep.search import batch_ladder
+    from calibration.sweep.search_base import batch_ladder
     from calibration.sweep.spec import SpecError, parse_spec
 
     raw = {"sizes": {"shapes": [{"n_layer": 1, "d_model": 16, "n_head": 1, "d_ff": 32}]},

@@ -22,11 +22,11 @@ from test_sweep import tiny_spec
 
 from advisor.cli import cli
 from advisor.paths import data_dir
+from calibration.record.trial import TrialConfig, TrialResult
 from calibration.sweep.plan import cell_key
 from calibration.sweep.run import run_sweep
 from calibration.sweep.spec import load_spec
 from calibration.sweep.store import STORE_NAME, TrialStore
-from calibration.sweep.trial import TrialConfig, TrialResult
 
 
 def _corpus_text(reverse: bool = False) -> str:

@@ -71,3 +71,25 @@ def test_a_law_that_is_only_a_bound_is_reported_as_such(tmp_path):
     assert fitter.lr_law_.is_bound
     md = fitter.report(tmp_path).read_text()
     assert fitter.lr_law_.bound_reason("LR")[1:] in md
+
+
+def test_law_equation_names_the_law_it_is_given_not_its_forms_first_letter():
+    from advisor.artifact import LawEntry
+    from calibration.fit.report import law_equation
+
+    law = LawEntry(form="a*C^gamma", inputs=("flops",), log_coef=(0.0, 0.25))  # a batch law, form not "b..."
+    assert law_equation(law, "batch").startswith("B = 1 * C^0.250")
+    assert law_equation(law, "lr").startswith("lr = 1 * C^0.250")
+
+
+def test_report_draws_the_penalty_model_against_each_cells_runs(tmp_path):
+    import matplotlib
+
+    from calibration.fit.penalty_report import penalty_md, plot_penalty
+
+    matplotlib.use("Agg")
+    fitter = ScaleLawFitter(n_boot=0, loss_surface=False).fit(synthetic_trials(seed=0))
+    assert fitter.penalty_ is not None
+    plot_penalty(fitter, tmp_path / "penalty.png")  # over calibration/fit/plots.py's helpers
+    _check_pngs(tmp_path, ["penalty.png"])
+    assert penalty_md(fitter.penalty_)[0] == "## The cost of being off (penalty model)"

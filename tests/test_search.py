@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from advisor.cli import cli
-from calibration.sweep import search
+from calibration.record.local_model import min_trials
+from calibration.sweep import search, search_base
 from calibration.sweep.adaptive import PointResult, point_losses
 from calibration.sweep.run import run_sweep
 from calibration.sweep.spec import SpecError, load_spec, parse_spec
@@ -74,10 +75,10 @@ def test_grid_stays_the_default_and_keeps_its_hash():
 
 def test_budget_minimum_follows_what_the_local_fit_needs():
     # 2-D quadratic + cubic LR term = 7 coefficients, +1; two batches: 1-D + offset + cubic = 5, +1
-    assert [search.min_trials(n) for n in (1, 2, 3, 5)] == [5, 6, 8, 8]
-    assert search.batch_ladder((4, 16)) == (4, 8, 16)
-    assert search.batch_ladder((3, 20)) == (3, 4, 8, 16, 20)
-    assert search.batch_ladder((32,)) == (32,)
+    assert [min_trials(n) for n in (1, 2, 3, 5)] == [5, 6, 8, 8]
+    assert search_base.batch_ladder((4, 16)) == (4, 8, 16)
+    assert search_base.batch_ladder((3, 20)) == (3, 4, 8, 16, 20)
+    assert search_base.batch_ladder((32,)) == (32,)
     parse_spec(raw_spec(method="sobol", trials_per_cell=8))
     with pytest.raises(SpecError, match="trials_per_cell"):
         parse_spec(raw_spec(method="sobol", trials_per_cell=7))
@@ -124,9 +125,9 @@ def test_plan_shows_the_method_and_its_budget(tmp_path):
 def test_sobol_and_tpe_proposals_are_reproducible_from_the_seed():
     spec = parse_spec(raw_spec(method="tpe", trials_per_cell=12))
     other = parse_spec(raw_spec(method="tpe", trials_per_cell=12, seed=1))
-    first = search.sobol_points(6, spec, "cell-a")
-    assert first == search.sobol_points(6, spec, "cell-a")
-    assert first != search.sobol_points(6, other, "cell-a") and first != search.sobol_points(6, spec, "cell-b")
+    first = search_base.sobol_points(6, spec, "cell-a")
+    assert first == search_base.sobol_points(6, spec, "cell-a")
+    assert first != search_base.sobol_points(6, other, "cell-a") and first != search_base.sobol_points(6, spec, "cell-b")
     lrs = [lr for lr, _ in first]
     assert all(3e-3 <= lr <= 1e-1 for lr in lrs) and len(set(lrs)) == 6
     assert {b for _, b in first} <= {4, 8, 16}
@@ -141,19 +142,19 @@ def test_sobol_and_tpe_proposals_are_reproducible_from_the_seed():
 
 def test_model_guided_rounds_bracket_the_best_point_in_lr():
     spec = parse_spec(raw_spec(method="tpe", trials_per_cell=12))
-    step = search.lr_step(spec)
+    step = search_base.lr_step(spec)
     points = [PointResult(lr, 8, 0, "ok", loss) for lr, loss in ((0.004, 3.0), (0.02, 2.0), (0.09, 2.5))]
-    assert search.brackets(point_losses(points), spec) == [
+    assert search_base.brackets(point_losses(points), spec) == [
         (float(f"{0.02 * step:.6g}"), 8), (float(f"{0.02 / step:.6g}"), 8)]
     # a diverged trial just above the best brackets it from above: only the lower side is added
     points += [PointResult(0.02 * step, 8, 0, "diverged", None)]
-    assert search.brackets(point_losses(points), spec) == [(float(f"{0.02 / step:.6g}"), 8)]
+    assert search_base.brackets(point_losses(points), spec) == [(float(f"{0.02 / step:.6g}"), 8)]
 
 
 def test_a_pruned_neighbour_does_not_bracket_the_best_point():
     # the fitter drops pruned trials: the bracket above goes halfway to the pruned point instead
     spec = parse_spec(raw_spec(method="tpe", trials_per_cell=12))
-    step = search.lr_step(spec)
+    step = search_base.lr_step(spec)
     points = [PointResult(lr, 8, 0, "ok", loss) for lr, loss in ((0.004, 3.0), (0.02, 2.0))]
     points += [PointResult(0.02 * step, 8, 0, "pruned", None), PointResult(0.02 / step, 8, 0, "ok", 2.4)]
     got = search.next_round(spec, "cell-a", points, 1, 1)
@@ -162,7 +163,7 @@ def test_a_pruned_neighbour_does_not_bracket_the_best_point():
 
 def test_no_round_proposes_a_point_the_cell_already_tried_even_a_failed_one():
     spec = parse_spec(raw_spec(method="tpe", trials_per_cell=12))
-    step = search.lr_step(spec)
+    step = search_base.lr_step(spec)
     up, down = float(f"{0.02 * step:.6g}"), float(f"{0.02 / step:.6g}")
     points = [PointResult(lr, 8, 0, "ok", loss) for lr, loss in ((0.004, 3.0), (0.02, 2.0), (0.09, 2.5))]
     points += [PointResult(up, 8, 0, "failed", None), PointResult(down, 8, 0, "failed", None)]

@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from advisor.cli import cli
+from calibration.record.trial import TrialConfig, TrialResult
 from calibration.sweep.store import STORE_NAME, StoreError, TrialStore, _process_start
-from calibration.sweep.trial import TrialConfig, TrialResult
 
 
 def configs(n: int) -> list[TrialConfig]:

@@ -8,7 +8,7 @@ from calibration.proxy import train
 from calibration.proxy.data import unigram_entropy
 from calibration.proxy.model import ProxyLM, count_params, flops_per_token, shape_from_config
 from calibration.proxy.train import lr_at, measure_throughput, resolve_device, run_trial
-from calibration.sweep.trial import TrialConfig
+from calibration.record.trial import TrialConfig
 
 # Tiny and fast: 2 x 32, 64-token windows, 8 sequences per step.
 TINY = TrialConfig(n_layer=2, d_model=32, n_head=2, d_ff=96, seq_len=64, batch_seqs=8, tokens=32 * 512,

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from calibration.proxy.train import run_trial
-from calibration.sweep.trial import TrialConfig
+from calibration.record.trial import TrialConfig
 from calibration.proxy.vectorized import FREE_FIELDS, group_key, run_group
 
 BASE = TrialConfig(n_layer=2, d_model=32, n_head=2, d_ff=96, seq_len=64, batch_seqs=8, tokens=40 * 512,

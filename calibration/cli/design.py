@@ -1,7 +1,7 @@
 """`advisor calibrate design`: proxy sizes, budgets and search for a target and a budget, as a spec.
 
-The rules are calibration/sweep/design.py's; the expected interval replays the design on Step Law's
-dense sweep (calibration/sweep/replay_law.py). Heavy imports happen inside the command.
+The rules are calibration/studies/design.py's; the expected interval replays the design on Step Law's
+dense sweep (calibration/studies/replay_law.py). Heavy imports happen inside the command.
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def design_cmd(target, tokens, budget, budget_flops, gpu, mfu, borrow, data, voc
       advisor calibrate design --target 7B --budget-flops 1e21 --with steplaw-moe --json
     """
     from advisor.outputs import write_text
-    from calibration.sweep.design import DesignError, batch_note, best_design
+    from calibration.studies.design import DesignError, batch_note, best_design
     from calibration.sweep.spec import SpecError, check_data
     from calibration.sweep.spec_toml import to_toml
 

@@ -173,7 +173,7 @@ def summary_text(artifact) -> str:
     prov = art.provenance
     lines = [f"{prov.n_trials_used} of {prov.n_trials} trials used in {prov.n_cells} cells "
              f"(excluded: {_counts(prov.n_excluded)}); bootstrap {prov.bootstrap}"]
-    lines += _law_lines("LR", art.laws.lr) + _law_lines("batch", art.laws.batch)
+    lines += _law_lines("LR", "lr", art.laws.lr) + _law_lines("batch", "batch", art.laws.batch)
     loss = art.laws.loss
     if loss:
         e, a, alpha, b, beta = loss.values
@@ -193,13 +193,13 @@ def summary_text(artifact) -> str:
     return "\n".join(lines)
 
 
-def _law_lines(title: str, law) -> list[str]:
+def _law_lines(title: str, key: str, law) -> list[str]:
     """A law's equation, its held-out error and each coefficient with its 90% interval."""
     from calibration.fit.report import coef_table_rows, law_equation
 
     if law is None:
         return [f"{title}: no law"]
-    lines = [f"{title}: {law_equation(law)}   (LOSO CV |log2 err| {_fmt(law.cv_log2_error)}, "
+    lines = [f"{title}: {law_equation(law, key)}   (LOSO CV |log2 err| {_fmt(law.cv_log2_error)}, "
              f"residual sd {law.residual_sd:.3f})"]
     bound = law.bound_reason(title)
     if bound:

@@ -31,10 +31,10 @@ class Device(click.ParamType):
     name = "device"
 
     def convert(self, value, param, ctx):
-        from calibration.sweep.spec import DEVICES_HELP, SpecError, _device
+        from calibration.sweep.spec import DEVICES_HELP, SpecError, check_device
 
         try:
-            return _device(str(value).strip().lower())
+            return check_device(str(value).strip().lower())
         except SpecError:
             self.fail(f"must be {DEVICES_HELP}, got {value!r}", param, ctx)
 

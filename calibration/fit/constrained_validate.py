@@ -20,7 +20,7 @@ import numpy as np
 from advisor.constrained import RULES, best_offset
 from advisor.penalty import CAP_PCT, RAY_STEPS, RISKY_PCT, PenaltyModel, features
 from calibration.fit.laws import design, huber_fit, infeasible_reason, predict
-from calibration.fit.penalty import _bootstrap, _near, design as penalty_design, huber_lstsq, run_offsets
+from calibration.fit.penalty import bootstrap_fits, in_fit_region, design as penalty_design, huber_lstsq, run_offsets
 from calibration.fit.validate import CellTable
 
 LN2 = np.log(2.0)
@@ -72,7 +72,7 @@ def end_to_end(table: CellTable, lr_form, batch_form, model: PenaltyModel, rng, 
     """The plan-cost and constrained-LR validations (module doc), as the dict stored in penalty.validation;
     n_boot bootstrap refits per left-out cell flag its costly runs (0: the point alone flags them)."""
     runs = run_offsets(table)
-    near = _near(runs)
+    near = in_fit_region(runs)
     x = penalty_design(runs, model.ref)
     held = np.array([c for c in np.unique(runs["cell"][near]).astype(int)])
     laws = _loco_laws(table, lr_form, batch_form, held)
@@ -86,7 +86,7 @@ def end_to_end(table: CellTable, lr_form, batch_form, model: PenaltyModel, rng, 
         log_lr, log_b = laws["lr"][k], laws["batch"][k] if not np.isnan(laws["batch"][k]) else opt.log_batch
         train = near & (runs["cell"] != j)
         pm = PenaltyModel(tuple(huber_lstsq(x[train], runs["pct"][train])), [], model.ref, model.fit_range)
-        boots = _bootstrap(runs, x, train, n_boot, rng)
+        boots = bootstrap_fits(runs, x, train, n_boot, rng)
         c, f = _plan_cell(cell, opt, pm, boots, log_lr, log_b, plan)
         costly, flagged = costly + c, flagged + f
         rows += _constrained_cell(cell, opt, pm, log_lr, log_b)

@@ -9,7 +9,7 @@ import numpy as np
 from advisor.artifact import HeldOutSummary
 import calibration.fit.joint_law as joint_law
 from calibration.fit.laws import design, huber_fit, infeasible_reason
-from calibration.fit.validate import _predict_cell, _summary
+from calibration.fit.validate import held_out_means, predict_cell
 
 
 def held_out_mine(fitter, largest: bool) -> HeldOutSummary:
@@ -27,11 +27,11 @@ def held_out_mine(fitter, largest: bool) -> HeldOutSummary:
         if laws["lr"] is None:
             continue
         forms = {law: (v[0].name if v else None) for law, v in laws.items()}
-        cells += [_predict_cell(table, i, laws["lr"], laws["batch"]) for i in np.flatnonzero(held)]
+        cells += [predict_cell(table, i, laws["lr"], laws["batch"]) for i in np.flatnonzero(held)]
     if not cells:
         return HeldOutSummary(skipped="no joint refit without your held-out cells was possible")
     extra = {"n_params": float(sizes[used].max()), "forms": forms} if largest else {"n_cells": len(cells)}
-    return HeldOutSummary(**extra, **_summary(cells), cells=cells if largest else None)
+    return HeldOutSummary(**extra, **held_out_means(cells), cells=cells if largest else None)
 
 
 def _refit(fitter, law: str, held: np.ndarray):

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-PARAM_NAMES = ("E", "A", "alpha", "B", "beta")
 HUBER_F_SCALE = 1e-3
 MIN_CELLS = 6  # five parameters need more than five cells
 EXP_BOUNDS = (0.01, 3.0)

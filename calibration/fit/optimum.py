@@ -19,6 +19,7 @@ from enum import IntEnum
 import numpy as np
 
 from calibration.fit.table import Cell
+from calibration.record.local_model import CUBIC, MIN_LR_VALUES_CUBIC, model_for, n_coefficients
 
 KERNEL_STEPS = 3.5  # kernel radius in grid steps: points two steps away keep about half weight
 KERNEL_MIN_RANGE_FRAC = 0.3  # ... but at least this fraction of the sampled range (irregular sweeps)
@@ -32,8 +33,6 @@ BELOW_DIVERGENCE_WEIGHT = 0.5
 DIVERGENCE_GAP_STEPS = 1.5  # the diverged LR must be the next grid point up (within this many steps)
 FALLBACK_WEIGHT = 0.5  # weight of a cell whose local fit was rejected (argmin kept)
 RIDGE = 1e-9
-CUBIC = True  # model the LR asymmetry with a u^3 term (see _minimum)
-MIN_LR_VALUES_CUBIC = 5
 
 
 class Method(IntEnum):
@@ -67,7 +66,7 @@ class CellGeometry:
 
     @property
     def n_coef(self) -> int:
-        return {"2d": 6, "1d": 3, "1d+offset": 4}[self.model] + int(self.cubic)
+        return n_coefficients(self.model, self.cubic)
 
 
 @dataclass
@@ -95,14 +94,14 @@ class CellOptimum:
 
 def cell_geometry(cell: Cell) -> CellGeometry:
     """Local model and kernel radii from the cell's distinct LR and batch values."""
-    ux, uy = _unique(cell.log_lr), _unique(cell.log_batch)
+    ux, uy = distinct(cell.log_lr), distinct(cell.log_batch)
     hx = _radius(ux)
     hy = _radius(uy) if len(uy) > 1 else np.inf
-    model = "2d" if len(uy) >= 3 else ("1d+offset" if len(uy) == 2 else "1d")
-    return CellGeometry(model, hx, hy, len(ux), len(uy), cubic=CUBIC and len(ux) >= MIN_LR_VALUES_CUBIC)
+    return CellGeometry(model_for(len(uy)), hx, hy, len(ux), len(uy), cubic=CUBIC and len(ux) >= MIN_LR_VALUES_CUBIC)
 
 
-def _unique(a: np.ndarray) -> np.ndarray:
+def distinct(a: np.ndarray) -> np.ndarray:
+    """The sorted distinct values of a log-scale column, equal when they agree to 9 decimals."""
     return np.unique(np.round(a, 9))
 
 
@@ -416,14 +415,8 @@ def _diverged_just_above(cell: Cell, x: float, lrs: np.ndarray, log_batch: float
     if log_batch is not None:
         d = d[np.isclose(cell.diverged_log_batch, log_batch)]
     above = d[d > x + 1e-9]
-    steps = np.diff(_unique(lrs))
+    steps = np.diff(distinct(lrs))
     return bool(above.size and steps.size and above.min() - x <= DIVERGENCE_GAP_STEPS * steps.max() + 1e-9)
-
-
-def loss_at(cell: Cell, opt: CellOptimum, log_lr: float, log_batch: float) -> tuple[float, bool]:
-    """(loss, outside_grid) at a setting; see read_loss."""
-    value, outside, _ = read_loss(cell, opt, log_lr, log_batch)
-    return value, outside
 
 
 def regret(cell: Cell, opt: CellOptimum, log_lr: float, log_batch: float) -> dict:
@@ -465,14 +458,14 @@ def read_loss(cell: Cell, opt: CellOptimum, log_lr: float, log_batch: float) -> 
 def _interpolate(cell: Cell, opt: CellOptimum, log_lr: float, log_batch: float, two_d: bool) -> float:
     """Along LR within each measured batch (mean over repeats, clamped at the ends), then linearly in
     log batch between the two batches that bracket the query (clamped)."""
-    batches = _unique(cell.log_batch)
+    batches = distinct(cell.log_batch)
     if not two_d:  # the LR curve at the cell's batch (a profile cell's: the tuned run's, where its LR profile lies)
         at = opt.centre[1] if opt.method is Method.PROFILE else opt.log_batch
         batches = batches[[np.argmin(np.abs(batches - at))]]
     values = []
     for b in batches:
         at = np.isclose(cell.log_batch, b)
-        xs = _unique(cell.log_lr[at])
+        xs = distinct(cell.log_lr[at])
         means = np.array([cell.loss[at][np.isclose(cell.log_lr[at], x)].mean() for x in xs])
         values.append(np.interp(log_lr, xs, means))
     return float(np.interp(log_batch, batches, values))

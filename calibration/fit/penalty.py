@@ -59,7 +59,8 @@ def huber_lstsq(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return coef
 
 
-def _near(runs: dict) -> np.ndarray:
+def in_fit_region(runs: dict) -> np.ndarray:
+    """The runs the model is fitted on: within FIT_REGION_LOG2 of the optimum in LR and batch, under CAP_PCT."""
     return (np.abs(runs["u"]) <= FIT_REGION_LOG2) & (np.abs(runs["v"]) <= FIT_REGION_LOG2) & (runs["pct"] < CAP_PCT)
 
 
@@ -68,13 +69,13 @@ def fit_penalty(table: CellTable, n_boot: int, rng: np.random.Generator,
     """The penalty model of a table's cells, or None when too few runs lie near the optima. loco_boot: the
     draws per held-out cell for its risk flags (default: n_boot, at most LOCO_BOOT)."""
     runs = run_offsets(table)
-    near = _near(runs)
+    near = in_fit_region(runs)
     if near.sum() < MIN_RUNS or len(np.unique(runs["cell"][near])) < 2:
         return None
     ref = {k: float(np.exp(np.log(np.unique(runs[k])).mean())) for k in ("n_params", "tokens")}
     x = design(runs, ref)
     coef = huber_lstsq(x[near], runs["pct"][near])
-    samples = _bootstrap(runs, x, near, n_boot, rng)
+    samples = bootstrap_fits(runs, x, near, n_boot, rng)
     ranges = {k: [float(runs[k][near].min()), float(runs[k][near].max())] for k in ("n_params", "tokens")}
     ranges.update({k: [float(runs[k].min()), float(runs[k].max())] for k in ("u", "v")})
     model = PenaltyModel(tuple(float(c) for c in coef), [tuple(float(f"{c:.5g}") for c in s) for s in samples], ref,
@@ -86,7 +87,7 @@ def fit_penalty(table: CellTable, n_boot: int, rng: np.random.Generator,
     return model
 
 
-def _bootstrap(runs: dict, x: np.ndarray, near: np.ndarray, n_boot: int, rng) -> list[np.ndarray]:
+def bootstrap_fits(runs: dict, x: np.ndarray, near: np.ndarray, n_boot: int, rng) -> list[np.ndarray]:
     """Refits on resampled cells (each drawn cell brings all its runs)."""
     cells = np.unique(runs["cell"][near])
     out = []
@@ -110,7 +111,7 @@ def leave_one_cell_out(runs: dict, x: np.ndarray, near: np.ndarray, ref: dict, r
         train, test = near & (runs["cell"] != c), runs["cell"] == c
         model = np.maximum(x[test] @ huber_lstsq(x[train], runs["pct"][train]), 0)
         naive = np.maximum(x[test][:, naive_cols] @ huber_lstsq(x[train][:, naive_cols], runs["pct"][train]), 0)
-        draws = [np.maximum(x[test] @ s, 0) for s in _bootstrap(runs, x, train, n_boot, rng)]
+        draws = [np.maximum(x[test] @ s, 0) for s in bootstrap_fits(runs, x, train, n_boot, rng)]
         upper = np.percentile(draws, 95, axis=0) if draws else np.full(int(test.sum()), np.nan)
         measured, u, v = runs["pct"][test], runs["u"][test], runs["v"][test]
         for span in (2, 4):

@@ -8,6 +8,7 @@ import numpy as np
 
 from advisor.penalty import validation_lines
 from calibration.fit.penalty import run_offsets
+from calibration.fit.plots import panel_grid, save_plot
 
 NEAR_BATCH_LOG2 = 0.5  # runs within √2 of the optimal batch are drawn against the curve at v = 0
 Y_MAX_PCT = 5.0
@@ -15,11 +16,9 @@ Y_MAX_PCT = 5.0
 
 def plot_penalty(fitter, path: Path) -> Path:
     """One panel per cell: penalty (%) against log2(LR / LR*), measured runs and the fitted curve."""
-    from calibration.fit.report import _grid, _save
-
     runs, model = run_offsets(fitter.table_), fitter.penalty_
     cells = [int(c) for c in np.unique(runs["cell"])]
-    fig, axes = _grid(len(cells), max_cols=4, sharey=True)
+    fig, axes = panel_grid(len(cells), max_cols=4, sharey=True)
     u_line = np.linspace(-3, 3, 121)
     for ax, j in zip(axes, cells):
         cell = fitter.table_.cells[j]
@@ -35,7 +34,7 @@ def plot_penalty(fitter, path: Path) -> Path:
     axes[0].legend(fontsize=7)
     fig.supxlabel("log2(LR / optimal LR)")
     fig.supylabel(f"loss penalty over the optimum (%), capped at {Y_MAX_PCT:g}")
-    return _save(fig, path)
+    return save_plot(fig, path)
 
 
 def penalty_md(penalty) -> list[str]:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from calibration.fit.optimum import (BELOW_DIVERGENCE_WEIGHT, CellGeometry, CellOptimum, DIVERGENCE_GAP_STEPS, Method,
-                                     _unique)
+                                     distinct)
 from calibration.fit.table import Cell
 
 LN2 = math.log(2.0)
@@ -81,7 +81,7 @@ class ProfileSupport:
 
 def profile_support(log_x: np.ndarray, loss: np.ndarray, diverged_log_x: np.ndarray) -> ProfileSupport:
     """Read one profile: its trained values (mean loss over repeats) and the values that diverged."""
-    xs = _unique(log_x)
+    xs = distinct(log_x)
     means = np.array([loss[np.isclose(log_x, x)].mean() for x in xs])
     step = float(np.median(np.diff(xs))) if len(xs) > 1 else None
     i = int(np.argmin(means))
@@ -139,7 +139,7 @@ def profile_optimum(cell: Cell, near_optimal: float = 0.0025) -> CellOptimum:
     best = float(cell.loss.min())
     opt = CellOptimum(
         log_lr=lr.log_value, log_batch=batch.log_value, loss=loss, method=Method.PROFILE,
-        geometry=CellGeometry("1d", hx, np.inf, len(_unique(cell.log_lr)), len(_unique(cell.log_batch))),
+        geometry=CellGeometry("1d", hx, np.inf, len(distinct(cell.log_lr)), len(distinct(cell.log_batch))),
         coef=np.zeros(3), slice_coef=slice_coef, window=window, centre=(cx, cy), best_loss=best,
         near_optimal_lr=_band(cell.log_lr[on_lr], cell.loss[on_lr], near_optimal),
         near_optimal_batch=_band(cell.log_batch[on_batch], cell.loss[on_batch], near_optimal),
@@ -154,7 +154,7 @@ def _lr_curve(cell: Cell, on_lr: np.ndarray, lr: ProfileSupport, cx: float, cy: 
     """The LR profile's parabola (in u = (log LR - cx) / hx) around an interior optimum, the window it
     holds in, and the cell's optimal loss (the vertex's, else the best tried on the profile)."""
     x, y = cell.log_lr[on_lr], cell.loss[on_lr]
-    xs = _unique(x)
+    xs = distinct(x)
     means = np.array([y[np.isclose(x, v)].mean() for v in xs])
     i = int(np.argmin(means))
     if lr.kind != "interior":

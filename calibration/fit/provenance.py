@@ -9,7 +9,7 @@ from advisor.artifact import Provenance
 from advisor.units import is_number
 from calibration.fit.table import ColumnMap
 from calibration.fit.validate import CellTable
-from calibration.sweep.trial import code_version
+from calibration.record.trial import code_version
 
 CONTRACT_COLUMNS = {"trial_id", "status", "data_id", "code_version"}  # a calibration's own trial table
 
@@ -44,7 +44,7 @@ def build_provenance(raw: pd.DataFrame, trials: pd.DataFrame, cols: ColumnMap, e
 
 
 OPTIMIZER_KNOBS = ("beta1", "beta2", "weight_decay", "grad_clip")
-MUON_KNOBS = ("momentum", "adam_lr_ratio", "muon_lr_convention")  # calibration/sweep/trial.py MUON_FIELDS
+MUON_KNOBS = ("momentum", "adam_lr_ratio", "muon_lr_convention")  # calibration/record/trial.py MUON_FIELDS
 
 
 def _optimizer(raw: pd.DataFrame, ours: bool) -> dict:

@@ -17,6 +17,7 @@ from advisor.intervals import coverage_lines
 from advisor.outputs import save_figure, write_text
 from calibration.fit.laws import LawForm, predict
 from calibration.fit.penalty_report import penalty_md, plot_penalty
+from calibration.fit.plots import log_ticks, panel_grid, save_plot
 
 SYMBOLS = {"n_params": "N", "tokens": "D", "flops": "C"}
 EXTRAPOLATE = 100.0  # draw the laws out to this factor beyond the largest fitted compute
@@ -42,8 +43,10 @@ def coef_table_rows(law: LawEntry) -> list[tuple[str, float, float | None, float
     return rows
 
 
-def law_equation(law: LawEntry) -> str:
-    y = "B" if law.form.startswith("b") else "lr"
+def law_equation(law: LawEntry, key: str) -> str:
+    """The law as an equation, e.g. "lr = 0.31 * N^-0.250 * D^0.120   [a*N^alpha*D^beta]"; key: which law
+    it is ("lr" or "batch", as the artifact's laws name them), not guessed from the form's name."""
+    y = {"lr": "lr", "batch": "B"}[key]
     terms = " * ".join(f"{SYMBOLS.get(n, n)}^{c:.3f}" for n, c in zip(law.inputs, law.log_coef[1:]))
     return f"{y} = {math.exp(law.log_coef[0]):.4g} * {terms}   [{law.form}]"
 
@@ -80,35 +83,6 @@ def _law_of(fitter, key: str) -> LawEntry | None:
 
 # ------------------------------------------------------------------ figures
 
-def _grid(n: int, max_cols: int = 3, **kw):
-    import matplotlib.pyplot as plt
-
-    cols = min(n, max_cols)
-    rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows), squeeze=False, **kw)
-    for ax in axes.flat[n:]:
-        ax.set_visible(False)
-    return fig, list(axes.flat)
-
-
-def _log_ticks(axis) -> None:
-    """Ticks at 1, 2, 5 x 10^k with short labels: readable on narrow and wide log ranges alike."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
-    axis.set_minor_formatter(NullFormatter())
-
-
-def _save(fig, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    save_figure(fig, path, dpi=110)
-    plt.close(fig)
-    return path
-
-
 def plot_loss_vs_lr(fitter, path: Path) -> Path:
     """Per size: measured loss against LR at each cell's optimal batch, the smooth fit, the optimum."""
     import matplotlib.pyplot as plt
@@ -117,7 +91,7 @@ def plot_loss_vs_lr(fitter, path: Path) -> Path:
 
     table = fitter.table_
     sizes = sorted({c.n_params for c in table.cells})
-    fig, axes = _grid(len(sizes))
+    fig, axes = panel_grid(len(sizes))
     for ax, size in zip(axes, sizes):
         members = [(c, o) for c, o in zip(table.cells, table.optima) if c.n_params == size]
         colors = plt.cm.viridis(np.linspace(0, 0.85, len(members)))
@@ -139,7 +113,7 @@ def plot_loss_vs_lr(fitter, path: Path) -> Path:
             ax.plot(math.exp(opt.log_lr), opt.loss, "*", ms=13, color=color, mec="red" if edge else "k")
             lo_all, hi_all = min(lo_all, means.min()), max(hi_all, means.min())
         ax.set_xscale("log")
-        _log_ticks(ax.xaxis)
+        log_ticks(ax.xaxis)
         ax.set_ylim(lo_all * 0.995, hi_all * 1.06)  # the bowl, not the divergence side
         ax.set_title(f"N = {size:.3g}")
         ax.set_xlabel("peak LR")
@@ -147,7 +121,7 @@ def plot_loss_vs_lr(fitter, path: Path) -> Path:
         ax.legend(fontsize=7)
     fig.suptitle("Loss against LR at each cell's optimal batch (dots: runs; solid: local fit; "
                  "star: fitted optimum, red edge: on the grid edge)", fontsize=10)
-    return _save(fig, path)
+    return save_plot(fig, path)
 
 
 def plot_law(fitter, key: str, path: Path) -> Path:
@@ -157,7 +131,7 @@ def plot_law(fitter, key: str, path: Path) -> Path:
     fig, (ax_compute, ax_check) = plt.subplots(1, 2, figsize=(12, 4.8))
     _plot_law_against_compute(ax_compute, fitter, key)
     _plot_predicted_against_measured(ax_check, fitter, key)
-    return _save(fig, path)
+    return save_plot(fig, path)
 
 
 def _plot_law_against_compute(ax, fitter, key: str) -> None:
@@ -235,8 +209,8 @@ def _plot_predicted_against_measured(ax, fitter, key: str) -> None:
     ax.plot(lims, lims / 2, "k:", lw=0.6, label="factor 2")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    _log_ticks(ax.xaxis)
-    _log_ticks(ax.yaxis)
+    log_ticks(ax.xaxis)
+    log_ticks(ax.yaxis)
     ax.set_xlim(lims)
     ax.set_ylim(lims)
     ax.set_xlabel("measured optimum (local fit)")
@@ -307,7 +281,7 @@ def plot_loss_surface(fitter, path: Path) -> Path:
     ax.set_ylabel("optimal loss (nats/token)")
     ax.set_title(f"L = {e:.3f} + {a:.3g}/N^{alpha:.3f} + {b:.3g}/D^{beta:.3f}", fontsize=9)
     ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_plot(fig, path)
 
 
 def plot_heatmaps(fitter, out: Path) -> list[Path]:
@@ -320,7 +294,7 @@ def plot_heatmaps(fitter, out: Path) -> list[Path]:
     pairs = list(zip(table.cells, table.optima))
     for start in range(0, len(pairs), HEATMAP_CELLS_PER_FIGURE):
         chunk = pairs[start:start + HEATMAP_CELLS_PER_FIGURE]
-        fig, axes = _grid(len(chunk), max_cols=4, layout="constrained")
+        fig, axes = panel_grid(len(chunk), max_cols=4, layout="constrained")
         for ax, (cell, opt) in zip(axes, chunk):
             pts = np.round(np.stack([cell.log_lr, cell.log_batch], 1), 9)
             uniq, inv = np.unique(pts, axis=0, return_inverse=True)
@@ -333,7 +307,7 @@ def plot_heatmaps(fitter, out: Path) -> list[Path]:
             ax.plot(math.exp(opt.log_lr), math.exp(opt.log_batch), "*", color="white", mec="k", ms=14,
                     label="fitted optimum")
             ax.set_xscale("log")
-            _log_ticks(ax.xaxis)
+            log_ticks(ax.xaxis)
             ax.set_yscale("log", base=2)
             flags = ", ".join(f.split(":")[0] for f in opt.flags)
             ax.set_title(f"N={cell.n_params:.3g} D={cell.tokens:.3g}\n{flags}", fontsize=8)

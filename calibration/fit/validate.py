@@ -64,9 +64,9 @@ def held_out_largest(table: CellTable) -> HeldOutSummary:
     if laws["lr"] is None:
         return HeldOutSummary(n_params=float(largest), skipped="the LR law cannot be fitted without the largest size")
     held = np.flatnonzero((sizes == largest) & used)
-    cells = [_predict_cell(table, i, laws["lr"], laws["batch"]) for i in held]
+    cells = [predict_cell(table, i, laws["lr"], laws["batch"]) for i in held]
     return HeldOutSummary(n_params=float(largest), forms={k: (v[0].name if v else None) for k, v in laws.items()},
-                          **_summary(cells), cells=cells)
+                          **held_out_means(cells), cells=cells)
 
 
 def leave_one_cell_out(table: CellTable, lr_form: LawForm, batch_form: LawForm | None) -> HeldOutSummary:
@@ -91,13 +91,14 @@ def leave_one_cell_out(table: CellTable, lr_form: LawForm, batch_form: LawForm |
             continue
         b = coefs.get("batch")
         batch = (b[0], b[1][k]) if b is not None and not np.isnan(b[1][k]).any() else None
-        cells.append(_predict_cell(table, i, (lr_form, coefs["lr"][1][k]), batch))
+        cells.append(predict_cell(table, i, (lr_form, coefs["lr"][1][k]), batch))
     if not cells:
         return HeldOutSummary(skipped="no cell could be left out with enough cells remaining")
-    return HeldOutSummary(**_summary(cells), n_cells=len(cells))
+    return HeldOutSummary(**held_out_means(cells), n_cells=len(cells))
 
 
-def _predict_cell(table: CellTable, i: int, lr_law, batch_law) -> HeldOutCell:
+def predict_cell(table: CellTable, i: int, lr_law, batch_law) -> HeldOutCell:
+    """Cell i held out: the laws' (form, coefficients) LR and batch there, read against its own optimum."""
     cell, opt = table.cells[i], table.optima[i]
     one = {k: v[i:i + 1] for k, v in table.inputs.items()}
     log_lr = float(predict(lr_law[1], lr_law[0], one)[0])
@@ -116,7 +117,8 @@ def _predict_cell(table: CellTable, i: int, lr_law, batch_law) -> HeldOutCell:
     )
 
 
-def _summary(cells: list[HeldOutCell]) -> dict:
+def held_out_means(cells: list[HeldOutCell]) -> dict:
+    """The held-out cells' mean |log2| LR and batch errors and mean regrets (HeldOutSummary's figures)."""
     lr_err = [abs(np.log(c.lr_pred / c.lr_opt)) / LN2 for c in cells]
     b_err = [abs(np.log(c.batch_pred / c.batch_opt)) / LN2 for c in cells if c.batch_predicted]
     return {

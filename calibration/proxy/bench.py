@@ -58,7 +58,7 @@ def parse_sizes(text: str) -> list[tuple[str, object]]:
 
 
 def _config(shape, batch_seqs: int, lr: float = 3e-3):
-    from calibration.sweep.trial import TrialConfig
+    from calibration.record.trial import TrialConfig
 
     return TrialConfig(n_layer=shape.n_layer, d_model=shape.d_model, n_head=shape.n_head, d_ff=shape.d_ff,
                        vocab_size=shape.vocab_size, seq_len=shape.seq_len, batch_seqs=batch_seqs,

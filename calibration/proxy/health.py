@@ -68,7 +68,7 @@ class HealthWatch:
         return sum(values) / len(values) if values else None
 
     def summary(self) -> dict:
-        """The result's health fields (calibration.sweep.trial.HEALTH_FIELDS but diverged_at_step)."""
+        """The result's health fields (calibration.record.trial.HEALTH_FIELDS but diverged_at_step)."""
         measured = self.steps_with_norm > 0
         return {
             "grad_norm_median": statistics.median(self.norms) if self.norms else None,

@@ -17,7 +17,7 @@ import torch
 
 from calibration.proxy.train import (build_model, evaluate, load_trial_source, make_optimizer, resolve_device,
                                      split_batch, train_step)
-from calibration.sweep.trial import TrialConfig
+from calibration.record.trial import TrialConfig
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Train one calibration trial: TrialConfig -> TrialResult.
 
-    from calibration.sweep.trial import TrialConfig
+    from calibration.record.trial import TrialConfig
     from calibration.proxy.train import run_trial
     result = run_trial(TrialConfig(n_layer=2, d_model=48, n_head=3, d_ff=128, tokens=200_000, lr=3e-3))
     result.status, result.loss          # "ok", final validation loss in nats/token
@@ -47,7 +47,7 @@ from calibration.proxy.health import HealthWatch
 from calibration.proxy.memory import check_fits
 from calibration.proxy.model import ProxyLM, count_params, flops_per_token, shape_from_config
 from calibration.proxy.optim import clip_params, make_optimizer, set_lr
-from calibration.sweep.trial import TrialConfig, TrialResult
+from calibration.record.trial import TrialConfig, TrialResult
 
 COMPILE_ENV = "SCALING_ADVISOR_COMPILE"
 DIVERGE_NATS = 3.0  # loss this far above the initial loss ...

@@ -44,7 +44,7 @@ from calibration.proxy.train import (
     EVAL_BATCH_SEQS, TrialLog, autocast_for, build_model, device_label, load_trial_source,
     lr_at, prepare_device, resolve_device, split_batch, sync_interval, synchronize,
 )
-from calibration.sweep.trial import TrialConfig, TrialResult
+from calibration.record.trial import TrialConfig, TrialResult
 
 # Fields in which the members of one group may differ.
 FREE_FIELDS = ("lr", "weight_decay", "beta1", "beta2", "eps", "grad_clip", "schedule", "warmup_frac",

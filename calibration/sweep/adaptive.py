@@ -35,7 +35,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 
-from calibration.sweep.spec import AdaptiveSettings
+from calibration.sweep.spec_types import AdaptiveSettings
 
 
 @dataclass(frozen=True)

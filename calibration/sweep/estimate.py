@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from calibration.record.trial import TrialConfig
 from calibration.sweep.plan import SweepPlan
 from calibration.sweep.spec import SHAPE_FIELDS
-from calibration.sweep.trial import TrialConfig
 
 
 @dataclass

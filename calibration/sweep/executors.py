@@ -23,7 +23,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 
-from calibration.sweep.trial import TrialConfig, TrialResult
+from calibration.record.trial import TrialConfig, TrialResult
 
 _WORKER_DEVICE = None  # set in each pool worker: the device it owns
 

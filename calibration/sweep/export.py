@@ -7,8 +7,8 @@ import pandas as pd
 
 from advisor.outputs import write_atomic
 from calibration.proxy.model import count_params, shape_from_config
+from calibration.record.trial import TrialResult
 from calibration.sweep.store import TrialStore
-from calibration.sweep.trial import TrialResult
 
 EXPORTED = ("ok", "diverged", "pruned", "failed", "running")  # pending trials are plans, not trials
 INTEGER_HEALTH = ("loss_spikes", "diverged_at_step")
@@ -30,7 +30,7 @@ def trial_table(store: TrialStore, current_spec: bool = False) -> pd.DataFrame:
         row["origin"], row["cell"] = r["origin"], r["cell"]
         rows.append(row)
     columns = list(TrialResult(trial_id="", status="running").to_row(_ANY_CONFIG))
-    # an optimizer's own knobs (Muon's momentum, ...) where some trial has them (calibration/sweep/trial.py)
+    # an optimizer's own knobs (Muon's momentum, ...) where some trial has them (calibration/record/trial.py)
     columns += list(dict.fromkeys(k for row in rows for k in row if k not in columns and k not in ("origin", "cell")))
     columns += ["origin", "cell"]
     df = pd.DataFrame(rows, columns=columns)
@@ -64,7 +64,7 @@ def write_table(df: pd.DataFrame, path: str | Path) -> None:
 
 
 def _any_config():
-    from calibration.sweep.trial import TrialConfig
+    from calibration.record.trial import TrialConfig
 
     return TrialConfig(n_layer=1, d_model=8, n_head=1, d_ff=8)
 

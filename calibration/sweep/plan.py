@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from calibration.proxy.memory import check_fits
 from calibration.proxy.shape import (RUNGS, ProxyShape, count_params, flops_per_token, shape_for_params,
                                      shape_from_config)
+from calibration.record.trial import TrialConfig
 from calibration.sweep import adaptive, search
 from calibration.sweep.spec import SHAPE_FIELDS, SpecError, SweepSpec
 from calibration.sweep.store import TrialStore
-from calibration.sweep.trial import TrialConfig
 
 ADDED_BY_ADAPTIVE = ("extend", "reseed")  # new grid points; extra seeds at a settled cell's best points
 

@@ -41,8 +41,8 @@ from __future__ import annotations
 
 import math
 
+from calibration.record.trial import TrialConfig, TrialResult
 from calibration.sweep.spec import PruneSettings
-from calibration.sweep.trial import TrialConfig, TrialResult
 
 PRUNE_FROM = ("ok", "diverged", "pruned")  # finished trials whose curves set the rungs' thresholds
 

@@ -17,12 +17,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from calibration.record.trial import TrialConfig
 from calibration.sweep.plan import ADDED_BY_ADAPTIVE, extension_trials, plan
 from calibration.sweep.prune import unit_rungs
 from calibration.sweep.search import search_trials
 from calibration.sweep.spec import SweepSpec
 from calibration.sweep.store import FINISHED, STORE_NAME, TrialStore, owner_id, store_failure, sweep_key
-from calibration.sweep.trial import TrialConfig
 
 
 @dataclass

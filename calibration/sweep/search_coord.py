@@ -10,7 +10,7 @@ points only:
 - each later round, `round_trials` points, the first of these that apply:
   1. LR at the best point's batch not resolved (no tried LR within one grid step on each side):
      the vertex of the parabola in log LR through the best point and its row neighbours, when it lies
-     more than half a step from every tried LR, else the one-step brackets (search.brackets);
+     more than half a step from every tried LR, else the one-step brackets (search_base.brackets);
   2. batch not resolved (no tried ladder neighbour at the best LR): those ladder neighbours (below the
      ladder's smallest, half of it, within [adaptive] batch_min);
   3. the 3 x 3 around the optimum: one LR step above and below at each neighbouring batch;
@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 
 from calibration.sweep.adaptive import round_lr
+from calibration.sweep.search_base import SearchMethod, batch_ladder, brackets, lr_step
 
 GOLDEN = 0.6180339887  # seed -> phase: successive seeds spread evenly
 CLOSE = 0.5  # a candidate within half a grid step (log) of a tried LR at its batch is already tried
@@ -34,8 +35,6 @@ CLOSE = 0.5  # a candidate within half a grid step (log) of a tried LR at its ba
 def first_row(spec, n: int) -> list[tuple[float, int]]:
     """Round 0: n LRs log-spaced over [min, max] of [lr] at the ladder's middle batch (in log), the row's
     phase within its spacing set by the search seed (a quarter to three quarters of a spacing)."""
-    from calibration.sweep.search import batch_ladder
-
     ladder = batch_ladder(spec.batch_seqs)
     mid = ladder[(len(ladder) - 1) // 2] if len(ladder) % 2 else _geometric_middle(ladder)
     lo, hi = math.log(min(spec.lr)), math.log(max(spec.lr))
@@ -70,15 +69,9 @@ def _new(point, avoid: set, out: list, losses: dict, spec) -> bool:
     lr, batch = point
     if not spec.adaptive.lr_min <= lr <= spec.adaptive.lr_max or point in avoid:
         return False
-    near = CLOSE * math.log(_step(spec))
+    near = CLOSE * math.log(lr_step(spec))
     taken = [lr2 for b, lr2 in losses if b == batch] + [lr2 for lr2, b in out if b == batch]
     return all(abs(math.log(lr / other)) > near for other in taken)
-
-
-def _step(spec) -> float:
-    from calibration.sweep.search import lr_step
-
-    return lr_step(spec)
 
 
 def _best(finite: dict) -> tuple[int, float]:
@@ -92,10 +85,8 @@ def _row(losses: dict, batch: int) -> list[tuple[float, float]]:
 
 def _resolve_lr(losses, finite, spec, pruned) -> list[tuple[float, int]]:
     """The LR at the best batch: the parabola's vertex, else the one-step brackets."""
-    from calibration.sweep.search import brackets
-
     batch, best = _best(finite)
-    step = _step(spec)
+    step = lr_step(spec)
     row = [lr for lr, _ in _row(losses, batch)]
     resolved = (any(best < lr <= best * step * 1.01 for lr in row)
                 and any(best / step / 1.01 <= lr < best for lr in row))
@@ -126,8 +117,6 @@ def _neighbours(batch: int, spec) -> list[int]:
     """The batches next to `batch`: the ladder's next value up, and its next value down, or below the
     ladder's smallest, half of it, within [adaptive] batch_min (the adaptive grid widens a small-batch
     edge the same way; a batch above the ladder could outgrow the memory and steps the plan checked)."""
-    from calibration.sweep.search import batch_ladder
-
     ladder = batch_ladder(spec.batch_seqs)
     up = [b for b in ladder if b > batch][:1]
     below = [b for b in ladder if b < batch]
@@ -143,23 +132,30 @@ def _resolve_batch(losses, finite, spec, pruned) -> list[tuple[float, int]]:
 def _around(losses, finite, spec, pruned) -> list[tuple[float, int]]:
     """One LR step above and below the best LR at each neighbouring batch: a 3 x 3 for the local fit."""
     batch, best = _best(finite)
-    step = _step(spec)
+    step = lr_step(spec)
     return [(round_lr(best * f), b) for b in _neighbours(batch, spec) for f in (step, 1 / step)]
 
 
 def _half_steps(losses, finite, spec, pruned) -> list[tuple[float, int]]:
     batch, best = _best(finite)
-    step = math.sqrt(_step(spec))
+    step = math.sqrt(lr_step(spec))
     return [(round_lr(best * f), batch) for f in (step, 1 / step)]
 
 
 def _rest(losses, finite, spec, pruned) -> list[tuple[float, int]]:
     """The box's grid points at every ladder batch, nearest the best point first (a budget larger than
     the neighbourhood needs goes outwards)."""
-    from calibration.sweep.search import batch_ladder
-
     batch, best = _best(finite)
     ladder = batch_ladder(spec.batch_seqs)
     points = [(round_lr(lr), b) for b in ladder for lr in spec.lr]
-    return sorted(points, key=lambda p: (abs(math.log(p[0] / best)) / math.log(_step(spec))
+    return sorted(points, key=lambda p: (abs(math.log(p[0] / best)) / math.log(lr_step(spec))
                                          + abs(math.log(p[1] / batch)) / math.log(2), p))
+
+
+def coord_round(spec, cell: str, k: int, losses: dict, tried: set, pruned: set, n: int) -> list[tuple[float, int]]:
+    return coord_points(losses, spec, n, tried, pruned)
+
+
+# coord: round 0 an LR row of initial_trials points (4 by default), then round_trials each
+COORD = SearchMethod("coord", (), first=lambda spec, cell, n: first_row(spec, n), design="LR row", article="an",
+                     rounds=True, default_initial=lambda budget: min(4, budget), next=coord_round)

@@ -12,9 +12,19 @@ from __future__ import annotations
 import math
 import warnings
 
-from calibration.sweep.search import batch_ladder
+from calibration.sweep.search_base import SearchMethod, batch_ladder, brackets, cell_salt, sobol_points
 
 MAX_TRIES = 20  # asks per wanted point before giving up on finding an untried one
+
+
+def tpe_round(spec, cell: str, k: int, losses: dict, tried: set, pruned: set, n: int) -> list[tuple[float, int]]:
+    """Round k's n points: the brackets around the best point first (the fit needs its optimum inside the
+    trials, the penalty model the high-LR side), then TPE's, seeded by (search seed, cell, round)."""
+    out = [p for p in brackets(losses, spec, pruned) if p not in tried][:n]
+    seed = [spec.search.seed, cell_salt(cell), k]
+    for p in tpe_points(losses, spec, n - len(out), seed, avoid=tried | set(out)):
+        out.append(p)
+    return out
 
 
 def tpe_points(losses: dict, spec, n: int, seed: list, avoid: set) -> list[tuple[float, int]]:
@@ -73,3 +83,8 @@ def _ask(study, space: dict, ladder: tuple, n: int, avoid: set) -> list[tuple[fl
         if point not in avoid and point not in out:
             out.append(point)
     return out
+
+
+# tpe: round 0 a Sobol design of initial_trials points (half the budget by default), then round_trials each
+TPE = SearchMethod("tpe", ("scipy", "optuna"), first=lambda spec, cell, n: sobol_points(n, spec, cell),
+                   design="Sobol design", rounds=True, default_initial=lambda budget: -(-budget // 2), next=tpe_round)

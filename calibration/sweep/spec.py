@@ -75,10 +75,7 @@ dim (rotary embeddings); whether each size fits this machine's memory is checked
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from advisor.bounded_read import read_text
@@ -89,7 +86,10 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from calibration.sweep.trial import TrialConfig
+from calibration.record.trial import TrialConfig
+from calibration.sweep.search import METHODS, SEARCHES
+from calibration.sweep.spec_types import (AdaptiveSettings, PruneSettings, SearchSettings, SpecError,
+                                          SweepSpec)
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 DEVICES_HELP = "auto, cpu, mps, cuda or cuda:N"
@@ -118,86 +118,6 @@ TRIAL_RANGES = {
     "momentum": (0.0, True, 1.0, False),  # optimizer = "muon" only (TrialConfig refuses it for adamw)
     "adam_lr_ratio": (0.0, False, None, False),
 }
-
-
-class SpecError(ValueError):
-    """A sweep spec is invalid; the message names the key."""
-
-
-@dataclass(frozen=True)
-class SearchSettings:
-    """How a cell places its trials: the grid, or a search of trials_per_cell points (calibration.sweep.search)."""
-
-    method: str = "grid"
-    trials_per_cell: int = 0
-    seed: int = 0
-    initial_trials: int = 0  # tpe: the Sobol design before the model-guided rounds
-    round_trials: int = 0  # tpe: points per model-guided round
-
-
-@dataclass(frozen=True)
-class AdaptiveSettings:
-    """How the grid grows when a row's best LR (or a cell's best batch) sits on an edge."""
-
-    extend: bool = True
-    extend_batch: bool = True
-    max_extensions: int = 3
-    lr_min: float = 1e-5
-    lr_max: float = 1.0
-    batch_min: int = 1
-    batch_max: int = 4096
-    refine: bool = False
-
-
-@dataclass(frozen=True)
-class SweepSpec:
-    """A validated sweep spec. Sizes are resolved to shapes by calibration.sweep.plan (needs torch)."""
-
-    name: str = "sweep"
-    description: str = ""
-    device: str = "auto"
-    rungs: tuple = ()
-    n_params: tuple = ()
-    shapes: tuple = ()  # tuples (n_layer, d_model, n_head, d_ff)
-    tokens_per_param: tuple = ()
-    tokens: tuple = ()
-    flops: tuple = ()
-    lr: tuple = ()  # sorted ascending
-    batch_seqs: tuple = ()  # sorted ascending
-    seeds: tuple = (0,)
-    extra_seeds: tuple = ()  # run additionally at the smallest sizes and/or at cells' best points
-    extra_seeds_smallest: int = 0  # how many of the smallest sizes get extra_seeds
-    extra_seeds_near_best: int = 0  # other cells get extra_seeds at this many best points, once settled
-    min_steps: int = 20
-    trial: dict = field(default_factory=dict)  # TrialConfig defaults
-    adaptive: AdaptiveSettings = AdaptiveSettings()
-    search: SearchSettings = SearchSettings()
-    prune: PruneSettings = field(default_factory=lambda: PruneSettings())  # off unless [search] prune says so
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["trial"] = dict(sorted(self.trial.items()))
-        return d
-
-    @property
-    def spec_hash(self) -> str:
-        """Hash of what the spec trains (not its name, description or device)."""
-        d = self.to_dict()
-        for key in ("name", "description", "device"):
-            d.pop(key)
-        if not d["extra_seeds_near_best"]:
-            d.pop("extra_seeds_near_best")  # added later: specs without it keep their hash (and stores)
-        if d["search"]["method"] == "grid":
-            d.pop("search")  # likewise: grid specs keep their hash
-        if not d["prune"]["method"]:
-            d.pop("prune")  # pruning off: specs keep the hash (and stores) they had before it existed
-        blob = json.dumps(d, sort_keys=True, default=list)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-    def base_config(self, shape: tuple, **grid) -> TrialConfig:
-        """The TrialConfig of one grid point: spec defaults, the shape, then the grid values."""
-        n_layer, d_model, n_head, d_ff = shape
-        return TrialConfig(n_layer=n_layer, d_model=d_model, n_head=n_head, d_ff=d_ff, **self.trial, **grid)
 
 
 def preset_names() -> list[str]:
@@ -238,7 +158,7 @@ def parse_spec(raw: dict, default_name: str = "sweep") -> SweepSpec:
     spec = dict(
         name=top.str("name", default_name),
         description=top.str("description", ""),
-        device=_device(top.str("device", "auto")),
+        device=check_device(top.str("device", "auto")),
         min_steps=top.int("min_steps", 20, minimum=1),
     )
     spec.update(_seeds(top.take("seeds", [0])))
@@ -350,7 +270,7 @@ class _Table:
             raise SpecError(f"unknown key {self.key(unknown[0])!r} (known here: {known})")
 
 
-def _device(value: str) -> str:
+def check_device(value: str) -> str:
     if value in ("auto", "cpu", "mps", "cuda") or (value.startswith("cuda:") and value[5:].isdigit()):
         return value
     raise SpecError(f"device must be {DEVICES_HELP}, got {value!r}")
@@ -550,12 +470,11 @@ def _adaptive(t: _Table) -> AdaptiveSettings:
 
 
 def _search(t: _Table, spec: dict) -> SearchSettings:
-    """[search]: the method, its budget (at least what one cell's local fit needs) and its library."""
-    from calibration.sweep import search
-
+    """[search]: the method, one of the registry's (calibration/sweep/search.py), the budget and rounds it
+    reads, and its own checks (a budget at least what one cell's local fit needs, its libraries)."""
     method = t.str("method", "grid")
-    if method not in search.METHODS:
-        raise SpecError(f"search.method must be one of {', '.join(search.METHODS)}, got {method!r}")
+    if method not in METHODS:
+        raise SpecError(f"search.method must be one of {', '.join(METHODS)}, got {method!r}")
     if method == "grid":
         if t.has("trials_per_cell"):
             raise SpecError("search.trials_per_cell sets a sobol or tpe search's budget; the grid trains [lr] x [batch]")
@@ -564,35 +483,20 @@ def _search(t: _Table, spec: dict) -> SearchSettings:
     budget = t.int("trials_per_cell", None, minimum=1) if t.has("trials_per_cell") else None
     if budget is None:
         raise SpecError(f"search.method {method!r} needs search.trials_per_cell (points per cell)")
-    initial = t.int("initial_trials", _first_round(method, budget), minimum=1) if method in search.ROUNDED else budget
-    rounds = t.int("round_trials", 2, minimum=1) if method in search.ROUNDED else 0
+    entry = SEARCHES[method]
+    initial = t.int("initial_trials", entry.default_initial(budget), minimum=1) if entry.rounds else budget
+    rounds = t.int("round_trials", 2, minimum=1) if entry.rounds else 0
     settings = SearchSettings(method, budget, t.int("seed", spec["seeds"][0], minimum=0, maximum=MAX_SEED), initial,
                               rounds)
     t.done()
-    search.check_settings(settings, spec["lr"], spec["batch_seqs"], spec["extra_seeds"])
+    entry.check(settings, spec["lr"], spec["batch_seqs"], spec["extra_seeds"])
     return settings
-
-
-def _first_round(method: str, budget: int) -> int:
-    """Default round 0: tpe, half the budget (its Sobol design); coord, a 4-point LR row (search_coord.py)."""
-    return min(4, budget) if method == "coord" else -(-budget // 2)
 
 
 # ---------------------------------------------------------------- [search] pruning keys
 
 PRUNE_METHODS = ("asha",)
 PRUNE_KEYS = ("rungs", "eta", "margin", "min_trials")
-
-
-@dataclass(frozen=True)
-class PruneSettings:
-    """Early stopping of hopeless trials (calibration/sweep/prune.py); method "" is off."""
-
-    method: str = ""
-    rungs: tuple = (0.2, 0.5)  # fractions of each trial's run, ascending, in (0, 1)
-    eta: float = 3.0  # at a rung a trial goes on while in the best 1/eta of the cell's finished trials ...
-    margin: float = 0.08  # ... or within this fraction of their best loss there
-    min_trials: int = 4  # finished trials with a loss at the rung needed before the rung prunes
 
 
 def _prune(t: _Table) -> PruneSettings:

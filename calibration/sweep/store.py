@@ -34,7 +34,7 @@ import time
 import uuid
 from pathlib import Path
 
-from calibration.sweep.trial import TrialConfig, TrialResult
+from calibration.record.trial import TrialConfig, TrialResult
 
 SCHEMA = "scaling-advisor/trial-store"
 VERSION = 1

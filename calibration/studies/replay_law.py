@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from calibration.sweep.replay import RecordedCell, recorded_cells, replay_runs
+from calibration.studies.replay import RecordedCell, recorded_cells, replay_runs
 
 TARGET = (7e9, 2e12)  # (N, D) at which interval widths are compared
 

@@ -1,6 +1,6 @@
 """`advisor calibrate design`: the calibration a budget buys for a target, written as a sweep spec.
 
-The design follows the replays (calibration/sweep/replay.py, replay_law.py; benchmarks/replay_search.py,
+The design follows the replays (calibration/studies/replay.py, replay_law.py; benchmarks/replay_search.py,
 replay_laws.py): per cell the `coord` search (on Step Law dense, 12 runs per cell reach a median regret of
 0.016% against the full grid's smooth optimum, where a coarse grid of 12 stays at 0.25%), with 12 or 24
 points, whichever gives the narrower expected LR interval at the target (`best_design`: more points per
@@ -182,7 +182,7 @@ def expected_interval(design: CalibrationDesign, source_path, borrow: tuple = ()
     (Step Law dense): its SIZES largest sizes, their smallest and largest budgets, coord with the design's
     points per cell, read at the same extrapolation beyond the largest proxy (in N and in D) as the target
     lies here."""
-    from calibration.sweep.replay_law import Design, design_cells, design_table, fit, load
+    from calibration.studies.replay_law import Design, design_cells, design_table, fit, load
 
     table, cells = load(source_path)
     sizes = sorted({c.n_params for c in cells})

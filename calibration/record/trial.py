@@ -240,7 +240,7 @@ def check_optimizer_knobs(cfg: TrialConfig) -> None:
 @lru_cache(maxsize=1)
 def code_version() -> str:
     """Package version plus the git commit when run from a checkout (e.g. '0.1.0+g1a2b3c4')."""
-    root = Path(__file__).resolve().parents[2]  # the checkout: calibration/sweep/trial.py -> repository root
+    root = Path(__file__).resolve().parents[2]  # the checkout: calibration/record/trial.py -> repository root
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
