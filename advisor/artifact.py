@@ -12,15 +12,18 @@ Pure Python (math, json-compatible values): the advisor's cold start reads this.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import field, fields
 from itertools import chain
 
 from advisor.artifact_check import check_artifact
+from advisor.artifact_record import ModelError, Record
 from advisor.coded_warning import CodedWarning
 from advisor.collinearity import NDLine
+from advisor.json_record import json_of, read_record, record, record_fields
 from advisor.laws import LossLaw, PowerLaw
 from advisor.penalty import PenaltyModel
-from advisor.sparsity import Sparsity, SparsityError
+from advisor.setup_record import CrossSetupRecord, JointRecord
+from advisor.sparsity import Sparsity
 from advisor.units import is_number
 
 SCHEMA = "scaling-advisor/fitted-model"
@@ -34,10 +37,6 @@ LOSS_PARAMS = ("E", "A", "alpha", "B", "beta")
 EDGE_BOUND_FRACTION = 0.5
 
 
-class ModelError(ValueError):
-    """The fitted-model file cannot be used (one-line message naming the problem)."""
-
-
 def traces_grid_edge(n_edge_cells: int | None, n_cells: int | None) -> bool:
     """The rule for "this law is a bound": more than EDGE_BOUND_FRACTION of the cells it was fitted to
     (weight > 0) had their optimum for it on the grid's edge."""
@@ -48,26 +47,46 @@ def traces_grid_edge(n_edge_cells: int | None, n_cells: int | None) -> bool:
 
 # ------------------------------------------------------------------ laws
 
-@dataclass
-class SkippedForm:
+@record
+class SkippedForm(Record):
     """A law form that could not be fitted, and why."""
 
-    form: str
-    reason: str
-
-    def to_json(self) -> dict:
-        return {"form": self.form, "reason": self.reason}
+    form: str = ""
+    reason: str = ""
 
 
-@dataclass
-class LawEntry:
+@record
+class PublishedScore(Record):
+    """The source authors' own law scored on our cells: its key in advisor.laws, mean |log2 error|, cells."""
+
+    law: str
+    log2_error: float | None = None
+    n_cells: int | None = None
+
+    @classmethod
+    def from_json(cls, d, where: str = "published") -> "PublishedScore | None":
+        """None when the record names no law (older files)."""
+        return read_record(cls, d, where, ModelError) if isinstance(d, dict) and isinstance(d.get("law"), str) else None
+
+
+def _as_written(value, where):
+    return value
+
+
+def _form_name(value, where) -> str:
+    return "" if value is None else str(value)
+
+
+@record
+class LawEntry(Record):
     """One power law: log y = log_coef[0] + sum_i log_coef[i+1]·log(inputs[i]); the chosen form carries the
     other forms (`alternatives`), the forms that could not be fitted (`skipped`) and its diagnostics."""
 
-    form: str
+    form: str = field(metadata={"read": _form_name})
     inputs: tuple[str, ...]
     log_coef: tuple[float, ...]
-    samples: list[tuple[float, ...]] = field(default_factory=list)  # bootstrap draws of log_coef
+    # bootstrap draws of log_coef; read by from_json (draws of the wrong width or not finite are dropped)
+    samples: list[tuple[float, ...]] = field(default_factory=list, metadata={"read": _as_written})
     residual_sd: float = 0.0  # sd of log residuals across cells
     cv_log2_error: float | None = None  # leave-one-size-out mean |log2 error|
     n_cells: int | None = None  # cells with weight > 0
@@ -75,7 +94,7 @@ class LawEntry:
     alternatives: list["LawEntry"] = field(default_factory=list)
     skipped: list[SkippedForm] = field(default_factory=list)
     n_edge_cells: int | None = None  # cells (weight > 0) whose optimum for this law is on the grid edge
-    published: dict | None = None  # the source authors' own law scored on our cells: {"law", "log2_error", "n_cells"}
+    published: PublishedScore | None = None  # the source authors' own law scored on our cells
 
     @property
     def forms(self) -> list["LawEntry"]:
@@ -97,47 +116,34 @@ class LawEntry:
         return PowerLaw(self.inputs, self.log_coef, self.form)
 
     def to_json(self, nested: bool = False) -> dict:
-        out = {"form": self.form, "inputs": list(self.inputs), "log_coef": list(self.log_coef),
-               "samples": [list(s) for s in self.samples], "residual_sd": self.residual_sd,
-               "cv_log2_error": self.cv_log2_error, "n_cells": self.n_cells}
-        if self.cell_scatter_sd is not None:
-            out["cell_scatter_sd"] = self.cell_scatter_sd
+        """An alternative (nested) is written without its own alternatives, skipped forms and diagnostics."""
+        out = json_of(self, keep_null=("cv_log2_error", "n_cells"), only=NESTED_LAW_KEYS)
         if nested:
             return out
         out["alternatives"] = [a.to_json(nested=True) for a in self.alternatives]
-        out["skipped"] = [s.to_json() for s in self.skipped]
-        return {**out, **_json_of(self, only=("n_edge_cells", "published"))}
+        return {**out, **json_of(self, only=("skipped", "n_edge_cells", "published"))}
 
     @classmethod
-    def from_json(cls, d, where: str = "law", nested: bool = False) -> "LawEntry":
-        if not isinstance(d, dict):
-            raise ModelError(f"{where} must be an object")
-        inputs = d.get("inputs")
-        if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
-            raise ModelError(f"{where}.inputs must be a list of names")
-        entry = cls(form=str(d.get("form", "")), inputs=tuple(inputs),
-                     log_coef=_finite_numbers(d.get("log_coef"), f"{where}.log_coef"),
-                     residual_sd=abs(_number(d, "residual_sd") or 0.0), cv_log2_error=_number(d, "cv_log2_error"),
-                     n_cells=_integer(d, "n_cells"), cell_scatter_sd=_number(d, "cell_scatter_sd"))
+    def from_json(cls, d, where: str = "law") -> "LawEntry":
+        entry = read_record(cls, d, where, ModelError)
+        entry.residual_sd = abs(entry.residual_sd)
         try:
             entry.power_law()
         except ValueError as exc:
             raise ModelError(f"{where}: {exc}") from None
-        entry.samples = _usable_samples(d.get("samples"), len(entry.log_coef))
-        if not nested:
-            entry.alternatives = [cls.from_json(alt, f"{where}.alternatives[{i}]", nested=True)
-                                  for i, alt in enumerate(d.get("alternatives") or []) if isinstance(alt, dict)]
-            entry.skipped = [SkippedForm(str(s.get("form", "")), str(s.get("reason", "")))
-                             for s in d.get("skipped") or [] if isinstance(s, dict)]
-            entry.n_edge_cells = _integer(d, "n_edge_cells")
-            published = d.get("published")
-            entry.published = published if isinstance(published, dict) and isinstance(published.get("law"), str) else None
+        entry.samples = _usable_samples(entry.samples, len(entry.log_coef))
         return entry
 
 
-@dataclass
-class LossEntry:
+NESTED_LAW_KEYS = ("form", "inputs", "log_coef", "samples", "residual_sd", "cv_log2_error", "n_cells",
+                   "cell_scatter_sd")
+
+
+@record
+class LossEntry(Record):
     """The loss surface L = E + A/N^alpha + B/D^beta; values and samples in LOSS_PARAMS order."""
+
+    READ_BY_TYPE = False  # from_json below reads it
 
     values: tuple[float, ...]
     samples: list[tuple[float, ...]] = field(default_factory=list)
@@ -174,9 +180,11 @@ class LossEntry:
                    _integer(d, "n_cells"))
 
 
-@dataclass
-class Laws:
+@record
+class Laws(Record):
     """The fitted laws: the optimal LR, the optimal batch and the loss surface."""
+
+    READ_BY_TYPE = False  # from_json below reads it
 
     lr: LawEntry
     batch: LawEntry | None = None  # None: the fit could not estimate a batch law
@@ -189,11 +197,10 @@ class Laws:
         return self.batch.bound_reason("batch")
 
     def to_json(self) -> dict:
-        return {"lr": self.lr.to_json(), "batch": self.batch.to_json() if self.batch else None,
-                "loss": self.loss.to_json() if self.loss else None}
+        return json_of(self, keep_null=("batch", "loss"))
 
     @classmethod
-    def from_json(cls, laws) -> "Laws":
+    def from_json(cls, laws, where: str = "laws") -> "Laws":
         if not isinstance(laws, dict):
             raise ModelError("missing 'laws' section")
         if not isinstance(laws.get("lr"), dict):
@@ -206,8 +213,22 @@ class Laws:
 
 # ------------------------------------------------------------------ cells and validation
 
-@dataclass
-class CellEntry:
+@record
+class ProfileRecord(Record):
+    """A coordinate-descent cell's 1-D LR or batch profile: what it supports about the optimum (support:
+    interior | diverged_beyond | upper_bound | lower_bound | not_swept), the best value, the distinct values
+    that trained, the smallest and largest tried, the bound and the grid step (log2)."""
+
+    support: str | None = None
+    value: float | None = None
+    values: int | None = None
+    tried: tuple[float, float] | None = None
+    bound: float | None = None
+    step_log2: float | None = None
+
+
+@record
+class CellEntry(Record):
     """One (N, D) cell's optimum, as the laws were fitted to it."""
 
     n_params: float | None = None
@@ -226,27 +247,12 @@ class CellEntry:
     near_optimal_batch: tuple[float, float] | None = None
     lr_opt_ci90: tuple[float, float] | None = None
     batch_opt_ci90: tuple[float, float] | None = None
-    # coordinate-descent cells: what the 1-D LR / batch profile supports: {"support": interior |
-    # diverged_beyond | upper_bound | lower_bound | not_swept, "value", "bound", "values", "step_log2", "tried"}
-    lr_profile: dict | None = None
-    batch_profile: dict | None = None
-
-    def to_json(self) -> dict:
-        return _json_of(self)
-
-    @classmethod
-    def from_json(cls, d: dict) -> "CellEntry":
-        pairs = ("near_optimal_lr", "near_optimal_batch", "lr_opt_ci90", "batch_opt_ci90")
-        numbers = ("n_params", "tokens", "flops", "lr_opt", "batch_opt", "loss_opt", "best_loss", "weight",
-                   "weight_batch")
-        return cls(**{k: _number(d, k) for k in numbers}, **{k: _pair(d.get(k)) for k in pairs},
-                   n_trials=_integer(d, "n_trials"), method=_text(d, "method"),
-                   flags=[f for f in d.get("flags") or [] if isinstance(f, str)],
-                   **{k: dict(d[k]) for k in ("lr_profile", "batch_profile") if isinstance(d.get(k), dict)})
+    lr_profile: ProfileRecord | None = None  # coordinate-descent cells: what the 1-D LR profile supports
+    batch_profile: ProfileRecord | None = None
 
 
-@dataclass
-class HeldOutCell:
+@record
+class HeldOutCell(Record):
     """A held-out cell: the refit's prediction against the cell's own optimum, and the regret."""
 
     n_params: float | None = None
@@ -264,24 +270,25 @@ class HeldOutCell:
     read_through: str | None = None  # "local fit" or "measured grid"
     published_law_nearest_run_regret_pct: float | None = None
 
+
+@record
+class HeldOutForms(Record):
+    """The form chosen again for each law without the held-out cells (null: no form could be fitted)."""
+
+    lr: str | None = None
+    batch: str | None = None
+
     def to_json(self) -> dict:
-        return _json_of(self)
-
-    @classmethod
-    def from_json(cls, d: dict) -> "HeldOutCell":
-        numbers = ("n_params", "tokens", "lr_pred", "lr_opt", "batch_pred", "batch_opt", "loss_at_pred",
-                   "loss_opt", "regret_pct", "nearest_run_regret_pct", "published_law_nearest_run_regret_pct")
-        return cls(**{k: _number(d, k) for k in numbers}, batch_predicted=_boolean(d, "batch_predicted"),
-                   outside_grid=_boolean(d, "outside_grid"), read_through=_text(d, "read_through"))
+        return json_of(self, keep_null=("lr", "batch"))
 
 
-@dataclass
-class HeldOutSummary:
+@record
+class HeldOutSummary(Record):
     """One held-out view (the largest size, or each cell in turn): mean errors and regret, or why skipped."""
 
     n_params: float | None = None  # the held-out size (held_out_largest)
     skipped: str | None = None
-    forms: dict | None = None  # law -> form chosen again without the held-out cells
+    forms: HeldOutForms | None = None
     lr_log2_error: float | None = None
     batch_log2_error: float | None = None  # None: no batch law or no cell with a swept batch
     loss_regret_pct: float | None = None
@@ -291,50 +298,87 @@ class HeldOutSummary:
     n_cells: int | None = None
 
     def to_json(self) -> dict:
-        out = _json_of(self)
+        out = json_of(self)
         if not self.skipped and self.batch_log2_error is None:
             out["batch_log2_error"] = None
         return out
 
-    @classmethod
-    def from_json(cls, d) -> "HeldOutSummary | None":
-        if not isinstance(d, dict):
-            return None
-        numbers = ("n_params", "lr_log2_error", "batch_log2_error", "loss_regret_pct", "nearest_run_regret_pct")
-        cells = d.get("cells")
-        return cls(**{k: _number(d, k) for k in numbers}, skipped=_text(d, "skipped"),
-                   forms=d["forms"] if isinstance(d.get("forms"), dict) else None,
-                   any_outside_grid=_boolean(d, "any_outside_grid"), n_cells=_integer(d, "n_cells"),
-                   cells=[HeldOutCell.from_json(c) for c in cells if isinstance(c, dict)]
-                   if isinstance(cells, list) else None)
+
+@record
+class CoverageCell(Record):
+    """One held-out optimum against the 90% interval the refit predicts for it."""
+
+    STRICT = True
+    n_params: float | None = None
+    tokens: float | None = None
+    measured: float | None = None
+    point: float | None = None
+    low: float | None = None
+    high: float | None = None
+    inside: bool | None = None
+    form: str | None = None
 
 
-@dataclass
-class Validation:
+@record
+class LawCoverage(Record):
+    """One law's coverage in one view: `inside` of `n` held-out optima in their intervals, or why skipped."""
+
+    STRICT = True
+    inside: int | None = None
+    n: int | None = None
+    fraction: float | None = None
+    median_width_ratio: float | None = None  # the intervals' median high/low
+    cells: list[CoverageCell] | None = None  # kept for the held-out largest size
+    skipped: str | None = None
+
+
+@record
+class CoverageView(Record):
+    """Coverage of the LR and batch laws in one held-out view, or why the view was skipped."""
+
+    STRICT = True
+    lr: LawCoverage | None = None
+    batch: LawCoverage | None = None
+    skipped: str | None = None
+
+    def laws(self) -> dict[str, LawCoverage]:
+        return {name: law for name, law in (("lr", self.lr), ("batch", self.batch)) if law is not None}
+
+
+@record
+class IntervalCoverage(Record):
+    """Held-out optima against the 90% intervals (docs/fitted-model.md): the nominal level, the interval
+    components counted, and the two held-out views."""
+
+    STRICT = True
+    nominal: float | None = None
+    components: list[str] | None = None
+    held_out_largest: CoverageView | None = None
+    leave_one_cell_out: CoverageView | None = None
+
+    def views(self) -> dict[str, CoverageView]:
+        return {name: view for name, view in (("held_out_largest", self.held_out_largest),
+                                              ("leave_one_cell_out", self.leave_one_cell_out)) if view is not None}
+
+
+@record
+class Validation(Record):
     """Held-out errors of the fitted laws and the coverage of their intervals."""
 
     held_out_largest: HeldOutSummary | None = None
     leave_one_cell_out: HeldOutSummary | None = None
-    coverage: dict | None = None  # held-out optima against the 90% intervals (docs/fitted-model.md)
-
-    def to_json(self) -> dict:
-        return _json_of(self)
-
-    @classmethod
-    def from_json(cls, d) -> "Validation":
-        if not isinstance(d, dict):
-            return cls()
-        return cls(HeldOutSummary.from_json(d.get("held_out_largest")),
-                   HeldOutSummary.from_json(d.get("leave_one_cell_out")),
-                   d["coverage"] if isinstance(d.get("coverage"), dict) else None)
+    coverage: IntervalCoverage | None = None  # held-out optima against the 90% intervals
 
 
 # ------------------------------------------------------------------ provenance and the whole artifact
 
-@dataclass
-class Provenance:
+@record
+class Provenance(Record):
     """Where the fit came from. Scalars are kept as written (a table may hold several values of a column,
-    written as a list); nested records (proxy, optimizer, schedule, ...) are open-ended dicts."""
+    written as a list; advisor/artifact_check.py refuses a wrong type); proxy, optimizer, schedule, ... are
+    open-ended dicts; the records of a fit over several setups are types (advisor/setup_record.py)."""
+
+    READ_BY_TYPE = False  # from_json below reads it
 
     source: str | None = None  # "calibration" or "external"
     same_setup_as_target: bool | None = None
@@ -359,6 +403,8 @@ class Provenance:
     columns: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     published_law: str | None = None  # only for a shipped source whose authors published a law
+    joint: JointRecord | None = None  # a joint fit with public sweeps (advisor/setup_record.py)
+    cross_setup: CrossSetupRecord | None = None  # the setups' own laws: the setup part (advisor/setups.py)
     extra: dict = field(default_factory=dict)  # keys this version does not know, kept as they are
 
     def is_same_setup(self) -> bool:
@@ -368,12 +414,12 @@ class Provenance:
         return flag if isinstance(flag, bool) else self.source == "calibration"
 
     def to_json(self) -> dict:
-        out = _json_of(self, keep_null=("source_name", "trials_code_version"))
+        out = json_of(self, keep_null=("source_name", "trials_code_version"))
         extra = out.pop("extra", {})
         return {**out, **extra}
 
     @classmethod
-    def from_json(cls, d) -> "Provenance":
+    def from_json(cls, d, where: str = "provenance") -> "Provenance":
         if not isinstance(d, dict):
             return cls()
         known = {f.name for f in fields(cls)} - {"extra"}
@@ -384,16 +430,32 @@ class Provenance:
         prov.notes = [str(n) for n in prov.notes] if isinstance(prov.notes, list) else []
         if not isinstance(prov.same_setup_as_target, bool):
             prov.same_setup_as_target = None
+        for name, record in record_fields(cls).items():  # the typed records in it, by their types
+            value = getattr(prov, name)
+            setattr(prov, name, record.from_json(value, f"{where}.{name}") if isinstance(value, dict) else None)
         return prov
 
 
-@dataclass
-class FittedModelArtifact:
+def _provenance(value, where) -> Provenance:
+    return Provenance.from_json(value)
+
+
+def _laws(value, where) -> Laws:
+    return Laws.from_json(value)
+
+
+def _fit_range_of(value, where) -> dict[str, tuple[float, float]]:
+    return _fit_range(value)
+
+
+@record
+class FittedModelArtifact(Record):
     """The whole fitted model (schema scaling-advisor/fitted-model, version 2)."""
 
-    provenance: Provenance
-    fit_range: dict[str, tuple[float, float]]  # [min, max] per quantity over the cells used in the fits
-    laws: Laws
+    provenance: Provenance = field(metadata={"read": _provenance})
+    # [min, max] per quantity over the cells used in the fits
+    fit_range: dict[str, tuple[float, float]] = field(metadata={"read": _fit_range_of})
+    laws: Laws = field(metadata={"read": _laws})
     validation: Validation = field(default_factory=Validation)
     cells: list[CellEntry] = field(default_factory=list)
     warnings: list[CodedWarning] = field(default_factory=list)
@@ -407,20 +469,13 @@ class FittedModelArtifact:
     nd_line: NDLine | None = None
 
     def to_json(self) -> dict:
-        out = {"schema": SCHEMA, "version": VERSION, "created_at": self.created_at,
-               "flops_formula": self.flops_formula, "provenance": self.provenance.to_json(),
-               "fit_range": {k: list(v) for k, v in self.fit_range.items()}, "laws": self.laws.to_json(),
-               "penalty": self.penalty.to_json() if self.penalty is not None else None,
-               "validation": self.validation.to_json(), "cells": [c.to_json() for c in self.cells],
-               "warnings": [w.to_json() for w in self.warnings]}
-        if self.sparsity is not None:
-            out["sparsity"] = self.sparsity.to_json()
-        if self.nd_line is not None:
-            out["nd_line"] = self.nd_line.to_json()
-        return out
+        """Every field (None left out, but for created_at and penalty), in the order of TOP_KEYS first."""
+        body = json_of(self, keep_null=("created_at", "penalty"))
+        head = {k: body.pop(k) for k in TOP_KEYS if k in body}
+        return {"schema": SCHEMA, "version": VERSION, **head, **body}
 
     @classmethod
-    def from_json(cls, doc) -> "FittedModelArtifact":
+    def from_json(cls, doc, where: str = "") -> "FittedModelArtifact":
         if not isinstance(doc, dict):
             raise ModelError("the fitted model is not a JSON object")
         if doc.get("schema") != SCHEMA:
@@ -428,47 +483,20 @@ class FittedModelArtifact:
         if doc.get("version") not in READABLE_VERSIONS:
             raise ModelError(f"unsupported fitted-model version {doc.get('version')!r} (this advisor reads "
                              f"{', '.join(map(str, READABLE_VERSIONS))})")
-        cells, warnings = _list_or_none(doc, "cells"), _list_or_none(doc, "warnings")
-        try:
-            penalty = PenaltyModel.from_json(doc.get("penalty"))
-            sparsity = Sparsity.from_json(doc.get("sparsity"))
-            nd_line = NDLine.from_json(doc.get("nd_line"))
-        except (ValueError, SparsityError) as exc:
-            raise ModelError(str(exc)) from None
-        artifact = cls(
-            provenance=Provenance.from_json(doc.get("provenance")), fit_range=_fit_range(doc.get("fit_range")),
-            laws=Laws.from_json(doc.get("laws")), validation=Validation.from_json(doc.get("validation")),
-            cells=[CellEntry.from_json(c) for c in cells or [] if isinstance(c, dict)],
-            warnings=[w for w in map(CodedWarning.from_json, warnings or []) if w],
-            created_at=_text(doc, "created_at"), flops_formula=str(doc.get("flops_formula", FLOPS_FORMULA)),
-            penalty=penalty, sparsity=sparsity, nd_line=nd_line)
+        for key in ("cells", "warnings"):  # a model whose warnings cannot be read must not pass for one without
+            if doc.get(key) is not None and not isinstance(doc[key], list):
+                raise ModelError(f"{key} must be a list, got {type(doc[key]).__name__}")
+        artifact = read_record(cls, doc, where, ModelError)
         check_artifact(artifact, ModelError)  # every field by its declared type; laws finite on their range
         return artifact
 
 
+# The order of the artifact's first keys in the file (docs/fitted-model.md); other fields follow in field order.
+TOP_KEYS = ("created_at", "flops_formula", "provenance", "fit_range", "laws", "penalty", "validation", "cells",
+            "warnings")
+
+
 # ------------------------------------------------------------------ reading and writing values
-
-def _json_of(obj, keep_null: tuple[str, ...] = (), only: tuple[str, ...] | None = None) -> dict:
-    """A dataclass as JSON values, in field order: None left out (unless named in keep_null), nested
-    entries through their to_json, tuples as lists."""
-    out = {}
-    for f in fields(obj):
-        if only is not None and f.name not in only:
-            continue
-        value = getattr(obj, f.name)
-        if value is None and f.name not in keep_null:
-            continue
-        out[f.name] = _json_value(value)
-    return out
-
-
-def _json_value(value):
-    if hasattr(value, "to_json"):
-        return value.to_json()
-    if isinstance(value, (list, tuple)):
-        return [_json_value(v) for v in value]
-    return value
-
 
 def _finite_numbers(values, where: str) -> tuple[float, ...]:
     if not isinstance(values, (list, tuple)) or not values:
@@ -502,15 +530,6 @@ def _all_float_draws(raw: list, width: int) -> bool:
             and math.isfinite(math.fsum(chain.from_iterable(raw))))
 
 
-def _list_or_none(d: dict, key: str) -> list | None:
-    """A list-valued key: absent or null is None; anything else but a list is refused (a model whose
-    warnings cannot be read must not pass for one without warnings)."""
-    v = d.get(key)
-    if v is not None and not isinstance(v, list):
-        raise ModelError(f"{key} must be a list, got {type(v).__name__}")
-    return v
-
-
 def _number(d: dict, key: str) -> float | None:
     v = d.get(key)
     return float(v) if is_number(v) else None
@@ -519,16 +538,6 @@ def _number(d: dict, key: str) -> float | None:
 def _integer(d: dict, key: str) -> int | None:
     v = d.get(key)
     return v if isinstance(v, int) and not isinstance(v, bool) else None
-
-
-def _boolean(d: dict, key: str) -> bool | None:
-    v = d.get(key)
-    return v if isinstance(v, bool) else None
-
-
-def _text(d: dict, key: str) -> str | None:
-    v = d.get(key)
-    return v if isinstance(v, str) else None
 
 
 def _pair(v) -> tuple[float, float] | None:

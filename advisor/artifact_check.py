@@ -5,8 +5,10 @@ coefficient of 1e308 is refused here, in one line naming the field (`ModelError`
 later inside `recommend`, `check` or `show` with a TypeError or OverflowError.
 
 The types come from the dataclasses' own annotations (strings, under `from __future__ import annotations`),
-parsed here on first use and cached: no `typing.get_type_hints` at import, so start-up stays fast. A field
-added to an artifact type is checked without a line here.
+parsed on first use and cached (advisor/json_record.py `parse`, which the reader shares): no
+`typing.get_type_hints`, so start-up stays fast. A field added to an artifact type is checked without a
+line here. A record read by its field types (advisor/json_record.py `read_record`) is not matched again
+on the fields the reader typed: their counts and the records inside them still are.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import math
 from dataclasses import fields, is_dataclass
 from functools import lru_cache
 
+from advisor.json_record import JsonRecord, parse, typed_fields
 from advisor.units import is_number
 
 # Whole-number fields that count something: never negative.
@@ -38,13 +41,15 @@ def check_record(record, error: type[Exception], where: str = "") -> None:
 
 
 def _check_value(obj, annotation: str, where: str, error) -> None:
-    if not _matches(obj, _parse(annotation)):
-        raise error(f"{where} must be {_describe(_parse(annotation))}, got {_short(obj)}")
+    if not _matches(obj, parse(annotation)):
+        raise error(f"{where} must be {_describe(parse(annotation))}, got {_short(obj)}")
     if is_dataclass(obj) and not isinstance(obj, type):
+        # a record read by its field types (advisor/json_record.py) holds those fields in their types already
+        typed = typed_fields(type(obj)) if isinstance(obj, JsonRecord) else ()
         for f in fields(obj):
             value, name = getattr(obj, f.name), f"{where}.{f.name}".lstrip(".")
-            kind = _parse(f.type)
-            if not _matches(value, kind):
+            kind = parse(f.type)
+            if f.name not in typed and not _matches(value, kind):
                 raise error(f"{name} must be {_describe(kind)}, got {_short(value)}")
             if f.name in COUNT_FIELDS and isinstance(value, int) and value < 0:
                 raise error(f"{name} counts something: it cannot be negative, got {value}")
@@ -71,32 +76,6 @@ def _may_hold_records(annotation: str) -> bool:
     of numbers (bootstrap samples, most of a model) are then not walked item by item."""
     names = annotation.replace("[", " ").replace("]", " ").replace(",", " ").replace("|", " ").replace('"', " ")
     return any(name not in BUILTIN_NAMES for name in names.replace("'", " ").split())
-
-
-@lru_cache(maxsize=None)
-def _parse(annotation: str):
-    """'list[tuple[float, ...]] | None' -> (('list', (('tuple', (('float',), '...')),)), ('None',))."""
-    return tuple(_parse_one(part) for part in _split(annotation.replace('"', "").replace("'", ""), "|"))
-
-
-def _parse_one(text: str):
-    text = text.strip()
-    if "[" not in text:
-        return (text,)
-    name, inner = text.split("[", 1)
-    args = tuple("..." if a.strip() == "..." else _parse(a) for a in _split(inner[:-1], ","))
-    return (name.strip(), args)
-
-
-def _split(text: str, sep: str) -> list[str]:
-    parts, depth, start = [], 0, 0
-    for i, ch in enumerate(text):
-        depth += ch == "["
-        depth -= ch == "]"
-        if ch == sep and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    return parts + [text[start:]]
 
 
 def _matches(value, union) -> bool:
@@ -175,24 +154,21 @@ def _short(value) -> str:
 # ------------------------------------------------------------------ content rules
 
 def _check_coverage(coverage, error) -> None:
-    """docs/fitted-model.md: {view: {"skipped": text} | {law: {"inside": int, "n": int, ...}}}."""
+    """docs/fitted-model.md: per view and law, `inside` <= `n` whole numbers and a median width ratio (the
+    types themselves are checked on reading: advisor/artifact.py's coverage records are strict)."""
     if coverage is None:
         return
-    for view in ("held_out_largest", "leave_one_cell_out"):
-        part = coverage.get(view, {})
-        if not isinstance(part, dict):
-            raise error(f"validation.coverage.{view} must be an object, got {_short(part)}")
-        for law in ("lr", "batch"):
-            entry = part.get(law, {})
-            if not isinstance(entry, dict) or ("inside" in entry and not _coverage_counts(entry)):
+    for view, part in coverage.views().items():
+        for law, entry in part.laws().items():
+            if entry.inside is not None and not _coverage_counts(entry):
                 raise error(f"validation.coverage.{view}.{law} must hold whole numbers inside <= n and a "
-                            f"finite median_width_ratio, got {_short(entry)}")
+                            f"finite median_width_ratio, got {_short(entry.to_json())}")
 
 
-def _coverage_counts(entry: dict) -> bool:
-    inside, n = entry.get("inside"), entry.get("n")
+def _coverage_counts(entry) -> bool:
+    inside, n = entry.inside, entry.n
     counts = all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in (inside, n))
-    return counts and inside <= n and is_number(entry.get("median_width_ratio"))
+    return counts and inside <= n and is_number(entry.median_width_ratio)
 
 
 def _check_laws(artifact, error) -> None:

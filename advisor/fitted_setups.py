@@ -3,27 +3,36 @@ and sequence length. The artifact's top-level provenance (table, proxy, n_trials
 setup's alone (calibration/fit/cross_setup.py); the laws pool every setup in `provenance.cross_setup`."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from advisor import catalog
 
+if TYPE_CHECKING:
+    from advisor.artifact import Provenance
 
-def fitted_setups(prov: dict) -> list[dict]:
+
+def fitted_setups(prov: Provenance) -> list[dict]:
     """One row per setup in provenance.cross_setup (empty for a one-setup model): name, runs used, the
     source's rows, cells, the LR and batch laws' cells from it, seq_len, and whether it is the reference."""
-    cross = prov.get("cross_setup") if isinstance(prov, dict) else None
-    if not isinstance(cross, dict):
+    cross = prov.cross_setup
+    if cross is None:
         return []
-    laws = cross.get("laws") or {}
+    laws = cross.laws or {}
     rows = []
-    for s in cross.get("setups") or []:
-        name = s.get("name")
-        source = _source_entry(name)
-        reference = name == cross.get("reference")
-        seq = (prov.get("proxy") or {}).get("seq_len") if reference else (source.get("setup") or {}).get("seq_len")
-        rows.append({"name": name, "reference": reference, "n_trials": s.get("n_trials"),
-                     "source_rows": source.get("rows"), "n_cells": s.get("n_cells"), "seq_len": seq,
-                     "law_cells": {law: (rec.get("setups") or {}).get(name, {}).get("n_cells")
-                                   for law, rec in laws.items()}})
+    for s in cross.setups or []:
+        source = _source_entry(s.name)
+        reference = s.name == cross.reference
+        seq = prov.proxy.get("seq_len") if reference else (source.get("setup") or {}).get("seq_len")
+        rows.append({"name": s.name, "reference": reference, "n_trials": s.n_trials,
+                     "source_rows": source.get("rows"), "n_cells": s.n_cells, "seq_len": seq,
+                     "law_cells": {law: _law_cells(rec, s.name) for law, rec in laws.items()}})
     return rows
+
+
+def _law_cells(law, name) -> int | None:
+    """The cells a setup gave one law (CrossLaw), or None."""
+    own = (law.setups or {}).get(name)
+    return own.n_cells if own is not None else None
 
 
 def _source_entry(name) -> dict:

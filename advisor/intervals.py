@@ -163,19 +163,3 @@ def weighted_candidates(best_cv: float | None, others: Sequence[tuple[float | No
         return [(1.0, v) for _, v in others]
     return [(form_weight(best_cv, cv, n_cells), v) for cv, v in others
             if cv is not None and cv <= best_cv + FORM_TOLERANCE_LOG2]
-
-
-def coverage_lines(coverage: dict | None) -> list[str]:
-    """One line per view: how many held-out optima fell inside their predicted 90% intervals."""
-    if not coverage:
-        return []
-    out = []
-    for view, label in (("held_out_largest", "held out, largest size"), ("leave_one_cell_out", "leave one cell out")):
-        part = coverage.get(view, {})
-        if "skipped" in part:
-            out.append(f"90% interval coverage, {label}: skipped ({part['skipped']})")
-            continue
-        bits = [f"{law} {part[law]['inside']}/{part[law]['n']} (median width {part[law]['median_width_ratio']:.2f}x)"
-                for law in ("lr", "batch") if "inside" in part.get(law, {})]
-        out.append(f"90% interval coverage, {label}: " + ", ".join(bits))
-    return out

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from advisor.artifact import SCHEMA, VERSION, FittedModelArtifact, LawEntry, LossEntry, ModelError
+from advisor.artifact import (SCHEMA, VERSION, FittedModelArtifact, LawEntry, LossEntry, ModelError, Provenance,
+                              Validation)
 from advisor.coded_warning import CodedWarning
 from advisor.intervals import (COMPONENTS, Spread, Z90, beyond_range, bootstrap_spread, excess, extrapolated_point,
                               range_deviations, range_scales, weighted_candidates)
@@ -51,17 +52,21 @@ class Prediction:
         return out
 
 
-@dataclass
 class FittedLaw:
-    """One power law of the artifact with its uncertainty and diagnostics."""
+    """One power law of the artifact (a LawEntry, advisor/artifact.py) ready to predict with its uncertainty:
+    the entry's fields are read through, not copied (`entry`, `samples`, `residual_sd`, `cv_log2_error`,
+    `n_cells`, `published`); `law` is its PowerLaw and `alternatives` its other forms, each a FittedLaw."""
 
-    law: PowerLaw
-    samples: list[tuple[float, ...]] = field(default_factory=list)
-    residual_sd: float = 0.0
-    cv_log2_error: float | None = None
-    n_cells: int | None = None
-    alternatives: list["FittedLaw"] = field(default_factory=list)
-    published: dict | None = None  # the source authors' own law: {"law": key, "log2_error": e}
+    def __init__(self, entry: LawEntry) -> None:
+        self.entry = entry
+        self.law = entry.power_law()
+        self.alternatives = [FittedLaw(a) for a in entry.alternatives]
+
+    samples = property(lambda self: self.entry.samples)
+    residual_sd = property(lambda self: self.entry.residual_sd)
+    cv_log2_error = property(lambda self: self.entry.cv_log2_error)
+    n_cells = property(lambda self: self.entry.n_cells)
+    published = property(lambda self: self.entry.published)  # the source authors' own law scored (PublishedScore)
 
     def predict(self, point: dict[str, float], fit_range: dict | None = None,
                 extra_forms: Sequence[tuple[float | None, Callable]] = (), setup_width: float = 0.0,
@@ -92,13 +97,11 @@ class FittedLaw:
     @classmethod
     def from_json(cls, d: dict, where: str = "law") -> "FittedLaw":
         """One law entry of the artifact's JSON (with its alternatives), validated."""
-        return cls.from_entry(LawEntry.from_json(d, where))
+        return cls(LawEntry.from_json(d, where))
 
     @classmethod
     def from_entry(cls, entry: LawEntry) -> "FittedLaw":
-        return cls(law=entry.power_law(), samples=entry.samples, residual_sd=entry.residual_sd,
-                   cv_log2_error=entry.cv_log2_error, n_cells=entry.n_cells,
-                   alternatives=[cls.from_entry(a) for a in entry.alternatives], published=entry.published)
+        return cls(entry)
 
     def _candidates(self, extra_forms) -> list[tuple[float, Callable]]:
         """(weight for the point, log-value function) of the forms nearly as good as the chosen one
@@ -119,18 +122,20 @@ class FittedLaw:
         return excess(wide, boot)
 
 
-@dataclass
 class FittedLossLaw:
-    """The fitted loss surface L(N, D) with its bootstrap draws."""
+    """The fitted loss surface L(N, D) of the artifact (a LossEntry, read through) with its bootstrap draws."""
 
-    law: LossLaw
-    samples: list[tuple[float, ...]] = field(default_factory=list)
-    residual_sd: float = 0.0
-    n_cells: int | None = None
+    def __init__(self, entry: LossEntry) -> None:
+        self.entry = entry
+        self.law = entry.loss_law()
+
+    samples = property(lambda self: self.entry.samples)
+    residual_sd = property(lambda self: self.entry.residual_sd)
+    n_cells = property(lambda self: self.entry.n_cells)
 
     @classmethod
     def from_entry(cls, entry: LossEntry) -> "FittedLossLaw":
-        return cls(entry.loss_law(), entry.samples, entry.residual_sd, entry.n_cells)
+        return cls(entry)
 
 
 class FittedModel:
@@ -138,10 +143,11 @@ class FittedModel:
     `from_dict(doc)` (the JSON) or `from_artifact(artifact)` (advisor/artifact.py).
 
     Learned state (sklearn-style trailing underscore): `artifact_` (the FittedModelArtifact), `lr_`,
-    `batch_` (FittedLaw, or None when the fit has none), `batch_unusable_` (why the batch law must not be
-    used for advice, else None), `loss_` (FittedLossLaw or None), `fit_range_`, `provenance_` and
-    `validation_` (their JSON), `warnings_` (CodedWarning: each a message with its `.code`), `cells_`
-    (CellEntry).
+    `batch_` (FittedLaw over the artifact's law entry, or None when the fit has none), `batch_unusable_` (why
+    the batch law must not be used for advice, else None), `loss_` (FittedLossLaw or None), `fit_range_`,
+    `provenance_` (Provenance) and `validation_` (Validation), also as `.provenance` and `.validation`,
+    `warnings_` (CodedWarning: each a message with its `.code`), `cells_` (CellEntry): the artifact's own
+    records, as in the fitter.
     """
 
     def __init__(self, artifact: FittedModelArtifact, path: str = "<artifact>", doc: dict | None = None) -> None:
@@ -149,13 +155,13 @@ class FittedModel:
         self.artifact_ = artifact
         self._doc = doc  # the JSON as read, when it was
         laws = artifact.laws
-        self.lr_ = FittedLaw.from_entry(laws.lr)
-        self.batch_ = FittedLaw.from_entry(laws.batch) if laws.batch is not None else None
+        self.lr_ = FittedLaw(laws.lr)
+        self.batch_ = FittedLaw(laws.batch) if laws.batch is not None else None
         self.batch_unusable_ = laws.batch_unusable_reason()
-        self.loss_ = FittedLossLaw.from_entry(laws.loss) if laws.loss is not None else None
+        self.loss_ = FittedLossLaw(laws.loss) if laws.loss is not None else None
         self.fit_range_ = artifact.fit_range
-        self.provenance_ = artifact.provenance.to_json()
-        self.validation_ = artifact.validation.to_json()
+        self.provenance_ = artifact.provenance
+        self.validation_ = artifact.validation
         self.cells_ = artifact.cells
         self.warnings_ = artifact.warnings
         self.penalty_ = artifact.penalty  # PenaltyModel, or None for a model fitted before version 2
@@ -194,6 +200,14 @@ class FittedModel:
     @classmethod
     def from_artifact(cls, artifact: FittedModelArtifact) -> "FittedModel":
         return cls(artifact)
+
+    @property
+    def provenance(self) -> Provenance:
+        return self.provenance_
+
+    @property
+    def validation(self) -> Validation:
+        return self.validation_
 
     @property
     def doc(self) -> dict:
@@ -282,14 +296,20 @@ class FittedModel:
             "tokenizer": prov.tokenizer,
             "n_trials_used": prov.n_trials_used,
             "n_cells": prov.n_cells,
-            "setups": [{k: s.get(k) for k in ("name", "n_trials", "n_cells")}  # a cross-setup fit's, else []
-                       for s in ((self.provenance_.get("cross_setup") or {}).get("setups") or [])],
+            "setups": [{"name": s.name, "n_trials": s.n_trials, "n_cells": s.n_cells}  # a cross-setup fit's, else []
+                       for s in (prov.cross_setup.setups or [] if self._across_setups() else [])],
             "code_version": prov.code_version,
             "lr_form": self.lr_.law.form,
             "batch_form": self.batch_.law.form if self.batch_ is not None else None,
             "batch_unusable": self.batch_unusable_,
             "notes": prov.notes,
         }
+
+    def _across_setups(self) -> bool:
+        """Fitted across setups (the laws pool them: `mode` unknown), not a joint fit of yours (`anchored`,
+        whose record names the sources without their counts)."""
+        cross = self.provenance_.cross_setup
+        return cross is not None and cross.mode == "unknown"
 
     @property
     def optimizer(self) -> dict:

@@ -713,9 +713,9 @@ def _published_evidence(fitted: FittedModel, shape, d: float, seq: int, setup: s
     for law, index in (("lr", 0), ("batch", 1)):
         own = getattr(fitted.lr_ if law == "lr" else fitted.batch_, "published", None)
         forms = []
-        if own and own["law"] in HYPERPARAMETER_LAWS and isinstance(own.get("log2_error"), (int, float)):
-            forms.append((own["log2_error"], _law_as_form(HYPERPARAMETER_LAWS[own["law"]], shape.vocab_size,
-                                                          seq, index)))
+        if own and own.law in HYPERPARAMETER_LAWS and own.log2_error is not None:
+            forms.append((own.log2_error, _law_as_form(HYPERPARAMETER_LAWS[own.law], shape.vocab_size,
+                                                       seq, index)))
         logs = [math.log(at_target[key][index].value) for key in SETUP_LAWS]
         out[law] = {"extra_forms": forms, "setup_width": max(logs) - min(logs) if other_setup else 0.0}
     return out
@@ -826,11 +826,10 @@ def _from_model(fitted: FittedModel, shape, d: float, seq: int, warnings: list[s
         what = ", ".join(f"{k} {f:.3g}×" for k, f in far.items())
         warnings.append(CodedWarning("far_extrapolation", f"far extrapolation beyond the fitted range ({what}): treat as a starting point "
                         "for a short LR sweep, not an answer"))
-    held = fitted.validation_.get("held_out_largest")
-    if isinstance(held, dict):
-        for key, label in (("lr_log2_error", "LR"), ("batch_log2_error", "batch")):
-            err = held.get(key)
-            if isinstance(err, (int, float)) and math.isfinite(err) and err > 1.0:
+    held = fitted.validation_.held_out_largest
+    if held is not None:
+        for err, label in ((held.lr_log2_error, "LR"), (held.batch_log2_error, "batch")):
+            if err is not None and err > 1.0:
                 warnings.append(CodedWarning("held_out_error_large", f"held-out {label} error is {2**err:.2g}× (mean |log2| {err:.2g}): "
                                 "the law extrapolated poorly even within the proxies"))
     model_warnings = fitted.warnings_

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from advisor.hardware import get_gpu
+from advisor.setup_record import CrossSetupRecord, ModeScores
 from advisor.setups import from_record
 
 # An anchor sweep of your own recipe, shaped like the anchor preset: 2 sizes x 2 budgets, a 6 x 4 LR x batch
@@ -25,13 +26,14 @@ class SetupError(ValueError):
     """--setup names no setup of the model (one line)."""
 
 
-def cross_record(fitted) -> dict | None:
-    record = fitted.provenance_.get("cross_setup") if fitted is not None else None
-    return record if isinstance(record, dict) and isinstance(record.get("laws"), dict) else None
+def cross_record(fitted) -> CrossSetupRecord | None:
+    """The model's cross_setup record (advisor/setup_record.py) when it has laws, else None."""
+    record = fitted.provenance_.cross_setup if fitted is not None else None
+    return record if record is not None and record.laws is not None else None
 
 
-def known_setups(record: dict) -> list[str]:
-    return [s["name"] for s in record.get("setups", []) if isinstance(s, dict) and "name" in s]
+def known_setups(record: CrossSetupRecord) -> list[str]:
+    return record.setup_names()
 
 
 def check_setup(fitted, setup: str | None) -> None:
@@ -39,7 +41,7 @@ def check_setup(fitted, setup: str | None) -> None:
     if setup is None:
         return
     record = cross_record(fitted)
-    if record is None or record.get("mode") != "unknown":
+    if record is None or record.mode != "unknown":
         raise SetupError(f"--setup {setup}: this model was not fitted across setups (the shipped default is); "
                          "pick the model with --model, or drop --setup")
     if setup not in known_setups(record):
@@ -51,7 +53,7 @@ def evidence(fitted, law: str, point: dict, published: dict, setup: str | None) 
     record = cross_record(fitted)
     if record is None:
         return None
-    keys = record.get("published_setups") or []
+    keys = record.published_setups or []
     spread = from_record(record, law, {k: f for k, f in published.items() if k in keys})
     if spread is None:
         return None
@@ -67,24 +69,24 @@ def summary(fitted, lr_evidence: dict | None, setup: str | None) -> dict | None:
     if record is None or lr_evidence is None:
         return None
     lr = {name: math.exp(v) for name, v in lr_evidence["values"].items()}
-    out = {"mode": record.get("mode"), "setup": setup, "lr_at_target": lr,
+    out = {"mode": record.mode, "setup": setup, "lr_at_target": lr,
            "lr_spread": max(lr.values()) / min(lr.values()) if lr else 1.0}
-    if record.get("mode") == "unknown" and setup is None:
+    if record.mode == "unknown" and setup is None:
         out["anchor"] = _anchor(record)
     return out
 
 
-def _anchor(record: dict) -> dict:
+def _anchor(record: CrossSetupRecord) -> dict:
     """The anchor sweep's command, its rough cost on H100s (ANCHOR_*), and what anchoring bought in leave-one-setup-out (median |log2| LR error, unanchored -> anchored)."""
     names = known_setups(record)
     flops = sum(ANCHOR_GRID * 6.0 * n * r * n for n in ANCHOR_SIZES for r in ANCHOR_TOKENS_PER_PARAM)
     hours = flops / (get_gpu("h100").peak_flops * ANCHOR_MFU) / 3600.0
-    loso = (record.get("leave_one_setup_out") or {}).get("setups", {})
+    loso = (record.leave_one_setup_out.setups or {}) if record.leave_one_setup_out else {}
     bought = []
     for name, row in loso.items():
-        un, an = (row.get(m, {}).get("lr") or {} for m in ("unanchored", "anchored"))
-        if "median_abs_log2" in un and "median_abs_log2" in an:
-            bought.append((name, un["median_abs_log2"], an["median_abs_log2"]))
+        un, an = (getattr(getattr(row, m) or ModeScores(), "lr") for m in ("unanchored", "anchored"))
+        if un and an and un.median_abs_log2 is not None and an.median_abs_log2 is not None:
+            bought.append((name, un.median_abs_log2, an.median_abs_log2))
     command = "advisor recalibrate anchor " + " ".join(f"--with {n}" for n in names)
     return {"command": command, "h100_hours": hours, "loso_lr_median_abs_log2": bought}
 

@@ -16,7 +16,10 @@ for a new setup drawn like them, 1.645 * sqrt(1 + 1/k) * s (`multiplier`: why no
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from advisor.setup_record import CrossLaw, CrossSetupRecord
 
 Z90 = 1.6448536269514722
 
@@ -45,17 +48,19 @@ def linear_law(log_coef, inputs) -> Callable[[dict], float]:
 
 
 class SetupSpread:
-    """One law's record (`cross_setup.laws.lr`/`batch`) with the published setups' log-value functions."""
+    """One law's record (`cross_setup.laws.lr`/`batch`, a CrossLaw of advisor/setup_record.py) with the
+    published setups' log-value functions."""
 
-    def __init__(self, record: dict, mode: str, published: dict[str, Callable[[dict], float]]) -> None:
-        self.inputs = tuple(record["inputs"])
-        self.pooled = linear_law(record["pooled_log_coef"], self.inputs)
+    def __init__(self, record: CrossLaw, mode: str, published: dict[str, Callable[[dict], float]]) -> None:
+        self.inputs = tuple(record.inputs)
+        self.pooled = linear_law(record.pooled_log_coef, self.inputs)
         self.mode = mode
-        self.anchor = record.get("anchor")
-        self.own_inputs = tuple(record.get("own", ()))  # anchored: the inputs whose slope your cells measured
-        self.setups = {name: linear_law(s["log_coef"], self.inputs) for name, s in record["setups"].items()}
-        self.own = {name: linear_law(s["setup_log_coef"], self.inputs) for name, s in record["setups"].items()
-                    if "setup_log_coef" in s}
+        self.anchor = record.anchor
+        self.own_inputs = tuple(record.own or ())  # anchored: the inputs whose slope your cells measured
+        setups = record.setups or {}
+        self.setups = {name: linear_law(s.log_coef, self.inputs) for name, s in setups.items()}
+        self.own = {name: linear_law(s.setup_log_coef, self.inputs) for name, s in setups.items()
+                    if s.setup_log_coef is not None}
         self.published = published
 
     def values(self, point: dict) -> dict[str, float]:
@@ -103,8 +108,9 @@ def _point(p: dict) -> dict:
     return {"n_params": p["n_params"], "tokens": p["tokens"], "flops": 6.0 * p["n_params"] * p["tokens"]}
 
 
-def from_record(cross: dict | None, law: str, published: dict[str, Callable[[dict], float]]) -> SetupSpread | None:
+def from_record(cross: CrossSetupRecord | None, law: str,
+                published: dict[str, Callable[[dict], float]]) -> SetupSpread | None:
     """The SetupSpread of one law from a model's cross_setup record (None when it has none for that law)."""
-    if not isinstance(cross, dict) or not isinstance(cross.get("laws"), dict) or law not in cross["laws"]:
+    if cross is None or not cross.laws or law not in cross.laws:
         return None
-    return SetupSpread(cross["laws"][law], cross.get("mode", "unknown"), published)
+    return SetupSpread(cross.laws[law], cross.mode or "unknown", published)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 from advisor import catalog
+from advisor.artifact import Provenance
 from advisor.fitted_setups import fitted_setups
 
 
@@ -18,7 +19,7 @@ def _model_provenance(path) -> dict:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
         return {"error": f"unreadable model file: {exc}"}
     keep = ("source", "table", "n_trials", "n_trials_used", "n_cells", "tokenizer", "data_id")
-    setups = fitted_setups(prov)
+    setups = fitted_setups(Provenance.from_json(prov))
     return {**{k: prov[k] for k in keep if k in prov}, **({"setups": setups} if setups else {})}
 
 

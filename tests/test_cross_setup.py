@@ -73,7 +73,9 @@ def test_bad_setup_is_one_line_exit_2(args, says):
 def test_report_section_lists_setups_and_leave_one_setup_out(shipped):
     from calibration.fit.cross_record import markdown
 
-    text = "\n".join(markdown(shipped["provenance"]["cross_setup"]))
+    from advisor.setup_record import CrossSetupRecord
+
+    text = "\n".join(markdown(CrossSetupRecord.from_json(shipped["provenance"]["cross_setup"])))
     assert "## Across setups" in text and "### Leave one setup out" in text and "| marin-adamw | anchored | LR |" in text
 
 
@@ -172,12 +174,13 @@ def test_a_table_mixing_setups_is_refused(tmp_path):
 
 
 def test_anchored_spread_is_the_borrowed_slopes_carried_from_the_anchor():
+    from advisor.setup_record import CrossLaw
     from advisor.setups import SetupSpread
 
     record = {"inputs": ["n_params", "tokens"], "pooled_log_coef": [0.0, -0.65, 0.1], "own": ["tokens"],
               "anchor": {"n_params": 1e8, "tokens": 2e9},
               "setups": {"a": {"log_coef": [5.0, -0.83, 0.28]}, "b": {"log_coef": [-3.0, -0.47, -0.01]}}}
-    spread = SetupSpread(record, "anchored", {})
+    spread = SetupSpread(CrossLaw.from_json(record), "anchored", {})
     at = {"n_params": 1e8, "tokens": 2e9, "flops": 1.2e18}
     assert spread.width(at) == pytest.approx(0.0, abs=1e-9)  # your own data: your prefactor, no spread
     more_tokens = {"n_params": 1e8, "tokens": 2e12, "flops": 1.2e21}

@@ -480,11 +480,11 @@ def test_interval_coverage_is_measured_on_held_out_cells():
     for scatter in (0.0, 0.3):
         df = synthetic_trials(seed=7, noise=0.002, tokens_per_param=(10, 40), lr_points=7, cell_scatter=scatter)
         validation = _fit(df, n_boot=100, seed=1).validation_
-        cov = validation.coverage
-        loco = cov["leave_one_cell_out"]
-        assert loco["lr"]["n"] == validation.leave_one_cell_out.n_cells
-        assert cov["held_out_largest"]["lr"]["n"] == len(cov["held_out_largest"]["lr"]["cells"]) > 0
-        fractions[scatter] = (loco["lr"]["fraction"], loco["lr"]["median_width_ratio"])
+        cov = validation.coverage  # the artifact's IntervalCoverage
+        loco = cov.leave_one_cell_out
+        assert loco.lr.n == validation.leave_one_cell_out.n_cells
+        assert cov.held_out_largest.lr.n == len(cov.held_out_largest.lr.cells) > 0
+        fractions[scatter] = (loco.lr.fraction, loco.lr.median_width_ratio)
     assert fractions[0.0][0] >= 0.7 and fractions[0.3][0] >= 0.7
     assert fractions[0.3][1] > 1.5 * fractions[0.0][1]  # misfit widens the intervals
 
@@ -500,6 +500,6 @@ def test_a_shipped_source_records_its_authors_law_and_another_setup(tmp_path):
     assert prov.source == "external" and prov.same_setup_as_target is False and not prov.is_same_setup()
     assert prov.source_name == "steplaw-dense" and prov.published_law == "steplaw"
     published = fitter.lr_law_.published
-    assert published["law"] == "steplaw" and 0.0 < published["log2_error"] < 0.5
+    assert published.law == "steplaw" and 0.0 < published.log2_error < 0.5
     held = fitter.validation_.held_out_largest.cells
     assert held and all(c.published_law_nearest_run_regret_pct >= 0 for c in held)

@@ -63,13 +63,13 @@ def test_shared_exponents_recover_mine_far_beyond_its_sizes(source_csv):
         assert abs(math.log2(pred.value / float(true))) < tol
         assert pred.low <= float(true) <= pred.high
         assert pred.ratio < 2.5  # informative: the exponents come from the source's range
-    joint = fitter.artifact_.provenance.extra["joint"]
-    lr = joint["laws"]["lr"]
-    assert set(lr["prefactors"]) == {"mine", "big"}
+    joint = fitter.artifact_.provenance.joint  # the artifact's type (advisor/setup_record.py)
+    lr = joint.laws["lr"]
+    assert set(lr.prefactors) == {"mine", "big"}
     # the prefactors differ by the truth's 0.3x (within noise)
-    ratio = lr["prefactors"]["mine"]["value"] / lr["prefactors"]["big"]["value"]
+    ratio = lr.prefactors["mine"].value / lr.prefactors["big"].value
     assert 0.2 < ratio < 0.45
-    assert all(e["status"] == "pooled" for e in lr["exponents"].values())
+    assert all(e.status == "pooled" for e in lr.exponents.values())
 
 
 def test_different_exponent_is_flagged_and_not_pooled(source_csv):

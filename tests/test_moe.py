@@ -231,10 +231,10 @@ def test_beyond_the_moe_token_range_the_dense_reading_is_a_candidate_form(moe_re
 
 
 def test_range_forms_join_the_candidates_only_beyond_the_fitted_range():
-    from advisor.laws import PowerLaw
+    from advisor.artifact import LawEntry
     from advisor.model import FittedLaw
 
-    law = FittedLaw(PowerLaw(("tokens",), (0.0, 0.5)))
+    law = FittedLaw(LawEntry("", ("tokens",), (0.0, 0.5)))
     wide = lambda p: 1.0 + 0.7 * math.log(p["tokens"])  # noqa: E731  (another exponent, another prefactor)
     fit_range = {"n_params": (1e8, 1e9), "tokens": (1e9, 1e10)}
     inside = law.predict({"n_params": 5e8, "tokens": 5e9}, fit_range, range_forms=[wide])

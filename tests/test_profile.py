@@ -100,7 +100,7 @@ def test_an_edge_optimum_is_censored_not_fitted_as_a_value():
     codes = {w.code for w in fit.warnings_}
     assert "profile_support" in codes and "cells_dropped_thin" not in codes
     cell = fit.artifact_.cells[-1]
-    assert cell.lr_profile["support"] == "upper_bound" and cell.method == "profile"
+    assert cell.lr_profile.support == "upper_bound" and cell.method == "profile"
 
 
 def test_a_bound_the_law_would_pass_becomes_active():

@@ -164,29 +164,28 @@ def _joint_fitter(sources, same_setup, **settings):
 
 def summary_text(artifact) -> str:
     """A short human summary of a fitted-model artifact (FittedModelArtifact, or its JSON): laws with 90%
-    intervals, held-out figures, warnings."""
+    intervals, held-out figures, warnings (the text of the artifact's records: advisor/artifact_text.py)."""
     from advisor.artifact import FittedModelArtifact
-    from advisor.intervals import coverage_lines
+    from advisor.artifact_text import coverage_lines, held_out_lines, trials_line
     from advisor.penalty import validation_lines
 
     art = artifact if isinstance(artifact, FittedModelArtifact) else FittedModelArtifact.from_json(artifact)
     prov = art.provenance
-    lines = [f"{prov.n_trials_used} of {prov.n_trials} trials used in {prov.n_cells} cells "
-             f"(excluded: {_counts(prov.n_excluded)}); bootstrap {prov.bootstrap}"]
+    lines = [trials_line(prov)]
     lines += _law_lines("LR", "lr", art.laws.lr) + _law_lines("batch", "batch", art.laws.batch)
     loss = art.laws.loss
     if loss:
         e, a, alpha, b, beta = loss.values
         lines.append(f"loss: L = {e:.3f} + {a:.4g}/N^{alpha:.3f} + {b:.4g}/D^{beta:.3f}")
-    if isinstance(prov.extra.get("cross_setup"), dict):
+    if prov.cross_setup is not None:
         from calibration.fit.cross_record import summary_lines as cross_lines
 
-        lines += cross_lines(prov.extra["cross_setup"])
-    if isinstance(prov.extra.get("joint"), dict):
+        lines += cross_lines(prov.cross_setup)
+    if prov.joint is not None:
         from calibration.fit.joint_record import summary_lines
 
-        lines += summary_lines(prov.extra["joint"])
-    lines += _validation_lines(art.validation)
+        lines += summary_lines(prov.joint)
+    lines += held_out_lines(art.validation)
     lines += coverage_lines(art.validation.coverage)
     lines += validation_lines(art.penalty)
     lines += [f"warning: {w}" for w in art.warnings]
@@ -209,32 +208,5 @@ def _law_lines(title: str, key: str, law) -> list[str]:
     return lines
 
 
-def _validation_lines(validation) -> list[str]:
-    held, loco = validation.held_out_largest, validation.leave_one_cell_out
-    lines = []
-    if held is not None and held.skipped:
-        lines.append(f"held-out largest N: skipped ({held.skipped})")
-    elif held is not None:
-        lines.append(f"held-out largest N={held.n_params:.3g}: |log2 err| LR {held.lr_log2_error:.3f}, "
-                     f"batch {_fmt(held.batch_log2_error)}, loss regret {held.loss_regret_pct:.3f}%{_nearest(held)}")
-    if loco is not None and not loco.skipped:
-        lines.append(f"leave-one-cell-out: |log2 err| LR {loco.lr_log2_error:.3f}, "
-                     f"batch {_fmt(loco.batch_log2_error)}, loss regret {loco.loss_regret_pct:.3f}%{_nearest(loco)}")
-    return lines
-
-
-def _nearest(summary) -> str:
-    v = summary.nearest_run_regret_pct
-    ref = [c.published_law_nearest_run_regret_pct for c in summary.cells or []
-           if c.published_law_nearest_run_regret_pct is not None]
-    ref_text = (f"; the source authors' own law, fitted on every size: {', '.join(f'{r:.3f}%' for r in ref)}"
-                if ref else "")
-    return "" if v is None else f" (nearest measured run: {v:.3f}%{ref_text})"
-
-
 def _fmt(v) -> str:
     return "n/a" if v is None else f"{v:.3f}"
-
-
-def _counts(d: dict) -> str:
-    return ", ".join(f"{k} {v}" for k, v in d.items() if v) or "none"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from advisor.artifact import IntervalCoverage
 from advisor.model import FittedLaw
 from calibration.fit.bootstrap import bootstrap_law
 from calibration.fit.laws import BATCH_FORMS, LR_FORMS, design, fit_forms
@@ -21,7 +22,7 @@ from calibration.fit.writer import law_entry
 NOMINAL = 0.9
 
 
-def interval_coverage(table: CellTable, samples: dict, rng: np.random.Generator) -> dict:
+def interval_coverage(table: CellTable, samples: dict, rng: np.random.Generator) -> IntervalCoverage:
     """{'held_out_largest': ..., 'leave_one_cell_out': ...}, each per law with inside / n / fraction."""
     used = table.w("lr") > 0
     sizes = table.sizes
@@ -33,7 +34,7 @@ def interval_coverage(table: CellTable, samples: dict, rng: np.random.Generator)
         out["held_out_largest"] = {"skipped": "needs at least 3 sizes (2 to fit, 1 to hold out)"}
     folds = [np.arange(len(sizes)) == i for i in np.flatnonzero(used)]
     out["leave_one_cell_out"] = _fold_coverage(table, samples, folds, rng, keep_cells=False)
-    return out
+    return IntervalCoverage.from_json(out, "validation.coverage")
 
 
 def _fold_coverage(table: CellTable, samples: dict, folds: list[np.ndarray], rng, keep_cells: bool) -> dict:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from advisor.coded_warning import CodedWarning
+from advisor.setup_record import CrossSetupRecord
 import calibration.fit.cross_law as cross_law
 from calibration.fit.cross_validate import leave_one_setup_out
 from calibration.fit.fitter import ScaleLawFitter
@@ -82,11 +83,11 @@ class AcrossSetups(StackedSetups):
     def record(self, fitter) -> None:
         """provenance.cross_setup (leave one setup out included) in place of a joint fit's record."""
         record_joint(fitter, anchored=False)
-        fitter.provenance_.extra.pop("joint", None)
+        fitter.provenance_.joint = None
         fitter.cross_ = cross_section(fitter, self)
         if self.validate_setups:
             fitter.cross_["leave_one_setup_out"] = leave_one_setup_out(fitter, self.published_setups)
-        fitter.provenance_.extra["cross_setup"] = fitter.cross_
+        fitter.provenance_.cross_setup = CrossSetupRecord.from_json(fitter.cross_)  # the artifact's type
         reference = self.tables[0][0]
         warnings = [w for w in fitter.warnings_ if not w.code.startswith("joint_") and w.code not in CARRIED]
         fitter.warnings_ = [reference_edge_warning(w, reference) for w in warnings] + cross_warnings(fitter)

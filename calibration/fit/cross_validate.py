@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from advisor.model import FittedLaw
+from advisor.setup_record import CrossLaw
 from advisor.setups import SetupSpread
 import calibration.fit.cross_law as cross_law
 import calibration.fit.joint_law as joint_law
@@ -112,7 +113,7 @@ def hold_out(st: Stack, form, h: int, steps, scored, published: dict, rng, ancho
         if len(sub.present()) < 1 or cross_law.infeasible_across(sub, form):
             return None
         fit = cross_law.fit_form(sub, form, rng)
-        spread = SetupSpread(cross_law.law_record(fit), "unknown", published)
+        spread = SetupSpread(CrossLaw.from_json(cross_law.law_record(fit)), "unknown", published)
         target = scored
     else:
         smallest = st.inputs["n_params"][mine].min()
@@ -132,7 +133,7 @@ def hold_out(st: Stack, form, h: int, steps, scored, published: dict, rng, ancho
 def anchored_spread(st: Stack, form, fit, published: dict, rng) -> SetupSpread:
     """The anchored setup part of a joint fit: the sources' own slopes around the pooled ones, pinned at
     MINE's cells' geometric centre."""
-    return SetupSpread(cross_law.anchored_record(st, form, fit, rng), "anchored", published)
+    return SetupSpread(CrossLaw.from_json(cross_law.anchored_record(st, form, fit, rng)), "anchored", published)
 
 
 def leave_one_setup_out(fitter, keys) -> dict:

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from advisor.setup_record import CrossSetupRecord, JointRecord
 import calibration.fit.joint_law as joint_law
 from calibration.fit.bootstrap import resample_optima
 from calibration.fit.cell_fit import fit_cell
@@ -156,9 +157,9 @@ def record_joint(fitter, anchored: bool) -> None:
     of your interval (the slopes' spread between setups); the range the exponents were measured over; the
     N-D line only when your cells set the D exponent; the joint warnings in place of a one-setup fit's."""
     fitter.joint_ = joint_section(fitter)
-    fitter.provenance_.extra["joint"] = fitter.joint_
+    fitter.provenance_.joint = JointRecord.from_json(fitter.joint_)  # the artifact's type (advisor/setup_record.py)
     if anchored:  # the slopes' spread between setups belongs in your interval
-        fitter.provenance_.extra["cross_setup"] = anchored_section(fitter)
+        fitter.provenance_.cross_setup = CrossSetupRecord.from_json(anchored_section(fitter))
     fitter.fit_range_.update(pooled_fit_range(fitter))
     lr_tokens = fitter.joint_.get("laws", {}).get("lr", {}).get("exponents", {}).get("tokens", {})
     if lr_tokens.get("status") in ("borrowed", "pooled"):  # the sources' budgets separate N from D

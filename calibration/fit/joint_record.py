@@ -3,6 +3,7 @@ fitted range it claims, and the lines `advisor fit` and the report print about i
 from __future__ import annotations
 
 from advisor.coded_warning import CodedWarning
+from advisor.setup_record import Estimate, Exponent, JointLaw, JointRecord
 
 INPUT_NAMES = {"n_params": "N", "tokens": "D", "flops": "C"}
 LAW_NAMES = {"lr": "LR", "batch": "batch"}
@@ -46,19 +47,19 @@ def joint_warnings(fitter) -> list[CodedWarning]:
     out = []
     names = ", ".join(s.name for s in fitter.sources_)
     for law, rec in chosen(fitter).items():
-        for name, e in rec["exponents"].items():
+        for name, e in (JointLaw.from_json(rec).exponents or {}).items():
             what = f"{LAW_NAMES[law]} law: the {INPUT_NAMES[name]} exponent"
-            if e["status"] == "own":
-                t = e["test"]
+            if e.status == "own":
+                t = e.test
                 out.append(CodedWarning(
                     "joint_exponent_differs",
-                    f"{what} of your setup, {_ci(t['mine'])}, differs from the sources' ({names}) "
-                    f"{_ci(t['others'])} by {_ci(t['difference'], sign=True)}: not pooled; your own exponent is "
+                    f"{what} of your setup, {_ci(t.mine)}, differs from the sources' ({names}) "
+                    f"{_ci(t.others)} by {_ci(t.difference, sign=True)}: not pooled; your own exponent is "
                     "used, measured over your sizes only"))
-            elif e["status"] == "borrowed":
+            elif e.status == "borrowed":
                 out.append(CodedWarning(
                     "joint_exponent_borrowed",
-                    f"{what}, {_ci(e['shared'])}, is borrowed from {names} untested ({e['untested_because']})"))
+                    f"{what}, {_ci(e.shared)}, is borrowed from {names} untested ({e.untested_because})"))
     return out + _held_out_warning(fitter)
 
 
@@ -78,50 +79,52 @@ def _held_out_warning(fitter) -> list[CodedWarning]:
         "far from your sizes, or add a size")]
 
 
-def summary_lines(joint: dict) -> list[str]:
+def summary_lines(joint: JointRecord) -> list[str]:
     """`advisor fit`'s lines about a joint fit (from provenance.joint)."""
-    lines = [f"joint fit with {', '.join(s['name'] for s in joint['sources'])}: your prefactors, exponents shared "
+    lines = [f"joint fit with {_sources(joint)}: your prefactors, exponents shared "
              "where your data are consistent with the sources'"]
-    for law, rec in joint["laws"].items():
-        pre = "; ".join(f"{name} {_ci(p, fmt='.4g')}" for name, p in rec["prefactors"].items())
-        lines.append(f"  {LAW_NAMES[law]} ({rec['form']}): prefactors {pre}")
-        for name, e in rec["exponents"].items():
+    for law, rec in (joint.laws or {}).items():
+        pre = "; ".join(f"{name} {_ci(p, fmt='.4g')}" for name, p in (rec.prefactors or {}).items())
+        lines.append(f"  {LAW_NAMES[law]} ({rec.form}): prefactors {pre}")
+        for name, e in (rec.exponents or {}).items():
             lines.append(f"    {INPUT_NAMES[name]} exponent: {_exponent_text(e)}")
-        if rec.get("mine_cv_log2_error") is not None:
-            lines.append(f"    your sizes held out one at a time: |log2 err| {rec['mine_cv_log2_error']:.3f}")
+        if rec.mine_cv_log2_error is not None:
+            lines.append(f"    your sizes held out one at a time: |log2 err| {rec.mine_cv_log2_error:.3f}")
     return lines
 
 
-def markdown(joint: dict | None) -> list[str]:
+def markdown(joint: JointRecord | None) -> list[str]:
     """The report's joint section (empty for a one-setup fit)."""
-    if not joint:
+    if joint is None:
         return []
-    lines = ["## Joint fit", "", f"Sources: {', '.join(s['name'] for s in joint['sources'])}. Each setup has its own "
-             f"prefactors; {joint['consistency_test']}. The loss surface and the penalty model are from your cells "
+    lines = ["## Joint fit", "", f"Sources: {_sources(joint)}. Each setup has its own "
+             f"prefactors; {joint.consistency_test}. The loss surface and the penalty model are from your cells "
              "only.", "", "| law | exponent | status | shared (90% CI) | yours | difference |", "|---|---|---|---|---|---|"]
-    for law, rec in joint["laws"].items():
-        for name, e in rec["exponents"].items():
-            t = e.get("test") or {}
-            lines.append(f"| {LAW_NAMES[law]} | {INPUT_NAMES[name]} | {e['status']} | {_ci(e['shared'])} | "
-                         f"{_ci(t['mine']) if t else '—'} | {_ci(t['difference'], sign=True) if t else e['untested_because']} |")
+    for law, rec in (joint.laws or {}).items():
+        for name, e in (rec.exponents or {}).items():
+            t = e.test
+            lines.append(f"| {LAW_NAMES[law]} | {INPUT_NAMES[name]} | {e.status} | {_ci(e.shared)} | "
+                         f"{_ci(t.mine) if t else '—'} | {_ci(t.difference, sign=True) if t else e.untested_because} |")
     lines += ["", "| law | setup | prefactor (90% CI) | cells | residual sd |", "|---|---|---|---|---|"]
-    for law, rec in joint["laws"].items():
-        for name, p in rec["prefactors"].items():
-            lines.append(f"| {LAW_NAMES[law]} | {name} | {_ci(p, fmt='.4g')} | {p['n_cells']} | {p['residual_sd']:.3f} |")
+    for law, rec in (joint.laws or {}).items():
+        for name, p in (rec.prefactors or {}).items():
+            lines.append(f"| {LAW_NAMES[law]} | {name} | {_ci(p, fmt='.4g')} | {p.n_cells} | {p.residual_sd:.3f} |")
     return lines + [""]
 
 
-def _exponent_text(e: dict) -> str:
-    if e["status"] == "borrowed":
-        return f"{_ci(e['shared'])}, borrowed untested ({e['untested_because']})"
-    t = e["test"]
-    verdict = "consistent, pooled" if e["status"] == "pooled" else "INCONSISTENT, yours used"
-    return (f"pooled {_ci(e['shared'])}; yours {_ci(t['mine'])}, difference {_ci(t['difference'], sign=True)}: "
-            f"{verdict}")
+def _sources(joint: JointRecord) -> str:
+    return ", ".join(s.name for s in joint.sources or [])
 
 
-def _ci(v: dict, fmt: str = ".3f", sign: bool = False) -> str:
+def _exponent_text(e: Exponent) -> str:
+    if e.status == "borrowed":
+        return f"{_ci(e.shared)}, borrowed untested ({e.untested_because})"
+    t = e.test
+    verdict = "consistent, pooled" if e.status == "pooled" else "INCONSISTENT, yours used"
+    return f"pooled {_ci(e.shared)}; yours {_ci(t.mine)}, difference {_ci(t.difference, sign=True)}: {verdict}"
+
+
+def _ci(v: Estimate, fmt: str = ".3f", sign: bool = False) -> str:
     f = ("+" if sign else "") + fmt
-    ci = v.get("ci90")
-    return format(v["value"], f) + (f" [{format(ci[0], f)}, {format(ci[1], f)}]" if ci else "")
-
+    ci = v.ci90
+    return format(v.value, f) + (f" [{format(ci[0], f)}, {format(ci[1], f)}]" if ci else "")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from advisor.artifact import HeldOutSummary
+from advisor.artifact import HeldOutForms, HeldOutSummary
 import calibration.fit.joint_law as joint_law
 from calibration.fit.laws import design, huber_fit, infeasible_reason
 from calibration.fit.validate import held_out_means, predict_cell
@@ -30,7 +30,7 @@ def held_out_mine(fitter, largest: bool) -> HeldOutSummary:
         cells += [predict_cell(table, i, laws["lr"], laws["batch"]) for i in np.flatnonzero(held)]
     if not cells:
         return HeldOutSummary(skipped="no joint refit without your held-out cells was possible")
-    extra = {"n_params": float(sizes[used].max()), "forms": forms} if largest else {"n_cells": len(cells)}
+    extra = {"n_params": float(sizes[used].max()), "forms": HeldOutForms(**forms)} if largest else {"n_cells": len(cells)}
     return HeldOutSummary(**extra, **held_out_means(cells), cells=cells if largest else None)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from advisor.artifact import FittedModelArtifact
+from advisor.artifact import FittedModelArtifact, PublishedScore
 from calibration.fit.optimum import nearest_run_regret
 from calibration.fit.provenance import seq_len_of, shipped_source, unique_value
 from calibration.fit.validate import CellTable
@@ -33,7 +33,7 @@ def record_published_law(artifact: FittedModelArtifact, key: str, raw: pd.DataFr
         if entry is None or not use.any():
             continue
         err = np.abs(logs[use] - table.y(law)[use]).mean() / np.log(2)
-        entry.published = {"law": key, "log2_error": float(err), "n_cells": int(use.sum())}
+        entry.published = PublishedScore(key, float(err), int(use.sum()))
     artifact.provenance.published_law = key
     held = artifact.validation.held_out_largest
     for cell in (held.cells or []) if held else []:

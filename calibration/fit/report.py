@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from advisor.artifact import CellEntry, FittedModelArtifact, HeldOutSummary, LawEntry, LossEntry, Validation
-from advisor.intervals import coverage_lines
+from advisor.artifact_text import coverage_lines, excluded_text
 from advisor.outputs import save_figure, write_text
 from calibration.fit.laws import LawForm, predict
 from calibration.fit.penalty_report import penalty_md, plot_penalty
@@ -333,7 +333,7 @@ def _g(v, fmt: str = ".4g") -> str:
 def markdown(art: FittedModelArtifact, figures: dict[str, str]) -> str:
     """The report: provenance, warnings, laws, loss surface, validation, cells, figures."""
     prov = art.provenance
-    excluded = ", ".join(f"{k} {v}" for k, v in prov.n_excluded.items() if v) or "none"
+    excluded = excluded_text(prov.n_excluded)
     lines = ["# Fit report", "",
              f"Table `{prov.table}` ({prov.source}), {prov.n_trials_used} of {prov.n_trials} trials "
              f"used in {prov.n_cells} cells; excluded: {excluded}. Bootstrap: {prov.bootstrap} resamples "
@@ -345,10 +345,10 @@ def markdown(art: FittedModelArtifact, figures: dict[str, str]) -> str:
     lines += _law_md("lr", art.laws.lr) + _law_md("batch", art.laws.batch)
     from calibration.fit.joint_record import markdown as joint_md  # a joint fit's section (else nothing)
 
-    lines += joint_md(prov.extra.get("joint"))
+    lines += joint_md(prov.joint)
     from calibration.fit.cross_record import markdown as cross_md  # a cross-setup fit's section (else nothing)
 
-    lines += cross_md(prov.extra.get("cross_setup"))
+    lines += cross_md(prov.cross_setup)
     lines += _surface_md(art.laws.loss) + _validation_md(art.validation) + penalty_md(art.penalty) + _targets_md(art)
     lines += _cells_md(art.cells)
     lines += ["## Figures", ""]
@@ -445,7 +445,7 @@ def _validation_md(val: Validation) -> list[str]:
     if held.skipped:
         return lines + [f"Held-out largest size: skipped ({held.skipped}).", ""]
     lines += [f"Refit without the largest size N = {held.n_params:.3g} (forms chosen again: "
-              f"{held.forms['lr']}, {held.forms['batch']}) and predicted its cells: mean |log2 error| "
+              f"{held.forms.lr}, {held.forms.batch}) and predicted its cells: mean |log2 error| "
               f"LR {held.lr_log2_error:.3f}, batch {_g(held.batch_log2_error, '.3f')}, loss regret "
               f"{held.loss_regret_pct:.3f}% (the measured run nearest to the prediction: "
               f"{_g(held.nearest_run_regret_pct, '.3f')}%)." + _published_reference(held), "",

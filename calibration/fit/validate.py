@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from advisor.artifact import HeldOutCell, HeldOutSummary
+from advisor.artifact import HeldOutCell, HeldOutForms, HeldOutSummary
 from calibration.fit.table import Cell
 from calibration.fit.laws import (BATCH_FORMS, LR_FORMS, LawForm, Stack, design, fit_forms, huber_fit,
                                   infeasible_reason, predict)
@@ -65,7 +65,7 @@ def held_out_largest(table: CellTable) -> HeldOutSummary:
         return HeldOutSummary(n_params=float(largest), skipped="the LR law cannot be fitted without the largest size")
     held = np.flatnonzero((sizes == largest) & used)
     cells = [predict_cell(table, i, laws["lr"], laws["batch"]) for i in held]
-    return HeldOutSummary(n_params=float(largest), forms={k: (v[0].name if v else None) for k, v in laws.items()},
+    return HeldOutSummary(n_params=float(largest), forms=HeldOutForms(**{k: (v[0].name if v else None) for k, v in laws.items()}),
                           **held_out_means(cells), cells=cells)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from advisor.artifact import CellEntry, FittedModelArtifact, LawEntry, LossEntry, SkippedForm
+from advisor.artifact import CellEntry, FittedModelArtifact, LawEntry, LossEntry, ProfileRecord, SkippedForm
 from advisor.outputs import write_atomic
 from calibration.fit.laws import LawFit
 from calibration.fit.loss_surface import SurfaceFit
@@ -48,8 +48,8 @@ def cell_entries(table: CellTable, samples: dict) -> list[CellEntry]:
             batch_opt=math.exp(o.log_batch), loss_opt=o.loss, best_loss=o.best_loss, n_trials=c.n_trials,
             method=o.method.label, weight=o.weight_lr, weight_batch=o.weight_batch, flags=list(o.flags),
             near_optimal_lr=tuple(o.near_optimal_lr), near_optimal_batch=tuple(o.near_optimal_batch),
-            lr_profile=o.lr_profile.to_json() if o.lr_profile else None,
-            batch_profile=o.batch_profile.to_json() if o.batch_profile else None)
+            lr_profile=ProfileRecord.from_json(o.lr_profile.to_json()) if o.lr_profile else None,
+            batch_profile=ProfileRecord.from_json(o.batch_profile.to_json()) if o.batch_profile else None)
         if samples:
             entry.lr_opt_ci90 = tuple(np.exp(np.percentile(samples["lr"][:, j], [5, 95])).tolist())
             entry.batch_opt_ci90 = tuple(np.exp(np.percentile(samples["batch"][:, j], [5, 95])).tolist())
