@@ -430,9 +430,9 @@ class Provenance(Record):
         prov.notes = [str(n) for n in prov.notes] if isinstance(prov.notes, list) else []
         if not isinstance(prov.same_setup_as_target, bool):
             prov.same_setup_as_target = None
-        for name, record in record_fields(cls).items():  # the typed records in it, by their types
+        for name, record_type in record_fields(cls).items():  # the typed records in it, by their types
             value = getattr(prov, name)
-            setattr(prov, name, record.from_json(value, f"{where}.{name}") if isinstance(value, dict) else None)
+            setattr(prov, name, record_type.from_json(value, f"{where}.{name}") if isinstance(value, dict) else None)
         return prov
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from advisor.artifact import LOSS_FORM
+from advisor.laws import FALLBACK_BATCH_LAW, HYPERPARAMETER_LAWS
 from advisor.units import format_count, is_number
 
 if TYPE_CHECKING:
@@ -18,8 +19,6 @@ if TYPE_CHECKING:
 
 PROVENANCE_KEYS = ("source", "table", "data_id", "tokenizer", "n_trials", "n_trials_used", "n_excluded", "n_cells",
                    "bootstrap", "code_version")
-# Where the advisor takes the batch size from when the model's batch law is a bound (advisor/recipe.py)
-BATCH_STAND_IN = "DeepSeek LLM's law"
 
 
 # ------------------------------------------------------------------ shared by show, fit and the report
@@ -129,8 +128,9 @@ def law_lines(fitted: FittedModel) -> list[str]:
     for name, law in (("lr", fitted.lr_), ("batch", fitted.batch_)):
         lines += _law_lines(name, law)
     if fitted.batch_unusable_:
+        stand_in = HYPERPARAMETER_LAWS[FALLBACK_BATCH_LAW].name
         lines.append(f"         not used for advice: {fitted.batch_unusable_}; "
-                     f"the advisor takes the batch size from {BATCH_STAND_IN} instead")
+                     f"the advisor takes the batch size from {stand_in}'s law instead")
     loss = fitted.loss_
     if loss is None:
         return lines + ["  loss   none (could not be fitted): compute-optimal defaults fall back to 20 tokens/param"]

@@ -13,7 +13,7 @@ import io
 
 from advisor.bounded_read import read_text
 from advisor.checking import Checker, CheckResult, danger_rank
-from advisor.recipe import AdvisorError
+from advisor.errors import AdvisorError
 from advisor.units import UnitError
 
 BATCH_COLUMNS = ("batch", "batch_tokens", "batch_seqs")

@@ -46,7 +46,7 @@ class CheckResult:
     tokens: float
     seq_len: int
     source: dict
-    warnings: list  # the recommendation's warnings (extrapolation, MoE, ...) and the check's own
+    warnings: list[CodedWarning]  # the recommendation's warnings (extrapolation, MoE, ...) and the check's own
     n_params_laws: float = 0.0  # the N the laws and the penalty were read at (an MoE: from the sparsity record)
     n_params_active: float = 0.0
     # beyond the validated 4× the penalty is the value at that edge, a lower bound: "at least" (penalty.py)
@@ -94,18 +94,18 @@ class Checker:
 
 
 def _lr_value(lr) -> float:
-    lr_value = parse_quantity(lr, "--lr")
+    lr_value = parse_quantity(lr, "lr=")
     if not MIN_LR <= lr_value <= MAX_LR:
-        raise AdvisorError(f"--lr {lr_value:g} is not a plausible peak learning rate (expected {MIN_LR:g}–{MAX_LR:g})")
+        raise AdvisorError(f"lr={lr_value:g} is not a plausible peak learning rate (expected {MIN_LR:g}–{MAX_LR:g})")
     return lr_value
 
 
-def _check_point(penalty, rec, warnings: list, lr_value: float, batch_tokens: float) -> CheckResult:
+def _check_point(penalty, rec, warnings: list[CodedWarning], lr_value: float, batch_tokens: float) -> CheckResult:
     n_laws = rec.n_params_laws or rec.n_params
     if not (rec.lr_informative and rec.batch_informative):
         return _unknown_optimum_check(rec, warnings, lr_value, batch_tokens)
     if not 1 / ABSURD_RATIO <= lr_value / rec.lr <= ABSURD_RATIO:
-        raise AdvisorError(f"--lr {lr_value:g} is {lr_value / rec.lr:.3g}× the optimum {rec.lr:.3g}: not a plan "
+        raise AdvisorError(f"lr={lr_value:g} is {lr_value / rec.lr:.3g}× the optimum {rec.lr:.3g}: not a plan "
                            "this tool can say anything about (a typo, or the wrong unit?)")
     cost = cost_of(penalty, n_laws, rec.tokens, lr_value, batch_tokens, rec.lr, rec.batch_tokens)
     return CheckResult(
@@ -132,7 +132,7 @@ def moe_target(config, active_params=None, n_params_active_nonembedding=None):
     return config, moe
 
 
-def _unknown_optimum_check(rec, warnings: list, lr_value: float, batch_tokens: float) -> CheckResult:
+def _unknown_optimum_check(rec, warnings: list[CodedWarning], lr_value: float, batch_tokens: float) -> CheckResult:
     """No penalty against an optimum the model does not know: only whether the LR lies far (more than 4×)
     above every published law's LR at the target, where runs often spike or fail."""
     from advisor.short_answer import published_answers
@@ -140,7 +140,7 @@ def _unknown_optimum_check(rec, warnings: list, lr_value: float, batch_tokens: f
     published = [[name, value] for name, value in published_answers(rec, 0)]
     if published and not 1 / ABSURD_RATIO <= lr_value / math.sqrt(min(v for _, v in published) * max(
             v for _, v in published)) <= ABSURD_RATIO:
-        raise AdvisorError(f"--lr {lr_value:g} is over {ABSURD_RATIO:g}× from the published laws' LRs here: not a plan "
+        raise AdvisorError(f"lr={lr_value:g} is over {ABSURD_RATIO:g}× from the published laws' LRs here: not a plan "
                            "this tool can say anything about (a typo, or the wrong unit?)")
     far = bool(published) and math.log2(lr_value / max(v for _, v in published)) > VALIDATED_LOG2
     return CheckResult(
@@ -176,7 +176,7 @@ def _beyond_validated(lr_ratio: float, batch_ratio: float) -> list[str]:
     return out
 
 
-def _warnings(rec) -> list:
+def _warnings(rec) -> list[CodedWarning]:
     """The recommendation's warnings, and a caution when its optimum is itself very uncertain: the penalty
     is measured against that point."""
     own = []
@@ -188,9 +188,9 @@ def _warnings(rec) -> list:
 
 def _batch_tokens(batch, batch_seqs, seq_len: int, training_tokens: float) -> float:
     if (batch is None) == (batch_seqs is None):
-        raise AdvisorError("give the batch once: --batch in tokens (e.g. 4M) or --batch-seqs in sequences")
-    tokens = (parse_quantity(batch, "--batch") if batch is not None
-              else parse_int_quantity(batch_seqs, "--batch-seqs") * seq_len)
+        raise AdvisorError("give the batch once: batch= in tokens (e.g. 4M) or batch_seqs= in sequences")
+    tokens = (parse_quantity(batch, "batch=") if batch is not None
+              else parse_int_quantity(batch_seqs, "batch_seqs=") * seq_len)
     if tokens < seq_len:
         raise AdvisorError(f"the batch ({format_count(tokens)} tokens) is smaller than one sequence of {seq_len}")
     if tokens > training_tokens:

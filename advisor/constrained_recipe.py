@@ -15,6 +15,7 @@ import math
 from dataclasses import replace
 
 from advisor import recipe
+from advisor import rules as recipe_rules
 from advisor.coded_warning import UNSPECIFIED, CodedWarning
 from advisor.constrained import RULES, constrained_optimum
 from advisor.recipe import AdvisorError, Recommendation, beta2_rule, practical_batch_seqs, recommend
@@ -32,14 +33,14 @@ def recommend_constrained(params=None, tokens=None, *, batch=None, lr=None, mode
     """The recipe with the batch (tokens, e.g. "4M") or the peak LR fixed; the rest as `recommend`.
     `target` takes recommend's other keywords (seq_len, vocab_size, config, active_params, ...)."""
     if (batch is None) == (lr is None):
-        raise AdvisorError("give one of --batch or --lr to hold (both: `advisor check` costs a full plan)")
+        raise AdvisorError("give one of batch= or lr= to hold (both: `advisor check` costs a full plan)")
     if law is not None:
-        raise AdvisorError("--batch and --lr read a fitted model's loss surface; a published law (--hp-law) has none")
+        raise AdvisorError("batch= and lr= read a fitted model's loss surface; a published law (law=) has none")
     fitted = model_with_penalty(model, target)
     rec = recommend(params, tokens, model=fitted, **target)
     if rec.batch_source != "model":
         raise AdvisorError(f"this model's batch comes from a published law ({rec.batch_source[4:]}), not its own "
-                           "sweep: the surface around it is not measured, so --batch/--lr cannot be answered")
+                           "sweep: the surface around it is not measured, so batch=/lr= cannot be answered")
     n = rec.n_params_laws or rec.n_params
     if batch is not None:
         return _at_batch(rec, fitted, n, _batch_tokens(batch, rec))
@@ -52,24 +53,24 @@ def model_with_penalty(model, target: dict):
     fitted, _ = recipe.load_moe_source(model) if moe else recipe.load_source(model, None)
     if fitted.penalty_ is None:
         raise AdvisorError(f"the model {fitted.path} has no penalty model (fitted before version 2): refit it with "
-                           "`advisor fit` to answer --batch/--lr")
+                           "`advisor fit` to answer batch=/lr=")
     return fitted
 
 
 def _batch_tokens(batch, rec: Recommendation) -> float:
-    tokens = parse_quantity(batch, "--batch")
+    tokens = parse_quantity(batch, "batch=")
     if tokens < rec.seq_len:
-        raise AdvisorError(f"--batch {format_count(tokens)} tokens is smaller than one sequence of {rec.seq_len}")
+        raise AdvisorError(f"batch={format_count(tokens)} tokens is smaller than one sequence of {rec.seq_len}")
     if tokens > rec.tokens:
-        raise AdvisorError(f"--batch {format_count(tokens)} tokens is larger than the whole training run "
+        raise AdvisorError(f"batch={format_count(tokens)} tokens is larger than the whole training run "
                            f"({format_count(rec.tokens)} tokens)")
     return tokens
 
 
 def _lr_value(lr, rec: Recommendation) -> float:
-    value = parse_quantity(lr, "--lr")
+    value = parse_quantity(lr, "lr=")
     if not 1 / ABSURD_LR_RATIO <= value / rec.lr <= ABSURD_LR_RATIO:
-        raise AdvisorError(f"--lr {value:g} is {value / rec.lr:.3g}× the optimum {rec.lr:.3g}: not an LR this tool "
+        raise AdvisorError(f"lr={value:g} is {value / rec.lr:.3g}× the optimum {rec.lr:.3g}: not an LR this tool "
                            "can say anything about (a typo, or the wrong unit?)")
     return value
 
@@ -94,9 +95,9 @@ def _at_lr(rec: Recommendation, fitted, n: float, lr: float) -> Recommendation:
     opt = constrained_optimum(fitted.penalty_, n, rec.tokens, "lr", u)
     best = rec.batch_tokens * 2.0 ** opt["offset"]
     seqs = practical_batch_seqs(best, rec.seq_len)
-    if seqs * rec.seq_len > rec.tokens / recipe.MIN_STEPS:
-        raise AdvisorError(f"at --lr {lr:g} the best batch ({format_count(best)} tokens) leaves fewer than "
-                           f"{recipe.MIN_STEPS} steps of the run: not an LR to train this run with")
+    if seqs * rec.seq_len > rec.tokens / recipe_rules.MIN_STEPS:
+        raise AdvisorError(f"at lr={lr:g} the best batch ({format_count(best)} tokens) leaves fewer than "
+                           f"{recipe_rules.MIN_STEPS} steps of the run: not an LR to train this run with")
     cost = fitted.penalty_.predict(n, rec.tokens, u, math.log2(seqs * rec.seq_len / rec.batch_tokens))
     rules = {name: rec.batch_tokens * 2.0 ** (u / slope) for name, slope in RULES.items() if slope > 0}
     constraint = {"fixed": "lr", "value": lr, "batch_ratio": best / rec.batch_tokens, "lr_ratio": lr / rec.lr,
@@ -147,12 +148,12 @@ def _rebuilt(rec: Recommendation, fitted, lr: float, lr_bounds: dict, batch: flo
     if assumed and "batch_tokens" in assumed:
         seqs = practical_batch_seqs(assumed["batch_tokens"], rec.seq_len)
     rounded = seqs * rec.seq_len
-    steps, warmup = recipe._steps(rec.tokens, seqs, rec.seq_len, rec.n_params_active or rec.n_params)
-    _, final_frac = recipe._schedule(fitted.schedule, lr_used)
-    calibrated = rec.rules.get("weight_decay") == recipe.WEIGHT_DECAY_CALIBRATED
+    steps, warmup = recipe_rules.steps_and_warmup(rec.tokens, seqs, rec.seq_len, rec.n_params_active or rec.n_params)
+    _, final_frac = recipe_rules.schedule_rule(fitted.schedule, lr_used)
+    calibrated = rec.rules.get("weight_decay") == recipe_rules.WEIGHT_DECAY_CALIBRATED
     decay = rec.weight_decay if calibrated else 1.0 / (rec.tau_frac * lr_used * steps)  # the same τ fraction
     warnings = [w for w in rec.warnings if getattr(w, "code", None) not in ("few_steps", "batch_rounded_up")]
-    warnings += recipe._run_shape_warnings(batch, seqs, rec.seq_len, steps) + _constraint_warnings(constraint)
+    warnings += recipe_rules.run_shape_warnings(batch, seqs, rec.seq_len, steps) + _constraint_warnings(constraint)
     (lr_lo, lr_hi), (b_lo, b_hi) = lr_bounds["total"], batch_bounds["total"]
     return replace(
         rec, lr=lr, lr_low=lr_lo, lr_high=lr_hi, lr_interval=lr_bounds, lr_interval_ratio=lr_hi / lr_lo,
@@ -171,7 +172,7 @@ def _joint(rec: Recommendation) -> dict:
     return {k: getattr(rec, k) for k in keys}
 
 
-def _constraint_warnings(c: dict) -> list:
+def _constraint_warnings(c: dict) -> list[CodedWarning]:
     out = []
     if c["beyond_validated"]:
         out.append(CodedWarning("constraint_beyond_validated", "the held value or its best partner lies more than 4× "

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 INPUTS = ("n_params", "tokens", "flops")
+INPUT_SYMBOLS = {"n_params": "N", "tokens": "D", "flops": "C"}  # as equations write them
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,9 @@ class PublishedLaw:
     citation: str
     formula: str
     evaluate: Callable[[Target], LawAnswer]
+    # what the law's batch is: the loss-optimal batch, or (Kaplan et al.) the critical batch B_crit(L), past
+    # which more data-parallelism stops paying; the output's label says which
+    batch_label: str = "optimum"
 
 
 def deepseek_flops(t: Target) -> float:
@@ -155,32 +159,39 @@ def deepseek_flops(t: Target) -> float:
     return (6.0 * t.n_params + 6.0 * t.n_layer * t.d_model * t.seq_len) * t.tokens
 
 
+# Each published coefficient is written once, as its paper prints it: the law's code reads the number and its
+# formula text prints the same string.
+DEEPSEEK_COEF = ("0.3118", "-0.125", "0.2920", "0.3271")  # η = a·C^b, B = c·C^d (arXiv 2401.02954)
+STEP_LAW_COEF = ("1.79", "-0.713", "0.307", "0.58", "0.571")  # η = a·N^b·D^c, B = d·D^e (arXiv 2503.04715)
+KAPLAN_COEF = ("0.003239", "0.0001395", "2e8", "0.21")  # LR(N) = a − b·ln N; B_crit = B*/L^(1/α_B) (arXiv 2001.08361)
+KAPLAN_B_STAR, KAPLAN_ALPHA_B = float(KAPLAN_COEF[2]), float(KAPLAN_COEF[3])  # B* in tokens
+
+
 def _deepseek(t: Target) -> LawAnswer:
     c = deepseek_flops(t)
+    a, b, c_b, d = map(float, DEEPSEEK_COEF)
     return LawAnswer(
-        lr=0.3118 * c**-0.125,
-        batch_tokens=0.2920 * c**0.3271,
+        lr=a * c**b,
+        batch_tokens=c_b * c**d,
         notes=[f"C = (6N + 6·n_layer·d_model·seq_len)·D = {c:.3g} FLOPs (DeepSeek's M incl. attention)"],
     )
 
 
 def _step_law(t: Target) -> LawAnswer:
+    a, b, c, d, e = map(float, STEP_LAW_COEF)
     return LawAnswer(
-        lr=1.79 * t.n_params**-0.713 * t.tokens**0.307,
-        batch_tokens=0.58 * t.tokens**0.571,
+        lr=a * t.n_params**b * t.tokens**c,
+        batch_tokens=d * t.tokens**e,
         notes=["N non-embedding, D and B in tokens"],
     )
 
 
-KAPLAN_B_STAR = 2e8  # tokens
-KAPLAN_ALPHA_B = 0.21
-
-
 def _kaplan(t: Target) -> LawAnswer:
     notes = []
-    lr = 0.003239 - 0.0001395 * math.log(t.n_params)
+    a, b = float(KAPLAN_COEF[0]), float(KAPLAN_COEF[1])
+    lr = a - b * math.log(t.n_params)
     if lr <= 0:
-        notes.append(f"LR(N) is negative beyond N ≈ {math.exp(0.003239 / 0.0001395):.2g}: left out")
+        notes.append(f"LR(N) is negative beyond N ≈ {math.exp(a / b):.2g}: left out")
         lr = None
     batch = None
     if t.loss is not None and t.loss > 0:
@@ -207,15 +218,15 @@ def _porian(t: Target) -> LawAnswer:
 HYPERPARAMETER_LAWS: dict[str, PublishedLaw] = {
     "deepseek": PublishedLaw(
         "deepseek", "DeepSeek LLM", "Bi et al. 2024, arXiv 2401.02954",
-        "η = 0.3118·C^-0.125, B = 0.2920·C^0.3271", _deepseek,
+        "η = {}·C^{}, B = {}·C^{}".format(*DEEPSEEK_COEF), _deepseek,
     ),
     "steplaw": PublishedLaw(
         "steplaw", "Step Law", "Li et al. 2025, arXiv 2503.04715",
-        "η = 1.79·N^-0.713·D^0.307, B = 0.58·D^0.571", _step_law,
+        "η = {}·N^{}·D^{}, B = {}·D^{}".format(*STEP_LAW_COEF), _step_law,
     ),
     "kaplan": PublishedLaw(
         "kaplan", "Kaplan et al.", "Kaplan et al. 2020, arXiv 2001.08361",
-        "LR(N) = 0.003239 − 0.0001395·ln N, B_crit = 2e8/L^(1/0.21)", _kaplan,
+        "LR(N) = {} − {}·ln N, B_crit = {}/L^(1/{})".format(*KAPLAN_COEF), _kaplan, batch_label="critical batch",
     ),
     "porian": PublishedLaw(
         "porian", "Porian et al.", "Porian et al. 2024, arXiv 2406.19146",
@@ -228,6 +239,15 @@ RECOMMEND_LAWS = ("deepseek", "steplaw", "kaplan")
 # The independent fits of the optimal LR and batch, each on its authors' own sweeps: the published setups an
 # answer is compared against, and what derived quantities rest on where a model does not know the optimum.
 SETUP_LAWS = ("deepseek", "steplaw")
+# The published law whose batch stands in when a fitted model has no usable batch law (it is a bound).
+FALLBACK_BATCH_LAW = "deepseek"
+
+
+def batch_label(batch_source: str) -> str:
+    """What a recommendation's batch is, by where it came from ("model" or "law:KEY"): the loss-optimal batch
+    ("optimum"), or what the published law computes instead (Kaplan et al.'s "critical batch")."""
+    law = HYPERPARAMETER_LAWS.get(batch_source.removeprefix("law:")) if batch_source.startswith("law:") else None
+    return law.batch_label if law is not None else "optimum"
 
 
 def setup_law_answers(target: Target, index: int) -> list[tuple[str, float]]:

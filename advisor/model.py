@@ -20,7 +20,6 @@ from advisor.intervals import (COMPONENTS, Spread, Z90, beyond_range, bootstrap_
                               range_deviations, range_scales, weighted_candidates)
 from advisor.bounded_read import read_text
 from advisor.json_text import parse_object
-from advisor.laws import LossLaw, PowerLaw
 
 __all__ = ["SCHEMA", "VERSION", "Z90", "ModelError", "Prediction", "FittedLaw", "FittedLossLaw", "FittedModel",
            "CodedWarning"]
@@ -296,20 +295,15 @@ class FittedModel:
             "tokenizer": prov.tokenizer,
             "n_trials_used": prov.n_trials_used,
             "n_cells": prov.n_cells,
-            "setups": [{"name": s.name, "n_trials": s.n_trials, "n_cells": s.n_cells}  # a cross-setup fit's, else []
-                       for s in (prov.cross_setup.setups or [] if self._across_setups() else [])],
+            # the setups the laws rest on: a cross-setup fit's with their counts, a joint fit's sources without
+            "setups": [{"name": s.name, "n_trials": s.n_trials, "n_cells": s.n_cells}
+                       for s in (prov.cross_setup.setups or [] if prov.cross_setup else [])],
             "code_version": prov.code_version,
             "lr_form": self.lr_.law.form,
             "batch_form": self.batch_.law.form if self.batch_ is not None else None,
             "batch_unusable": self.batch_unusable_,
             "notes": prov.notes,
         }
-
-    def _across_setups(self) -> bool:
-        """Fitted across setups (the laws pool them: `mode` unknown), not a joint fit of yours (`anchored`,
-        whose record names the sources without their counts)."""
-        cross = self.provenance_.cross_setup
-        return cross is not None and cross.mode == "unknown"
 
     @property
     def optimizer(self) -> dict:

@@ -120,6 +120,13 @@ class ModelConfig:
                 f"{self.vocab_size}, context {self.seq_len}, {'tied' if self.tied_embeddings else 'untied'} "
                 f"embeddings; N = {self.n_params:,} non-embedding, {self.n_params_total:,} total{moe}")
 
+    def counting_rule(self) -> str:
+        """How N was counted from this config, in words (the recommendation's shape rule)."""
+        positions = ", the position embeddings" if self.family in ("nanogpt", "gpt2") else ""
+        head = "its tied output head" if self.tied_embeddings else "the output head"
+        return (f"read from {self.path} ({self.family}): every weight of the architecture counted exactly, N "
+                f"without the input embedding{positions} and {head}; fields read: " + ", ".join(self.fields_read))
+
     def to_dict(self) -> dict:
         out = asdict(self)
         out.update(fields_read=list(self.fields_read), notes=list(self.notes), is_moe=self.is_moe,

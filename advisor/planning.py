@@ -90,7 +90,7 @@ class Plan:
     activation_checkpointing: bool
     memory: Memory
     recommendation: Recommendation
-    warnings: list = field(default_factory=list)
+    warnings: list[CodedWarning] = field(default_factory=list)
     # what the batch the GPUs actually run (per-GPU sequences × GPUs) costs against the optimum
     # (advisor/cost.py): {"batch_tokens", "penalty_pct", ...}; None without a penalty model
     batch_cost: dict | None = None
@@ -130,26 +130,25 @@ def plan(
                             DEFAULT_VOCAB if vocab_size is None else vocab_size, sharding)
     source = {"model": model, "law": hp_law}
     if params is not None or n_params_nonembedding is not None or config is not None:
-        given = [name for name, v in (("--flops", flops), ("--gpu-hours", gpu_hours), ("--days", days)) if v is not None]
+        given = [name for name, v in (("flops=", flops), ("gpu_hours=", gpu_hours), ("days=", days)) if v is not None]
         if given:
-            raise AdvisorError(f"give a size (--params/--config with --tokens) or a budget ({', '.join(given)}), "
+            raise AdvisorError(f"give a size (params=/config= with tokens=) or a budget ({', '.join(given)}), "
                                "not both")
         target = {"config": config, "seq_len": seq_len, "vocab_size": vocab_size, "active_params": active_params,
                   "n_params_active_nonembedding": n_params_active_nonembedding}
         sized = _size_mode(params, tokens, n_params_nonembedding, budget, loss_law, source, target)
     else:
         if tokens is not None:
-            raise AdvisorError("--tokens needs --params (a size), not a budget")
+            raise AdvisorError("tokens= needs params= (a size), not a budget")
         if active_params is not None or n_params_active_nonembedding is not None:
-            raise AdvisorError("an MoE's active count needs its size (--params with --active-params), not a budget")
+            raise AdvisorError("an MoE's active count needs its size (params= with active_params=), not a budget")
         sized = _budget_mode(flops, gpu_hours, days, budget, loss_law, source)
     rec, warnings = sized["rec"], sized["warnings"]
     model_shape = sized.get("shape") or shapes.from_nonembedding(rec.n_params, budget.vocab_size)
-    n_gpus, gpus_source, memory = _gpus_and_memory(model_shape, rec, budget, sharding, activation_checkpointing,
-                                                   warnings)
+    n_gpus, gpus_source, memory, layout = _gpus_and_memory(model_shape, rec, budget, sharding, activation_checkpointing)
     train_flops = full_training_flops(model_shape, rec)
     hours = train_flops / (budget.device.peak_flops * budget.mfu) / 3600.0
-    warnings = warnings + _long_run(hours / n_gpus / 24.0, n_gpus)
+    warnings = warnings + layout + _long_run(hours / n_gpus / 24.0, n_gpus)
     return Plan(
         mode=sized["mode"], flops=sized["flops"], flops_source=sized["flops_source"], train_flops=train_flops,
         gpu=budget.device.name, gpu_peak_flops=budget.device.peak_flops, mfu=budget.mfu, gpus=n_gpus,
@@ -187,18 +186,18 @@ def _budget_inputs(gpu, mfu, gpus, price_per_gpu_hour, seq_len, vocab_size, shar
         device = get_gpu(gpu)
     except KeyError as exc:
         raise AdvisorError(str(exc.args[0])) from None
-    mfu_value = parse_quantity(mfu, "--mfu")
+    mfu_value = parse_quantity(mfu, "mfu=")
     if not MIN_MFU <= mfu_value <= 1:
-        raise AdvisorError(f"--mfu is a fraction of peak, at least {MIN_MFU:g} and at most 1, got {mfu}")
+        raise AdvisorError(f"mfu= is a fraction of peak, at least {MIN_MFU:g} and at most 1, got {mfu}")
     if sharding not in SHARDINGS:
-        raise AdvisorError(f"--sharding must be one of {', '.join(SHARDINGS)}, got {sharding!r}")
-    n_gpus = parse_int_quantity(gpus, "--gpus") if gpus is not None else None
-    price = parse_quantity(price_per_gpu_hour, "--price-per-gpu-hour") if price_per_gpu_hour is not None else None
-    for name, value, limit in (("--gpus", n_gpus, MAX_GPUS), ("--price-per-gpu-hour", price, MAX_PRICE)):
+        raise AdvisorError(f"sharding= must be one of {', '.join(SHARDINGS)}, got {sharding!r}")
+    n_gpus = parse_int_quantity(gpus, "gpus=") if gpus is not None else None
+    price = parse_quantity(price_per_gpu_hour, "price_per_gpu_hour=") if price_per_gpu_hour is not None else None
+    for name, value, limit in (("gpus", n_gpus, MAX_GPUS), ("price_per_gpu_hour", price, MAX_PRICE)):
         if value is not None and value > limit:
-            raise AdvisorError(f"{name} {value:g} is beyond what this tool plans for (at most {limit:g})")
+            raise AdvisorError(f"{name}={value:g} is beyond what this tool plans for (at most {limit:g})")
     return _Budget(device, mfu_value, n_gpus, price,
-                   parse_int_quantity(seq_len, "--seq-len"), parse_int_quantity(vocab_size, "--vocab-size"))
+                   parse_int_quantity(seq_len, "seq_len="), parse_int_quantity(vocab_size, "vocab_size="))
 
 
 def _size_mode(params, tokens, n_params_nonembedding, budget: _Budget, loss_law, source: dict,
@@ -217,8 +216,8 @@ def _size_mode(params, tokens, n_params_nonembedding, budget: _Budget, loss_law,
     else:  # read once: the config's exact shape sets the memory and the full FLOPs too
         shape = target_shape(params, n_params_nonembedding, target["vocab_size"], config)
         sizing = {"seq_len": target["seq_len"], "vocab_size": target["vocab_size"], "config": shape.config}
-    if isinstance(shape, shapes.MoeShape) and tokens is None:  # no loss law can pick an MoE's D
-        raise AdvisorError(moe_tokens_needed(load_moe_source(source["model"], source["law"])[0], "--tokens"))
+    if shape is not None and shape.is_moe and tokens is None:  # no loss law can pick an MoE's D
+        raise AdvisorError(moe_tokens_needed(load_moe_source(source["model"], source["law"])[0], "tokens="))
     tokens_source = None
     if tokens is None and loss_law is not None:  # D*(N) of the chosen preset instead of the model's law
         law = _loss_law(loss_law, source["model"], source["law"])
@@ -234,7 +233,7 @@ def _size_mode(params, tokens, n_params_nonembedding, budget: _Budget, loss_law,
 
 def _budget_mode(flops, gpu_hours, days, budget: _Budget, loss_law, source: dict) -> dict:
     """Choose the compute-optimal (N, D) for the budget under a loss law, then the recipe for it."""
-    warnings: list[str] = []
+    warnings: list[CodedWarning] = []
     c, flops_source = _budget_flops(flops, gpu_hours, budget.gpus, days, budget.device, budget.mfu)
     law = _loss_law(loss_law, source["model"], source["law"])
     n, d, c6 = _allocate(law, c, budget)
@@ -248,16 +247,17 @@ def _budget_mode(flops, gpu_hours, days, budget: _Budget, loss_law, source: dict
     rec = recommend(**size, tokens=d, seq_len=budget.seq_len, vocab_size=budget.vocab_size,
                     tokens_source=f"compute-optimal under the {law.name} loss law at 6ND = {c6:.3g} FLOPs (the "
                     f"budget {c:.3g} less attention and the output head)", **source)
-    _check_ratio(d / n, law.name, warnings)
+    warnings += _check_ratio(d / n, law.name)
     law_info = {"name": law.name, "citation": law.citation, "flops_6nd": c6,
                 "values": {"E": law.E, "A": law.A, "alpha": law.alpha, "B": law.B, "beta": law.beta}}
     return {"mode": "budget", "rec": rec, "flops": c, "flops_source": flops_source, "law_info": law_info,
             "loss": law.loss(n, d), "warnings": warnings}
 
 
-def _gpus_and_memory(model_shape, rec: Recommendation, budget: _Budget, sharding: str, checkpointing: bool,
-                     warnings: list[str]) -> tuple[int, str, Memory]:
+def _gpus_and_memory(model_shape, rec: Recommendation, budget: _Budget, sharding: str,
+                     checkpointing: bool) -> tuple[int, str, Memory, list[CodedWarning]]:
     """The GPU count (given, or the fewest that fit), the memory per GPU, and warnings on the layout."""
+    warnings = []
     n_gpus, gpus_source = budget.gpus, "given (--gpus)"
     if n_gpus is None:
         n_gpus = _min_gpus(model_shape, rec, budget.device, sharding, checkpointing)
@@ -277,7 +277,7 @@ def _gpus_and_memory(model_shape, rec: Recommendation, budget: _Budget, sharding
     elif rec.batch_seqs % n_gpus:
         warnings.append(CodedWarning("batch_not_divisible_by_gpus", f"the batch ({rec.batch_seqs:,} sequences) does not divide over {n_gpus:,} GPUs: the plan "
                         f"uses {memory.per_gpu_seqs:,} per GPU ({memory.per_gpu_seqs * n_gpus:,} in all)"))
-    return n_gpus, gpus_source, memory
+    return n_gpus, gpus_source, memory, warnings
 
 
 def full_training_flops(model_shape: shapes.Shape, rec: Recommendation) -> float:
@@ -288,27 +288,28 @@ def full_training_flops(model_shape: shapes.Shape, rec: Recommendation) -> float
     return _full_flops_per_token(model_shape, rec.seq_len, rec.n_params_active or rec.n_params) * rec.tokens
 
 
-def _check_ratio(tokens_per_param: float, law_name: str, warnings: list[str]) -> None:
-    if not PLAUSIBLE_TOKENS_PER_PARAM[0] <= tokens_per_param <= PLAUSIBLE_TOKENS_PER_PARAM[1]:
-        warnings.append(CodedWarning("loss_law_tokens_per_param_far", f"the {law_name} loss law's compute-optimal D/N = {tokens_per_param:.3g} is far from the "
-                        "published ≈20 (Hoffmann et al., arXiv 2203.15556): a loss law fitted on small proxies may "
-                        "not transfer; compare with --loss-law chinchilla"))
+def _check_ratio(tokens_per_param: float, law_name: str) -> list[CodedWarning]:
+    if PLAUSIBLE_TOKENS_PER_PARAM[0] <= tokens_per_param <= PLAUSIBLE_TOKENS_PER_PARAM[1]:
+        return []
+    return [CodedWarning("loss_law_tokens_per_param_far", f"the {law_name} loss law's compute-optimal D/N = "
+                         f"{tokens_per_param:.3g} is far from the published ≈20 (Hoffmann et al., arXiv 2203.15556): a "
+                         "loss law fitted on small proxies may not transfer; compare with --loss-law chinchilla")]
 
 
 def _budget_flops(flops, gpu_hours, n_gpus, days, device: GPU, mfu: float) -> tuple[float, str]:
     given = [x is not None for x in (flops, gpu_hours, days)]
     if sum(given) != 1:
-        raise AdvisorError("give one budget: --flops, --gpu-hours, or --gpus with --days "
-                           "(or --params [--tokens] to cost a given size)")
+        raise AdvisorError("give one budget: flops=, gpu_hours=, or gpus= with days= "
+                           "(or params= [tokens=] to cost a given size)")
     if flops is not None:
-        return parse_quantity(flops, "--flops"), "given (--flops)"
+        return parse_quantity(flops, "flops="), "given (--flops)"
     rate = device.peak_flops * mfu
     if gpu_hours is not None:
-        h = parse_quantity(gpu_hours, "--gpu-hours")
+        h = parse_quantity(gpu_hours, "gpu_hours=")
         return h * 3600.0 * rate, f"{h:.4g} GPU-hours × {device.name} peak × MFU {mfu:g}"
     if n_gpus is None:
-        raise AdvisorError("--days needs --gpus")
-    d = parse_quantity(days, "--days")
+        raise AdvisorError("days= needs gpus=")
+    d = parse_quantity(days, "days=")
     return n_gpus * d * 86400.0 * rate, f"{n_gpus:,} GPUs × {format_days(d)} × {device.name} peak × MFU {mfu:g}"
 
 
@@ -347,15 +348,15 @@ def _loss_law(name: str | None, model, hp_law) -> LossLaw:
     if name is not None:
         key = str(name).lower()
         if key not in LOSS_PRESETS:
-            hint = (f" ({name} is an LR/batch law: in `plan` pass it as --hp-law {key})"
+            hint = (f" ({name} is an LR/batch law: in `plan` pass it as hp_law={key})"
                     if key in HYPERPARAMETER_LAWS else "")
             raise AdvisorError(f"unknown loss law {name!r}; choose one of {', '.join(LOSS_PRESETS)}{hint}")
         return LOSS_PRESETS[key]
     if hp_law is not None:
-        raise AdvisorError("with --hp-law, also choose a loss law for the allocation: --loss-law chinchilla|epoch")
+        raise AdvisorError("with hp_law=, also choose a loss law for the allocation: loss_law=chinchilla|epoch")
     fitted, _ = load_source(model, None)
     if fitted.loss_ is None or not fitted.loss_.law.is_usable():
-        raise AdvisorError("the model has no usable loss law: pass --loss-law chinchilla|epoch for the allocation")
+        raise AdvisorError("the model has no usable loss law: pass loss_law=chinchilla|epoch for the allocation")
     return fitted.loss_.law
 
 

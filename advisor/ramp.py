@@ -17,7 +17,7 @@ not the model size). Production runs ramp it early: DeepSeek-V3 from 3,072 to 15
   so that B_end is reached at RAMP_END_FRAC of the run (between DeepSeek-V3's 3% and Llama 3's 18%): the
   batch doubles each time the tokens grow 2^(1/γ)-fold;
 - each stage's peak LR: the best LR at its batch from the fitted surface (advisor/constrained.py); β2: the
-  recipe's rule at its batch (advisor/recipe.py beta2_rule).
+  recipe's rule at its batch (advisor/rules.py beta2_rule).
 
 Whether it beats a constant batch on our proxies is measured by benchmarks/batch_ramp.py (RAMP_EVIDENCE).
 """

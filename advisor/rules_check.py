@@ -1,16 +1,16 @@
-"""The AdamW recipe's rules (advisor/recipe.py) checked against Marin's measured AdamW optima.
+"""The AdamW recipe's rules (advisor/rules.py) checked against Marin's measured AdamW optima.
 
 At each Marin AdamW cell whose 1-D profile measured the knob: what the rule would set there (from the
 cell's N, D, tuned batch and LR) against the measured optimum, agreeing when the rule's value lies within
 one step of Marin's grid around the optimum (or beyond an edge optimum, on the bound's side).
 
-- β2: 0.95^(B/4M) clipped to [0.95, 0.999] (recipe.beta2_rule);
-- warmup: N tokens, at most 10% of the steps (recipe.RULES["warmup"]);
-- weight decay by the τ rule: λ = 1/(τ_frac·η·steps) with τ_frac 0.1 (recipe.DEFAULT_TAU_FRAC).
+- β2 (rules.beta2_rule);
+- warmup: N tokens, at most WARMUP_MAX_FRAC of the steps (rules.RECIPE_RULES["warmup"]);
+- weight decay by the τ rule, λ = 1/(τ_frac·η·steps) at rules.DEFAULT_TAU_FRAC.
 """
 from __future__ import annotations
 
-from advisor.recipe import DEFAULT_TAU_FRAC, WARMUP_MAX_FRAC, beta2_rule
+from advisor.rules import DEFAULT_TAU_FRAC, WARMUP_MAX_FRAC, beta2_rule
 
 SEQ_LEN = 4096
 

@@ -13,6 +13,7 @@ N_total is reproduced exactly; round it to a multiple of 128 when building the r
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 HEAD_DIM = 128
 NONEMB_PER_D3 = 12.0 / HEAD_DIM  # N = 12·(d/128)·d²
@@ -27,6 +28,26 @@ class Shape:
     n_params: float  # non-embedding
     n_params_total: float
     vocab_size: int
+
+    is_moe: ClassVar[bool] = False  # an MoE is served by a model with a sparsity record, and must give its D
+
+    @property
+    def n_params_per_token(self) -> float:
+        """The non-embedding parameters each token computes with: all of them in a dense model."""
+        return self.n_params
+
+    @property
+    def moe_counts(self) -> tuple[float, float] | None:
+        """(total, active) non-embedding counts of a mixture of experts; None for a dense model."""
+        return None
+
+    def flops(self, tokens: float) -> tuple[float, str]:
+        """(training FLOPs C = 6ND, the formula in words): N non-embedding."""
+        return 6.0 * self.n_params * tokens, "6ND (N non-embedding)"
+
+    def n_for_laws(self, fitted) -> float:
+        """The N a fitted model's laws take at this shape: N itself for a dense model."""
+        return self.n_params
 
 
 def from_nonembedding(n_params: float, vocab_size: int) -> Shape:
@@ -53,6 +74,25 @@ class MoeShape(Shape):
     every expert; `n_params_active` the non-embedding parameters active per token."""
 
     n_params_active: float = 0.0
+
+    is_moe: ClassVar[bool] = True
+
+    @property
+    def n_params_per_token(self) -> float:
+        """The active count: experts a token skips cost it nothing (the warmup rule's and C's N)."""
+        return self.n_params_active
+
+    @property
+    def moe_counts(self) -> tuple[float, float] | None:
+        return self.n_params, self.n_params_active
+
+    def flops(self, tokens: float) -> tuple[float, str]:
+        return 6.0 * self.n_params_active * tokens, "6·N_active·D (N_active non-embedding, per token)"
+
+    def n_for_laws(self, fitted) -> float:
+        """What the fitted model's sparsity record makes of the total and active counts (advisor/sparsity.py);
+        a model without one refuses an MoE in one line."""
+        return fitted.n_for_laws(self.n_params, self.n_params_active)
 
 
 def moe_from_total(n_params_total: float, n_params_active_total: float, vocab_size: int) -> MoeShape:

@@ -15,6 +15,7 @@ import math
 
 from advisor.answer_text import LABEL, WIDTH, is_uninformative, row
 from advisor.answer_text import lr_text as _lr
+from advisor.laws import batch_label
 from advisor.units import format_count
 
 WIDE_LR_RATIO = 3.0  # an LR interval wider than this calls for a short sweep (`sweep_points`)
@@ -73,7 +74,7 @@ def lr_lines(rec) -> list[str]:
 
 def batch_lines(rec) -> list[str]:
     practical = (f"{format_count(rec.batch_tokens_rounded)} tokens = {rec.batch_seqs:,} × {rec.seq_len:,}"
-                 f" (optimum {format_count(rec.batch_tokens)})")
+                 f" ({batch_label(rec.batch_source)} {format_count(rec.batch_tokens)})")
     if rec.batch_source != "model":
         return [row("batch", f"{practical}; from {rec.batch_source[4:]}'s published law, no interval")]
     if rec.batch_tokens_low == rec.batch_tokens_high:

@@ -18,7 +18,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from advisor.coded_warning import CodedWarning
 from advisor.laws import PowerLaw
+from advisor.units import format_count
 
 LAWS = ("lr", "batch")
 
@@ -117,6 +119,43 @@ class Sparsity:
             return self.alternative.log_predict(law, n_total * scale, n_active * scale, point["tokens"])
 
         return log_value
+
+    def measured_totals(self) -> str:
+        """The total sizes the MoE sweep measured, in words."""
+        lo, hi = self.n_total_range
+        return (f"one total size, {format_count(lo)} non-embedding" if hi / lo < 1.05
+                else f"total sizes {format_count(lo)}–{format_count(hi)} non-embedding")
+
+    def total_shift(self, n_total: float, n_active: float, tokens: float, with_batch: bool) -> dict | None:
+        """Where a target's total lies against the measured totals and, outside them, by what factor each point
+        moved towards the alternative reading (`alternative_shift`); None inside."""
+        factor = self.total_beyond(n_total)
+        if factor <= 1.0:
+            return None
+        out = {"direction": "below" if n_total < self.n_total_range[0] else "above", "factor": factor,
+               "measured": self.measured_totals()}
+        if self.alternative is not None:
+            for law in ("lr", "batch") if with_batch else ("lr",):
+                shift, at_target = self.alternative_shift(law, n_total, n_active, tokens)
+                out[law] = {"point_factor": math.exp(shift), "alternative": math.exp(at_target)}
+        return out
+
+    def target_warnings(self, n_total: float, n_active: float, shift: dict | None) -> list[CodedWarning]:
+        """What the MoE sweep behind the model cannot support at this target (`shift`: `total_shift`'s)."""
+        out = []
+        lo, hi = self.n_total_range
+        if shift is not None:
+            moved = ("the point moves halfway to the dense-law reading and the interval's sparsity component "
+                     "reaches both" if self.alternative is not None else "the point is this model's own reading, unchecked")
+            out.append(CodedWarning("moe_total_extrapolated", f"the MoE sweep behind this model measured "
+                                    f"{shift['measured']}; this target's {format_count(n_total)} is {shift['factor']:.3g}× "
+                                    f"{shift['direction']} it: how the optimum moves with the total at a fixed active "
+                                    f"count is not measured, so {moved}"))
+        ratios = (self.n_active_range[0] / hi, self.n_active_range[1] / lo)
+        if not ratios[0] <= n_active / n_total <= ratios[1]:
+            out.append(CodedWarning("moe_sparsity_beyond", f"{n_active / n_total:.3g} of the parameters are active "
+                                    f"per token; the MoE sweep measured {ratios[0]:.2g}–{ratios[1]:.2g}"))
+        return out
 
     def to_json(self) -> dict:
         out = {"n_eff": "N_total^(1-w) * N_active^w", "w": self.w, "n_total_range": list(self.n_total_range),

@@ -36,7 +36,7 @@ from advisor.recipe import load_source, practical_batch_seqs  # noqa: E402
 from advisor.ramp import batch_ramp  # noqa: E402
 from advisor.units import parse_quantity  # noqa: E402
 from calibration.proxy.data import load_corpus  # noqa: E402
-from calibration.proxy.model import count_params, shape_from_config  # noqa: E402
+from calibration.proxy.shape import count_params, shape_from_config# noqa: E402
 from calibration.proxy.ramp_train import Stage, train_staged  # noqa: E402
 from calibration.record.trial import TrialConfig  # noqa: E402
 

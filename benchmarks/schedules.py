@@ -25,7 +25,7 @@ import torch  # noqa: E402
 from advisor.recipe import load_source, practical_batch_seqs  # noqa: E402
 from advisor.units import parse_quantity  # noqa: E402
 from calibration.proxy.data import load_corpus  # noqa: E402
-from calibration.proxy.model import count_params, shape_from_config  # noqa: E402
+from calibration.proxy.shape import count_params, shape_from_config# noqa: E402
 from calibration.proxy.train import run_trial  # noqa: E402
 from calibration.record.trial import TrialConfig  # noqa: E402
 

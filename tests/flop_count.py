@@ -9,7 +9,8 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from calibration.proxy.model import ProxyLM, ProxyShape
+from calibration.proxy.model import ProxyLM
+from calibration.proxy.shape import ProxyShape
 
 
 def counted_flops(shape: ProxyShape, batch: int = 1) -> dict[str, int]:

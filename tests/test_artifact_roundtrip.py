@@ -76,4 +76,8 @@ def test_a_joint_fit_keeps_its_records_typed_and_whole(tmp_path):
     path.write_text(json.dumps(doc))
     out = CliRunner().invoke(cli, ["recommend", "--params", "7B", "--tokens", "2T", "--model", str(path), "--explain"])
     assert out.exit_code == 0, out.output
+    assert "anchored on " in out.output
+    answer = CliRunner().invoke(cli, ["recommend", "--params", "7B", "--tokens", "2T", "--model", str(path), "--json"])
+    setups = json.loads(answer.output)["source"]["setups"]  # the sources, as a cross-setup model lists its setups
+    assert setups and all(s["n_trials"] is None for s in setups)
     assert "n_trials_used" in next(line for line in out.output.splitlines() if line.startswith("Model:"))

@@ -13,7 +13,7 @@ import calibration.proxy.bench as bench_module
 from advisor.hardware import GPUS, gpu_for_device
 from calibration.cli.bench import bench
 from calibration.proxy.bench import bench_results, parse_sizes
-from calibration.proxy.model import RUNGS, count_params
+from calibration.proxy.shape import RUNGS, count_params
 from flop_count import counted_flops_per_token
 
 pytestmark = pytest.mark.usefixtures("one_thread")

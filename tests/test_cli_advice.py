@@ -267,3 +267,77 @@ def test_plan_law_mixup_and_directory_model_get_pointed_answers(tmp_path):
     assert result.exit_code == 2 and "--hp-law steplaw" in result.output
     result = run("recommend", "--params", "7B", "--model", str(tmp_path))
     assert result.exit_code == 2 and "is a directory" in result.output
+
+
+def test_kaplan_batch_is_shown_as_its_critical_batch():
+    """Kaplan et al.'s law gives the critical batch B_crit(L), not a loss-optimal batch: the output says so."""
+    for args in ((), ("--explain",)):
+        text = run("recommend", "--params", "7B", "--tokens", "2T", "--hp-law", "kaplan", *args).output
+        assert "critical batch" in text and "optimum" not in text.split("batch", 1)[1].split("\n")[0]
+    deepseek = run("recommend", "--params", "7B", "--tokens", "2T", "--hp-law", "deepseek").output
+    assert "(optimum " in deepseek and "critical" not in deepseek
+
+
+# (API keyword arguments, what the API's error says, CLI arguments, what the CLI's error says): the Python API
+# names its parameters, the CLI the flags people typed (advisor/cli/flags.py maps one to the other).
+NAMED_ERRORS = [
+    (dict(params="7B", n_params_nonembedding="6e9", tokens="2T"),
+     "give exactly one of params= (total) or n_params_nonembedding=",
+     ["--params", "7B", "--n-params-nonembedding", "6e9", "--tokens", "2T"],
+     "give exactly one of --params (total) or --n-params-nonembedding"),
+    (dict(params="7B", tokens="2T", tokens_per_param="20", law="deepseek"), "give either tokens= or tokens_per_param=, not both",
+     ["--params", "7B", "--tokens", "2T", "--tokens-per-param", "20", "--hp-law", "deepseek"],
+     "give either --tokens or --tokens-per-param, not both"),
+    (dict(params="16B", active_params="20B", tokens="2T"), "active_params=20B is larger than the total params=16B:",
+     ["--params", "16B", "--active-params", "20B", "--tokens", "2T"], "--active-params 20B is larger than the total --params 16B:"),
+    (dict(params="7B", tokens="2T", seq_len="3T", law="deepseek"), "seq_len=3000000000000 is larger than the training tokens",
+     ["--params", "7B", "--tokens", "2T", "--seq-len", "3T", "--hp-law", "deepseek"],
+     "--seq-len 3000000000000 is larger than the training tokens"),
+    (dict(params="16B", active_params="2.8B", tokens="2T", law="steplaw"),
+     "law= cannot serve an MoE target: the published laws were fitted on dense models; drop law= (the shipped MoE "
+     "model serves active_params=)", ["--params", "16B", "--active-params", "2.8B", "--tokens", "2T", "--hp-law", "steplaw"],
+     "--hp-law cannot serve an MoE target: the published laws were fitted on dense models; drop --hp-law (the shipped "
+     "MoE model serves --active-params)"),
+    (dict(params="7B", tokens="abc", law="deepseek"), "tokens=: cannot read 'abc'",
+     ["--params", "7B", "--tokens", "abc", "--hp-law", "deepseek"], "--tokens: cannot read 'abc'"),
+]
+
+
+@pytest.mark.parametrize("kwargs, api_text, args, cli_text", NAMED_ERRORS)
+def test_api_errors_name_parameters_and_cli_errors_name_flags(kwargs, api_text, args, cli_text):
+    with pytest.raises(ValueError) as raised:  # AdvisorError or UnitError
+        recipe.recommend(**kwargs)
+    assert api_text in str(raised.value) and "--" not in str(raised.value)
+    result = run("recommend", *args)
+    assert_one_line_error(result, cli_text)
+    assert "=" not in result.output.split("Error: ", 1)[1].split(" (")[0]
+
+
+def test_a_parameter_the_command_lacks_keeps_the_recipes_flag_name():
+    """`compare` has no --tokens-per-param, but the recipe's refusal names it, as `recommend` spells it."""
+    from advisor.cli.flags import flag_message
+    from advisor.cli.compare import compare
+
+    assert flag_message("needs tokens= or tokens_per_param=: x", compare) == "needs --tokens or --tokens-per-param: x"
+    assert flag_message("w=1 and path run=3 stay", compare) == "w=1 and path run=3 stay"
+
+
+def test_the_cli_knows_every_parameter_of_the_recipe_api():
+    import inspect
+
+    from advisor.cli.flags import API_PARAMETERS
+
+    assert set(API_PARAMETERS) == set(inspect.signature(recipe.recommend).parameters)
+
+
+def test_plan_and_check_apis_name_parameters_and_their_commands_name_flags(model_file):
+    from advisor.checking import check
+    from advisor.planning import plan
+
+    with pytest.raises(ValueError, match=r"^tokens= needs params= \(a size\), not a budget$"):
+        plan(flops="1e23", tokens="2T")
+    assert_one_line_error(run("plan", "--flops", "1e23", "--tokens", "2T"), "--tokens needs --params (a size), not a budget")
+    with pytest.raises(ValueError, match=r"^lr=3 is not a plausible peak learning rate"):
+        check("7B", "2T", lr=3, batch="4M", model=model_file)
+    assert_one_line_error(run("check", "--params", "7B", "--tokens", "2T", "--lr", "3", "--batch", "4M", "--model",
+                              model_file), "--lr 3 is not a plausible peak learning rate")

@@ -240,7 +240,7 @@ def test_law_is_a_hidden_alias_in_recommend_and_plan():
 
 
 def test_target_options_default_to_the_domains_constants():
-    from advisor.recipe import DEFAULT_SEQ_LEN, DEFAULT_VOCAB
+    from advisor.target import DEFAULT_SEQ_LEN, DEFAULT_VOCAB
 
     ctx = click.Context(cli)
     for name in ("recommend", "plan", "compare", "check"):

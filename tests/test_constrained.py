@@ -14,7 +14,7 @@ from advisor.cli import cli
 from advisor.constrained import best_offset, constrained_optimum
 from advisor.constrained_recipe import recommend_constrained
 from advisor.penalty import FEATURES, PenaltyModel
-from advisor.ramp import batch_ramp, megatron_schedule, recommend_with_ramp
+from advisor.ramp import megatron_schedule, recommend_with_ramp
 from advisor.recipe import beta2_rule, recommend
 
 TARGET = dict(params="7B", tokens="2T")

@@ -14,7 +14,7 @@ import pytest
 
 from advisor.catalog import default_model_name, resolve_model
 from advisor.intervals import extrapolated_point, form_weight
-from advisor.recipe import AdvisorError, recommend
+from advisor.recipe import recommend
 from advisor.setups import half_width, multiplier
 
 CLI = [sys.executable, "-m", "advisor.cli"]

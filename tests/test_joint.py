@@ -191,3 +191,12 @@ def test_exponents_are_borrowed_not_tested_on_too_few_resamples_or_too_narrow_a_
         mine_trials(mine_truth(n_exponent_shift=0.15), sizes=(1e4, 1.5e4)))
     n_exp = narrow.joint_["laws"]["lr"]["exponents"]["n_params"]
     assert n_exp["status"] == "borrowed" and "1.50x" in n_exp["untested_because"]
+
+
+def test_the_fitter_refuses_a_same_setup_that_contradicts_its_sources():
+    """A model anchored on sources is of your setup: same_setup=False cannot be written into it silently."""
+    from calibration.fit import FitInputError
+
+    fitter = ScaleLawFitter(same_setup=False, setups=WithSources((("steplaw-dense", "unused.csv"),)))
+    with pytest.raises(FitInputError, match="same_setup=False"):
+        fitter.fit("unused.csv")

@@ -6,7 +6,7 @@ import math
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from advisor.laws import HYPERPARAMETER_LAWS, LOSS_PRESETS, LossLaw, PowerLaw, Target
+from advisor.laws import (HYPERPARAMETER_LAWS, LOSS_PRESETS, LossLaw, PowerLaw, Target, batch_label)
 
 POINT = {"n_params": 1e9, "tokens": 2e10, "flops": 1.2e20}
 
@@ -95,3 +95,28 @@ def test_porian_row_is_left_out_rather_than_invented():
 def test_every_published_law_has_an_arxiv_citation():
     for law in [*HYPERPARAMETER_LAWS.values(), *LOSS_PRESETS.values()]:
         assert "arXiv" in law.citation
+
+
+def test_published_formulas_print_the_coefficients_the_code_evaluates():
+    """Each coefficient is written once: the formula text shows the numbers the law computes with (a change to
+    one cannot leave the other behind)."""
+    assert HYPERPARAMETER_LAWS["deepseek"].formula == "η = 0.3118·C^-0.125, B = 0.2920·C^0.3271"
+    assert HYPERPARAMETER_LAWS["steplaw"].formula == "η = 1.79·N^-0.713·D^0.307, B = 0.58·D^0.571"
+    assert HYPERPARAMETER_LAWS["kaplan"].formula == "LR(N) = 0.003239 − 0.0001395·ln N, B_crit = 2e8/L^(1/0.21)"
+    # the code computes with the printed numbers: the laws evaluated against the formulas written out above
+    target = Target(n_params=1e9, tokens=1e11, seq_len=4096, n_layer=16, d_model=2048, loss=2.0)
+    step = HYPERPARAMETER_LAWS["steplaw"].evaluate(target)
+    assert step.lr == pytest.approx(1.79 * 1e9**-0.713 * 1e11**0.307, rel=1e-12)
+    assert step.batch_tokens == pytest.approx(0.58 * 1e11**0.571, rel=1e-12)
+    kaplan = HYPERPARAMETER_LAWS["kaplan"].evaluate(target)
+    assert kaplan.lr == pytest.approx(0.003239 - 0.0001395 * math.log(1e9), rel=1e-12)
+    assert kaplan.batch_tokens == pytest.approx(2e8 / 2.0 ** (1 / 0.21), rel=1e-12)
+    flops = (6 * 1e9 + 6 * 16 * 2048 * 4096) * 1e11
+    deepseek = HYPERPARAMETER_LAWS["deepseek"].evaluate(target)
+    assert deepseek.lr == pytest.approx(0.3118 * flops**-0.125, rel=1e-12)
+    assert deepseek.batch_tokens == pytest.approx(0.2920 * flops**0.3271, rel=1e-12)
+
+
+def test_kaplan_batch_is_labelled_a_critical_batch_not_an_optimum():
+    assert batch_label("law:kaplan") == "critical batch"
+    assert batch_label("law:deepseek") == batch_label("law:steplaw") == batch_label("model") == "optimum"

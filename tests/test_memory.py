@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from advisor.cli import cli
 from calibration.proxy.memory import BYTES_PER_PARAM, check_fits, device_memory_bytes, training_bytes
-from calibration.proxy.model import RUNGS, ProxyShape, count_params, shape_for_params
+from calibration.proxy.shape import RUNGS, ProxyShape, count_params, shape_for_params
 from calibration.proxy.train import build_model, make_optimizer, run_trial, train_step
 from calibration.record.trial import TrialConfig
 

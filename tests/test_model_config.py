@@ -235,8 +235,8 @@ def test_target_shape_from_a_config():
                                                                                    4096, 32)
     assert shape.config.family == "llama" and shape.n_params_active == shape.n_params
     assert target_shape(vocab_size=32000, config=shape.config).n_params == shape.n_params  # same vocab is fine
-    for kwargs, fragment in ((dict(params="7B"), "drop --params"),
-                             (dict(n_params_nonembedding="6B"), "drop --n-params-nonembedding"),
+    for kwargs, fragment in ((dict(params="7B"), "drop params="),
+                             (dict(n_params_nonembedding="6B"), "drop n_params_nonembedding="),
                              (dict(vocab_size=50000), "contradicts vocab_size 32000")):
         with pytest.raises(AdvisorError, match=fragment):
             target_shape(config=LLAMA, **kwargs)

@@ -295,3 +295,22 @@ def test_moe_warmup_counts_the_active_parameters(moe_rec):
     assert moe_rec["warmup_steps"] == max(math.ceil(moe_rec["n_params_active"] / batch), floor)
     assert moe_rec["warmup_tokens"] < max(moe_rec["n_params_active"], floor * batch) + batch
     assert moe_rec["rules"]["warmup"] != _json("recommend", "--params", "2.8B", "--tokens", "2T")["rules"]["warmup"]
+
+
+def test_the_shape_types_carry_the_moe_arithmetic():
+    """What differs between a dense model and an MoE lives on the shape (advisor/shape.py), not in isinstance
+    checks: the N each token computes with (warmup, C), the counts the laws take, the FLOP formula."""
+    dense, moe = shapes.from_total(7e9, 32000), shapes.moe_from_total(16e9, 2.8e9, 32000)
+    assert not dense.is_moe and moe.is_moe
+    assert dense.n_params_per_token == dense.n_params and dense.moe_counts is None
+    assert moe.n_params_per_token == moe.n_params_active < moe.n_params
+    assert moe.moe_counts == (moe.n_params, moe.n_params_active)
+    assert dense.flops(2e12)[0] == pytest.approx(6 * dense.n_params * 2e12)
+    assert moe.flops(2e12)[0] == pytest.approx(6 * moe.n_params_active * 2e12) and "N_active" in moe.flops(2e12)[1]
+
+    class Sparse:  # stands in for a fitted model with a sparsity record: the MoE asks it, the dense shape not
+        def n_for_laws(self, total, active):
+            return math.sqrt(total * active)
+
+    assert moe.n_for_laws(Sparse()) == pytest.approx(math.sqrt(moe.n_params * moe.n_params_active))
+    assert dense.n_for_laws(Sparse()) == dense.n_params

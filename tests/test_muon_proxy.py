@@ -8,7 +8,8 @@ import torch
 
 from advisor.muon_lr import convert_lr, shape_factor
 from calibration.fit.table import FitInputError, check_one_optimizer
-from calibration.proxy.model import ProxyLM, shape_from_config
+from calibration.proxy.model import ProxyLM
+from calibration.proxy.shape import shape_from_config
 from calibration.proxy.optim import MuonWithAdamW, is_hidden_matrix, make_optimizer
 from calibration.proxy.train import run_trial
 from calibration.proxy.vectorized import group_key, run_group

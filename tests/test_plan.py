@@ -110,14 +110,14 @@ def test_hp_law_with_preset_loss_law_needs_no_model():
 @pytest.mark.parametrize("kwargs, fragment", [
     (dict(flops="1e23", gpu_hours="1e5"), "one budget"),
     (dict(), "one budget"),
-    (dict(days=30), "--days needs --gpus"),
+    (dict(days=30), "days= needs gpus="),  # the API names its parameters
     (dict(flops="1e23", gpu="tpu9"), "unknown GPU"),
     (dict(flops="1e23", mfu="1.5"), "at most 1"),
     (dict(flops="1e23", sharding="zero7"), "sharding"),
     (dict(flops="1e23", loss_law="kaplan"), "unknown loss law"),
     (dict(params="7B", flops="1e23"), "not both"),
-    (dict(flops="1e23", tokens="2T"), "--tokens needs --params"),
-    (dict(flops="1e23", hp_law="deepseek"), "--loss-law chinchilla|epoch"),
+    (dict(flops="1e23", tokens="2T"), "tokens= needs params="),
+    (dict(flops="1e23", hp_law="deepseek"), "loss_law=chinchilla|epoch"),
 ])
 def test_bad_plans(model_file, kwargs, fragment):
     with pytest.raises(AdvisorError, match=re.escape(fragment)):

@@ -4,10 +4,8 @@ import math
 import pytest
 import torch
 
-from calibration.proxy.model import (
-    RUNGS, ProxyLM, ProxyShape, count_params, flops_per_token, is_decayed, param_groups, shape_for_params,
-    shape_from_config,
-)
+from calibration.proxy.model import ProxyLM, is_decayed, param_groups
+from calibration.proxy.shape import RUNGS, ProxyShape, count_params, flops_per_token, shape_for_params, shape_from_config
 from calibration.record.trial import TrialConfig
 from flop_count import counted_flops, counted_flops_per_token
 

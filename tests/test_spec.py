@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from advisor.cli import cli
 from calibration.sweep.spec import SpecError, load_spec, parse_spec, preset_names
-from calibration.proxy.model import count_params, shape_from_config
+from calibration.proxy.shape import count_params, shape_from_config
 from calibration.sweep.plan import plan
 
 BASE = {

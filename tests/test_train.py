@@ -6,7 +6,8 @@ import torch
 
 from calibration.proxy import train
 from calibration.proxy.data import unigram_entropy
-from calibration.proxy.model import ProxyLM, count_params, flops_per_token, shape_from_config
+from calibration.proxy.model import ProxyLM
+from calibration.proxy.shape import count_params, flops_per_token, shape_from_config
 from calibration.proxy.train import lr_at, measure_throughput, resolve_device, run_trial
 from calibration.record.trial import TrialConfig
 

@@ -6,7 +6,7 @@ import click
 from advisor.cli.options import TARGET_OPTIONS, add_options, config_option, config_target, need_size
 from advisor.cli.style import Quantity, StyledCommand, count_or_dash, dump_json, three_digits, out_of_range
 from advisor.comparison import comparison
-from advisor.recipe import DEFAULT_SEQ_LEN
+from advisor.target import DEFAULT_SEQ_LEN
 from advisor.recipe import recommend as make_recommendation
 from advisor.units import format_count
 

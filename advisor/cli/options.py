@@ -1,11 +1,12 @@
 """The target options the advice commands share (--params, --seq-len, --model, --config, ...); their defaults
-are the domain's (advisor.recipe.DEFAULT_SEQ_LEN, DEFAULT_VOCAB), written once."""
+are the domain's (advisor.target.DEFAULT_SEQ_LEN, DEFAULT_VOCAB), written once."""
 from __future__ import annotations
 
 import click
 
 from advisor.cli.style import Quantity
-from advisor.recipe import DEFAULT_SEQ_LEN, DEFAULT_VOCAB, AdvisorError
+from advisor.recipe import AdvisorError
+from advisor.target import DEFAULT_SEQ_LEN, DEFAULT_VOCAB
 
 # ---------------------------------------------------------------------------------------- recommend
 

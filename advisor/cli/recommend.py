@@ -9,8 +9,9 @@ from advisor.cli.options import TARGET_OPTIONS, add_options, config_option, conf
 from advisor.cli.plotting import plot_options, refuse_plot_clobbering, write_penalty_map
 from advisor.cli.style import (Quantity, StyledCommand, count_or_dash, dump_json, grouped, grouped_or_four_digits,
                                hidden_alias, out_of_range, three_digits, whole_layers)
-from advisor.laws import RECOMMEND_LAWS
-from advisor.recipe import DEFAULT_SEQ_LEN, AdvisorError, Recommendation, load_source
+from advisor.laws import RECOMMEND_LAWS, batch_label
+from advisor.recipe import AdvisorError, Recommendation, load_source
+from advisor.target import DEFAULT_SEQ_LEN
 from advisor.recipe import recommend as make_recommendation
 from advisor.answer_text import UNINFORMATIVE_RATIO
 from advisor.short_answer import render_short, uninformative_lines
@@ -320,7 +321,7 @@ def _tolerance_lines(rec: Recommendation) -> list[str]:
 
 
 def _batch_origin(rec: Recommendation) -> str:
-    return "law optimum" if rec.batch_source == "model" else f"{rec.batch_source[4:]} law's optimum"
+    return "law optimum" if rec.batch_source == "model" else f"{rec.batch_source[4:]} law's {batch_label(rec.batch_source)}"
 
 
 def _batch_interval(rec: Recommendation) -> str:
@@ -349,12 +350,16 @@ def _setups_line(rec: Recommendation) -> list[str]:
 def _source_line(src: dict) -> str:
     if src.get("kind") == "law":
         return f"Source: {src['name']} ({src['citation']}): {src['formula']}"
-    counts = ("n_trials_used", "n_cells") if not src.get("setups") else ()  # a cross-setup fit: each setup's
+    setups = src.get("setups") or []
+    counted = [s for s in setups if s["n_trials"] is not None]  # a cross-setup fit: each setup's counts
+    counts = ("n_trials_used", "n_cells") if not counted else ()
     bits = [f"{k} {src[k]}" for k in ("source", "tokenizer", *counts, "code_version", "created_at")
             if src.get(k) is not None]
-    if src.get("setups"):
+    if counted:
         bits.insert(2, "fitted on " + ", ".join(f"{s['name']} ({s['n_trials']:,} runs, {s['n_cells']} cells)"
-                                                for s in src["setups"]))
+                                                for s in counted))
+    elif setups:  # your table anchored on sources (`advisor fit --with`): their counts are not recorded
+        bits.insert(2 + len(counts), "anchored on " + ", ".join(s["name"] for s in setups))
     batch = f"{src['batch_form']} (not used: a bound)" if src.get("batch_unusable") else src["batch_form"]
     line = f"Model: {src['path']} ({', '.join(bits)}); laws: lr {src['lr_form']}, batch {batch}"
     if src.get("name"):  # a shipped model: say what it rests on first

@@ -27,6 +27,7 @@ import click
 
 from advisor.units import format_count
 
+from advisor.cli.flags import flag_message
 from advisor.model import ModelError  # CatalogError is a ModelError
 from advisor.recipe import AdvisorError
 from advisor.units import UnitError, parse_int_quantity, parse_quantity
@@ -193,15 +194,15 @@ _HELP_FOR_NO_ARGS = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
 @contextlib.contextmanager
-def _one_line_errors():
+def _one_line_errors(command: click.Command | None = None):
     try:
         yield
     except _HELP_FOR_NO_ARGS:
         raise
     except click.UsageError as exc:
         raise InputError(_usage_message(exc)) from None
-    except INPUT_ERRORS as exc:
-        raise InputError(str(exc)) from None
+    except INPUT_ERRORS as exc:  # the API names its parameters (tokens=): the command's flags replace them
+        raise InputError(flag_message(str(exc), command)) from None
 
 
 class StyledCommand(click.Command):
@@ -212,7 +213,7 @@ class StyledCommand(click.Command):
             return super().make_context(info_name, args, parent=parent, **extra)
 
     def invoke(self, ctx: click.Context):
-        with _one_line_errors():
+        with _one_line_errors(self):
             return super().invoke(ctx)
 
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from advisor.setup_record import CrossLaw, CrossSetupRecord, HoldOutScore, SetupHoldOut, SetupLaw
-
-INPUT_NAMES = {"n_params": "N", "tokens": "D", "flops": "C"}
-LAW_NAMES = {"lr": "LR", "batch": "batch"}
+from calibration.fit.joint_record import INPUT_NAMES, LAW_NAMES
 MODES = (("unanchored", "without any of its cells"), ("anchored", "anchored on its smallest size"))
 
 

@@ -106,6 +106,10 @@ class ScaleLawFitter:
         """Fit a trial table (a DataFrame, or a CSV/Parquet file). `columns` maps the table's columns;
         `table_name` is what provenance records (default: the path as given); `notes` go to provenance.
         Raises FitInputError when the table cannot support the LR law."""
+        decided = self.setups.same_setup  # with sources the strategy knows whose setup the model is of
+        if decided is not None and self.same_setup is not None and self.same_setup != decided:
+            raise FitInputError(f"same_setup={self.same_setup} contradicts the fit: a model fitted "
+                                f"{self.setups.how.strip()} is {'of' if decided else 'not of'} the target's setup")
         self.sources_ = self.setups.load(self)  # a bad source fails before the table is read
         if isinstance(trials, (str, Path)):
             table_name = table_name or str(trials)

@@ -3,9 +3,10 @@ fitted range it claims, and the lines `advisor fit` and the report print about i
 from __future__ import annotations
 
 from advisor.coded_warning import CodedWarning
+from advisor.laws import INPUT_SYMBOLS
 from advisor.setup_record import Estimate, Exponent, JointLaw, JointRecord
 
-INPUT_NAMES = {"n_params": "N", "tokens": "D", "flops": "C"}
+INPUT_NAMES = INPUT_SYMBOLS
 LAW_NAMES = {"lr": "LR", "batch": "batch"}
 # |log2| error of your largest size predicted from the rest that says the borrowed exponents do not carry your
 # optimum: 0.5 is 1.41x, twice the synthetic case's error when the exponents are truly shared (docs/fitting.md)

@@ -25,7 +25,7 @@ import pandas as pd
 
 from advisor.catalog import entries, entry_path
 from advisor.paths import data_dir
-from calibration.fit.profiles import Profile, ProfileCell, profile_cells, refined_lr, step_costs
+from calibration.fit.profiles import ProfileCell, profile_cells, refined_lr, step_costs
 
 SCHEMA = "scaling-advisor/optimizer-laws"
 OUTPUT = Path("optimizers") / "marin.json"

@@ -52,7 +52,7 @@ class Profile:
     @property
     def edge(self) -> str | None:
         """'low' / 'high' when the best value is the profile's smallest / largest tried (a bound)."""
-        i, ok = self.best, self.usable
+        i = self.best
         if i is None or len(self.values) < 2:
             return None
         return "low" if i == 0 else "high" if i == len(self.values) - 1 else None

@@ -14,12 +14,12 @@ import numpy as np
 
 from advisor.artifact import CellEntry, FittedModelArtifact, HeldOutSummary, LawEntry, LossEntry, Validation
 from advisor.artifact_text import coverage_lines, excluded_text
+from advisor.laws import INPUT_SYMBOLS
 from advisor.outputs import save_figure, write_text
 from calibration.fit.laws import LawForm, predict
 from calibration.fit.penalty_report import penalty_md, plot_penalty
 from calibration.fit.plots import log_ticks, panel_grid, save_plot
 
-SYMBOLS = {"n_params": "N", "tokens": "D", "flops": "C"}
 EXTRAPOLATE = 100.0  # draw the laws out to this factor beyond the largest fitted compute
 HEATMAP_CELLS_PER_FIGURE = 12
 HEATMAP_PCT = (0.1, 30.0)  # colour range of the heatmaps: from flat synthetic bowls to steep real ones
@@ -31,7 +31,7 @@ def coef_table_rows(law: LawEntry) -> list[tuple[str, float, float | None, float
     """(name, point, 5th pct, 95th pct) for the prefactor and each exponent of a power law."""
     coef = np.asarray(law.log_coef, float)
     samples = np.asarray(law.samples or [], float)
-    names = ["prefactor"] + [f"exp({SYMBOLS.get(i, i)})" for i in law.inputs]
+    names = ["prefactor"] + [f"exp({INPUT_SYMBOLS.get(i, i)})" for i in law.inputs]
     rows = []
     for k, name in enumerate(names):
         point = math.exp(coef[k]) if k == 0 else coef[k]
@@ -47,19 +47,18 @@ def law_equation(law: LawEntry, key: str) -> str:
     """The law as an equation, e.g. "lr = 0.31 * N^-0.250 * D^0.120   [a*N^alpha*D^beta]"; key: which law
     it is ("lr" or "batch", as the artifact's laws name them), not guessed from the form's name."""
     y = {"lr": "lr", "batch": "B"}[key]
-    terms = " * ".join(f"{SYMBOLS.get(n, n)}^{c:.3f}" for n, c in zip(law.inputs, law.log_coef[1:]))
+    terms = " * ".join(f"{INPUT_SYMBOLS.get(n, n)}^{c:.3f}" for n, c in zip(law.inputs, law.log_coef[1:]))
     return f"{y} = {math.exp(law.log_coef[0]):.4g} * {terms}   [{law.form}]"
 
 
 # ------------------------------------------------------------------ entry point
 
-def build_report(fitted, out_dir: str | Path) -> Path:
-    """Write all figures and report.md into out_dir (created) for a fitted ScaleLawFitter (or the
-    FitResult of fit_trials/fit_file); returns the report path."""
+def build_report(fitter, out_dir: str | Path) -> Path:
+    """Write all figures and report.md into out_dir (created) for a fitted ScaleLawFitter; returns the
+    report path."""
     import matplotlib
 
     matplotlib.use("Agg")
-    fitter = getattr(fitted, "fitter", fitted)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     figures = {"Loss against LR per size": plot_loss_vs_lr(fitter, out / "loss_vs_lr.png")}

@@ -14,13 +14,17 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from advisor.laws import STEP_LAW_COEF
+
+STEP_A, STEP_N_EXP, STEP_D_EXP, STEP_B, STEP_B_D_EXP = map(float, STEP_LAW_COEF)
+
 
 @dataclass(frozen=True)
 class SyntheticTruth:
     """The law the synthetic trials are drawn from (natural logs; inputs are n_params and tokens)."""
 
-    lr_log_coef: tuple[float, float, float] = (math.log(1.79), -0.713, 0.307)  # log a, N exp, D exp
-    batch_log_coef: tuple[float, float, float] = (math.log(0.58), 0.0, 0.571)  # log b, N exp, D exp
+    lr_log_coef: tuple[float, float, float] = (math.log(STEP_A), STEP_N_EXP, STEP_D_EXP)  # log a, N exp, D exp
+    batch_log_coef: tuple[float, float, float] = (math.log(STEP_B), 0.0, STEP_B_D_EXP)  # log b, N exp, D exp
     # E A alpha B beta: Chinchilla's form with made-up values giving byte-level-like losses (~1.5-3)
     loss: tuple[float, float, float, float, float] = (1.2, 60.0, 0.35, 60.0, 0.30)
 

@@ -39,7 +39,7 @@ def device_peak_flops(dev) -> float | None:
 
 def parse_sizes(text: str) -> list[tuple[str, object]]:
     """'xs,s,1M' -> [(label, ProxyShape)]: rung names or non-embedding parameter counts."""
-    from calibration.proxy.model import RUNGS, shape_for_params
+    from calibration.proxy.shape import RUNGS, shape_for_params
 
     sizes = []
     for item in (s.strip() for s in text.split(",")):
@@ -135,7 +135,7 @@ def _layout_worker(shape_dict: dict, batch_seqs: int, steps: int, units: int, th
     """One process of the worker-layout test: `units` trainings of `steps` steps on `threads` threads."""
     import torch
 
-    from calibration.proxy.model import ProxyShape
+    from calibration.proxy.shape import ProxyShape
 
     torch.set_num_threads(threads)
     cfg = _config(ProxyShape(**shape_dict), batch_seqs)
@@ -236,7 +236,7 @@ def _bench(sizes, steps, ks, device, batch_seqs, seq_len, layout, compile, progr
 
 def _throughput(label, shape, cfg, dev, steps: int, compile: bool, peak: float | None) -> dict:
     """One size's training tokens/s, FLOP/s and MFU (against `peak`, where known) from its median step."""
-    from calibration.proxy.model import count_params, flops_per_token
+    from calibration.proxy.shape import count_params, flops_per_token
 
     [seconds] = _median_step_times([_sequential_step(cfg, dev, compile)], dev, steps)
     tok_s = cfg.batch_tokens / seconds

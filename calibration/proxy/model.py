@@ -29,10 +29,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from calibration.proxy.shape import (  # noqa: F401  (re-exported: the shapes live without torch)
-    PARAMETERIZATIONS, ASPECT_RATIO, ROPE_BASE, NORM_EPS, ProxyShape, shape_from_config,
-    count_params, flops_per_token, shape_for_params, RUNG_TARGETS, RUNGS,
-)
+from calibration.proxy.shape import PARAMETERIZATIONS, ROPE_BASE, NORM_EPS, ProxyShape
 
 
 # ---------------------------------------------------------------- model

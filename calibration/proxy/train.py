@@ -45,7 +45,8 @@ import torch
 
 from calibration.proxy.health import HealthWatch
 from calibration.proxy.memory import check_fits
-from calibration.proxy.model import ProxyLM, count_params, flops_per_token, shape_from_config
+from calibration.proxy.model import ProxyLM
+from calibration.proxy.shape import count_params, flops_per_token, shape_from_config
 from calibration.proxy.optim import clip_params, make_optimizer, set_lr
 from calibration.record.trial import TrialConfig, TrialResult
 

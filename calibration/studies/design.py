@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from advisor.laws import STEP_LAW_COEF
+
 SIZES = 4  # proxy sizes, a factor SIZE_STEP apart
 SIZE_STEP = 2.0
 TOKENS_PER_PARAM = (20.0, 80.0)  # of the largest proxy: the two absolute token budgets every size gets
@@ -130,7 +132,7 @@ def _batch_grid(largest: float, tokens: int, gpu: str, vocab: int) -> list:
     MIN_STEPS steps on the smallest budget), five of them."""
     from advisor.hardware import get_gpu
     from calibration.proxy.memory import training_bytes
-    from calibration.proxy.model import shape_for_params
+    from calibration.proxy.shape import shape_for_params
 
     shape = shape_for_params(largest, vocab_size=vocab, seq_len=SEQ_LEN)
     memory = get_gpu(gpu).memory_bytes
@@ -143,7 +145,7 @@ def _batch_grid(largest: float, tokens: int, gpu: str, vocab: int) -> list:
 def _plan_cost(design: CalibrationDesign) -> tuple[float, int]:
     """FLOPs of every trial the spec will run (coord's later rounds at the first round's cost), the output
     head included, and the number of trials."""
-    from calibration.proxy.model import flops_per_token, shape_from_config
+    from calibration.proxy.shape import flops_per_token, shape_from_config
     from calibration.sweep.plan import plan
     from calibration.sweep.spec import SpecError, parse_spec
 
@@ -159,7 +161,8 @@ def _plan_cost(design: CalibrationDesign) -> tuple[float, int]:
 def batch_note(design: CalibrationDesign) -> str:
     """A warning when the batch grid stops below the batch Step Law's law puts at the smallest budget
     (B = 0.58 D^0.571 tokens, arXiv 2503.04715): the batch optimum will sit on the grid's edge."""
-    wanted = 0.58 * min(design.tokens) ** 0.571 / SEQ_LEN
+    batch_coef, batch_exp = map(float, STEP_LAW_COEF[3:])
+    wanted = batch_coef * min(design.tokens) ** batch_exp / SEQ_LEN
     top = max(design.batch_seqs)
     if top >= wanted:
         return ""

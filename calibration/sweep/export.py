@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 
 from advisor.outputs import write_atomic
-from calibration.proxy.model import count_params, shape_from_config
+from calibration.proxy.shape import count_params, shape_from_config
 from calibration.record.trial import TrialResult
 from calibration.sweep.store import TrialStore
 

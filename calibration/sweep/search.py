@@ -1,4 +1,4 @@
-"""Search within a cell: where a sweep places its trials when [search] method is sobol or tpe.
+"""Search within a cell: where a sweep places its trials when [search] method is sobol, tpe or coord.
 
 The grid (the default and the reference) trains [lr] x [batch] and widens it where an optimum sits on an
 edge (adaptive.py). A search instead trains `trials_per_cell` (LR, batch) points per cell, each for every

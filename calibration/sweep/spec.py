@@ -477,7 +477,7 @@ def _search(t: _Table, spec: dict) -> SearchSettings:
         raise SpecError(f"search.method must be one of {', '.join(METHODS)}, got {method!r}")
     if method == "grid":
         if t.has("trials_per_cell"):
-            raise SpecError("search.trials_per_cell sets a sobol or tpe search's budget; the grid trains [lr] x [batch]")
+            raise SpecError("search.trials_per_cell sets a sobol, tpe or coord search's budget; the grid trains [lr] x [batch]")
         t.done()
         return SearchSettings()
     budget = t.int("trials_per_cell", None, minimum=1) if t.has("trials_per_cell") else None

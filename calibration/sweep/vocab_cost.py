@@ -6,7 +6,7 @@ work (a 12k-parameter proxy with d_model 32: 6 * 32 * 50,304 = 9.7M FLOPs per to
 """
 from __future__ import annotations
 
-from calibration.proxy.model import flops_per_token, shape_from_config
+from calibration.proxy.shape import flops_per_token, shape_from_config
 
 HEAVY_HEAD = 0.5  # head share of the smallest proxy's FLOPs above which the plan warns
 
