@@ -24,7 +24,7 @@ from advisor.laws import LossLaw, PowerLaw
 from advisor.penalty import PenaltyModel
 from advisor.setup_record import CrossSetupRecord, JointRecord
 from advisor.sparsity import Sparsity
-from advisor.units import is_number
+from advisor.units import is_number, number_pair
 
 SCHEMA = "scaling-advisor/fitted-model"
 VERSION = 2  # 2 added the penalty model (`penalty`); version-1 files still load, without one
@@ -82,6 +82,8 @@ class LawEntry(Record):
     """One power law: log y = log_coef[0] + sum_i log_coef[i+1]·log(inputs[i]); the chosen form carries the
     other forms (`alternatives`), the forms that could not be fitted (`skipped`) and its diagnostics."""
 
+    KEEP_NULL = ("cv_log2_error", "n_cells")  # written as null when None
+
     form: str = field(metadata={"read": _form_name})
     inputs: tuple[str, ...]
     log_coef: tuple[float, ...]
@@ -117,11 +119,11 @@ class LawEntry(Record):
 
     def to_json(self, nested: bool = False) -> dict:
         """An alternative (nested) is written without its own alternatives, skipped forms and diagnostics."""
-        out = json_of(self, keep_null=("cv_log2_error", "n_cells"), only=NESTED_LAW_KEYS)
+        out = json_of(self, keep_null=self.KEEP_NULL, only=NESTED_LAW_KEYS)
         if nested:
             return out
         out["alternatives"] = [a.to_json(nested=True) for a in self.alternatives]
-        return {**out, **json_of(self, only=("skipped", "n_edge_cells", "published"))}
+        return {**out, **json_of(self, only=OWN_LAW_KEYS[1:])}
 
     @classmethod
     def from_json(cls, d, where: str = "law") -> "LawEntry":
@@ -135,8 +137,9 @@ class LawEntry(Record):
         return entry
 
 
-NESTED_LAW_KEYS = ("form", "inputs", "log_coef", "samples", "residual_sd", "cv_log2_error", "n_cells",
-                   "cell_scatter_sd")
+# What an alternative form (nested in the chosen one) leaves out; every other field it writes (a new field too)
+OWN_LAW_KEYS = ("alternatives", "skipped", "n_edge_cells", "published")
+NESTED_LAW_KEYS = tuple(f.name for f in fields(LawEntry) if f.name not in OWN_LAW_KEYS)
 
 
 @record
@@ -184,6 +187,8 @@ class LossEntry(Record):
 class Laws(Record):
     """The fitted laws: the optimal LR, the optimal batch and the loss surface."""
 
+    KEEP_NULL = ("batch", "loss")  # written as null when None
+
     READ_BY_TYPE = False  # from_json below reads it
 
     lr: LawEntry
@@ -196,8 +201,6 @@ class Laws(Record):
             return "the fit could not estimate a batch law"
         return self.batch.bound_reason("batch")
 
-    def to_json(self) -> dict:
-        return json_of(self, keep_null=("batch", "loss"))
 
     @classmethod
     def from_json(cls, laws, where: str = "laws") -> "Laws":
@@ -275,11 +278,11 @@ class HeldOutCell(Record):
 class HeldOutForms(Record):
     """The form chosen again for each law without the held-out cells (null: no form could be fitted)."""
 
+    KEEP_NULL = ("lr", "batch")  # written as null when None
+
     lr: str | None = None
     batch: str | None = None
 
-    def to_json(self) -> dict:
-        return json_of(self, keep_null=("lr", "batch"))
 
 
 @record
@@ -378,6 +381,8 @@ class Provenance(Record):
     written as a list; advisor/artifact_check.py refuses a wrong type); proxy, optimizer, schedule, ... are
     open-ended dicts; the records of a fit over several setups are types (advisor/setup_record.py)."""
 
+    KEEP_NULL = ("source_name", "trials_code_version")  # written as null when None
+
     READ_BY_TYPE = False  # from_json below reads it
 
     source: str | None = None  # "calibration" or "external"
@@ -414,7 +419,7 @@ class Provenance(Record):
         return flag if isinstance(flag, bool) else self.source == "calibration"
 
     def to_json(self) -> dict:
-        out = json_of(self, keep_null=("source_name", "trials_code_version"))
+        out = json_of(self, keep_null=self.KEEP_NULL)
         extra = out.pop("extra", {})
         return {**out, **extra}
 
@@ -452,6 +457,8 @@ def _fit_range_of(value, where) -> dict[str, tuple[float, float]]:
 class FittedModelArtifact(Record):
     """The whole fitted model (schema scaling-advisor/fitted-model, version 2)."""
 
+    KEEP_NULL = ("created_at", "penalty")  # written as null when None
+
     provenance: Provenance = field(metadata={"read": _provenance})
     # [min, max] per quantity over the cells used in the fits
     fit_range: dict[str, tuple[float, float]] = field(metadata={"read": _fit_range_of})
@@ -470,7 +477,7 @@ class FittedModelArtifact(Record):
 
     def to_json(self) -> dict:
         """Every field (None left out, but for created_at and penalty), in the order of TOP_KEYS first."""
-        body = json_of(self, keep_null=("created_at", "penalty"))
+        body = json_of(self, keep_null=self.KEEP_NULL)
         head = {k: body.pop(k) for k in TOP_KEYS if k in body}
         return {"schema": SCHEMA, "version": VERSION, **head, **body}
 
@@ -540,17 +547,11 @@ def _integer(d: dict, key: str) -> int | None:
     return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
-def _pair(v) -> tuple[float, float] | None:
-    if isinstance(v, (list, tuple)) and len(v) == 2 and all(is_number(x) for x in v):
-        return float(v[0]), float(v[1])
-    return None
-
-
 def _fit_range(d) -> dict[str, tuple[float, float]]:
     """[min, max] per quantity; pairs that are not two positive finite numbers are left out."""
     ranges = {}
     for name, pair in (d.items() if isinstance(d, dict) else ()):
-        values = _pair(pair)
+        values = number_pair(pair)
         if values and min(values) > 0:
             ranges[name] = (min(values), max(values))
     return ranges

@@ -17,7 +17,7 @@ import math
 from dataclasses import fields, is_dataclass
 from functools import lru_cache
 
-from advisor.json_record import JsonRecord, parse, typed_fields
+from advisor.json_record import JsonRecord, parse, short_repr, typed_fields
 from advisor.units import is_number
 
 # Whole-number fields that count something: never negative.
@@ -42,7 +42,7 @@ def check_record(record, error: type[Exception], where: str = "") -> None:
 
 def _check_value(obj, annotation: str, where: str, error) -> None:
     if not _matches(obj, parse(annotation)):
-        raise error(f"{where} must be {_describe(parse(annotation))}, got {_short(obj)}")
+        raise error(f"{where} must be {_describe(parse(annotation))}, got {short_repr(obj)}")
     if is_dataclass(obj) and not isinstance(obj, type):
         # a record read by its field types (advisor/json_record.py) holds those fields in their types already
         typed = typed_fields(type(obj)) if isinstance(obj, JsonRecord) else ()
@@ -50,7 +50,7 @@ def _check_value(obj, annotation: str, where: str, error) -> None:
             value, name = getattr(obj, f.name), f"{where}.{f.name}".lstrip(".")
             kind = parse(f.type)
             if f.name not in typed and not _matches(value, kind):
-                raise error(f"{name} must be {_describe(kind)}, got {_short(value)}")
+                raise error(f"{name} must be {_describe(kind)}, got {short_repr(value)}")
             if f.name in COUNT_FIELDS and isinstance(value, int) and value < 0:
                 raise error(f"{name} counts something: it cannot be negative, got {value}")
             if _may_hold_records(f.type):
@@ -146,11 +146,6 @@ def _describe_one(kind) -> str:
     return words.get(name, "a list" if name in ("list", "tuple") else f"a {name} record")
 
 
-def _short(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 # ------------------------------------------------------------------ content rules
 
 def _check_coverage(coverage, error) -> None:
@@ -162,7 +157,7 @@ def _check_coverage(coverage, error) -> None:
         for law, entry in part.laws().items():
             if entry.inside is not None and not _coverage_counts(entry):
                 raise error(f"validation.coverage.{view}.{law} must hold whole numbers inside <= n and a "
-                            f"finite median_width_ratio, got {_short(entry.to_json())}")
+                            f"finite median_width_ratio, got {short_repr(entry.to_json())}")
 
 
 def _coverage_counts(entry) -> bool:
@@ -183,7 +178,7 @@ def _check_laws(artifact, error) -> None:
                 for d in ranges["tokens"]:
                     log_y = _log_predict(form, n, d)
                     if log_y is None or abs(log_y) > math.log(LAW_LIMIT):
-                        raise error(f"{where}: its log_coef {_short(list(form.log_coef))} predict "
+                        raise error(f"{where}: its log_coef {short_repr(list(form.log_coef))} predict "
                                     f"{'nothing finite' if log_y is None else f'e^{log_y:.3g}'} inside its own "
                                     "fit range: not a usable law")
 

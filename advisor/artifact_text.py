@@ -147,8 +147,8 @@ def _law_lines(name: str, law: FittedLaw | None) -> list[str]:
     coefs = ", ".join(f"{n} {v:.4g}{_interval(ci)}"
                       for n, v, ci in zip(names, law.law.log_coef, coef_intervals(law.law.log_coef, law.samples)))
     lines = [f"  {name:<6} {law.law.form}: {coefs}; residual sd {law.residual_sd:.3g}, CV |log2 err| "
-             f"{_cv(law.cv_log2_error)}, {law.n_cells} cells, {len(law.samples)} bootstrap draws"]
-    return lines + [f"         alternative {alt.law.form}: CV |log2 err| {_cv(alt.cv_log2_error)}"
+             f"{_g(law.cv_log2_error)}, {law.n_cells} cells, {len(law.samples)} bootstrap draws"]
+    return lines + [f"         alternative {alt.law.form}: CV |log2 err| {_g(alt.cv_log2_error)}"
                     for alt in law.alternatives]
 
 
@@ -172,10 +172,6 @@ def coef_intervals(values, samples) -> list[list[float] | None]:
     if not samples:
         return [None] * len(values)
     return [[percentile(sorted(col), 5.0), percentile(sorted(col), 95.0)] for col in zip(*samples)]
-
-
-def _cv(v) -> str:
-    return "n/a" if v is None else f"{v:.3g}"
 
 
 def _g(x) -> str:

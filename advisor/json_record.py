@@ -38,6 +38,8 @@ def _specs(cls) -> tuple:
 def record(cls):
     """@record: a dataclass whose equality and repr are JsonRecord's, not generated per class (generating
     them costs each class two more exec calls at import: the advisor's cold start defines every record)."""
+    if hasattr(cls, "__post_init__"):  # JsonRecord's own __init__ would never call it
+        raise TypeError(f"@record {cls.__name__}: a __post_init__ would not run; check values in from_json")
     return dataclass(cls, init=False, eq=False, repr=False)
 
 
@@ -118,7 +120,7 @@ def read_record(cls, d, where: str, error: type[Exception]):
     """An instance of dataclass `cls` from the JSON object `d` (module docstring); `error` is raised with one
     line naming the key when a required field is missing or wrong, or a strict record holds a wrong value."""
     if not isinstance(d, dict):
-        raise error(f"{where or cls.__name__} must be an object, got {_short(d)}")
+        raise error(f"{where or cls.__name__} must be an object, got {short_repr(d)}")
     strict = getattr(cls, "STRICT", False)
     kwargs = {}
     for name, read, required in _plan(cls):
@@ -192,7 +194,9 @@ def _reader(union, names: dict):
         return _sequence(_reader(args[0], names), list, strict=False)
     if name == "dict":
         return _mapping(_reader(args[1], names))
-    kind = names[name]
+    kind = names.get(name)
+    if kind is None:
+        raise TypeError(f"the annotation {name!r} names no class of its module (imported only for type checking?)")
     if isinstance(kind, type) and issubclass(kind, JsonRecord):
         return _record(kind)
     if hasattr(kind, "from_json"):
@@ -209,25 +213,25 @@ def _number(value, where, error):
         return value
     if is_number(value):
         return float(value)
-    raise Wrong(f"must be a finite number, got {_short(value)}")
+    raise Wrong(f"must be a finite number, got {short_repr(value)}")
 
 
 def _integer(value, where, error):
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    raise Wrong(f"must be a whole number, got {_short(value)}")
+    raise Wrong(f"must be a whole number, got {short_repr(value)}")
 
 
 def _boolean(value, where, error):
     if isinstance(value, bool):
         return value
-    raise Wrong(f"must be true or false, got {_short(value)}")
+    raise Wrong(f"must be true or false, got {short_repr(value)}")
 
 
 def _text(value, where, error):
     if isinstance(value, str):
         return value
-    raise Wrong(f"must be a string, got {_short(value)}")
+    raise Wrong(f"must be a string, got {short_repr(value)}")
 
 
 _SCALARS = {"float": _number, "int": _integer, "bool": _boolean, "str": _text}
@@ -247,7 +251,7 @@ def _fixed(readers):
     """A fixed-length list (a pair): each item by its own type."""
     def read(value, where, error):
         if not isinstance(value, (list, tuple)) or len(value) != len(readers):
-            raise Wrong(f"must be a list of {len(readers)} values, got {_short(value)}")
+            raise Wrong(f"must be a list of {len(readers)} values, got {short_repr(value)}")
         return tuple(r(v, where, error) for r, v in zip(readers, value))
     return read
 
@@ -256,14 +260,14 @@ def _sequence(item, make, strict: bool):
     """A list; items of another type are dropped (strict: refused; a tuple of names, e.g. a law's inputs)."""
     def read(value, where, error):
         if not isinstance(value, (list, tuple)):
-            raise Wrong(f"must be a list, got {_short(value)}")
+            raise Wrong(f"must be a list, got {short_repr(value)}")
         out = []
         for i, v in enumerate(value):
             try:
                 out.append(item(v, f"{where}[{i}]", error))
             except Wrong:
                 if strict:
-                    raise Wrong(f"must be a list of names, got {_short(value)}") from None
+                    raise Wrong(f"must be a list whose items are all readable, got {short_repr(value)}") from None
         return make(out)
     return read
 
@@ -272,7 +276,7 @@ def _mapping(item):
     """An object of values; entries of another type are dropped."""
     def read(value, where, error):
         if not isinstance(value, dict):
-            raise Wrong(f"must be an object, got {_short(value)}")
+            raise Wrong(f"must be an object, got {short_repr(value)}")
         out = {}
         for k, v in value.items():
             try:
@@ -287,7 +291,7 @@ def _record(cls):
     """A nested record through its class's from_json(d, where) (None from it: the value is unusable)."""
     def read(value, where, error):
         if not isinstance(value, dict):
-            raise Wrong(f"must be an object, got {_short(value)}")
+            raise Wrong(f"must be an object, got {short_repr(value)}")
         out = cls.from_json(value, where)
         if out is None:
             raise Wrong("is not usable")
@@ -342,6 +346,7 @@ def _split(text: str, sep: str) -> list[str]:
     return parts + [text[start:]]
 
 
-def _short(value) -> str:
+def short_repr(value) -> str:
+    """A value as an error message quotes it: its repr, cut at 60 characters."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."

@@ -2,8 +2,10 @@
 citations and the row of docs/advisor.md that documents it, with the reasons ("Conventions and rules";
 tests/test_rules.py checks the two agree).
 
-Adding a rule is one `Rule` in `RECIPE_RULES` (with the function that computes its value), its row in
-docs/advisor.md, and one line where the long answer renders it (advisor/cli/recommend.py,
+Adding a rule that sets an existing value (e.g. another warmup rule) is its `Rule` in `RECIPE_RULES` (naming the
+function that computes the value, `value`) and its row in docs/advisor.md (checked). A rule for a new value
+also needs the call that sets it (advisor/recipe.py `_run_plan` or `_recommendation`), the `Recommendation`
+field it fills and one line where the long answer renders it (advisor/cli/recommend.py,
 `render_recommendation`). `rule_texts` gives the texts a recommendation lists (its `rules`, printed by --explain
 and the JSON).
 """

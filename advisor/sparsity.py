@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from advisor.coded_warning import CodedWarning
 from advisor.laws import PowerLaw
-from advisor.units import format_count
+from advisor.units import format_count, is_number, number_pair
 
 LAWS = ("lr", "batch")
 
@@ -58,8 +58,8 @@ class Alternative:
         laws = {}
         for law in LAWS:
             entry = d.get(law)
-            if not (isinstance(entry, dict) and _finite(entry.get("w")) and isinstance(entry.get("inputs"), list)
-                    and isinstance(entry.get("log_coef"), list) and all(map(_finite, entry["log_coef"]))
+            if not (isinstance(entry, dict) and is_number(entry.get("w")) and isinstance(entry.get("inputs"), list)
+                    and isinstance(entry.get("log_coef"), list) and all(map(is_number, entry["log_coef"]))
                     and len(entry["log_coef"]) == len(entry["inputs"]) + 1):
                 raise SparsityError(f"sparsity.alternative.{law} needs a finite w, inputs and one more finite log_coef")
             try:
@@ -168,22 +168,12 @@ class Sparsity:
     def from_json(cls, d) -> "Sparsity | None":
         if d is None:
             return None
-        if not isinstance(d, dict) or not _finite(d.get("w")):
+        if not isinstance(d, dict) or not is_number(d.get("w")):
             raise SparsityError("sparsity needs a finite w")
-        total, active = _pair(d.get("n_total_range")), _pair(d.get("n_active_range"))
+        total, active = number_pair(d.get("n_total_range")), number_pair(d.get("n_active_range"))
         if total is None or active is None or min(*total, *active) <= 0:
             raise SparsityError("sparsity needs positive n_total_range and n_active_range pairs")
         alternative = Alternative.from_json(d["alternative"]) if d.get("alternative") is not None else None
         notes = d.get("notes") if isinstance(d.get("notes"), list) else []
         validation = d.get("validation") if isinstance(d.get("validation"), dict) else {}
         return cls(float(d["w"]), total, active, alternative, validation, tuple(map(str, notes)))
-
-
-def _finite(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _pair(v) -> tuple[float, float] | None:
-    if isinstance(v, (list, tuple)) and len(v) == 2 and all(map(_finite, v)):
-        return float(v[0]), float(v[1])
-    return None

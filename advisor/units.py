@@ -38,6 +38,13 @@ def is_number(v) -> bool:
         return False
 
 
+def number_pair(v) -> tuple[float, float] | None:
+    """Two finite numbers (a [low, high] or [min, max] as JSON writes it) as floats; anything else None."""
+    if isinstance(v, (list, tuple)) and len(v) == 2 and all(map(is_number, v)):
+        return float(v[0]), float(v[1])
+    return None
+
+
 def parse_quantity(text: str | float | int, what: str = "value", *, allow_zero: bool = False) -> float:
     """Parse a positive, finite quantity such as "7B" or "1.5e9" into a float.
 

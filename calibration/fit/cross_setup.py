@@ -52,7 +52,7 @@ class AcrossSetups(StackedSetups):
     tables: tuple = ()
     published_setups: tuple = PUBLISHED_SETUPS
     validate_setups: bool = True
-    how = " across the setups"
+    how = "across the setups"
     same_setup = False  # the model is of a setup none of them is
 
     def get_params(self) -> dict:

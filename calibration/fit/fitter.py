@@ -26,7 +26,7 @@ from calibration.fit.bootstrap import resample_optima
 from calibration.fit.censored import apply_bounds
 from calibration.fit.checks import fit_warnings
 from calibration.fit.constrained_validate import end_to_end
-from calibration.fit.law_setups import OneSetup
+from calibration.fit.law_setups import LawSetups, OneSetup
 from calibration.fit.laws import BATCH_FORMS, LR_FORMS
 from calibration.fit.loss_surface import bootstrap_surface, fit_surface
 from calibration.fit.cell_fit import fit_cell
@@ -84,7 +84,7 @@ class ScaleLawFitter:
 
     def __init__(self, n_boot: int = 1000, seed: int = 0, near_optimal: float = 0.0025,
                  same_setup: bool | None = None, loss_surface: bool = True, loss_boot_max: int | None = None,
-                 progress: bool = False, setups=OneSetup()) -> None:
+                 progress: bool = False, setups: LawSetups = OneSetup()) -> None:
         self.n_boot = n_boot
         self.seed = seed
         self.near_optimal = near_optimal
@@ -109,7 +109,7 @@ class ScaleLawFitter:
         decided = self.setups.same_setup  # with sources the strategy knows whose setup the model is of
         if decided is not None and self.same_setup is not None and self.same_setup != decided:
             raise FitInputError(f"same_setup={self.same_setup} contradicts the fit: a model fitted "
-                                f"{self.setups.how.strip()} is {'of' if decided else 'not of'} the target's setup")
+                                f"{self.setups.how} is {'of' if decided else 'not of'} the target's setup")
         self.sources_ = self.setups.load(self)  # a bad source fails before the table is read
         if isinstance(trials, (str, Path)):
             table_name = table_name or str(trials)
@@ -186,7 +186,8 @@ class ScaleLawFitter:
         self.lr_fits_, self.lr_skipped_ = self.setups.fit_forms(self.stacks_["lr"], LR_FORMS, law_rng)
         if not self.lr_fits_:
             reasons = "; ".join(f"{s.form}: {s.reason}" for s in self.lr_skipped_)
-            raise FitInputError(f"no LR law form can be fitted{self.setups.how} ({reasons})")
+            how = f" {self.setups.how}" if self.setups.how else ""
+            raise FitInputError(f"no LR law form can be fitted{how} ({reasons})")
         self.batch_fits_, self.batch_skipped_ = self.setups.fit_forms(self.stacks_["batch"], BATCH_FORMS, law_rng)
         self._fit_loss_surface()
 

@@ -127,7 +127,7 @@ class WithSources(StackedSetups):
     `joint_` (the provenance's joint section)."""
 
     sources: tuple = ()  # (name, table path) pairs
-    how = " jointly"  # how the laws were fitted, for the error when none can be
+    how = "jointly"  # how the laws were fitted, for the error when none can be
     same_setup = True  # the model is of your setup
 
     def get_params(self) -> dict:

@@ -16,6 +16,7 @@ cross-validation and bootstrap), `validate` (held-out validation) and `record` (
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -25,6 +26,23 @@ from calibration.fit.coverage import interval_coverage
 from calibration.fit.joint_validate import held_out_mine
 from calibration.fit.laws import LawFit, Stack, design, fit_forms
 from calibration.fit.validate import CellTable, held_out_largest, leave_one_cell_out
+
+
+class LawSetups(Protocol):
+    """The strategy's interface (the methods above). `how`: how the laws are fitted, as the fitter's errors
+    say it ("jointly"; empty for one setup); `same_setup`: whether the model is of the target's setup (None:
+    the fitter's `same_setup` decides)."""
+
+    how: str
+    same_setup: bool | None
+
+    def get_params(self) -> dict: ...
+    def load(self, fitter) -> list: ...
+    def stacks(self, table: CellTable, samples: dict, sources: list) -> dict[str, Stack]: ...
+    def law_rng(self, rng: np.random.Generator, seed: int) -> np.random.Generator: ...
+    def fit_forms(self, stack: Stack, forms, rng: np.random.Generator) -> tuple[list[LawFit], list]: ...
+    def validate(self, fitter) -> Validation: ...
+    def record(self, fitter) -> None: ...
 
 
 @dataclass(frozen=True)
