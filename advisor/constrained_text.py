@@ -17,7 +17,7 @@ def _lr(x: float) -> str:
 
 def constrained_lines(rec) -> list[str]:
     c, joint, seq = rec.constraint, rec.unconstrained, rec.seq_len
-    batch_line = (f"  batch        {rec.batch_seqs:,} sequences × {seq} = {format_count(rec.batch_tokens_rounded)} tokens")
+    batch_line = (f"  batch        {rec.batch_seqs:,} sequences × {seq:,} = {format_count(rec.batch_tokens_rounded)} tokens")
     if c["fixed"] == "batch_tokens":
         versus = (f"{c['batch_ratio']:.3g}× the optimal batch {format_count(joint['batch_tokens'])}"
                   if joint.get("batch_informative", True) else "the optimal batch is not known here")
@@ -53,7 +53,7 @@ def constrained_lines(rec) -> list[str]:
               f"{c['cost_pct_high']:.2f}) against the unconstrained optimum{flag}{where}",
               f"  method       {c['method']}",
               f"  unconstrained peak LR {joint['lr']:.3g} ({_interval(joint['lr_low'], joint['lr_high'], _lr)}), batch "
-              f"{joint['batch_seqs']:,} × {seq} = {format_count(joint['batch_tokens_rounded'])} tokens (law optimum "
+              f"{joint['batch_seqs']:,} × {seq:,} = {format_count(joint['batch_tokens_rounded'])} tokens (law optimum "
               f"{format_count(joint['batch_tokens'])}; "
               f"{_interval(joint['batch_tokens_low'], joint['batch_tokens_high'], format_count)})"]
     return lines

@@ -43,10 +43,12 @@ def _source_entry(name) -> dict:
 
 
 def setup_line(row: dict) -> str:
-    """'marin-adamw: 51 runs used (of the source's 171), 18 cells (LR law 5, batch law 2), seq_len 4096'."""
+    """'marin-adamw: 51 runs used (of the source's 171), 18 cells (LR law 5, batch law 2), seq_len 4,096'."""
     runs = f"{row['n_trials']:,} runs" if isinstance(row.get("n_trials"), int) else "? runs"
     if row.get("source_rows") and row["source_rows"] != row.get("n_trials"):
         runs += f" used (of the source's {row['source_rows']:,})"
     laws = ", ".join(f"{'LR' if k == 'lr' else k} law {v}" for k, v in row["law_cells"].items() if v is not None)
+    seq = row.get("seq_len") or "unknown"
+    seq = f"{seq:,.0f}" if isinstance(seq, (int, float)) else seq  # grouped as the runs beside it: 2,048
     return (f"{row['name']}{' (reference)' if row['reference'] else ''}: {runs}, {row.get('n_cells', '?')} cells"
-            f"{f' (weighted in the {laws})' if laws else ''}, seq_len {row.get('seq_len') or 'unknown'}")
+            f"{f' (weighted in the {laws})' if laws else ''}, seq_len {seq}")

@@ -1,7 +1,7 @@
 """Every file a command writes goes through here: one check before any work, one way to write.
 
 The check (`check_outputs`) refuses, before anything is computed, an output that is an input or another
-output (compared through symlinks, `..` and hard links), a report folder whose files would replace an
+output (compared through symlinks, `..` and hard links), an output that is a folder or lies under a file, a report folder whose files would replace an
 input (a symlink `rep/report.md -> table.csv` included), an existing file without `--force` (a symlink
 counts as the file it points to), a file name whose extension the writer would not honour (`--plot
 model` would be written as `model.png`: refused, so the name printed is the name written), and any file
@@ -41,6 +41,7 @@ def check_outputs(inputs: dict, outputs: dict, folders: dict | None = None, forc
     outs = [(label, Path(p), "output") for label, p in outputs.items() if p not in (None, "")]
     for label, path, _ in outs:
         _check_name(label, path, (suffixes or {}).get(label))
+        _check_place(label, path)
         _refuse_shipped(label, path)
         if not force and _exists(path):
             raise OutputError(f"{label} {path} exists{_target_note(path)}; pass --force to overwrite it")
@@ -59,6 +60,19 @@ def _check_name(label: str, path: Path, accepted) -> None:
     if accepted and path.suffix.lower() not in accepted:
         names = ", ".join(accepted)
         raise OutputError(f"{label} {path}: give a file name ending in {names} (the extension says what to write)")
+
+
+def _check_place(label: str, path: Path) -> None:
+    """A file can be written there: the path is not a folder, and no folder on the way is a file (the
+    writer creates the missing ones)."""
+    try:
+        if path.is_dir():
+            raise OutputError(f"{label} {path} is a folder: give a file name")
+        blocking = next((p for p in path.parents if p.exists()), None)
+    except OSError:  # unreadable on the way: the writer words what goes wrong
+        return
+    if blocking is not None and not blocking.is_dir():
+        raise OutputError(f"{label} {path}: {blocking} is a file, not a folder; give another path")
 
 
 def _check_folder(label: str, folder: Path, patterns, files) -> None:

@@ -271,12 +271,12 @@ def _gpus_and_memory(model_shape, rec: Recommendation, budget: _Budget, sharding
                         f"{memory.usable_gib:.1f} GiB usable; use more GPUs, FSDP, checkpointing, or "
                         "tensor/pipeline parallelism (not modelled)"))
     if rec.batch_seqs < n_gpus:
-        warnings.append(CodedWarning("batch_smaller_than_gpus", f"the batch ({rec.batch_seqs} sequences) is smaller than the {n_gpus} GPUs: pure data "
+        warnings.append(CodedWarning("batch_smaller_than_gpus", f"the batch ({rec.batch_seqs:,} sequences) is smaller than the {n_gpus:,} GPUs: pure data "
                         "parallelism cannot use them all at this batch; use tensor/pipeline/context "
                         "parallelism (not modelled) or fewer GPUs"))
     elif rec.batch_seqs % n_gpus:
-        warnings.append(CodedWarning("batch_not_divisible_by_gpus", f"the batch ({rec.batch_seqs} sequences) does not divide over {n_gpus} GPUs: the plan "
-                        f"uses {memory.per_gpu_seqs} per GPU ({memory.per_gpu_seqs * n_gpus} in all)"))
+        warnings.append(CodedWarning("batch_not_divisible_by_gpus", f"the batch ({rec.batch_seqs:,} sequences) does not divide over {n_gpus:,} GPUs: the plan "
+                        f"uses {memory.per_gpu_seqs:,} per GPU ({memory.per_gpu_seqs * n_gpus:,} in all)"))
     return n_gpus, gpus_source, memory, warnings
 
 
@@ -310,7 +310,7 @@ def _budget_flops(flops, gpu_hours, n_gpus, days, device: GPU, mfu: float) -> tu
     if n_gpus is None:
         raise AdvisorError("days= needs gpus=")
     d = parse_quantity(days, "days=")
-    return n_gpus * d * 86400.0 * rate, f"{n_gpus} GPUs × {format_days(d)} × {device.name} peak × MFU {mfu:g}"
+    return n_gpus * d * 86400.0 * rate, f"{n_gpus:,} GPUs × {format_days(d)} × {device.name} peak × MFU {mfu:g}"
 
 
 def _allocate(law: LossLaw, c: float, budget: _Budget) -> tuple[float, float, float]:

@@ -147,7 +147,7 @@ def ramp_lines(ramp: dict, seq: int) -> list[str]:
     for s in ramp["stages"]:
         start = format_count(s["from_tokens"]) if s["from_tokens"] else "0"
         lines.append(f"  {start:>11}  {format_count(s['to_tokens']):>8}  "
-                     f"{s['batch_seqs']:>9,} × {seq} = {format_count(s['batch_tokens']):>7} tokens  {s['lr']:>9.3g}  "
+                     f"{s['batch_seqs']:>8,} × {seq:,} = {format_count(s['batch_tokens']):>7} tokens  {s['lr']:>9.3g}  "
                      f"{s['beta2']:>6.4g}  {s['steps']:>10,}")
     lines += [f"  Megatron-LM: --step-batch-size-schedule \"{ramp['megatron']}\" --seq-length {seq}",
               f"  optimizer steps {ramp['steps']:,}; a constant batch at the ramp's end: {ramp['steps_constant_end']:,}; "

@@ -98,6 +98,13 @@ def apply_schedule(rec: Recommendation, schedule: str, decay_frac: float | None)
                    rules={**rec.rules, "schedule": f"{what} — {detail['shape_source']}; peak LR {why}"}), factor
 
 
+def scheduled_ramp(rec: Recommendation, ramp: dict, schedule: str, decay_frac: float | None) -> tuple[Recommendation, dict]:
+    """The recommendation and its batch ramp (advisor/ramp.py) under the schedule: each stage's peak LR moves
+    by the factor the answer's peak LR moved by."""
+    rec, factor = apply_schedule(rec, schedule, decay_frac)
+    return rec, {**ramp, "stages": [{**s, "lr": s["lr"] * factor} for s in ramp["stages"]]}
+
+
 def schedule_lines(rec: Recommendation) -> list[str]:
     d = rec.schedule_detail
     if not d:

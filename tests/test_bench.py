@@ -73,7 +73,7 @@ def test_bench_command_json_and_errors():
     assert out.exit_code == 0, out.output
     assert json.loads(out.output)["sizes"][0]["size"] == "xxs"
     for args, fragment in ((["--sizes", "huge"], "huge"), (["--k", "0"], "K must be"),
-                           (["--device", "tpu"], "unknown device"), (["--steps", "0"], "steps")):
+                           (["--device", "tpu"], "--device: must be auto, cpu"), (["--steps", "0"], "steps")):
         bad = runner.invoke(bench, args)
         assert bad.exit_code == 2 and fragment in bad.output, (args, bad.output)
         assert "Traceback" not in bad.output

@@ -46,7 +46,7 @@ def test_recommend_text(model_file):
     result = run("recommend", "--params", "7B", "--tokens", "2T", "--model", model_file, "--explain")
     assert result.exit_code == 0, result.output
     out = result.stdout
-    for fragment in ("peak LR", "90% interval", "sequences × 4096", "law optimum", "steps", "warmup",
+    for fragment in ("peak LR", "90% interval", "sequences × 4,096", "law optimum", "steps", "warmup",
                      "cosine", "β2", "weight decay", "grad clip", "Extrapolation beyond the fitted range",
                      "proxies were trained with", "× the training steps", "Porian", "Warnings:",
                      "far extrapolation"):
@@ -141,7 +141,7 @@ def test_help_teaches_with_examples():
     (["recommend", "--params", "7B", "--tokens", "1000"], "larger than the training tokens"),
     (["recommend", "--tokens", "2T"], "target size"),
     (["recommend", "--params", "1e20", "--tokens", "2T"], "beyond what this tool models"),
-    (["plan", "--flops", "1e23", "--gpu", "tpu9"], "unknown GPU"),
+    (["plan", "--flops", "1e23", "--gpu", "tpu9"], "--gpu: must be one of b200"),
     (["plan", "--gpus", "8"], "one budget"),
     (["compare", "--tokens", "2T"], "target size"),
 ])

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from advisor.cli import COMMANDS, cli, install_hint
-from advisor.cli.style import Quantity
+from advisor.cli.style import Choice, Quantity, grouped_or_four_digits
 
 # Options that hold a size, count, token budget, length or batch: each must read "7B", "4K", "1e3", "1,000".
 QUANTITY_OPTIONS = {"--params", "--n-params-nonembedding", "--tokens", "--tokens-per-param", "--seq-len",
@@ -39,6 +39,9 @@ def options(cmd: click.Command):
 
 QUANTITY_CASES = [(path, max(p.opts, key=len)) for path, cmd in all_commands() for p in options(cmd)
                   if isinstance(p.type, Quantity)]
+CHOICE_CASES = [(path, max(p.opts, key=len)) for path, cmd in all_commands() for p in options(cmd)
+                if isinstance(p.type, click.Choice)]
+COMMAND_PATHS = [path for path, _ in all_commands()]
 
 
 def run(*args):
@@ -97,6 +100,92 @@ def test_a_bad_quantity_is_one_line_exit_2_in_every_command(tmp_path, monkeypatc
     assert list(tmp_path.iterdir()) == []  # refused before anything was created
 
 
+# ---------------------------------------------------------------------------------------- choices
+
+
+def test_options_that_take_one_of_a_few_names_are_house_choices():
+    found = {(" ".join(path), option) for path, option in CHOICE_CASES}
+    assert {("plan", "--gpu"), ("plan", "--sharding"), ("calibrate design", "--gpu"), ("calibrate run", "--backend"),
+            ("fit", "--batch-unit")} <= found
+    for path, cmd in all_commands():  # click's own Choice words its refusal otherwise: one style
+        assert all(type(p.type) is Choice for p in options(cmd) if isinstance(p.type, click.Choice)), path
+
+
+def test_choice_reads_case_and_underscores_and_refuses_in_one_line():
+    assert Choice(["h100", "h100-pcie"]).convert("H100_PCIE", None, None) == "h100-pcie"
+    with pytest.raises(click.BadParameter, match="must be one of fsdp, ddp, got 'zero'"):
+        Choice(["fsdp", "ddp"]).convert("zero", None, None)
+
+
+@pytest.mark.parametrize("path, option", CHOICE_CASES, ids=[f"{' '.join(p)} {o}" for p, o in CHOICE_CASES])
+def test_a_bad_choice_is_one_line_exit_2_in_every_command(tmp_path, monkeypatch, path, option):
+    monkeypatch.chdir(tmp_path)
+    assert_one_line_error(run(*path, option, "nosuch-name"), 2, f"{option}: must be one of")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("path", COMMAND_PATHS, ids=[" ".join(p) for p in COMMAND_PATHS])
+def test_an_unknown_option_is_one_line_exit_2_in_every_command(tmp_path, monkeypatch, path):
+    monkeypatch.chdir(tmp_path)
+    assert_one_line_error(run(*path, "--no-such-option"), 2, "--no-such-option")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["calibrate", "plan", "no-such-spec", "--no-measure"], "SPEC: no spec file or preset"),
+    (["calibrate", "plan", "quick", "--device", "tpu"], "--device: must be auto, cpu"),
+    (["calibrate", "run", "quick", "--out", "o", "--address", "x"], "--address needs --backend ray"),
+    (["recalibrate", "quick", "--out", "o", "--data", "/no/such/corpus"], "--data: '/no/such/corpus' does not exist"),
+    (["bench", "--k", "0"], "--k: K must be at least 1"),
+    (["calibrate", "design", "--target", "7B", "--budget", "10", "--mfu", "2"], "--mfu: must be in (0, 1]"),
+    (["calibrate", "design", "--target", "7B"], "give one of --budget"),
+    (["calibrate", "export", "no-store", "-o", "t.txt"], "--output t.txt: give a file name ending in .csv"),
+])
+def test_calibration_commands_refuse_in_the_house_style(tmp_path, monkeypatch, args, fragment):
+    """No click.BadParameter with its own hint any more: each refusal names its option once."""
+    monkeypatch.chdir(tmp_path)
+    result = run(*args)
+    assert_one_line_error(result, 2, fragment)
+    flag = fragment.split(":")[0].split()[0]
+    assert result.stderr.count(f"{flag}: {flag}") == 0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_python_m_advisor_cli_help_lists_every_command():
+    out = subprocess.run([sys.executable, "-m", "advisor.cli", "--help"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    listed = out.stdout.split("Commands:")[1].split()
+    assert all(name in listed for name in COMMANDS), out.stdout
+
+
+# ---------------------------------------------------------------------------------------- numbers as text
+
+GROUPED = re.compile(r"(?<![\w.,])\d{1,3}(?:,\d{3})+(?!\d)")
+PLAIN = re.compile(r"(?<![\w.,:/+-])\d{4,}(?![\w.,:%-])")  # not a date, a version, a hash, an arXiv id
+
+
+def test_grouped_or_four_digits_groups_whole_counts_as_grouped_does():
+    assert [grouped_or_four_digits(x) for x in (1723.6, 999.2, 735.25, 16480.4)] == ["1,724", "999.2", "735.2", "16,480"]
+
+
+@pytest.mark.parametrize("args", [
+    ["recommend", "--params", "7B", "--tokens", "2T", "--explain"],
+    ["recommend", "--params", "7B", "--tokens", "2T", "--batch", "4M", "--explain"],
+    ["recommend", "--params", "7B", "--tokens", "2T", "--batch-ramp"],
+    ["plan", "--gpus", "2048", "--days", "30"],
+    ["plan", "--params", "7B", "--tokens", "2T", "--gpus", "1024", "--json"],
+    ["compare", "--params", "7B", "--tokens", "2T"],
+    ["sources"],
+])
+def test_no_line_mixes_grouped_and_plain_counts(args):
+    """1,536 beside 1724 reads as two kinds of number: a line groups its counts or none of them."""
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    for line in result.stdout.splitlines():
+        if GROUPED.search(line):
+            assert not PLAIN.findall(line), line
+
+
 # ---------------------------------------------------------------------------------------- fit --seq-len 4K
 
 
@@ -148,6 +237,15 @@ def test_law_is_a_hidden_alias_in_recommend_and_plan():
         assert _lists_flag(command, new) and not _lists_flag(command, "--law")
     assert_one_line_error(run("recommend", "--params", "7B", "--law", "steplaw", "--hp-law", "deepseek"), 2, "--law")
     assert_one_line_error(run(*budget, "--law", "epoch", "--loss-law", "chinchilla"), 2, "--law")
+
+
+def test_target_options_default_to_the_domains_constants():
+    from advisor.target import DEFAULT_SEQ_LEN, DEFAULT_VOCAB
+
+    ctx = click.Context(cli)
+    for name in ("recommend", "plan", "compare", "check"):
+        params = {p.name: p for p in cli.get_command(ctx, name).params}
+        assert params["seq_len"].default == DEFAULT_SEQ_LEN and params["vocab_size"].default == DEFAULT_VOCAB, name
 
 
 def test_model_option_everywhere_a_model_is_read():

@@ -14,8 +14,8 @@ def _run(*args):
 
 def test_show_lists_every_setup_of_the_cross_setup_default():
     out = _run("show").output
-    assert "steplaw-dense (reference): 1,911 runs, 17 cells" in out and "seq_len 2048" in out
-    assert "marin-adamw: " in out and "of the source's 171" in out and "18 cells" in out and "seq_len 4096" in out
+    assert "steplaw-dense (reference): 1,911 runs, 17 cells" in out and "seq_len 2,048" in out
+    assert "marin-adamw: " in out and "of the source's 171" in out and "18 cells" in out and "seq_len 4,096" in out
     assert "are the reference setup steplaw-dense's" in out
     # the edge warning names whose cells it counts, not a bare "of 17" read against the laws' 24 cells
     assert "1 of the reference setup steplaw-dense's 17 cells have the LR optimum on the grid edge" in out
@@ -24,7 +24,7 @@ def test_show_lists_every_setup_of_the_cross_setup_default():
 def test_sources_lists_every_setup_of_the_cross_setup_default():
     listing = _run("sources").output
     line = next(ln for ln in listing.splitlines() if "cross-setup" in ln and "fitted on" in ln)
-    assert "fitted on 2 setups" in line and "marin-adamw" in line and "seq_len 4096" in line
+    assert "fitted on 2 setups" in line and "marin-adamw" in line and "seq_len 4,096" in line
     rows = json.loads(_run("sources", "--json").output)["entries"]
     setups = next(r for r in rows if r["name"] == "cross-setup")["provenance"]["setups"]
     assert [s["name"] for s in setups] == ["steplaw-dense", "marin-adamw"]

@@ -150,3 +150,17 @@ def test_design_out_is_checked_like_any_other_output(folder):
                   "--data", "corpus.txt", "--out", "corpus.txt", "--force")
     _one_line_exit_2(result)
     assert "same file as --data" in result.stderr and Path("corpus.txt").read_bytes() == before
+
+
+def test_an_output_under_a_file_or_on_a_folder_is_refused_before_any_work(folder):
+    from advisor.outputs import OutputError, check_outputs
+
+    with pytest.raises(OutputError, match="keep.csv is a file, not a folder"):
+        check_outputs({}, {"-o": "keep.csv/m.json"})
+    os.mkdir("reports")
+    with pytest.raises(OutputError, match="reports is a folder"):
+        check_outputs({}, {"-o": "reports"}, force=True)
+    check_outputs({}, {"-o": "new/sub/m.json"})  # missing folders: the writer makes them
+    result = _run("fit", "t.csv", "-o", "keep.csv/m.json", "--bootstrap", "0")
+    _one_line_exit_2(result)
+    assert "is a file, not a folder" in result.stderr and Path("keep.csv").is_file()

@@ -99,7 +99,7 @@ def test_does_not_fit_is_a_warning_not_a_crash(model_file):
 
 def test_batch_smaller_than_gpu_count_is_flagged(model_file):
     p = plan(params="1B", tokens="20B", gpus=4096, model=model_file)
-    assert any("smaller than the 4096 GPUs" in w for w in p.warnings)
+    assert any("smaller than the 4,096 GPUs" in w for w in p.warnings)
 
 
 def test_hp_law_with_preset_loss_law_needs_no_model():

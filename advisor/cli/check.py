@@ -1,21 +1,16 @@
 """`advisor check`: your planned LR and batch in, the predicted loss penalty out (advisor/checking.py)."""
 from __future__ import annotations
 
-import csv
-import io
-
 import click
 
-from advisor.bounded_read import read_text
-from advisor.checking import RISKY_PCT, Checker, CheckResult, danger_rank, moe_target, check as run_check
-from advisor.cli.flags import flag_message
-from advisor.cli.style import InputError, Quantity, StyledCommand
+from advisor.candidates import check_candidates, rank_candidates, read_candidates
+from advisor.checking import RISKY_PCT, CheckResult, moe_target, check as run_check
 from advisor.cli.options import TARGET_OPTIONS, add_options, config_option, config_target
-from advisor.cli.plotting import write_penalty_map
-from advisor.cli.style import dump_json
-from advisor.cli.plotting import plot_options, refuse_plot_clobbering
+from advisor.cli.plotting import plot_options, refuse_plot_clobbering, write_penalty_map
+from advisor.cli.style import InputError, Quantity, StyledCommand, dump_json
 from advisor.recipe import AdvisorError, load_moe_source, load_source
-from advisor.units import UnitError, format_count
+from advisor.target import DEFAULT_SEQ_LEN
+from advisor.units import format_count
 
 
 @click.command(cls=StyledCommand)
@@ -70,12 +65,12 @@ def check(params, n_params_nonembedding, tokens, lr, batch, batch_seqs, seq_len,
         if batch is not None and batch_seqs is not None:
             raise InputError("give --batch or --batch-seqs, not both")
         if batch_seqs is not None:
-            batch = batch_seqs * (seq_len or 4096)
+            batch = batch_seqs * (seq_len or DEFAULT_SEQ_LEN)
         return check_command(optimizer, as_json, dict(model=model_path, plot=plot_path, configs=configs_file,
                                                        active_params=active_params,
                                                        active_nonembedding=n_params_active_nonembedding),
                              lr=lr, batch=batch, weight_decay=weight_decay, momentum=momentum, params=params,
-                             tokens=tokens, n_params_nonembedding=n_params_nonembedding, seq_len=seq_len or 4096,
+                             tokens=tokens, n_params_nonembedding=n_params_nonembedding, seq_len=seq_len or DEFAULT_SEQ_LEN,
                              vocab_size=vocab_size, config=config)
     # the model is loaded once for every candidate and the plot
     active = dict(active_params=active_params, n_params_active_nonembedding=n_params_active_nonembedding)
@@ -86,8 +81,8 @@ def check(params, n_params_nonembedding, tokens, lr, batch, batch_seqs, seq_len,
     if configs_file is not None:
         if lr is not None or batch is not None or batch_seqs is not None:
             raise InputError("give --configs FILE or one --lr with --batch/--batch-seqs, not both")
-        results = _check_rows(target, _read_configs(configs_file))
-        results.sort(key=lambda r: danger_rank(r[1]))  # risky rows last, an LR far above the optimum last of all
+        rows = read_candidates(configs_file, "--configs")
+        results = rank_candidates(check_candidates(target, rows, "--configs", progress=_progress))
     else:
         if lr is None:
             raise InputError("give your planned --lr (and --batch or --batch-seqs), or --configs FILE")
@@ -104,44 +99,9 @@ def check(params, n_params_nonembedding, tokens, lr, batch, batch_seqs, seq_len,
 PROGRESS_ROWS = 5000  # longer --configs files report their progress on stderr
 
 
-def _check_rows(target: dict, rows: list[tuple[str, dict]]) -> list[tuple[str, CheckResult]]:
-    """Every candidate against one recommendation (computed once: Checker); errors name the row."""
-    checker = Checker(**target)
-    results = []
-    for i, (name, row) in enumerate(rows, start=1):
-        try:
-            results.append((name, checker(**row)))
-        except (AdvisorError, UnitError) as exc:
-            raise InputError(f"--configs {name}: {flag_message(str(exc), check)}") from None
-        if len(rows) > PROGRESS_ROWS and (i % PROGRESS_ROWS == 0 or i == len(rows)):
-            click.echo(f"checked {i:,} of {len(rows):,} candidates", err=True)
-    return results
-
-
-def _read_configs(path: str) -> list[tuple[str, dict]]:
-    """Rows of a candidates CSV as check() arguments; one-line errors for a file that cannot be used."""
-    try:
-        rows = list(csv.DictReader(io.StringIO(read_text(path), newline="")))  # bounded: /dev/zero never ends
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(f"cannot read --configs {path}: {exc}") from None
-    columns = set(rows[0]) if rows else set()
-    if not rows or "lr" not in columns or not ({"batch", "batch_tokens", "batch_seqs"} & columns):
-        raise InputError(f"--configs {path} needs a header with lr and batch (tokens; or batch_tokens) or batch_seqs, "
-                         "and one row per candidate")
-    if {"batch", "batch_tokens"} <= columns:
-        raise InputError(f"--configs {path} has both batch and batch_tokens: give the batch in tokens once")
-    out = []
-    for i, row in enumerate(rows, start=2):
-        batch, seqs = row.get("batch") or row.get("batch_tokens") or None, row.get("batch_seqs") or None
-        name = row.get("name") or f"row {i}"
-        if batch is None and seqs is None:  # the row left its batch cell empty (or was cut short)
-            given = " or ".join(c for c in ("batch", "batch_tokens", "batch_seqs") if c in row)
-            raise InputError(f"--configs {path}, {name} (line {i}): no batch: its {given} is empty")
-        if batch is not None and seqs is not None:
-            raise InputError(f"--configs {path}, {name} (line {i}): gives both a batch in tokens and batch_seqs; "
-                             "give one")
-        out.append((name, {"lr": row["lr"], "batch": batch, "batch_seqs": seqs}))
-    return out
+def _progress(done: int, total: int) -> None:
+    if total > PROGRESS_ROWS and (done % PROGRESS_ROWS == 0 or done == total):
+        click.echo(f"checked {done:,} of {total:,} candidates", err=True)
 
 
 def render_check(results: list[tuple[str, CheckResult]]) -> str:

@@ -4,13 +4,11 @@ from __future__ import annotations
 import click
 
 from advisor.cli.options import TARGET_OPTIONS, add_options, config_option, config_target, need_size
-from advisor.cli.recommend import extrapolation_line, interval_lines
 from advisor.cli.style import Quantity, StyledCommand, count_or_dash, dump_json, three_digits, out_of_range
-from advisor.laws import HYPERPARAMETER_LAWS, LOSS_PRESETS, Target
-from advisor.recipe import Recommendation
+from advisor.comparison import comparison
+from advisor.target import DEFAULT_SEQ_LEN
 from advisor.recipe import recommend as make_recommendation
 from advisor.units import format_count
-from advisor.unknown_optimum import unknown_text
 
 
 
@@ -47,7 +45,7 @@ def compare(params, tokens, n_params_nonembedding, seq_len, vocab_size, model_pa
         return compare_command(optimizer, as_json, dict(model=model_path, active_params=active_params,
                                                         active_nonembedding=n_params_active_nonembedding),
                                params=params, tokens=tokens, n_params_nonembedding=n_params_nonembedding,
-                               seq_len=seq_len or 4096, vocab_size=vocab_size, config=config)
+                               seq_len=seq_len or DEFAULT_SEQ_LEN, vocab_size=vocab_size, config=config)
     rec = make_recommendation(params, tokens, seq_len=seq_len, vocab_size=vocab_size,
                               n_params_nonembedding=n_params_nonembedding, config=config, model=model_path,
                               active_params=active_params, n_params_active_nonembedding=n_params_active_nonembedding)
@@ -56,48 +54,6 @@ def compare(params, tokens, n_params_nonembedding, seq_len, vocab_size, model_pa
         dump_json(table)
     else:
         click.echo(render_comparison(table))
-
-
-def comparison(rec: Recommendation) -> dict:
-    """The model's row beside each published law's, evaluated at the same (N, D, seq_len)."""
-    chinchilla = LOSS_PRESETS["chinchilla"]
-    target = Target(rec.n_params, rec.tokens, rec.seq_len, rec.n_layer, rec.d_model,
-                    loss=chinchilla.loss(rec.n_params_total, rec.tokens),
-                    loss_source=f"the Chinchilla loss law ({chinchilla.citation})")
-    own_batch = rec.batch_source == "model"  # else a published law stood in: the model has no batch answer
-    rows = [{
-        "key": "model", "source": "this model", "citation": rec.source.get("path", ""),
-        "formula": f"lr {rec.source.get('lr_form')}, batch {rec.source.get('batch_form')}",
-        "lr": rec.lr, "lr_low": rec.lr_low, "lr_high": rec.lr_high,
-        "batch_tokens": rec.batch_tokens if own_batch else None,
-        "batch_tokens_low": rec.batch_tokens_low if own_batch else None,
-        "batch_tokens_high": rec.batch_tokens_high if own_batch else None,
-        "batch_seqs": rec.batch_tokens / rec.seq_len if own_batch else None,
-        "lr_interval": rec.lr_interval, "batch_interval": rec.batch_interval if own_batch else None,
-        "lr_informative": rec.lr_informative, "batch_informative": rec.batch_informative,
-        "notes": [*_unknown_notes(rec), extrapolation_line(rec), *(line.strip() for line in interval_lines(rec))] + ([] if own_batch else [
-            f"no batch size of its own: {rec.source.get('batch_unusable') or 'no batch law'}"]),
-    }]
-    moe = (["an MoE: the published laws (fitted on dense models) are read at the total non-embedding N; on Step "
-             "Law's MoE cells the total reads them better than the active count (benchmarks/moe_validation.py)"]
-           if rec.n_params_active < rec.n_params else [])
-    for law in HYPERPARAMETER_LAWS.values():
-        answer = law.evaluate(target)
-        rows.append({
-            "key": law.key, "source": law.name, "citation": law.citation, "formula": law.formula,
-            "lr": answer.lr, "batch_tokens": answer.batch_tokens,
-            "batch_seqs": answer.batch_tokens / rec.seq_len if answer.batch_tokens else None,
-            "notes": [*answer.notes, *moe],
-        })
-    return {"n_params": rec.n_params, "n_params_active": rec.n_params_active, "n_params_laws": rec.n_params_laws, "n_params_total": rec.n_params_total, "tokens": rec.tokens,
-            "tokens_source": rec.tokens_source, "seq_len": rec.seq_len, "flops": rec.flops, "rows": rows}
-
-
-def _unknown_notes(rec: Recommendation) -> list[str]:
-    """Why the model's row shows no LR or batch: its own verdict that the optimum is not known here."""
-    what = unknown_text(rec)
-    return [f"{what}: not known here, the 90% interval is too wide (the model's own verdict); the numbers in "
-            "--json are its unreliable point"] if what else []
 
 
 def render_comparison(table: dict) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 from advisor import optimizers as opt
+from advisor.comparison import optimizer_comparison
 from advisor.optimizer_recipe import KNOB_NAMES, optimizer_check, optimizer_recommend
 from advisor.recipe import AdvisorError
 from advisor.rules_check import adamw_rule_lines
@@ -47,7 +48,7 @@ def render_recommendation(a: dict, explain: bool = True) -> str:
             f"total), D = {format_count(a['tokens'])} tokens ({a['tokens_source']})",
             f"  peak LR      {lr['value']:.3g}   (90% interval {lr['low']:.3g}–{lr['high']:.3g}; "
             f"{opt.LAW_KINDS[lr['kind']]})", *([f"               {a['convention']}"] if "convention" in a else [])]
-    batch = (f"  batch        {a['batch_seqs']:,} sequences × {a['seq_len']} = "
+    batch = (f"  batch        {a['batch_seqs']:,} sequences × {a['seq_len']:,} = "
              f"{format_count(a['batch_seqs'] * a['seq_len'])} tokens   (law: {format_count(b['value'])} tokens, "
              f"90% {format_count(b['low'])}–{format_count(b['high'])}; {opt.LAW_KINDS[b['kind']]})")
     steps = f"  steps        {a['steps']:,}"
@@ -216,48 +217,9 @@ def check_command(name: str, as_json: bool, conflicts: dict, **kw) -> None:
         click.echo(render_check(out))
 
 
-MARIN_FIT_FILE = "optimizers/marin_hyper_scaling.json"
 NO_MARIN_FIT = ("Marin's own hyper_scaling fit (hp = A·N^B·(Chinchilla multiple)^C + D) for this optimizer: not shown — "
                 "we could read its recorded predictions only for adamw and muon, and no file holds the coefficients. "
                 "Shown: the configurations Marin ran at sizes beyond this fit's cells (one run per cell, not tuned).")
-
-
-def marin_fit(name: str) -> dict | None:
-    """Marin's hyper_scaling predictions at 1.2B for this optimizer (data/optimizers/marin_hyper_scaling.json)."""
-    import json
-
-    from advisor.paths import data_dir
-
-    doc = json.loads((data_dir() / MARIN_FIT_FILE).read_text(encoding="utf-8"))
-    entry = doc["optimizers"].get(name)
-    return None if entry is None else {"what": doc["what"], **entry}
-
-
-def comparison(name: str, **target) -> dict:
-    """The optimizer's law beside AdamW's (both from Marin's cells) at the target, and beside Marin's own
-    fit's recorded 1.2B predictions and the configurations Marin ran beyond the fit's cells."""
-    a = optimizer_recommend(name, **target)
-    adamw = optimizer_recommend("adamw", **target) if name != "adamw" else a
-    s = opt.summary(name)
-    law = s["laws"]["lr"]
-    fit = marin_fit(name)
-    runs = []
-    for c in s["cells"]:
-        if c["n_params"] <= max(law["n_params"]) or c["multiple"] < 1:
-            continue
-        key = f"{c['multiple']:g}"
-        marin = (fit or {}).get("at_1.2b", {})
-        runs.append({"n_params": c["n_params"], "multiple": c["multiple"], "lr_run": c["tuned"].get("lr"),
-                     "lr_law": opt.predict(law, c["n_params"], c["tokens"])["value"],
-                     "lr_marin_fit": marin.get("learning_rate", {}).get(key),
-                     "batch_tokens_run": c["tuned"].get("batch_seqs", 0) * 4096,
-                     "batch_tokens_law": opt.predict(s["laws"]["batch"], c["n_params"], c["tokens"])["value"],
-                     "batch_tokens_marin_fit": (marin.get("train_batch_size", {}).get(key) or 0) * 4096 or None})
-    return {"optimizer": name, "target": {"n_params": a["n_params"], "tokens": a["tokens"]},
-            "law": {"lr": {k: law[k] for k in ("kind", "coef")}, "batch": {k: s["laws"]["batch"][k] for k in ("kind", "coef")}},
-            "rows": [{"name": f"{name} (Marin's cells, this tool's fit)", "lr": a["lr"], "batch": a["batch"]},
-                     {"name": "adamw (Marin's cells, this tool's fit)", "lr": adamw["lr"], "batch": adamw["batch"]}],
-            "marin_fit": fit, "beyond_fit": runs, "convention": a.get("convention")}
 
 
 def render_comparison(t: dict) -> str:
@@ -295,7 +257,7 @@ def compare_command(name: str, as_json: bool, conflicts: dict, **target) -> None
     import click
 
     refuse_with_optimizer(conflicts)
-    table = comparison(name, **target)
+    table = optimizer_comparison(name, **target)
     if as_json:
         from advisor.cli.style import dump_json
 

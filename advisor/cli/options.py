@@ -1,10 +1,12 @@
-"""The target options the advice commands share (--params, --seq-len, --model, --config, ...)."""
+"""The target options the advice commands share (--params, --seq-len, --model, --config, ...); their defaults
+are the domain's (advisor.target.DEFAULT_SEQ_LEN, DEFAULT_VOCAB), written once."""
 from __future__ import annotations
 
 import click
 
 from advisor.cli.style import Quantity
 from advisor.recipe import AdvisorError
+from advisor.target import DEFAULT_SEQ_LEN, DEFAULT_VOCAB
 
 # ---------------------------------------------------------------------------------------- recommend
 
@@ -18,10 +20,10 @@ TARGET_OPTIONS = [
                  "the shipped MoE model unless --model is given."),
     click.option("--n-params-active-nonembedding", "n_params_active_nonembedding", type=Quantity(),
                  help="Mixture of experts: non-embedding parameters active per token (with --n-params-nonembedding)."),
-    click.option("--seq-len", type=Quantity(integer=True), default="4096", show_default=True,
+    click.option("--seq-len", type=Quantity(integer=True), default=DEFAULT_SEQ_LEN, show_default=True,
                  help="Sequence length in tokens (with --config and no --seq-len: the config's context "
-                 "length where it is shorter than 4096)."),
-    click.option("--vocab-size", type=Quantity(integer=True), default="32000", show_default=True,
+                 f"length where it is shorter than {DEFAULT_SEQ_LEN})."),
+    click.option("--vocab-size", type=Quantity(integer=True), default=DEFAULT_VOCAB, show_default=True,
                  help="Vocabulary size used to split --params into embeddings and the rest (with --config: "
                  "the config's)."),
     click.option("--model", "model_path", metavar="NAME|FILE",

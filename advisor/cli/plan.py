@@ -4,9 +4,10 @@ from __future__ import annotations
 import click
 
 from advisor.cli.options import TARGET_OPTIONS, add_options, config_option, config_target
-from advisor.cli.style import Quantity, StyledCommand, dump_json, hidden_alias, out_of_range
+from advisor.cli.style import Choice, Quantity, StyledCommand, dump_json, hidden_alias, grouped, out_of_range
 from advisor.hardware import GPUS
 from advisor.laws import LOSS_PRESETS, RECOMMEND_LAWS
+from advisor.planning import SHARDINGS
 from advisor.short_answer import RECIPE_SECTIONS, render_short
 from advisor.units import format_count, format_days
 from advisor.unknown_optimum import unknown_text
@@ -19,7 +20,7 @@ from advisor.unknown_optimum import unknown_text
 @click.option("--gpus", type=Quantity(integer=True),
               help="Number of GPUs (with --days as the budget, or for time and memory).")
 @click.option("--days", type=Quantity(), help="Wall-clock days (with --gpus).")
-@click.option("--gpu", default="h100", show_default=True,
+@click.option("--gpu", type=Choice(GPUS), metavar="NAME", default="h100", show_default=True,
               help=f"Accelerator: {', '.join(GPUS)}.")
 @click.option("--mfu", type=Quantity(), default="0.4", show_default=True,
               help="Model FLOPs utilisation (fraction of peak).")
@@ -33,7 +34,7 @@ from advisor.unknown_optimum import unknown_text
 @click.option("--hp-law", metavar="NAME",
               help=f"Published LR/batch law for the recipe instead of a model: {', '.join(RECOMMEND_LAWS)}.")
 @click.option("--price-per-gpu-hour", type=Quantity(), help="Price per GPU-hour for a cost estimate, e.g. 2.5.")
-@click.option("--sharding", default="fsdp", show_default=True,
+@click.option("--sharding", type=Choice(SHARDINGS), default="fsdp", show_default=True,
               help="fsdp (weights, grads and AdamW state sharded over the GPUs, ZeRO-3) or ddp (replicated).")
 @click.option("--activation-checkpointing/--no-activation-checkpointing", default=True, show_default=True,
               help="Keep only each layer's input and recompute the rest in the backward pass.")
@@ -68,7 +69,7 @@ def plan(flops, gpu_hours, gpus, days, gpu, mfu, tokens, params, n_params_nonemb
         n_params_nonembedding=n_params_nonembedding, config=config, gpu=gpu, mfu=mfu,
         price_per_gpu_hour=price_per_gpu_hour,
         loss_law=loss_law, model=model_path, hp_law=hp_law, seq_len=seq_len, vocab_size=vocab_size,
-        sharding=sharding.lower(), activation_checkpointing=activation_checkpointing,
+        sharding=sharding, activation_checkpointing=activation_checkpointing,
         active_params=active_params, n_params_active_nonembedding=n_params_active_nonembedding,
     )
     extra = None
@@ -100,8 +101,8 @@ def render_plan(p) -> str:
         lines.append(f"  size         N = {format_count(p.n_params)} non-embedding{active} "
                      f"({format_count(p.n_params_total)} total), D = {format_count(p.tokens)} tokens")
     lines += [
-        f"  hardware     {p.gpus} × {p.gpu} ({p.gpus_source}), peak {p.gpu_peak_flops:.3g} FLOP/s, MFU {p.mfu:g}",
-        f"  time         {p.gpu_hours:,.0f} GPU-hours = {format_days(p.wall_days)} on {p.gpus} GPUs, for "
+        f"  hardware     {grouped(p.gpus)} × {p.gpu} ({p.gpus_source}), peak {p.gpu_peak_flops:.3g} FLOP/s, MFU {p.mfu:g}",
+        f"  time         {p.gpu_hours:,.0f} GPU-hours = {format_days(p.wall_days)} on {grouped(p.gpus)} GPUs, for "
         f"{p.train_flops:.3g} training FLOPs ((6N + 6·n_layer·seq·d_model + 6·d_model·V)·D: attention and "
         "output head included)",
     ]
@@ -115,11 +116,11 @@ def render_plan(p) -> str:
         f"{m.logits_gib:.2f} = {m.total_gib:.1f} GiB of {m.usable_gib:.1f} usable ({m.gpu_gib:.0f} GiB GPU)",
     ]
     if m.fits:
-        lines.append(f"  batching     {rec.batch_seqs} sequences = {m.per_gpu_seqs} per GPU = micro-batch "
+        lines.append(f"  batching     {grouped(rec.batch_seqs)} sequences = {grouped(m.per_gpu_seqs)} per GPU = micro-batch "
                      f"{m.micro_batch} × {m.grad_accum} gradient-accumulation steps")
         if p.batch_cost:
             c = p.batch_cost
-            lines.append(f"               this layout's batch ({c['batch_seqs']} sequences, "
+            lines.append(f"               this layout's batch ({grouped(c['batch_seqs'])} sequences, "
                          f"{format_count(c['batch_tokens'])} tokens) costs {c['penalty_pct']:.2f}% in loss "
                          f"[{c['penalty_pct_low']:.2f}–{c['penalty_pct_high']:.2f}] against the optimum"
                          + (" (risky)" if c["risky"] else ""))

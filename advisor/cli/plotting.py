@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import click
 
-from advisor.cli.style import InputError, refuse_clobbering
+from advisor.cli.style import InputError, force_option, refuse_clobbering
 from advisor.units import format_count
 
 
 def plot_options(what: str):
     """--plot FILE (`what`: the help text) and --force, for a command that draws a figure."""
     def decorator(func):
-        func = click.option("--force", "force", is_flag=True, help="Overwrite an existing --plot file.")(func)
+        func = force_option("--plot file")(func)
         return click.option("--plot", "plot_path", metavar="FILE.png", type=click.Path(dir_okay=False),
                             help=what)(func)
     return decorator

@@ -7,10 +7,11 @@ import click
 
 from advisor.cli.options import TARGET_OPTIONS, add_options, config_option, config_target, need_size
 from advisor.cli.plotting import plot_options, refuse_plot_clobbering, write_penalty_map
-from advisor.cli.style import (Quantity, StyledCommand, count_or_dash, dump_json, hidden_alias, grouped, whole_layers,
-                                 three_digits, out_of_range)
+from advisor.cli.style import (Quantity, StyledCommand, count_or_dash, dump_json, grouped, grouped_or_four_digits,
+                               hidden_alias, out_of_range, three_digits, whole_layers)
 from advisor.laws import RECOMMEND_LAWS, batch_label
 from advisor.recipe import AdvisorError, Recommendation, load_source
+from advisor.target import DEFAULT_SEQ_LEN
 from advisor.recipe import recommend as make_recommendation
 from advisor.answer_text import UNINFORMATIVE_RATIO
 from advisor.short_answer import render_short, uninformative_lines
@@ -109,7 +110,7 @@ def recommend(params, tokens, tokens_per_param, n_params_nonembedding, seq_len, 
 
         return recommend_command(optimizer, as_json, explain=explain, conflicts=conflicts, params=params,
                                  tokens=tokens, tokens_per_param=tokens_per_param, config=config,
-                                 n_params_nonembedding=n_params_nonembedding, seq_len=seq_len or 4096,
+                                 n_params_nonembedding=n_params_nonembedding, seq_len=seq_len or DEFAULT_SEQ_LEN,
                                  vocab_size=vocab_size)
     from advisor.schedules import parse_schedule
 
@@ -146,7 +147,7 @@ def _answer_text(rec: Recommendation, explain: bool) -> str:
 def _recommend_ramp(params, tokens, start, lr, max_batch, batch_ramp: bool, as_json: bool, explain: bool,
                     schedule: tuple, target: dict) -> None:
     from advisor.ramp import ramp_lines, recommend_with_ramp
-    from advisor.schedules import apply_schedule
+    from advisor.schedules import scheduled_ramp
 
     if not batch_ramp:
         raise AdvisorError("--max-batch goes with --batch-ramp")
@@ -156,8 +157,7 @@ def _recommend_ramp(params, tokens, start, lr, max_batch, batch_ramp: bool, as_j
         start, max_batch = None, start
     rec, ramp = recommend_with_ramp(params, tokens, start_batch=start, max_batch=max_batch, lr=lr, **target)
     if schedule[0] is not None:
-        rec, factor = apply_schedule(rec, *schedule)
-        ramp["stages"] = [{**s, "lr": s["lr"] * factor} for s in ramp["stages"]]
+        rec, ramp = scheduled_ramp(rec, ramp, *schedule)
     if as_json:
         dump_json({**rec.to_dict(), "batch_ramp": ramp})
     else:
@@ -175,6 +175,8 @@ def _plot_recommendation(rec: Recommendation, model_path, path: str) -> None:
 
 
 def render_recommendation(rec: Recommendation) -> str:
+    from advisor.answer_lines import extrapolation_line  # the long answer only: the short one starts lighter
+
     lines = _caution(rec)
     lines += [
         *_target_lines(rec),
@@ -205,11 +207,14 @@ def render_recommendation(rec: Recommendation) -> str:
 
 
 def _optimum_lines(rec: Recommendation) -> list[str]:
+    from advisor.answer_lines import interval_lines
+
     seq = rec.seq_len
     return [*_headline(rec, "lr", [f"  peak LR      {rec.lr:.3g}   ({_lr_interval(rec)})"]),
             *_headline(rec, "batch", [
-                f"  batch        {grouped(rec.batch_seqs)} sequences × {seq} = {format_count(rec.batch_tokens_rounded)} "
-                f"tokens   ({_batch_origin(rec)} {format_count(rec.batch_tokens)} tokens = {rec.batch_tokens / seq:.4g} "
+                f"  batch        {grouped(rec.batch_seqs)} sequences × {grouped(seq)} = "
+                f"{format_count(rec.batch_tokens_rounded)} tokens   ({_batch_origin(rec)} {format_count(rec.batch_tokens)} "
+                f"tokens = {grouped_or_four_digits(rec.batch_tokens / seq)} "
                 f"sequences{_batch_interval(rec)})"]),
             *interval_lines(rec), *_tolerance_lines(rec)]
 
@@ -238,26 +243,6 @@ def _caution(rec: Recommendation) -> list[str]:
         return []
     return [f"CAUTION: this extrapolates up to {worst:.2g}× beyond the fitted model's range (see the warnings); "
             "check it against published laws with `advisor compare` before you train.", ""]
-
-
-def interval_lines(rec: Recommendation) -> list[str]:
-    """What each source of uncertainty contributes to the 90% intervals (advisor/intervals.py)."""
-    out = []
-    for label, parts, fmt, own in (("LR", rec.lr_interval, three_digits, True),
-                                   ("batch", rec.batch_interval, count_or_dash, rec.batch_source == "model")):
-        if not own or parts["total"][0] == parts["total"][1]:
-            continue
-        lo, hi = parts["total"]
-        widths = {name: b / a for name, (a, b) in parts.items() if name != "total" and a < b}
-        if hi / lo > UNINFORMATIVE_RATIO:
-            worst = max(widths, key=widths.get).replace("_", " ")
-            out.append(f"  {'90% ' + label:<12} uninformative: the interval spans {hi / lo:.1e}× ({worst} "
-                       "dominates): this model cannot say where the optimum is at this target")
-            continue
-        bits = ", ".join(f"{name.replace('_', ' ')} {fmt(parts[name][0])}–{fmt(parts[name][1])}"
-                         for name in widths) or "no component"
-        out.append(f"  {'90% ' + label:<12} {fmt(lo)} – {fmt(hi)} ({hi / lo:.3g}× wide) = {bits}")
-    return out
 
 
 def _moe_shift_text(rec: Recommendation, shift: dict | None) -> str:
@@ -353,26 +338,6 @@ def _lr_interval(rec: Recommendation) -> str:
     if rec.lr_interval_ratio > UNINFORMATIVE_RATIO:
         return "no usable interval, see below"
     return f"90% interval {rec.lr_low:.3g} – {rec.lr_high:.3g}"
-
-
-def _batch_width(rec: Recommendation) -> str:
-    if rec.batch_source != "model":
-        return f"batch none ({rec.batch_source[4:]}'s published point law)"
-    return f"batch {rec.batch_interval_ratio:.3g}×"
-
-
-def extrapolation_line(rec: Recommendation) -> str:
-    if rec.source.get("kind") == "law":
-        return "Extrapolation: unknown (a published law's fit range is not tracked); no interval."
-    ex = rec.extrapolation
-    if not ex:
-        return (f"Extrapolation: the model records no fit range. Interval width: LR {rec.lr_interval_ratio:.3g}×, "
-                f"{_batch_width(rec)} (high/low).")
-    labels = {"n_params": "N", "tokens": "D", "flops": "C", "n_params_total": "N total (MoE)"}
-    parts = ", ".join(f"{labels.get(k, k)} "
-                      f"{'inside' if f <= 1 else f'{f:.3g}×'}" for k, f in ex.items())
-    return (f"Extrapolation beyond the fitted range: {parts}. Interval width (high/low): "
-            f"LR {rec.lr_interval_ratio:.3g}×, {_batch_width(rec)}.")
 
 
 def _setups_line(rec: Recommendation) -> list[str]:

@@ -9,11 +9,13 @@ advice commands live in advisor/ and need click alone.
 The house style, shared by every command through `StyledCommand` and `StyledGroup`:
 
 - quantities (sizes, counts, tokens, lengths) are typed with `Quantity`: "7B", "4K", "1.5e9", "1,000,000";
+  an option that takes one of a few names with `Choice` ("--gpu H100", "--sharding ddp");
 - bad input (a value click refuses, or a project input error: `UnitError`, `ModelError`/`CatalogError`,
   `AdvisorError`, or what a command lists in `input_errors(...)`) prints `Error: <one line>` on stderr
   and exits 2, never a traceback and never click's usage block; a run that failed exits 1 (`RunFailed`);
-- `--force` means "overwrite" wherever it exists; old flag names live on as hidden aliases
-  (`hidden_alias`);
+- every output file is checked before any work (`refuse_clobbering`) and written by one writer
+  (advisor/outputs.py) under `writing(...)`; `--force` (`force_option`) means "overwrite" wherever it
+  exists; old flag names live on as hidden aliases (`hidden_alias`);
 - the one-line help of `advisor --help` is the first line of each command's docstring.
 """
 from __future__ import annotations
@@ -61,6 +63,27 @@ class Quantity(click.ParamType):
 
     def __repr__(self) -> str:
         return f"Quantity(integer={self.integer}, minimum={self.minimum})"
+
+
+class Choice(click.Choice):
+    """One of a few names, as people type them: case and "_" for "-" do not matter ("H100", "h100_pcie").
+
+    Returns the name as listed; a refusal names the option and the names: "--sharding: must be one of
+    fsdp, ddp, got 'zero'"."""
+
+    def __init__(self, choices) -> None:
+        super().__init__(list(choices), case_sensitive=False)
+
+    def convert(self, value, param, ctx):
+        key = _choice_key(value)
+        for choice in self.choices:
+            if _choice_key(choice) == key:
+                return choice
+        self.fail(f"must be one of {', '.join(map(str, self.choices))}, got {value!r}", param, ctx)
+
+
+def _choice_key(value) -> str:
+    return str(value).strip().lower().replace("_", "-")
 
 
 def _param_name(param: click.Parameter | None) -> str:
@@ -127,6 +150,24 @@ def refuse_clobbering(inputs: dict, outputs: dict, folders: dict | None = None, 
         check_outputs(inputs, outputs, folders, force=force, suffixes=suffixes)
     except OutputError as exc:
         raise InputError(str(exc)) from None
+
+
+@contextlib.contextmanager
+def writing(path, label: str | None = None):
+    """Within the block, an OSError writing `path` is one line naming it (exit 2): "--output: cannot write
+    t.csv: No space left on device". The writer (advisor/outputs.py) leaves nothing half-written."""
+    try:
+        yield
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else ""
+        raise InputError(f"{label + ': ' if label else ''}cannot write {path}: {exc.strerror or exc}{where}") from None
+
+
+def force_option(what: str):
+    """`--force`, the one way to allow overwriting: `force_option("--plot file")` -> "Overwrite an existing
+    --plot file (never an input, nor the installed data)."."""
+    return click.option("--force", is_flag=True,
+                        help=f"Overwrite an existing {what} (never an input, nor the installed data).")
 
 
 def same_path(a, b) -> bool:
@@ -247,6 +288,12 @@ def count_or_dash(x: float | None) -> str:
 
 def grouped(x: int) -> str:
     return f"{x:,}"
+
+
+def grouped_or_four_digits(x: float) -> str:
+    """A count that may be fractional (the law's 1,723.6 sequences): whole and grouped from 1,000 on, as
+    `grouped` beside it; below, 4 significant digits (735.2)."""
+    return f"{x:,.0f}" if abs(x) >= 999.5 else f"{x:.4g}"
 
 
 def whole_layers(n_layer: float) -> str:

@@ -6,17 +6,18 @@ import json
 
 import click
 
-from advisor.cli.style import Quantity, StyledCommand, input_errors
+from advisor.cli.style import InputError, Quantity, StyledCommand, input_errors
 from advisor.units import UnitError, format_count, parse_int_quantity
+from calibration.cli.sweep_args import device_option
 
 
 def _parse_ks(text: str) -> tuple[int, ...]:
     try:
         ks = tuple(parse_int_quantity(k, "--k", minimum=0) for k in text.split(","))
     except UnitError:
-        raise click.BadParameter(f"{text!r} is not a comma-separated list of integers", param_hint="--k") from None
+        raise InputError(f"--k: {text!r} is not a comma-separated list of integers") from None
     if not ks or min(ks) < 1:
-        raise click.BadParameter(f"K must be at least 1, got {text!r}", param_hint="--k")
+        raise InputError(f"--k: K must be at least 1, got {text!r}")
     return ks
 
 
@@ -50,7 +51,7 @@ def _print_table(res: dict) -> None:
               help="Timed steps per measurement.")
 @click.option("--k", "k_text", default="4,8", show_default=True, metavar="LIST",
               help="Vectorized group sizes to compare with sequential runs.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+@device_option("auto, cpu, cuda, cuda:N or mps.", default="auto")
 @click.option("--batch-seqs", type=Quantity(integer=True), default=None,
               help="Sequences per step (default 32 on CPU, 128 on CUDA).")
 @click.option("--seq-len", type=Quantity(integer=True, minimum=2), default=128, show_default=True,

@@ -1,70 +1,20 @@
 """`advisor calibrate`: plan, run, resume, inspect and export calibration sweeps.
 
 Heavy imports (torch, pandas, ray) happen inside the commands, so `--help` stays fast. The house style
-(one-line errors, exit 2 for bad input and 1 for a failed run, `Quantity` options) is advisor/cli/style.py's.
+(one-line errors, exit 2 for bad input and 1 for a failed run, `Quantity` options, the one output check and
+writer) is advisor/cli/style.py's; the SPEC, the sweep folder and the device are read as
+calibration/cli/sweep_args.py reads them for every sweep command.
 """
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import click
 
-from advisor.cli.style import InputError, Quantity, RunFailed, StyledGroup, hidden_alias, input_errors
-
-
-def _load(spec_arg: str, data: str | None = None, vocab_size: int | None = None):
-    from calibration.sweep.spec import SpecError, load_spec
-
-    try:
-        return load_spec(spec_arg, data=data, vocab_size=vocab_size)
-    except SpecError as exc:
-        raise click.BadParameter(str(exc), param_hint="SPEC") from None
-
-
-def checked_plan(spec):
-    from calibration.sweep.spec import SpecError
-    from calibration.sweep.plan import plan
-
-    try:
-        return plan(spec)
-    except SpecError as exc:
-        raise click.BadParameter(str(exc), param_hint="SPEC") from None
-
-
-def _open_store(out_dir: str):
-    """The store of DIR, read-only (status, export: a store on read-only media reads as well)."""
-    from calibration.sweep.store import StoreError, TrialStore
-
-    with input_errors(StoreError):  # no store there: bad input
-        return TrialStore.open(out_dir, readonly=True)
-
-
-@contextlib.contextmanager
-def reading_store(store, done: str = ""):
-    """A damaged store met while reading it (a bad page, an undecodable row): one line, exit 2, the
-    store left as it is; `done` says what was written before it failed."""
-    import json
-    import sqlite3
-
-    from calibration.sweep.store import store_failure
-
-    try:
-        yield
-    except (sqlite3.Error, json.JSONDecodeError) as exc:
-        failure = store_failure(store.path, exc)
-        raise InputError(f"{done}: {failure}" if done else str(failure)) from None
-
-
-@contextlib.contextmanager
-def run_failures():
-    """A store that stopped taking results (a full disk): the run failed, the store is kept (exit 1)."""
-    from calibration.sweep.store import StoreWriteError
-
-    try:
-        yield
-    except StoreWriteError as exc:
-        raise RunFailed(str(exc)) from None
+from advisor.cli.style import (Choice, InputError, Quantity, RunFailed, StyledGroup, force_option, hidden_alias,
+                               input_errors, refuse_clobbering, writing)
+from calibration.cli.sweep_args import (checked_device, device_option, echo_news, load_spec_arg, open_store,
+                                        planned, reading_store, run_failures, sweep_folder)
 
 
 @click.group(cls=StyledGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -89,7 +39,7 @@ def calibrate() -> None:
 
 @calibrate.command("plan")
 @click.argument("spec")
-@click.option("--device", default=None, help="Device to estimate for: auto, cpu, mps, cuda, cuda:N (default: the spec's).")
+@device_option("Device to estimate for: auto, cpu, mps, cuda, cuda:N (default: the spec's).")
 @click.option("--workers", type=Quantity(integer=True), default=None,
               help="Parallel workers (default: one per core on the CPU, one per GPU).")
 @click.option("--no-measure", is_flag=True, help="Skip the throughput measurement (no time estimate).")
@@ -116,15 +66,14 @@ def plan_cmd(spec: str, device: str | None, workers: int | None, no_measure: boo
     from calibration.sweep.status import format_plan
     from calibration.sweep.vocab_cost import head_line
 
-    the_spec = _load(spec, data, vocab_size)
-    the_plan = checked_plan(the_spec)
+    the_spec = load_spec_arg(spec, data, vocab_size)
+    the_plan = planned(the_spec)
     estimate = None
     if not no_measure:
         try:
             checked = checked_device(device or the_spec.device)
-        except click.BadParameter as exc:
-            raise click.BadParameter(f"{exc.message} (--no-measure prints the plan without a time estimate)",
-                                     param_hint="--device") from None
+        except InputError as exc:
+            raise InputError(f"{exc.message} (--no-measure prints the plan without a time estimate)") from None
         estimate = estimate_wall(the_plan, checked, workers)
     click.echo(format_plan(the_plan, estimate))
     click.echo(head_line(the_plan))
@@ -147,45 +96,21 @@ def _beside_full(the_plan, estimate, workers) -> str:
 
     if the_plan.spec.name == full_name:
         return f"{full_name} is the full calibration: {cost(the_plan, estimate)}"
-    full = checked_plan(_load(full_name))
+    full = planned(load_spec_arg(full_name))
     full_estimate = estimate_wall(full, estimate.device, workers) if estimate else None
     return (f"{the_plan.spec.name}: {cost(the_plan, estimate)}; full {full_name}: {cost(full, full_estimate)} "
             "(planned grids and searches; the adaptive grid adds to grids)")
 
 
-def checked_device(device: str, local: bool = True) -> str:
-    """A valid device name; on this machine (local), a CUDA device must be visible."""
-    from calibration.sweep.spec import DEVICES_HELP, SpecError, check_device
-
-    try:
-        device = check_device(device)
-    except SpecError:
-        raise click.BadParameter(f"must be {DEVICES_HELP}, got {device!r}", param_hint="--device") from None
-    if local and device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise click.BadParameter(f"{device} asked for, but no CUDA device is visible", param_hint="--device")
-        if ":" in device and int(device[5:]) >= torch.cuda.device_count():
-            raise click.BadParameter(f"{device} asked for, but only {torch.cuda.device_count()} CUDA device(s) are visible",
-                                     param_hint="--device")
-    if local and device == "mps":
-        import torch
-
-        if not torch.backends.mps.is_available():
-            raise click.BadParameter("mps asked for, but no Apple GPU is available", param_hint="--device")
-    return device
-
-
 @calibrate.command("run")
 @click.argument("spec")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Sweep directory (holds trials.sqlite).")
-@click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+@sweep_folder(option=True)
+@click.option("--backend", type=Choice(["local", "ray"]), default="local", show_default=True,
               help="local: worker processes on this machine; ray: one Ray task per trial group.")
 @click.option("--address", default=None, help="Ray cluster address (with --backend ray; default: start a local instance).")
 @click.option("--workers", type=Quantity(integer=True), default=None,
               help="Parallel workers/tasks (default: one per core on the CPU, one per GPU; Ray: cluster capacity).")
-@click.option("--device", default=None, help="auto, cpu, mps, cuda or cuda:N (default: the spec's).")
+@device_option("auto, cpu, mps, cuda or cuda:N (default: the spec's).")
 @click.option("--allow-other-spec", is_flag=True,
               help="Use an out-dir made by another spec (its trials are kept, the new spec recorded).")
 @hidden_alias("--force", of="allow_other_spec", is_flag=True)  # its old name: --force now always means overwrite
@@ -214,9 +139,9 @@ def run_cmd(spec, out_dir, backend, address, workers, device, allow_other_spec, 
     from calibration.sweep.run import run_sweep
 
     if address and backend != "ray":
-        raise click.BadParameter("--address needs --backend ray", param_hint="--address")
-    the_spec = _load(spec)
-    checked_plan(the_spec)  # spec errors before anything is created
+        raise InputError("--address needs --backend ray")
+    the_spec = load_spec_arg(spec)
+    planned(the_spec)  # spec errors before anything is created
     device = checked_device(device or the_spec.device, local=backend == "local")
     # another spec's out-dir, a damaged store, Ray not installed or not reachable: bad input; a full disk: failed
     with input_errors(StoreError, BackendError), run_failures():
@@ -243,22 +168,12 @@ def run_line(out_dir, summary) -> str:
             + (f", {summary.bound_events} bound(s) hit (see status)" if summary.bound_events else ""))
 
 
-def echo_news(summary) -> None:
-    """What changed in the store before this run's trials: new data, failed trials put back."""
-    if summary.data_changed and "@" not in summary.data_changed:  # a store from before trials were keyed on content
-        click.echo("this store's trials were keyed on the data's path, not its content (an older version): "
-                   "its trials run anew, keyed on the content; the old trials stay in the store")
-    elif summary.data_changed:
-        click.echo(f"the data changed since this sweep last ran (was {summary.data_changed}): its trials run "
-                   "anew on the new data; the old trials stay in the store")
-    if summary.retried:
-        click.echo(f"running {summary.retried} failed trial(s) again (--retry-failed)")
-
-
 @calibrate.command("status")
-@click.argument("out_dir", metavar="DIR", type=click.Path(file_okay=False))
+@sweep_folder()
 def status_cmd(out_dir: str) -> None:
     """Summarise a sweep: done/running/diverged/pruned/failed, best LR per cell, unstable cells, time and FLOPs.
+
+    DIR is the sweep folder that `advisor calibrate run` or `advisor recalibrate` was given as --out.
 
     \b
     Example:
@@ -266,21 +181,22 @@ def status_cmd(out_dir: str) -> None:
     """
     from calibration.sweep.status import format_status
 
-    with _open_store(out_dir) as store, reading_store(store):
+    with open_store(out_dir) as store, reading_store(store):
         click.echo(format_status(store))
 
 
 @calibrate.command("export")
-@click.argument("out_dir", metavar="DIR", type=click.Path(file_okay=False))
+@sweep_folder()
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Trial table file: .csv or .parquet.")
 @click.option("--curves", type=click.Path(dir_okay=False), default=None,
               help="Also write per-trial loss curves (long format: trial_id, step, tokens, train_loss, lr).")
 @click.option("--current-spec", is_flag=True, help="Only trials planned by the store's current spec.")
-@click.option("--force", is_flag=True, help="Overwrite existing output files.")
+@force_option("--output or --curves file")
 def export_cmd(out_dir: str, output: str, curves: str | None, current_spec: bool, force: bool) -> None:
     """Write the trial table (contract 1 in docs/architecture.md) as CSV or Parquet, by extension.
 
+    DIR is the sweep folder that `advisor calibrate run` or `advisor recalibrate` was given as --out.
     Finished and running trials are written (pending ones are not); extra columns: d_ff,
     error, origin (grid, extend or reseed), cell.
 
@@ -292,7 +208,7 @@ def export_cmd(out_dir: str, output: str, curves: str | None, current_spec: bool
     from calibration.sweep.export import curve_table, trial_table
 
     _check_outputs(out_dir, output, curves, force)
-    with _open_store(out_dir) as store:
+    with open_store(out_dir) as store:
         with reading_store(store):
             table = trial_table(store, current_spec=current_spec)
         _write(table, output, "--output")
@@ -308,7 +224,6 @@ def export_cmd(out_dir: str, output: str, curves: str | None, current_spec: bool
 def _check_outputs(out_dir: str, output: str, curves: str | None, force: bool) -> None:
     """Each output a .csv/.parquet file that is neither the other output nor the store (through links), and
     new unless --force: the one clobbering check (advisor/outputs.py)."""
-    from advisor.cli.style import refuse_clobbering
     from advisor.outputs import TABLE_SUFFIXES
     from calibration.sweep.store import STORE_NAME
 
@@ -316,20 +231,12 @@ def _check_outputs(out_dir: str, output: str, curves: str | None, force: bool) -
                       force=force, suffixes={"--output": TABLE_SUFFIXES, "--curves": TABLE_SUFFIXES})
 
 
-def _write(table, path: str, hint: str) -> None:
-    """Write a table, creating a missing parent folder (as `advisor fit -o` does); failures are one line."""
+def _write(table, path: str, label: str) -> None:
+    """Write a table (a missing parent folder is made, as for `advisor fit -o`); failures are one line."""
     from calibration.sweep.export import write_table
 
-    parent = Path(path).parent
-    blocking = next((p for p in (parent, *parent.parents) if p.exists()), None)
-    if blocking is not None and not blocking.is_dir():
-        raise click.BadParameter(f"cannot write {path}: {blocking} is a file, not a folder", param_hint=hint)
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
+    with writing(path, label):
         write_table(table, path)
-    except OSError as exc:
-        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else ""
-        raise click.BadParameter(f"cannot write {path}: {exc.strerror or exc}{where}", param_hint=hint) from None
 
 
 @calibrate.command("presets")

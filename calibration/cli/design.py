@@ -10,23 +10,25 @@ from pathlib import Path
 
 import click
 
-from advisor.cli.style import InputError, Quantity, refuse_clobbering
+from advisor.cli.style import Choice, InputError, Quantity, StyledCommand, force_option, refuse_clobbering, writing
+from advisor.hardware import GPUS
 
 SOURCES = Path(__file__).resolve().parents[2] / "data" / "sources"
 
 
-@click.command("design")
+@click.command("design", cls=StyledCommand)
 @click.option("--target", type=Quantity(), required=True, help="Parameters of the model you will train, e.g. 7B.")
 @click.option("--tokens", type=Quantity(), default=None, help="Its training tokens, e.g. 2T (default: 20 per parameter).")
 @click.option("--budget", type=Quantity(), default=None, help="GPU-hours the calibration may use.")
 @click.option("--budget-flops", type=Quantity(), default=None, help="Or its budget in FLOPs.")
-@click.option("--gpu", default="h100", show_default=True, help="GPU kind (advisor/hardware.py: h100, h200, a100, ...).")
+@click.option("--gpu", type=Choice(GPUS), metavar="NAME", default="h100", show_default=True,
+              help=f"GPU kind: {', '.join(GPUS)} (advisor/hardware.py).")
 @click.option("--mfu", type=float, default=0.4, show_default=True, help="Model FLOPs utilisation of the proxies.")
 @click.option("--with", "borrow", default=None, help="A shipped source to borrow exponents from (e.g. steplaw-moe).")
 @click.option("--data", default="kjv", show_default=True, help="Your token source (text, .bin, folder): sets the vocabulary.")
 @click.option("--vocab-size", type=Quantity(integer=True), default=None, help="The proxies' vocabulary (default: the data's).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the spec (TOML) for calibrate plan/run.")
-@click.option("--force", is_flag=True, help="Overwrite an existing --out file (a symbolic link is never followed).")
+@force_option("--out file")
 @click.option("--json", "as_json", is_flag=True, help="Print the design as JSON (with flops and gpu_hours).")
 def design_cmd(target, tokens, budget, budget_flops, gpu, mfu, borrow, data, vocab_size, out, force, as_json) -> None:
     """Design a calibration for a target model within a budget, from replays of recorded sweeps.
@@ -40,18 +42,15 @@ def design_cmd(target, tokens, budget, budget_flops, gpu, mfu, borrow, data, voc
       advisor calibrate design --target 7B --tokens 2T --budget 2000 --gpu h100 --out design.toml
       advisor calibrate design --target 7B --budget-flops 1e21 --with steplaw-moe --json
     """
+    from advisor.outputs import write_text
     from calibration.studies.design import DesignError, batch_note, best_design
     from calibration.sweep.spec import SpecError, check_data
-    from calibration.sweep.spec_toml import check_target, to_toml, write_spec
+    from calibration.sweep.spec_toml import to_toml
 
     flops = _budget_flops(budget, budget_flops, gpu, mfu)
-    # the one clobbering check (advisor/outputs.py): never over the corpus it reads, nor the installed data
+    # the one clobbering check (advisor/outputs.py), before the replays: never over the corpus it reads, nor
+    # the installed data, nor an existing file without --force
     refuse_clobbering({"--data": data if data != "kjv" else None}, {"--out": out}, force=force)
-    try:
-        if out:
-            check_target(out, force)  # before the replays: an output it cannot write fails at once
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--out") from None
     tokens = tokens or 20 * target
     try:
         check_data(data)
@@ -61,10 +60,8 @@ def design_cmd(target, tokens, budget, budget_flops, gpu, mfu, borrow, data, voc
         raise InputError(str(exc)) from None
     text = to_toml(design.spec_dict())
     if out:
-        try:
-            write_spec(text, out, force)
-        except ValueError as exc:
-            raise InputError(str(exc)) from None
+        with writing(out, "--out"):
+            write_text(out, text)  # the one writer: a fresh temporary file renamed over --out, never through a link
     note = batch_note(design)
     if as_json:
         click.echo(json.dumps({**_as_dict(design, out), "weighed": weighed, "warnings": [note] if note else []},
@@ -77,13 +74,10 @@ def _budget_flops(budget, budget_flops, gpu: str, mfu: float) -> float:
     from advisor.hardware import get_gpu
 
     if (budget is None) == (budget_flops is None):
-        raise click.BadParameter("give one of --budget (GPU-hours) or --budget-flops", param_hint="--budget")
+        raise InputError("give one of --budget (GPU-hours) or --budget-flops")
     if not 0 < mfu <= 1:
-        raise click.BadParameter(f"must be in (0, 1], got {mfu:g}", param_hint="--mfu")
-    try:
-        device = get_gpu(gpu)
-    except KeyError as exc:
-        raise click.BadParameter(str(exc.args[0]), param_hint="--gpu") from None
+        raise InputError(f"--mfu: must be in (0, 1], got {mfu:g}")
+    device = get_gpu(gpu)  # a name --gpu's choices hold
     return budget_flops if budget_flops is not None else budget * 3600 * device.peak_flops * mfu
 
 

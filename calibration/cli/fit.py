@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from advisor.cli.style import InputError, Quantity, StyledCommand, input_errors, refuse_clobbering
+from advisor.cli.style import Choice, InputError, Quantity, StyledCommand, force_option, input_errors, refuse_clobbering
 
 # What `--report DIR` writes into DIR (calibration/fit/report.py)
 REPORT_FILES = ("report.md", "*.png")
@@ -25,7 +25,7 @@ REPORT_FILES = ("report.md", "*.png")
 @click.option("--col-batch", default=None,
               help="Column: batch size [default: batch_tokens, or batch_seqs with --batch-unit sequences].")
 @click.option("--col-loss", default="loss", show_default=True, help="Column: final validation loss.")
-@click.option("--batch-unit", type=click.Choice(["tokens", "sequences"]), default="tokens", show_default=True,
+@click.option("--batch-unit", type=Choice(["tokens", "sequences"]), default="tokens", show_default=True,
               help="Unit of the batch column; sequences are multiplied by the sequence length.")
 @click.option("--seq-len", type=Quantity(integer=True), default=None,
               help="Sequence length for --batch-unit sequences when the table has no seq_len column.")
@@ -47,7 +47,7 @@ REPORT_FILES = ("report.md", "*.png")
               help="Fit TABLE and these setups across setups (shipped names or tables in contract 1; repeatable): "
                    "a prefactor per setup, exponents tested between them, the model of a setup none of them is, "
                    "with their spread as the setup part (docs/fitting.md, \"Across setups\").")
-@click.option("--force", is_flag=True, help="Overwrite an existing output file and report.")
+@force_option("-o file and --report")
 def fit(table, output, report_dir, col_params, col_tokens, col_lr, col_batch, col_loss, batch_unit, seq_len,
         n_boot, seed, near_optimal, notes, same_setup, with_sources, across, force):
     """Fit scale laws for the optimal LR and batch size (and the loss L(N, D)) to a trial table.

@@ -11,21 +11,22 @@ from pathlib import Path
 
 import click
 
-from advisor.cli.style import Quantity, RunFailed, StyledCommand, hidden_alias, input_errors
-from calibration.cli.calibrate import checked_device, checked_plan, echo_news, run_failures
+from advisor.cli.style import InputError, Quantity, RunFailed, StyledCommand, hidden_alias, input_errors
+from calibration.cli.sweep_args import (checked_device, device_option, echo_news, load_spec_arg, planned,
+                                        run_failures, sweep_folder)
 
 
 @click.command("recalibrate", cls=StyledCommand)
 @click.argument("spec")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Sweep folder: trials.sqlite (the store), then trials.csv, model.json and report/ from it.")
+@sweep_folder(option=True, help="Sweep folder: trials.sqlite (the store), then trials.csv, model.json and report/ "
+              "from it.")
 @click.option("--data", default=None,
               help='Token source instead of the spec\'s: "kjv" (shipped corpus), a text file or folder, a '
                    "nanoGPT-style uint16 .bin, or a folder with train.bin and val.bin.")
 @click.option("--vocab-size", type=Quantity(integer=True, minimum=1), default=None,
               help="The proxies' vocabulary (default: the spec's trial.vocab_size, else the data's: 256 for text, "
                    "a .bin's meta.pkl or largest token id + 1, rounded up to a multiple of 64).")
-@click.option("--device", default=None, help="auto, cpu, mps, cuda or cuda:N (default: the spec's).")
+@device_option("auto, cpu, mps, cuda or cuda:N (default: the spec's).")
 @click.option("--workers", type=Quantity(integer=True), default=None,
               help="Parallel workers (default: one per core on the CPU, one per GPU).")
 @click.option("--bootstrap", "n_boot", type=Quantity(integer=True, minimum=0), default=1000, show_default=True,
@@ -69,7 +70,7 @@ def recalibrate(spec, out_dir, data, vocab_size, device, workers, n_boot, notes,
       advisor recalibrate anchor --out runs/anchor --with steplaw-dense  # 2 sizes; exponents from Step Law
     """
     the_spec = _spec_with_data(spec, data, vocab_size)
-    checked_plan(the_spec)  # spec errors before anything is created
+    planned(the_spec)  # spec errors before anything is created
     device = checked_device(device or the_spec.device)
     out = Path(out_dir)
     sources = _sources(with_sources, out)  # an unknown or unusable source before the sweep runs
@@ -94,17 +95,14 @@ def _sources(with_sources, out: Path) -> list[tuple[str, str]]:
 def _spec_with_data(spec: str, data: str | None, vocab_size: int | None = None):
     """The spec, its token source and vocabulary replaced by --data and --vocab-size when given (the
     vocabulary then follows the new data: calibration.sweep.spec)."""
-    from calibration.sweep.spec import SpecError, check_data, load_spec
+    from calibration.sweep.spec import SpecError, check_data
 
     if data is not None:
         try:
             check_data(data)
         except SpecError as exc:
-            raise click.BadParameter(str(exc).removeprefix("trial.data: "), param_hint="--data") from None
-    try:
-        return load_spec(spec, data=data, vocab_size=vocab_size)
-    except SpecError as exc:
-        raise click.BadParameter(str(exc), param_hint="SPEC") from None
+            raise InputError(f"--data: {str(exc).removeprefix('trial.data: ')}") from None
+    return load_spec_arg(spec, data, vocab_size)
 
 
 def _sweep(the_spec, out: Path, workers, device: str, allow_other_spec: bool, retry_failed: bool, quiet: bool) -> None:
