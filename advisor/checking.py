@@ -13,7 +13,9 @@ from advisor.coded_warning import CodedWarning
 from advisor.cost import cost_of
 from advisor.penalty import RISKY_PCT, VALIDATED_LOG2
 from advisor.constrained import constrained_optimum
-from advisor.recipe import AdvisorError, load_moe_source, load_source, practical_batch_seqs, recommend
+from advisor.errors import AdvisorError
+from advisor.recipe import load_moe_source, load_source, recommend
+from advisor.rules import practical_batch_seqs
 from advisor.units import format_count, parse_int_quantity, parse_quantity
 
 MIN_LR, MAX_LR = 1e-8, 1.0  # outside: not a peak LR anyone trains with (a typo, or the wrong unit)

@@ -18,7 +18,9 @@ from advisor import recipe
 from advisor import rules as recipe_rules
 from advisor.coded_warning import UNSPECIFIED, CodedWarning
 from advisor.constrained import RULES, constrained_optimum
-from advisor.recipe import AdvisorError, Recommendation, beta2_rule, practical_batch_seqs, recommend
+from advisor.errors import AdvisorError
+from advisor.recipe import Recommendation, recommend
+from advisor.rules import beta2_rule, practical_batch_seqs
 from advisor.units import format_count, parse_quantity
 from advisor.unknown_optimum import informative
 

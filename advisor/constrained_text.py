@@ -130,7 +130,7 @@ def held_batch(rec) -> list[str]:
 def rounding_note(rec, short: bool = False) -> str:
     """What a held batch in tokens that is not a whole number of sequences was rounded to: the LR, β2 and
     steps are all read at that rounded batch; and the practical (2^k or 3·2^k) count of sequences nearby."""
-    from advisor.recipe import practical_batch_seqs
+    from advisor.rules import practical_batch_seqs
 
     c, seq = rec.constraint, rec.seq_len
     if c.get("fixed") != "batch_tokens" or abs(c["value"] - rec.batch_seqs * seq) < 0.5:

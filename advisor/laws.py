@@ -119,7 +119,7 @@ CHINCHILLA_TOKENS_PER_PARAM = 20.0  # Hoffmann et al. 2022 rule of thumb
 
 @dataclass(frozen=True)
 class Target:
-    """What a published law is evaluated at. `n_layer`/`d_model` are the standard shape (recipe.shape)."""
+    """What a published law is evaluated at. `n_layer`/`d_model` are the standard shape (advisor/shape.py)."""
 
     n_params: float
     tokens: float

@@ -13,7 +13,9 @@ import math
 
 from advisor import optimizers as opt
 from advisor.muon_lr import convention_line
-from advisor.recipe import AdvisorError, practical_batch_seqs, target_shape
+from advisor.errors import AdvisorError
+from advisor.rules import practical_batch_seqs
+from advisor.target import target_shape
 from advisor.units import parse_quantity
 
 CLIFF_MARGIN = 0.5  # 2x steps: how close to a measured cliff the interval's worst case may come

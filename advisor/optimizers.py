@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from advisor.paths import data_dir
-from advisor.recipe import AdvisorError
+from advisor.errors import AdvisorError
 
 LAWS_FILE = Path("optimizers") / "marin.json"
 Z90 = 1.6449  # two-sided 90% normal quantile

@@ -26,10 +26,9 @@ from advisor.coded_warning import CodedWarning
 from advisor.cost import cost_of
 from advisor.laws import HYPERPARAMETER_LAWS, LOSS_PRESETS, LossLaw
 from advisor.model import FittedModel
-from advisor.recipe import (
-    DEFAULT_SEQ_LEN, DEFAULT_VOCAB, PLAUSIBLE_TOKENS_PER_PARAM, USABLE_TOKENS_PER_PARAM, AdvisorError,
-    Recommendation, load_moe_source, load_source, moe_tokens_needed, recommend, target_shape,
-)
+from advisor.errors import AdvisorError
+from advisor.recipe import Recommendation, load_moe_source, load_source, recommend
+from advisor.target import DEFAULT_SEQ_LEN, DEFAULT_VOCAB, PLAUSIBLE_TOKENS_PER_PARAM, USABLE_TOKENS_PER_PARAM, moe_tokens_needed, target_shape
 from advisor.units import format_days, parse_int_quantity, parse_quantity
 
 if TYPE_CHECKING:  # model_config is imported only when a config is given (cold start)

@@ -27,7 +27,9 @@ import math
 
 from advisor.constrained import constrained_optimum
 from advisor.constrained_recipe import model_with_penalty
-from advisor.recipe import MIN_STEPS, AdvisorError, Recommendation, beta2_rule, recommend
+from advisor.errors import AdvisorError
+from advisor.recipe import Recommendation, recommend
+from advisor.rules import MIN_STEPS, beta2_rule
 from advisor.units import format_count, parse_quantity
 from advisor.unknown_optimum import unknown_text
 

@@ -19,19 +19,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from advisor.answer import Answer, answer_from_law, answer_from_model, law_as_form
+from advisor.answer import Answer, answer_from_law, answer_from_model
 from advisor.coded_warning import UNSPECIFIED, CodedWarning
 from advisor.cost import tolerance
 from advisor.errors import AdvisorError
 from advisor.laws import HYPERPARAMETER_LAWS, RECOMMEND_LAWS
 from advisor.model import FittedModel, ModelError
 from advisor.practice import practice_warnings
-from advisor.rules import (DEFAULT_TAU_FRAC, MIN_STEPS, RECIPE_RULES, WARMUP_MAX_FRAC, WEIGHT_DECAY_CALIBRATED,
-                           beta2_rule, calibrated, practical_batch_seqs, rule_texts, run_shape_warnings,
+from advisor.rules import (RECIPE_RULES, beta2_rule, calibrated, practical_batch_seqs, rule_texts, run_shape_warnings,
                            schedule_rule, steps_and_warmup, weight_decay_rule)
-from advisor.target import (DEFAULT_SEQ_LEN, DEFAULT_VOCAB, PLAUSIBLE_TOKENS_PER_PARAM, USABLE_TOKENS_PER_PARAM,
-                            RecipeTarget, moe_tokens_needed, read_target, target_shape, with_token_budget)
-from advisor.units import UnitError, parse_quantity
+from advisor.target import RecipeTarget, read_target, with_token_budget
+from advisor.units import parse_quantity
 from advisor.unknown_optimum import points_used
 
 if TYPE_CHECKING:
@@ -317,12 +315,3 @@ def _tolerance(fitted: FittedModel | None, n: float, d: float, lr: float, batch:
     if fitted.penalty_ is None:
         return None
     return {**tolerance(fitted.penalty_, n, d, lr, batch, rounded), "penalty_model": fitted.summary()["name"] or fitted.path}
-
-
-
-# Names other modules and older callers take from here; each lives in the module of its part.
-__all__ = ["Recommendation", "recommend", "AdvisorError", "ModelError", "UnitError", "load_source",
-           "load_moe_source", "target_shape", "practical_batch_seqs", "beta2_rule", "law_as_form",
-           "HYPERPARAMETER_LAWS", "DEFAULT_SEQ_LEN", "DEFAULT_VOCAB", "DEFAULT_TAU_FRAC", "MIN_STEPS",
-           "WARMUP_MAX_FRAC", "WEIGHT_DECAY_CALIBRATED", "PLAUSIBLE_TOKENS_PER_PARAM", "USABLE_TOKENS_PER_PARAM",
-           "moe_tokens_needed"]

@@ -18,7 +18,9 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from advisor.recipe import WEIGHT_DECAY_CALIBRATED, AdvisorError, Recommendation
+from advisor.errors import AdvisorError
+from advisor.recipe import Recommendation
+from advisor.rules import WEIGHT_DECAY_CALIBRATED
 
 SCHEDULE_NAMES = ("cosine", "wsd", "linear")
 DEFAULT_DECAY_FRAC = 0.2

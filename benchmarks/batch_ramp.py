@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from advisor.constrained import constrained_optimum  # noqa: E402
-from advisor.recipe import load_source, practical_batch_seqs  # noqa: E402
+from advisor.recipe import load_source  # noqa: E402
+from advisor.rules import practical_batch_seqs
 from advisor.ramp import batch_ramp  # noqa: E402
 from advisor.units import parse_quantity  # noqa: E402
 from calibration.proxy.data import load_corpus  # noqa: E402

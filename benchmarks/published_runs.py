@@ -21,7 +21,10 @@ from pathlib import Path
 
 from advisor.laws import RECOMMEND_LAWS
 from advisor.paths import data_dir
-from advisor.recipe import AdvisorError, ModelError, UnitError, recommend
+from advisor.errors import AdvisorError
+from advisor.model import ModelError
+from advisor.recipe import recommend
+from advisor.units import UnitError
 from advisor.units import format_count
 
 NUMERIC = ("params_total", "n_layer", "d_model", "vocab_size", "seq_len", "tokens", "peak_lr", "batch_tokens")

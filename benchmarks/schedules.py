@@ -22,7 +22,8 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from advisor.recipe import load_source, practical_batch_seqs  # noqa: E402
+from advisor.recipe import load_source  # noqa: E402
+from advisor.rules import practical_batch_seqs
 from advisor.units import parse_quantity  # noqa: E402
 from calibration.proxy.data import load_corpus  # noqa: E402
 from calibration.proxy.shape import count_params, shape_from_config# noqa: E402

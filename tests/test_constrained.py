@@ -15,7 +15,8 @@ from advisor.constrained import best_offset, constrained_optimum
 from advisor.constrained_recipe import recommend_constrained
 from advisor.penalty import FEATURES, PenaltyModel
 from advisor.ramp import megatron_schedule, recommend_with_ramp
-from advisor.recipe import beta2_rule, recommend
+from advisor.recipe import recommend
+from advisor.rules import beta2_rule
 
 TARGET = dict(params="7B", tokens="2T")
 

@@ -37,7 +37,9 @@ from advisor import shape as shapes
 from advisor.cli import cli
 from advisor.model_config import ConfigError, ConfigShape, read_model_config
 from advisor.model import ModelError
-from advisor.recipe import AdvisorError, recommend, target_shape
+from advisor.errors import AdvisorError
+from advisor.recipe import recommend
+from advisor.target import target_shape
 from advisor.units import UnitError
 from advisor_fixtures import write_model
 

@@ -15,7 +15,8 @@ from advisor.catalog import resolve_model
 from advisor.checking import check
 from advisor.cli import cli
 from advisor.model import FittedModel, ModelError
-from advisor.recipe import AdvisorError, recommend
+from advisor.errors import AdvisorError
+from advisor.recipe import recommend
 
 MOE = ["--params", "16B", "--active-params", "2.8B", "--tokens", "2T"]
 

@@ -9,7 +9,7 @@ from advisor import Plan, plan
 from advisor.hardware import GPUS
 from advisor.laws import LOSS_PRESETS
 from advisor.planning import memory_per_gpu
-from advisor.recipe import AdvisorError
+from advisor.errors import AdvisorError
 from advisor.shape import from_nonembedding
 from advisor_fixtures import synthetic_model_doc, write_model
 

@@ -9,7 +9,8 @@ from hypothesis import given, settings, strategies as st
 import advisor.recipe as recipe
 from advisor import Recommendation, recommend
 from advisor.model import FittedModel, ModelError
-from advisor.recipe import AdvisorError, beta2_rule, practical_batch_seqs
+from advisor.errors import AdvisorError
+from advisor.rules import MIN_STEPS, beta2_rule, practical_batch_seqs
 from advisor.shape import from_nonembedding, from_total
 from advisor.units import UnitError
 from advisor_fixtures import synthetic_model_doc, write_model
@@ -175,7 +176,7 @@ def test_tokens_fewer_than_one_batch(tmp_path):
     # at so few tokens the model does not know its batch (advisor/unknown_optimum.py): the steps rest on the
     # published laws' batch, not on its 1M point; a run shorter than one sequence is still refused
     rec = recommend("7B", "100000", model=model)
-    assert not rec.batch_informative and rec.batch_tokens_rounded <= 100000 and rec.steps >= recipe.MIN_STEPS
+    assert not rec.batch_informative and rec.batch_tokens_rounded <= 100000 and rec.steps >= MIN_STEPS
     with pytest.raises(AdvisorError, match="larger than the training tokens"):
         recommend("7B", "3000", model=model)
 

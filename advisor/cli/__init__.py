@@ -10,7 +10,6 @@ extra. The house style every command shares: advisor/cli/style.py; the target op
 from __future__ import annotations
 
 import importlib
-import sys
 
 import click
 
@@ -103,12 +102,3 @@ def main() -> None:
 
     with guarded_streams():  # an unencodable, full or closed stdout: one line on stderr, never a traceback
         cli(prog_name="advisor")
-
-
-if __name__ == "__main__":
-    # Run the importable copy, so that `python -m advisor.cli` and the command modules share one set of
-    # classes (the command modules import `advisor.cli`).
-    from advisor.cli import main as _main
-
-    sys.exit(_main())
-

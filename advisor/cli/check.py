@@ -8,7 +8,8 @@ from advisor.checking import RISKY_PCT, CheckResult, moe_target, check as run_ch
 from advisor.cli.options import TARGET_OPTIONS, add_options, config_option, config_target
 from advisor.cli.plotting import plot_options, refuse_plot_clobbering, write_penalty_map
 from advisor.cli.style import InputError, Quantity, StyledCommand, dump_json
-from advisor.recipe import AdvisorError, load_moe_source, load_source
+from advisor.errors import AdvisorError
+from advisor.recipe import load_moe_source, load_source
 from advisor.target import DEFAULT_SEQ_LEN
 from advisor.units import format_count
 

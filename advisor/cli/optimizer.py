@@ -6,7 +6,7 @@ import math
 from advisor import optimizers as opt
 from advisor.comparison import optimizer_comparison
 from advisor.optimizer_recipe import KNOB_NAMES, optimizer_check, optimizer_recommend
-from advisor.recipe import AdvisorError
+from advisor.errors import AdvisorError
 from advisor.rules_check import adamw_rule_lines
 from advisor.units import format_count
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from advisor.cli.style import Quantity
-from advisor.recipe import AdvisorError
+from advisor.errors import AdvisorError
 from advisor.target import DEFAULT_SEQ_LEN, DEFAULT_VOCAB
 
 # ---------------------------------------------------------------------------------------- recommend
@@ -42,7 +42,7 @@ config_option = click.option(
 
 def config_target(config, seq_len, vocab_size) -> tuple:
     """(seq_len, vocab_size) for the API: the ones the user did not type become None, so that the config
-    decides them (advisor.recipe.target_shape, _target_seq_len), or the defaults apply and the output says
+    decides them (advisor.target.target_shape, target_seq_len), or the defaults apply and the output says
     "default", not "given"."""
     ctx = click.get_current_context()
     defaulted = (click.core.ParameterSource.DEFAULT, click.core.ParameterSource.DEFAULT_MAP)

@@ -10,7 +10,8 @@ from advisor.cli.plotting import plot_options, refuse_plot_clobbering, write_pen
 from advisor.cli.style import (Quantity, StyledCommand, count_or_dash, dump_json, grouped, grouped_or_four_digits,
                                hidden_alias, out_of_range, three_digits, whole_layers)
 from advisor.laws import RECOMMEND_LAWS, batch_label
-from advisor.recipe import AdvisorError, Recommendation, load_source
+from advisor.errors import AdvisorError
+from advisor.recipe import Recommendation, load_source
 from advisor.target import DEFAULT_SEQ_LEN
 from advisor.recipe import recommend as make_recommendation
 from advisor.answer_text import UNINFORMATIVE_RATIO

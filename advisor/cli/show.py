@@ -6,7 +6,8 @@ import click
 from advisor.artifact_text import coef_intervals, model_text
 from advisor.cli.style import StyledCommand, dump_json, out_of_range
 from advisor.model import FittedModel
-from advisor.recipe import AdvisorError, load_source
+from advisor.errors import AdvisorError
+from advisor.recipe import load_source
 
 
 @click.command(cls=StyledCommand)

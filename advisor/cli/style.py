@@ -29,7 +29,7 @@ from advisor.units import format_count
 
 from advisor.cli.flags import flag_message
 from advisor.model import ModelError  # CatalogError is a ModelError
-from advisor.recipe import AdvisorError
+from advisor.errors import AdvisorError
 from advisor.units import UnitError, parse_int_quantity, parse_quantity
 
 INPUT_ERRORS = (UnitError, ModelError, AdvisorError)

@@ -66,7 +66,8 @@ def scored_cells(tables, law: str) -> np.ndarray:
 def published_forms(keys) -> dict:
     """Log-value functions of the published setups' laws (lr, batch), seq 2048 and vocab 32000 (DeepSeek's
     law is in C alone: neither matters to it)."""
-    from advisor.recipe import HYPERPARAMETER_LAWS, law_as_form
+    from advisor.answer import law_as_form
+    from advisor.laws import HYPERPARAMETER_LAWS
 
     return {law: {k: law_as_form(HYPERPARAMETER_LAWS[k], 32000, 2048, i) for k in keys}
             for i, law in enumerate(("lr", "batch"))}

@@ -393,7 +393,8 @@ REFERENCE_TARGETS = (("7B", "2T"), ("70B", "2T"))  # total parameters, tokens
 def _targets_md(art: FittedModelArtifact) -> list[str]:
     """The advisor's 90% intervals at reference targets, component by component (advisor/intervals.py)."""
     from advisor.model import FittedModel, ModelError
-    from advisor.recipe import AdvisorError, recommend
+    from advisor.errors import AdvisorError
+    from advisor.recipe import recommend
 
     lines = ["## Intervals at reference targets", "",
              "What `advisor recommend` gives with this model (Llama-style shape, vocabulary 32,000, seq_len "
