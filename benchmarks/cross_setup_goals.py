@@ -94,7 +94,7 @@ def published(model: str | None) -> None:
 def synthetic(seeds: int, boot: int) -> None:
     from advisor.model import FittedModel
     from calibration.fit import ScaleLawFitter
-    from calibration.fit.joint import JointFitter
+    from calibration.fit.joint import WithSources
     from calibration.fit.synthetic import SyntheticTruth, synthetic_trials
 
     print("## 3. synthetic\n")
@@ -122,7 +122,8 @@ def synthetic(seeds: int, boot: int) -> None:
                 synthetic_trials(big, sizes=(2e5, 5e5, 1.2e6, 3e6, 8e6), tokens_per_param=(10, 20, 40),
                                  seed=100 + seed).to_csv(src, index=False)
                 mine = synthetic_trials(mine_truth, sizes=sizes, tokens=(3e5, 1.2e6), seed=seed)
-                fit = JointFitter([("theirs", str(src))], n_boot=boot, seed=seed, loss_surface=False).fit(mine)
+                fit = ScaleLawFitter(n_boot=boot, seed=seed, loss_surface=False,
+                                     setups=WithSources([("theirs", str(src))])).fit(mine)
                 model = FittedModel.from_artifact(fit.artifact_)
                 n8, d8 = 800 * sizes[1], 20 * 800 * sizes[1]
                 lr, bt = model.predict_lr(n8, d8), model.predict_batch(n8, d8)

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from advisor.catalog import resolve_source  # noqa: E402
 from advisor.model import FittedModel  # noqa: E402
 from calibration.fit import ColumnMap, ScaleLawFitter  # noqa: E402
-from calibration.fit.joint import JointFitter  # noqa: E402
+from calibration.fit.joint import WithSources  # noqa: E402
 from calibration.fit.joint_record import summary_lines  # noqa: E402
 from calibration.fit.cell_fit import fit_cell  # noqa: E402
 from calibration.fit.optimum import nearest_run_regret  # noqa: E402
@@ -55,7 +55,8 @@ def synthetic(seeds: int, boot: int, tmp: Path) -> None:
             synthetic_trials(big, sizes=(2e5, 5e5, 1.2e6, 3e6, 8e6), tokens_per_param=(10, 20, 40),
                              seed=100 + seed).to_csv(src, index=False)
             mine = synthetic_trials(truth, sizes=(1e4, 3e4), tokens=(3e5, 1.2e6), seed=seed)
-            fit = JointFitter([("big", str(src))], n_boot=boot, seed=seed, loss_surface=False).fit(mine)
+            fit = ScaleLawFitter(n_boot=boot, seed=seed, loss_surface=False,
+                                 setups=WithSources([("big", str(src))])).fit(mine)
             model = FittedModel.from_artifact(fit.artifact_)
             cols = []
             for pred, true in ((model.predict_lr(n, d), truth.lr_opt(n, d)), (model.predict_batch(n, d), truth.batch_opt(n, d))):
@@ -97,8 +98,8 @@ def moe(boot: int) -> None:
     mine_rows = raw[trials_cell_mask(raw, MOE_MINE)]
     dense = str(resolve_source("steplaw-dense"))
     fits = {
-        "joint: 3 MoE cells + dense (--with steplaw-dense)": JointFitter([("steplaw-dense", dense)], n_boot=boot,
-                                                                         loss_surface=False).fit(mine_rows, MOE_COLUMNS),
+        "joint: 3 MoE cells + dense (--with steplaw-dense)": ScaleLawFitter(
+            n_boot=boot, loss_surface=False, setups=WithSources([("steplaw-dense", dense)])).fit(mine_rows, MOE_COLUMNS),
         "dense source alone": ScaleLawFitter(n_boot=boot, loss_surface=False).fit(dense),
         "the 3 MoE cells alone": ScaleLawFitter(n_boot=boot, loss_surface=False).fit(mine_rows, MOE_COLUMNS),
         "all 16 MoE cells (in-sample, best case)": ScaleLawFitter(n_boot=boot, loss_surface=False).fit(raw, MOE_COLUMNS),
@@ -123,7 +124,7 @@ def trials_cell_mask(raw, pairs):
 def cpu(boot: int, out: Path) -> None:
     print("## 3. real, CPU: the shipped cpu-default calibration as mine, with the dense source\n")
     mine = ROOT / "data" / "models" / "cpu-default" / "trials.csv"
-    fit = JointFitter([("steplaw-dense", str(resolve_source("steplaw-dense")))], n_boot=boot).fit(mine)
+    fit = ScaleLawFitter(n_boot=boot, setups=WithSources([("steplaw-dense", str(resolve_source("steplaw-dense")))])).fit(mine)
     path = fit.write(out / "cpu-default+steplaw-dense.json", force=True)
     print("\n".join(summary_lines(fit.joint_)))
     print("\nwarnings: " + "; ".join(f"[{w.code}] {w}" for w in fit.warnings_))

@@ -54,7 +54,8 @@ def test_a_joint_fit_keeps_its_records_typed_and_whole(tmp_path):
     """The joint and anchored cross-setup records a joint fit writes (calibration/fit/joint.py) are the
     artifact's types, and hold every key of what the fit computed."""
     from calibration.fit.joint import anchored_section
-    from calibration.fit.joint import JointFitter
+    from calibration.fit import ScaleLawFitter
+    from calibration.fit.joint import WithSources
     from calibration.fit.synthetic import SyntheticTruth, synthetic_trials
 
     from advisor.setup_record import CrossSetupRecord, JointRecord
@@ -63,7 +64,8 @@ def test_a_joint_fit_keeps_its_records_typed_and_whole(tmp_path):
     synthetic_trials(SyntheticTruth(), sizes=(2e5, 5e5, 1.2e6, 3e6), tokens_per_param=(10, 40),
                      seed=1).to_csv(source, index=False)
     mine = synthetic_trials(SyntheticTruth(), sizes=(1e4, 3e4), tokens=(3e5, 1.2e6), seed=2)
-    fitter = JointFitter([("big", str(source))], n_boot=200, seed=0, loss_surface=False).fit(mine)
+    fitter = ScaleLawFitter(n_boot=200, seed=0, loss_surface=False,
+                            setups=WithSources([("big", str(source))])).fit(mine)
     prov = fitter.artifact_.provenance
     assert isinstance(prov.joint, JointRecord) and isinstance(prov.cross_setup, CrossSetupRecord)
     assert prov.joint.to_json() == json.loads(json.dumps(fitter.joint_))

@@ -145,21 +145,23 @@ def resolve_sources(with_sources, table, option: str = "--with") -> list[tuple[s
 
 def _cross_fitter(table, table_name, sources, same_setup, **settings):
     """A CrossSetupFitter over TABLE (the reference setup) and the --across sources."""
-    from calibration.fit.cross_setup import CrossSetupFitter
+    from calibration.fit import ScaleLawFitter
+    from calibration.fit.cross_setup import AcrossSetups
 
     if same_setup is True:
         raise InputError("--across fits a model for a setup none of the tables is: --same-setup does not apply")
     name = table_name[len("source "):] if table_name.startswith("source ") else table_name
-    return CrossSetupFitter([(name, table), *sources], progress=sys.stderr.isatty(), **settings)
+    return ScaleLawFitter(progress=sys.stderr.isatty(), **settings, setups=AcrossSetups([(name, table), *sources]))
 
 
 def _joint_fitter(sources, same_setup, **settings):
     """A JointFitter over the resolved --with sources."""
-    from calibration.fit.joint import JointFitter
+    from calibration.fit import ScaleLawFitter
+    from calibration.fit.joint import WithSources
 
     if same_setup is False:
         raise InputError("--with fits your own setup jointly with the sources: --other-setup does not apply")
-    return JointFitter(sources, progress=sys.stderr.isatty(), **settings)
+    return ScaleLawFitter(progress=sys.stderr.isatty(), **settings, setups=WithSources(sources))
 
 
 def summary_text(artifact) -> str:

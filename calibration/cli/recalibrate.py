@@ -134,10 +134,10 @@ def _fit_and_write(the_spec, out: Path, n_boot: int, notes: tuple[str, ...], qui
     (always replaced: they follow the store)."""
     from calibration.cli.fit import summary_text
     from calibration.fit import FitInputError, ScaleLawFitter
-    from calibration.fit.joint import JointFitter
+    from calibration.fit.joint import WithSources
 
     progress = not quiet and sys.stderr.isatty()
-    fitter = JointFitter(sources, n_boot=n_boot, progress=progress) if sources else \
+    fitter = ScaleLawFitter(n_boot=n_boot, progress=progress, setups=WithSources(sources)) if sources else \
         ScaleLawFitter(n_boot=n_boot, progress=progress)
     about = f"advisor recalibrate {the_spec.name} (spec hash {the_spec.spec_hash}) on data " \
             f"{the_spec.trial.get('data', 'kjv')!r}, vocabulary {the_spec.trial.get('vocab_size', 256)}"

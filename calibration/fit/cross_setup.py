@@ -2,8 +2,8 @@
 
 `AcrossSetups` is the ScaleLawFitter strategy (law_setups.py) whose laws treat every setup alike
 (cross_law.py): a prefactor per setup, the exponents shared, each setup's own slopes tested against the
-others' (the consistency test of the joint fit with that setup in MINE's place); `CrossSetupFitter(tables,
-...)` is ScaleLawFitter(setups=AcrossSetups(tables), ...). The artifact's laws are the unknown setup's: the
+others' (the consistency test of the joint fit with that setup in MINE's place):
+`ScaleLawFitter(setups=AcrossSetups(tables)).fit(tables[0][1])`. The artifact's laws are the unknown setup's: the
 mean prefactor with the shared exponents and their joint bootstrap. `provenance.cross_setup` records each
 setup's prefactor and own law, from which the advisor builds the setup part of the interval at the target
 (advisor/setups.py) and answers `--setup NAME` for a known one; and the leave-one-setup-out validation
@@ -22,7 +22,6 @@ from advisor.coded_warning import CodedWarning
 from advisor.setup_record import CrossSetupRecord
 import calibration.fit.cross_law as cross_law
 from calibration.fit.cross_validate import leave_one_setup_out
-from calibration.fit.fitter import ScaleLawFitter
 from calibration.fit.joint import WithSources, record_joint, sources_stack
 from calibration.fit.joint_record import INPUT_NAMES
 from calibration.fit.law_setups import StackedSetups
@@ -52,6 +51,10 @@ class AcrossSetups(StackedSetups):
     tables: tuple = ()
     published_setups: tuple = PUBLISHED_SETUPS
     validate_setups: bool = True
+
+    def __post_init__(self) -> None:  # lists are fine: kept as tuples (hashable)
+        object.__setattr__(self, "tables", tuple(self.tables))
+        object.__setattr__(self, "published_setups", tuple(self.published_setups))
     how = "across the setups"
     same_setup = False  # the model is of a setup none of them is
 
@@ -92,16 +95,6 @@ class AcrossSetups(StackedSetups):
         warnings = [w for w in fitter.warnings_ if not w.code.startswith("joint_") and w.code not in CARRIED]
         fitter.warnings_ = [reference_edge_warning(w, reference) for w in warnings] + cross_warnings(fitter)
         fitter.artifact_.warnings = fitter.warnings_
-
-
-def CrossSetupFitter(tables, n_boot: int = 1000, seed: int = 0, near_optimal: float = 0.0025,
-                     loss_surface: bool = True, loss_boot_max: int | None = None, progress: bool = False,
-                     published_setups=PUBLISHED_SETUPS, validate_setups: bool = True) -> ScaleLawFitter:
-    """ScaleLawFitter(setups=AcrossSetups(tables, ...), ...); fit it with the reference's table
-    (`fit(tables[0][1])`)."""
-    return ScaleLawFitter(n_boot=n_boot, seed=seed, near_optimal=near_optimal, loss_surface=loss_surface,
-                          loss_boot_max=loss_boot_max, progress=progress,
-                          setups=AcrossSetups(tuple(tables), tuple(published_setups), validate_setups))
 
 
 def check_one_setup(name: str, raw) -> None:

@@ -4,8 +4,8 @@ Setups differ mostly in the prefactors of the optimal-LR and batch laws; if they
 or two small sizes of your own pin your prefactors and the exponents come from thousands of public runs
 at larger scale. `WithSources` is the ScaleLawFitter strategy (law_setups.py) whose laws are fitted jointly
 (joint_law.py: a prefactor per setup, exponents shared, each exponent MINE spans tested for consistency
-and not pooled when it differs); `JointFitter(sources, ...)` is ScaleLawFitter(setups=WithSources(sources),
-...). What stays MINE's alone, and why:
+and not pooled when it differs): `ScaleLawFitter(setups=WithSources(sources)).fit(mine)`. What stays MINE's
+alone, and why:
 
 - cell optima, flags, the bootstrap of MINE's optima: MINE's trials (each source gets the same treatment);
 - the loss surface: MINE's own cells (losses depend on the tokenizer and data: pooling them means
@@ -32,7 +32,6 @@ import calibration.fit.joint_law as joint_law
 from calibration.fit.bootstrap import resample_optima
 from calibration.fit.cell_fit import fit_cell
 from calibration.fit.cross_law import anchored_record, censored
-from calibration.fit.fitter import ScaleLawFitter
 from calibration.fit.joint_record import joint_section, joint_warnings, pooled_fit_range
 from calibration.fit.law_setups import StackedSetups
 from calibration.fit.laws import BATCH_FORMS, LR_FORMS, Stack, fit_forms
@@ -127,6 +126,9 @@ class WithSources(StackedSetups):
     `joint_` (the provenance's joint section)."""
 
     sources: tuple = ()  # (name, table path) pairs
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sources", tuple(self.sources))  # a list is fine: kept as a tuple (hashable)
     how = "jointly"  # how the laws were fitted, for the error when none can be
     same_setup = True  # the model is of your setup
 
@@ -184,10 +186,3 @@ def anchored_section(fitter) -> dict:
             for law, fits in (("lr", fitter.lr_fits_), ("batch", fitter.batch_fits_)) if fits}
     return {"mode": "anchored", "setups": [{"name": s.name} for s in fitter.sources_],
             "published_setups": [], "spread_rule": ANCHORED_RULE, "laws": laws}
-
-
-def JointFitter(sources, n_boot: int = 1000, seed: int = 0, near_optimal: float = 0.0025, loss_surface: bool = True,
-                loss_boot_max: int | None = None, progress: bool = False) -> ScaleLawFitter:
-    """ScaleLawFitter(setups=WithSources(sources), ...): the shorthand the sweep's replay and older callers use."""
-    return ScaleLawFitter(n_boot=n_boot, seed=seed, near_optimal=near_optimal, loss_surface=loss_surface,
-                          loss_boot_max=loss_boot_max, progress=progress, setups=WithSources(tuple(sources)))

@@ -73,10 +73,10 @@ def fit(table: pd.DataFrame, borrow: tuple = (), n_boot: int = 100, seed: int = 
     """A fitted model (advisor.model.FittedModel) of the table, alone or jointly with shipped sources."""
     from advisor.model import FittedModel
     from calibration.fit.fitter import ScaleLawFitter
-    from calibration.fit.joint import JointFitter
+    from calibration.fit.joint import WithSources
 
     if borrow:
-        fitter = JointFitter(list(borrow), n_boot=n_boot, seed=seed, loss_surface=False)
+        fitter = ScaleLawFitter(n_boot=n_boot, seed=seed, loss_surface=False, setups=WithSources(list(borrow)))
     else:
         fitter = ScaleLawFitter(n_boot=n_boot, seed=seed, loss_surface=False)
     return FittedModel.from_artifact(fitter.fit(table).artifact_)
