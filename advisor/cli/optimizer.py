@@ -191,30 +191,26 @@ def jsonable(obj):
     return "diverged" if isinstance(obj, float) and obj == math.inf else obj
 
 
-def recommend_command(name: str, as_json: bool, conflicts: dict, explain: bool = True, **target) -> None:
+def print_result(result: dict, as_json: bool, render) -> None:
+    """An optimizer's answer as strict JSON (--json) or as text, `render(result)`."""
     import click
 
-    refuse_with_optimizer(conflicts)
-    answer = optimizer_recommend(name, **target)
-    if as_json:
-        from advisor.cli.style import dump_json
+    from advisor.cli.style import dump_json
 
-        dump_json(jsonable(answer))
+    if as_json:
+        dump_json(jsonable(result))
     else:
-        click.echo(render_recommendation(answer, explain))
+        click.echo(render(result))
+
+
+def recommend_command(name: str, as_json: bool, conflicts: dict, explain: bool = True, **target) -> None:
+    refuse_with_optimizer(conflicts)
+    print_result(optimizer_recommend(name, **target), as_json, lambda answer: render_recommendation(answer, explain))
 
 
 def check_command(name: str, as_json: bool, conflicts: dict, **kw) -> None:
-    import click
-
     refuse_with_optimizer(conflicts)
-    out = optimizer_check(name, **kw)
-    if as_json:
-        from advisor.cli.style import dump_json
-
-        dump_json(jsonable(out))
-    else:
-        click.echo(render_check(out))
+    print_result(optimizer_check(name, **kw), as_json, render_check)
 
 
 NO_MARIN_FIT = ("Marin's own hyper_scaling fit (hp = A·N^B·(Chinchilla multiple)^C + D) for this optimizer: not shown — "
@@ -254,16 +250,8 @@ def render_comparison(t: dict) -> str:
 
 
 def compare_command(name: str, as_json: bool, conflicts: dict, **target) -> None:
-    import click
-
     refuse_with_optimizer(conflicts)
-    table = optimizer_comparison(name, **target)
-    if as_json:
-        from advisor.cli.style import dump_json
-
-        dump_json(jsonable(table))
-    else:
-        click.echo(render_comparison(table))
+    print_result(optimizer_comparison(name, **target), as_json, render_comparison)
 
 
 def plan_addendum(name: str, plan, **conflicts) -> tuple[dict, str]:
