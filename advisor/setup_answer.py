@@ -144,7 +144,8 @@ def short_lines(rec) -> list[str]:
     each = ", ".join(f"{name} {_lr(v)}" for name, v in record["lr_at_target"].items())
     if record.get("setup"):
         return [row("setup", f"{record['setup']}'s own law; LR here: {each}")]
-    lines = [row("setups", f"LR here: {each} ({record['lr_spread']:.2g}× apart)")]
+    spread = f" ({record['lr_spread']:.2g}× apart)" if len(record["lr_at_target"]) > 1 else ""  # one: no spread
+    lines = [row("setups", f"LR here: {each}{spread}")]
     anchor = record.get("anchor")
     if anchor:
         lines.append(row("anchor", f"{anchor['command']}: ~{anchor['h100_hours']:.0f} H100-hours"))

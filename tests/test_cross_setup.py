@@ -200,3 +200,15 @@ def test_cli_fit_across_writes_a_model_with_leave_one_setup_out(tmp_path):
     assert rec.returncode == 0 and json.loads(rec.stdout)["setups"]["setup"] == a
     both = run("fit", a, "--across", b, "--with", b, "-o", str(tmp_path / "n.json"))
     assert both.returncode == 2 and not (tmp_path / "n.json").exists()
+
+
+def test_the_setups_row_gives_a_spread_only_between_two_or_more_setups():
+    """A joint fit anchored on one source has one setup's LR at the target: no "1× apart"."""
+    from types import SimpleNamespace
+
+    from advisor.setup_answer import short_lines
+
+    one = SimpleNamespace(setups={"lr_at_target": {"steplaw-dense": 1.5e-5}, "lr_spread": 1.0})
+    two = SimpleNamespace(setups={"lr_at_target": {"a": 1e-3, "b": 4e-4}, "lr_spread": 2.5})
+    assert "apart" not in short_lines(one)[0] and "steplaw-dense 1.5e-5" in short_lines(one)[0]
+    assert "2.5× apart" in short_lines(two)[0]
