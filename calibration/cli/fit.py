@@ -144,7 +144,7 @@ def resolve_sources(with_sources, table, option: str = "--with") -> list[tuple[s
 
 
 def _cross_fitter(table, table_name, sources, same_setup, **settings):
-    """A CrossSetupFitter over TABLE (the reference setup) and the --across sources."""
+    """A ScaleLawFitter across setups (AcrossSetups) over TABLE (the reference setup) and the --across sources."""
     from calibration.fit import ScaleLawFitter
     from calibration.fit.cross_setup import AcrossSetups
 
@@ -155,7 +155,7 @@ def _cross_fitter(table, table_name, sources, same_setup, **settings):
 
 
 def _joint_fitter(sources, same_setup, **settings):
-    """A JointFitter over the resolved --with sources."""
+    """A ScaleLawFitter anchored on the resolved --with sources (WithSources)."""
     from calibration.fit import ScaleLawFitter
     from calibration.fit.joint import WithSources
 

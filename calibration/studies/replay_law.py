@@ -3,7 +3,7 @@
 A design picks cells (proxy sizes x token budgets) and a search with a budget of points per cell. On a
 recorded sweep (Step Law dense: 17 cells, 1,911 runs) each chosen cell's search is replayed
 (replay.py: every proposal answered by the nearest recorded run), the runs it used are fitted as a
-calibration would be (ScaleLawFitter, or JointFitter borrowing exponents from shipped sources: `--with`),
+calibration would be (ScaleLawFitter, or its WithSources strategy borrowing exponents from shipped sources: `--with`),
 and the fit is scored against the fit on all the data:
 
 - LR and batch error at the held-out largest size: the design's runs below the sweep's largest size are
