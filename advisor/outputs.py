@@ -100,7 +100,7 @@ def _glob(folder: Path, pattern: str) -> list[Path]:
 
 def _exists(path: Path) -> bool:
     try:
-        return path.exists()
+        return path.exists() or path.is_symlink()  # a dangling link is there too: not replaced without --force
     except (OSError, ValueError):
         return False
 

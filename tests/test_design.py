@@ -118,23 +118,16 @@ def test_design_refuses_bad_input_in_one_line(tmp_path, args, message):
     assert not (tmp_path / "x.toml").exists()
 
 
-def test_design_never_overwrites_or_follows_a_link(tmp_path):
-    from calibration.sweep.spec_toml import write_spec
-
+def test_design_never_overwrites_without_force(tmp_path):
     target = tmp_path / "elsewhere.txt"
     target.write_text("keep")
     link = tmp_path / "d.toml"
     os.symlink(target, link)
-    with pytest.raises(ValueError, match="symbolic link"):
-        write_spec("x = 1\n", link, force=True)
     existing = tmp_path / "e.toml"
-    existing.write_text("keep")
-    with pytest.raises(ValueError, match="--force"):
-        write_spec("x = 1\n", existing)
-    assert target.read_text() == "keep" and existing.read_text() == "keep"
-    write_spec('name = "x"\n', existing, force=True)
-    assert existing.read_text() == 'name = "x"\n'
-    for out in (link, existing):  # the command refuses them before any work
+    existing.write_text('name = "x"\n')
+    dangling = tmp_path / "gone.toml"
+    os.symlink(tmp_path / "missing.toml", dangling)  # a link to nothing is still a file to keep
+    for out in (link, existing, dangling):  # the command refuses them before any work
         r = design(["--target", "7B", "--budget", "2000", "--out", str(out)])
         assert r.exit_code == 2 and ("symbolic link" in r.output or "--force" in r.output), r.output
     assert target.read_text() == "keep" and existing.read_text() == 'name = "x"\n'

@@ -159,14 +159,6 @@ def render_check(c: dict) -> str:
     return "\n".join(lines)
 
 
-def recommend_text(name: str, **target) -> str:
-    return render_recommendation(optimizer_recommend(name, **target))
-
-
-def check_text(name: str, **kw) -> str:
-    return render_check(optimizer_check(name, **kw))
-
-
 OPTION_NAMES = {"model": "--model", "hp_law": "--hp-law", "tau_frac": "--tau-frac", "plot": "--plot",
                 "active_params": "--active-params", "active_nonembedding": "--n-params-active-nonembedding",
                 "configs": "--configs", "batch_seqs": "--batch-seqs", "loss_law": "--loss-law",
