@@ -39,7 +39,7 @@ def _batch_width(rec: Recommendation) -> str:
 
 
 def extrapolation_line(rec: Recommendation) -> str:
-    if rec.source.get("kind") == "law":
+    if rec.source.kind == "law":
         return "Extrapolation: unknown (a published law's fit range is not tracked); no interval."
     ex = rec.extrapolation
     if not ex:

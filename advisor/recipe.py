@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from advisor.answer import Answer, answer_from_law, answer_from_model
+from advisor.answer_source import AnswerSource
 from advisor.coded_warning import UNSPECIFIED, CodedWarning
 from advisor.cost import tolerance
 from advisor.errors import AdvisorError
@@ -79,7 +80,7 @@ class Recommendation:
     # each source of uncertainty on its own and the total, as [low, high]: sampling, law_form, setup, total
     lr_interval: dict
     batch_interval: dict
-    source: dict
+    source: AnswerSource
     rules: dict
     warnings: list[CodedWarning] = field(default_factory=list)
     warning_codes: list = field(default_factory=list)  # the stable code of each warning, in order

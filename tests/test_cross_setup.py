@@ -32,7 +32,7 @@ def shipped() -> dict:
 def test_the_default_answers_across_setups_and_says_how_far_they_differ():
     assert default_model_name() == "cross-setup"
     rec = recommend("7B", "2T")
-    assert rec.source["name"] == "cross-setup"
+    assert rec.source.name == "cross-setup"
     assert set(rec.setups["lr_at_target"]) == {"steplaw-dense", "marin-adamw", "deepseek"}
     low, high = rec.lr_interval["setup"]
     assert low < rec.lr < high and rec.lr_low <= low and high <= rec.lr_high
