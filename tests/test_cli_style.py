@@ -374,3 +374,11 @@ def test_missing_package_gives_the_commands_hint(tmp_path, argv, blocked, extra)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     lines = out.stderr.strip().splitlines()
     assert out.returncode == 2 and len(lines) == 1 and extra in lines[0], out.stderr
+
+
+def test_a_missing_data_file_is_worded_alike_by_every_sweep_command(tmp_path):
+    """--data is read by one reader (calibration/cli/sweep_args.py): plan and recalibrate both name --data."""
+    missing = str(tmp_path / "nothing.bin")
+    for args in (["calibrate", "plan", "quick", "--no-measure"], ["recalibrate", "quick", "--out", str(tmp_path / "c")]):
+        assert_one_line_error(run(*args, "--data", missing), fragment=f"Error: --data: '{missing}' does not exist")
+    assert not (tmp_path / "c").exists()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from advisor.cli.style import InputError, Quantity, RunFailed, StyledCommand, hidden_alias, input_errors
+from advisor.cli.style import Quantity, RunFailed, StyledCommand, hidden_alias, input_errors
 from calibration.cli.sweep_args import (checked_device, device_option, echo_news, load_spec_arg, planned,
                                         run_failures, sweep_folder)
 
@@ -69,7 +69,7 @@ def recalibrate(spec, out_dir, data, vocab_size, device, workers, n_boot, notes,
       advisor recalibrate gpu-default --out runs/gpu --device cuda --data data/owt/
       advisor recalibrate anchor --out runs/anchor --with steplaw-dense  # 2 sizes; exponents from Step Law
     """
-    the_spec = _spec_with_data(spec, data, vocab_size)
+    the_spec = load_spec_arg(spec, data, vocab_size)
     planned(the_spec)  # spec errors before anything is created
     device = checked_device(device or the_spec.device)
     out = Path(out_dir)
@@ -90,19 +90,6 @@ def _sources(with_sources, out: Path) -> list[tuple[str, str]]:
         for name, path in sources:
             read_source(name, path)
     return sources
-
-
-def _spec_with_data(spec: str, data: str | None, vocab_size: int | None = None):
-    """The spec, its token source and vocabulary replaced by --data and --vocab-size when given (the
-    vocabulary then follows the new data: calibration.sweep.spec)."""
-    from calibration.sweep.spec import SpecError, check_data
-
-    if data is not None:
-        try:
-            check_data(data)
-        except SpecError as exc:
-            raise InputError(f"--data: {str(exc).removeprefix('trial.data: ')}") from None
-    return load_spec_arg(spec, data, vocab_size)
 
 
 def _sweep(the_spec, out: Path, workers, device: str, allow_other_spec: bool, retry_failed: bool, quiet: bool) -> None:

@@ -44,9 +44,15 @@ def device_option(help: str, default: str | None = None):
 
 
 def load_spec_arg(spec: str, data: str | None = None, vocab_size: int | None = None):
-    """The SPEC argument read (with --data and --vocab-size replacing the spec's): bad input names SPEC."""
-    from calibration.sweep.spec import SpecError, load_spec
+    """The SPEC argument read (with --data and --vocab-size replacing the spec's; the vocabulary then
+    follows the new data): bad input names SPEC, or --data when the data given there is the problem."""
+    from calibration.sweep.spec import SpecError, check_data, load_spec
 
+    if data is not None:
+        try:
+            check_data(data)
+        except SpecError as exc:
+            raise InputError(f"--data: {str(exc).removeprefix('trial.data: ')}") from None
     try:
         return load_spec(spec, data=data, vocab_size=vocab_size)
     except SpecError as exc:
