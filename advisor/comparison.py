@@ -29,7 +29,7 @@ def comparison(rec: Recommendation) -> dict:
         "batch_tokens_low": rec.batch_tokens_low if own_batch else None,
         "batch_tokens_high": rec.batch_tokens_high if own_batch else None,
         "batch_seqs": rec.batch_tokens / rec.seq_len if own_batch else None,
-        "lr_interval": rec.lr_interval, "batch_interval": rec.batch_interval if own_batch else None,
+        "lr_interval": rec.lr_interval.as_dict(), "batch_interval": rec.batch_interval.as_dict() if own_batch else None,
         "lr_informative": rec.lr_informative, "batch_informative": rec.batch_informative,
         "notes": [*_unknown_notes(rec), extrapolation_line(rec), *(line.strip() for line in interval_lines(rec))] + ([] if own_batch else [
             f"no batch size of its own: {rec.source.batch_unusable or 'no batch law'}"]),

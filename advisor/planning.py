@@ -95,7 +95,7 @@ class Plan:
     batch_cost: dict | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "recommendation": self.recommendation.to_dict()}
 
 
 @dataclass(frozen=True)
