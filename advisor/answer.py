@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 
 from advisor import shape as shapes
+from advisor.answer_source import AnswerSource, LawSource, ModelSource
 from advisor.coded_warning import CodedWarning
 from advisor.errors import AdvisorError
 from advisor.laws import FALLBACK_BATCH_LAW, HYPERPARAMETER_LAWS, LOSS_PRESETS, SETUP_LAWS, PublishedLaw, Target
@@ -32,7 +33,7 @@ class Answer:
     batch: Prediction
     extrapolation: dict  # factor beyond the fitted range, per input (empty for a published law)
     batch_source: str  # "model", or "law:<key>" when a published law stood in for the batch size
-    source: dict  # the model's summary or the published law's name, citation and formula
+    source: AnswerSource  # the model's summary or the published law's name, citation and formula
     optimizer: dict  # the calibration's optimizer settings ({} for a published law)
     schedule: dict  # the calibration's schedule ({} for a published law)
     n_params_laws: float  # the N the laws were evaluated at
@@ -62,7 +63,7 @@ def answer_from_model(fitted: FittedModel, shape: shapes.Shape, d: float, seq: i
         warnings.append(CodedWarning(
             "no_optimizer_settings", "the model does not record the weight decay its LR law was measured under (nor "
             "the other optimizer settings): λ comes from the τ rule; match the source's training setup where you can"))
-    return Answer(lr, batch, extrapolation, batch_source, {"kind": "model", **fitted.summary()}, fitted.optimizer,
+    return Answer(lr, batch, extrapolation, batch_source, ModelSource.from_summary(fitted.summary()), fitted.optimizer,
                   fitted.schedule, shape.n_for_laws(fitted), warnings, moe_shift, setups)
 
 
@@ -81,8 +82,7 @@ def answer_from_law(published: PublishedLaw, shape: shapes.Shape, d: float, seq:
     warning = CodedWarning("published_point_law", f"{published.name} is a published point law: no interval, and it "
                            "was fitted on that paper's data and tokenizer")
     return Answer(lr, batch, {}, f"law:{published.key}",
-                  {"kind": "law", "law": published.key, "name": published.name, "citation": published.citation,
-                   "formula": published.formula}, {}, {}, shape.n_params, [warning])
+                  LawSource("law", published.key, published.name, published.citation, published.formula), {}, {}, shape.n_params, [warning])
 
 
 def _from_model(fitted: FittedModel, shape: shapes.Shape, d: float, seq: int, setup: str | None):

@@ -17,16 +17,17 @@ def interval_lines(rec: Recommendation) -> list[str]:
     out = []
     for label, parts, fmt, own in (("LR", rec.lr_interval, _lr, True),
                                    ("batch", rec.batch_interval, format_count, rec.batch_source == "model")):
-        if not own or parts["total"][0] == parts["total"][1]:
+        if not own or parts.total[0] == parts.total[1]:
             continue
-        lo, hi = parts["total"]
-        widths = {name: b / a for name, (a, b) in parts.items() if name != "total" and a < b}
+        lo, hi = parts.total
+        components = parts.components()
+        widths = {name: b / a for name, (a, b) in components.items() if a < b}
         if hi / lo > UNINFORMATIVE_RATIO:
             worst = max(widths, key=widths.get).replace("_", " ")
             out.append(f"  {'90% ' + label:<12} uninformative: the interval spans {hi / lo:.1e}× ({worst} "
                        "dominates): this model cannot say where the optimum is at this target")
             continue
-        bits = ", ".join(f"{name.replace('_', ' ')} {fmt(parts[name][0])}–{fmt(parts[name][1])}"
+        bits = ", ".join(f"{name.replace('_', ' ')} {fmt(components[name][0])}–{fmt(components[name][1])}"
                          for name in widths) or "no component"
         out.append(f"  {'90% ' + label:<12} {fmt(lo)} – {fmt(hi)} ({hi / lo:.3g}× wide) = {bits}")
     return out
@@ -39,7 +40,7 @@ def _batch_width(rec: Recommendation) -> str:
 
 
 def extrapolation_line(rec: Recommendation) -> str:
-    if rec.source.get("kind") == "law":
+    if rec.source.kind == "law":
         return "Extrapolation: unknown (a published law's fit range is not tracked); no interval."
     ex = rec.extrapolation
     if not ex:

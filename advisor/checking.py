@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+from advisor.answer_source import AnswerSource
 from advisor.coded_warning import CodedWarning
 from advisor.cost import cost_of
 from advisor.penalty import RISKY_PCT, VALIDATED_LOG2
@@ -47,7 +48,7 @@ class CheckResult:
     n_params: float
     tokens: float
     seq_len: int
-    source: dict
+    source: AnswerSource
     warnings: list[CodedWarning]  # the recommendation's warnings (extrapolation, MoE, ...) and the check's own
     n_params_laws: float = 0.0  # the N the laws and the penalty were read at (an MoE: from the sparsity record)
     n_params_active: float = 0.0

@@ -22,17 +22,17 @@ def comparison(rec: Recommendation) -> dict:
                     loss_source=f"the Chinchilla loss law ({chinchilla.citation})")
     own_batch = rec.batch_source == "model"  # else a published law stood in: the model has no batch answer
     rows = [{
-        "key": "model", "source": "this model", "citation": rec.source.get("path", ""),
-        "formula": f"lr {rec.source.get('lr_form')}, batch {rec.source.get('batch_form')}",
+        "key": "model", "source": "this model", "citation": rec.source.path,
+        "formula": f"lr {rec.source.lr_form}, batch {rec.source.batch_form}",
         "lr": rec.lr, "lr_low": rec.lr_low, "lr_high": rec.lr_high,
         "batch_tokens": rec.batch_tokens if own_batch else None,
         "batch_tokens_low": rec.batch_tokens_low if own_batch else None,
         "batch_tokens_high": rec.batch_tokens_high if own_batch else None,
         "batch_seqs": rec.batch_tokens / rec.seq_len if own_batch else None,
-        "lr_interval": rec.lr_interval, "batch_interval": rec.batch_interval if own_batch else None,
+        "lr_interval": rec.lr_interval.as_dict(), "batch_interval": rec.batch_interval.as_dict() if own_batch else None,
         "lr_informative": rec.lr_informative, "batch_informative": rec.batch_informative,
         "notes": [*_unknown_notes(rec), extrapolation_line(rec), *(line.strip() for line in interval_lines(rec))] + ([] if own_batch else [
-            f"no batch size of its own: {rec.source.get('batch_unusable') or 'no batch law'}"]),
+            f"no batch size of its own: {rec.source.batch_unusable or 'no batch law'}"]),
     }]
     moe = (["an MoE: the published laws (fitted on dense models) are read at the total non-embedding N; on Step "
              "Law's MoE cells the total reads them better than the active count (benchmarks/moe_validation.py)"]

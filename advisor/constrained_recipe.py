@@ -19,6 +19,7 @@ from advisor import rules as recipe_rules
 from advisor.coded_warning import UNSPECIFIED, CodedWarning
 from advisor.constrained import RULES, constrained_optimum
 from advisor.errors import AdvisorError
+from advisor.interval_bounds import ComponentBounds
 from advisor.recipe import Recommendation, recommend
 from advisor.rules import beta2_rule, practical_batch_seqs
 from advisor.units import format_count, parse_quantity
@@ -123,28 +124,28 @@ def _spread(opt: dict) -> tuple[float, float]:
     return (opt["offset"] - opt["offset_low"]) * math.log(2), (opt["offset_high"] - opt["offset"]) * math.log(2)
 
 
-def _moved(bounds: dict, point: float, factor: float, spread: tuple[float, float]) -> dict:
+def _moved(bounds: ComponentBounds, point: float, factor: float, spread: tuple[float, float]) -> ComponentBounds:
     """The joint optimum's interval components moved by `factor` with its point, a `surface` component, and
     the total: on each side the quadrature sum of the joint total's and the surface's log widths."""
     value = point * factor
-    out = {name: [lo * factor, hi * factor] for name, (lo, hi) in bounds.items() if name != "total"}
-    lo, hi = bounds["total"]
+    out = {name: [lo * factor, hi * factor] for name, (lo, hi) in bounds.components().items()}
+    lo, hi = bounds.total
     below, above = math.log(point / lo), math.log(hi / point)
     out["surface"] = [value * math.exp(-spread[0]), value * math.exp(spread[1])]
     out["total"] = [value * math.exp(-math.hypot(below, spread[0])), value * math.exp(math.hypot(above, spread[1]))]
-    return out
+    return ComponentBounds.from_dict(out)
 
 
-def _fixed_bounds(value: float) -> dict:
-    return {"total": [value, value]}
+def _fixed_bounds(value: float) -> ComponentBounds:
+    return ComponentBounds(total=[value, value])
 
 
-def _rebuilt(rec: Recommendation, fitted, lr: float, lr_bounds: dict, batch: float, batch_bounds: dict, seqs: int,
+def _rebuilt(rec: Recommendation, fitted, lr: float, lr_bounds: ComponentBounds, batch: float, batch_bounds: ComponentBounds, seqs: int,
              constraint: dict) -> Recommendation:
     """The recommendation at the constrained (LR, batch): steps, warmup, schedule, β2 and weight decay follow
     them by the same rules as `recommend`; the joint optimum moves under `unconstrained`. A free LR or batch
     the model does not know (advisor/unknown_optimum.py) leaves them on the recommendation's assumed point."""
-    known = informative(*lr_bounds["total"]), informative(*batch_bounds["total"])
+    known = informative(*lr_bounds.total), informative(*batch_bounds.total)
     assumed = {k: v for k, v in (rec.assumed or {}).items() if not known[0 if k.startswith("lr") else 1]} or None
     lr_used = (assumed or {}).get("lr", lr)
     if assumed and "batch_tokens" in assumed:
@@ -156,7 +157,7 @@ def _rebuilt(rec: Recommendation, fitted, lr: float, lr_bounds: dict, batch: flo
     decay = rec.weight_decay if calibrated else 1.0 / (rec.tau_frac * lr_used * steps)  # the same τ fraction
     warnings = [w for w in rec.warnings if getattr(w, "code", None) not in ("few_steps", "batch_rounded_up")]
     warnings += recipe_rules.run_shape_warnings(batch, seqs, rec.seq_len, steps) + _constraint_warnings(constraint)
-    (lr_lo, lr_hi), (b_lo, b_hi) = lr_bounds["total"], batch_bounds["total"]
+    (lr_lo, lr_hi), (b_lo, b_hi) = lr_bounds.total, batch_bounds.total
     return replace(
         rec, lr=lr, lr_low=lr_lo, lr_high=lr_hi, lr_interval=lr_bounds, lr_interval_ratio=lr_hi / lr_lo,
         batch_tokens=batch, batch_tokens_low=b_lo, batch_tokens_high=b_hi, batch_interval=batch_bounds,

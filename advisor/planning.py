@@ -95,7 +95,7 @@ class Plan:
     batch_cost: dict | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "recommendation": self.recommendation.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,7 @@ def _batch_cost(source: dict, rec: Recommendation, global_seqs: int) -> dict | N
     """The loss penalty of the global batch the layout runs, against the recommended optimum."""
     if source["law"] is not None or not (rec.lr_informative and rec.batch_informative):
         return None  # no optimum to cost against where the model does not know it (advisor/unknown_optimum.py)
-    fitted, _ = load_source(source["model"] if source["model"] is not None else rec.source.get("path"), None)
+    fitted, _ = load_source(source["model"] if source["model"] is not None else rec.source.path, None)
     if fitted.penalty_ is None:
         return None
     tokens = global_seqs * rec.seq_len

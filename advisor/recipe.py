@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from advisor.answer import Answer, answer_from_law, answer_from_model
+from advisor.answer_source import AnswerSource
+from advisor.interval_bounds import ComponentBounds
 from advisor.coded_warning import UNSPECIFIED, CodedWarning
 from advisor.cost import tolerance
 from advisor.errors import AdvisorError
@@ -77,9 +79,9 @@ class Recommendation:
     lr_interval_ratio: float
     batch_interval_ratio: float
     # each source of uncertainty on its own and the total, as [low, high]: sampling, law_form, setup, total
-    lr_interval: dict
-    batch_interval: dict
-    source: dict
+    lr_interval: ComponentBounds
+    batch_interval: ComponentBounds
+    source: AnswerSource
     rules: dict
     warnings: list[CodedWarning] = field(default_factory=list)
     warning_codes: list = field(default_factory=list)  # the stable code of each warning, in order
@@ -111,7 +113,9 @@ class Recommendation:
     assumed: dict | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        # the intervals hold only the components present (asdict would write the absent ones as null)
+        return {**asdict(self), "lr_interval": self.lr_interval.as_dict(),
+                "batch_interval": self.batch_interval.as_dict()}
 
 
 def load_source(model: str | Path | FittedModel | None = None, law: str | None = None):
@@ -247,7 +251,8 @@ def _recommendation(target: RecipeTarget, answer: Answer, plan: RunPlan, warning
         weight_decay=plan.weight_decay, tau_frac=1.0 / (plan.lr_used * plan.weight_decay * plan.steps),
         grad_clip=calibrated("grad_clip", opt), extrapolation=answer.extrapolation,
         batch_source=answer.batch_source, lr_interval_ratio=lr.ratio, batch_interval_ratio=batch.ratio,
-        lr_interval=lr.component_bounds(), batch_interval=batch.component_bounds(), source=answer.source,
+        lr_interval=ComponentBounds.from_dict(lr.component_bounds()),
+        batch_interval=ComponentBounds.from_dict(batch.component_bounds()), source=answer.source,
         rules=rule_texts(shape, weight_decay=plan.weight_decay_rule, **({"shape": cfg.counting_rule()} if cfg else {})),
         warnings=warnings, warning_codes=[getattr(w, "code", UNSPECIFIED) for w in warnings],
         n_params_active=shape.n_params_per_token,

@@ -88,7 +88,7 @@ def apply_schedule(rec: Recommendation, schedule: str, decay_frac: float | None)
     detail = {"schedule": schedule, "decay_frac": decay_frac, "final_lr_frac": final_frac, "peak_lr_factor": factor,
               "shape": what, "shape_source": CITED[schedule], "peak_lr_source": why}
     lr = rec.lr * factor
-    scaled = {k: [a * factor, b * factor] for k, (a, b) in rec.lr_interval.items()}
+    scaled = rec.lr_interval.scaled(factor)
     calibrated = rec.rules.get("weight_decay") == WEIGHT_DECAY_CALIBRATED  # else the τ rule: λ keeps τ
     decay, tau = (rec.weight_decay, rec.tau_frac / factor) if calibrated else (rec.weight_decay / factor, rec.tau_frac)
     tolerance = rec.tolerance

@@ -40,9 +40,7 @@ def sweep_points(point: float, low: float, high: float) -> list[float]:
 
 
 def header(rec) -> list[str]:
-    src = rec.source
-    by = src.get("name") or src.get("path", "")
-    by = f"law {by}" if src.get("kind") == "law" else f"model {by}"
+    by = f"{rec.source.kind} {rec.source.label}"
     size = f"{format_count(rec.n_params_total)} parameters ({format_count(rec.n_params)} non-embedding"
     if rec.n_params_active and rec.n_params_active < rec.n_params:
         size += f", {format_count(rec.n_params_active)} active"
@@ -98,7 +96,7 @@ def uninformative_lines(rec, label: str, ratio: float, index: int) -> list[str]:
 def next_step(rec) -> str:
     """What to do where the model cannot say: a model fitted on real runs, or a small calibration of your own
     that borrows its exponents; where that model is already in use, compare the laws and measure."""
-    if rec.source.get("name") == "steplaw-dense":
+    if rec.source.name == "steplaw-dense":
         return "next: advisor compare (every law here), then a short sweep near this size"
     return "next: --model steplaw-dense, or advisor recalibrate anchor --with steplaw-dense"
 

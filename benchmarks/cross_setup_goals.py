@@ -63,8 +63,8 @@ def leave_one_setup_out(model: str) -> None:
 def parts(rec) -> str:
     out = []
     for label, p in (("LR", rec.lr_interval), ("batch", rec.batch_interval)):
-        bits = ", ".join(f"{k} {p[k][1] / p[k][0]:.3g}x" for k in p if k != "total" and p[k][0] < p[k][1])
-        out.append(f"{label} {p['total'][1] / p['total'][0]:.3g}x ({bits})")
+        bits = ", ".join(f"{k} {b / a:.3g}x" for k, (a, b) in p.components().items() if a < b)
+        out.append(f"{label} {p.total[1] / p.total[0]:.3g}x ({bits})")
     return "; ".join(out)
 
 

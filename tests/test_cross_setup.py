@@ -32,9 +32,9 @@ def shipped() -> dict:
 def test_the_default_answers_across_setups_and_says_how_far_they_differ():
     assert default_model_name() == "cross-setup"
     rec = recommend("7B", "2T")
-    assert rec.source["name"] == "cross-setup"
+    assert rec.source.name == "cross-setup"
     assert set(rec.setups["lr_at_target"]) == {"steplaw-dense", "marin-adamw", "deepseek"}
-    low, high = rec.lr_interval["setup"]
+    low, high = rec.lr_interval.setup
     assert low < rec.lr < high and rec.lr_low <= low and high <= rec.lr_high
     assert rec.setups["anchor"]["command"].startswith("advisor recalibrate anchor --with steplaw-dense")
     out = run("recommend", "--params", "7B", "--tokens", "2T")
@@ -54,7 +54,7 @@ def test_deepseek_runs_lie_inside_the_default_intervals(params, lr, batch):
 
 def test_a_known_setup_gets_its_own_law_and_no_setup_part():
     rec = recommend("7B", "2T", setup="marin-adamw")
-    low, high = rec.lr_interval["setup"]
+    low, high = rec.lr_interval.setup
     assert high / low == pytest.approx(1.0)
     assert rec.lr == pytest.approx(rec.setups["lr_at_target"]["marin-adamw"], rel=1e-6)
     assert rec.lr_interval_ratio < recommend("7B", "2T").lr_interval_ratio

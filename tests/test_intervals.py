@@ -111,16 +111,16 @@ def test_recommend_reports_each_component_and_the_setup_only_for_external_models
     doc = synthetic_model_doc()
     doc["provenance"]["source"] = "external"
     external = recommend(n_params_nonembedding="1e6", tokens="2e7", seq_len=64, model=FittedModel.from_dict(doc))
-    assert set(external.lr_interval) == {"sampling", "law_form", "setup", "total"}
-    assert external.lr_interval["setup"][0] < external.lr < external.lr_interval["setup"][1]
+    assert set(external.lr_interval.as_dict()) == {"sampling", "law_form", "setup", "total"}
+    assert external.lr_interval.setup[0] < external.lr < external.lr_interval.setup[1]
     # the setup half-width is the spread of DeepSeek LLM's and Step Law's laws at the target
     ds, sl = (recommend(n_params_nonembedding="1e6", tokens="2e7", seq_len=64, law=k).lr for k in ("deepseek", "steplaw"))
-    assert external.lr / external.lr_interval["setup"][0] == pytest.approx(max(ds, sl) / min(ds, sl))
+    assert external.lr / external.lr_interval.setup[0] == pytest.approx(max(ds, sl) / min(ds, sl))
     doc["provenance"]["same_setup_as_target"] = True
     own = recommend(n_params_nonembedding="1e6", tokens="2e7", seq_len=64, model=FittedModel.from_dict(doc))
-    assert own.lr_interval["setup"] == [own.lr, own.lr]
+    assert own.lr_interval.setup == [own.lr, own.lr]
     assert own.lr_interval_ratio < external.lr_interval_ratio
-    assert [own.lr_low, own.lr_high] == own.lr_interval["total"]
+    assert [own.lr_low, own.lr_high] == own.lr_interval.total
 
 
 def test_component_bounds_of_a_wide_spread_at_a_small_value_do_not_overflow():

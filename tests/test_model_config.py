@@ -298,7 +298,7 @@ def test_seq_len_rule(model_file):
 def test_a_config_with_experts_is_served_as_an_moe(model_file):
     rec = recommend(config=CONFIGS / "mixtral-8x7b-v0.1.json", tokens="2T")
     assert rec.n_params == 46_440_648_704 and rec.n_params_active == 12_617_781_248
-    assert rec.source["name"] == "steplaw-moe" and rec.n_params_laws == pytest.approx(rec.n_params_active)
+    assert rec.source.name == "steplaw-moe" and rec.n_params_laws == pytest.approx(rec.n_params_active)
     assert rec.flops == pytest.approx(6 * 12_617_781_248 * 2e12)
     assert rec.shape_source["n_experts"] == 8 and rec.shape_source["n_experts_active"] == 2
     assert rec.shape_source["moe"]["total_shift"]["factor"] > 1  # beyond the sweep's one total: said

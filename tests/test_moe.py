@@ -81,7 +81,7 @@ def test_beyond_the_measured_total_the_point_moves_halfway_to_the_dense_reading(
 def test_inside_the_measured_total_no_shift_and_no_total_warning():
     rec = recommend(n_params_nonembedding=2.153e9, n_params_active_nonembedding="600M", tokens="8B")
     assert rec.n_params_laws == pytest.approx(600e6) and rec.extrapolation["n_params_total"] == 1.0
-    assert "moe_total_extrapolated" not in rec.warning_codes and rec.source["name"] == "steplaw-moe"
+    assert "moe_total_extrapolated" not in rec.warning_codes and rec.source.name == "steplaw-moe"
 
 
 def test_check_plan_compare_take_the_active_count(moe_rec):

@@ -104,7 +104,7 @@ def test_batch_smaller_than_gpu_count_is_flagged(model_file):
 
 def test_hp_law_with_preset_loss_law_needs_no_model():
     p = plan(flops="1e22", loss_law="chinchilla", hp_law="deepseek", gpus=64)
-    assert p.recommendation.source["law"] == "deepseek"
+    assert p.recommendation.source.law == "deepseek"
 
 
 @pytest.mark.parametrize("kwargs, fragment", [

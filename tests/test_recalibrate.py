@@ -35,7 +35,7 @@ def test_recalibrate_on_your_own_corpus_gives_a_usable_model(tmp_path, monkeypat
     assert model["provenance"]["data_id"].startswith("my-corpus-bytes:")
     assert any(str(corpus) in note for note in model["provenance"]["notes"])
     rec = recommend("7B", "2T", model=out / "model.json")
-    assert rec.lr_low < rec.lr < rec.lr_high and rec.source["kind"] == "model"
+    assert rec.lr_low < rec.lr < rec.lr_high and rec.source.kind == "model"
     assert f"--model {out / 'model.json'}" in res.output
 
     again = CliRunner().invoke(cli, args)  # resumes: nothing to train, refits from the store

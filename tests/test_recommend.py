@@ -150,7 +150,7 @@ def test_provenance_settings_flow_into_the_recipe(tmp_path):
 def test_published_laws_drive_recommend_without_a_model(law):
     rec = recommend("1B", "20B", law=law)
     assert rec.lr > 0 and rec.lr_low == rec.lr_high == rec.lr and rec.batch_seqs >= 1
-    assert rec.source["kind"] == "law" and "arXiv" in rec.source["citation"]
+    assert rec.source.kind == "law" and "arXiv" in rec.source.citation
 
 
 @pytest.mark.parametrize("kwargs, error, fragment", [
@@ -191,7 +191,7 @@ def test_default_model_is_used_when_present(tmp_path, monkeypatch):
     (tmp_path / "default").mkdir()
     path = write_model(tmp_path / "default" / "model.json")
     monkeypatch.setattr(recipe, "default_model_path", lambda: path)
-    assert recommend("7B", "2T").source["path"] == str(path)
+    assert recommend("7B", "2T").source.path == str(path)
 
 
 def test_reads_the_real_fitters_artifact_and_recovers_the_true_law(tmp_path):

@@ -80,7 +80,8 @@ def test_the_interval_at_7b_is_narrow_enough_to_act_on():
     """Honest and still actionable: one short LR sweep (3-4 points, 2x apart) covers it."""
     rec = recommend("7B", "2T", model="steplaw-dense")
     assert rec.lr_interval_ratio <= 8.0
-    assert all(rec.lr_interval[k][0] < rec.lr_interval[k][1] for k in ("sampling", "law_form", "setup"))
+    parts = (rec.lr_interval.sampling, rec.lr_interval.law_form, rec.lr_interval.setup)
+    assert all(low < high for low, high in parts)
     # each component is inside the total
-    for k in ("sampling", "law_form", "setup"):
-        assert rec.lr_low <= rec.lr_interval[k][0] and rec.lr_interval[k][1] <= rec.lr_high
+    for low, high in parts:
+        assert rec.lr_low <= low and high <= rec.lr_high

@@ -111,7 +111,7 @@ def render_check(results: list[tuple[str, CheckResult]]) -> str:
            if first.n_params_active and first.n_params_active < first.n_params else "")
     target = f"Target: N = {format_count(first.n_params)} non-embedding{moe}, D = {format_count(first.tokens)} tokens, " \
              f"seq_len {first.seq_len}; "
-    by = first.source.get('name') or first.source.get('path')
+    by = first.source.label
     if not (first.lr_informative and first.batch_informative):
         return _render_unknown(results, target, by)
     lines = [f"{target}optimum peak LR {first.lr_opt:.3g}, batch {format_count(first.batch_tokens_opt)} tokens ({by})", ""]

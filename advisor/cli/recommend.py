@@ -11,6 +11,7 @@ from advisor.cli.style import (Quantity, StyledCommand, count_or_dash, dump_json
                                hidden_alias, out_of_range, three_digits, whole_layers)
 from advisor.laws import RECOMMEND_LAWS, batch_label
 from advisor.errors import AdvisorError
+from advisor.answer_source import AnswerSource
 from advisor.recipe import Recommendation, load_source
 from advisor.target import DEFAULT_SEQ_LEN
 from advisor.recipe import recommend as make_recommendation
@@ -166,9 +167,9 @@ def _recommend_ramp(params, tokens, start, lr, max_batch, batch_ramp: bool, as_j
 
 
 def _plot_recommendation(rec: Recommendation, model_path, path: str) -> None:
-    if rec.source.get("kind") != "model":
+    if rec.source.kind != "model":
         raise AdvisorError("--plot needs a fitted model with a penalty model (refit older models with `advisor fit`)")
-    fitted, _ = load_source(rec.source["path"] if model_path is None else model_path, None)
+    fitted, _ = load_source(rec.source.path if model_path is None else model_path, None)
     if fitted.penalty_ is None:
         raise AdvisorError("--plot needs a fitted model with a penalty model (refit older models with `advisor fit`)")
     write_penalty_map(fitted.penalty_, rec.n_params_laws or rec.n_params, rec.tokens, rec.lr, rec.batch_tokens,
@@ -348,23 +349,23 @@ def _setups_line(rec: Recommendation) -> list[str]:
     return [text] if text else []
 
 
-def _source_line(src: dict) -> str:
-    if src.get("kind") == "law":
-        return f"Source: {src['name']} ({src['citation']}): {src['formula']}"
-    setups = src.get("setups") or []
+def _source_line(src: AnswerSource) -> str:
+    if src.kind == "law":
+        return f"Source: {src.name} ({src.citation}): {src.formula}"
+    setups = src.setups or []
     counted = [s for s in setups if s["n_trials"] is not None]  # a cross-setup fit: each setup's counts
     counts = ("n_trials_used", "n_cells") if not counted else ()
-    bits = [f"{k} {src[k]}" for k in ("source", "tokenizer", *counts, "code_version", "created_at")
-            if src.get(k) is not None]
+    bits = [f"{k} {getattr(src, k)}" for k in ("source", "tokenizer", *counts, "code_version", "created_at")
+            if getattr(src, k) is not None]
     if counted:
         bits.insert(2, "fitted on " + ", ".join(f"{s['name']} ({s['n_trials']:,} runs, {s['n_cells']} cells)"
                                                 for s in counted))
     elif setups:  # your table anchored on sources (`advisor fit --with`): their counts are not recorded
         bits.insert(2 + len(counts), "anchored on " + ", ".join(s["name"] for s in setups))
-    batch = f"{src['batch_form']} (not used: a bound)" if src.get("batch_unusable") else src["batch_form"]
-    line = f"Model: {src['path']} ({', '.join(bits)}); laws: lr {src['lr_form']}, batch {batch}"
-    if src.get("name"):  # a shipped model: say what it rests on first
-        line = f"Source: {src['name']}, {src['description']}\n{line}"
+    batch = f"{src.batch_form} (not used: a bound)" if src.batch_unusable else src.batch_form
+    line = f"Model: {src.path} ({', '.join(bits)}); laws: lr {src.lr_form}, batch {batch}"
+    if src.name:  # a shipped model: say what it rests on first
+        line = f"Source: {src.name}, {src.description}\n{line}"
     return line
 
 

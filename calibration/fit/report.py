@@ -414,8 +414,8 @@ def _targets_md(art: FittedModelArtifact) -> list[str]:
                 lines.append(f"| {params}, {tokens} | {label} | {value:.3g} | from {rec.batch_source[4:]}'s "
                              "published point law: this model has no usable batch law | | | |")
                 continue
-            cols = [f"{parts[k][0]:.3g}–{parts[k][1]:.3g}" for k in ("sampling", "law_form", "setup")]
-            lo, hi = parts["total"]
+            cols = [f"{b[0]:.3g}–{b[1]:.3g}" for b in (parts.sampling, parts.law_form, parts.setup)]
+            lo, hi = parts.total
             lines.append(f"| {params}, {tokens} | {label} | {value:.3g} | {' | '.join(cols)} | "
                          f"{lo:.3g}–{hi:.3g} ({hi / lo:.3g}×) |")
     return lines + [""]
