@@ -101,7 +101,7 @@ def provenance_lines(fitted: FittedModel) -> list[str]:
     prov, shipped = fitted.provenance_, fitted.shipped_
     lines = [f"Shipped model {shipped['name']}: {shipped['description']}"] if shipped else []
     lines += [f"Fitted model {fitted.path} ({fitted.doc.get('schema')} v{fitted.doc.get('version')}, created "
-              f"{fitted.doc.get('created_at')}, C = {fitted.flops_formula})", "Provenance:"]
+              f"{fitted.artifact_.created_at}, C = {fitted.flops_formula})", "Provenance:"]
     lines += [f"  {key:<14} {_plain(getattr(prov, key))}" for key in PROVENANCE_KEYS if getattr(prov, key) is not None]
     lines += [f"  {key:<14} " + ", ".join(f"{k} {_plain(v)}" for k, v in getattr(prov, key).items())
               for key in ("proxy", "optimizer", "schedule")]

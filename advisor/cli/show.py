@@ -79,7 +79,7 @@ def describe_model(fitted: FittedModel) -> dict:
     else:
         laws["loss"] = None
     return {"path": fitted.path, "schema": fitted.doc.get("schema"), "version": fitted.doc.get("version"),
-            "created_at": fitted.doc.get("created_at"), "flops_formula": fitted.flops_formula,
+            "created_at": fitted.artifact_.created_at, "flops_formula": fitted.flops_formula,
             "provenance": _stored_provenance(fitted), "fit_range": {k: list(v) for k, v in fitted.fit_range_.items()},
             "shipped": fitted.shipped_, "penalty": _penalty_summary(fitted.penalty_), "laws": laws, "validation": fitted.validation_.to_json(), "n_cells": len(fitted.cells_),
             "warnings": fitted.warnings_}
